@@ -1,0 +1,2 @@
+//! The `oc2mqtt` command line.
+fn main() {}

@@ -1,0 +1,549 @@
+//! Encoding and decoding of OpenC2 messages: JSON or CBOR, in one of three
+//! wire dialects, with the MQTT publish properties that go with them.
+//!
+//! Decoding is tolerant: it takes the properties of an MQTT v5 PUBLISH when
+//! there are any and sniffs encoding and dialect from the bytes when there are
+//! none (MQTT v3.1.1). Encoding is strict: compact output, `created` in
+//! milliseconds, and the properties of MQTT-T 3.4 with `msgType` before
+//! `encoding`.
+//!
+//! ```
+//! use oc2mqtt::codec::{self, Dialect, Encoding};
+//!
+//! let bare = br#"{"action": "query", "target": {"features": ["versions"]}}"#;
+//! let decoded = codec::decode(bare, None).unwrap();
+//! assert_eq!(decoded.dialect, Dialect::Bare);
+//! assert_eq!(decoded.encoding, Encoding::Json);
+//!
+//! let (bytes, props) = codec::encode(&decoded.message, Encoding::Json, Dialect::Spec).unwrap();
+//! assert!(bytes.starts_with(br#"{"headers":{},"body":{"openc2":{"request":{"action":"query""#));
+//! assert_eq!(props.user_properties[0], ("msgType".into(), "req".into()));
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{MessageError, MessageErrorKind as Kind, Salvage};
+use crate::message::{
+    self, Body, ChoiceView, ContentView, Headers, JsonMap, Message, MsgType, OtupyView, SpecView,
+};
+
+/// The MQTT Content Type of every OpenC2 message (MQTT-T 3.4).
+pub const CONTENT_TYPE: &str = "application/openc2";
+
+/// Default largest payload accepted by [`decode`]: 1 MiB.
+pub const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
+
+/// Name of the user property that carries the message type.
+pub const PROP_MSG_TYPE: &str = "msgType";
+/// Name of the user property that carries the encoding.
+pub const PROP_ENCODING: &str = "encoding";
+
+/// A payload serialization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Encoding {
+    /// JSON (UTF-8 text).
+    #[default]
+    Json,
+    /// CBOR (RFC 8949).
+    Cbor,
+}
+
+impl Encoding {
+    /// The value of the `encoding` user property.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Cbor => "cbor",
+        }
+    }
+}
+
+impl FromStr for Encoding {
+    type Err = MessageError;
+    fn from_str(s: &str) -> Result<Self, MessageError> {
+        if s.eq_ignore_ascii_case("json") {
+            Ok(Self::Json)
+        } else if s.eq_ignore_ascii_case("cbor") {
+            Ok(Self::Cbor)
+        } else {
+            Err(MessageError::new(Kind::ContentType, "", format!("unsupported encoding '{s}'; expected json or cbor")))
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The shape of a message on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Dialect {
+    /// MQTT-T 2.4.2: `{"headers": {...}, "body": {"openc2": {"request": {...}}}}`.
+    #[default]
+    Spec,
+    /// otupy's flat shape: `{"content": {"request": {...}}, "request_id": .., "from": .., ...}`.
+    Otupy,
+    /// The command or response object alone, no headers.
+    Bare,
+}
+
+impl Dialect {
+    /// The dialect's name (`spec`, `otupy`, `bare`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spec => "spec",
+            Self::Otupy => "otupy",
+            Self::Bare => "bare",
+        }
+    }
+}
+
+impl FromStr for Dialect {
+    type Err = MessageError;
+    fn from_str(s: &str) -> Result<Self, MessageError> {
+        match s {
+            "spec" => Ok(Self::Spec),
+            "otupy" => Ok(Self::Otupy),
+            "bare" => Ok(Self::Bare),
+            _ => Err(MessageError::new(Kind::Dialect, "", format!("unknown dialect '{s}'; expected spec, otupy or bare"))),
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The MQTT v5 PUBLISH properties that matter to OpenC2.
+///
+/// Given to [`decode`] as received (absent entirely for MQTT v3.1.1) and
+/// returned by [`encode`] for the publish.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishProperties {
+    /// Payload Format Indicator: 1 for UTF-8 (JSON), 0 for bytes (CBOR).
+    pub payload_format_indicator: Option<u8>,
+    /// Content Type.
+    pub content_type: Option<String>,
+    /// User properties, in order.
+    pub user_properties: Vec<(String, String)>,
+}
+
+impl PublishProperties {
+    /// The value of the first user property named `key`.
+    pub fn user(&self, key: &str) -> Option<&str> {
+        self.user_properties.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The properties MQTT-T 3.4 requires for a message of `msg_type` in `encoding`.
+    pub fn for_message(msg_type: MsgType, encoding: Encoding) -> Self {
+        Self {
+            payload_format_indicator: Some(u8::from(encoding == Encoding::Json)),
+            content_type: Some(CONTENT_TYPE.to_owned()),
+            user_properties: vec![
+                (PROP_MSG_TYPE.to_owned(), msg_type.as_property().to_owned()),
+                (PROP_ENCODING.to_owned(), encoding.as_str().to_owned()),
+            ],
+        }
+    }
+}
+
+/// A decoded message and how it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The message.
+    pub message: Message,
+    /// The payload's encoding.
+    pub encoding: Encoding,
+    /// The payload's dialect; replies should use the same.
+    pub dialect: Dialect,
+}
+
+/// Decodes a payload with the default size limit ([`DEFAULT_MAX_PAYLOAD`]).
+pub fn decode(payload: &[u8], props: Option<&PublishProperties>) -> Result<Decoded, MessageError> {
+    decode_with_limit(payload, props, DEFAULT_MAX_PAYLOAD)
+}
+
+/// Decodes a payload, refusing any larger than `max_payload` bytes before parsing.
+///
+/// On error, [`MessageError::salvage`] holds what could be read (request id,
+/// sender, dialect, encoding) so a consumer can still answer `400`.
+pub fn decode_with_limit(
+    payload: &[u8],
+    props: Option<&PublishProperties>,
+    max_payload: usize,
+) -> Result<Decoded, MessageError> {
+    if payload.len() > max_payload {
+        return Err(MessageError::new(
+            Kind::TooLarge,
+            "",
+            format!("payload is {} bytes, larger than the limit of {max_payload} bytes", payload.len()),
+        ));
+    }
+    let announced = props.map(announced_type).transpose()?.flatten();
+    let encoding = match props.map(announced_encoding).transpose()?.flatten() {
+        Some(e) => e,
+        None => sniff_encoding(payload),
+    };
+    let with_encoding = |mut e: MessageError| {
+        e.salvage.encoding = Some(encoding);
+        e
+    };
+    let value = parse(payload, encoding).map_err(with_encoding)?;
+    let (message, dialect) = decode_value(value, None).map_err(with_encoding)?;
+    if let Some(announced) = announced {
+        if announced != message.msg_type() {
+            let mut e = MessageError::new(
+                Kind::Value,
+                "",
+                format!(
+                    "msgType property says '{}' but the message is a {}",
+                    announced.as_property(),
+                    message.msg_type()
+                ),
+            );
+            e.salvage = salvage_of(&message, dialect, encoding);
+            return Err(e);
+        }
+    }
+    Ok(Decoded { message, encoding, dialect })
+}
+
+fn salvage_of(m: &Message, dialect: Dialect, encoding: Encoding) -> Salvage {
+    Salvage {
+        request_id: m.headers.request_id.clone(),
+        from: m.headers.from.clone(),
+        dialect: Some(dialect),
+        encoding: Some(encoding),
+        msg_type: Some(m.msg_type()),
+    }
+}
+
+fn announced_type(p: &PublishProperties) -> Result<Option<MsgType>, MessageError> {
+    p.user(PROP_MSG_TYPE)
+        .map(|t| {
+            MsgType::from_property(t).ok_or_else(|| {
+                MessageError::new(Kind::ContentType, "", format!("unknown msgType '{t}'; expected req, rsp or ntf"))
+            })
+        })
+        .transpose()
+}
+
+fn announced_encoding(p: &PublishProperties) -> Result<Option<Encoding>, MessageError> {
+    let from_ct = match p.content_type.as_deref() {
+        None => None,
+        Some(ct) => {
+            let lower = ct.to_ascii_lowercase();
+            let base = lower.split(';').next().unwrap_or("").trim();
+            let ours = base.starts_with(CONTENT_TYPE) || base == "application/json" || base == "application/cbor";
+            if !ours {
+                return Err(MessageError::new(
+                    Kind::ContentType,
+                    "",
+                    format!("unsupported content type '{ct}'; expected {CONTENT_TYPE}"),
+                ));
+            }
+            if base.ends_with("cbor") {
+                Some(Encoding::Cbor)
+            } else if base.ends_with("json") {
+                Some(Encoding::Json)
+            } else {
+                None
+            }
+        }
+    };
+    match p.user(PROP_ENCODING) {
+        Some(e) => e.parse().map(Some),
+        None => Ok(from_ct.or(match p.payload_format_indicator {
+            Some(1) => Some(Encoding::Json),
+            _ => None,
+        })),
+    }
+}
+
+/// Guesses the encoding of a payload that came without properties.
+///
+/// A JSON message starts with `{` (after white space); a CBOR message is a
+/// map, whose first byte is in `0xa0..=0xbf`.
+pub fn sniff_encoding(payload: &[u8]) -> Encoding {
+    match payload.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(0xa0..=0xbf) => Encoding::Cbor,
+        Some(b) if b.is_ascii() => Encoding::Json,
+        // Neither: let the CBOR parser explain, unless it is text.
+        _ if std::str::from_utf8(payload).is_ok() => Encoding::Json,
+        _ => Encoding::Cbor,
+    }
+}
+
+fn parse(payload: &[u8], encoding: Encoding) -> Result<Value, MessageError> {
+    match encoding {
+        Encoding::Json => {
+            let text = std::str::from_utf8(payload).map_err(|e| {
+                MessageError::new(Kind::Utf8, "", format!("payload is not valid UTF-8 (at byte {})", e.valid_up_to()))
+            })?;
+            serde_json::from_str(text)
+                .map_err(|e| MessageError::new(Kind::Syntax, "", format!("malformed JSON: {e}")))
+        }
+        Encoding::Cbor => {
+            let mut rest = payload;
+            let value: Value = ciborium::from_reader(&mut rest)
+                .map_err(|e| MessageError::new(Kind::Syntax, "", format!("malformed CBOR: {}", cbor_reason(&e))))?;
+            if !rest.is_empty() {
+                return Err(MessageError::new(
+                    Kind::Syntax,
+                    "",
+                    format!("malformed CBOR: {} trailing bytes after the message", rest.len()),
+                ));
+            }
+            Ok(value)
+        }
+    }
+}
+
+fn cbor_reason(e: &ciborium::de::Error<std::io::Error>) -> String {
+    match e {
+        ciborium::de::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => "truncated input".to_owned(),
+        ciborium::de::Error::Io(io) => io.to_string(),
+        ciborium::de::Error::Syntax(at) => format!("invalid item at byte {at}"),
+        ciborium::de::Error::Semantic(at, msg) => match at {
+            Some(at) => format!("{msg} (at byte {at})"),
+            None => msg.clone(),
+        },
+        ciborium::de::Error::RecursionLimitExceeded => "nested too deeply".to_owned(),
+    }
+}
+
+/// Guesses the dialect from the top-level keys.
+fn sniff_dialect(top: &JsonMap) -> Result<Dialect, MessageError> {
+    if top.contains_key("headers") || top.contains_key("body") {
+        Ok(Dialect::Spec)
+    } else if top.contains_key("content") {
+        Ok(Dialect::Otupy)
+    } else if top.contains_key("action") || top.contains_key("status") {
+        Ok(Dialect::Bare)
+    } else {
+        Err(MessageError::new(
+            Kind::Dialect,
+            "",
+            "unrecognised message: expected headers/body (spec), content (otupy), \
+             or a bare command (action) or response (status) at the top level",
+        ))
+    }
+}
+
+/// Reads a message from a parsed document; `force` skips dialect sniffing.
+pub(crate) fn decode_value(value: Value, force: Option<Dialect>) -> Result<(Message, Dialect), MessageError> {
+    let mut top = match value {
+        Value::Object(m) => m,
+        other => {
+            return Err(MessageError::new(
+                Kind::Type,
+                "",
+                format!("expected an object at the top level, found {}", message::type_name(&other)),
+            ));
+        }
+    };
+    let dialect = match force {
+        Some(d) => d,
+        None => sniff_dialect(&top)?,
+    };
+    let mut salvage = Salvage { dialect: Some(dialect), ..Salvage::default() };
+    let result = match dialect {
+        Dialect::Spec => decode_spec(&mut top, &mut salvage),
+        Dialect::Otupy => {
+            salvage_headers(&top, &mut salvage);
+            decode_otupy(top, &mut salvage)
+        }
+        Dialect::Bare => decode_bare(top, &mut salvage),
+    };
+    result.map(|m| (m, dialect)).map_err(|mut e| {
+        e.salvage = salvage;
+        e
+    })
+}
+
+fn salvage_headers(h: &JsonMap, s: &mut Salvage) {
+    s.request_id = h.get("request_id").and_then(Value::as_str).map(str::to_owned);
+    s.from = h.get("from").and_then(Value::as_str).map(str::to_owned);
+}
+
+fn missing(path: &str) -> MessageError {
+    MessageError::new(Kind::Missing, path, "required field is absent")
+}
+
+fn expect_object(v: Value, path: &str) -> Result<JsonMap, MessageError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(MessageError::new(Kind::Type, path, format!("expected an object, found {}", message::type_name(&other)))),
+    }
+}
+
+/// Reads `{"request": {...}}` (or response, notification) at `path`.
+fn decode_choice(v: Value, path: &str, salvage: &mut Salvage) -> Result<Body, MessageError> {
+    let choice = expect_object(v, path)?;
+    if choice.len() != 1 {
+        return Err(MessageError::new(
+            Kind::Value,
+            path,
+            format!("expected exactly one of request, response or notification, found {} keys", choice.len()),
+        ));
+    }
+    let (key, content) = choice.into_iter().next().expect("one entry, checked above");
+    let content_path = message::join(path, &key);
+    match key.as_str() {
+        "request" => {
+            salvage.msg_type = Some(MsgType::Request);
+            message::command_from_map(expect_object(content, &content_path)?, &content_path).map(Body::Request)
+        }
+        "response" => {
+            salvage.msg_type = Some(MsgType::Response);
+            message::response_from_map(expect_object(content, &content_path)?, &content_path).map(Body::Response)
+        }
+        "notification" => {
+            salvage.msg_type = Some(MsgType::Notification);
+            expect_object(content, &content_path).map(Body::Notification)
+        }
+        other => Err(MessageError::new(
+            Kind::Value,
+            path,
+            format!("unknown content '{other}'; expected request, response or notification"),
+        )),
+    }
+}
+
+fn decode_spec(top: &mut JsonMap, salvage: &mut Salvage) -> Result<Message, MessageError> {
+    let mut header_map = match top.remove("headers") {
+        None => JsonMap::new(),
+        Some(v) => expect_object(v, "headers")?,
+    };
+    salvage_headers(&header_map, salvage);
+    let body = expect_object(top.remove("body").ok_or_else(|| missing("body"))?, "body")?;
+    let mut body = body;
+    let openc2 = body.remove("openc2").ok_or_else(|| missing("body.openc2"))?;
+    let body = decode_choice(openc2, "body.openc2", salvage)?;
+    let mut headers = message::take_headers(&mut header_map, "headers")?;
+    headers.extra = header_map;
+    Ok(Message { headers, body })
+}
+
+fn decode_otupy(mut top: JsonMap, salvage: &mut Salvage) -> Result<Message, MessageError> {
+    let content = top.remove("content").ok_or_else(|| missing("content"))?;
+    let body = decode_choice(content, "content", salvage)?;
+    let mut headers = message::take_headers(&mut top, "")?;
+    headers.extra = top;
+    Ok(Message { headers, body })
+}
+
+fn decode_bare(top: JsonMap, salvage: &mut Salvage) -> Result<Message, MessageError> {
+    let body = if top.contains_key("action") {
+        salvage.msg_type = Some(MsgType::Request);
+        Body::Request(message::command_from_map(top, "")?)
+    } else {
+        salvage.msg_type = Some(MsgType::Response);
+        Body::Response(message::response_from_map(top, "")?)
+    };
+    Ok(Message { headers: Headers::default(), body })
+}
+
+enum WireView<'a> {
+    Spec(SpecView<'a>),
+    Otupy(OtupyView<'a>),
+    Bare(ContentView<'a>),
+}
+
+impl Serialize for WireView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Spec(v) => v.serialize(s),
+            Self::Otupy(v) => v.serialize(s),
+            Self::Bare(v) => v.serialize(s),
+        }
+    }
+}
+
+/// Encodes a message after validating it, returning the payload and the
+/// publish properties to send with it.
+///
+/// The bare dialect carries no headers: `request_id`, `from` and `to` are
+/// not on the wire.
+pub fn encode(msg: &Message, encoding: Encoding, dialect: Dialect) -> Result<(Vec<u8>, PublishProperties), MessageError> {
+    msg.validate()?;
+    let view = match dialect {
+        Dialect::Spec => WireView::Spec(SpecView(msg)),
+        Dialect::Otupy => WireView::Otupy(OtupyView(msg)),
+        Dialect::Bare => WireView::Bare(ContentView(&msg.body)),
+    };
+    let mut buf = Vec::with_capacity(512);
+    match encoding {
+        Encoding::Json => serde_json::to_writer(&mut buf, &view)
+            .map_err(|e| MessageError::new(Kind::Value, "", format!("cannot encode as JSON: {e}")))?,
+        Encoding::Cbor => ciborium::into_writer(&view, &mut buf)
+            .map_err(|e| MessageError::new(Kind::Value, "", format!("cannot encode as CBOR: {e}")))?,
+    }
+    Ok((buf, PublishProperties::for_message(msg.msg_type(), encoding)))
+}
+
+/// The body's choice wrapper alone (`{"request": {...}}`), as JSON; used in logs and by the monitor.
+pub fn content_json(body: &Body) -> Value {
+    serde_json::to_value(ChoiceView(body)).expect("a body always serializes to JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_cbor_round_trip_in_every_dialect() {
+        let text = br#"{"headers":{"request_id":"r1","created":1700000000000,"from":"p","to":["d"]},
+            "body":{"openc2":{"request":{"action":"deny","target":{"ipv4_net":"10.0.0.0/8"},"args":{"duration":5}}}}}"#;
+        let original = decode(text, None).expect("valid").message;
+        for enc in [Encoding::Json, Encoding::Cbor] {
+            for dialect in [Dialect::Spec, Dialect::Otupy] {
+                let (bytes, props) = encode(&original, enc, dialect).expect("encodes");
+                let back = decode(&bytes, Some(&props)).expect("decodes");
+                assert_eq!(back.message, original, "{enc} {dialect}");
+                assert_eq!((back.encoding, back.dialect), (enc, dialect));
+                let sniffed = decode(&bytes, None).expect("decodes without properties");
+                assert_eq!((sniffed.encoding, sniffed.dialect), (enc, dialect));
+            }
+        }
+    }
+
+    #[test]
+    fn created_in_seconds_is_read_as_milliseconds() {
+        let text = br#"{"content":{"response":{"status":200}},"created":1700000000}"#;
+        assert_eq!(decode(text, None).expect("valid").message.headers.created, Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn salvage_carries_request_id_and_sender() {
+        let text = br#"{"headers":{"request_id":"abc","from":"p9"},"body":{"openc2":{"request":{"action":"deny","target":{"a":1,"b":2}}}}}"#;
+        let err = decode(text, None).unwrap_err();
+        assert_eq!(err.to_string(), "body.openc2.request.target: expected exactly one key, found 2");
+        assert_eq!(err.salvage.request_id.as_deref(), Some("abc"));
+        assert_eq!(err.salvage.from.as_deref(), Some("p9"));
+        assert_eq!(err.salvage.msg_type, Some(MsgType::Request));
+    }
+
+    #[test]
+    fn mismatched_msg_type_property_is_an_error() {
+        let props = PublishProperties::for_message(MsgType::Request, Encoding::Json);
+        let err = decode(br#"{"status":200}"#, Some(&props)).unwrap_err();
+        assert!(err.reason.contains("msgType property says 'req'"), "{err}");
+    }
+
+    #[test]
+    fn properties_put_msg_type_before_encoding() {
+        let p = PublishProperties::for_message(MsgType::Response, Encoding::Cbor);
+        assert_eq!(p.payload_format_indicator, Some(0));
+        assert_eq!(p.user_properties[0].0, "msgType");
+        assert_eq!(p.user_properties[1], ("encoding".to_owned(), "cbor".to_owned()));
+    }
+}

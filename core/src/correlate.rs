@@ -1,0 +1,381 @@
+//! Matching responses to the commands that asked for them.
+//!
+//! A [`Correlator`] holds open exchanges keyed by `request_id`, each with the
+//! responders it expects, a deadline, and caller data `T` (a channel, a
+//! timestamp, a list of responses). It does no I/O and reads no clock: the
+//! caller passes `now` in milliseconds of any monotonic clock.
+//!
+//! ```
+//! use oc2mqtt::correlate::{Correlator, Expect, Outcome};
+//! use oc2mqtt::message::{Message, Response};
+//!
+//! let mut c: Correlator<Vec<u16>> = Correlator::new();
+//! c.open("r1", Expect::Responders(vec!["fw-1".into()]), 10_000, Vec::new()).unwrap();
+//! let mut rsp = Message { headers: Default::default(), body: oc2mqtt::message::Body::Response(Response::new(102)) };
+//! rsp.headers.request_id = Some("r1".into());
+//! rsp.headers.from = Some("fw-1".into());
+//! assert!(matches!(c.on_response(&rsp), Outcome::Open { .. }));       // 102: interim
+//! rsp.body = oc2mqtt::message::Body::Response(Response::new(200));
+//! assert!(matches!(c.on_response(&rsp), Outcome::Complete(_)));       // final from the only responder
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use crate::error::{Error, Result};
+use crate::message::Message;
+
+/// Who is expected to answer a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// These responders (usually the command's `to`); complete when each sent a final response.
+    Responders(Vec<String>),
+    /// This many distinct responders; complete at the n-th final response.
+    Count(usize),
+    /// Unknown (a broadcast): open until the deadline or until closed.
+    Unknown,
+}
+
+impl Expect {
+    /// The expectation implied by a command's `to` header: its entries, or unknown.
+    pub fn from_to(to: Option<&[String]>) -> Self {
+        match to {
+            Some(ids) if !ids.is_empty() => {
+                let mut ids = ids.to_vec();
+                ids.sort();
+                ids.dedup();
+                Self::Responders(ids)
+            }
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// Why an exchange closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Every expected responder sent a final response.
+    Complete,
+    /// The deadline passed first.
+    Deadline,
+    /// The caller closed it.
+    Closed,
+}
+
+/// An exchange that is no longer open.
+#[derive(Debug)]
+pub struct Closed<T> {
+    /// Its request id.
+    pub request_id: String,
+    /// The caller's data.
+    pub data: T,
+    /// Why it closed.
+    pub reason: CloseReason,
+    /// Expected responders that never sent a final response (empty for counts and broadcasts).
+    pub missing: Vec<String>,
+    /// How many final responses were still expected for a [`Expect::Count`].
+    pub missing_count: usize,
+}
+
+/// What a response meant for its exchange.
+#[derive(Debug)]
+pub enum Outcome<'a, T> {
+    /// No open exchange has this response's `request_id` (or it has none).
+    Unsolicited,
+    /// The exchange stays open.
+    Open {
+        /// The caller's data of the exchange.
+        data: &'a mut T,
+        /// Whether the response was final (not `102`).
+        is_final: bool,
+        /// Whether the responder was one the exchange expected (always true for counts and broadcasts).
+        expected: bool,
+    },
+    /// The response completed the exchange, which is now closed.
+    Complete(Closed<T>),
+}
+
+#[derive(Debug)]
+enum Pending {
+    Responders(Vec<String>),
+    Count { remaining: usize, finals: Vec<String> },
+    Unknown,
+}
+
+#[derive(Debug)]
+struct OpenExchange<T> {
+    pending: Pending,
+    deadline: u64,
+    data: T,
+}
+
+/// Open exchanges keyed by request id. See the module documentation.
+#[derive(Debug)]
+pub struct Correlator<T> {
+    open: HashMap<String, OpenExchange<T>>,
+    deadlines: BinaryHeap<Reverse<(u64, String)>>,
+    unsolicited: u64,
+}
+
+impl<T> Default for Correlator<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Correlator<T> {
+    /// An empty correlator.
+    pub fn new() -> Self {
+        Self { open: HashMap::new(), deadlines: BinaryHeap::new(), unsolicited: 0 }
+    }
+
+    /// Opens an exchange for `request_id` that ends at `deadline` (ms) at the latest.
+    ///
+    /// Fails if an exchange with that id is already open.
+    pub fn open(&mut self, request_id: &str, expect: Expect, deadline: u64, data: T) -> Result<()> {
+        if self.open.contains_key(request_id) {
+            return Err(Error::Config(format!("an exchange with request_id '{request_id}' is already open")));
+        }
+        let pending = match expect {
+            Expect::Responders(r) => Pending::Responders(r),
+            Expect::Count(n) => Pending::Count { remaining: n.max(1), finals: Vec::new() },
+            Expect::Unknown => Pending::Unknown,
+        };
+        self.open.insert(request_id.to_owned(), OpenExchange { pending, deadline, data });
+        self.deadlines.push(Reverse((deadline, request_id.to_owned())));
+        self.compact();
+        Ok(())
+    }
+
+    /// Drops heap entries of exchanges that already closed, once they dominate.
+    fn compact(&mut self) {
+        if self.deadlines.len() > 2 * self.open.len() + 1024 {
+            let open = &self.open;
+            self.deadlines.retain(|Reverse((d, id))| open.get(id).is_some_and(|x| x.deadline == *d));
+        }
+    }
+
+    /// Feeds a response; see [`Outcome`].
+    pub fn on_response(&mut self, msg: &Message) -> Outcome<'_, T> {
+        let (Some(id), Some(rsp)) = (msg.headers.request_id.as_deref(), msg.response()) else {
+            self.unsolicited += 1;
+            return Outcome::Unsolicited;
+        };
+        let Some(x) = self.open.get_mut(id) else {
+            self.unsolicited += 1;
+            return Outcome::Unsolicited;
+        };
+        let is_final = rsp.is_final();
+        let from = msg.headers.from.as_deref();
+        let (expected, complete) = match &mut x.pending {
+            Pending::Responders(pending) => {
+                // A responder that is not pending is either unexpected or already final.
+                match from.and_then(|f| pending.iter().position(|p| p == f)) {
+                    Some(i) => {
+                        if is_final {
+                            pending.swap_remove(i);
+                        }
+                        (true, pending.is_empty())
+                    }
+                    None => (false, false),
+                }
+            }
+            Pending::Count { remaining, finals } => {
+                if is_final {
+                    let new = match from {
+                        Some(f) if finals.iter().any(|s| s == f) => false,
+                        Some(f) => {
+                            finals.push(f.to_owned());
+                            true
+                        }
+                        None => true,
+                    };
+                    if new {
+                        *remaining = remaining.saturating_sub(1);
+                    }
+                }
+                (true, *remaining == 0)
+            }
+            Pending::Unknown => (true, false),
+        };
+        if complete {
+            let (request_id, x) = self.open.remove_entry(id).expect("entry exists: found above");
+            return Outcome::Complete(Closed {
+                request_id,
+                data: x.data,
+                reason: CloseReason::Complete,
+                missing: Vec::new(),
+                missing_count: 0,
+            });
+        }
+        let x = self.open.get_mut(id).expect("entry exists: found above");
+        Outcome::Open { data: &mut x.data, is_final, expected }
+    }
+
+    /// Closes the exchange of `request_id` now (cancelled, or complete on PUBACK).
+    pub fn close(&mut self, request_id: &str) -> Option<Closed<T>> {
+        self.open.remove_entry(request_id).map(|(id, x)| closed(id, x, CloseReason::Closed))
+    }
+
+    /// Closes and returns every exchange whose deadline is at or before `now`.
+    pub fn expire(&mut self, now: u64) -> Vec<Closed<T>> {
+        let mut out = Vec::new();
+        while let Some(Reverse((deadline, _))) = self.deadlines.peek() {
+            if *deadline > now {
+                break;
+            }
+            let Reverse((deadline, id)) = self.deadlines.pop().expect("peeked above");
+            if self.open.get(&id).is_some_and(|x| x.deadline == deadline) {
+                let (id, x) = self.open.remove_entry(&id).expect("checked above");
+                out.push(closed(id, x, CloseReason::Deadline));
+            }
+        }
+        out
+    }
+
+    /// The earliest deadline of an open exchange, if any.
+    pub fn next_deadline(&mut self) -> Option<u64> {
+        while let Some(Reverse((deadline, id))) = self.deadlines.peek() {
+            if self.open.get(id).is_some_and(|x| x.deadline == *deadline) {
+                return Some(*deadline);
+            }
+            self.deadlines.pop();
+        }
+        None
+    }
+
+    /// The caller data of an open exchange.
+    pub fn get_mut(&mut self, request_id: &str) -> Option<&mut T> {
+        self.open.get_mut(request_id).map(|x| &mut x.data)
+    }
+
+    /// Expected responders of an open exchange that have not sent a final response yet.
+    pub fn missing(&self, request_id: &str) -> Option<Vec<String>> {
+        self.open.get(request_id).map(|x| match &x.pending {
+            Pending::Responders(p) => p.clone(),
+            _ => Vec::new(),
+        })
+    }
+
+    /// Whether an exchange with this id is open.
+    pub fn is_open(&self, request_id: &str) -> bool {
+        self.open.contains_key(request_id)
+    }
+
+    /// How many exchanges are open.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether no exchange is open.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// How many responses matched no open exchange so far.
+    pub fn unsolicited(&self) -> u64 {
+        self.unsolicited
+    }
+}
+
+fn closed<T>(request_id: String, x: OpenExchange<T>, reason: CloseReason) -> Closed<T> {
+    let (missing, missing_count) = match x.pending {
+        Pending::Responders(p) => {
+            let n = p.len();
+            (p, n)
+        }
+        Pending::Count { remaining, .. } => (Vec::new(), remaining),
+        Pending::Unknown => (Vec::new(), 0),
+    };
+    Closed { request_id, data: x.data, reason, missing, missing_count }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Body, Headers, Response};
+
+    fn rsp(id: &str, from: Option<&str>, status: u16) -> Message {
+        Message {
+            headers: Headers {
+                request_id: Some(id.to_owned()),
+                from: from.map(str::to_owned),
+                ..Headers::default()
+            },
+            body: Body::Response(Response::new(status)),
+        }
+    }
+
+    #[test]
+    fn exchange_completes_when_every_responder_is_final() {
+        let mut c = Correlator::new();
+        c.open("r", Expect::from_to(Some(&["a".into(), "b".into()])), 100, 0u32).expect("open");
+        assert!(matches!(c.on_response(&rsp("r", Some("a"), 102)), Outcome::Open { is_final: false, .. }));
+        assert!(matches!(c.on_response(&rsp("r", Some("a"), 200)), Outcome::Open { is_final: true, .. }));
+        assert_eq!(c.missing("r").expect("open"), ["b"]);
+        assert!(matches!(c.on_response(&rsp("r", Some("x"), 200)), Outcome::Open { expected: false, .. }));
+        match c.on_response(&rsp("r", Some("b"), 200)) {
+            Outcome::Complete(closed) => assert_eq!(closed.reason, CloseReason::Complete),
+            other => panic!("expected completion, got {other:?}"),
+        }
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn unknown_ids_are_counted_not_mixed_in() {
+        let mut c = Correlator::new();
+        c.open("mine", Expect::Count(1), 100, ()).expect("open");
+        assert!(matches!(c.on_response(&rsp("theirs", Some("a"), 200)), Outcome::Unsolicited));
+        assert_eq!(c.unsolicited(), 1);
+        assert!(c.is_open("mine"));
+    }
+
+    #[test]
+    fn count_needs_distinct_final_responders() {
+        let mut c = Correlator::new();
+        c.open("r", Expect::Count(2), 100, ()).expect("open");
+        assert!(matches!(c.on_response(&rsp("r", Some("a"), 200)), Outcome::Open { .. }));
+        assert!(matches!(c.on_response(&rsp("r", Some("a"), 200)), Outcome::Open { .. }));
+        assert!(matches!(c.on_response(&rsp("r", Some("b"), 200)), Outcome::Complete(_)));
+    }
+
+    #[test]
+    fn deadlines_close_in_order_and_report_missing() {
+        let mut c = Correlator::new();
+        c.open("late", Expect::Responders(vec!["d".into()]), 200, ()).expect("open");
+        c.open("early", Expect::Unknown, 100, ()).expect("open");
+        assert_eq!(c.next_deadline(), Some(100));
+        assert!(c.expire(99).is_empty());
+        let first = c.expire(150);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].request_id, "early");
+        let second = c.expire(1000);
+        assert_eq!(second[0].missing, ["d"]);
+        assert_eq!(second[0].reason, CloseReason::Deadline);
+        assert_eq!(c.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_closed_exchange_does_not_expire_later() {
+        let mut c = Correlator::new();
+        c.open("r", Expect::Unknown, 100, ()).expect("open");
+        assert!(c.close("r").is_some());
+        assert!(c.expire(1000).is_empty());
+        assert!(c.open("r", Expect::Unknown, 100, ()).is_ok(), "id reusable after close");
+        assert!(c.open("r", Expect::Unknown, 100, ()).is_err(), "but not while open");
+    }
+
+    #[test]
+    fn hundred_thousand_open_exchanges() {
+        let mut c = Correlator::new();
+        for i in 0..100_000u64 {
+            c.open(&format!("id-{i}"), Expect::Count(1), i, ()).expect("open");
+        }
+        assert_eq!(c.len(), 100_000);
+        for i in (0..100_000u64).step_by(2) {
+            assert!(matches!(c.on_response(&rsp(&format!("id-{i}"), Some("d"), 200)), Outcome::Complete(_)));
+        }
+        assert_eq!(c.expire(u64::MAX).len(), 50_000);
+        assert!(c.is_empty());
+    }
+}

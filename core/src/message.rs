@@ -1,0 +1,882 @@
+//! The OpenC2 message model (LS 3.2-3.3, MQTT-T 2.4.2) and its validation.
+//!
+//! A [`Message`] is headers plus a [`Body`]: a request ([`Command`]), a
+//! [`Response`] or a notification. Profile-specific and extension values
+//! (target specifiers, args, results, unknown keys) are kept as JSON values,
+//! never dropped.
+//!
+//! ```
+//! use oc2mqtt::message::{Command, Message, Target};
+//!
+//! let cmd = Command::new("query", Target::features(["versions", "profiles"])).unwrap();
+//! let msg = Message::request(cmd).from("producer-1").to(["fw-1"]);
+//! assert_eq!(msg.headers.request_id.as_ref().unwrap().len(), 36);
+//! assert!(msg.validate().is_ok());
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::{MessageError, MessageErrorKind as Kind};
+
+/// A JSON object, as used for opaque and extension values.
+pub type JsonMap = Map<String, Value>;
+
+/// The actions of LS 3.3.1.2, in the specification's order.
+pub const ACTIONS: [&str; 20] = [
+    "scan", "locate", "query", "deny", "contain", "allow", "start", "stop", "restart", "cancel",
+    "set", "update", "redirect", "create", "delete", "detonate", "restore", "copy", "investigate",
+    "remediate",
+];
+
+/// The status codes of LS 3.3.2.2.
+pub const STATUS_CODES: [u16; 9] = [102, 200, 400, 401, 403, 404, 500, 501, 503];
+
+/// Longest `command_id` allowed (LS 3.3.1.1).
+pub const MAX_COMMAND_ID_LEN: usize = 36;
+
+/// Milliseconds since the Unix epoch, read from the system clock.
+///
+/// Used by the builders to stamp `created`; the sans-IO modules never call it.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A new random (v4) UUID, as a request id.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// An OpenC2 action (LS 3.3.1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Action(u8);
+
+impl Action {
+    /// The action's name as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        ACTIONS[usize::from(self.0)]
+    }
+}
+
+impl FromStr for Action {
+    type Err = MessageError;
+    fn from_str(s: &str) -> Result<Self, MessageError> {
+        ACTIONS
+            .iter()
+            .position(|a| *a == s)
+            .map(|i| Action(u8::try_from(i).expect("20 actions fit in u8")))
+            .ok_or_else(|| MessageError::new(Kind::Value, "action", format!("unknown action '{s}'")))
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The target of a command: exactly one key (`features`, `ipv4_connection`,
+/// `slpf:rule_number`, ...) and its specifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// The target type, e.g. `features`.
+    pub name: String,
+    /// The target specifier, kept as JSON.
+    pub value: Value,
+}
+
+impl Target {
+    /// A target of type `name` with specifier `value`.
+    pub fn new(name: impl Into<String>, value: impl Into<Value>) -> Self {
+        Self { name: name.into(), value: value.into() }
+    }
+
+    /// The `features` target of `query features` (LS 3.4.2.4).
+    ///
+    /// ```
+    /// let t = oc2mqtt::message::Target::features(["profiles"]);
+    /// assert_eq!(t.value, serde_json::json!(["profiles"]));
+    /// ```
+    pub fn features<I, S>(features: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let list = features.into_iter().map(|f| Value::String(f.into())).collect();
+        Self::new("features", Value::Array(list))
+    }
+}
+
+/// An actuator specifier: one profile namespace and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Actuator {
+    /// The profile namespace, e.g. `slpf`.
+    pub profile: String,
+    /// The actuator specifiers, kept as JSON.
+    pub value: Value,
+}
+
+impl Actuator {
+    /// An actuator of `profile` with no specifiers (`{"slpf": {}}`).
+    pub fn profile(profile: impl Into<String>) -> Self {
+        Self { profile: profile.into(), value: Value::Object(JsonMap::new()) }
+    }
+}
+
+/// What response a producer asks for (LS 3.3.1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ResponseRequested {
+    /// No response at all.
+    None,
+    /// A `102` on receipt.
+    Ack,
+    /// The current status.
+    Status,
+    /// A response on completion (the default).
+    #[default]
+    Complete,
+}
+
+impl ResponseRequested {
+    /// The value as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Ack => "ack",
+            Self::Status => "status",
+            Self::Complete => "complete",
+        }
+    }
+}
+
+impl FromStr for ResponseRequested {
+    type Err = MessageError;
+    fn from_str(s: &str) -> Result<Self, MessageError> {
+        match s {
+            "none" => Ok(Self::None),
+            "ack" => Ok(Self::Ack),
+            "status" => Ok(Self::Status),
+            "complete" => Ok(Self::Complete),
+            _ => Err(MessageError::new(
+                Kind::Value,
+                "args.response_requested",
+                format!("expected one of none, ack, status, complete, found '{s}'"),
+            )),
+        }
+    }
+}
+
+/// An OpenC2 command (LS 3.3.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    /// The action.
+    pub action: Action,
+    /// The target.
+    pub target: Target,
+    /// Command arguments; when present, at least one entry.
+    pub args: Option<JsonMap>,
+    /// The actuator (profile) the command is for.
+    pub actuator: Option<Actuator>,
+    /// The command identifier (at most 36 non-space characters).
+    pub command_id: Option<String>,
+    /// Keys of the command object that the language specification does not define.
+    pub extra: JsonMap,
+}
+
+impl Command {
+    /// A command with `action` (one of [`ACTIONS`]) on `target`.
+    pub fn new(action: &str, target: Target) -> Result<Self, MessageError> {
+        Ok(Self {
+            action: action.parse()?,
+            target,
+            args: None,
+            actuator: None,
+            command_id: None,
+            extra: JsonMap::new(),
+        })
+    }
+
+    /// Sets `actuator` to the given profile namespace with no specifiers.
+    pub fn with_actuator(mut self, profile: impl Into<String>) -> Self {
+        self.actuator = Some(Actuator::profile(profile));
+        self
+    }
+
+    /// Sets one argument (`response_requested`, `duration`, `slpf`, ...).
+    pub fn with_arg(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.args.get_or_insert_with(JsonMap::new).insert(name.into(), value.into());
+        self
+    }
+
+    /// The `response_requested` argument, [`ResponseRequested::Complete`] when absent.
+    ///
+    /// An unreadable value also counts as `complete`; [`Command::validate`]
+    /// reports it.
+    pub fn response_requested(&self) -> ResponseRequested {
+        self.args
+            .as_ref()
+            .and_then(|a| a.get("response_requested"))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default()
+    }
+
+    /// The profile namespace of the actuator, if any.
+    pub fn profile(&self) -> Option<&str> {
+        self.actuator.as_ref().map(|a| a.profile.as_str())
+    }
+
+    /// Checks the rules of LS 3.3.1 that the types do not already enforce.
+    pub fn validate(&self) -> Result<(), MessageError> {
+        if self.target.name.is_empty() {
+            return Err(MessageError::new(Kind::Value, "target", "target type must not be empty"));
+        }
+        if let Some(args) = &self.args {
+            validate_args(args, "args")?;
+        }
+        if let Some(a) = &self.actuator {
+            if a.profile.is_empty() {
+                return Err(MessageError::new(Kind::Value, "actuator", "profile must not be empty"));
+            }
+        }
+        if let Some(id) = &self.command_id {
+            validate_command_id(id, "command_id")?;
+        }
+        Ok(())
+    }
+}
+
+/// An OpenC2 response (LS 3.3.2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// The status code, one of [`STATUS_CODES`].
+    pub status: u16,
+    /// Free-form description of the status.
+    pub status_text: Option<String>,
+    /// Results, keyed by result name (`versions`, `profiles`, `pairs`, profile namespaces).
+    pub results: Option<JsonMap>,
+    /// Keys of the response object that the language specification does not define.
+    pub extra: JsonMap,
+}
+
+impl Response {
+    /// A response with `status` and nothing else.
+    pub fn new(status: u16) -> Self {
+        Self { status, status_text: None, results: None, extra: JsonMap::new() }
+    }
+
+    /// Sets `status_text`.
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.status_text = Some(text.into());
+        self
+    }
+
+    /// Sets one result entry.
+    pub fn with_result(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.results.get_or_insert_with(JsonMap::new).insert(name.into(), value.into());
+        self
+    }
+
+    /// Whether this response ends the responder's part of an exchange (not `102 Processing`).
+    pub fn is_final(&self) -> bool {
+        self.status != 102
+    }
+
+    /// Checks the status code.
+    pub fn validate(&self) -> Result<(), MessageError> {
+        validate_status(self.status, "status")
+    }
+}
+
+/// The three kinds of OpenC2 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MsgType {
+    /// A command (`req`).
+    Request,
+    /// A response (`rsp`).
+    Response,
+    /// A notification (`ntf`).
+    Notification,
+}
+
+impl MsgType {
+    /// The value of the `msgType` MQTT user property.
+    pub fn as_property(self) -> &'static str {
+        match self {
+            Self::Request => "req",
+            Self::Response => "rsp",
+            Self::Notification => "ntf",
+        }
+    }
+
+    /// The key used inside the message body (`request`, `response`, `notification`).
+    pub fn as_key(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Response => "response",
+            Self::Notification => "notification",
+        }
+    }
+
+    /// Parses a `msgType` property value.
+    pub fn from_property(s: &str) -> Option<Self> {
+        match s {
+            "req" => Some(Self::Request),
+            "rsp" => Some(Self::Response),
+            "ntf" => Some(Self::Notification),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for MsgType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_key())
+    }
+}
+
+/// The body of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// A command.
+    Request(Command),
+    /// A response.
+    Response(Response),
+    /// A notification, kept as JSON (the specifications define no structure for it).
+    Notification(JsonMap),
+}
+
+impl Body {
+    /// The message type of this body.
+    pub fn msg_type(&self) -> MsgType {
+        match self {
+            Self::Request(_) => MsgType::Request,
+            Self::Response(_) => MsgType::Response,
+            Self::Notification(_) => MsgType::Notification,
+        }
+    }
+}
+
+/// Message headers (MQTT-T 2.4.2, LS 3.2).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Headers {
+    /// Identifier that correlates responses with their command.
+    pub request_id: Option<String>,
+    /// Creation time, milliseconds since the epoch.
+    pub created: Option<i64>,
+    /// Identifier of the sender.
+    pub from: Option<String>,
+    /// Identifiers of the intended recipients; `None` when absent.
+    pub to: Option<Vec<String>>,
+    /// Header keys the specification does not define, kept as received.
+    pub extra: JsonMap,
+}
+
+/// An OpenC2 message: headers and a body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The headers.
+    pub headers: Headers,
+    /// The body.
+    pub body: Body,
+}
+
+impl Message {
+    /// A request with a fresh v4 UUID `request_id` and `created` set to now.
+    pub fn request(command: Command) -> Self {
+        Self {
+            headers: Headers {
+                request_id: Some(new_request_id()),
+                created: Some(now_ms()),
+                ..Headers::default()
+            },
+            body: Body::Request(command),
+        }
+    }
+
+    /// A response to `command_msg`: copies its `request_id`, addresses it to
+    /// its sender, and stamps `created`.
+    pub fn response_to(command_msg: &Message, response: Response) -> Self {
+        Self {
+            headers: Headers {
+                request_id: command_msg.headers.request_id.clone(),
+                created: Some(now_ms()),
+                from: None,
+                to: command_msg.headers.from.clone().map(|f| vec![f]),
+                extra: JsonMap::new(),
+            },
+            body: Body::Response(response),
+        }
+    }
+
+    /// Sets the `from` header.
+    pub fn from(mut self, from: impl Into<String>) -> Self {
+        self.headers.from = Some(from.into());
+        self
+    }
+
+    /// Sets the `to` header.
+    pub fn to<I, S>(mut self, to: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.headers.to = Some(to.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The message type of the body.
+    pub fn msg_type(&self) -> MsgType {
+        self.body.msg_type()
+    }
+
+    /// The command, if this is a request.
+    pub fn command(&self) -> Option<&Command> {
+        match &self.body {
+            Body::Request(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The response, if this is one.
+    pub fn response(&self) -> Option<&Response> {
+        match &self.body {
+            Body::Response(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Checks the body against LS 3.3; paths are relative to the body content.
+    pub fn validate(&self) -> Result<(), MessageError> {
+        match &self.body {
+            Body::Request(c) => c.validate(),
+            Body::Response(r) => r.validate(),
+            Body::Notification(_) => Ok(()),
+        }
+    }
+
+    /// The message in the specification's headers/body shape, as a JSON value.
+    ///
+    /// This is the canonical form used by the bindings and the test vectors.
+    pub fn to_json_value(&self) -> Value {
+        serde_json::to_value(SpecView(self)).expect("a message always serializes to JSON")
+    }
+
+    /// Builds a message from the specification's headers/body shape.
+    pub fn from_json_value(value: Value) -> Result<Self, MessageError> {
+        crate::codec::decode_value(value, Some(crate::codec::Dialect::Spec)).map(|(m, _)| m)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reading from JSON, with paths in errors.
+
+pub(crate) fn join(base: &str, field: &str) -> String {
+    if base.is_empty() { field.to_owned() } else { format!("{base}.{field}") }
+}
+
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(base: &str, field: &str, expected: &str, found: &Value) -> MessageError {
+    MessageError::new(Kind::Type, join(base, field), format!("expected {expected}, found {}", type_name(found)))
+}
+
+fn take_string(m: &mut JsonMap, base: &str, field: &str) -> Result<Option<String>, MessageError> {
+    match m.remove(field) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(wrong_type(base, field, "a string", &other)),
+    }
+}
+
+fn take_object(m: &mut JsonMap, base: &str, field: &str) -> Result<Option<JsonMap>, MessageError> {
+    match m.remove(field) {
+        None => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(other) => Err(wrong_type(base, field, "an object", &other)),
+    }
+}
+
+/// Takes the single key of a one-key object (target, actuator).
+fn take_single(m: &mut JsonMap, base: &str, field: &str) -> Result<Option<(String, Value)>, MessageError> {
+    let Some(obj) = take_object(m, base, field)? else { return Ok(None) };
+    if obj.len() != 1 {
+        return Err(MessageError::new(
+            Kind::Value,
+            join(base, field),
+            format!("expected exactly one key, found {}", obj.len()),
+        ));
+    }
+    Ok(obj.into_iter().next())
+}
+
+/// `created`: milliseconds since the epoch; values that can only be seconds
+/// (before 1973 as milliseconds) are taken as seconds, as in the MQTT-T examples.
+fn read_created(v: Value, base: &str) -> Result<i64, MessageError> {
+    const SECONDS_BELOW: f64 = 100_000_000_000.0;
+    let n = match &v {
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+    .ok_or_else(|| wrong_type(base, "created", "a number", &v))?;
+    if !n.is_finite() || n < 0.0 {
+        return Err(MessageError::new(Kind::Value, join(base, "created"), "expected a non-negative time"));
+    }
+    let ms = if n < SECONDS_BELOW { n * 1000.0 } else { n };
+    // Saturating float-to-int conversion is the intent here.
+    Ok(ms.round() as i64)
+}
+
+fn read_to(v: Value, base: &str) -> Result<Vec<String>, MessageError> {
+    match v {
+        // Seen from real peers: a single id instead of a list.
+        Value::String(s) => Ok(vec![s]),
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::String(s) => Ok(s),
+                other => Err(wrong_type(base, &format!("to[{i}]"), "a string", &other)),
+            })
+            .collect(),
+        other => Err(wrong_type(base, "to", "a string or an array of strings", &other)),
+    }
+}
+
+/// Reads the header fields out of `m` (removing them); other keys stay in `m`.
+pub(crate) fn take_headers(m: &mut JsonMap, base: &str) -> Result<Headers, MessageError> {
+    let request_id = take_string(m, base, "request_id")?;
+    let created = m.remove("created").map(|v| read_created(v, base)).transpose()?;
+    let from = take_string(m, base, "from")?;
+    let to = m.remove("to").map(|v| read_to(v, base)).transpose()?;
+    Ok(Headers { request_id, created, from, to, extra: JsonMap::new() })
+}
+
+fn validate_command_id(id: &str, path: &str) -> Result<(), MessageError> {
+    if id.chars().count() > MAX_COMMAND_ID_LEN {
+        return Err(MessageError::new(
+            Kind::Value,
+            path,
+            format!("expected at most {MAX_COMMAND_ID_LEN} characters, found {}", id.chars().count()),
+        ));
+    }
+    if id.is_empty() || id.chars().any(char::is_whitespace) {
+        return Err(MessageError::new(Kind::Value, path, "expected a non-empty identifier without spaces"));
+    }
+    Ok(())
+}
+
+fn validate_status(status: u16, path: &str) -> Result<(), MessageError> {
+    if STATUS_CODES.contains(&status) {
+        Ok(())
+    } else {
+        Err(MessageError::new(
+            Kind::Value,
+            path,
+            format!("unknown status code {status}; expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503"),
+        ))
+    }
+}
+
+fn validate_args(args: &JsonMap, path: &str) -> Result<(), MessageError> {
+    if args.is_empty() {
+        return Err(MessageError::new(Kind::Value, path, "expected at least one argument when args is present"));
+    }
+    let mut timing = 0;
+    for key in ["start_time", "stop_time", "duration"] {
+        if let Some(v) = args.get(key) {
+            timing += 1;
+            if !v.as_u64().is_some() {
+                return Err(MessageError::new(
+                    Kind::Type,
+                    join(path, key),
+                    format!("expected a non-negative integer, found {}", type_name(v)),
+                ));
+            }
+        }
+    }
+    if timing == 3 {
+        return Err(MessageError::new(
+            Kind::Value,
+            path,
+            "at most two of start_time, stop_time and duration may be given",
+        ));
+    }
+    if let Some(v) = args.get("response_requested") {
+        let s = v.as_str().ok_or_else(|| wrong_type(path, "response_requested", "a string", v))?;
+        s.parse::<ResponseRequested>().map_err(|e| MessageError { path: join(path, "response_requested"), ..e })?;
+    }
+    Ok(())
+}
+
+/// Reads a command object found at `base` (e.g. `body.openc2.request`).
+pub(crate) fn command_from_map(mut m: JsonMap, base: &str) -> Result<Command, MessageError> {
+    let action = match m.remove("action") {
+        None => return Err(MessageError::new(Kind::Missing, join(base, "action"), "required field is absent")),
+        Some(Value::String(s)) => s.parse::<Action>().map_err(|e| MessageError { path: join(base, "action"), ..e })?,
+        Some(other) => return Err(wrong_type(base, "action", "a string", &other)),
+    };
+    let (name, value) = take_single(&mut m, base, "target")?
+        .ok_or_else(|| MessageError::new(Kind::Missing, join(base, "target"), "required field is absent"))?;
+    let args = take_object(&mut m, base, "args")?;
+    if let Some(a) = &args {
+        validate_args(a, &join(base, "args"))?;
+    }
+    let actuator = take_single(&mut m, base, "actuator")?.map(|(profile, value)| Actuator { profile, value });
+    let command_id = take_string(&mut m, base, "command_id")?;
+    if let Some(id) = &command_id {
+        validate_command_id(id, &join(base, "command_id"))?;
+    }
+    Ok(Command { action, target: Target { name, value }, args, actuator, command_id, extra: m })
+}
+
+/// Reads a response object found at `base`.
+pub(crate) fn response_from_map(mut m: JsonMap, base: &str) -> Result<Response, MessageError> {
+    let status = match m.remove("status") {
+        None => return Err(MessageError::new(Kind::Missing, join(base, "status"), "required field is absent")),
+        Some(Value::Number(n)) => {
+            let code = n.as_u64().and_then(|c| u16::try_from(c).ok()).ok_or_else(|| {
+                MessageError::new(Kind::Value, join(base, "status"), format!("unknown status code {n}"))
+            })?;
+            validate_status(code, &join(base, "status"))?;
+            code
+        }
+        Some(other) => return Err(wrong_type(base, "status", "an integer", &other)),
+    };
+    let status_text = take_string(&mut m, base, "status_text")?;
+    let results = take_object(&mut m, base, "results")?;
+    Ok(Response { status, status_text, results, extra: m })
+}
+
+// ---------------------------------------------------------------------------
+// Writing: serde views, one per shape, so JSON and CBOR share them.
+
+pub(crate) struct CommandView<'a>(pub &'a Command);
+pub(crate) struct ResponseView<'a>(pub &'a Response);
+pub(crate) struct SingleKey<'a>(pub &'a str, pub &'a Value);
+pub(crate) struct ContentView<'a>(pub &'a Body);
+pub(crate) struct SpecView<'a>(pub &'a Message);
+
+impl Serialize for SingleKey<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, self.1)?;
+        map.end()
+    }
+}
+
+impl Serialize for CommandView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let n = 2 + usize::from(c.args.is_some())
+            + usize::from(c.actuator.is_some())
+            + usize::from(c.command_id.is_some())
+            + c.extra.len();
+        let mut map = s.serialize_map(Some(n))?;
+        map.serialize_entry("action", c.action.as_str())?;
+        map.serialize_entry("target", &SingleKey(&c.target.name, &c.target.value))?;
+        if let Some(args) = &c.args {
+            map.serialize_entry("args", args)?;
+        }
+        if let Some(a) = &c.actuator {
+            map.serialize_entry("actuator", &SingleKey(&a.profile, &a.value))?;
+        }
+        if let Some(id) = &c.command_id {
+            map.serialize_entry("command_id", id)?;
+        }
+        for (k, v) in &c.extra {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for ResponseView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let n = 1 + usize::from(r.status_text.is_some()) + usize::from(r.results.is_some()) + r.extra.len();
+        let mut map = s.serialize_map(Some(n))?;
+        map.serialize_entry("status", &r.status)?;
+        if let Some(t) = &r.status_text {
+            map.serialize_entry("status_text", t)?;
+        }
+        if let Some(res) = &r.results {
+            map.serialize_entry("results", res)?;
+        }
+        for (k, v) in &r.extra {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// The content alone: the command, response or notification object (bare dialect).
+impl Serialize for ContentView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Body::Request(c) => CommandView(c).serialize(s),
+            Body::Response(r) => ResponseView(r).serialize(s),
+            Body::Notification(n) => n.serialize(s),
+        }
+    }
+}
+
+/// `{"request": {...}}` and its siblings: the body's choice wrapper.
+pub(crate) struct ChoiceView<'a>(pub &'a Body);
+
+impl Serialize for ChoiceView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.0.msg_type().as_key(), &ContentView(self.0))?;
+        map.end()
+    }
+}
+
+pub(crate) fn header_len(h: &Headers) -> usize {
+    usize::from(h.request_id.is_some())
+        + usize::from(h.created.is_some())
+        + usize::from(h.from.is_some())
+        + usize::from(h.to.is_some())
+        + h.extra.len()
+}
+
+pub(crate) fn serialize_header_entries<M: SerializeMap>(h: &Headers, map: &mut M) -> Result<(), M::Error> {
+    if let Some(id) = &h.request_id {
+        map.serialize_entry("request_id", id)?;
+    }
+    if let Some(c) = &h.created {
+        map.serialize_entry("created", c)?;
+    }
+    if let Some(f) = &h.from {
+        map.serialize_entry("from", f)?;
+    }
+    if let Some(t) = &h.to {
+        map.serialize_entry("to", t)?;
+    }
+    for (k, v) in &h.extra {
+        map.serialize_entry(k, v)?;
+    }
+    Ok(())
+}
+
+struct HeadersView<'a>(&'a Headers);
+
+impl Serialize for HeadersView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(header_len(self.0)))?;
+        serialize_header_entries(self.0, &mut map)?;
+        map.end()
+    }
+}
+
+struct OpenC2View<'a>(&'a Body);
+
+impl Serialize for OpenC2View<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry("openc2", &ChoiceView(self.0))?;
+        map.end()
+    }
+}
+
+/// `{"headers": {...}, "body": {"openc2": {...}}}`.
+impl Serialize for SpecView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("headers", &HeadersView(&self.0.headers))?;
+        map.serialize_entry("body", &OpenC2View(&self.0.body))?;
+        map.end()
+    }
+}
+
+/// `{"content": {"request": {...}}, "request_id": .., "created": .., "from": .., "to": [..]}`.
+pub(crate) struct OtupyView<'a>(pub &'a Message);
+
+impl Serialize for OtupyView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let h = &self.0.headers;
+        let mut map = s.serialize_map(Some(1 + header_len(h)))?;
+        map.serialize_entry("content", &ChoiceView(&self.0.body))?;
+        serialize_header_entries(h, &mut map)?;
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_action_round_trips_through_its_name() {
+        for name in ACTIONS {
+            assert_eq!(name.parse::<Action>().expect("known action").as_str(), name);
+        }
+        assert_eq!("explode".parse::<Action>().unwrap_err().reason, "unknown action 'explode'");
+    }
+
+    #[test]
+    fn request_builder_makes_a_valid_stamped_command() {
+        let cmd = Command::new("deny", Target::new("ipv4_connection", json!({"protocol": "tcp"})))
+            .expect("deny is an action")
+            .with_actuator("slpf")
+            .with_arg("response_requested", "ack");
+        let msg = Message::request(cmd).from("p1");
+        let id = msg.headers.request_id.as_deref().expect("request id set");
+        assert_eq!(uuid::Uuid::parse_str(id).expect("uuid").get_version_num(), 4);
+        assert!(msg.headers.created.expect("created set") > 1_600_000_000_000);
+        assert_eq!(msg.command().expect("request").response_requested(), ResponseRequested::Ack);
+        msg.validate().expect("valid");
+    }
+
+    #[test]
+    fn response_to_copies_request_id_and_addresses_the_sender() {
+        let req = Message::request(Command::new("query", Target::features(Vec::<String>::new())).expect("query"))
+            .from("producer-7");
+        let rsp = Message::response_to(&req, Response::new(200)).from("dev-1");
+        assert_eq!(rsp.headers.request_id, req.headers.request_id);
+        assert_eq!(rsp.headers.to, Some(vec!["producer-7".to_owned()]));
+    }
+
+    #[test]
+    fn three_timing_args_are_rejected() {
+        let cmd = Command::new("deny", Target::new("ipv4_net", "10.0.0.0/8"))
+            .expect("deny")
+            .with_arg("start_time", 1)
+            .with_arg("stop_time", 2)
+            .with_arg("duration", 3);
+        let err = cmd.validate().unwrap_err();
+        assert_eq!(err.path, "args");
+        assert!(err.reason.contains("at most two"), "{err}");
+    }
+
+    #[test]
+    fn response_status_is_checked() {
+        assert_eq!(Response::new(999).validate().unwrap_err().kind, Kind::Value);
+        assert!(Response::new(102).validate().is_ok());
+        assert!(!Response::new(102).is_final());
+    }
+
+    #[test]
+    fn command_id_longer_than_36_is_rejected() {
+        let mut cmd = Command::new("query", Target::features(["versions"])).expect("query");
+        cmd.command_id = Some("x".repeat(37));
+        assert!(cmd.validate().unwrap_err().reason.contains("at most 36"));
+    }
+}
