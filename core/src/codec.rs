@@ -292,7 +292,9 @@ fn parse(payload: &[u8], encoding: Encoding) -> Result<Value, MessageError> {
                 .map_err(|e| MessageError::new(Kind::Syntax, "", format!("malformed JSON: {e}")))
         }
         Encoding::Cbor => {
-            let mut rest = payload;
+            // RFC 8949 §3.4.6: the self-described CBOR tag (55799, d9 d9 f7) may
+            // prefix any item and means nothing; the JSON data model has no tags.
+            let mut rest = payload.strip_prefix(&[0xd9, 0xd9, 0xf7][..]).unwrap_or(payload);
             let value: Value = ciborium::from_reader(&mut rest)
                 .map_err(|e| MessageError::new(Kind::Syntax, "", format!("malformed CBOR: {}", cbor_reason(&e))))?;
             if !rest.is_empty() {

@@ -106,6 +106,8 @@ enum Pending {
 struct OpenExchange<T> {
     pending: Pending,
     deadline: u64,
+    /// `response_requested: ack`: the `102` is the only answer, so it is final.
+    ack_only: bool,
     data: T,
 }
 
@@ -133,6 +135,16 @@ impl<T> Correlator<T> {
     ///
     /// Fails if an exchange with that id is already open.
     pub fn open(&mut self, request_id: &str, expect: Expect, deadline: u64, data: T) -> Result<()> {
+        self.open_inner(request_id, expect, deadline, false, data)
+    }
+
+    /// Like [`Correlator::open`], for a command with `response_requested: ack`:
+    /// its consumers answer only `102`, so a `102` completes a responder.
+    pub fn open_ack(&mut self, request_id: &str, expect: Expect, deadline: u64, data: T) -> Result<()> {
+        self.open_inner(request_id, expect, deadline, true, data)
+    }
+
+    fn open_inner(&mut self, request_id: &str, expect: Expect, deadline: u64, ack_only: bool, data: T) -> Result<()> {
         if self.open.contains_key(request_id) {
             return Err(Error::Config(format!("an exchange with request_id '{request_id}' is already open")));
         }
@@ -141,7 +153,7 @@ impl<T> Correlator<T> {
             Expect::Count(n) => Pending::Count { remaining: n.max(1), finals: Vec::new() },
             Expect::Unknown => Pending::Unknown,
         };
-        self.open.insert(request_id.to_owned(), OpenExchange { pending, deadline, data });
+        self.open.insert(request_id.to_owned(), OpenExchange { pending, deadline, ack_only, data });
         self.deadlines.push(Reverse((deadline, request_id.to_owned())));
         self.compact();
         Ok(())
@@ -165,7 +177,7 @@ impl<T> Correlator<T> {
             self.unsolicited += 1;
             return Outcome::Unsolicited;
         };
-        let is_final = rsp.is_final();
+        let is_final = rsp.is_final() || x.ack_only;
         let from = msg.headers.from.as_deref();
         let (expected, complete) = match &mut x.pending {
             Pending::Responders(pending) => {
@@ -257,6 +269,18 @@ impl<T> Correlator<T> {
         })
     }
 
+    /// Every open exchange's request id with its expected responders still
+    /// missing (empty for counts and broadcasts).
+    pub fn pending(&self) -> Vec<(String, Vec<String>)> {
+        self.open
+            .iter()
+            .map(|(id, x)| match &x.pending {
+                Pending::Responders(p) => (id.clone(), p.clone()),
+                _ => (id.clone(), Vec::new()),
+            })
+            .collect()
+    }
+
     /// Whether an exchange with this id is open.
     pub fn is_open(&self, request_id: &str) -> bool {
         self.open.contains_key(request_id)
@@ -319,6 +343,13 @@ mod tests {
             other => panic!("expected completion, got {other:?}"),
         }
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn an_ack_exchange_completes_on_102() {
+        let mut c = Correlator::new();
+        c.open_ack("r", Expect::Responders(vec!["a".into()]), 100, ()).expect("open");
+        assert!(matches!(c.on_response(&rsp("r", Some("a"), 102)), Outcome::Complete(_)));
     }
 
     #[test]

@@ -24,11 +24,19 @@
 //! assert_eq!(codec::decode(&payload, Some(&props)).unwrap().message, msg);
 //! ```
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod codec;
+#[cfg(feature = "client")]
+pub mod consumer;
 pub mod correlate;
 pub mod dedup;
 pub mod error;
 pub mod message;
+#[cfg(feature = "client")]
+pub mod monitor;
+#[cfg(feature = "client")]
+pub mod producer;
 pub mod topics;
 
 pub use codec::{Decoded, Dialect, Encoding, PublishProperties, decode, encode};

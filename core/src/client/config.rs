@@ -1,0 +1,318 @@
+//! Client configuration and its validation.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::codec::DEFAULT_MAX_PAYLOAD;
+use crate::error::{Error, Result};
+use crate::topics::Topics;
+
+/// Longest keep-alive MQTT-T 3.1.1 allows, in seconds.
+pub const MAX_KEEP_ALIVE_SECS: u32 = 300;
+
+/// Which MQTT protocol version to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MqttVersion {
+    /// MQTT v5 only (the specification's choice).
+    V5,
+    /// MQTT v3.1.1 only (no properties: peers are sniffed).
+    V311,
+    /// Try v5, fall back to v3.1.1 if the broker refuses the protocol version.
+    #[default]
+    Auto,
+}
+
+impl FromStr for MqttVersion {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "5" | "5.0" | "v5" => Ok(Self::V5),
+            "3.1.1" | "311" | "v3.1.1" | "4" => Ok(Self::V311),
+            "auto" => Ok(Self::Auto),
+            _ => Err(Error::Config(format!("unknown MQTT version '{s}'; expected 5, 3.1.1 or auto"))),
+        }
+    }
+}
+
+impl fmt::Display for MqttVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::V5 => "5",
+            Self::V311 => "3.1.1",
+            Self::Auto => "auto",
+        })
+    }
+}
+
+/// How to reach and talk to the broker. Build with [`ClientConfig::new`] and
+/// set the public fields; [`ClientConfig::validate`] runs on connect.
+///
+/// ```
+/// use oc2mqtt::client::ClientConfig;
+/// let mut config = ClientConfig::new("mqtts://broker.example:8883");
+/// config.username = Some("producer-1".into());
+/// config.keep_alive_secs = 600;
+/// assert_eq!(
+///     config.validate().unwrap_err().to_string(),
+///     "configuration: keep_alive_secs is 600, but MQTT-T 3.1.1 allows at most 300"
+/// );
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Broker URLs (`mqtt://host:port`, `mqtts://host:port`); several = failover in order.
+    pub brokers: Vec<String>,
+    /// The MQTT client id; generated (`oc2mqtt-<uuid>`) when absent.
+    pub client_id: Option<String>,
+    /// A file holding the client id: read if it exists, else written with the
+    /// generated one, so the broker can resume the session after a restart.
+    pub client_id_file: Option<PathBuf>,
+    /// User name for the broker.
+    pub username: Option<String>,
+    /// Password for the broker (never logged or displayed).
+    pub password: Option<String>,
+    /// CA certificates (PEM) that the broker's certificate must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    pub key_file: Option<PathBuf>,
+    /// Skips verification of the broker's certificate and host name. Testing only.
+    pub insecure_skip_verify: bool,
+    /// Keep-alive interval, at most 300 s.
+    pub keep_alive_secs: u32,
+    /// Session expiry interval (MQTT v5): how long the broker keeps the session after a disconnect.
+    pub session_expiry_secs: u32,
+    /// QoS for publishing and the maximum for subscriptions: 1 or 2.
+    pub qos: u8,
+    /// Protocol version.
+    pub mqtt_version: MqttVersion,
+    /// Message Expiry Interval put on every publish (MQTT v5), if any.
+    pub message_expiry_secs: Option<u32>,
+    /// A prefix before `oc2/` in every topic.
+    pub topic_prefix: Option<String>,
+    /// Also use otupy's response topics (`oc2/rsp/device/<id>`).
+    pub otupy_compat: bool,
+    /// How long one connection attempt may take.
+    pub connect_timeout_secs: u32,
+    /// Largest payload accepted; larger ones are refused before parsing.
+    pub max_payload: usize,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("brokers", &self.brokers)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("ca_file", &self.ca_file)
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .field("keep_alive_secs", &self.keep_alive_secs)
+            .field("qos", &self.qos)
+            .field("mqtt_version", &self.mqtt_version)
+            .field("topic_prefix", &self.topic_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            brokers: Vec::new(),
+            client_id: None,
+            client_id_file: None,
+            username: None,
+            password: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            insecure_skip_verify: false,
+            keep_alive_secs: 60,
+            session_expiry_secs: 3600,
+            qos: 1,
+            mqtt_version: MqttVersion::Auto,
+            message_expiry_secs: None,
+            topic_prefix: None,
+            otupy_compat: false,
+            connect_timeout_secs: 10,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        }
+    }
+}
+
+/// A broker URL split into what paho needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BrokerUrl {
+    pub(crate) original: String,
+    pub(crate) paho_uri: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) tls: bool,
+}
+
+pub(crate) fn parse_broker(url: &str) -> Result<BrokerUrl> {
+    let bad = |why: &str| Error::Config(format!("broker URL '{url}': {why}"));
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected mqtt://host:port or mqtts://host:port"))?;
+    let tls = match scheme {
+        "mqtt" | "tcp" => false,
+        "mqtts" | "ssl" | "tls" => true,
+        other => return Err(bad(&format!("unsupported scheme '{other}'; expected mqtt or mqtts"))),
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains('/') || authority.contains('@') {
+        return Err(bad("expected host[:port] after the scheme, with no path or credentials"));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+            let port = p.parse::<u16>().map_err(|_| bad(&format!("invalid port '{p}'")))?;
+            (h.trim_start_matches('[').trim_end_matches(']').to_owned(), port)
+        }
+        _ => (authority.to_owned(), if tls { 8883 } else { 1883 }),
+    };
+    if host.is_empty() {
+        return Err(bad("empty host"));
+    }
+    let scheme = if tls { "ssl" } else { "tcp" };
+    let host_part = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+    Ok(BrokerUrl { original: url.to_owned(), paho_uri: format!("{scheme}://{host_part}:{port}"), host, port, tls })
+}
+
+fn check_file(what: &str, path: Option<&Path>) -> Result<()> {
+    if let Some(p) = path {
+        std::fs::metadata(p).map_err(|e| Error::Io(format!("cannot read {what} {}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
+impl ClientConfig {
+    /// A configuration for one broker with every other setting at its default.
+    pub fn new(broker: impl Into<String>) -> Self {
+        Self { brokers: vec![broker.into()], ..Self::default() }
+    }
+
+    /// Checks every setting; the error names the setting and the reason.
+    pub fn validate(&self) -> Result<()> {
+        if self.brokers.is_empty() {
+            return Err(Error::Config("no broker URL given".to_owned()));
+        }
+        for b in &self.brokers {
+            parse_broker(b)?;
+        }
+        if self.keep_alive_secs > MAX_KEEP_ALIVE_SECS {
+            return Err(Error::Config(format!(
+                "keep_alive_secs is {}, but MQTT-T 3.1.1 allows at most {MAX_KEEP_ALIVE_SECS}",
+                self.keep_alive_secs
+            )));
+        }
+        if !matches!(self.qos, 1 | 2) {
+            return Err(Error::Config(format!("qos is {}, but OpenC2 over MQTT uses 1 or 2", self.qos)));
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return Err(Error::Config("a password was given without a username".to_owned()));
+        }
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err(Error::Config("cert_file and key_file must be given together".to_owned()));
+        }
+        if let Some(id) = &self.client_id {
+            if id.is_empty() || id.len() > 65_535 {
+                return Err(Error::Config("client_id must be 1 to 65535 bytes".to_owned()));
+            }
+        }
+        if self.connect_timeout_secs == 0 {
+            return Err(Error::Config("connect_timeout_secs must be at least 1".to_owned()));
+        }
+        if self.max_payload == 0 {
+            return Err(Error::Config("max_payload must be at least 1 byte".to_owned()));
+        }
+        check_file("CA file", self.ca_file.as_deref())?;
+        check_file("certificate file", self.cert_file.as_deref())?;
+        check_file("key file", self.key_file.as_deref())?;
+        self.topics()?;
+        Ok(())
+    }
+
+    /// The topic scheme this configuration implies (prefix, otupy compatibility).
+    pub fn topics(&self) -> Result<Topics> {
+        let t = Topics::new().otupy_compatible(self.otupy_compat);
+        match &self.topic_prefix {
+            Some(p) => t.with_prefix(p),
+            None => Ok(t),
+        }
+    }
+
+    /// The client id to use: configured, read from `client_id_file`, or
+    /// generated once (and written to `client_id_file` when set).
+    pub fn resolve_client_id(&self) -> Result<String> {
+        if let Some(id) = &self.client_id {
+            return Ok(id.clone());
+        }
+        let generated = || format!("oc2mqtt-{}", uuid::Uuid::new_v4().simple());
+        let Some(path) = &self.client_id_file else { return Ok(generated()) };
+        match std::fs::read_to_string(path) {
+            Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::Io(format!("cannot read client id file {}: {e}", path.display())))
+            }
+            // Absent or empty: generate one and keep it.
+            _ => {
+                let id = generated();
+                std::fs::write(path, format!("{id}\n"))
+                    .map_err(|e| Error::Io(format!("cannot write client id file {}: {e}", path.display())))?;
+                Ok(id)
+            }
+        }
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.connect_timeout_secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls_are_parsed_or_refused_clearly() {
+        let b = parse_broker("mqtts://localhost:8883").expect("valid");
+        assert_eq!((b.paho_uri.as_str(), b.tls, b.port), ("ssl://localhost:8883", true, 8883));
+        assert_eq!(parse_broker("mqtt://10.0.0.1").expect("valid").port, 1883);
+        assert_eq!(parse_broker("mqtt://[::1]:1999").expect("valid").paho_uri, "tcp://[::1]:1999");
+        let e = parse_broker("http://x:1").unwrap_err().to_string();
+        assert_eq!(e, "configuration: broker URL 'http://x:1': unsupported scheme 'http'; expected mqtt or mqtts");
+        assert!(parse_broker("mqtt://host:99999").is_err());
+        assert!(parse_broker("localhost:1883").is_err());
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let mut c = ClientConfig::new("mqtt://127.0.0.1:1883");
+        c.qos = 0;
+        assert_eq!(c.validate().unwrap_err().to_string(), "configuration: qos is 0, but OpenC2 over MQTT uses 1 or 2");
+        c.qos = 1;
+        c.ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(c.validate().unwrap_err().to_string().starts_with("cannot read CA file /nonexistent/ca.pem"));
+        c.ca_file = None;
+        c.password = Some("secret".into());
+        assert!(c.validate().is_err());
+        assert!(!format!("{c:?}").contains("secret"), "password must not be in Debug output");
+    }
+
+    #[test]
+    fn client_id_is_generated_once_and_kept_in_its_file() {
+        let dir = std::env::temp_dir().join(format!("oc2mqtt-cid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("client-id");
+        let _ = std::fs::remove_file(&file);
+        let mut c = ClientConfig::new("mqtt://127.0.0.1:1");
+        c.client_id_file = Some(file.clone());
+        let first = c.resolve_client_id().expect("generated");
+        assert!(first.starts_with("oc2mqtt-"));
+        assert_eq!(c.resolve_client_id().expect("read back"), first);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}

@@ -1,0 +1,400 @@
+//! One MQTT connection on paho-mqtt: CONNECT, SUBSCRIBE and PUBLISH as
+//! MQTT-T 3.1-3.4 require, reconnect with resubscription, and errors a
+//! person can act on.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use paho_mqtt as mqtt;
+
+use super::config::{BrokerUrl, ClientConfig, MqttVersion, parse_broker};
+use super::stats::Counters;
+use crate::codec::PublishProperties;
+use crate::error::{Error, Result};
+
+/// OpenSSL cipher string: no anonymous or NULL ciphers, and security level 2,
+/// which on OpenSSL 3 also rules out TLS below 1.2 (paho ignores its own
+/// version setting on OpenSSL >= 1.1).
+const CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:@SECLEVEL=2";
+
+/// How many inbound messages paho may buffer before it blocks.
+const STREAM_BUFFER: usize = 100_000;
+
+/// A message as it came off the wire.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The topic it was published on.
+    pub topic: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+    /// The MQTT v5 properties, `None` when there were none (v3.1.1 peers).
+    pub properties: Option<PublishProperties>,
+}
+
+pub(crate) struct Connection {
+    cli: mqtt::AsyncClient,
+    v5: bool,
+    qos: i32,
+    message_expiry: Option<u32>,
+    url: String,
+    pub(crate) counters: Arc<Counters>,
+}
+
+/// Reads the OpenC2-relevant properties of a received message.
+fn inbound_properties(props: &mqtt::Properties) -> Option<PublishProperties> {
+    if props.is_empty() {
+        return None;
+    }
+    let p = PublishProperties {
+        payload_format_indicator: props.get_int(mqtt::PropertyCode::PayloadFormatIndicator).and_then(|v| u8::try_from(v).ok()),
+        content_type: props.get_string(mqtt::PropertyCode::ContentType),
+        user_properties: props.user_iter().collect(),
+    };
+    let empty = p.payload_format_indicator.is_none() && p.content_type.is_none() && p.user_properties.is_empty();
+    (!empty).then_some(p)
+}
+
+fn outbound_properties(p: &PublishProperties, message_expiry: Option<u32>) -> Result<mqtt::Properties> {
+    let err = |e: mqtt::Error| Error::Publish(format!("cannot build publish properties: {e}"));
+    let mut props = mqtt::Properties::new();
+    if let Some(pfi) = p.payload_format_indicator {
+        props.push_byte(mqtt::PropertyCode::PayloadFormatIndicator, pfi).map_err(err)?;
+    }
+    if let Some(ct) = &p.content_type {
+        props.push_string(mqtt::PropertyCode::ContentType, ct).map_err(err)?;
+    }
+    // Order matters to one Python peer: msgType before encoding, as given.
+    for (k, v) in &p.user_properties {
+        props.push_string_pair(mqtt::PropertyCode::UserProperty, k, v).map_err(err)?;
+    }
+    if let Some(secs) = message_expiry {
+        props.push_u32(mqtt::PropertyCode::MessageExpiryInterval, secs).map_err(err)?;
+    }
+    Ok(props)
+}
+
+fn reason_text(rc: mqtt::ReasonCode) -> String {
+    rc.to_string().to_lowercase()
+}
+
+fn is_auth_failure(e: &mqtt::Error) -> Option<String> {
+    match e {
+        mqtt::Error::ReasonCode(rc @ (mqtt::ReasonCode::BadUserNameOrPassword | mqtt::ReasonCode::NotAuthorized), _) => {
+            Some(reason_text(*rc))
+        }
+        mqtt::Error::ConnectReturn(
+            code @ (mqtt::ConnectReturnCode::BadUserNameOrPassword | mqtt::ConnectReturnCode::NotAuthorized),
+        ) => Some(code.to_string().to_lowercase()),
+        _ => None,
+    }
+}
+
+fn is_protocol_refusal(e: &mqtt::Error) -> bool {
+    matches!(
+        e,
+        mqtt::Error::ReasonCode(mqtt::ReasonCode::UnsupportedProtocolVersion, _)
+            | mqtt::Error::ConnectReturn(mqtt::ConnectReturnCode::UnacceptableProtocolVersion)
+    )
+}
+
+/// Finds out why a connection failed, since paho only says "TCP/TLS connect
+/// failure": a plain TCP connect, then (for mqtts) a TLS handshake with the
+/// same settings.
+fn diagnose(b: &BrokerUrl, config: &ClientConfig, paho: &mqtt::Error) -> Error {
+    let timeout = config.connect_timeout();
+    let addrs = match (b.host.as_str(), b.port).to_socket_addrs() {
+        Ok(a) => a.collect::<Vec<_>>(),
+        Err(e) => return Error::Connect(format!("cannot connect to {}: cannot resolve host: {e}", b.original)),
+    };
+    let mut last = None;
+    let stream = addrs.iter().find_map(|a| match TcpStream::connect_timeout(a, timeout) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            last = Some(e);
+            None
+        }
+    });
+    let Some(stream) = stream else {
+        let why = last.map_or_else(|| "no address".to_owned(), |e| io_reason(&e));
+        return Error::Connect(format!("cannot connect to {}: {why}", b.original));
+    };
+    if b.tls {
+        if let Err(why) = tls_probe(stream, b, config) {
+            return Error::Tls(format!("{why} for {}", b.host));
+        }
+    }
+    Error::Connect(format!("cannot connect to {}: {paho}", b.original))
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "connection timed out".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+fn tls_probe(stream: TcpStream, b: &BrokerUrl, config: &ClientConfig) -> std::result::Result<(), String> {
+    use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode, SslVersion};
+    let e = |e: openssl::error::ErrorStack| e.errors().first().and_then(|x| x.reason()).unwrap_or("TLS setup failed").to_owned();
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(e)?;
+    builder.set_min_proto_version(Some(SslVersion::TLS1_2)).map_err(e)?;
+    builder.set_cipher_list(CIPHERS).map_err(e)?;
+    if let Some(ca) = &config.ca_file {
+        builder.set_ca_file(ca).map_err(e)?;
+    }
+    if let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) {
+        builder.set_certificate_chain_file(cert).map_err(e)?;
+        builder.set_private_key_file(key, SslFiletype::PEM).map_err(e)?;
+    }
+    if config.insecure_skip_verify {
+        builder.set_verify(SslVerifyMode::NONE);
+    }
+    let connector = builder.build();
+    let mut cfg = connector.configure().map_err(e)?;
+    if config.insecure_skip_verify {
+        cfg.set_verify_hostname(false);
+    }
+    stream.set_read_timeout(Some(config.connect_timeout())).map_err(|x| x.to_string())?;
+    match cfg.connect(&b.host, stream) {
+        Ok(_) => Ok(()),
+        Err(openssl::ssl::HandshakeError::Failure(mid)) => {
+            let err = mid.error();
+            let verify = mid.ssl().verify_result();
+            if verify != openssl::x509::X509VerifyResult::OK {
+                return Err(format!("certificate verify failed ({})", verify.error_string()));
+            }
+            Err(err
+                .ssl_error()
+                .and_then(|s| s.errors().first())
+                .and_then(|x| x.reason())
+                .map_or_else(|| err.to_string(), str::to_owned))
+        }
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+fn ssl_options(config: &ClientConfig) -> Result<mqtt::SslOptions> {
+    let err = |what: &str, e: mqtt::Error| Error::Config(format!("TLS {what}: {e}"));
+    let mut b = mqtt::SslOptionsBuilder::new();
+    b.enabled_cipher_suites(CIPHERS);
+    if let Some(ca) = &config.ca_file {
+        b.trust_store(ca).map_err(|e| err("CA file", e))?;
+    }
+    if let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) {
+        b.key_store(cert).map_err(|e| err("certificate file", e))?;
+        b.private_key(key).map_err(|e| err("key file", e))?;
+    }
+    b.enable_server_cert_auth(!config.insecure_skip_verify);
+    b.verify(!config.insecure_skip_verify);
+    Ok(b.finalize())
+}
+
+struct Attempt {
+    create: mqtt::CreateOptions,
+    connect: mqtt::ConnectOptions,
+}
+
+/// Builds paho's options (which are `!Send`: done before any `.await`).
+fn options(config: &ClientConfig, client_id: &str, urls: &[BrokerUrl], v5: bool) -> Result<Attempt> {
+    let create = mqtt::CreateOptionsBuilder::new()
+        .server_uri(urls[0].paho_uri.clone())
+        .client_id(client_id)
+        .mqtt_version(if v5 { mqtt::MQTT_VERSION_5 } else { mqtt::MQTT_VERSION_3_1_1 })
+        .persistence(mqtt::PersistenceType::None)
+        // Publishes made while the connection is down wait for the reconnect.
+        .send_while_disconnected(true)
+        .max_buffered_messages(100_000)
+        .finalize();
+    let mut b = if v5 { mqtt::ConnectOptionsBuilder::new_v5() } else { mqtt::ConnectOptionsBuilder::new_v3() };
+    let uris: Vec<String> = urls.iter().map(|u| u.paho_uri.clone()).collect();
+    b.server_uris(&uris)
+        .keep_alive_interval(Duration::from_secs(u64::from(config.keep_alive_secs)))
+        .connect_timeout(config.connect_timeout())
+        .automatic_reconnect(Duration::from_millis(250), Duration::from_secs(30))
+        .max_inflight(65_535);
+    if v5 {
+        // Clean Start 0 so the broker resumes the session (MQTT-T 3.1.1); no Will.
+        b.clean_start(false);
+        let mut props = mqtt::Properties::new();
+        props
+            .push_u32(mqtt::PropertyCode::SessionExpiryInterval, config.session_expiry_secs)
+            .map_err(|e| Error::Config(format!("session_expiry_secs: {e}")))?;
+        b.properties(props);
+    } else {
+        b.clean_session(false);
+    }
+    if let Some(u) = &config.username {
+        b.user_name(u.as_str());
+    }
+    if let Some(p) = &config.password {
+        b.password(p.as_str());
+    }
+    if urls.iter().any(|u| u.tls) {
+        b.ssl_options(ssl_options(config)?);
+    }
+    Ok(Attempt { create, connect: b.finalize() })
+}
+
+fn subscribe_options(v5: bool, n: usize) -> Vec<mqtt::SubscribeOptions> {
+    if !v5 {
+        return Vec::new();
+    }
+    // MQTT-T 3.2: No Local 1, Retain As Published 1, Retain Handling 0.
+    let opts = mqtt::SubscribeOptionsBuilder::new()
+        .no_local(true)
+        .retain_as_published(true)
+        .retain_handling(mqtt::RetainHandling::SendRetainedOnSubscribe)
+        .finalize();
+    vec![opts; n]
+}
+
+fn subscribe_token(cli: &mqtt::AsyncClient, v5: bool, filters: &[String], qos: i32) -> mqtt::SubscribeManyToken {
+    let qos = vec![qos; filters.len()];
+    if v5 {
+        cli.subscribe_many_with_options(filters, &qos, &subscribe_options(true, filters.len()), None)
+    } else {
+        cli.subscribe_many(filters, &qos)
+    }
+}
+
+impl Connection {
+    /// Connects, subscribes `filters`, and returns the connection and its inbound stream.
+    pub(crate) async fn open(
+        config: &ClientConfig,
+        filters: Vec<String>,
+    ) -> Result<(Self, mqtt::AsyncReceiver<Option<mqtt::Message>>)> {
+        config.validate()?;
+        let urls = config.brokers.iter().map(|b| parse_broker(b)).collect::<Result<Vec<_>>>()?;
+        let client_id = config.resolve_client_id()?;
+        let first_v5 = config.mqtt_version != MqttVersion::V311;
+        let counters = Arc::new(Counters::default());
+        let mut v5 = first_v5;
+        loop {
+            let attempt = options(config, &client_id, &urls, v5)?;
+            let mut cli = mqtt::AsyncClient::new(attempt.create)
+                .map_err(|e| Error::Config(format!("cannot create the MQTT client: {e}")))?;
+            let stream = cli.get_stream(STREAM_BUFFER);
+            let connected = cli.connect(attempt.connect).await;
+            match connected {
+                Ok(rsp) => {
+                    let session_present = rsp.connect_response().is_some_and(|c| c.session_present);
+                    let url = rsp.connect_response().map(|c| c.server_uri).unwrap_or_default();
+                    tracing::info!(%url, v5, session_present, client_id, "connected");
+                    let conn = Self {
+                        cli,
+                        v5,
+                        qos: i32::from(config.qos),
+                        message_expiry: config.message_expiry_secs,
+                        url,
+                        counters,
+                    };
+                    conn.subscribe(&filters).await?;
+                    conn.resubscribe_on_reconnect(filters);
+                    return Ok((conn, stream));
+                }
+                Err(e) if v5 && config.mqtt_version == MqttVersion::Auto && is_protocol_refusal(&e) => {
+                    tracing::info!("broker refused MQTT v5; falling back to v3.1.1");
+                    v5 = false;
+                }
+                Err(e) => {
+                    if let Some(why) = is_auth_failure(&e) {
+                        return Err(Error::Auth(format!("broker refused the connection: {why}")));
+                    }
+                    let b = urls.last().expect("validated: at least one broker").clone();
+                    let cfg = config.clone();
+                    let paho = e.to_string();
+                    let err = tokio::task::spawn_blocking(move || diagnose(&b, &cfg, &mqtt::Error::GeneralString(paho)))
+                        .await
+                        .unwrap_or_else(|j| Error::Connect(format!("connection diagnosis failed: {j}")));
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&self, filters: &[String]) -> Result<()> {
+        if filters.is_empty() {
+            return Ok(());
+        }
+        let rsp = subscribe_token(&self.cli, self.v5, filters, self.qos)
+            .await
+            .map_err(|e| Error::Publish(format!("cannot subscribe to {}: {e}", filters.join(", "))))?;
+        if let Some(codes) = rsp.subscribe_many_response() {
+            for (filter, code) in filters.iter().zip(codes) {
+                if code >= 0x80 {
+                    let why = u32::try_from(code).map(|c| reason_text(mqtt::ReasonCode::from(c))).unwrap_or_default();
+                    return Err(Error::Auth(format!("broker refused the subscription to {filter}: {why}")));
+                }
+            }
+        }
+        tracing::debug!(?filters, "subscribed");
+        Ok(())
+    }
+
+    /// After an automatic reconnect the broker may have lost the session
+    /// (restart without persistence): subscribe again. Re-subscribing to a
+    /// resumed session is harmless.
+    fn resubscribe_on_reconnect(&self, filters: Vec<String>) {
+        let first = Arc::new(AtomicBool::new(true));
+        let counters = Arc::clone(&self.counters);
+        let (v5, qos) = (self.v5, self.qos);
+        self.cli.set_connected_callback(move |cli| {
+            if first.swap(false, Ordering::SeqCst) {
+                return;
+            }
+            counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("reconnected; subscribing again");
+            // The token completes on paho's thread; the outcome is logged there.
+            drop(subscribe_token(cli, v5, &filters, qos));
+        });
+        self.cli.set_connection_lost_callback(|_| tracing::warn!("connection lost; reconnecting"));
+    }
+
+    /// Publishes one payload on each topic and waits until the broker
+    /// acknowledged every one (PUBACK/PUBCOMP). The publishes go out together.
+    pub(crate) async fn publish_many(&self, topics: &[String], payload: &[u8], props: &PublishProperties) -> Result<()> {
+        let props = if self.v5 { Some(outbound_properties(props, self.message_expiry)?) } else { None };
+        let tokens: Vec<_> = topics
+            .iter()
+            .map(|topic| {
+                let mut b = mqtt::MessageBuilder::new().topic(topic.as_str()).payload(payload).qos(self.qos).retained(false);
+                if let Some(p) = &props {
+                    b = b.properties(p.clone());
+                }
+                (topic, self.cli.publish(b.finalize()))
+            })
+            .collect();
+        for (topic, token) in tokens {
+            token.await.map_err(|e| match e {
+                mqtt::Error::ReasonCode(rc, _) => {
+                    Error::Publish(format!("broker refused the publish to {topic}: {}", reason_text(rc)))
+                }
+                other => Error::Publish(format!("cannot publish to {topic}: {other}")),
+            })?;
+            self.counters.published.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Converts a received paho message.
+    pub(crate) fn inbound(&self, m: &mqtt::Message) -> Inbound {
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        Inbound { topic: m.topic().to_owned(), payload: m.payload().to_vec(), properties: inbound_properties(m.properties()) }
+    }
+
+    /// The broker URI connected to.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Disconnects cleanly (waits at most 2 s).
+    pub(crate) async fn close(&self) {
+        self.cli.stop_stream();
+        if self.cli.is_connected() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.cli.disconnect(None)).await;
+        }
+    }
+}

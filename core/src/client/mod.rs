@@ -1,0 +1,44 @@
+//! The MQTT side: a paho-mqtt (MQTT v5, OpenSSL) connection driven by tokio,
+//! and the three roles built on it: [`Producer`], [`Consumer`], [`Monitor`].
+//!
+//! Every role is `async`; bindings and blocking callers use the one shared
+//! [`runtime()`].
+
+mod config;
+mod connection;
+mod stats;
+
+pub use config::{ClientConfig, MAX_KEEP_ALIVE_SECS, MqttVersion};
+pub use connection::Inbound;
+pub use stats::Stats;
+
+pub(crate) use connection::Connection;
+pub(crate) use stats::Counters;
+
+pub use crate::consumer::{Consumer, ConsumerOptions, Incoming};
+pub use crate::monitor::{Monitor, MonitorEvent};
+pub use crate::producer::{Exchange, Producer, Reply, SendOptions, Summary};
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// The tokio runtime shared by every client in the process (two worker
+/// threads), for callers that are not async themselves.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("oc2mqtt")
+            .enable_all()
+            .build()
+            .expect("cannot start the tokio runtime (out of threads or file descriptors?)")
+    })
+}
+
+/// Milliseconds on a monotonic clock, for the sans-IO parts.
+pub(crate) fn monotonic_ms() -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    let origin = ORIGIN.get_or_init(Instant::now);
+    u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,48 @@
+//! Counters shared by every role.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a producer, consumer or monitor has seen so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages published (and acknowledged by the broker).
+    pub published: u64,
+    /// Messages received from the broker.
+    pub received: u64,
+    /// Received messages dropped as duplicates.
+    pub duplicates: u64,
+    /// Received payloads that could not be decoded.
+    pub decode_errors: u64,
+    /// Responses that matched no open exchange.
+    pub unsolicited: u64,
+    /// Automatic reconnections to the broker.
+    pub reconnects: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) published: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) decode_errors: AtomicU64,
+    pub(crate) unsolicited: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            published: get(&self.published),
+            received: get(&self.received),
+            duplicates: get(&self.duplicates),
+            decode_errors: get(&self.decode_errors),
+            unsolicited: get(&self.unsolicited),
+            reconnects: get(&self.reconnects),
+        }
+    }
+
+    pub(crate) fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,531 @@
+//! The consumer: receives commands, runs each once, and answers.
+//!
+//! Before a command reaches the application the consumer has already
+//! decoded it (answering `400` to malformed commands it can address),
+//! dropped duplicates (the same command on `oc2/cmd/all`, `oc2/cmd/ap/<p>`
+//! and `oc2/cmd/device/<id>`, or redelivered), ignored commands whose `to`
+//! excludes this device, sent the `102` of `response_requested: ack`,
+//! answered `query features` from its options, and answered `501` to
+//! action/target pairs it did not declare.
+//!
+//! ```no_run
+//! # async fn demo() -> oc2mqtt::Result<()> {
+//! use oc2mqtt::client::{ClientConfig, Consumer, ConsumerOptions};
+//! use oc2mqtt::message::Response;
+//!
+//! let options = ConsumerOptions::new("fw-1")
+//!     .profile("slpf")
+//!     .pair("deny", "ipv4_connection");
+//! let consumer = Consumer::connect(ClientConfig::new("mqtt://127.0.0.1:1883"), options).await?;
+//! consumer.serve(|command| {
+//!     println!("executing {:?}", command.command().map(|c| c.action));
+//!     Ok(Some(Response::new(200)))
+//! }).await
+//! # }
+//! ```
+
+use std::sync::{Arc, Mutex, Weak};
+
+use paho_mqtt as mqtt;
+use serde_json::{Map, Value};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::client::{ClientConfig, Connection, Counters, Stats, monotonic_ms};
+use crate::codec::{self, Dialect, Encoding};
+use crate::dedup::{DedupKey, Deduplicator};
+use crate::error::{Error, MessageError, Result};
+use crate::message::{Action, Command, Headers, Message, MsgType, Response, ResponseRequested};
+use crate::topics::{Role, Topics, shared, validate_id};
+
+/// Commands waiting for the application; when full, new ones get `503`.
+const QUEUE: usize = 10_000;
+/// Handler calls running at once in [`Consumer::serve`].
+const CONCURRENT_HANDLERS: usize = 64;
+
+/// What a consumer is and what it implements.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConsumerOptions {
+    /// This device's id: its topic is `oc2/cmd/device/<id>` and the `from` of its responses.
+    pub device_id: String,
+    /// Actuator profiles implemented (`slpf`, ...): one `oc2/cmd/ap/<p>` subscription each.
+    pub profiles: Vec<String>,
+    /// Action/target pairs implemented; when any are declared, others get `501`.
+    /// `query features` is always implemented.
+    pub pairs: Vec<(String, String)>,
+    /// Maximum commands per minute, reported by `query features` when set.
+    pub rate_limit: Option<f64>,
+    /// Consumer group: subscribe through `$share/<group>/...` so each command
+    /// reaches one member of the group.
+    pub group: Option<String>,
+    /// Deliver `query features` to the application instead of answering it.
+    pub handle_features: bool,
+}
+
+impl ConsumerOptions {
+    /// Options for device `device_id`, no profiles, no pairs.
+    pub fn new(device_id: impl Into<String>) -> Self {
+        Self { device_id: device_id.into(), ..Self::default() }
+    }
+
+    /// Adds a profile.
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.profiles.push(profile.into());
+        self
+    }
+
+    /// Adds an action/target pair.
+    pub fn pair(mut self, action: impl Into<String>, target: impl Into<String>) -> Self {
+        self.pairs.push((action.into(), target.into()));
+        self
+    }
+
+    /// Checks the ids and actions.
+    pub fn validate(&self) -> Result<()> {
+        validate_id("device id", &self.device_id)?;
+        for p in &self.profiles {
+            validate_id("profile", p)?;
+        }
+        for (action, target) in &self.pairs {
+            action.parse::<Action>().map_err(|e| Error::Config(format!("pair {action}:{target}: {}", e.reason)))?;
+            if target.is_empty() {
+                return Err(Error::Config(format!("pair {action}:{target}: empty target")));
+            }
+        }
+        if let Some(g) = &self.group {
+            shared(g, "x")?;
+        }
+        Ok(())
+    }
+
+    /// The `pairs` result of `query features`: action → targets, `query: [features]` included.
+    pub fn pairs_result(&self) -> Value {
+        let mut map: Map<String, Value> = Map::new();
+        let mut add = |a: &str, t: &str| {
+            let list = map.entry(a.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(items) = list {
+                if !items.iter().any(|i| i == t) {
+                    items.push(Value::String(t.to_owned()));
+                }
+            }
+        };
+        add("query", "features");
+        for (a, t) in &self.pairs {
+            add(a, t);
+        }
+        Value::Object(map)
+    }
+
+    fn implements(&self, cmd: &Command) -> bool {
+        self.pairs.is_empty() || self.pairs.iter().any(|(a, t)| a == cmd.action.as_str() && *t == cmd.target.name)
+    }
+}
+
+fn is_query_features(cmd: &Command) -> bool {
+    cmd.action.as_str() == "query" && cmd.target.name == "features"
+}
+
+/// The answer to `query features` (LS 4.1) from the consumer's options.
+pub fn features_response(options: &ConsumerOptions, cmd: &Command) -> Response {
+    if let Some(args) = &cmd.args {
+        if args.iter().any(|(k, v)| !(k == "response_requested" && v == "complete")) {
+            return Response::new(400)
+                .with_text("query features accepts no argument other than response_requested: complete");
+        }
+    }
+    let Value::Array(features) = &cmd.target.value else {
+        return Response::new(400).with_text("target.features: expected an array of feature names");
+    };
+    let mut rsp = Response::new(200);
+    for f in features {
+        rsp = match f.as_str() {
+            Some("versions") => rsp.with_result("versions", Value::from(vec!["1.0"])),
+            Some("profiles") => rsp.with_result("profiles", Value::from(options.profiles.clone())),
+            Some("pairs") => rsp.with_result("pairs", options.pairs_result()),
+            Some("rate_limit") => match options.rate_limit {
+                Some(r) => rsp.with_result("rate_limit", r),
+                None => rsp,
+            },
+            _ => {
+                return Response::new(400)
+                    .with_text(format!("target.features: unknown feature {f}; expected versions, profiles, pairs or rate_limit"));
+            }
+        };
+    }
+    rsp
+}
+
+/// What the consumer answers by itself, before the application sees the command.
+pub fn builtin_response(options: &ConsumerOptions, cmd: &Command) -> Option<Response> {
+    if is_query_features(cmd) {
+        return (!options.handle_features).then(|| features_response(options, cmd));
+    }
+    if !options.implements(cmd) {
+        return Some(Response::new(501).with_text(format!(
+            "{} {} is not implemented by this consumer",
+            cmd.action, cmd.target.name
+        )));
+    }
+    None
+}
+
+/// Whether this device should execute a command addressed to `headers.to`.
+pub fn addressed_to(headers: &Headers, device_id: &str) -> bool {
+    match headers.to.as_deref() {
+        Some(to) if !to.is_empty() => to.iter().any(|t| t == device_id),
+        _ => true,
+    }
+}
+
+/// Where and how to answer one command.
+#[derive(Debug, Clone)]
+struct ReplyTo {
+    request: Message,
+    encoding: Encoding,
+    dialect: Dialect,
+    rr: ResponseRequested,
+}
+
+struct Inner {
+    conn: Connection,
+    options: ConsumerOptions,
+    topics: Topics,
+    max_payload: usize,
+    dedup: Mutex<Deduplicator>,
+    queue: mpsc::Sender<Incoming>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Inner {
+    /// Publishes `response` to the command of `to`, in its dialect and encoding.
+    async fn send(&self, to: &ReplyTo, response: Response) -> Result<()> {
+        let msg = Message::response_to(&to.request, response).from(self.options.device_id.as_str());
+        let (payload, props) = codec::encode(&msg, to.encoding, to.dialect)?;
+        let topics = self.topics.response_topics(&msg);
+        self.conn.publish_many(&topics, &payload, &props).await
+    }
+
+    fn spawn_send(self: &Arc<Self>, to: ReplyTo, response: Response) {
+        let inner = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = inner.send(&to, response).await {
+                tracing::warn!(error = %e, "cannot send a response");
+            }
+        });
+    }
+
+    fn fresh(&self, key: DedupKey) -> bool {
+        let fresh = self.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).check(key, monotonic_ms());
+        if !fresh {
+            Counters::bump(&self.conn.counters.duplicates);
+        }
+        fresh
+    }
+
+    fn on_undecodable(self: &Arc<Self>, topic: &str, payload: &[u8], e: MessageError) {
+        Counters::bump(&self.conn.counters.decode_errors);
+        tracing::warn!(topic, error = %e, "undecodable command");
+        let s = &e.salvage;
+        let addressable = s.request_id.is_some() || s.from.is_some();
+        if !addressable || !matches!(s.msg_type, None | Some(MsgType::Request)) {
+            return;
+        }
+        let key = match &s.request_id {
+            Some(id) => DedupKey::command(s.from.as_deref(), id),
+            None => DedupKey::payload(payload),
+        };
+        if !self.fresh(key) {
+            return;
+        }
+        let request = Message {
+            headers: Headers { request_id: s.request_id.clone(), from: s.from.clone(), ..Headers::default() },
+            body: crate::message::Body::Notification(Map::new()),
+        };
+        let to = ReplyTo {
+            request,
+            encoding: s.encoding.unwrap_or_default(),
+            dialect: match s.dialect {
+                Some(Dialect::Bare) | None => Dialect::Spec,
+                Some(d) => d,
+            },
+            rr: ResponseRequested::Complete,
+        };
+        self.spawn_send(to, Response::new(400).with_text(e.to_string()));
+    }
+
+    fn on_message(self: &Arc<Self>, m: &mqtt::Message) {
+        let inbound = self.conn.inbound(m);
+        let decoded = match codec::decode_with_limit(&inbound.payload, inbound.properties.as_ref(), self.max_payload) {
+            Ok(d) => d,
+            Err(e) => return self.on_undecodable(&inbound.topic, &inbound.payload, e),
+        };
+        let Some(cmd) = decoded.message.command() else {
+            tracing::debug!(topic = %inbound.topic, "ignoring a non-command on a command topic");
+            return;
+        };
+        if !self.fresh(DedupKey::of_message(&decoded.message, &inbound.payload)) {
+            return;
+        }
+        if !addressed_to(&decoded.message.headers, &self.options.device_id) {
+            tracing::debug!(to = ?decoded.message.headers.to, "command addressed to other devices");
+            return;
+        }
+        let to = ReplyTo {
+            rr: cmd.response_requested(),
+            request: decoded.message.clone(),
+            encoding: decoded.encoding,
+            dialect: decoded.dialect,
+        };
+        if to.rr == ResponseRequested::Ack {
+            self.spawn_send(to.clone(), Response::new(102));
+        }
+        if let Some(rsp) = builtin_response(&self.options, cmd) {
+            if wants(to.rr, &rsp) {
+                self.spawn_send(to, rsp);
+            }
+            return;
+        }
+        let incoming = Incoming { inner: Arc::clone(self), topic: inbound.topic, to };
+        if let Err(mpsc::error::TrySendError::Full(incoming)) = self.queue.try_send(incoming) {
+            tracing::warn!("command queue full; answering 503");
+            let to = incoming.to.clone();
+            self.spawn_send(to, Response::new(503).with_text("consumer busy: too many commands queued"));
+        }
+    }
+}
+
+/// Whether a response is sent given `response_requested`: nothing for
+/// `none`; for `ack`, the consumer's own `102` is the only answer.
+fn wants(rr: ResponseRequested, _rsp: &Response) -> bool {
+    matches!(rr, ResponseRequested::Status | ResponseRequested::Complete)
+}
+
+/// A command for the application, with the means to answer it.
+pub struct Incoming {
+    inner: Arc<Inner>,
+    topic: String,
+    to: ReplyTo,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming").field("topic", &self.topic).field("message", &self.to.request).finish()
+    }
+}
+
+impl Incoming {
+    /// The whole request message.
+    pub fn message(&self) -> &Message {
+        &self.to.request
+    }
+
+    /// The command.
+    pub fn command(&self) -> &Command {
+        self.to.request.command().expect("an Incoming always holds a request")
+    }
+
+    /// The topic it arrived on.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Its encoding (the reply uses the same).
+    pub fn encoding(&self) -> Encoding {
+        self.to.encoding
+    }
+
+    /// Its dialect (the reply uses the same).
+    pub fn dialect(&self) -> Dialect {
+        self.to.dialect
+    }
+
+    /// What the producer asked for.
+    pub fn response_requested(&self) -> ResponseRequested {
+        self.to.rr
+    }
+
+    /// Answers the command: a `102` first if the work takes long, then the
+    /// final response. Sends nothing when the producer asked for `none` or
+    /// `ack` (the consumer already acknowledged). Waits for the broker's PUBACK.
+    pub async fn reply(&self, response: Response) -> Result<()> {
+        response.validate()?;
+        if !wants(self.to.rr, &response) {
+            return Ok(());
+        }
+        self.inner.send(&self.to, response).await
+    }
+}
+
+/// Receives commands and answers them; cheap to clone, one MQTT connection.
+#[derive(Clone)]
+pub struct Consumer {
+    inner: Arc<Inner>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Incoming>>>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").field("device_id", &self.inner.options.device_id).finish()
+    }
+}
+
+impl Consumer {
+    /// Connects and subscribes to `oc2/cmd/all`, `oc2/cmd`, `oc2/cmd/ap/<p>`
+    /// per profile and `oc2/cmd/device/<id>` (shared when a group is set).
+    pub async fn connect(config: ClientConfig, options: ConsumerOptions) -> Result<Self> {
+        options.validate()?;
+        let topics = config.topics()?;
+        let mut filters = topics.subscriptions(Role::Consumer, Some(&options.device_id), &options.profiles)?;
+        if let Some(group) = &options.group {
+            filters = filters.iter().map(|f| shared(group, f)).collect::<Result<_>>()?;
+        }
+        let (conn, stream) = Connection::open(&config, filters).await?;
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let inner = Arc::new(Inner {
+            conn,
+            options,
+            topics,
+            max_payload: config.max_payload,
+            dedup: Mutex::new(Deduplicator::default()),
+            queue,
+            shutdown: watch::Sender::new(false),
+        });
+        let weak: Weak<Inner> = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            while let Ok(m) = stream.recv().await {
+                let Some(inner) = weak.upgrade() else { break };
+                if let Some(m) = m {
+                    inner.on_message(&m);
+                }
+            }
+        });
+        Ok(Self { inner, rx: Arc::new(tokio::sync::Mutex::new(rx)) })
+    }
+
+    /// The next command for the application; `None` once closed.
+    pub async fn next(&self) -> Option<Incoming> {
+        let mut closed = self.inner.shutdown.subscribe();
+        if *closed.borrow() {
+            return None;
+        }
+        let mut rx = self.rx.lock().await;
+        tokio::select! {
+            m = rx.recv() => m,
+            _ = closed.wait_for(|c| *c) => None,
+        }
+    }
+
+    /// Runs `handler` for every command until [`Consumer::close`], on
+    /// blocking threads (never on the network thread), up to 64 at a time.
+    ///
+    /// The handler returns the response, `Ok(None)` for a plain `200`, or
+    /// `Err(text)` for a `500` with that text; a panic is also a `500`.
+    pub async fn serve<F>(&self, handler: F) -> Result<()>
+    where
+        F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
+    {
+        let handler = Arc::new(handler);
+        let slots = Arc::new(Semaphore::new(CONCURRENT_HANDLERS));
+        while let Some(incoming) = self.next().await {
+            let permit = Arc::clone(&slots).acquire_owned().await.map_err(|e| Error::Closed(e.to_string()))?;
+            let handler = Arc::clone(&handler);
+            tokio::spawn(async move {
+                let request = incoming.message().clone();
+                let outcome = tokio::task::spawn_blocking(move || handler(&request)).await;
+                let response = match outcome {
+                    Ok(Ok(Some(r))) => r,
+                    Ok(Ok(None)) => Response::new(200),
+                    Ok(Err(text)) => Response::new(500).with_text(text),
+                    Err(e) => Response::new(500).with_text(format!("handler panicked: {e}")),
+                };
+                if let Err(e) = incoming.reply(response).await {
+                    tracing::warn!(error = %e, "cannot answer a command");
+                }
+                drop(permit);
+            });
+        }
+        Ok(())
+    }
+
+    /// This consumer's options.
+    pub fn options(&self) -> &ConsumerOptions {
+        &self.inner.options
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.conn.counters.snapshot()
+    }
+
+    /// Stops serving and disconnects.
+    pub async fn close(&self) {
+        self.inner.shutdown.send_replace(true);
+        self.inner.conn.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Target;
+    use serde_json::json;
+
+    fn opts() -> ConsumerOptions {
+        ConsumerOptions::new("fw-1").profile("slpf").pair("deny", "ipv4_connection")
+    }
+
+    #[test]
+    fn query_features_is_answered_from_the_options() {
+        let cmd = Command::new("query", Target::features(["versions", "profiles", "pairs"])).expect("query");
+        let rsp = builtin_response(&opts(), &cmd).expect("answered by the consumer");
+        assert_eq!(rsp.status, 200);
+        let results = Value::Object(rsp.results.expect("results"));
+        assert_eq!(
+            results,
+            json!({"versions": ["1.0"], "profiles": ["slpf"], "pairs": {"query": ["features"], "deny": ["ipv4_connection"]}})
+        );
+    }
+
+    #[test]
+    fn query_features_with_no_features_is_a_bare_200() {
+        let cmd = Command::new("query", Target::features(Vec::<String>::new())).expect("query");
+        let rsp = builtin_response(&opts(), &cmd).expect("answered");
+        assert_eq!((rsp.status, rsp.results), (200, None));
+    }
+
+    #[test]
+    fn query_features_with_other_arguments_is_400() {
+        let cmd = Command::new("query", Target::features(["versions"])).expect("query").with_arg("duration", 5);
+        let rsp = features_response(&opts(), &cmd);
+        assert_eq!(rsp.status, 400);
+        let cmd = Command::new("query", Target::features(["colour"])).expect("query");
+        assert!(features_response(&opts(), &cmd).status_text.expect("text").contains("unknown feature \"colour\""));
+    }
+
+    #[test]
+    fn undeclared_pairs_get_501_and_declared_ones_reach_the_app() {
+        let deny6 = Command::new("deny", Target::new("ipv6_connection", json!({}))).expect("deny");
+        let rsp = builtin_response(&opts(), &deny6).expect("501");
+        assert_eq!(rsp.status, 501);
+        assert_eq!(rsp.status_text.as_deref(), Some("deny ipv6_connection is not implemented by this consumer"));
+        let deny4 = Command::new("deny", Target::new("ipv4_connection", json!({}))).expect("deny");
+        assert!(builtin_response(&opts(), &deny4).is_none());
+        assert!(builtin_response(&ConsumerOptions::new("x"), &deny6).is_none(), "no pairs declared: all reach the app");
+    }
+
+    #[test]
+    fn to_filter() {
+        let mut h = Headers::default();
+        assert!(addressed_to(&h, "fw-1"));
+        h.to = Some(vec!["fw-2".into()]);
+        assert!(!addressed_to(&h, "fw-1"));
+        h.to = Some(vec!["fw-2".into(), "fw-1".into()]);
+        assert!(addressed_to(&h, "fw-1"));
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        assert!(ConsumerOptions::new("a#b").validate().is_err());
+        let e = ConsumerOptions::new("a").pair("explode", "x").validate().unwrap_err();
+        assert_eq!(e.to_string(), "configuration: pair explode:x: unknown action 'explode'");
+    }
+}

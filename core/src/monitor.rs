@@ -1,0 +1,231 @@
+//! The monitor: watches OpenC2 traffic, pairs responses with their command
+//! and reports latency and responders that never answered.
+//!
+//! ```no_run
+//! # async fn demo() -> oc2mqtt::Result<()> {
+//! use oc2mqtt::client::{ClientConfig, Monitor, MonitorEvent};
+//!
+//! let monitor = Monitor::connect(ClientConfig::new("mqtt://127.0.0.1:1883"), None).await?;
+//! while let Some(event) = monitor.next().await {
+//!     if let MonitorEvent::Response { observed, latency } = event {
+//!         println!("{} answered in {latency:?}", observed.message.headers.from.unwrap_or_default());
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use paho_mqtt as mqtt;
+use tokio::sync::{mpsc, watch};
+
+use crate::client::{ClientConfig, Connection, Counters, Inbound, Stats, monotonic_ms};
+use crate::codec::{self, Dialect, Encoding};
+use crate::correlate::{Correlator, Expect, Outcome};
+use crate::error::{MessageError, Result};
+use crate::message::{Message, MsgType, now_ms};
+use crate::topics::Role;
+
+/// How long the monitor waits for the responses to a command.
+pub const DEFAULT_PAIRING_WINDOW: Duration = Duration::from_secs(30);
+
+/// A decoded message as the monitor saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// The topic.
+    pub topic: String,
+    /// The message.
+    pub message: Message,
+    /// Its encoding.
+    pub encoding: Encoding,
+    /// Its dialect.
+    pub dialect: Dialect,
+    /// When it arrived, milliseconds since the epoch.
+    pub received_ms: i64,
+}
+
+/// What the monitor reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MonitorEvent {
+    /// A command.
+    Request(Observed),
+    /// A response; `latency` is the time since its command was seen, if it was.
+    Response {
+        /// The response.
+        observed: Observed,
+        /// Time since the command was seen.
+        latency: Option<Duration>,
+    },
+    /// A notification.
+    Notification(Observed),
+    /// A payload that could not be decoded (shown, not dropped).
+    Undecodable {
+        /// The topic.
+        topic: String,
+        /// The raw payload.
+        payload: Vec<u8>,
+        /// Why it could not be decoded.
+        error: MessageError,
+        /// When it arrived, milliseconds since the epoch.
+        received_ms: i64,
+    },
+    /// The pairing window of a command passed with addressed responders missing.
+    Unanswered {
+        /// The command's request id.
+        request_id: String,
+        /// Responders in its `to` that sent no final response.
+        missing: Vec<String>,
+    },
+}
+
+struct Inner {
+    conn: Connection,
+    max_payload: usize,
+    window: Duration,
+    pairs: Mutex<Correlator<Instant>>,
+    events: mpsc::UnboundedSender<MonitorEvent>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Inner {
+    fn pairs(&self) -> std::sync::MutexGuard<'_, Correlator<Instant>> {
+        self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn expire(&self) {
+        for closed in self.pairs().expire(monotonic_ms()) {
+            if !closed.missing.is_empty() {
+                let _ = self.events.send(MonitorEvent::Unanswered { request_id: closed.request_id, missing: closed.missing });
+            }
+        }
+    }
+
+    fn observe(&self, inbound: Inbound) -> MonitorEvent {
+        let received_ms = now_ms();
+        let decoded = match codec::decode_with_limit(&inbound.payload, inbound.properties.as_ref(), self.max_payload) {
+            Ok(d) => d,
+            Err(error) => {
+                Counters::bump(&self.conn.counters.decode_errors);
+                return MonitorEvent::Undecodable { topic: inbound.topic, payload: inbound.payload, error, received_ms };
+            }
+        };
+        let observed = Observed {
+            topic: inbound.topic,
+            message: decoded.message,
+            encoding: decoded.encoding,
+            dialect: decoded.dialect,
+            received_ms,
+        };
+        match observed.message.msg_type() {
+            MsgType::Request => {
+                if let Some(id) = &observed.message.headers.request_id {
+                    let expect = Expect::from_to(observed.message.headers.to.as_deref());
+                    let deadline = monotonic_ms().saturating_add(u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX));
+                    // The same command on several topics: the first sighting counts.
+                    let _ = self.pairs().open(id, expect, deadline, Instant::now());
+                }
+                MonitorEvent::Request(observed)
+            }
+            MsgType::Response => {
+                let latency = match self.pairs().on_response(&observed.message) {
+                    Outcome::Open { data, .. } => Some(data.elapsed()),
+                    Outcome::Complete(c) => Some(c.data.elapsed()),
+                    Outcome::Unsolicited => {
+                        Counters::bump(&self.conn.counters.unsolicited);
+                        None
+                    }
+                };
+                MonitorEvent::Response { observed, latency }
+            }
+            MsgType::Notification => MonitorEvent::Notification(observed),
+        }
+    }
+
+    fn on_message(&self, m: &mqtt::Message) {
+        let event = self.observe(self.conn.inbound(m));
+        let _ = self.events.send(event);
+        self.expire();
+    }
+}
+
+/// Watches traffic on a topic filter; one MQTT connection.
+pub struct Monitor {
+    inner: Arc<Inner>,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<MonitorEvent>>,
+}
+
+impl Monitor {
+    /// Subscribes to `filter` (default: `oc2/#` under the configured prefix),
+    /// pairing responses within [`DEFAULT_PAIRING_WINDOW`].
+    pub async fn connect(config: ClientConfig, filter: Option<String>) -> Result<Self> {
+        Self::connect_with_window(config, filter, DEFAULT_PAIRING_WINDOW).await
+    }
+
+    /// Like [`Monitor::connect`] with a pairing window of your choice.
+    pub async fn connect_with_window(config: ClientConfig, filter: Option<String>, window: Duration) -> Result<Self> {
+        let filters = match filter {
+            Some(f) => vec![f],
+            None => config.topics()?.subscriptions(Role::Monitor, None, &[] as &[&str])?,
+        };
+        let (conn, stream) = Connection::open(&config, filters).await?;
+        let (events, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            conn,
+            max_payload: config.max_payload,
+            window,
+            pairs: Mutex::new(Correlator::new()),
+            events,
+            shutdown: watch::Sender::new(false),
+        });
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    m = stream.recv() => {
+                        let (Ok(m), Some(inner)) = (m, weak.upgrade()) else { break };
+                        if let Some(m) = m {
+                            inner.on_message(&m);
+                        }
+                    }
+                    _ = tick.tick() => {
+                        let Some(inner) = weak.upgrade() else { break };
+                        inner.expire();
+                    }
+                }
+            }
+        });
+        Ok(Self { inner, rx: tokio::sync::Mutex::new(rx) })
+    }
+
+    /// The next event; `None` once closed.
+    pub async fn next(&self) -> Option<MonitorEvent> {
+        let mut closed = self.inner.shutdown.subscribe();
+        if *closed.borrow() {
+            return None;
+        }
+        let mut rx = self.rx.lock().await;
+        tokio::select! {
+            e = rx.recv() => e,
+            _ = closed.wait_for(|c| *c) => None,
+        }
+    }
+
+    /// Commands seen whose addressed responders have not all answered yet:
+    /// request id and the missing responders.
+    pub fn pending(&self) -> Vec<(String, Vec<String>)> {
+        self.inner.pairs().pending().into_iter().filter(|(_, missing)| !missing.is_empty()).collect()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.conn.counters.snapshot()
+    }
+
+    /// Stops and disconnects.
+    pub async fn close(&self) {
+        self.inner.shutdown.send_replace(true);
+        self.inner.conn.close().await;
+    }
+}

@@ -1,0 +1,397 @@
+//! The producer: sends commands and collects their responses.
+//!
+//! ```no_run
+//! # async fn demo() -> oc2mqtt::Result<()> {
+//! use oc2mqtt::client::{ClientConfig, Producer, SendOptions};
+//! use oc2mqtt::message::{Command, Target};
+//!
+//! let producer = Producer::connect(ClientConfig::new("mqtt://127.0.0.1:1883"), "producer-1").await?;
+//! let cmd = Command::new("query", Target::features(["versions", "profiles"]))?;
+//! let options = SendOptions { to: vec!["fw-1".into()], ..SendOptions::default() };
+//! let summary = producer.send(cmd, options).await?.collect().await;
+//! for reply in &summary.responses {
+//!     println!("{}: {:?}", reply.message.headers.from.as_deref().unwrap_or("?"), reply.message.response());
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use paho_mqtt as mqtt;
+use tokio::sync::mpsc;
+
+use crate::client::{ClientConfig, Connection, Counters, Stats, monotonic_ms};
+use crate::codec::{self, Dialect, Encoding};
+use crate::correlate::{Correlator, Expect, Outcome};
+use crate::dedup::{DedupKey, Deduplicator};
+use crate::error::{Error, Result};
+use crate::message::{self, Actuator, Command, Message, MsgType, ResponseRequested};
+use crate::topics::{Role, Topics, validate_id};
+
+/// How to send one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Recipients (`to` header); each gets the command on `oc2/cmd/device/<id>`,
+    /// and the exchange completes when each sent a final response.
+    pub to: Vec<String>,
+    /// Actuator profile: sets the command's actuator if it has none, so it
+    /// goes to `oc2/cmd/ap/<profile>` when there is no `to`.
+    pub profile: Option<String>,
+    /// How long to wait for responses.
+    pub timeout: Duration,
+    /// Complete after this many distinct responders sent a final response
+    /// (for broadcasts whose audience is known by number).
+    pub expect: Option<usize>,
+    /// Payload encoding.
+    pub encoding: Encoding,
+    /// Wire dialect. `bare` carries no `request_id`, so its responses cannot be correlated.
+    pub dialect: Dialect,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        Self {
+            to: Vec::new(),
+            profile: None,
+            timeout: Duration::from_secs(10),
+            expect: None,
+            encoding: Encoding::Json,
+            dialect: Dialect::Spec,
+        }
+    }
+}
+
+/// A response received in an exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The response message.
+    pub message: Message,
+    /// The topic it arrived on.
+    pub topic: String,
+    /// Its encoding.
+    pub encoding: Encoding,
+    /// Its dialect.
+    pub dialect: Dialect,
+    /// Time from the send to its arrival.
+    pub latency: Duration,
+}
+
+/// The result of a whole exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// The command's request id.
+    pub request_id: String,
+    /// Every response, in arrival order.
+    pub responses: Vec<Reply>,
+    /// Whether every expected responder sent a final response before the
+    /// timeout. A broadcast with neither `to` nor `expect` has no known
+    /// audience: it ends at the timeout, not complete. `response_requested:
+    /// none` is complete on PUBACK.
+    pub complete: bool,
+    /// Expected responders that did not send a final response.
+    pub missing: Vec<String>,
+    /// Final responses still missing for an [`SendOptions::expect`] count.
+    pub missing_count: usize,
+}
+
+enum Event {
+    Reply(Reply),
+    Complete,
+}
+
+struct Slot {
+    tx: mpsc::UnboundedSender<Event>,
+    sent: Instant,
+}
+
+struct State {
+    correlator: Correlator<Slot>,
+    dedup: Deduplicator,
+}
+
+struct Inner {
+    conn: Connection,
+    id: String,
+    topics: Topics,
+    max_payload: usize,
+    state: Mutex<State>,
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the tables inconsistent
+        // in a way that matters more than stopping; keep serving.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn on_message(&self, m: &mqtt::Message) {
+        let inbound = self.conn.inbound(m);
+        let decoded = match codec::decode_with_limit(&inbound.payload, inbound.properties.as_ref(), self.max_payload) {
+            Ok(d) => d,
+            Err(e) => {
+                Counters::bump(&self.conn.counters.decode_errors);
+                tracing::warn!(topic = %inbound.topic, error = %e, "undecodable response dropped");
+                return;
+            }
+        };
+        if decoded.message.msg_type() != MsgType::Response {
+            tracing::debug!(topic = %inbound.topic, "ignoring a non-response on a response topic");
+            return;
+        }
+        let key = DedupKey::of_message(&decoded.message, &inbound.payload);
+        let mut st = self.state();
+        if !st.dedup.check(key, monotonic_ms()) {
+            Counters::bump(&self.conn.counters.duplicates);
+            return;
+        }
+        let reply = |sent: Instant| Reply {
+            latency: sent.elapsed(),
+            message: decoded.message.clone(),
+            topic: inbound.topic.clone(),
+            encoding: decoded.encoding,
+            dialect: decoded.dialect,
+        };
+        match st.correlator.on_response(&decoded.message) {
+            Outcome::Unsolicited => {
+                Counters::bump(&self.conn.counters.unsolicited);
+                tracing::debug!(request_id = ?decoded.message.headers.request_id, "unsolicited response");
+            }
+            Outcome::Open { data, .. } => {
+                // The receiver may be gone (exchange dropped): nothing to do then.
+                let _ = data.tx.send(Event::Reply(reply(data.sent)));
+            }
+            Outcome::Complete(closed) => {
+                let _ = closed.data.tx.send(Event::Reply(reply(closed.data.sent)));
+                let _ = closed.data.tx.send(Event::Complete);
+            }
+        }
+    }
+}
+
+/// Sends commands and collects their responses; cheap to clone, one MQTT connection.
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("id", &self.inner.id).field("broker", &self.inner.conn.url()).finish()
+    }
+}
+
+impl Producer {
+    /// Connects as producer `id` and subscribes to `oc2/rsp` and `oc2/rsp/<id>`.
+    pub async fn connect(config: ClientConfig, id: &str) -> Result<Self> {
+        validate_id("producer id", id)?;
+        let topics = config.topics()?;
+        let filters = topics.subscriptions(Role::Producer, Some(id), &[] as &[&str])?;
+        let (conn, stream) = Connection::open(&config, filters).await?;
+        let inner = Arc::new(Inner {
+            conn,
+            id: id.to_owned(),
+            topics,
+            max_payload: config.max_payload,
+            state: Mutex::new(State { correlator: Correlator::new(), dedup: Deduplicator::default() }),
+        });
+        let weak: Weak<Inner> = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            while let Ok(m) = stream.recv().await {
+                let Some(inner) = weak.upgrade() else { break };
+                if let Some(m) = m {
+                    inner.on_message(&m);
+                }
+            }
+        });
+        Ok(Self { inner })
+    }
+
+    /// This producer's id (the `from` of its commands).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// Sends `command` as a new request (fresh request id, `created` now).
+    pub async fn send(&self, mut command: Command, options: SendOptions) -> Result<Exchange> {
+        if let (Some(p), None) = (&options.profile, &command.actuator) {
+            command.actuator = Some(Actuator::profile(p.as_str()));
+        }
+        let mut msg = Message::request(command);
+        if !options.to.is_empty() {
+            msg.headers.to = Some(options.to.clone());
+        }
+        self.send_message(msg, options).await
+    }
+
+    /// Sends a request message as given, filling in `request_id`, `created`
+    /// and `from` when absent. `options.to` is ignored here: use the message's `to`.
+    pub async fn send_message(&self, mut msg: Message, options: SendOptions) -> Result<Exchange> {
+        let rr = msg
+            .command()
+            .map(Command::response_requested)
+            .ok_or_else(|| Error::Config("a producer sends requests, not responses or notifications".to_owned()))?;
+        let h = &mut msg.headers;
+        let request_id = h.request_id.get_or_insert_with(message::new_request_id).clone();
+        h.created.get_or_insert_with(message::now_ms);
+        h.from.get_or_insert_with(|| self.inner.id.clone());
+        let topics = self.inner.topics.command_topics(&msg)?;
+        let (payload, props) = codec::encode(&msg, options.encoding, options.dialect)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sent = Instant::now();
+        let deadline = tokio::time::Instant::now() + options.timeout;
+        let wants_reply = rr != ResponseRequested::None;
+        if wants_reply {
+            let expect = match options.expect {
+                Some(n) => Expect::Count(n),
+                None => Expect::from_to(msg.headers.to.as_deref()),
+            };
+            let deadline_ms = monotonic_ms().saturating_add(u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX));
+            let slot = Slot { tx, sent };
+            let mut st = self.inner.state();
+            if rr == ResponseRequested::Ack {
+                st.correlator.open_ack(&request_id, expect, deadline_ms, slot)?;
+            } else {
+                st.correlator.open(&request_id, expect, deadline_ms, slot)?;
+            }
+        }
+        if let Err(e) = self.inner.conn.publish_many(&topics, &payload, &props).await {
+            self.inner.state().correlator.close(&request_id);
+            return Err(e);
+        }
+        tracing::debug!(request_id, ?topics, "command sent");
+        let mut exchange = Exchange {
+            inner: Arc::clone(&self.inner),
+            request_id,
+            rx,
+            deadline,
+            closed: false,
+            complete: false,
+            missing: Vec::new(),
+            missing_count: 0,
+        };
+        if !wants_reply {
+            // response_requested none: the PUBACK is all there is.
+            exchange.closed = true;
+            exchange.complete = true;
+        }
+        Ok(exchange)
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.conn.counters.snapshot()
+    }
+
+    /// Exchanges currently open.
+    pub fn open_exchanges(&self) -> usize {
+        self.inner.state().correlator.len()
+    }
+
+    /// Disconnects from the broker. Open exchanges end at their next wait.
+    pub async fn close(&self) {
+        self.inner.conn.close().await;
+    }
+}
+
+/// The responses to one command, as they arrive.
+///
+/// Dropping an exchange closes it: late responses are then unsolicited.
+pub struct Exchange {
+    inner: Arc<Inner>,
+    request_id: String,
+    rx: mpsc::UnboundedReceiver<Event>,
+    deadline: tokio::time::Instant,
+    closed: bool,
+    complete: bool,
+    missing: Vec<String>,
+    missing_count: usize,
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange").field("request_id", &self.request_id).field("closed", &self.closed).finish()
+    }
+}
+
+impl Exchange {
+    /// The command's request id.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The next response; `None` once the exchange is complete or timed out.
+    pub async fn next(&mut self) -> Option<Reply> {
+        loop {
+            if self.closed {
+                // Drain what arrived before the close.
+                return match self.rx.try_recv() {
+                    Ok(Event::Reply(r)) => Some(r),
+                    _ => None,
+                };
+            }
+            match tokio::time::timeout_at(self.deadline, self.rx.recv()).await {
+                Ok(Some(Event::Reply(r))) => return Some(r),
+                Ok(Some(Event::Complete)) => {
+                    self.closed = true;
+                    self.complete = true;
+                }
+                Ok(None) => self.closed = true,
+                Err(_) => self.close_now(),
+            }
+        }
+    }
+
+    /// Waits for every response and returns them, as soon as the exchange
+    /// is complete or at the timeout.
+    pub async fn collect(mut self) -> Summary {
+        let mut responses = Vec::new();
+        while let Some(r) = self.next().await {
+            responses.push(r);
+        }
+        Summary {
+            request_id: self.request_id.clone(),
+            responses,
+            complete: self.complete,
+            missing: std::mem::take(&mut self.missing),
+            missing_count: self.missing_count,
+        }
+    }
+
+    /// Whether the exchange ended (complete, timed out or cancelled).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether every expected responder answered.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Expected responders that did not answer (known once closed).
+    pub fn missing(&self) -> &[String] {
+        &self.missing
+    }
+
+    /// Ends the exchange now; responses already received can still be read.
+    pub fn cancel(&mut self) {
+        self.close_now();
+    }
+
+    fn close_now(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        if let Some(c) = self.inner.state().correlator.close(&self.request_id) {
+            self.missing = c.missing;
+            self.missing_count = c.missing_count;
+        }
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        self.close_now();
+    }
+}
