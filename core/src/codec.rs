@@ -527,7 +527,7 @@ mod tests {
     #[test]
     fn salvage_carries_request_id_and_sender() {
         let text = br#"{"headers":{"request_id":"abc","from":"p9"},"body":{"openc2":{"request":{"action":"deny","target":{"a":1,"b":2}}}}}"#;
-        let err = decode(text, None).unwrap_err();
+        let err = decode(text, None).expect_err("two targets");
         assert_eq!(err.to_string(), "body.openc2.request.target: expected exactly one key, found 2");
         assert_eq!(err.salvage.request_id.as_deref(), Some("abc"));
         assert_eq!(err.salvage.from.as_deref(), Some("p9"));
@@ -537,7 +537,7 @@ mod tests {
     #[test]
     fn mismatched_msg_type_property_is_an_error() {
         let props = PublishProperties::for_message(MsgType::Request, Encoding::Json);
-        let err = decode(br#"{"status":200}"#, Some(&props)).unwrap_err();
+        let err = decode(br#"{"status":200}"#, Some(&props)).expect_err("a response announced as req");
         assert!(err.reason.contains("msgType property says 'req'"), "{err}");
     }
 

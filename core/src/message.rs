@@ -602,7 +602,7 @@ fn validate_args(args: &JsonMap, path: &str) -> Result<(), MessageError> {
     for key in ["start_time", "stop_time", "duration"] {
         if let Some(v) = args.get(key) {
             timing += 1;
-            if !v.as_u64().is_some() {
+            if v.as_u64().is_none() {
                 return Err(MessageError::new(
                     Kind::Type,
                     join(path, key),
@@ -828,7 +828,7 @@ mod tests {
         for name in ACTIONS {
             assert_eq!(name.parse::<Action>().expect("known action").as_str(), name);
         }
-        assert_eq!("explode".parse::<Action>().unwrap_err().reason, "unknown action 'explode'");
+        assert_eq!("explode".parse::<Action>().expect_err("not an action").reason, "unknown action 'explode'");
     }
 
     #[test]
@@ -861,14 +861,14 @@ mod tests {
             .with_arg("start_time", 1)
             .with_arg("stop_time", 2)
             .with_arg("duration", 3);
-        let err = cmd.validate().unwrap_err();
+        let err = cmd.validate().expect_err("three timing args");
         assert_eq!(err.path, "args");
         assert!(err.reason.contains("at most two"), "{err}");
     }
 
     #[test]
     fn response_status_is_checked() {
-        assert_eq!(Response::new(999).validate().unwrap_err().kind, Kind::Value);
+        assert_eq!(Response::new(999).validate().expect_err("999 is no status").kind, Kind::Value);
         assert!(Response::new(102).validate().is_ok());
         assert!(!Response::new(102).is_final());
     }
@@ -877,6 +877,6 @@ mod tests {
     fn command_id_longer_than_36_is_rejected() {
         let mut cmd = Command::new("query", Target::features(["versions"])).expect("query");
         cmd.command_id = Some("x".repeat(37));
-        assert!(cmd.validate().unwrap_err().reason.contains("at most 36"));
+        assert!(cmd.validate().expect_err("37 characters").reason.contains("at most 36"));
     }
 }

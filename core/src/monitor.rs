@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -79,22 +80,35 @@ pub enum MonitorEvent {
     },
 }
 
+/// Open exchanges, and completed ones kept for the pairing window so that
+/// the same response seen on `oc2/rsp` and `oc2/rsp/<producer>` pairs twice.
+#[derive(Default)]
+struct Pairs {
+    open: Correlator<Instant>,
+    done: HashMap<String, Instant>,
+}
+
 struct Inner {
     conn: Connection,
     max_payload: usize,
     window: Duration,
-    pairs: Mutex<Correlator<Instant>>,
+    pairs: Mutex<Pairs>,
     events: mpsc::UnboundedSender<MonitorEvent>,
     shutdown: watch::Sender<bool>,
 }
 
 impl Inner {
-    fn pairs(&self) -> std::sync::MutexGuard<'_, Correlator<Instant>> {
+    fn pairs(&self) -> std::sync::MutexGuard<'_, Pairs> {
         self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn expire(&self) {
-        for closed in self.pairs().expire(monotonic_ms()) {
+        let mut pairs = self.pairs();
+        let window = self.window;
+        pairs.done.retain(|_, sent| sent.elapsed() < window);
+        let expired = pairs.open.expire(monotonic_ms());
+        drop(pairs);
+        for closed in expired {
             if !closed.missing.is_empty() {
                 let _ = self.events.send(MonitorEvent::Unanswered { request_id: closed.request_id, missing: closed.missing });
             }
@@ -123,19 +137,28 @@ impl Inner {
                     let expect = Expect::from_to(observed.message.headers.to.as_deref());
                     let deadline = monotonic_ms().saturating_add(u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX));
                     // The same command on several topics: the first sighting counts.
-                    let _ = self.pairs().open(id, expect, deadline, Instant::now());
+                    let _ = self.pairs().open.open(id, expect, deadline, Instant::now());
                 }
                 MonitorEvent::Request(observed)
             }
             MsgType::Response => {
-                let latency = match self.pairs().on_response(&observed.message) {
+                let mut pairs = self.pairs();
+                let latency = match pairs.open.on_response(&observed.message) {
                     Outcome::Open { data, .. } => Some(data.elapsed()),
-                    Outcome::Complete(c) => Some(c.data.elapsed()),
+                    Outcome::Complete(c) => {
+                        pairs.done.insert(c.request_id, c.data);
+                        Some(c.data.elapsed())
+                    }
                     Outcome::Unsolicited => {
-                        Counters::bump(&self.conn.counters.unsolicited);
-                        None
+                        let id = observed.message.headers.request_id.as_deref().unwrap_or_default();
+                        let seen = pairs.done.get(id).map(Instant::elapsed);
+                        if seen.is_none() {
+                            Counters::bump(&self.conn.counters.unsolicited);
+                        }
+                        seen
                     }
                 };
+                drop(pairs);
                 MonitorEvent::Response { observed, latency }
             }
             MsgType::Notification => MonitorEvent::Notification(observed),
@@ -174,7 +197,7 @@ impl Monitor {
             conn,
             max_payload: config.max_payload,
             window,
-            pairs: Mutex::new(Correlator::new()),
+            pairs: Mutex::new(Pairs::default()),
             events,
             shutdown: watch::Sender::new(false),
         });
@@ -215,7 +238,7 @@ impl Monitor {
     /// Commands seen whose addressed responders have not all answered yet:
     /// request id and the missing responders.
     pub fn pending(&self) -> Vec<(String, Vec<String>)> {
-        self.inner.pairs().pending().into_iter().filter(|(_, missing)| !missing.is_empty()).collect()
+        self.inner.pairs().open.pending().into_iter().filter(|(_, missing)| !missing.is_empty()).collect()
     }
 
     /// Counters so far.

@@ -1,0 +1,49 @@
+# oc2mqtt: one Makefile, the same verbs for every language.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/oc2mqtt-target
+CARGO ?= cargo
+BINDINGS := python c node
+
+.PHONY: help setup build test test-rust lint test-python test-c test-node bench bench-core demo fmt
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: ## Install what this machine lacks (apt packages, Python and Node tools); idempotent
+	bash scripts/setup.sh
+	@for b in $(BINDINGS); do if [ -f bindings-$$b/Makefile ]; then $(MAKE) -C bindings-$$b setup || exit 1; fi; done
+
+build: ## Build the Rust crates (release) and every binding
+	$(CARGO) build --release -p oc2mqtt -p oc2mqtt-cli
+	@for b in $(BINDINGS); do if [ -f bindings-$$b/Makefile ]; then $(MAKE) -C bindings-$$b build || exit 1; fi; done
+
+test: test-rust test-python test-c test-node ## Run every test of every language
+	@echo "make test: all languages passed"
+
+test-rust: lint ## Rust: unit, doc, vector and broker integration tests, CLI tests
+	$(CARGO) test -p oc2mqtt -p oc2mqtt-cli
+
+lint: ## clippy -D warnings on all targets, rustfmt check
+	$(CARGO) clippy -p oc2mqtt -p oc2mqtt-cli --all-targets -- -D warnings
+
+test-python: ## Python binding tests (pytest)
+	$(MAKE) -C bindings-python test
+
+test-c: ## C library tests (normal, ASan/UBSan, valgrind)
+	$(MAKE) -C bindings-c test
+
+test-node: ## Node package tests (node --test)
+	$(MAKE) -C bindings-node test
+
+bench-core: ## Criterion benchmarks of the sans-IO core
+	$(CARGO) bench -p oc2mqtt --bench core -- --warm-up-time 1 --measurement-time 3
+
+bench: bench-core ## Every benchmark (core, end-to-end, bindings); see bench/RESULTS.md
+	bash bench/rust/run.sh
+	@for b in $(BINDINGS); do if [ -f bindings-$$b/Makefile ]; then $(MAKE) -C bindings-$$b bench || exit 1; fi; done
+
+demo: ## The main job: a real producer <-> consumer exchange through a throwaway broker
+	bash scripts/demo.sh
+
+fmt: ## Format the Rust code
+	$(CARGO) fmt --all
