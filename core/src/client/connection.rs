@@ -4,7 +4,7 @@
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use paho_mqtt as mqtt;
@@ -79,14 +79,24 @@ fn reason_text(rc: mqtt::ReasonCode) -> String {
     rc.to_string().to_lowercase()
 }
 
-fn is_auth_failure(e: &mqtt::Error) -> Option<String> {
-    match e {
-        mqtt::Error::ReasonCode(rc @ (mqtt::ReasonCode::BadUserNameOrPassword | mqtt::ReasonCode::NotAuthorized), _) => {
-            Some(reason_text(*rc))
-        }
-        mqtt::Error::ConnectReturn(
-            code @ (mqtt::ConnectReturnCode::BadUserNameOrPassword | mqtt::ConnectReturnCode::NotAuthorized),
-        ) => Some(code.to_string().to_lowercase()),
+/// Why the broker refused our CONNECT, if it was about credentials.
+///
+/// Mosquitto answers a wrong password with "not authorized" (0x87); with a
+/// user name configured, the credentials are what the user can fix.
+fn auth_failure(e: &mqtt::Error, has_username: bool) -> Option<String> {
+    let bad_credentials = matches!(
+        e,
+        mqtt::Error::ReasonCode(mqtt::ReasonCode::BadUserNameOrPassword, _)
+            | mqtt::Error::ConnectReturn(mqtt::ConnectReturnCode::BadUserNameOrPassword)
+    );
+    let not_authorized = matches!(
+        e,
+        mqtt::Error::ReasonCode(mqtt::ReasonCode::NotAuthorized, _)
+            | mqtt::Error::ConnectReturn(mqtt::ConnectReturnCode::NotAuthorized)
+    );
+    match (bad_credentials, not_authorized, has_username) {
+        (true, _, _) | (_, true, true) => Some("bad user name or password".to_owned()),
+        (_, true, false) => Some("not authorized (does the broker require a user name and password?)".to_owned()),
         _ => None,
     }
 }
@@ -209,9 +219,11 @@ fn options(config: &ClientConfig, client_id: &str, urls: &[BrokerUrl], v5: bool)
         .max_buffered_messages(100_000)
         .finalize();
     let mut b = if v5 { mqtt::ConnectOptionsBuilder::new_v5() } else { mqtt::ConnectOptionsBuilder::new_v3() };
-    let uris: Vec<String> = urls.iter().map(|u| u.paho_uri.clone()).collect();
-    b.server_uris(&uris)
-        .keep_alive_interval(Duration::from_secs(u64::from(config.keep_alive_secs)))
+    if urls.len() > 1 {
+        let uris: Vec<String> = urls.iter().map(|u| u.paho_uri.clone()).collect();
+        b.server_uris(&uris);
+    }
+    b.keep_alive_interval(Duration::from_secs(u64::from(config.keep_alive_secs)))
         .connect_timeout(config.connect_timeout())
         .automatic_reconnect(Duration::from_millis(250), Duration::from_secs(30))
         .max_inflight(65_535);
@@ -232,7 +244,9 @@ fn options(config: &ClientConfig, client_id: &str, urls: &[BrokerUrl], v5: bool)
     if let Some(p) = &config.password {
         b.password(p.as_str());
     }
-    if urls.iter().any(|u| u.tls) {
+    // With a failover list and no SSL options, paho C prints each URI to
+    // stdout; SSL options are ignored for plain TCP, so always give them then.
+    if urls.len() > 1 || urls.iter().any(|u| u.tls) {
         b.ssl_options(ssl_options(config)?);
     }
     Ok(Attempt { create, connect: b.finalize() })
@@ -300,7 +314,7 @@ impl Connection {
                     v5 = false;
                 }
                 Err(e) => {
-                    if let Some(why) = is_auth_failure(&e) {
+                    if let Some(why) = auth_failure(&e, config.username.is_some()) {
                         return Err(Error::Auth(format!("broker refused the connection: {why}")));
                     }
                     let b = urls.last().expect("validated: at least one broker").clone();
@@ -338,13 +352,10 @@ impl Connection {
     /// (restart without persistence): subscribe again. Re-subscribing to a
     /// resumed session is harmless.
     fn resubscribe_on_reconnect(&self, filters: Vec<String>) {
-        let first = Arc::new(AtomicBool::new(true));
+        // Registered after the first CONNACK, so every call is a reconnect.
         let counters = Arc::clone(&self.counters);
         let (v5, qos) = (self.v5, self.qos);
         self.cli.set_connected_callback(move |cli| {
-            if first.swap(false, Ordering::SeqCst) {
-                return;
-            }
             counters.reconnects.fetch_add(1, Ordering::Relaxed);
             tracing::info!("reconnected; subscribing again");
             // The token completes on paho's thread; the outcome is logged there.
