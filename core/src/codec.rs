@@ -70,7 +70,11 @@ impl FromStr for Encoding {
         } else if s.eq_ignore_ascii_case("cbor") {
             Ok(Self::Cbor)
         } else {
-            Err(MessageError::new(Kind::ContentType, "", format!("unsupported encoding '{s}'; expected json or cbor")))
+            Err(MessageError::new(
+                Kind::ContentType,
+                "",
+                format!("unsupported encoding '{s}'; expected json or cbor"),
+            ))
         }
     }
 }
@@ -111,7 +115,11 @@ impl FromStr for Dialect {
             "spec" => Ok(Self::Spec),
             "otupy" => Ok(Self::Otupy),
             "bare" => Ok(Self::Bare),
-            _ => Err(MessageError::new(Kind::Dialect, "", format!("unknown dialect '{s}'; expected spec, otupy or bare"))),
+            _ => Err(MessageError::new(
+                Kind::Dialect,
+                "",
+                format!("unknown dialect '{s}'; expected spec, otupy or bare"),
+            )),
         }
     }
 }
@@ -139,7 +147,10 @@ pub struct PublishProperties {
 impl PublishProperties {
     /// The value of the first user property named `key`.
     pub fn user(&self, key: &str) -> Option<&str> {
-        self.user_properties.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.user_properties
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The properties MQTT-T 3.4 requires for a message of `msg_type` in `encoding`.
@@ -184,7 +195,10 @@ pub fn decode_with_limit(
         return Err(MessageError::new(
             Kind::TooLarge,
             "",
-            format!("payload is {} bytes, larger than the limit of {max_payload} bytes", payload.len()),
+            format!(
+                "payload is {} bytes, larger than the limit of {max_payload} bytes",
+                payload.len()
+            ),
         ));
     }
     let announced = props.map(announced_type).transpose()?.flatten();
@@ -213,7 +227,11 @@ pub fn decode_with_limit(
             return Err(e);
         }
     }
-    Ok(Decoded { message, encoding, dialect })
+    Ok(Decoded {
+        message,
+        encoding,
+        dialect,
+    })
 }
 
 fn salvage_of(m: &Message, dialect: Dialect, encoding: Encoding) -> Salvage {
@@ -230,7 +248,11 @@ fn announced_type(p: &PublishProperties) -> Result<Option<MsgType>, MessageError
     p.user(PROP_MSG_TYPE)
         .map(|t| {
             MsgType::from_property(t).ok_or_else(|| {
-                MessageError::new(Kind::ContentType, "", format!("unknown msgType '{t}'; expected req, rsp or ntf"))
+                MessageError::new(
+                    Kind::ContentType,
+                    "",
+                    format!("unknown msgType '{t}'; expected req, rsp or ntf"),
+                )
             })
         })
         .transpose()
@@ -242,7 +264,9 @@ fn announced_encoding(p: &PublishProperties) -> Result<Option<Encoding>, Message
         Some(ct) => {
             let lower = ct.to_ascii_lowercase();
             let base = lower.split(';').next().unwrap_or("").trim();
-            let ours = base.starts_with(CONTENT_TYPE) || base == "application/json" || base == "application/cbor";
+            let ours = base.starts_with(CONTENT_TYPE)
+                || base == "application/json"
+                || base == "application/cbor";
             if !ours {
                 return Err(MessageError::new(
                     Kind::ContentType,
@@ -286,7 +310,11 @@ fn parse(payload: &[u8], encoding: Encoding) -> Result<Value, MessageError> {
     match encoding {
         Encoding::Json => {
             let text = std::str::from_utf8(payload).map_err(|e| {
-                MessageError::new(Kind::Utf8, "", format!("payload is not valid UTF-8 (at byte {})", e.valid_up_to()))
+                MessageError::new(
+                    Kind::Utf8,
+                    "",
+                    format!("payload is not valid UTF-8 (at byte {})", e.valid_up_to()),
+                )
             })?;
             serde_json::from_str(text)
                 .map_err(|e| MessageError::new(Kind::Syntax, "", format!("malformed JSON: {e}")))
@@ -294,14 +322,24 @@ fn parse(payload: &[u8], encoding: Encoding) -> Result<Value, MessageError> {
         Encoding::Cbor => {
             // RFC 8949 §3.4.6: the self-described CBOR tag (55799, d9 d9 f7) may
             // prefix any item and means nothing; the JSON data model has no tags.
-            let mut rest = payload.strip_prefix(&[0xd9, 0xd9, 0xf7][..]).unwrap_or(payload);
-            let value: Value = ciborium::from_reader(&mut rest)
-                .map_err(|e| MessageError::new(Kind::Syntax, "", format!("malformed CBOR: {}", cbor_reason(&e))))?;
+            let mut rest = payload
+                .strip_prefix(&[0xd9, 0xd9, 0xf7][..])
+                .unwrap_or(payload);
+            let value: Value = ciborium::from_reader(&mut rest).map_err(|e| {
+                MessageError::new(
+                    Kind::Syntax,
+                    "",
+                    format!("malformed CBOR: {}", cbor_reason(&e)),
+                )
+            })?;
             if !rest.is_empty() {
                 return Err(MessageError::new(
                     Kind::Syntax,
                     "",
-                    format!("malformed CBOR: {} trailing bytes after the message", rest.len()),
+                    format!(
+                        "malformed CBOR: {} trailing bytes after the message",
+                        rest.len()
+                    ),
                 ));
             }
             Ok(value)
@@ -311,7 +349,9 @@ fn parse(payload: &[u8], encoding: Encoding) -> Result<Value, MessageError> {
 
 fn cbor_reason(e: &ciborium::de::Error<std::io::Error>) -> String {
     match e {
-        ciborium::de::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => "truncated input".to_owned(),
+        ciborium::de::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "truncated input".to_owned()
+        }
         ciborium::de::Error::Io(io) => io.to_string(),
         ciborium::de::Error::Syntax(at) => format!("invalid item at byte {at}"),
         ciborium::de::Error::Semantic(at, msg) => match at {
@@ -341,14 +381,20 @@ fn sniff_dialect(top: &JsonMap) -> Result<Dialect, MessageError> {
 }
 
 /// Reads a message from a parsed document; `force` skips dialect sniffing.
-pub(crate) fn decode_value(value: Value, force: Option<Dialect>) -> Result<(Message, Dialect), MessageError> {
+pub(crate) fn decode_value(
+    value: Value,
+    force: Option<Dialect>,
+) -> Result<(Message, Dialect), MessageError> {
     let mut top = match value {
         Value::Object(m) => m,
         other => {
             return Err(MessageError::new(
                 Kind::Type,
                 "",
-                format!("expected an object at the top level, found {}", message::type_name(&other)),
+                format!(
+                    "expected an object at the top level, found {}",
+                    message::type_name(&other)
+                ),
             ));
         }
     };
@@ -356,7 +402,10 @@ pub(crate) fn decode_value(value: Value, force: Option<Dialect>) -> Result<(Mess
         Some(d) => d,
         None => sniff_dialect(&top)?,
     };
-    let mut salvage = Salvage { dialect: Some(dialect), ..Salvage::default() };
+    let mut salvage = Salvage {
+        dialect: Some(dialect),
+        ..Salvage::default()
+    };
     let result = match dialect {
         Dialect::Spec => decode_spec(&mut top, &mut salvage),
         Dialect::Otupy => {
@@ -372,7 +421,10 @@ pub(crate) fn decode_value(value: Value, force: Option<Dialect>) -> Result<(Mess
 }
 
 fn salvage_headers(h: &JsonMap, s: &mut Salvage) {
-    s.request_id = h.get("request_id").and_then(Value::as_str).map(str::to_owned);
+    s.request_id = h
+        .get("request_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     s.from = h.get("from").and_then(Value::as_str).map(str::to_owned);
 }
 
@@ -383,7 +435,11 @@ fn missing(path: &str) -> MessageError {
 fn expect_object(v: Value, path: &str) -> Result<JsonMap, MessageError> {
     match v {
         Value::Object(m) => Ok(m),
-        other => Err(MessageError::new(Kind::Type, path, format!("expected an object, found {}", message::type_name(&other)))),
+        other => Err(MessageError::new(
+            Kind::Type,
+            path,
+            format!("expected an object, found {}", message::type_name(&other)),
+        )),
     }
 }
 
@@ -394,7 +450,10 @@ fn decode_choice(v: Value, path: &str, salvage: &mut Salvage) -> Result<Body, Me
         return Err(MessageError::new(
             Kind::Value,
             path,
-            format!("expected exactly one of request, response or notification, found {} keys", choice.len()),
+            format!(
+                "expected exactly one of request, response or notification, found {} keys",
+                choice.len()
+            ),
         ));
     }
     let (key, content) = choice.into_iter().next().expect("one entry, checked above");
@@ -402,11 +461,13 @@ fn decode_choice(v: Value, path: &str, salvage: &mut Salvage) -> Result<Body, Me
     match key.as_str() {
         "request" => {
             salvage.msg_type = Some(MsgType::Request);
-            message::command_from_map(expect_object(content, &content_path)?, &content_path).map(Body::Request)
+            message::command_from_map(expect_object(content, &content_path)?, &content_path)
+                .map(Body::Request)
         }
         "response" => {
             salvage.msg_type = Some(MsgType::Response);
-            message::response_from_map(expect_object(content, &content_path)?, &content_path).map(Body::Response)
+            message::response_from_map(expect_object(content, &content_path)?, &content_path)
+                .map(Body::Response)
         }
         "notification" => {
             salvage.msg_type = Some(MsgType::Notification);
@@ -428,7 +489,9 @@ fn decode_spec(top: &mut JsonMap, salvage: &mut Salvage) -> Result<Message, Mess
     salvage_headers(&header_map, salvage);
     let body = expect_object(top.remove("body").ok_or_else(|| missing("body"))?, "body")?;
     let mut body = body;
-    let openc2 = body.remove("openc2").ok_or_else(|| missing("body.openc2"))?;
+    let openc2 = body
+        .remove("openc2")
+        .ok_or_else(|| missing("body.openc2"))?;
     let body = decode_choice(openc2, "body.openc2", salvage)?;
     let mut headers = message::take_headers(&mut header_map, "headers")?;
     headers.extra = header_map;
@@ -451,7 +514,10 @@ fn decode_bare(top: JsonMap, salvage: &mut Salvage) -> Result<Message, MessageEr
         salvage.msg_type = Some(MsgType::Response);
         Body::Response(message::response_from_map(top, "")?)
     };
-    Ok(Message { headers: Headers::default(), body })
+    Ok(Message {
+        headers: Headers::default(),
+        body,
+    })
 }
 
 enum WireView<'a> {
@@ -475,7 +541,11 @@ impl Serialize for WireView<'_> {
 ///
 /// The bare dialect carries no headers: `request_id`, `from` and `to` are
 /// not on the wire.
-pub fn encode(msg: &Message, encoding: Encoding, dialect: Dialect) -> Result<(Vec<u8>, PublishProperties), MessageError> {
+pub fn encode(
+    msg: &Message,
+    encoding: Encoding,
+    dialect: Dialect,
+) -> Result<(Vec<u8>, PublishProperties), MessageError> {
     msg.validate()?;
     let view = match dialect {
         Dialect::Spec => WireView::Spec(SpecView(msg)),
@@ -484,12 +554,17 @@ pub fn encode(msg: &Message, encoding: Encoding, dialect: Dialect) -> Result<(Ve
     };
     let mut buf = Vec::with_capacity(512);
     match encoding {
-        Encoding::Json => serde_json::to_writer(&mut buf, &view)
-            .map_err(|e| MessageError::new(Kind::Value, "", format!("cannot encode as JSON: {e}")))?,
-        Encoding::Cbor => ciborium::into_writer(&view, &mut buf)
-            .map_err(|e| MessageError::new(Kind::Value, "", format!("cannot encode as CBOR: {e}")))?,
+        Encoding::Json => serde_json::to_writer(&mut buf, &view).map_err(|e| {
+            MessageError::new(Kind::Value, "", format!("cannot encode as JSON: {e}"))
+        })?,
+        Encoding::Cbor => ciborium::into_writer(&view, &mut buf).map_err(|e| {
+            MessageError::new(Kind::Value, "", format!("cannot encode as CBOR: {e}"))
+        })?,
     }
-    Ok((buf, PublishProperties::for_message(msg.msg_type(), encoding)))
+    Ok((
+        buf,
+        PublishProperties::for_message(msg.msg_type(), encoding),
+    ))
 }
 
 /// The body's choice wrapper alone (`{"request": {...}}`), as JSON; used in logs and by the monitor.
@@ -521,14 +596,20 @@ mod tests {
     #[test]
     fn created_in_seconds_is_read_as_milliseconds() {
         let text = br#"{"content":{"response":{"status":200}},"created":1700000000}"#;
-        assert_eq!(decode(text, None).expect("valid").message.headers.created, Some(1_700_000_000_000));
+        assert_eq!(
+            decode(text, None).expect("valid").message.headers.created,
+            Some(1_700_000_000_000)
+        );
     }
 
     #[test]
     fn salvage_carries_request_id_and_sender() {
         let text = br#"{"headers":{"request_id":"abc","from":"p9"},"body":{"openc2":{"request":{"action":"deny","target":{"a":1,"b":2}}}}}"#;
         let err = decode(text, None).expect_err("two targets");
-        assert_eq!(err.to_string(), "body.openc2.request.target: expected exactly one key, found 2");
+        assert_eq!(
+            err.to_string(),
+            "body.openc2.request.target: expected exactly one key, found 2"
+        );
         assert_eq!(err.salvage.request_id.as_deref(), Some("abc"));
         assert_eq!(err.salvage.from.as_deref(), Some("p9"));
         assert_eq!(err.salvage.msg_type, Some(MsgType::Request));
@@ -537,7 +618,8 @@ mod tests {
     #[test]
     fn mismatched_msg_type_property_is_an_error() {
         let props = PublishProperties::for_message(MsgType::Request, Encoding::Json);
-        let err = decode(br#"{"status":200}"#, Some(&props)).expect_err("a response announced as req");
+        let err =
+            decode(br#"{"status":200}"#, Some(&props)).expect_err("a response announced as req");
         assert!(err.reason.contains("msgType property says 'req'"), "{err}");
     }
 
@@ -546,6 +628,9 @@ mod tests {
         let p = PublishProperties::for_message(MsgType::Response, Encoding::Cbor);
         assert_eq!(p.payload_format_indicator, Some(0));
         assert_eq!(p.user_properties[0].0, "msgType");
-        assert_eq!(p.user_properties[1], ("encoding".to_owned(), "cbor".to_owned()));
+        assert_eq!(
+            p.user_properties[1],
+            ("encoding".to_owned(), "cbor".to_owned())
+        );
     }
 }

@@ -64,7 +64,10 @@ pub struct ConsumerOptions {
 impl ConsumerOptions {
     /// Options for device `device_id`, no profiles, no pairs.
     pub fn new(device_id: impl Into<String>) -> Self {
-        Self { device_id: device_id.into(), ..Self::default() }
+        Self {
+            device_id: device_id.into(),
+            ..Self::default()
+        }
     }
 
     /// Adds a profile.
@@ -86,9 +89,13 @@ impl ConsumerOptions {
             validate_id("profile", p)?;
         }
         for (action, target) in &self.pairs {
-            action.parse::<Action>().map_err(|e| Error::Config(format!("pair {action}:{target}: {}", e.reason)))?;
+            action
+                .parse::<Action>()
+                .map_err(|e| Error::Config(format!("pair {action}:{target}: {}", e.reason)))?;
             if target.is_empty() {
-                return Err(Error::Config(format!("pair {action}:{target}: empty target")));
+                return Err(Error::Config(format!(
+                    "pair {action}:{target}: empty target"
+                )));
             }
         }
         if let Some(g) = &self.group {
@@ -101,7 +108,9 @@ impl ConsumerOptions {
     pub fn pairs_result(&self) -> Value {
         let mut map: Map<String, Value> = Map::new();
         let mut add = |a: &str, t: &str| {
-            let list = map.entry(a.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
+            let list = map
+                .entry(a.to_owned())
+                .or_insert_with(|| Value::Array(Vec::new()));
             if let Value::Array(items) = list {
                 if !items.iter().any(|i| i == t) {
                     items.push(Value::String(t.to_owned()));
@@ -116,7 +125,11 @@ impl ConsumerOptions {
     }
 
     fn implements(&self, cmd: &Command) -> bool {
-        self.pairs.is_empty() || self.pairs.iter().any(|(a, t)| a == cmd.action.as_str() && *t == cmd.target.name)
+        self.pairs.is_empty()
+            || self
+                .pairs
+                .iter()
+                .any(|(a, t)| a == cmd.action.as_str() && *t == cmd.target.name)
     }
 }
 
@@ -127,9 +140,13 @@ fn is_query_features(cmd: &Command) -> bool {
 /// The answer to `query features` (LS 4.1) from the consumer's options.
 pub fn features_response(options: &ConsumerOptions, cmd: &Command) -> Response {
     if let Some(args) = &cmd.args {
-        if args.iter().any(|(k, v)| !(k == "response_requested" && v == "complete")) {
-            return Response::new(400)
-                .with_text("query features accepts no argument other than response_requested: complete");
+        if args
+            .iter()
+            .any(|(k, v)| !(k == "response_requested" && v == "complete"))
+        {
+            return Response::new(400).with_text(
+                "query features accepts no argument other than response_requested: complete",
+            );
         }
     }
     let Value::Array(features) = &cmd.target.value else {
@@ -214,7 +231,11 @@ impl Inner {
     }
 
     fn fresh(&self, key: DedupKey) -> bool {
-        let fresh = self.dedup.lock().unwrap_or_else(std::sync::PoisonError::into_inner).check(key, monotonic_ms());
+        let fresh = self
+            .dedup
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .check(key, monotonic_ms());
         if !fresh {
             Counters::bump(&self.conn.counters.duplicates);
         }
@@ -237,7 +258,11 @@ impl Inner {
             return;
         }
         let request = Message {
-            headers: Headers { request_id: s.request_id.clone(), from: s.from.clone(), ..Headers::default() },
+            headers: Headers {
+                request_id: s.request_id.clone(),
+                from: s.from.clone(),
+                ..Headers::default()
+            },
             body: crate::message::Body::Notification(Map::new()),
         };
         let to = ReplyTo {
@@ -254,7 +279,11 @@ impl Inner {
 
     fn on_message(self: &Arc<Self>, m: &mqtt::Message) {
         let inbound = self.conn.inbound(m);
-        let decoded = match codec::decode_with_limit(&inbound.payload, inbound.properties.as_ref(), self.max_payload) {
+        let decoded = match codec::decode_with_limit(
+            &inbound.payload,
+            inbound.properties.as_ref(),
+            self.max_payload,
+        ) {
             Ok(d) => d,
             Err(e) => return self.on_undecodable(&inbound.topic, &inbound.payload, e),
         };
@@ -284,11 +313,18 @@ impl Inner {
             }
             return;
         }
-        let incoming = Incoming { inner: Arc::clone(self), topic: inbound.topic, to };
+        let incoming = Incoming {
+            inner: Arc::clone(self),
+            topic: inbound.topic,
+            to,
+        };
         if let Err(mpsc::error::TrySendError::Full(incoming)) = self.queue.try_send(incoming) {
             tracing::warn!("command queue full; answering 503");
             let to = incoming.to.clone();
-            self.spawn_send(to, Response::new(503).with_text("consumer busy: too many commands queued"));
+            self.spawn_send(
+                to,
+                Response::new(503).with_text("consumer busy: too many commands queued"),
+            );
         }
     }
 }
@@ -308,7 +344,10 @@ pub struct Incoming {
 
 impl std::fmt::Debug for Incoming {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Incoming").field("topic", &self.topic).field("message", &self.to.request).finish()
+        f.debug_struct("Incoming")
+            .field("topic", &self.topic)
+            .field("message", &self.to.request)
+            .finish()
     }
 }
 
@@ -320,7 +359,10 @@ impl Incoming {
 
     /// The command.
     pub fn command(&self) -> &Command {
-        self.to.request.command().expect("an Incoming always holds a request")
+        self.to
+            .request
+            .command()
+            .expect("an Incoming always holds a request")
     }
 
     /// The topic it arrived on.
@@ -364,7 +406,9 @@ pub struct Consumer {
 
 impl std::fmt::Debug for Consumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer").field("device_id", &self.inner.options.device_id).finish()
+        f.debug_struct("Consumer")
+            .field("device_id", &self.inner.options.device_id)
+            .finish()
     }
 }
 
@@ -374,9 +418,13 @@ impl Consumer {
     pub async fn connect(config: ClientConfig, options: ConsumerOptions) -> Result<Self> {
         options.validate()?;
         let topics = config.topics()?;
-        let mut filters = topics.subscriptions(Role::Consumer, Some(&options.device_id), &options.profiles)?;
+        let mut filters =
+            topics.subscriptions(Role::Consumer, Some(&options.device_id), &options.profiles)?;
         if let Some(group) = &options.group {
-            filters = filters.iter().map(|f| shared(group, f)).collect::<Result<_>>()?;
+            filters = filters
+                .iter()
+                .map(|f| shared(group, f))
+                .collect::<Result<_>>()?;
         }
         let (conn, stream) = Connection::open(&config, filters).await?;
         let (queue, rx) = mpsc::channel(QUEUE);
@@ -398,7 +446,10 @@ impl Consumer {
                 }
             }
         });
-        Ok(Self { inner, rx: Arc::new(tokio::sync::Mutex::new(rx)) })
+        Ok(Self {
+            inner,
+            rx: Arc::new(tokio::sync::Mutex::new(rx)),
+        })
     }
 
     /// The next command for the application; `None` once closed.
@@ -426,7 +477,10 @@ impl Consumer {
         let handler = Arc::new(handler);
         let slots = Arc::new(Semaphore::new(CONCURRENT_HANDLERS));
         while let Some(incoming) = self.next().await {
-            let permit = Arc::clone(&slots).acquire_owned().await.map_err(|e| Error::Closed(e.to_string()))?;
+            let permit = Arc::clone(&slots)
+                .acquire_owned()
+                .await
+                .map_err(|e| Error::Closed(e.to_string()))?;
             let handler = Arc::clone(&handler);
             tokio::spawn(async move {
                 let request = incoming.message().clone();
@@ -470,12 +524,15 @@ mod tests {
     use serde_json::json;
 
     fn opts() -> ConsumerOptions {
-        ConsumerOptions::new("fw-1").profile("slpf").pair("deny", "ipv4_connection")
+        ConsumerOptions::new("fw-1")
+            .profile("slpf")
+            .pair("deny", "ipv4_connection")
     }
 
     #[test]
     fn query_features_is_answered_from_the_options() {
-        let cmd = Command::new("query", Target::features(["versions", "profiles", "pairs"])).expect("query");
+        let cmd = Command::new("query", Target::features(["versions", "profiles", "pairs"]))
+            .expect("query");
         let rsp = builtin_response(&opts(), &cmd).expect("answered by the consumer");
         assert_eq!(rsp.status, 200);
         let results = Value::Object(rsp.results.expect("results"));
@@ -494,11 +551,18 @@ mod tests {
 
     #[test]
     fn query_features_with_other_arguments_is_400() {
-        let cmd = Command::new("query", Target::features(["versions"])).expect("query").with_arg("duration", 5);
+        let cmd = Command::new("query", Target::features(["versions"]))
+            .expect("query")
+            .with_arg("duration", 5);
         let rsp = features_response(&opts(), &cmd);
         assert_eq!(rsp.status, 400);
         let cmd = Command::new("query", Target::features(["colour"])).expect("query");
-        assert!(features_response(&opts(), &cmd).status_text.expect("text").contains("unknown feature \"colour\""));
+        assert!(
+            features_response(&opts(), &cmd)
+                .status_text
+                .expect("text")
+                .contains("unknown feature \"colour\"")
+        );
     }
 
     #[test]
@@ -506,10 +570,16 @@ mod tests {
         let deny6 = Command::new("deny", Target::new("ipv6_connection", json!({}))).expect("deny");
         let rsp = builtin_response(&opts(), &deny6).expect("501");
         assert_eq!(rsp.status, 501);
-        assert_eq!(rsp.status_text.as_deref(), Some("deny ipv6_connection is not implemented by this consumer"));
+        assert_eq!(
+            rsp.status_text.as_deref(),
+            Some("deny ipv6_connection is not implemented by this consumer")
+        );
         let deny4 = Command::new("deny", Target::new("ipv4_connection", json!({}))).expect("deny");
         assert!(builtin_response(&opts(), &deny4).is_none());
-        assert!(builtin_response(&ConsumerOptions::new("x"), &deny6).is_none(), "no pairs declared: all reach the app");
+        assert!(
+            builtin_response(&ConsumerOptions::new("x"), &deny6).is_none(),
+            "no pairs declared: all reach the app"
+        );
     }
 
     #[test]
@@ -525,7 +595,13 @@ mod tests {
     #[test]
     fn bad_options_are_refused() {
         assert!(ConsumerOptions::new("a#b").validate().is_err());
-        let e = ConsumerOptions::new("a").pair("explode", "x").validate().unwrap_err();
-        assert_eq!(e.to_string(), "configuration: pair explode:x: unknown action 'explode'");
+        let e = ConsumerOptions::new("a")
+            .pair("explode", "x")
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "configuration: pair explode:x: unknown action 'explode'"
+        );
     }
 }

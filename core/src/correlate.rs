@@ -98,7 +98,10 @@ pub enum Outcome<'a, T> {
 #[derive(Debug)]
 enum Pending {
     Responders(Vec<String>),
-    Count { remaining: usize, finals: Vec<String> },
+    Count {
+        remaining: usize,
+        finals: Vec<String>,
+    },
     Unknown,
 }
 
@@ -128,7 +131,11 @@ impl<T> Default for Correlator<T> {
 impl<T> Correlator<T> {
     /// An empty correlator.
     pub fn new() -> Self {
-        Self { open: HashMap::new(), deadlines: BinaryHeap::new(), unsolicited: 0 }
+        Self {
+            open: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            unsolicited: 0,
+        }
     }
 
     /// Opens an exchange for `request_id` that ends at `deadline` (ms) at the latest.
@@ -140,21 +147,48 @@ impl<T> Correlator<T> {
 
     /// Like [`Correlator::open`], for a command with `response_requested: ack`:
     /// its consumers answer only `102`, so a `102` completes a responder.
-    pub fn open_ack(&mut self, request_id: &str, expect: Expect, deadline: u64, data: T) -> Result<()> {
+    pub fn open_ack(
+        &mut self,
+        request_id: &str,
+        expect: Expect,
+        deadline: u64,
+        data: T,
+    ) -> Result<()> {
         self.open_inner(request_id, expect, deadline, true, data)
     }
 
-    fn open_inner(&mut self, request_id: &str, expect: Expect, deadline: u64, ack_only: bool, data: T) -> Result<()> {
+    fn open_inner(
+        &mut self,
+        request_id: &str,
+        expect: Expect,
+        deadline: u64,
+        ack_only: bool,
+        data: T,
+    ) -> Result<()> {
         if self.open.contains_key(request_id) {
-            return Err(Error::Config(format!("an exchange with request_id '{request_id}' is already open")));
+            return Err(Error::Config(format!(
+                "an exchange with request_id '{request_id}' is already open"
+            )));
         }
         let pending = match expect {
             Expect::Responders(r) => Pending::Responders(r),
-            Expect::Count(n) => Pending::Count { remaining: n.max(1), finals: Vec::new() },
+            Expect::Count(n) => Pending::Count {
+                remaining: n.max(1),
+                finals: Vec::new(),
+            },
             Expect::Unknown => Pending::Unknown,
         };
-        self.open.insert(request_id.to_owned(), OpenExchange { pending, deadline, ack_only, data });
-        self.deadlines.push(Reverse((deadline, request_id.to_owned())));
+        self.open.insert(
+            request_id.to_owned(),
+            OpenExchange {
+                pending,
+                deadline,
+                ack_only,
+                data,
+            },
+        );
+        self.deadlines
+            .push(Reverse((deadline, request_id.to_owned())));
         self.compact();
         Ok(())
     }
@@ -163,7 +197,8 @@ impl<T> Correlator<T> {
     fn compact(&mut self) {
         if self.deadlines.len() > 2 * self.open.len() + 1024 {
             let open = &self.open;
-            self.deadlines.retain(|Reverse((d, id))| open.get(id).is_some_and(|x| x.deadline == *d));
+            self.deadlines
+                .retain(|Reverse((d, id))| open.get(id).is_some_and(|x| x.deadline == *d));
         }
     }
 
@@ -211,7 +246,10 @@ impl<T> Correlator<T> {
             Pending::Unknown => (true, false),
         };
         if complete {
-            let (request_id, x) = self.open.remove_entry(id).expect("entry exists: found above");
+            let (request_id, x) = self
+                .open
+                .remove_entry(id)
+                .expect("entry exists: found above");
             return Outcome::Complete(Closed {
                 request_id,
                 data: x.data,
@@ -221,12 +259,18 @@ impl<T> Correlator<T> {
             });
         }
         let x = self.open.get_mut(id).expect("entry exists: found above");
-        Outcome::Open { data: &mut x.data, is_final, expected }
+        Outcome::Open {
+            data: &mut x.data,
+            is_final,
+            expected,
+        }
     }
 
     /// Closes the exchange of `request_id` now (cancelled, or complete on PUBACK).
     pub fn close(&mut self, request_id: &str) -> Option<Closed<T>> {
-        self.open.remove_entry(request_id).map(|(id, x)| closed(id, x, CloseReason::Closed))
+        self.open
+            .remove_entry(request_id)
+            .map(|(id, x)| closed(id, x, CloseReason::Closed))
     }
 
     /// Closes and returns every exchange whose deadline is at or before `now`.
@@ -311,7 +355,13 @@ fn closed<T>(request_id: String, x: OpenExchange<T>, reason: CloseReason) -> Clo
         Pending::Count { remaining, .. } => (Vec::new(), remaining),
         Pending::Unknown => (Vec::new(), 0),
     };
-    Closed { request_id, data: x.data, reason, missing, missing_count }
+    Closed {
+        request_id,
+        data: x.data,
+        reason,
+        missing,
+        missing_count,
+    }
 }
 
 #[cfg(test)]
@@ -333,11 +383,32 @@ mod tests {
     #[test]
     fn exchange_completes_when_every_responder_is_final() {
         let mut c = Correlator::new();
-        c.open("r", Expect::from_to(Some(&["a".into(), "b".into()])), 100, 0u32).expect("open");
-        assert!(matches!(c.on_response(&rsp("r", Some("a"), 102)), Outcome::Open { is_final: false, .. }));
-        assert!(matches!(c.on_response(&rsp("r", Some("a"), 200)), Outcome::Open { is_final: true, .. }));
+        c.open(
+            "r",
+            Expect::from_to(Some(&["a".into(), "b".into()])),
+            100,
+            0u32,
+        )
+        .expect("open");
+        assert!(matches!(
+            c.on_response(&rsp("r", Some("a"), 102)),
+            Outcome::Open {
+                is_final: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            c.on_response(&rsp("r", Some("a"), 200)),
+            Outcome::Open { is_final: true, .. }
+        ));
         assert_eq!(c.missing("r").expect("open"), ["b"]);
-        assert!(matches!(c.on_response(&rsp("r", Some("x"), 200)), Outcome::Open { expected: false, .. }));
+        assert!(matches!(
+            c.on_response(&rsp("r", Some("x"), 200)),
+            Outcome::Open {
+                expected: false,
+                ..
+            }
+        ));
         match c.on_response(&rsp("r", Some("b"), 200)) {
             Outcome::Complete(closed) => assert_eq!(closed.reason, CloseReason::Complete),
             other => panic!("expected completion, got {other:?}"),
@@ -348,15 +419,22 @@ mod tests {
     #[test]
     fn an_ack_exchange_completes_on_102() {
         let mut c = Correlator::new();
-        c.open_ack("r", Expect::Responders(vec!["a".into()]), 100, ()).expect("open");
-        assert!(matches!(c.on_response(&rsp("r", Some("a"), 102)), Outcome::Complete(_)));
+        c.open_ack("r", Expect::Responders(vec!["a".into()]), 100, ())
+            .expect("open");
+        assert!(matches!(
+            c.on_response(&rsp("r", Some("a"), 102)),
+            Outcome::Complete(_)
+        ));
     }
 
     #[test]
     fn unknown_ids_are_counted_not_mixed_in() {
         let mut c = Correlator::new();
         c.open("mine", Expect::Count(1), 100, ()).expect("open");
-        assert!(matches!(c.on_response(&rsp("theirs", Some("a"), 200)), Outcome::Unsolicited));
+        assert!(matches!(
+            c.on_response(&rsp("theirs", Some("a"), 200)),
+            Outcome::Unsolicited
+        ));
         assert_eq!(c.unsolicited(), 1);
         assert!(c.is_open("mine"));
     }
@@ -365,15 +443,25 @@ mod tests {
     fn count_needs_distinct_final_responders() {
         let mut c = Correlator::new();
         c.open("r", Expect::Count(2), 100, ()).expect("open");
-        assert!(matches!(c.on_response(&rsp("r", Some("a"), 200)), Outcome::Open { .. }));
-        assert!(matches!(c.on_response(&rsp("r", Some("a"), 200)), Outcome::Open { .. }));
-        assert!(matches!(c.on_response(&rsp("r", Some("b"), 200)), Outcome::Complete(_)));
+        assert!(matches!(
+            c.on_response(&rsp("r", Some("a"), 200)),
+            Outcome::Open { .. }
+        ));
+        assert!(matches!(
+            c.on_response(&rsp("r", Some("a"), 200)),
+            Outcome::Open { .. }
+        ));
+        assert!(matches!(
+            c.on_response(&rsp("r", Some("b"), 200)),
+            Outcome::Complete(_)
+        ));
     }
 
     #[test]
     fn deadlines_close_in_order_and_report_missing() {
         let mut c = Correlator::new();
-        c.open("late", Expect::Responders(vec!["d".into()]), 200, ()).expect("open");
+        c.open("late", Expect::Responders(vec!["d".into()]), 200, ())
+            .expect("open");
         c.open("early", Expect::Unknown, 100, ()).expect("open");
         assert_eq!(c.next_deadline(), Some(100));
         assert!(c.expire(99).is_empty());
@@ -392,19 +480,29 @@ mod tests {
         c.open("r", Expect::Unknown, 100, ()).expect("open");
         assert!(c.close("r").is_some());
         assert!(c.expire(1000).is_empty());
-        assert!(c.open("r", Expect::Unknown, 100, ()).is_ok(), "id reusable after close");
-        assert!(c.open("r", Expect::Unknown, 100, ()).is_err(), "but not while open");
+        assert!(
+            c.open("r", Expect::Unknown, 100, ()).is_ok(),
+            "id reusable after close"
+        );
+        assert!(
+            c.open("r", Expect::Unknown, 100, ()).is_err(),
+            "but not while open"
+        );
     }
 
     #[test]
     fn hundred_thousand_open_exchanges() {
         let mut c = Correlator::new();
         for i in 0..100_000u64 {
-            c.open(&format!("id-{i}"), Expect::Count(1), i, ()).expect("open");
+            c.open(&format!("id-{i}"), Expect::Count(1), i, ())
+                .expect("open");
         }
         assert_eq!(c.len(), 100_000);
         for i in (0..100_000u64).step_by(2) {
-            assert!(matches!(c.on_response(&rsp(&format!("id-{i}"), Some("d"), 200)), Outcome::Complete(_)));
+            assert!(matches!(
+                c.on_response(&rsp(&format!("id-{i}"), Some("d"), 200)),
+                Outcome::Complete(_)
+            ));
         }
         assert_eq!(c.expire(u64::MAX).len(), 50_000);
         assert!(c.is_empty());

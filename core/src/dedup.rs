@@ -233,21 +233,35 @@ mod tests {
     #[test]
     fn capacity_evicts_oldest_first() {
         let mut d = Deduplicator::new(u64::MAX, 3);
-        let keys: Vec<_> = (0..4).map(|i| DedupKey::command(None, &i.to_string())).collect();
+        let keys: Vec<_> = (0..4)
+            .map(|i| DedupKey::command(None, &i.to_string()))
+            .collect();
         for k in &keys {
             assert!(d.check(*k, 0));
         }
         assert_eq!(d.len(), 3);
         assert_eq!(d.stats().evicted, 1);
-        assert!(d.check(keys[0], 0), "oldest was evicted, so it is new again");
+        assert!(
+            d.check(keys[0], 0),
+            "oldest was evicted, so it is new again"
+        );
         assert!(!d.check(keys[3], 0), "newest is still remembered");
     }
 
     #[test]
     fn keys_distinguish_fields() {
-        assert_ne!(DedupKey::command(Some("a"), "bc"), DedupKey::command(Some("ab"), "c"));
-        assert_ne!(DedupKey::command(None, "x"), DedupKey::command(Some(""), "x"));
-        assert_ne!(DedupKey::response(None, "x", 102, b"p"), DedupKey::response(None, "x", 200, b"p"));
+        assert_ne!(
+            DedupKey::command(Some("a"), "bc"),
+            DedupKey::command(Some("ab"), "c")
+        );
+        assert_ne!(
+            DedupKey::command(None, "x"),
+            DedupKey::command(Some(""), "x")
+        );
+        assert_ne!(
+            DedupKey::response(None, "x", 102, b"p"),
+            DedupKey::response(None, "x", 200, b"p")
+        );
         let k = DedupKey::payload(b"hello");
         assert_eq!(DedupKey::from_u128(k.as_u128()), k);
     }

@@ -88,7 +88,12 @@ pub struct MessageError {
 impl MessageError {
     /// Creates an error for the field at `path`.
     pub fn new(kind: MessageErrorKind, path: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { kind, path: path.into(), reason: reason.into(), salvage: Salvage::default() }
+        Self {
+            kind,
+            path: path.into(),
+            reason: reason.into(),
+            salvage: Salvage::default(),
+        }
     }
 }
 

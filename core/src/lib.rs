@@ -23,6 +23,7 @@
 //! assert_eq!(props.content_type.as_deref(), Some("application/openc2"));
 //! assert_eq!(codec::decode(&payload, Some(&props)).unwrap().message, msg);
 //! ```
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 #[cfg(feature = "client")]
 pub mod client;

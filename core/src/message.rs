@@ -28,8 +28,25 @@ pub type JsonMap = Map<String, Value>;
 
 /// The actions of LS 3.3.1.2, in the specification's order.
 pub const ACTIONS: [&str; 20] = [
-    "scan", "locate", "query", "deny", "contain", "allow", "start", "stop", "restart", "cancel",
-    "set", "update", "redirect", "create", "delete", "detonate", "restore", "copy", "investigate",
+    "scan",
+    "locate",
+    "query",
+    "deny",
+    "contain",
+    "allow",
+    "start",
+    "stop",
+    "restart",
+    "cancel",
+    "set",
+    "update",
+    "redirect",
+    "create",
+    "delete",
+    "detonate",
+    "restore",
+    "copy",
+    "investigate",
     "remediate",
 ];
 
@@ -72,7 +89,9 @@ impl FromStr for Action {
             .iter()
             .position(|a| *a == s)
             .map(|i| Action(u8::try_from(i).expect("20 actions fit in u8")))
-            .ok_or_else(|| MessageError::new(Kind::Value, "action", format!("unknown action '{s}'")))
+            .ok_or_else(|| {
+                MessageError::new(Kind::Value, "action", format!("unknown action '{s}'"))
+            })
     }
 }
 
@@ -95,7 +114,10 @@ pub struct Target {
 impl Target {
     /// A target of type `name` with specifier `value`.
     pub fn new(name: impl Into<String>, value: impl Into<Value>) -> Self {
-        Self { name: name.into(), value: value.into() }
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 
     /// The `features` target of `query features` (LS 3.4.2.4).
@@ -109,7 +131,10 @@ impl Target {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let list = features.into_iter().map(|f| Value::String(f.into())).collect();
+        let list = features
+            .into_iter()
+            .map(|f| Value::String(f.into()))
+            .collect();
         Self::new("features", Value::Array(list))
     }
 }
@@ -126,7 +151,10 @@ pub struct Actuator {
 impl Actuator {
     /// An actuator of `profile` with no specifiers (`{"slpf": {}}`).
     pub fn profile(profile: impl Into<String>) -> Self {
-        Self { profile: profile.into(), value: Value::Object(JsonMap::new()) }
+        Self {
+            profile: profile.into(),
+            value: Value::Object(JsonMap::new()),
+        }
     }
 }
 
@@ -211,7 +239,9 @@ impl Command {
 
     /// Sets one argument (`response_requested`, `duration`, `slpf`, ...).
     pub fn with_arg(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.args.get_or_insert_with(JsonMap::new).insert(name.into(), value.into());
+        self.args
+            .get_or_insert_with(JsonMap::new)
+            .insert(name.into(), value.into());
         self
     }
 
@@ -236,14 +266,22 @@ impl Command {
     /// Checks the rules of LS 3.3.1 that the types do not already enforce.
     pub fn validate(&self) -> Result<(), MessageError> {
         if self.target.name.is_empty() {
-            return Err(MessageError::new(Kind::Value, "target", "target type must not be empty"));
+            return Err(MessageError::new(
+                Kind::Value,
+                "target",
+                "target type must not be empty",
+            ));
         }
         if let Some(args) = &self.args {
             validate_args(args, "args")?;
         }
         if let Some(a) = &self.actuator {
             if a.profile.is_empty() {
-                return Err(MessageError::new(Kind::Value, "actuator", "profile must not be empty"));
+                return Err(MessageError::new(
+                    Kind::Value,
+                    "actuator",
+                    "profile must not be empty",
+                ));
             }
         }
         if let Some(id) = &self.command_id {
@@ -269,7 +307,12 @@ pub struct Response {
 impl Response {
     /// A response with `status` and nothing else.
     pub fn new(status: u16) -> Self {
-        Self { status, status_text: None, results: None, extra: JsonMap::new() }
+        Self {
+            status,
+            status_text: None,
+            results: None,
+            extra: JsonMap::new(),
+        }
     }
 
     /// Sets `status_text`.
@@ -280,7 +323,9 @@ impl Response {
 
     /// Sets one result entry.
     pub fn with_result(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.results.get_or_insert_with(JsonMap::new).insert(name.into(), value.into());
+        self.results
+            .get_or_insert_with(JsonMap::new)
+            .insert(name.into(), value.into());
         self
     }
 
@@ -479,7 +524,11 @@ impl Message {
 // Reading from JSON, with paths in errors.
 
 pub(crate) fn join(base: &str, field: &str) -> String {
-    if base.is_empty() { field.to_owned() } else { format!("{base}.{field}") }
+    if base.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{base}.{field}")
+    }
 }
 
 pub(crate) fn type_name(v: &Value) -> &'static str {
@@ -494,7 +543,11 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 }
 
 fn wrong_type(base: &str, field: &str, expected: &str, found: &Value) -> MessageError {
-    MessageError::new(Kind::Type, join(base, field), format!("expected {expected}, found {}", type_name(found)))
+    MessageError::new(
+        Kind::Type,
+        join(base, field),
+        format!("expected {expected}, found {}", type_name(found)),
+    )
 }
 
 fn take_string(m: &mut JsonMap, base: &str, field: &str) -> Result<Option<String>, MessageError> {
@@ -514,8 +567,14 @@ fn take_object(m: &mut JsonMap, base: &str, field: &str) -> Result<Option<JsonMa
 }
 
 /// Takes the single key of a one-key object (target, actuator).
-fn take_single(m: &mut JsonMap, base: &str, field: &str) -> Result<Option<(String, Value)>, MessageError> {
-    let Some(obj) = take_object(m, base, field)? else { return Ok(None) };
+fn take_single(
+    m: &mut JsonMap,
+    base: &str,
+    field: &str,
+) -> Result<Option<(String, Value)>, MessageError> {
+    let Some(obj) = take_object(m, base, field)? else {
+        return Ok(None);
+    };
     if obj.len() != 1 {
         return Err(MessageError::new(
             Kind::Value,
@@ -536,7 +595,11 @@ fn read_created(v: Value, base: &str) -> Result<i64, MessageError> {
     }
     .ok_or_else(|| wrong_type(base, "created", "a number", &v))?;
     if !n.is_finite() || n < 0.0 {
-        return Err(MessageError::new(Kind::Value, join(base, "created"), "expected a non-negative time"));
+        return Err(MessageError::new(
+            Kind::Value,
+            join(base, "created"),
+            "expected a non-negative time",
+        ));
     }
     let ms = if n < SECONDS_BELOW { n * 1000.0 } else { n };
     // Saturating float-to-int conversion is the intent here.
@@ -555,17 +618,31 @@ fn read_to(v: Value, base: &str) -> Result<Vec<String>, MessageError> {
                 other => Err(wrong_type(base, &format!("to[{i}]"), "a string", &other)),
             })
             .collect(),
-        other => Err(wrong_type(base, "to", "a string or an array of strings", &other)),
+        other => Err(wrong_type(
+            base,
+            "to",
+            "a string or an array of strings",
+            &other,
+        )),
     }
 }
 
 /// Reads the header fields out of `m` (removing them); other keys stay in `m`.
 pub(crate) fn take_headers(m: &mut JsonMap, base: &str) -> Result<Headers, MessageError> {
     let request_id = take_string(m, base, "request_id")?;
-    let created = m.remove("created").map(|v| read_created(v, base)).transpose()?;
+    let created = m
+        .remove("created")
+        .map(|v| read_created(v, base))
+        .transpose()?;
     let from = take_string(m, base, "from")?;
     let to = m.remove("to").map(|v| read_to(v, base)).transpose()?;
-    Ok(Headers { request_id, created, from, to, extra: JsonMap::new() })
+    Ok(Headers {
+        request_id,
+        created,
+        from,
+        to,
+        extra: JsonMap::new(),
+    })
 }
 
 fn validate_command_id(id: &str, path: &str) -> Result<(), MessageError> {
@@ -573,11 +650,18 @@ fn validate_command_id(id: &str, path: &str) -> Result<(), MessageError> {
         return Err(MessageError::new(
             Kind::Value,
             path,
-            format!("expected at most {MAX_COMMAND_ID_LEN} characters, found {}", id.chars().count()),
+            format!(
+                "expected at most {MAX_COMMAND_ID_LEN} characters, found {}",
+                id.chars().count()
+            ),
         ));
     }
     if id.is_empty() || id.chars().any(char::is_whitespace) {
-        return Err(MessageError::new(Kind::Value, path, "expected a non-empty identifier without spaces"));
+        return Err(MessageError::new(
+            Kind::Value,
+            path,
+            "expected a non-empty identifier without spaces",
+        ));
     }
     Ok(())
 }
@@ -589,14 +673,20 @@ fn validate_status(status: u16, path: &str) -> Result<(), MessageError> {
         Err(MessageError::new(
             Kind::Value,
             path,
-            format!("unknown status code {status}; expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503"),
+            format!(
+                "unknown status code {status}; expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503"
+            ),
         ))
     }
 }
 
 fn validate_args(args: &JsonMap, path: &str) -> Result<(), MessageError> {
     if args.is_empty() {
-        return Err(MessageError::new(Kind::Value, path, "expected at least one argument when args is present"));
+        return Err(MessageError::new(
+            Kind::Value,
+            path,
+            "expected at least one argument when args is present",
+        ));
     }
     let mut timing = 0;
     for key in ["start_time", "stop_time", "duration"] {
@@ -619,8 +709,13 @@ fn validate_args(args: &JsonMap, path: &str) -> Result<(), MessageError> {
         ));
     }
     if let Some(v) = args.get("response_requested") {
-        let s = v.as_str().ok_or_else(|| wrong_type(path, "response_requested", "a string", v))?;
-        s.parse::<ResponseRequested>().map_err(|e| MessageError { path: join(path, "response_requested"), ..e })?;
+        let s = v
+            .as_str()
+            .ok_or_else(|| wrong_type(path, "response_requested", "a string", v))?;
+        s.parse::<ResponseRequested>().map_err(|e| MessageError {
+            path: join(path, "response_requested"),
+            ..e
+        })?;
     }
     Ok(())
 }
@@ -628,32 +723,67 @@ fn validate_args(args: &JsonMap, path: &str) -> Result<(), MessageError> {
 /// Reads a command object found at `base` (e.g. `body.openc2.request`).
 pub(crate) fn command_from_map(mut m: JsonMap, base: &str) -> Result<Command, MessageError> {
     let action = match m.remove("action") {
-        None => return Err(MessageError::new(Kind::Missing, join(base, "action"), "required field is absent")),
-        Some(Value::String(s)) => s.parse::<Action>().map_err(|e| MessageError { path: join(base, "action"), ..e })?,
+        None => {
+            return Err(MessageError::new(
+                Kind::Missing,
+                join(base, "action"),
+                "required field is absent",
+            ));
+        }
+        Some(Value::String(s)) => s.parse::<Action>().map_err(|e| MessageError {
+            path: join(base, "action"),
+            ..e
+        })?,
         Some(other) => return Err(wrong_type(base, "action", "a string", &other)),
     };
-    let (name, value) = take_single(&mut m, base, "target")?
-        .ok_or_else(|| MessageError::new(Kind::Missing, join(base, "target"), "required field is absent"))?;
+    let (name, value) = take_single(&mut m, base, "target")?.ok_or_else(|| {
+        MessageError::new(
+            Kind::Missing,
+            join(base, "target"),
+            "required field is absent",
+        )
+    })?;
     let args = take_object(&mut m, base, "args")?;
     if let Some(a) = &args {
         validate_args(a, &join(base, "args"))?;
     }
-    let actuator = take_single(&mut m, base, "actuator")?.map(|(profile, value)| Actuator { profile, value });
+    let actuator =
+        take_single(&mut m, base, "actuator")?.map(|(profile, value)| Actuator { profile, value });
     let command_id = take_string(&mut m, base, "command_id")?;
     if let Some(id) = &command_id {
         validate_command_id(id, &join(base, "command_id"))?;
     }
-    Ok(Command { action, target: Target { name, value }, args, actuator, command_id, extra: m })
+    Ok(Command {
+        action,
+        target: Target { name, value },
+        args,
+        actuator,
+        command_id,
+        extra: m,
+    })
 }
 
 /// Reads a response object found at `base`.
 pub(crate) fn response_from_map(mut m: JsonMap, base: &str) -> Result<Response, MessageError> {
     let status = match m.remove("status") {
-        None => return Err(MessageError::new(Kind::Missing, join(base, "status"), "required field is absent")),
+        None => {
+            return Err(MessageError::new(
+                Kind::Missing,
+                join(base, "status"),
+                "required field is absent",
+            ));
+        }
         Some(Value::Number(n)) => {
-            let code = n.as_u64().and_then(|c| u16::try_from(c).ok()).ok_or_else(|| {
-                MessageError::new(Kind::Value, join(base, "status"), format!("unknown status code {n}"))
-            })?;
+            let code = n
+                .as_u64()
+                .and_then(|c| u16::try_from(c).ok())
+                .ok_or_else(|| {
+                    MessageError::new(
+                        Kind::Value,
+                        join(base, "status"),
+                        format!("unknown status code {n}"),
+                    )
+                })?;
             validate_status(code, &join(base, "status"))?;
             code
         }
@@ -661,7 +791,12 @@ pub(crate) fn response_from_map(mut m: JsonMap, base: &str) -> Result<Response, 
     };
     let status_text = take_string(&mut m, base, "status_text")?;
     let results = take_object(&mut m, base, "results")?;
-    Ok(Response { status, status_text, results, extra: m })
+    Ok(Response {
+        status,
+        status_text,
+        results,
+        extra: m,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -684,7 +819,8 @@ impl Serialize for SingleKey<'_> {
 impl Serialize for CommandView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let c = self.0;
-        let n = 2 + usize::from(c.args.is_some())
+        let n = 2
+            + usize::from(c.args.is_some())
             + usize::from(c.actuator.is_some())
             + usize::from(c.command_id.is_some())
             + c.extra.len();
@@ -710,7 +846,10 @@ impl Serialize for CommandView<'_> {
 impl Serialize for ResponseView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let n = 1 + usize::from(r.status_text.is_some()) + usize::from(r.results.is_some()) + r.extra.len();
+        let n = 1
+            + usize::from(r.status_text.is_some())
+            + usize::from(r.results.is_some())
+            + r.extra.len();
         let mut map = s.serialize_map(Some(n))?;
         map.serialize_entry("status", &r.status)?;
         if let Some(t) = &r.status_text {
@@ -756,7 +895,10 @@ pub(crate) fn header_len(h: &Headers) -> usize {
         + h.extra.len()
 }
 
-pub(crate) fn serialize_header_entries<M: SerializeMap>(h: &Headers, map: &mut M) -> Result<(), M::Error> {
+pub(crate) fn serialize_header_entries<M: SerializeMap>(
+    h: &Headers,
+    map: &mut M,
+) -> Result<(), M::Error> {
     if let Some(id) = &h.request_id {
         map.serialize_entry("request_id", id)?;
     }
@@ -828,27 +970,44 @@ mod tests {
         for name in ACTIONS {
             assert_eq!(name.parse::<Action>().expect("known action").as_str(), name);
         }
-        assert_eq!("explode".parse::<Action>().expect_err("not an action").reason, "unknown action 'explode'");
+        assert_eq!(
+            "explode"
+                .parse::<Action>()
+                .expect_err("not an action")
+                .reason,
+            "unknown action 'explode'"
+        );
     }
 
     #[test]
     fn request_builder_makes_a_valid_stamped_command() {
-        let cmd = Command::new("deny", Target::new("ipv4_connection", json!({"protocol": "tcp"})))
-            .expect("deny is an action")
-            .with_actuator("slpf")
-            .with_arg("response_requested", "ack");
+        let cmd = Command::new(
+            "deny",
+            Target::new("ipv4_connection", json!({"protocol": "tcp"})),
+        )
+        .expect("deny is an action")
+        .with_actuator("slpf")
+        .with_arg("response_requested", "ack");
         let msg = Message::request(cmd).from("p1");
         let id = msg.headers.request_id.as_deref().expect("request id set");
-        assert_eq!(uuid::Uuid::parse_str(id).expect("uuid").get_version_num(), 4);
+        assert_eq!(
+            uuid::Uuid::parse_str(id).expect("uuid").get_version_num(),
+            4
+        );
         assert!(msg.headers.created.expect("created set") > 1_600_000_000_000);
-        assert_eq!(msg.command().expect("request").response_requested(), ResponseRequested::Ack);
+        assert_eq!(
+            msg.command().expect("request").response_requested(),
+            ResponseRequested::Ack
+        );
         msg.validate().expect("valid");
     }
 
     #[test]
     fn response_to_copies_request_id_and_addresses_the_sender() {
-        let req = Message::request(Command::new("query", Target::features(Vec::<String>::new())).expect("query"))
-            .from("producer-7");
+        let req = Message::request(
+            Command::new("query", Target::features(Vec::<String>::new())).expect("query"),
+        )
+        .from("producer-7");
         let rsp = Message::response_to(&req, Response::new(200)).from("dev-1");
         assert_eq!(rsp.headers.request_id, req.headers.request_id);
         assert_eq!(rsp.headers.to, Some(vec!["producer-7".to_owned()]));
@@ -868,7 +1027,13 @@ mod tests {
 
     #[test]
     fn response_status_is_checked() {
-        assert_eq!(Response::new(999).validate().expect_err("999 is no status").kind, Kind::Value);
+        assert_eq!(
+            Response::new(999)
+                .validate()
+                .expect_err("999 is no status")
+                .kind,
+            Kind::Value
+        );
         assert!(Response::new(102).validate().is_ok());
         assert!(!Response::new(102).is_final());
     }
@@ -877,6 +1042,11 @@ mod tests {
     fn command_id_longer_than_36_is_rejected() {
         let mut cmd = Command::new("query", Target::features(["versions"])).expect("query");
         cmd.command_id = Some("x".repeat(37));
-        assert!(cmd.validate().expect_err("37 characters").reason.contains("at most 36"));
+        assert!(
+            cmd.validate()
+                .expect_err("37 characters")
+                .reason
+                .contains("at most 36")
+        );
     }
 }

@@ -99,7 +99,9 @@ struct Inner {
 
 impl Inner {
     fn pairs(&self) -> std::sync::MutexGuard<'_, Pairs> {
-        self.pairs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.pairs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn expire(&self) {
@@ -110,18 +112,30 @@ impl Inner {
         drop(pairs);
         for closed in expired {
             if !closed.missing.is_empty() {
-                let _ = self.events.send(MonitorEvent::Unanswered { request_id: closed.request_id, missing: closed.missing });
+                let _ = self.events.send(MonitorEvent::Unanswered {
+                    request_id: closed.request_id,
+                    missing: closed.missing,
+                });
             }
         }
     }
 
     fn observe(&self, inbound: Inbound) -> MonitorEvent {
         let received_ms = now_ms();
-        let decoded = match codec::decode_with_limit(&inbound.payload, inbound.properties.as_ref(), self.max_payload) {
+        let decoded = match codec::decode_with_limit(
+            &inbound.payload,
+            inbound.properties.as_ref(),
+            self.max_payload,
+        ) {
             Ok(d) => d,
             Err(error) => {
                 Counters::bump(&self.conn.counters.decode_errors);
-                return MonitorEvent::Undecodable { topic: inbound.topic, payload: inbound.payload, error, received_ms };
+                return MonitorEvent::Undecodable {
+                    topic: inbound.topic,
+                    payload: inbound.payload,
+                    error,
+                    received_ms,
+                };
             }
         };
         let observed = Observed {
@@ -135,7 +149,8 @@ impl Inner {
             MsgType::Request => {
                 if let Some(id) = &observed.message.headers.request_id {
                     let expect = Expect::from_to(observed.message.headers.to.as_deref());
-                    let deadline = monotonic_ms().saturating_add(u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX));
+                    let deadline = monotonic_ms()
+                        .saturating_add(u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX));
                     // The same command on several topics: the first sighting counts.
                     let _ = self.pairs().open.open(id, expect, deadline, Instant::now());
                 }
@@ -150,7 +165,12 @@ impl Inner {
                         Some(c.data.elapsed())
                     }
                     Outcome::Unsolicited => {
-                        let id = observed.message.headers.request_id.as_deref().unwrap_or_default();
+                        let id = observed
+                            .message
+                            .headers
+                            .request_id
+                            .as_deref()
+                            .unwrap_or_default();
                         let seen = pairs.done.get(id).map(Instant::elapsed);
                         if seen.is_none() {
                             Counters::bump(&self.conn.counters.unsolicited);
@@ -186,10 +206,16 @@ impl Monitor {
     }
 
     /// Like [`Monitor::connect`] with a pairing window of your choice.
-    pub async fn connect_with_window(config: ClientConfig, filter: Option<String>, window: Duration) -> Result<Self> {
+    pub async fn connect_with_window(
+        config: ClientConfig,
+        filter: Option<String>,
+        window: Duration,
+    ) -> Result<Self> {
         let filters = match filter {
             Some(f) => vec![f],
-            None => config.topics()?.subscriptions(Role::Monitor, None, &[] as &[&str])?,
+            None => config
+                .topics()?
+                .subscriptions(Role::Monitor, None, &[] as &[&str])?,
         };
         let (conn, stream) = Connection::open(&config, filters).await?;
         let (events, rx) = mpsc::unbounded_channel();
@@ -219,7 +245,10 @@ impl Monitor {
                 }
             }
         });
-        Ok(Self { inner, rx: tokio::sync::Mutex::new(rx) })
+        Ok(Self {
+            inner,
+            rx: tokio::sync::Mutex::new(rx),
+        })
     }
 
     /// The next event; `None` once closed.
@@ -238,7 +267,13 @@ impl Monitor {
     /// Commands seen whose addressed responders have not all answered yet:
     /// request id and the missing responders.
     pub fn pending(&self) -> Vec<(String, Vec<String>)> {
-        self.inner.pairs().open.pending().into_iter().filter(|(_, missing)| !missing.is_empty()).collect()
+        self.inner
+            .pairs()
+            .open
+            .pending()
+            .into_iter()
+            .filter(|(_, missing)| !missing.is_empty())
+            .collect()
     }
 
     /// Counters so far.

@@ -96,7 +96,7 @@ pub struct Summary {
 }
 
 enum Event {
-    Reply(Reply),
+    Reply(Box<Reply>),
     Complete,
 }
 
@@ -122,12 +122,18 @@ impl Inner {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the tables inconsistent
         // in a way that matters more than stopping; keep serving.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn on_message(&self, m: &mqtt::Message) {
         let inbound = self.conn.inbound(m);
-        let decoded = match codec::decode_with_limit(&inbound.payload, inbound.properties.as_ref(), self.max_payload) {
+        let decoded = match codec::decode_with_limit(
+            &inbound.payload,
+            inbound.properties.as_ref(),
+            self.max_payload,
+        ) {
             Ok(d) => d,
             Err(e) => {
                 Counters::bump(&self.conn.counters.decode_errors);
@@ -159,10 +165,13 @@ impl Inner {
             }
             Outcome::Open { data, .. } => {
                 // The receiver may be gone (exchange dropped): nothing to do then.
-                let _ = data.tx.send(Event::Reply(reply(data.sent)));
+                let _ = data.tx.send(Event::Reply(Box::new(reply(data.sent))));
             }
             Outcome::Complete(closed) => {
-                let _ = closed.data.tx.send(Event::Reply(reply(closed.data.sent)));
+                let _ = closed
+                    .data
+                    .tx
+                    .send(Event::Reply(Box::new(reply(closed.data.sent))));
                 let _ = closed.data.tx.send(Event::Complete);
             }
         }
@@ -177,7 +186,10 @@ pub struct Producer {
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer").field("id", &self.inner.id).field("broker", &self.inner.conn.url()).finish()
+        f.debug_struct("Producer")
+            .field("id", &self.inner.id)
+            .field("broker", &self.inner.conn.url())
+            .finish()
     }
 }
 
@@ -193,7 +205,10 @@ impl Producer {
             id: id.to_owned(),
             topics,
             max_payload: config.max_payload,
-            state: Mutex::new(State { correlator: Correlator::new(), dedup: Deduplicator::default() }),
+            state: Mutex::new(State {
+                correlator: Correlator::new(),
+                dedup: Deduplicator::default(),
+            }),
         });
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         tokio::spawn(async move {
@@ -230,9 +245,16 @@ impl Producer {
         let rr = msg
             .command()
             .map(Command::response_requested)
-            .ok_or_else(|| Error::Config("a producer sends requests, not responses or notifications".to_owned()))?;
+            .ok_or_else(|| {
+                Error::Config(
+                    "a producer sends requests, not responses or notifications".to_owned(),
+                )
+            })?;
         let h = &mut msg.headers;
-        let request_id = h.request_id.get_or_insert_with(message::new_request_id).clone();
+        let request_id = h
+            .request_id
+            .get_or_insert_with(message::new_request_id)
+            .clone();
         h.created.get_or_insert_with(message::now_ms);
         h.from.get_or_insert_with(|| self.inner.id.clone());
         let topics = self.inner.topics.command_topics(&msg)?;
@@ -246,16 +268,23 @@ impl Producer {
                 Some(n) => Expect::Count(n),
                 None => Expect::from_to(msg.headers.to.as_deref()),
             };
-            let deadline_ms = monotonic_ms().saturating_add(u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX));
+            let deadline_ms = monotonic_ms()
+                .saturating_add(u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX));
             let slot = Slot { tx, sent };
             let mut st = self.inner.state();
             if rr == ResponseRequested::Ack {
-                st.correlator.open_ack(&request_id, expect, deadline_ms, slot)?;
+                st.correlator
+                    .open_ack(&request_id, expect, deadline_ms, slot)?;
             } else {
                 st.correlator.open(&request_id, expect, deadline_ms, slot)?;
             }
         }
-        if let Err(e) = self.inner.conn.publish_many(&topics, &payload, &props).await {
+        if let Err(e) = self
+            .inner
+            .conn
+            .publish_many(&topics, &payload, &props)
+            .await
+        {
             self.inner.state().correlator.close(&request_id);
             return Err(e);
         }
@@ -310,7 +339,10 @@ pub struct Exchange {
 
 impl std::fmt::Debug for Exchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Exchange").field("request_id", &self.request_id).field("closed", &self.closed).finish()
+        f.debug_struct("Exchange")
+            .field("request_id", &self.request_id)
+            .field("closed", &self.closed)
+            .finish()
     }
 }
 
@@ -326,12 +358,12 @@ impl Exchange {
             if self.closed {
                 // Drain what arrived before the close.
                 return match self.rx.try_recv() {
-                    Ok(Event::Reply(r)) => Some(r),
+                    Ok(Event::Reply(r)) => Some(*r),
                     _ => None,
                 };
             }
             match tokio::time::timeout_at(self.deadline, self.rx.recv()).await {
-                Ok(Some(Event::Reply(r))) => return Some(r),
+                Ok(Some(Event::Reply(r))) => return Some(*r),
                 Ok(Some(Event::Complete)) => {
                     self.closed = true;
                     self.complete = true;

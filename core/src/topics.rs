@@ -38,7 +38,9 @@ impl FromStr for Role {
             "producer" => Ok(Self::Producer),
             "consumer" => Ok(Self::Consumer),
             "monitor" => Ok(Self::Monitor),
-            _ => Err(Error::Config(format!("unknown role '{s}'; expected producer, consumer or monitor"))),
+            _ => Err(Error::Config(format!(
+                "unknown role '{s}'; expected producer, consumer or monitor"
+            ))),
         }
     }
 }
@@ -56,12 +58,20 @@ impl fmt::Display for Role {
 /// Checks that `id` can stand in a topic name: non-empty, no `+`, `#` or
 /// NUL, and short enough. `what` names the id in the error (`device id`).
 pub fn validate_id(what: &str, id: &str) -> Result<()> {
-    let bad = |reason: &str| Err(Error::Topic(format!("{what} '{}' {reason}", id.escape_debug())));
+    let bad = |reason: &str| {
+        Err(Error::Topic(format!(
+            "{what} '{}' {reason}",
+            id.escape_debug()
+        )))
+    };
     if id.is_empty() {
         return Err(Error::Topic(format!("{what} must not be empty")));
     }
     if let Some(c) = id.chars().find(|c| matches!(c, '+' | '#' | '\0')) {
-        return bad(&format!("contains '{}', which MQTT topic names forbid", c.escape_debug()));
+        return bad(&format!(
+            "contains '{}', which MQTT topic names forbid",
+            c.escape_debug()
+        ));
     }
     if id.len() > MAX_TOPIC_LEN - 32 {
         return bad("is too long for an MQTT topic name");
@@ -91,7 +101,9 @@ impl Topics {
         }
         validate_id("topic prefix", trimmed)?;
         if trimmed.starts_with('$') {
-            return Err(Error::Topic(format!("topic prefix '{trimmed}' must not start with '$'")));
+            return Err(Error::Topic(format!(
+                "topic prefix '{trimmed}' must not start with '$'"
+            )));
         }
         self.prefix = format!("{trimmed}/");
         Ok(self)
@@ -141,10 +153,16 @@ impl Topics {
     /// `oc2/cmd/device/<id>`. A producer takes `oc2/rsp` and, with an id,
     /// `oc2/rsp/<id>` (and otupy's `oc2/rsp/device/<id>` when compatible).
     /// A monitor takes `oc2/#`.
-    pub fn subscriptions<S: AsRef<str>>(&self, role: Role, id: Option<&str>, profiles: &[S]) -> Result<Vec<String>> {
+    pub fn subscriptions<S: AsRef<str>>(
+        &self,
+        role: Role,
+        id: Option<&str>,
+        profiles: &[S],
+    ) -> Result<Vec<String>> {
         match role {
             Role::Consumer => {
-                let id = id.ok_or_else(|| Error::Config("a consumer needs a device id".to_owned()))?;
+                let id =
+                    id.ok_or_else(|| Error::Config("a consumer needs a device id".to_owned()))?;
                 let mut subs = vec![self.all_commands(), self.topic("cmd")];
                 for p in profiles {
                     subs.push(self.profile_commands(p.as_ref())?);
@@ -172,7 +190,10 @@ impl Topics {
     /// one per `to` entry, else the actuator's profile topic, else `oc2/cmd/all`.
     pub fn command_topics(&self, msg: &Message) -> Result<Vec<String>> {
         if let Some(to) = msg.headers.to.as_deref().filter(|t| !t.is_empty()) {
-            let mut topics = to.iter().map(|id| self.device_commands(id)).collect::<Result<Vec<_>>>()?;
+            let mut topics = to
+                .iter()
+                .map(|id| self.device_commands(id))
+                .collect::<Result<Vec<_>>>()?;
             topics.dedup();
             return Ok(topics);
         }
@@ -233,7 +254,9 @@ pub fn strip_share(filter: &str) -> &str {
 pub fn shared(group: &str, filter: &str) -> Result<String> {
     validate_id("consumer group", group)?;
     if group.contains('/') {
-        return Err(Error::Topic(format!("consumer group '{group}' must not contain '/'")));
+        return Err(Error::Topic(format!(
+            "consumer group '{group}' must not contain '/'"
+        )));
     }
     Ok(format!("$share/{group}/{filter}"))
 }
@@ -278,15 +301,26 @@ mod tests {
         if let crate::message::Body::Request(c) = &mut with_actuator.body {
             *c = c.clone().with_actuator("slpf");
         }
-        assert_eq!(t.command_topics(&with_actuator).expect("ok"), ["oc2/cmd/ap/slpf"]);
+        assert_eq!(
+            t.command_topics(&with_actuator).expect("ok"),
+            ["oc2/cmd/ap/slpf"]
+        );
         let addressed = with_actuator.to(["d1", "d2"]);
-        assert_eq!(t.command_topics(&addressed).expect("ok"), ["oc2/cmd/device/d1", "oc2/cmd/device/d2"]);
+        assert_eq!(
+            t.command_topics(&addressed).expect("ok"),
+            ["oc2/cmd/device/d1", "oc2/cmd/device/d2"]
+        );
     }
 
     #[test]
     fn bad_ids_are_refused_with_the_reason() {
-        let err = Topics::new().subscriptions(Role::Consumer, Some("dev#1"), &[] as &[&str]).unwrap_err();
-        assert_eq!(err.to_string(), "invalid topic: device id 'dev#1' contains '#', which MQTT topic names forbid");
+        let err = Topics::new()
+            .subscriptions(Role::Consumer, Some("dev#1"), &[] as &[&str])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid topic: device id 'dev#1' contains '#', which MQTT topic names forbid"
+        );
         assert!(validate_id("device id", "").is_err());
         assert!(validate_id("device id", "a\0b").is_err());
         assert!(validate_id("device id", "site/a").is_ok());
@@ -295,19 +329,37 @@ mod tests {
     #[test]
     fn prefix_applies_to_every_topic() {
         let t = Topics::new().with_prefix("site-a/").expect("valid prefix");
-        assert_eq!(t.subscriptions(Role::Producer, Some("p1"), &[] as &[&str]).expect("ok"), ["site-a/oc2/rsp", "site-a/oc2/rsp/p1"]);
-        assert_eq!(t.subscriptions(Role::Monitor, None, &[] as &[&str]).expect("ok"), ["site-a/oc2/#"]);
+        assert_eq!(
+            t.subscriptions(Role::Producer, Some("p1"), &[] as &[&str])
+                .expect("ok"),
+            ["site-a/oc2/rsp", "site-a/oc2/rsp/p1"]
+        );
+        assert_eq!(
+            t.subscriptions(Role::Monitor, None, &[] as &[&str])
+                .expect("ok"),
+            ["site-a/oc2/#"]
+        );
         assert!(Topics::new().with_prefix("a/+").is_err());
     }
 
     #[test]
     fn response_topics_include_otupy_variant_when_compatible() {
         let t = Topics::new().otupy_compatible(true);
-        assert_eq!(t.response_topics_to(Some("p1")), ["oc2/rsp", "oc2/rsp/p1", "oc2/rsp/device/p1"]);
-        assert_eq!(Topics::new().response_topics_to(Some("oc2/rsp/p01")), ["oc2/rsp", "oc2/rsp/p01"]);
-        assert_eq!(Topics::new().response_topics_to(Some("bad+id")), ["oc2/rsp"]);
         assert_eq!(
-            t.subscriptions(Role::Producer, Some("p1"), &[] as &[&str]).expect("ok"),
+            t.response_topics_to(Some("p1")),
+            ["oc2/rsp", "oc2/rsp/p1", "oc2/rsp/device/p1"]
+        );
+        assert_eq!(
+            Topics::new().response_topics_to(Some("oc2/rsp/p01")),
+            ["oc2/rsp", "oc2/rsp/p01"]
+        );
+        assert_eq!(
+            Topics::new().response_topics_to(Some("bad+id")),
+            ["oc2/rsp"]
+        );
+        assert_eq!(
+            t.subscriptions(Role::Producer, Some("p1"), &[] as &[&str])
+                .expect("ok"),
             ["oc2/rsp", "oc2/rsp/p1", "oc2/rsp/device/p1"]
         );
     }
@@ -323,6 +375,9 @@ mod tests {
         assert!(filter_matches("$share/g1/oc2/cmd/all", "oc2/cmd/all"));
         assert!(!filter_matches("oc2/rsp", "oc2/rsp/p1"));
         assert_eq!(strip_share("$share/g/oc2/#"), "oc2/#");
-        assert_eq!(shared("g", "oc2/cmd/all").expect("ok"), "$share/g/oc2/cmd/all");
+        assert_eq!(
+            shared("g", "oc2/cmd/all").expect("ok"),
+            "$share/g/oc2/cmd/all"
+        );
     }
 }

@@ -18,11 +18,19 @@ fn query() -> Command {
 }
 
 fn deny(n: usize) -> Command {
-    Command::new("deny", Target::new("ipv4_net", format!("10.0.{}.{}/32", n / 256, n % 256))).expect("deny")
+    Command::new(
+        "deny",
+        Target::new("ipv4_net", format!("10.0.{}.{}/32", n / 256, n % 256)),
+    )
+    .expect("deny")
 }
 
 fn to(id: &str) -> SendOptions {
-    SendOptions { to: vec![id.to_owned()], timeout: Duration::from_secs(5), ..SendOptions::default() }
+    SendOptions {
+        to: vec![id.to_owned()],
+        timeout: Duration::from_secs(5),
+        ..SendOptions::default()
+    }
 }
 
 fn tls_config(b: &Broker) -> ClientConfig {
@@ -34,9 +42,18 @@ fn tls_config(b: &Broker) -> ClientConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_server_authentication_works() {
     let broker = Broker::start(&["--tls"]);
-    let _c = Consumer::connect(tls_config(&broker), ConsumerOptions::new("fw-1")).await.expect("TLS consumer");
-    let p = Producer::connect(tls_config(&broker), "p1").await.expect("TLS producer");
-    let s = p.send(query(), to("fw-1")).await.expect("sent").collect().await;
+    let _c = Consumer::connect(tls_config(&broker), ConsumerOptions::new("fw-1"))
+        .await
+        .expect("TLS consumer");
+    let p = Producer::connect(tls_config(&broker), "p1")
+        .await
+        .expect("TLS producer");
+    let s = p
+        .send(query(), to("fw-1"))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
     assert!(s.complete, "{s:?}");
 }
 
@@ -46,7 +63,9 @@ async fn a_wrong_ca_is_refused_with_a_clear_error() {
     let mut c = tls_config(&broker);
     c.ca_file = Some(broker.file("wrong_ca"));
     c.connect_timeout_secs = 3;
-    let e = Producer::connect(c, "p1").await.expect_err("must not connect");
+    let e = Producer::connect(c, "p1")
+        .await
+        .expect_err("must not connect");
     assert!(matches!(e, Error::Tls(_)), "{e:?}");
     let text = e.to_string();
     assert!(text.starts_with("TLS: certificate verify failed"), "{text}");
@@ -58,13 +77,29 @@ async fn mutual_tls_works_and_is_required() {
     let broker = Broker::start(&["--tls", "--require-cert"]);
     let mut c = tls_config(&broker);
     c.connect_timeout_secs = 3;
-    let without = Producer::connect(c.clone(), "p1").await.expect_err("a client certificate is required");
-    assert!(matches!(without, Error::Tls(_) | Error::Connect(_)), "{without:?}");
+    let without = Producer::connect(c.clone(), "p1")
+        .await
+        .expect_err("a client certificate is required");
+    assert!(
+        matches!(without, Error::Tls(_) | Error::Connect(_)),
+        "{without:?}"
+    );
     c.cert_file = Some(broker.file("client_cert"));
     c.key_file = Some(broker.file("client_key"));
-    let p = Producer::connect(c.clone(), "p1").await.expect("mutual TLS");
-    let _consumer = Consumer::connect(c, ConsumerOptions::new("fw-1")).await.expect("consumer");
-    assert!(p.send(query(), to("fw-1")).await.expect("sent").collect().await.complete);
+    let p = Producer::connect(c.clone(), "p1")
+        .await
+        .expect("mutual TLS");
+    let _consumer = Consumer::connect(c, ConsumerOptions::new("fw-1"))
+        .await
+        .expect("consumer");
+    assert!(
+        p.send(query(), to("fw-1"))
+            .await
+            .expect("sent")
+            .collect()
+            .await
+            .complete
+    );
 }
 
 /// A TLS 1.1-only server (`openssl s_server -tls1_1`, which Mosquitto cannot
@@ -77,7 +112,15 @@ async fn a_tls_1_1_only_server_is_refused() {
         l.local_addr().expect("addr").port()
     };
     let mut server = std::process::Command::new("openssl")
-        .args(["s_server", "-quiet", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", "-accept", &port.to_string()])
+        .args([
+            "s_server",
+            "-quiet",
+            "-tls1_1",
+            "-cipher",
+            "DEFAULT:@SECLEVEL=0",
+            "-accept",
+            &port.to_string(),
+        ])
         .arg("-cert")
         .arg(broker.file("server_cert"))
         .arg("-key")
@@ -89,18 +132,26 @@ async fn a_tls_1_1_only_server_is_refused() {
         .expect("openssl s_server starts");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "s_server did not listen");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "s_server did not listen"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut c = ClientConfig::new(format!("mqtts://localhost:{port}"));
     c.ca_file = Some(broker.file("ca"));
     c.connect_timeout_secs = 3;
-    let e = Producer::connect(c, "p1").await.expect_err("TLS 1.1 is below the minimum");
+    let e = Producer::connect(c, "p1")
+        .await
+        .expect_err("TLS 1.1 is below the minimum");
     server.kill().expect("stop s_server by its handle");
     let _ = server.wait();
     assert!(matches!(e, Error::Tls(_)), "{e:?}");
     let text = e.to_string();
-    assert!(text.contains("protocol") && text.ends_with("for localhost"), "{text}");
+    assert!(
+        text.contains("protocol") && text.ends_with("for localhost"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,12 +160,22 @@ async fn a_wrong_password_is_a_clear_error() {
     let mut c = ClientConfig::new(broker.url());
     c.username = Some("alice".into());
     c.password = Some("wrong".into());
-    let e = Producer::connect(c.clone(), "p1").await.expect_err("refused");
+    let e = Producer::connect(c.clone(), "p1")
+        .await
+        .expect_err("refused");
     assert!(matches!(e, Error::Auth(_)), "{e:?}");
-    assert_eq!(e.to_string(), "broker refused the connection: bad user name or password");
-    assert!(!e.to_string().contains("wrong"), "the password is never shown");
+    assert_eq!(
+        e.to_string(),
+        "broker refused the connection: bad user name or password"
+    );
+    assert!(
+        !e.to_string().contains("wrong"),
+        "the password is never shown"
+    );
     c.password = Some("right".into());
-    Producer::connect(c, "p1").await.expect("the right password works");
+    Producer::connect(c, "p1")
+        .await
+        .expect("the right password works");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,26 +187,58 @@ async fn connection_refused_names_the_broker() {
     let url = format!("mqtt://127.0.0.1:{port}");
     let mut c = ClientConfig::new(url.clone());
     c.connect_timeout_secs = 2;
-    let e = Producer::connect(c, "p1").await.expect_err("nothing listens");
-    assert_eq!(e.to_string(), format!("cannot connect to {url}: connection refused"));
+    let e = Producer::connect(c, "p1")
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(
+        e.to_string(),
+        format!("cannot connect to {url}: connection refused")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acl_denied_publish_is_an_error_not_silence() {
     let broker = Broker::start(&[
-        "--user", "p:pw", "--user", "d:pw",
-        "--acl", "user p", "--acl", "topic read oc2/rsp/#", "--acl", "topic read oc2/rsp", "--acl", "topic write oc2/cmd/device/allowed",
-        "--acl", "user d", "--acl", "topic readwrite oc2/#",
+        "--user",
+        "p:pw",
+        "--user",
+        "d:pw",
+        "--acl",
+        "user p",
+        "--acl",
+        "topic read oc2/rsp/#",
+        "--acl",
+        "topic read oc2/rsp",
+        "--acl",
+        "topic write oc2/cmd/device/allowed",
+        "--acl",
+        "user d",
+        "--acl",
+        "topic readwrite oc2/#",
     ]);
     let mut c = ClientConfig::new(broker.url());
     c.username = Some("p".into());
     c.password = Some("pw".into());
     let p = Producer::connect(c, "p1").await.expect("producer");
-    let e = p.send(query(), to("forbidden")).await.expect_err("ACL denies oc2/cmd/device/forbidden");
+    let e = p
+        .send(query(), to("forbidden"))
+        .await
+        .expect_err("ACL denies oc2/cmd/device/forbidden");
     assert!(matches!(e, Error::Publish(_)), "{e:?}");
-    assert_eq!(e.to_string(), "broker refused the publish to oc2/cmd/device/forbidden: not authorized");
+    assert_eq!(
+        e.to_string(),
+        "broker refused the publish to oc2/cmd/device/forbidden: not authorized"
+    );
     assert_eq!(p.open_exchanges(), 0, "the failed exchange is closed");
-    p.send(query(), SendOptions { timeout: Duration::from_millis(100), ..to("allowed") }).await.expect("allowed topic");
+    p.send(
+        query(),
+        SendOptions {
+            timeout: Duration::from_millis(100),
+            ..to("allowed")
+        },
+    )
+    .await
+    .expect("allowed topic");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,19 +250,43 @@ async fn failover_to_the_second_broker() {
     };
     let mut c = ClientConfig::new(format!("mqtt://127.0.0.1:{dead}"));
     c.brokers.push(broker.url());
-    let _consumer = Consumer::connect(ClientConfig::new(broker.url()), ConsumerOptions::new("fw-1")).await.expect("consumer");
-    let p = Producer::connect(c, "p1").await.expect("connects to the second URL");
-    assert!(p.send(query(), to("fw-1")).await.expect("sent").collect().await.complete);
+    let _consumer = Consumer::connect(
+        ClientConfig::new(broker.url()),
+        ConsumerOptions::new("fw-1"),
+    )
+    .await
+    .expect("consumer");
+    let p = Producer::connect(c, "p1")
+        .await
+        .expect("connects to the second URL");
+    assert!(
+        p.send(query(), to("fw-1"))
+            .await
+            .expect("sent")
+            .collect()
+            .await
+            .complete
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_config_is_refused_before_connecting() {
     let mut c = ClientConfig::new("mqtt://127.0.0.1:1");
     c.keep_alive_secs = 301;
-    let e = Producer::connect(c, "p1").await.expect_err("keep-alive above 300");
-    assert_eq!(e.to_string(), "configuration: keep_alive_secs is 301, but MQTT-T 3.1.1 allows at most 300");
-    let e = Producer::connect(ClientConfig::new("mqtt://127.0.0.1:1"), "p+1").await.expect_err("bad id");
-    assert_eq!(e.to_string(), "invalid topic: producer id 'p+1' contains '+', which MQTT topic names forbid");
+    let e = Producer::connect(c, "p1")
+        .await
+        .expect_err("keep-alive above 300");
+    assert_eq!(
+        e.to_string(),
+        "configuration: keep_alive_secs is 301, but MQTT-T 3.1.1 allows at most 300"
+    );
+    let e = Producer::connect(ClientConfig::new("mqtt://127.0.0.1:1"), "p+1")
+        .await
+        .expect_err("bad id");
+    assert_eq!(
+        e.to_string(),
+        "invalid topic: producer id 'p+1' contains '+', which MQTT topic names forbid"
+    );
 }
 
 /// 1 000 commands; the broker is killed and restarted (with persistence)
@@ -180,11 +297,16 @@ async fn broker_restart_mid_stream_loses_nothing_and_runs_nothing_twice() {
     let runs: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let mut cc = ClientConfig::new(broker.url());
     cc.client_id = Some("restart-consumer".into());
-    let consumer = Consumer::connect(cc, ConsumerOptions::new("fw-1")).await.expect("consumer");
+    let consumer = Consumer::connect(cc, ConsumerOptions::new("fw-1"))
+        .await
+        .expect("consumer");
     let (c, r) = (consumer.clone(), Arc::clone(&runs));
     tokio::spawn(async move {
         c.serve(move |m| {
-            *r.lock().expect("lock").entry(m.headers.request_id.clone().unwrap_or_default()).or_default() += 1;
+            *r.lock()
+                .expect("lock")
+                .entry(m.headers.request_id.clone().unwrap_or_default())
+                .or_default() += 1;
             Ok(Some(Response::new(200)))
         })
         .await
@@ -192,7 +314,10 @@ async fn broker_restart_mid_stream_loses_nothing_and_runs_nothing_twice() {
     let mut pc = ClientConfig::new(broker.url());
     pc.client_id = Some("restart-producer".into());
     let producer = Producer::connect(pc, "p1").await.expect("producer");
-    let options = SendOptions { timeout: Duration::from_secs(60), ..to("fw-1") };
+    let options = SendOptions {
+        timeout: Duration::from_secs(60),
+        ..to("fw-1")
+    };
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let inflight = Arc::new(tokio::sync::Semaphore::new(32));
     for i in 0..1000 {
@@ -201,7 +326,10 @@ async fn broker_restart_mid_stream_loses_nothing_and_runs_nothing_twice() {
             tokio::time::sleep(Duration::from_millis(300)).await;
             broker.restart();
         }
-        let permit = Arc::clone(&inflight).acquire_owned().await.expect("semaphore");
+        let permit = Arc::clone(&inflight)
+            .acquire_owned()
+            .await
+            .expect("semaphore");
         let (p, o, tx) = (producer.clone(), options.clone(), done_tx.clone());
         tokio::spawn(async move {
             let s = match p.send(deny(i), o).await {
@@ -214,7 +342,10 @@ async fn broker_restart_mid_stream_loses_nothing_and_runs_nothing_twice() {
     }
     drop(done_tx);
     let mut complete = 0;
-    while let Some(s) = tokio::time::timeout(Duration::from_secs(90), done_rx.recv()).await.expect("all finish") {
+    while let Some(s) = tokio::time::timeout(Duration::from_secs(90), done_rx.recv())
+        .await
+        .expect("all finish")
+    {
         if s.complete {
             complete += 1;
         }

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Broker, RawClient};
-use oc2mqtt::client::{ClientConfig, Consumer, ConsumerOptions, Monitor, MonitorEvent, MqttVersion, Producer, SendOptions};
+use oc2mqtt::client::{
+    ClientConfig, Consumer, ConsumerOptions, Monitor, MonitorEvent, MqttVersion, Producer,
+    SendOptions,
+};
 use oc2mqtt::codec::{self, Dialect, Encoding};
 use oc2mqtt::message::{Command, Message, Response, Target};
 use serde_json::json;
@@ -18,7 +21,10 @@ type Executions = Arc<Mutex<HashMap<String, usize>>>;
 fn deny() -> Command {
     Command::new(
         "deny",
-        Target::new("ipv4_connection", json!({"protocol": "tcp", "src_addr": "1.2.3.4", "dst_port": 80})),
+        Target::new(
+            "ipv4_connection",
+            json!({"protocol": "tcp", "src_addr": "1.2.3.4", "dst_port": 80}),
+        ),
     )
     .expect("deny is an action")
     .with_actuator("slpf")
@@ -30,15 +36,23 @@ fn query_features() -> Command {
 
 /// A consumer that answers 200 to deny, counting executions per request id.
 async fn device(url: &str, id: &str) -> (Consumer, Executions) {
-    let opts = ConsumerOptions::new(id).profile("slpf").pair("deny", "ipv4_connection");
-    let consumer = Consumer::connect(ClientConfig::new(url), opts).await.expect("consumer connects");
+    let opts = ConsumerOptions::new(id)
+        .profile("slpf")
+        .pair("deny", "ipv4_connection");
+    let consumer = Consumer::connect(ClientConfig::new(url), opts)
+        .await
+        .expect("consumer connects");
     let runs: Executions = Arc::default();
     let (c, r, me) = (consumer.clone(), Arc::clone(&runs), id.to_owned());
     tokio::spawn(async move {
         c.serve(move |msg: &Message| {
             let rid = msg.headers.request_id.clone().unwrap_or_default();
             *r.lock().expect("lock").entry(rid).or_default() += 1;
-            Ok(Some(Response::new(200).with_result("slpf", json!({"rule_number": 1})).with_text(me.clone())))
+            Ok(Some(
+                Response::new(200)
+                    .with_result("slpf", json!({"rule_number": 1}))
+                    .with_text(me.clone()),
+            ))
         })
         .await
     });
@@ -46,43 +60,96 @@ async fn device(url: &str, id: &str) -> (Consumer, Executions) {
 }
 
 fn opts_to(to: &[&str]) -> SendOptions {
-    SendOptions { to: to.iter().map(|s| s.to_string()).collect(), timeout: Duration::from_secs(5), ..SendOptions::default() }
+    SendOptions {
+        to: to.iter().map(|s| s.to_string()).collect(),
+        timeout: Duration::from_secs(5),
+        ..SendOptions::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_in_every_dialect_and_encoding() {
     let broker = Broker::start(&[]);
     let (_consumer, runs) = device(&broker.url(), "fw-1").await;
-    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("producer connects");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer connects");
     for dialect in [Dialect::Spec, Dialect::Otupy] {
         for encoding in [Encoding::Json, Encoding::Cbor] {
-            let options = SendOptions { encoding, dialect, ..opts_to(&["fw-1"]) };
-            let summary = producer.send(deny(), options).await.expect("sent").collect().await;
+            let options = SendOptions {
+                encoding,
+                dialect,
+                ..opts_to(&["fw-1"])
+            };
+            let summary = producer
+                .send(deny(), options)
+                .await
+                .expect("sent")
+                .collect()
+                .await;
             assert!(summary.complete, "{dialect}/{encoding}: {summary:?}");
             assert_eq!(summary.responses.len(), 1);
             let reply = &summary.responses[0];
-            assert_eq!((reply.dialect, reply.encoding), (dialect, encoding), "replies in the command's dialect");
+            assert_eq!(
+                (reply.dialect, reply.encoding),
+                (dialect, encoding),
+                "replies in the command's dialect"
+            );
             assert_eq!(reply.message.response().expect("a response").status, 200);
             assert_eq!(reply.message.headers.from.as_deref(), Some("fw-1"));
-            assert_eq!(reply.message.headers.request_id.as_deref(), Some(summary.request_id.as_str()));
+            assert_eq!(
+                reply.message.headers.request_id.as_deref(),
+                Some(summary.request_id.as_str())
+            );
         }
     }
     assert_eq!(runs.lock().expect("lock").len(), 4);
-    let features = producer.send(query_features(), opts_to(&["fw-1"])).await.expect("sent").collect().await;
-    let results = features.responses[0].message.response().expect("response").results.clone().expect("results");
+    let features = producer
+        .send(query_features(), opts_to(&["fw-1"]))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
+    let results = features.responses[0]
+        .message
+        .response()
+        .expect("response")
+        .results
+        .clone()
+        .expect("results");
     assert_eq!(results["profiles"], json!(["slpf"]));
-    assert_eq!(results["pairs"], json!({"query": ["features"], "deny": ["ipv4_connection"]}));
-    assert_eq!(runs.lock().expect("lock").len(), 4, "query features is answered by the core, not the handler");
+    assert_eq!(
+        results["pairs"],
+        json!({"query": ["features"], "deny": ["ipv4_connection"]})
+    );
+    assert_eq!(
+        runs.lock().expect("lock").len(),
+        4,
+        "query features is answered by the core, not the handler"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bare_command_is_answered_bare() {
     let broker = Broker::start(&[]);
     let (_consumer, runs) = device(&broker.url(), "fw-1").await;
-    let monitor = Monitor::connect(ClientConfig::new(broker.url()), None).await.expect("monitor");
-    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("producer");
-    let options = SendOptions { dialect: Dialect::Bare, timeout: Duration::from_millis(300), ..opts_to(&[]) };
-    producer.send(deny(), options).await.expect("sent").collect().await;
+    let monitor = Monitor::connect(ClientConfig::new(broker.url()), None)
+        .await
+        .expect("monitor");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let options = SendOptions {
+        dialect: Dialect::Bare,
+        timeout: Duration::from_millis(300),
+        ..opts_to(&[])
+    };
+    producer
+        .send(deny(), options)
+        .await
+        .expect("sent")
+        .collect()
+        .await;
     let response = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             if let Some(MonitorEvent::Response { observed, .. }) = monitor.next().await {
@@ -105,21 +172,45 @@ async fn broadcast_to_five_consumers_completes_as_soon_as_all_answered() {
     for id in &ids {
         devices.push(device(&broker.url(), id).await);
     }
-    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("producer");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
     let long = Duration::from_secs(10);
 
     // With `to`: one publish per device, complete when all five answered.
     let to: Vec<&str> = ids.iter().map(String::as_str).collect();
     let started = std::time::Instant::now();
-    let s = producer.send(deny(), SendOptions { timeout: long, ..opts_to(&to) }).await.expect("sent").collect().await;
+    let s = producer
+        .send(
+            deny(),
+            SendOptions {
+                timeout: long,
+                ..opts_to(&to)
+            },
+        )
+        .await
+        .expect("sent")
+        .collect()
+        .await;
     assert!(s.complete && s.missing.is_empty());
     assert_eq!(s.responses.len(), 5);
-    assert!(started.elapsed() < Duration::from_secs(2), "did not wait for the timeout: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "did not wait for the timeout: {:?}",
+        started.elapsed()
+    );
 
     // Without `to` but with an expected count: oc2/cmd/ap/slpf, complete at the fifth.
     let started = std::time::Instant::now();
     let s = producer
-        .send(deny(), SendOptions { expect: Some(5), timeout: long, ..SendOptions::default() })
+        .send(
+            deny(),
+            SendOptions {
+                expect: Some(5),
+                timeout: long,
+                ..SendOptions::default()
+            },
+        )
         .await
         .expect("sent")
         .collect()
@@ -131,7 +222,13 @@ async fn broadcast_to_five_consumers_completes_as_soon_as_all_answered() {
     // Unknown audience: ends at the timeout with every answer.
     let q = Command::new("query", Target::features(["versions"])).expect("query");
     let s = producer
-        .send(q, SendOptions { timeout: Duration::from_millis(700), ..SendOptions::default() })
+        .send(
+            q,
+            SendOptions {
+                timeout: Duration::from_millis(700),
+                ..SendOptions::default()
+            },
+        )
         .await
         .expect("sent")
         .collect()
@@ -139,7 +236,11 @@ async fn broadcast_to_five_consumers_completes_as_soon_as_all_answered() {
     assert!(!s.complete);
     assert_eq!(s.responses.len(), 5);
     for (_, runs) in &devices {
-        assert_eq!(runs.lock().expect("lock").len(), 2, "each device ran each deny once");
+        assert_eq!(
+            runs.lock().expect("lock").len(),
+            2,
+            "each device ran each deny once"
+        );
     }
 }
 
@@ -147,9 +248,19 @@ async fn broadcast_to_five_consumers_completes_as_soon_as_all_answered() {
 async fn an_absent_device_is_reported_missing() {
     let broker = Broker::start(&[]);
     let _d = device(&broker.url(), "fw-1").await;
-    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("producer");
-    let options = SendOptions { timeout: Duration::from_millis(500), ..opts_to(&["fw-1", "fw-9"]) };
-    let s = producer.send(deny(), options).await.expect("sent").collect().await;
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let options = SendOptions {
+        timeout: Duration::from_millis(500),
+        ..opts_to(&["fw-1", "fw-9"])
+    };
+    let s = producer
+        .send(deny(), options)
+        .await
+        .expect("sent")
+        .collect()
+        .await;
     assert!(!s.complete);
     assert_eq!(s.missing, ["fw-9"]);
     assert_eq!(s.responses.len(), 1);
@@ -158,19 +269,29 @@ async fn an_absent_device_is_reported_missing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interim_102_does_not_end_the_exchange() {
     let broker = Broker::start(&[]);
-    let consumer = Consumer::connect(ClientConfig::new(broker.url()), ConsumerOptions::new("slow-1"))
-        .await
-        .expect("consumer");
+    let consumer = Consumer::connect(
+        ClientConfig::new(broker.url()),
+        ConsumerOptions::new("slow-1"),
+    )
+    .await
+    .expect("consumer");
     let c = consumer.clone();
     tokio::spawn(async move {
         while let Some(cmd) = c.next().await {
-            cmd.reply(Response::new(102).with_text("working")).await.expect("102 sent");
+            cmd.reply(Response::new(102).with_text("working"))
+                .await
+                .expect("102 sent");
             tokio::time::sleep(Duration::from_millis(200)).await;
             cmd.reply(Response::new(200)).await.expect("200 sent");
         }
     });
-    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("producer");
-    let mut ex = producer.send(deny(), opts_to(&["slow-1"])).await.expect("sent");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let mut ex = producer
+        .send(deny(), opts_to(&["slow-1"]))
+        .await
+        .expect("sent");
     let first = ex.next().await.expect("interim");
     assert_eq!(first.message.response().expect("response").status, 102);
     assert!(!ex.is_closed());
@@ -184,37 +305,70 @@ async fn interim_102_does_not_end_the_exchange() {
 async fn response_requested_ack_and_none() {
     let broker = Broker::start(&[]);
     let (_c, runs) = device(&broker.url(), "fw-1").await;
-    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("producer");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
     let ack = deny().with_arg("response_requested", "ack");
-    let s = producer.send(ack, opts_to(&["fw-1"])).await.expect("sent").collect().await;
+    let s = producer
+        .send(ack, opts_to(&["fw-1"]))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
     assert!(s.complete);
     assert_eq!(s.responses.len(), 1);
-    assert_eq!(s.responses[0].message.response().expect("response").status, 102);
+    assert_eq!(
+        s.responses[0].message.response().expect("response").status,
+        102
+    );
     let started = std::time::Instant::now();
     let none = deny().with_arg("response_requested", "none");
-    let s = producer.send(none, opts_to(&["fw-1"])).await.expect("sent").collect().await;
+    let s = producer
+        .send(none, opts_to(&["fw-1"]))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
     assert!(s.complete && s.responses.is_empty());
-    assert!(started.elapsed() < Duration::from_secs(1), "none completes on PUBACK");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "none completes on PUBACK"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(runs.lock().expect("lock").len(), 2, "both commands ran");
-    assert_eq!(producer.stats().unsolicited, 0, "nothing was answered to `none`");
+    assert_eq!(
+        producer.stats().unsolicited,
+        0,
+        "nothing was answered to `none`"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_exchanges_from_one_producer() {
     let broker = Broker::start(&[]);
     let (_c, runs) = device(&broker.url(), "fw-1").await;
-    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("producer");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let p = producer.clone();
-        tasks.push(tokio::spawn(async move { p.send(deny(), opts_to(&["fw-1"])).await.expect("sent").collect().await }));
+        tasks.push(tokio::spawn(async move {
+            p.send(deny(), opts_to(&["fw-1"]))
+                .await
+                .expect("sent")
+                .collect()
+                .await
+        }));
     }
     for t in tasks {
         let s = t.await.expect("task");
         assert!(s.complete);
         assert_eq!(s.responses.len(), 1);
-        assert_eq!(s.responses[0].message.headers.request_id.as_deref(), Some(s.request_id.as_str()));
+        assert_eq!(
+            s.responses[0].message.headers.request_id.as_deref(),
+            Some(s.request_id.as_str())
+        );
     }
     assert_eq!(runs.lock().expect("lock").len(), 50);
     assert_eq!(producer.open_exchanges(), 0);
@@ -224,15 +378,34 @@ async fn fifty_concurrent_exchanges_from_one_producer() {
 async fn responses_for_another_producer_never_leak_in() {
     let broker = Broker::start(&[]);
     let _d = device(&broker.url(), "fw-1").await;
-    let p1 = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("p1");
-    let p2 = Producer::connect(ClientConfig::new(broker.url()), "p2").await.expect("p2");
+    let p1 = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("p1");
+    let p2 = Producer::connect(ClientConfig::new(broker.url()), "p2")
+        .await
+        .expect("p2");
     let (a, b) = tokio::join!(
-        async { p1.send(deny(), opts_to(&["fw-1"])).await.expect("sent").collect().await },
-        async { p2.send(deny(), opts_to(&["fw-1"])).await.expect("sent").collect().await },
+        async {
+            p1.send(deny(), opts_to(&["fw-1"]))
+                .await
+                .expect("sent")
+                .collect()
+                .await
+        },
+        async {
+            p2.send(deny(), opts_to(&["fw-1"]))
+                .await
+                .expect("sent")
+                .collect()
+                .await
+        },
     );
     for s in [&a, &b] {
         assert_eq!(s.responses.len(), 1);
-        assert_eq!(s.responses[0].message.headers.request_id.as_deref(), Some(s.request_id.as_str()));
+        assert_eq!(
+            s.responses[0].message.headers.request_id.as_deref(),
+            Some(s.request_id.as_str())
+        );
     }
     assert_ne!(a.request_id, b.request_id);
     // Both see the other's response on oc2/rsp: counted as unsolicited, never delivered.
@@ -247,7 +420,12 @@ async fn a_command_on_three_topics_and_redelivered_runs_once() {
     let raw = RawClient::connect(&broker.url(), true, &["oc2/rsp/#"]).await;
     let msg = Message::request(deny()).from("p1");
     let (payload, props) = codec::encode(&msg, Encoding::Json, Dialect::Spec).expect("encodes");
-    for topic in ["oc2/cmd/all", "oc2/cmd/ap/slpf", "oc2/cmd/device/fw-1", "oc2/cmd/device/fw-1"] {
+    for topic in [
+        "oc2/cmd/all",
+        "oc2/cmd/ap/slpf",
+        "oc2/cmd/device/fw-1",
+        "oc2/cmd/device/fw-1",
+    ] {
         raw.publish(topic, &payload, Some(&props)).await;
     }
     let mut answers = 0;
@@ -257,7 +435,15 @@ async fn a_command_on_three_topics_and_redelivered_runs_once() {
         }
     }
     assert_eq!(answers, 1, "one answer");
-    assert_eq!(runs.lock().expect("lock").values().copied().collect::<Vec<_>>(), [1], "one execution");
+    assert_eq!(
+        runs.lock()
+            .expect("lock")
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
+        [1],
+        "one execution"
+    );
     assert_eq!(consumer.stats().duplicates, 3);
 }
 
@@ -281,19 +467,47 @@ async fn malformed_commands_get_400_and_the_consumer_keeps_serving() {
         if m.topic() == "oc2/rsp/p9" {
             let d = codec::decode(m.payload(), None).expect("a 400 is well-formed");
             let r = d.message.response().expect("response").clone();
-            answers.insert(d.message.headers.request_id.clone().expect("request id copied"), (r, d.dialect));
+            answers.insert(
+                d.message
+                    .headers
+                    .request_id
+                    .clone()
+                    .expect("request id copied"),
+                (r, d.dialect),
+            );
         }
     }
     let (two, _) = &answers["r-two"];
     assert_eq!(two.status, 400);
-    assert_eq!(two.status_text.as_deref(), Some("body.openc2.request.target: expected exactly one key, found 2"));
-    assert_eq!(answers["r-act"].0.status_text.as_deref(), Some("body.openc2.request.action: unknown action 'explode'"));
-    assert_eq!(answers["r-args"].1, Dialect::Otupy, "the 400 goes out in the command's dialect");
-    assert_eq!(answers.len(), 3, "the two payloads without sender or id cannot be answered");
+    assert_eq!(
+        two.status_text.as_deref(),
+        Some("body.openc2.request.target: expected exactly one key, found 2")
+    );
+    assert_eq!(
+        answers["r-act"].0.status_text.as_deref(),
+        Some("body.openc2.request.action: unknown action 'explode'")
+    );
+    assert_eq!(
+        answers["r-args"].1,
+        Dialect::Otupy,
+        "the 400 goes out in the command's dialect"
+    );
+    assert_eq!(
+        answers.len(),
+        3,
+        "the two payloads without sender or id cannot be answered"
+    );
     assert_eq!(consumer.stats().decode_errors, 5);
     // Still serving.
-    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("producer");
-    let s = producer.send(deny(), opts_to(&["fw-1"])).await.expect("sent").collect().await;
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let s = producer
+        .send(deny(), opts_to(&["fw-1"]))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
     assert!(s.complete);
 }
 
@@ -302,7 +516,12 @@ async fn v311_peers_without_properties_get_answers() {
     let broker = Broker::start(&[]);
     let (_c, runs) = device(&broker.url(), "fw-1").await;
     let raw = RawClient::connect(&broker.url(), false, &["oc2/rsp/#", "oc2/rsp"]).await;
-    raw.publish("oc2/cmd/all", br#"{"action":"deny","target":{"ipv4_connection":{"protocol":"tcp"}}}"#, None).await;
+    raw.publish(
+        "oc2/cmd/all",
+        br#"{"action":"deny","target":{"ipv4_connection":{"protocol":"tcp"}}}"#,
+        None,
+    )
+    .await;
     raw.publish(
         "oc2/cmd/device/fw-1",
         b"{\n  \"content\": {\"request\": {\"action\": \"deny\", \"target\": {\"ipv4_connection\": {}}}},\n  \"request_id\": \"0badf00d\",\n  \"from\": \"legacy\",\n  \"to\": \"fw-1\"\n}",
@@ -315,8 +534,14 @@ async fn v311_peers_without_properties_get_answers() {
         assert_eq!(d.message.response().expect("response").status, 200);
         dialects.push((m.topic().to_owned(), d.dialect));
     }
-    assert!(dialects.contains(&("oc2/rsp".to_owned(), Dialect::Bare)), "{dialects:?}");
-    assert!(dialects.contains(&("oc2/rsp/legacy".to_owned(), Dialect::Otupy)), "{dialects:?}");
+    assert!(
+        dialects.contains(&("oc2/rsp".to_owned(), Dialect::Bare)),
+        "{dialects:?}"
+    );
+    assert!(
+        dialects.contains(&("oc2/rsp/legacy".to_owned(), Dialect::Otupy)),
+        "{dialects:?}"
+    );
     assert_eq!(runs.lock().expect("lock").values().sum::<usize>(), 2);
 }
 
@@ -326,8 +551,15 @@ async fn a_v311_client_talks_to_a_v5_consumer() {
     let _d = device(&broker.url(), "fw-1").await;
     let mut config = ClientConfig::new(broker.url());
     config.mqtt_version = MqttVersion::V311;
-    let producer = Producer::connect(config, "old-p").await.expect("v3.1.1 producer");
-    let s = producer.send(deny(), opts_to(&["fw-1"])).await.expect("sent").collect().await;
+    let producer = Producer::connect(config, "old-p")
+        .await
+        .expect("v3.1.1 producer");
+    let s = producer
+        .send(deny(), opts_to(&["fw-1"]))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
     assert!(s.complete, "{s:?}");
 }
 
@@ -335,11 +567,21 @@ async fn a_v311_client_talks_to_a_v5_consumer() {
 async fn monitor_pairs_responses_with_their_command() {
     let broker = Broker::start(&[]);
     let _d = device(&broker.url(), "fw-1").await;
-    let monitor = Monitor::connect(ClientConfig::new(broker.url()), None).await.expect("monitor");
-    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("producer");
-    producer.send(deny(), opts_to(&["fw-1"])).await.expect("sent").collect().await;
+    let monitor = Monitor::connect(ClientConfig::new(broker.url()), None)
+        .await
+        .expect("monitor");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    producer
+        .send(deny(), opts_to(&["fw-1"]))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
     let (mut requests, mut latencies) = (0, Vec::new());
-    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), monitor.next()).await {
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), monitor.next()).await
+    {
         match ev {
             MonitorEvent::Request(_) => requests += 1,
             MonitorEvent::Response { latency, .. } => latencies.push(latency),
@@ -348,7 +590,10 @@ async fn monitor_pairs_responses_with_their_command() {
     }
     assert_eq!(requests, 1);
     assert_eq!(latencies.len(), 2, "oc2/rsp and oc2/rsp/p1");
-    assert!(latencies.iter().all(Option::is_some), "both paired with the command");
+    assert!(
+        latencies.iter().all(Option::is_some),
+        "both paired with the command"
+    );
     monitor.close().await;
     assert!(monitor.next().await.is_none());
 }
@@ -357,12 +602,15 @@ async fn monitor_pairs_responses_with_their_command() {
 async fn monitor_shows_undecodable_payloads_and_unanswered_commands() {
     let broker = Broker::start(&[]);
     let config = ClientConfig::new(broker.url());
-    let monitor = Monitor::connect_with_window(config, None, Duration::from_millis(300)).await.expect("monitor");
+    let monitor = Monitor::connect_with_window(config, None, Duration::from_millis(300))
+        .await
+        .expect("monitor");
     let raw = RawClient::connect(&broker.url(), true, &[]).await;
     raw.publish("oc2/cmd/all", b"not json", None).await;
     let msg = Message::request(deny()).from("p1").to(["ghost"]);
     let (payload, props) = codec::encode(&msg, Encoding::Json, Dialect::Spec).expect("encodes");
-    raw.publish("oc2/cmd/device/ghost", &payload, Some(&props)).await;
+    raw.publish("oc2/cmd/device/ghost", &payload, Some(&props))
+        .await;
     let mut seen = Vec::new();
     while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(2), monitor.next()).await {
         let done = matches!(ev, MonitorEvent::Unanswered { .. });
@@ -371,7 +619,9 @@ async fn monitor_shows_undecodable_payloads_and_unanswered_commands() {
             break;
         }
     }
-    assert!(matches!(&seen[0], MonitorEvent::Undecodable { error, .. } if error.kind.as_str() == "syntax"));
+    assert!(
+        matches!(&seen[0], MonitorEvent::Undecodable { error, .. } if error.kind.as_str() == "syntax")
+    );
     assert!(matches!(&seen[1], MonitorEvent::Request(_)));
     assert!(matches!(&seen[2], MonitorEvent::Unanswered { missing, .. } if missing == &["ghost"]));
 }
@@ -383,7 +633,9 @@ async fn consumer_groups_share_the_work() {
     for i in 0..2 {
         let mut opts = ConsumerOptions::new(format!("worker-{i}")).profile("slpf");
         opts.group = Some("pool".into());
-        let c = Consumer::connect(ClientConfig::new(broker.url()), opts).await.expect("member");
+        let c = Consumer::connect(ClientConfig::new(broker.url()), opts)
+            .await
+            .expect("member");
         let count = Arc::new(Mutex::new(0usize));
         let (cc, n) = (c.clone(), Arc::clone(&count));
         tokio::spawn(async move {
@@ -395,16 +647,32 @@ async fn consumer_groups_share_the_work() {
         });
         members.push((c, count));
     }
-    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1").await.expect("producer");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
     for _ in 0..20 {
         let s = producer
-            .send(deny(), SendOptions { expect: Some(1), timeout: Duration::from_secs(5), ..SendOptions::default() })
+            .send(
+                deny(),
+                SendOptions {
+                    expect: Some(1),
+                    timeout: Duration::from_secs(5),
+                    ..SendOptions::default()
+                },
+            )
             .await
             .expect("sent")
             .collect()
             .await;
         assert!(s.complete);
     }
-    let counts: Vec<usize> = members.iter().map(|(_, n)| *n.lock().expect("lock")).collect();
-    assert_eq!(counts.iter().sum::<usize>(), 20, "each command ran once in the group: {counts:?}");
+    let counts: Vec<usize> = members
+        .iter()
+        .map(|(_, n)| *n.lock().expect("lock"))
+        .collect();
+    assert_eq!(
+        counts.iter().sum::<usize>(),
+        20,
+        "each command ran once in the group: {counts:?}"
+    );
 }

@@ -12,8 +12,15 @@ use serde_json::{Map, Value};
 
 /// The groups a vector may live in; anything else is a mistake in the suite.
 const GROUPS: [&str; 6] = ["spec", "otupy", "bare", "v311", "cbor", "invalid"];
-const CASE_KEYS: [&str; 7] =
-    ["description", "payload_json", "payload_text", "payload_hex", "payload_repeat", "properties", "expect"];
+const CASE_KEYS: [&str; 7] = [
+    "description",
+    "payload_json",
+    "payload_text",
+    "payload_hex",
+    "payload_repeat",
+    "properties",
+    "expect",
+];
 const MIN_TOTAL: usize = 60;
 const MIN_INVALID: usize = 25;
 
@@ -24,7 +31,8 @@ fn vectors_dir() -> PathBuf {
 /// Every `*.json` file under the vectors directory, sorted, as (path relative to it, path).
 fn vector_files() -> Vec<(String, PathBuf)> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+        let entries =
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
         for entry in entries {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
@@ -41,7 +49,11 @@ fn vector_files() -> Vec<(String, PathBuf)> {
     files
         .into_iter()
         .map(|p| {
-            let rel = p.strip_prefix(&root).expect("under the root").to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(&root)
+                .expect("under the root")
+                .to_string_lossy()
+                .replace('\\', "/");
             (rel, p)
         })
         .collect()
@@ -56,7 +68,9 @@ struct Case {
 fn load(path: &Path) -> Result<Case, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(case) = value else { return Err("a vector must be a JSON object".into()) };
+    let Value::Object(case) = value else {
+        return Err("a vector must be a JSON object".into());
+    };
     if let Some(k) = case.keys().find(|k| !CASE_KEYS.contains(&k.as_str())) {
         return Err(format!("unknown key '{k}'"));
     }
@@ -69,26 +83,44 @@ fn load(path: &Path) -> Result<Case, String> {
         None | Some(Value::Null) => None,
         Some(p) => Some(properties_of(p)?),
     };
-    let Some(Value::Object(expect)) = case.get("expect") else { return Err("'expect' must be an object".into()) };
-    Ok(Case { payload, properties, expect: expect.clone() })
+    let Some(Value::Object(expect)) = case.get("expect") else {
+        return Err("'expect' must be an object".into());
+    };
+    Ok(Case {
+        payload,
+        properties,
+        expect: expect.clone(),
+    })
 }
 
 fn payload_of(case: &Map<String, Value>) -> Result<Vec<u8>, String> {
     let keys: Vec<&String> = case.keys().filter(|k| k.starts_with("payload_")).collect();
     if keys.len() != 1 {
-        return Err(format!("exactly one payload_* key is required, found {keys:?}"));
+        return Err(format!(
+            "exactly one payload_* key is required, found {keys:?}"
+        ));
     }
     let v = &case[keys[0].as_str()];
     match keys[0].as_str() {
         "payload_json" => serde_json::to_vec(v).map_err(|e| e.to_string()),
-        "payload_text" => v.as_str().map(|s| s.as_bytes().to_vec()).ok_or_else(|| "payload_text must be a string".into()),
+        "payload_text" => v
+            .as_str()
+            .map(|s| s.as_bytes().to_vec())
+            .ok_or_else(|| "payload_text must be a string".into()),
         "payload_hex" => {
             let s = v.as_str().ok_or("payload_hex must be a string")?;
             hex::decode(s).map_err(|e| format!("payload_hex: {e}"))
         }
         "payload_repeat" => {
-            let field = |k: &str| v.get(k).and_then(Value::as_str).ok_or_else(|| format!("payload_repeat.{k} must be a string"));
-            let count = v.get("count").and_then(Value::as_u64).ok_or("payload_repeat.count must be a non-negative integer")?;
+            let field = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("payload_repeat.{k} must be a string"))
+            };
+            let count = v
+                .get("count")
+                .and_then(Value::as_u64)
+                .ok_or("payload_repeat.count must be a non-negative integer")?;
             let count = usize::try_from(count).map_err(|e| e.to_string())?;
             let (prefix, fill, suffix) = (field("prefix")?, field("fill")?, field("suffix")?);
             let mut out = Vec::with_capacity(prefix.len() + fill.len() * count + suffix.len());
@@ -104,28 +136,51 @@ fn payload_of(case: &Map<String, Value>) -> Result<Vec<u8>, String> {
 }
 
 fn properties_of(p: &Value) -> Result<PublishProperties, String> {
-    let Value::Object(m) = p else { return Err("'properties' must be null or an object".into()) };
-    if let Some(k) = m.keys().find(|k| !["payload_format_indicator", "content_type", "user_properties"].contains(&k.as_str())) {
+    let Value::Object(m) = p else {
+        return Err("'properties' must be null or an object".into());
+    };
+    if let Some(k) = m.keys().find(|k| {
+        ![
+            "payload_format_indicator",
+            "content_type",
+            "user_properties",
+        ]
+        .contains(&k.as_str())
+    }) {
         return Err(format!("unknown properties key '{k}'"));
     }
     let payload_format_indicator = match m.get("payload_format_indicator") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().and_then(|n| u8::try_from(n).ok()).ok_or("payload_format_indicator must be 0 or 1")?),
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|n| u8::try_from(n).ok())
+                .ok_or("payload_format_indicator must be 0 or 1")?,
+        ),
     };
     let content_type = match m.get("content_type") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_str().ok_or("content_type must be a string")?.to_owned()),
+        Some(v) => Some(
+            v.as_str()
+                .ok_or("content_type must be a string")?
+                .to_owned(),
+        ),
     };
     let mut user_properties = Vec::new();
     if let Some(list) = m.get("user_properties") {
         for pair in list.as_array().ok_or("user_properties must be a list")? {
             match pair.as_array().map(Vec::as_slice) {
-                Some([Value::String(k), Value::String(v)]) => user_properties.push((k.clone(), v.clone())),
+                Some([Value::String(k), Value::String(v)]) => {
+                    user_properties.push((k.clone(), v.clone()))
+                }
                 _ => return Err(format!("user property {pair} must be [key, value] strings")),
             }
         }
     }
-    Ok(PublishProperties { payload_format_indicator, content_type, user_properties })
+    Ok(PublishProperties {
+        payload_format_indicator,
+        content_type,
+        user_properties,
+    })
 }
 
 fn is_invalid(case: &Case) -> bool {
@@ -138,7 +193,10 @@ fn check(case: &Case) -> Vec<String> {
     let decoded = codec::decode(&case.payload, case.properties.as_ref());
     if is_invalid(case) {
         match decoded {
-            Ok(d) => problems.push(format!("decoded but an error was expected: {}", d.message.to_json_value())),
+            Ok(d) => problems.push(format!(
+                "decoded but an error was expected: {}",
+                d.message.to_json_value()
+            )),
             Err(e) => check_error(&e, &case.expect, &mut problems),
         }
         return problems;
@@ -166,12 +224,17 @@ fn check(case: &Case) -> Vec<String> {
     };
     let got = d.message.to_json_value();
     if &got != want {
-        problems.push(format!("message differs:\n    expected {want}\n    got      {got}"));
+        problems.push(format!(
+            "message differs:\n    expected {want}\n    got      {got}"
+        ));
     }
     // The canonical form must itself be readable, as the same message.
     match Message::from_json_value(want.clone()) {
         Ok(m) if m == d.message => {}
-        Ok(m) => problems.push(format!("expect.message reads back as a different message: {}", m.to_json_value())),
+        Ok(m) => problems.push(format!(
+            "expect.message reads back as a different message: {}",
+            m.to_json_value()
+        )),
         Err(e) => problems.push(format!("expect.message does not read back: {e}")),
     }
     round_trip(&d.message, &mut problems);
@@ -180,7 +243,11 @@ fn check(case: &Case) -> Vec<String> {
 
 fn round_trip(msg: &Message, problems: &mut Vec<String>) {
     let h = &msg.headers;
-    let headerless = h.request_id.is_none() && h.created.is_none() && h.from.is_none() && h.to.is_none() && h.extra.is_empty();
+    let headerless = h.request_id.is_none()
+        && h.created.is_none()
+        && h.from.is_none()
+        && h.to.is_none()
+        && h.extra.is_empty();
     let bare_ok = headerless && msg.msg_type() != MsgType::Notification;
     for encoding in [Encoding::Json, Encoding::Cbor] {
         for dialect in [Dialect::Spec, Dialect::Otupy, Dialect::Bare] {
@@ -194,16 +261,25 @@ fn round_trip(msg: &Message, problems: &mut Vec<String>) {
                     continue;
                 }
             };
-            for (how, p) in [("with properties", Some(&props)), ("without properties", None)] {
+            for (how, p) in [
+                ("with properties", Some(&props)),
+                ("without properties", None),
+            ] {
                 match codec::decode(&bytes, p) {
-                    Ok(back) if back.message == *msg && back.encoding == encoding && back.dialect == dialect => {}
+                    Ok(back)
+                        if back.message == *msg
+                            && back.encoding == encoding
+                            && back.dialect == dialect => {}
                     Ok(back) => problems.push(format!(
                         "round trip {encoding}/{dialect} {how}: got {}/{} {}",
                         back.encoding,
                         back.dialect,
                         back.message.to_json_value()
                     )),
-                    Err(e) => problems.push(format!("round trip {encoding}/{dialect} {how}: decode failed: {} {e}", e.kind)),
+                    Err(e) => problems.push(format!(
+                        "round trip {encoding}/{dialect} {how}: decode failed: {} {e}",
+                        e.kind
+                    )),
                 }
             }
         }
@@ -213,7 +289,10 @@ fn round_trip(msg: &Message, problems: &mut Vec<String>) {
 fn check_error(e: &MessageError, expect: &Map<String, Value>, problems: &mut Vec<String>) {
     let want_kind = expect.get("error").and_then(Value::as_str);
     if want_kind != Some(e.kind.as_str()) {
-        problems.push(format!("kind: expected {want_kind:?}, got {:?} ({e})", e.kind.as_str()));
+        problems.push(format!(
+            "kind: expected {want_kind:?}, got {:?} ({e})",
+            e.kind.as_str()
+        ));
     }
     if let Some(path) = expect.get("path") {
         if path.as_str() != Some(e.path.as_str()) {
@@ -223,7 +302,10 @@ fn check_error(e: &MessageError, expect: &Map<String, Value>, problems: &mut Vec
     if let Some(text) = expect.get("reason_contains") {
         match text.as_str() {
             Some(t) if e.reason.contains(t) => {}
-            _ => problems.push(format!("reason: expected it to contain {text}, got {:?}", e.reason)),
+            _ => problems.push(format!(
+                "reason: expected it to contain {text}, got {:?}",
+                e.reason
+            )),
         }
     }
     if let Some(salvage) = expect.get("salvage") {
@@ -269,7 +351,11 @@ fn every_vector_decodes_as_expected() {
             }
         }
     }
-    assert!(failed == 0, "{failed} of {} vectors failed:\n{report}", files.len());
+    assert!(
+        failed == 0,
+        "{failed} of {} vectors failed:\n{report}",
+        files.len()
+    );
 }
 
 #[test]
@@ -285,11 +371,23 @@ fn the_suite_does_not_shrink() {
         let case = load(path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let in_invalid_group = group == "invalid";
         if is_invalid(&case) != in_invalid_group {
-            misplaced.push(format!("{name} (an error case belongs in invalid/, and only there)"));
+            misplaced.push(format!(
+                "{name} (an error case belongs in invalid/, and only there)"
+            ));
         }
         invalid += usize::from(is_invalid(&case));
     }
-    assert!(misplaced.is_empty(), "vectors outside <group>/<name>.json with group in {GROUPS:?}: {misplaced:?}");
-    assert!(files.len() >= MIN_TOTAL, "only {} vectors, expected at least {MIN_TOTAL}", files.len());
-    assert!(invalid >= MIN_INVALID, "only {invalid} invalid vectors, expected at least {MIN_INVALID}");
+    assert!(
+        misplaced.is_empty(),
+        "vectors outside <group>/<name>.json with group in {GROUPS:?}: {misplaced:?}"
+    );
+    assert!(
+        files.len() >= MIN_TOTAL,
+        "only {} vectors, expected at least {MIN_TOTAL}",
+        files.len()
+    );
+    assert!(
+        invalid >= MIN_INVALID,
+        "only {invalid} invalid vectors, expected at least {MIN_INVALID}"
+    );
 }

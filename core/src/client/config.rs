@@ -31,7 +31,9 @@ impl FromStr for MqttVersion {
             "5" | "5.0" | "v5" => Ok(Self::V5),
             "3.1.1" | "311" | "v3.1.1" | "4" => Ok(Self::V311),
             "auto" => Ok(Self::Auto),
-            _ => Err(Error::Config(format!("unknown MQTT version '{s}'; expected 5, 3.1.1 or auto"))),
+            _ => Err(Error::Config(format!(
+                "unknown MQTT version '{s}'; expected 5, 3.1.1 or auto"
+            ))),
         }
     }
 }
@@ -156,20 +158,33 @@ pub(crate) struct BrokerUrl {
 
 pub(crate) fn parse_broker(url: &str) -> Result<BrokerUrl> {
     let bad = |why: &str| Error::Config(format!("broker URL '{url}': {why}"));
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected mqtt://host:port or mqtts://host:port"))?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected mqtt://host:port or mqtts://host:port"))?;
     let tls = match scheme {
         "mqtt" | "tcp" => false,
         "mqtts" | "ssl" | "tls" => true,
-        other => return Err(bad(&format!("unsupported scheme '{other}'; expected mqtt or mqtts"))),
+        other => {
+            return Err(bad(&format!(
+                "unsupported scheme '{other}'; expected mqtt or mqtts"
+            )));
+        }
     };
     let authority = rest.trim_end_matches('/');
     if authority.is_empty() || authority.contains('/') || authority.contains('@') {
-        return Err(bad("expected host[:port] after the scheme, with no path or credentials"));
+        return Err(bad(
+            "expected host[:port] after the scheme, with no path or credentials",
+        ));
     }
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-            let port = p.parse::<u16>().map_err(|_| bad(&format!("invalid port '{p}'")))?;
-            (h.trim_start_matches('[').trim_end_matches(']').to_owned(), port)
+            let port = p
+                .parse::<u16>()
+                .map_err(|_| bad(&format!("invalid port '{p}'")))?;
+            (
+                h.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                port,
+            )
         }
         _ => (authority.to_owned(), if tls { 8883 } else { 1883 }),
     };
@@ -177,13 +192,24 @@ pub(crate) fn parse_broker(url: &str) -> Result<BrokerUrl> {
         return Err(bad("empty host"));
     }
     let scheme = if tls { "ssl" } else { "tcp" };
-    let host_part = if host.contains(':') { format!("[{host}]") } else { host.clone() };
-    Ok(BrokerUrl { original: url.to_owned(), paho_uri: format!("{scheme}://{host_part}:{port}"), host, port, tls })
+    let host_part = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
+    };
+    Ok(BrokerUrl {
+        original: url.to_owned(),
+        paho_uri: format!("{scheme}://{host_part}:{port}"),
+        host,
+        port,
+        tls,
+    })
 }
 
 fn check_file(what: &str, path: Option<&Path>) -> Result<()> {
     if let Some(p) = path {
-        std::fs::metadata(p).map_err(|e| Error::Io(format!("cannot read {what} {}: {e}", p.display())))?;
+        std::fs::metadata(p)
+            .map_err(|e| Error::Io(format!("cannot read {what} {}: {e}", p.display())))?;
     }
     Ok(())
 }
@@ -191,7 +217,10 @@ fn check_file(what: &str, path: Option<&Path>) -> Result<()> {
 impl ClientConfig {
     /// A configuration for one broker with every other setting at its default.
     pub fn new(broker: impl Into<String>) -> Self {
-        Self { brokers: vec![broker.into()], ..Self::default() }
+        Self {
+            brokers: vec![broker.into()],
+            ..Self::default()
+        }
     }
 
     /// Checks every setting; the error names the setting and the reason.
@@ -209,24 +238,37 @@ impl ClientConfig {
             )));
         }
         if !matches!(self.qos, 1 | 2) {
-            return Err(Error::Config(format!("qos is {}, but OpenC2 over MQTT uses 1 or 2", self.qos)));
+            return Err(Error::Config(format!(
+                "qos is {}, but OpenC2 over MQTT uses 1 or 2",
+                self.qos
+            )));
         }
         if self.password.is_some() && self.username.is_none() {
-            return Err(Error::Config("a password was given without a username".to_owned()));
+            return Err(Error::Config(
+                "a password was given without a username".to_owned(),
+            ));
         }
         if self.cert_file.is_some() != self.key_file.is_some() {
-            return Err(Error::Config("cert_file and key_file must be given together".to_owned()));
+            return Err(Error::Config(
+                "cert_file and key_file must be given together".to_owned(),
+            ));
         }
         if let Some(id) = &self.client_id {
             if id.is_empty() || id.len() > 65_535 {
-                return Err(Error::Config("client_id must be 1 to 65535 bytes".to_owned()));
+                return Err(Error::Config(
+                    "client_id must be 1 to 65535 bytes".to_owned(),
+                ));
             }
         }
         if self.connect_timeout_secs == 0 {
-            return Err(Error::Config("connect_timeout_secs must be at least 1".to_owned()));
+            return Err(Error::Config(
+                "connect_timeout_secs must be at least 1".to_owned(),
+            ));
         }
         if self.max_payload == 0 {
-            return Err(Error::Config("max_payload must be at least 1 byte".to_owned()));
+            return Err(Error::Config(
+                "max_payload must be at least 1 byte".to_owned(),
+            ));
         }
         check_file("CA file", self.ca_file.as_deref())?;
         check_file("certificate file", self.cert_file.as_deref())?;
@@ -251,17 +293,24 @@ impl ClientConfig {
             return Ok(id.clone());
         }
         let generated = || format!("oc2mqtt-{}", uuid::Uuid::new_v4().simple());
-        let Some(path) = &self.client_id_file else { return Ok(generated()) };
+        let Some(path) = &self.client_id_file else {
+            return Ok(generated());
+        };
         match std::fs::read_to_string(path) {
             Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::Io(format!("cannot read client id file {}: {e}", path.display())))
-            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(format!(
+                "cannot read client id file {}: {e}",
+                path.display()
+            ))),
             // Absent or empty: generate one and keep it.
             _ => {
                 let id = generated();
-                std::fs::write(path, format!("{id}\n"))
-                    .map_err(|e| Error::Io(format!("cannot write client id file {}: {e}", path.display())))?;
+                std::fs::write(path, format!("{id}\n")).map_err(|e| {
+                    Error::Io(format!(
+                        "cannot write client id file {}: {e}",
+                        path.display()
+                    ))
+                })?;
                 Ok(id)
             }
         }
@@ -279,11 +328,20 @@ mod tests {
     #[test]
     fn broker_urls_are_parsed_or_refused_clearly() {
         let b = parse_broker("mqtts://localhost:8883").expect("valid");
-        assert_eq!((b.paho_uri.as_str(), b.tls, b.port), ("ssl://localhost:8883", true, 8883));
+        assert_eq!(
+            (b.paho_uri.as_str(), b.tls, b.port),
+            ("ssl://localhost:8883", true, 8883)
+        );
         assert_eq!(parse_broker("mqtt://10.0.0.1").expect("valid").port, 1883);
-        assert_eq!(parse_broker("mqtt://[::1]:1999").expect("valid").paho_uri, "tcp://[::1]:1999");
+        assert_eq!(
+            parse_broker("mqtt://[::1]:1999").expect("valid").paho_uri,
+            "tcp://[::1]:1999"
+        );
         let e = parse_broker("http://x:1").unwrap_err().to_string();
-        assert_eq!(e, "configuration: broker URL 'http://x:1': unsupported scheme 'http'; expected mqtt or mqtts");
+        assert_eq!(
+            e,
+            "configuration: broker URL 'http://x:1': unsupported scheme 'http'; expected mqtt or mqtts"
+        );
         assert!(parse_broker("mqtt://host:99999").is_err());
         assert!(parse_broker("localhost:1883").is_err());
     }
@@ -292,14 +350,25 @@ mod tests {
     fn validation_names_the_setting() {
         let mut c = ClientConfig::new("mqtt://127.0.0.1:1883");
         c.qos = 0;
-        assert_eq!(c.validate().unwrap_err().to_string(), "configuration: qos is 0, but OpenC2 over MQTT uses 1 or 2");
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "configuration: qos is 0, but OpenC2 over MQTT uses 1 or 2"
+        );
         c.qos = 1;
         c.ca_file = Some("/nonexistent/ca.pem".into());
-        assert!(c.validate().unwrap_err().to_string().starts_with("cannot read CA file /nonexistent/ca.pem"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("cannot read CA file /nonexistent/ca.pem")
+        );
         c.ca_file = None;
         c.password = Some("secret".into());
         assert!(c.validate().is_err());
-        assert!(!format!("{c:?}").contains("secret"), "password must not be in Debug output");
+        assert!(
+            !format!("{c:?}").contains("secret"),
+            "password must not be in Debug output"
+        );
     }
 
     #[test]

@@ -48,29 +48,44 @@ fn inbound_properties(props: &mqtt::Properties) -> Option<PublishProperties> {
         return None;
     }
     let p = PublishProperties {
-        payload_format_indicator: props.get_int(mqtt::PropertyCode::PayloadFormatIndicator).and_then(|v| u8::try_from(v).ok()),
+        payload_format_indicator: props
+            .get_int(mqtt::PropertyCode::PayloadFormatIndicator)
+            .and_then(|v| u8::try_from(v).ok()),
         content_type: props.get_string(mqtt::PropertyCode::ContentType),
         user_properties: props.user_iter().collect(),
     };
-    let empty = p.payload_format_indicator.is_none() && p.content_type.is_none() && p.user_properties.is_empty();
+    let empty = p.payload_format_indicator.is_none()
+        && p.content_type.is_none()
+        && p.user_properties.is_empty();
     (!empty).then_some(p)
 }
 
-fn outbound_properties(p: &PublishProperties, message_expiry: Option<u32>) -> Result<mqtt::Properties> {
+fn outbound_properties(
+    p: &PublishProperties,
+    message_expiry: Option<u32>,
+) -> Result<mqtt::Properties> {
     let err = |e: mqtt::Error| Error::Publish(format!("cannot build publish properties: {e}"));
     let mut props = mqtt::Properties::new();
     if let Some(pfi) = p.payload_format_indicator {
-        props.push_byte(mqtt::PropertyCode::PayloadFormatIndicator, pfi).map_err(err)?;
+        props
+            .push_byte(mqtt::PropertyCode::PayloadFormatIndicator, pfi)
+            .map_err(err)?;
     }
     if let Some(ct) = &p.content_type {
-        props.push_string(mqtt::PropertyCode::ContentType, ct).map_err(err)?;
+        props
+            .push_string(mqtt::PropertyCode::ContentType, ct)
+            .map_err(err)?;
     }
     // Order matters to one Python peer: msgType before encoding, as given.
     for (k, v) in &p.user_properties {
-        props.push_string_pair(mqtt::PropertyCode::UserProperty, k, v).map_err(err)?;
+        props
+            .push_string_pair(mqtt::PropertyCode::UserProperty, k, v)
+            .map_err(err)?;
     }
     if let Some(secs) = message_expiry {
-        props.push_u32(mqtt::PropertyCode::MessageExpiryInterval, secs).map_err(err)?;
+        props
+            .push_u32(mqtt::PropertyCode::MessageExpiryInterval, secs)
+            .map_err(err)?;
     }
     Ok(props)
 }
@@ -96,7 +111,9 @@ fn auth_failure(e: &mqtt::Error, has_username: bool) -> Option<String> {
     );
     match (bad_credentials, not_authorized, has_username) {
         (true, _, _) | (_, true, true) => Some("bad user name or password".to_owned()),
-        (_, true, false) => Some("not authorized (does the broker require a user name and password?)".to_owned()),
+        (_, true, false) => {
+            Some("not authorized (does the broker require a user name and password?)".to_owned())
+        }
         _ => None,
     }
 }
@@ -116,16 +133,23 @@ fn diagnose(b: &BrokerUrl, config: &ClientConfig, paho: &mqtt::Error) -> Error {
     let timeout = config.connect_timeout();
     let addrs = match (b.host.as_str(), b.port).to_socket_addrs() {
         Ok(a) => a.collect::<Vec<_>>(),
-        Err(e) => return Error::Connect(format!("cannot connect to {}: cannot resolve host: {e}", b.original)),
+        Err(e) => {
+            return Error::Connect(format!(
+                "cannot connect to {}: cannot resolve host: {e}",
+                b.original
+            ));
+        }
     };
     let mut last = None;
-    let stream = addrs.iter().find_map(|a| match TcpStream::connect_timeout(a, timeout) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            last = Some(e);
-            None
-        }
-    });
+    let stream = addrs
+        .iter()
+        .find_map(|a| match TcpStream::connect_timeout(a, timeout) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                last = Some(e);
+                None
+            }
+        });
     let Some(stream) = stream else {
         let why = last.map_or_else(|| "no address".to_owned(), |e| io_reason(&e));
         return Error::Connect(format!("cannot connect to {}: {why}", b.original));
@@ -141,23 +165,39 @@ fn diagnose(b: &BrokerUrl, config: &ClientConfig, paho: &mqtt::Error) -> Error {
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "connection timed out".to_owned(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            "connection timed out".to_owned()
+        }
         _ => e.to_string(),
     }
 }
 
-fn tls_probe(stream: TcpStream, b: &BrokerUrl, config: &ClientConfig) -> std::result::Result<(), String> {
+fn tls_probe(
+    stream: TcpStream,
+    b: &BrokerUrl,
+    config: &ClientConfig,
+) -> std::result::Result<(), String> {
     use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode, SslVersion};
-    let e = |e: openssl::error::ErrorStack| e.errors().first().and_then(|x| x.reason()).unwrap_or("TLS setup failed").to_owned();
+    let e = |e: openssl::error::ErrorStack| {
+        e.errors()
+            .first()
+            .and_then(|x| x.reason())
+            .unwrap_or("TLS setup failed")
+            .to_owned()
+    };
     let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(e)?;
-    builder.set_min_proto_version(Some(SslVersion::TLS1_2)).map_err(e)?;
+    builder
+        .set_min_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(e)?;
     builder.set_cipher_list(CIPHERS).map_err(e)?;
     if let Some(ca) = &config.ca_file {
         builder.set_ca_file(ca).map_err(e)?;
     }
     if let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) {
         builder.set_certificate_chain_file(cert).map_err(e)?;
-        builder.set_private_key_file(key, SslFiletype::PEM).map_err(e)?;
+        builder
+            .set_private_key_file(key, SslFiletype::PEM)
+            .map_err(e)?;
     }
     if config.insecure_skip_verify {
         builder.set_verify(SslVerifyMode::NONE);
@@ -167,14 +207,19 @@ fn tls_probe(stream: TcpStream, b: &BrokerUrl, config: &ClientConfig) -> std::re
     if config.insecure_skip_verify {
         cfg.set_verify_hostname(false);
     }
-    stream.set_read_timeout(Some(config.connect_timeout())).map_err(|x| x.to_string())?;
+    stream
+        .set_read_timeout(Some(config.connect_timeout()))
+        .map_err(|x| x.to_string())?;
     match cfg.connect(&b.host, stream) {
         Ok(_) => Ok(()),
         Err(openssl::ssl::HandshakeError::Failure(mid)) => {
             let err = mid.error();
             let verify = mid.ssl().verify_result();
             if verify != openssl::x509::X509VerifyResult::OK {
-                return Err(format!("certificate verify failed ({})", verify.error_string()));
+                return Err(format!(
+                    "certificate verify failed ({})",
+                    verify.error_string()
+                ));
             }
             Err(err
                 .ssl_error()
@@ -208,17 +253,30 @@ struct Attempt {
 }
 
 /// Builds paho's options (which are `!Send`: done before any `.await`).
-fn options(config: &ClientConfig, client_id: &str, urls: &[BrokerUrl], v5: bool) -> Result<Attempt> {
+fn options(
+    config: &ClientConfig,
+    client_id: &str,
+    urls: &[BrokerUrl],
+    v5: bool,
+) -> Result<Attempt> {
     let create = mqtt::CreateOptionsBuilder::new()
         .server_uri(urls[0].paho_uri.clone())
         .client_id(client_id)
-        .mqtt_version(if v5 { mqtt::MQTT_VERSION_5 } else { mqtt::MQTT_VERSION_3_1_1 })
+        .mqtt_version(if v5 {
+            mqtt::MQTT_VERSION_5
+        } else {
+            mqtt::MQTT_VERSION_3_1_1
+        })
         .persistence(mqtt::PersistenceType::None)
         // Publishes made while the connection is down wait for the reconnect.
         .send_while_disconnected(true)
         .max_buffered_messages(100_000)
         .finalize();
-    let mut b = if v5 { mqtt::ConnectOptionsBuilder::new_v5() } else { mqtt::ConnectOptionsBuilder::new_v3() };
+    let mut b = if v5 {
+        mqtt::ConnectOptionsBuilder::new_v5()
+    } else {
+        mqtt::ConnectOptionsBuilder::new_v3()
+    };
     if urls.len() > 1 {
         let uris: Vec<String> = urls.iter().map(|u| u.paho_uri.clone()).collect();
         b.server_uris(&uris);
@@ -232,7 +290,10 @@ fn options(config: &ClientConfig, client_id: &str, urls: &[BrokerUrl], v5: bool)
         b.clean_start(false);
         let mut props = mqtt::Properties::new();
         props
-            .push_u32(mqtt::PropertyCode::SessionExpiryInterval, config.session_expiry_secs)
+            .push_u32(
+                mqtt::PropertyCode::SessionExpiryInterval,
+                config.session_expiry_secs,
+            )
             .map_err(|e| Error::Config(format!("session_expiry_secs: {e}")))?;
         b.properties(props);
     } else {
@@ -249,7 +310,10 @@ fn options(config: &ClientConfig, client_id: &str, urls: &[BrokerUrl], v5: bool)
     if urls.len() > 1 || urls.iter().any(|u| u.tls) {
         b.ssl_options(ssl_options(config)?);
     }
-    Ok(Attempt { create, connect: b.finalize() })
+    Ok(Attempt {
+        create,
+        connect: b.finalize(),
+    })
 }
 
 fn subscribe_options(v5: bool, n: usize) -> Vec<mqtt::SubscribeOptions> {
@@ -265,10 +329,20 @@ fn subscribe_options(v5: bool, n: usize) -> Vec<mqtt::SubscribeOptions> {
     vec![opts; n]
 }
 
-fn subscribe_token(cli: &mqtt::AsyncClient, v5: bool, filters: &[String], qos: i32) -> mqtt::SubscribeManyToken {
+fn subscribe_token(
+    cli: &mqtt::AsyncClient,
+    v5: bool,
+    filters: &[String],
+    qos: i32,
+) -> mqtt::SubscribeManyToken {
     let qos = vec![qos; filters.len()];
     if v5 {
-        cli.subscribe_many_with_options(filters, &qos, &subscribe_options(true, filters.len()), None)
+        cli.subscribe_many_with_options(
+            filters,
+            &qos,
+            &subscribe_options(true, filters.len()),
+            None,
+        )
     } else {
         cli.subscribe_many(filters, &qos)
     }
@@ -281,7 +355,11 @@ impl Connection {
         filters: Vec<String>,
     ) -> Result<(Self, mqtt::AsyncReceiver<Option<mqtt::Message>>)> {
         config.validate()?;
-        let urls = config.brokers.iter().map(|b| parse_broker(b)).collect::<Result<Vec<_>>>()?;
+        let urls = config
+            .brokers
+            .iter()
+            .map(|b| parse_broker(b))
+            .collect::<Result<Vec<_>>>()?;
         let client_id = config.resolve_client_id()?;
         let first_v5 = config.mqtt_version != MqttVersion::V311;
         let counters = Arc::new(Counters::default());
@@ -295,7 +373,10 @@ impl Connection {
             match connected {
                 Ok(rsp) => {
                     let session_present = rsp.connect_response().is_some_and(|c| c.session_present);
-                    let url = rsp.connect_response().map(|c| c.server_uri).unwrap_or_default();
+                    let url = rsp
+                        .connect_response()
+                        .map(|c| c.server_uri)
+                        .unwrap_or_default();
                     tracing::info!(%url, v5, session_present, client_id, "connected");
                     let conn = Self {
                         cli,
@@ -309,7 +390,11 @@ impl Connection {
                     conn.resubscribe_on_reconnect(filters);
                     return Ok((conn, stream));
                 }
-                Err(e) if v5 && config.mqtt_version == MqttVersion::Auto && is_protocol_refusal(&e) => {
+                Err(e)
+                    if v5
+                        && config.mqtt_version == MqttVersion::Auto
+                        && is_protocol_refusal(&e) =>
+                {
                     tracing::info!("broker refused MQTT v5; falling back to v3.1.1");
                     v5 = false;
                 }
@@ -320,9 +405,13 @@ impl Connection {
                     let b = urls.last().expect("validated: at least one broker").clone();
                     let cfg = config.clone();
                     let paho = e.to_string();
-                    let err = tokio::task::spawn_blocking(move || diagnose(&b, &cfg, &mqtt::Error::GeneralString(paho)))
-                        .await
-                        .unwrap_or_else(|j| Error::Connect(format!("connection diagnosis failed: {j}")));
+                    let err = tokio::task::spawn_blocking(move || {
+                        diagnose(&b, &cfg, &mqtt::Error::GeneralString(paho))
+                    })
+                    .await
+                    .unwrap_or_else(|j| {
+                        Error::Connect(format!("connection diagnosis failed: {j}"))
+                    });
                     return Err(err);
                 }
             }
@@ -335,12 +424,18 @@ impl Connection {
         }
         let rsp = subscribe_token(&self.cli, self.v5, filters, self.qos)
             .await
-            .map_err(|e| Error::Publish(format!("cannot subscribe to {}: {e}", filters.join(", "))))?;
+            .map_err(|e| {
+                Error::Publish(format!("cannot subscribe to {}: {e}", filters.join(", ")))
+            })?;
         if let Some(codes) = rsp.subscribe_many_response() {
             for (filter, code) in filters.iter().zip(codes) {
                 if code >= 0x80 {
-                    let why = u32::try_from(code).map(|c| reason_text(mqtt::ReasonCode::from(c))).unwrap_or_default();
-                    return Err(Error::Auth(format!("broker refused the subscription to {filter}: {why}")));
+                    let why = u32::try_from(code)
+                        .map(|c| reason_text(mqtt::ReasonCode::from(c)))
+                        .unwrap_or_default();
+                    return Err(Error::Auth(format!(
+                        "broker refused the subscription to {filter}: {why}"
+                    )));
                 }
             }
         }
@@ -361,17 +456,31 @@ impl Connection {
             // The token completes on paho's thread; the outcome is logged there.
             drop(subscribe_token(cli, v5, &filters, qos));
         });
-        self.cli.set_connection_lost_callback(|_| tracing::warn!("connection lost; reconnecting"));
+        self.cli
+            .set_connection_lost_callback(|_| tracing::warn!("connection lost; reconnecting"));
     }
 
     /// Publishes one payload on each topic and waits until the broker
     /// acknowledged every one (PUBACK/PUBCOMP). The publishes go out together.
-    pub(crate) async fn publish_many(&self, topics: &[String], payload: &[u8], props: &PublishProperties) -> Result<()> {
-        let props = if self.v5 { Some(outbound_properties(props, self.message_expiry)?) } else { None };
+    pub(crate) async fn publish_many(
+        &self,
+        topics: &[String],
+        payload: &[u8],
+        props: &PublishProperties,
+    ) -> Result<()> {
+        let props = if self.v5 {
+            Some(outbound_properties(props, self.message_expiry)?)
+        } else {
+            None
+        };
         let tokens: Vec<_> = topics
             .iter()
             .map(|topic| {
-                let mut b = mqtt::MessageBuilder::new().topic(topic.as_str()).payload(payload).qos(self.qos).retained(false);
+                let mut b = mqtt::MessageBuilder::new()
+                    .topic(topic.as_str())
+                    .payload(payload)
+                    .qos(self.qos)
+                    .retained(false);
                 if let Some(p) = &props {
                     b = b.properties(p.clone());
                 }
@@ -380,9 +489,10 @@ impl Connection {
             .collect();
         for (topic, token) in tokens {
             token.await.map_err(|e| match e {
-                mqtt::Error::ReasonCode(rc, _) => {
-                    Error::Publish(format!("broker refused the publish to {topic}: {}", reason_text(rc)))
-                }
+                mqtt::Error::ReasonCode(rc, _) => Error::Publish(format!(
+                    "broker refused the publish to {topic}: {}",
+                    reason_text(rc)
+                )),
                 other => Error::Publish(format!("cannot publish to {topic}: {other}")),
             })?;
             self.counters.published.fetch_add(1, Ordering::Relaxed);
@@ -393,7 +503,11 @@ impl Connection {
     /// Converts a received paho message.
     pub(crate) fn inbound(&self, m: &mqtt::Message) -> Inbound {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
-        Inbound { topic: m.topic().to_owned(), payload: m.payload().to_vec(), properties: inbound_properties(m.properties()) }
+        Inbound {
+            topic: m.topic().to_owned(),
+            payload: m.payload().to_vec(),
+            properties: inbound_properties(m.properties()),
+        }
     }
 
     /// The broker URI connected to.

@@ -11,7 +11,10 @@ use paho_mqtt as mqtt;
 use serde_json::Value;
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("core/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("core/ has a parent")
+        .to_path_buf()
 }
 
 /// A Mosquitto on free ports, stopped by PID when dropped.
@@ -23,7 +26,10 @@ pub struct Broker {
 
 impl Broker {
     pub fn start(args: &[&str]) -> Self {
-        let dir = tempfile::Builder::new().prefix("oc2mqtt-broker-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("oc2mqtt-broker-")
+            .tempdir()
+            .expect("temp dir");
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let info = Self::launch(dir.path(), &args);
         Self { info, args, dir }
@@ -37,7 +43,11 @@ impl Broker {
             .args(args)
             .output()
             .expect("python3 runs tests/broker/broker.py");
-        assert!(out.status.success(), "broker did not start: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "broker did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("broker.py prints one JSON line")
     }
 
@@ -50,11 +60,18 @@ impl Broker {
     }
 
     pub fn tls_url(&self) -> String {
-        format!("mqtts://localhost:{}", self.info["tls_port"].as_u64().expect("started with --tls"))
+        format!(
+            "mqtts://localhost:{}",
+            self.info["tls_port"].as_u64().expect("started with --tls")
+        )
     }
 
     pub fn file(&self, key: &str) -> PathBuf {
-        PathBuf::from(self.info[key].as_str().unwrap_or_else(|| panic!("no {key} in broker info")))
+        PathBuf::from(
+            self.info[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} in broker info")),
+        )
     }
 
     pub fn stop(&mut self) {
@@ -98,12 +115,21 @@ impl RawClient {
         let create = mqtt::CreateOptionsBuilder::new()
             .server_uri(uri)
             .client_id(format!("raw-{}", uuid_like()))
-            .mqtt_version(if v5 { mqtt::MQTT_VERSION_5 } else { mqtt::MQTT_VERSION_3_1_1 })
+            .mqtt_version(if v5 {
+                mqtt::MQTT_VERSION_5
+            } else {
+                mqtt::MQTT_VERSION_3_1_1
+            })
             .persistence(mqtt::PersistenceType::None)
             .finalize();
         let mut cli = mqtt::AsyncClient::new(create).expect("client");
         let stream = cli.get_stream(10_000);
-        let opts = if v5 { mqtt::ConnectOptionsBuilder::new_v5() } else { mqtt::ConnectOptionsBuilder::new_v3() }.finalize();
+        let opts = if v5 {
+            mqtt::ConnectOptionsBuilder::new_v5()
+        } else {
+            mqtt::ConnectOptionsBuilder::new_v3()
+        }
+        .finalize();
         cli.connect(opts).await.expect("raw client connects");
         for t in subscribe {
             cli.subscribe(*t, 1).await.expect("subscribe");
@@ -112,17 +138,23 @@ impl RawClient {
     }
 
     pub async fn publish(&self, topic: &str, payload: &[u8], props: Option<&PublishProperties>) {
-        let mut b = mqtt::MessageBuilder::new().topic(topic).payload(payload).qos(1);
+        let mut b = mqtt::MessageBuilder::new()
+            .topic(topic)
+            .payload(payload)
+            .qos(1);
         if let (true, Some(p)) = (self.v5, props) {
             let mut mp = mqtt::Properties::new();
             if let Some(pfi) = p.payload_format_indicator {
-                mp.push_byte(mqtt::PropertyCode::PayloadFormatIndicator, pfi).expect("pfi");
+                mp.push_byte(mqtt::PropertyCode::PayloadFormatIndicator, pfi)
+                    .expect("pfi");
             }
             if let Some(ct) = &p.content_type {
-                mp.push_string(mqtt::PropertyCode::ContentType, ct).expect("ct");
+                mp.push_string(mqtt::PropertyCode::ContentType, ct)
+                    .expect("ct");
             }
             for (k, v) in &p.user_properties {
-                mp.push_string_pair(mqtt::PropertyCode::UserProperty, k, v).expect("user property");
+                mp.push_string_pair(mqtt::PropertyCode::UserProperty, k, v)
+                    .expect("user property");
             }
             b = b.properties(mp);
         }
@@ -141,5 +173,9 @@ impl RawClient {
 pub fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
