@@ -17,7 +17,7 @@ build: ## Build the Rust crates (release) and every binding
 	$(CARGO) build --release -p oc2mqtt -p oc2mqtt-cli
 	@for b in $(BINDINGS); do if [ -f bindings-$$b/Makefile ]; then $(MAKE) -C bindings-$$b build || exit 1; fi; done
 
-test: test-rust test-python test-c test-node ## Run every test of every language
+test: setup test-rust test-python test-c test-node ## Run every test of every language (installs what is missing first)
 	@echo "make test: all languages passed"
 
 test-rust: lint ## Rust: unit, doc, vector and broker integration tests, CLI tests
@@ -42,7 +42,7 @@ bench: bench-core ## Every benchmark (core, end-to-end, bindings); see bench/RES
 	bash bench/rust/run.sh
 	@for b in $(BINDINGS); do if [ -f bindings-$$b/Makefile ]; then $(MAKE) -C bindings-$$b bench || exit 1; fi; done
 
-demo: ## The main job: a real producer <-> consumer exchange through a throwaway broker
+demo: setup ## The main job: a real producer <-> consumer exchange through a throwaway broker
 	bash scripts/demo.sh
 
 fmt: ## Format the Rust code
