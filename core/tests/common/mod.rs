@@ -2,6 +2,8 @@
 //! the fixture every language shares) and a raw paho publisher.
 #![allow(dead_code, missing_docs)]
 
+pub mod vectors;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
