@@ -308,6 +308,10 @@ impl Inner {
             self.spawn_send(to.clone(), Response::new(102));
         }
         if let Some(rsp) = builtin_response(&self.options, cmd) {
+            tracing::info!(
+                action = %cmd.action, target = %cmd.target.name, status = rsp.status,
+                request_id = ?decoded.message.headers.request_id, "answered by the consumer itself"
+            );
             if wants(to.rr, &rsp) {
                 self.spawn_send(to, rsp);
             }

@@ -308,7 +308,11 @@ impl<T> Correlator<T> {
     /// Expected responders of an open exchange that have not sent a final response yet.
     pub fn missing(&self, request_id: &str) -> Option<Vec<String>> {
         self.open.get(request_id).map(|x| match &x.pending {
-            Pending::Responders(p) => p.clone(),
+            Pending::Responders(p) => {
+                let mut p = p.clone();
+                p.sort();
+                p
+            }
             _ => Vec::new(),
         })
     }
@@ -319,7 +323,11 @@ impl<T> Correlator<T> {
         self.open
             .iter()
             .map(|(id, x)| match &x.pending {
-                Pending::Responders(p) => (id.clone(), p.clone()),
+                Pending::Responders(p) => {
+                    let mut p = p.clone();
+                    p.sort();
+                    (id.clone(), p)
+                }
                 _ => (id.clone(), Vec::new()),
             })
             .collect()
@@ -348,7 +356,8 @@ impl<T> Correlator<T> {
 
 fn closed<T>(request_id: String, x: OpenExchange<T>, reason: CloseReason) -> Closed<T> {
     let (missing, missing_count) = match x.pending {
-        Pending::Responders(p) => {
+        Pending::Responders(mut p) => {
+            p.sort();
             let n = p.len();
             (p, n)
         }

@@ -25,7 +25,7 @@ use crate::client::{ClientConfig, Connection, Counters, Inbound, Stats, monotoni
 use crate::codec::{self, Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
 use crate::error::{MessageError, Result};
-use crate::message::{Message, MsgType, now_ms};
+use crate::message::{Message, MsgType, ResponseRequested, now_ms};
 use crate::topics::Role;
 
 /// How long the monitor waits for the responses to a command.
@@ -147,12 +147,25 @@ impl Inner {
         };
         match observed.message.msg_type() {
             MsgType::Request => {
-                if let Some(id) = &observed.message.headers.request_id {
+                let rr = observed
+                    .message
+                    .command()
+                    .map(|c| c.response_requested())
+                    .unwrap_or_default();
+                if let (Some(id), true) = (
+                    &observed.message.headers.request_id,
+                    rr != ResponseRequested::None,
+                ) {
                     let expect = Expect::from_to(observed.message.headers.to.as_deref());
                     let deadline = monotonic_ms()
                         .saturating_add(u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX));
+                    let mut pairs = self.pairs();
                     // The same command on several topics: the first sighting counts.
-                    let _ = self.pairs().open.open(id, expect, deadline, Instant::now());
+                    let _ = if rr == ResponseRequested::Ack {
+                        pairs.open.open_ack(id, expect, deadline, Instant::now())
+                    } else {
+                        pairs.open.open(id, expect, deadline, Instant::now())
+                    };
                 }
                 MonitorEvent::Request(observed)
             }

@@ -405,6 +405,11 @@ impl Exchange {
         &self.missing
     }
 
+    /// Final responses still missing for an [`SendOptions::expect`] count (known once closed).
+    pub fn missing_count(&self) -> usize {
+        self.missing_count
+    }
+
     /// Ends the exchange now; responses already received can still be read.
     pub fn cancel(&mut self) {
         self.close_now();

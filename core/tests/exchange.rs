@@ -711,3 +711,37 @@ async fn consumer_groups_share_the_work() {
         "each command ran once in the group: {counts:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_counts_the_102_of_an_ack_command_as_its_answer() {
+    let broker = Broker::start(&[]);
+    let _d = device(&broker.url(), "fw-1").await;
+    let config = ClientConfig::new(broker.url());
+    let monitor = Monitor::connect_with_window(config, None, Duration::from_millis(300))
+        .await
+        .expect("monitor");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let ack = deny().with_arg("response_requested", "ack");
+    assert!(
+        producer
+            .send(ack, opts_to(&["fw-1"]))
+            .await
+            .expect("sent")
+            .collect()
+            .await
+            .complete
+    );
+    let none = deny().with_arg("response_requested", "none");
+    producer
+        .send(none, opts_to(&["fw-1"]))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(1), monitor.next()).await {
+        assert!(!matches!(ev, MonitorEvent::Unanswered { .. }), "{ev:?}");
+    }
+    assert!(monitor.pending().is_empty());
+}

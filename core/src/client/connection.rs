@@ -523,3 +523,14 @@ impl Connection {
         }
     }
 }
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // paho's destroy waits for its network thread's next 1 s cycle; let a
+        // background thread pay that instead of the caller (or process exit).
+        let last = self.cli.clone();
+        let _ = std::thread::Builder::new()
+            .name("oc2mqtt-drop".into())
+            .spawn(move || drop(last));
+    }
+}

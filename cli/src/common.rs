@@ -1,0 +1,329 @@
+//! What every subcommand shares: the connection flags, logging, signals,
+//! exit codes and the one mapping from core errors to them.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args};
+use oc2mqtt::Error;
+use oc2mqtt::client::{ClientConfig, MqttVersion};
+
+/// Exit code: success.
+pub(crate) const EXIT_OK: u8 = 0;
+/// Exit code: connection, authentication, TLS, publish and other runtime failures.
+pub(crate) const EXIT_FAILURE: u8 = 1;
+/// Exit code: bad usage or configuration (clap's own usage errors are 2 as well).
+pub(crate) const EXIT_USAGE: u8 = 2;
+/// Exit code: `send` timed out with expected responders missing.
+pub(crate) const EXIT_INCOMPLETE: u8 = 3;
+
+/// A failure to report as `error: <message>` with an exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    /// A usage or configuration error (exit 2).
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+
+    /// A runtime failure (exit 1).
+    pub(crate) fn runtime(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_FAILURE,
+            message: message.into(),
+        }
+    }
+}
+
+/// The exit code for each kind of core error; the message is the error's Display.
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            // Something the user wrote: the configuration, an id, a topic, the command.
+            Error::Message(_) | Error::Topic(_) | Error::Config(_) | Error::Io(_) => EXIT_USAGE,
+            Error::Connect(_)
+            | Error::Auth(_)
+            | Error::Tls(_)
+            | Error::Timeout(_)
+            | Error::Publish(_)
+            | Error::Closed(_)
+            | Error::Handler(_) => EXIT_FAILURE,
+            // `Error` is non-exhaustive: a future kind is a runtime failure until mapped.
+            _ => EXIT_FAILURE,
+        };
+        Self {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn parse_mqtt_version(s: &str) -> Result<MqttVersion, String> {
+    s.parse()
+        .map_err(|_| "expected 5, 3.1.1 or auto".to_owned())
+}
+
+/// Parses a positive number of seconds (fractions allowed).
+pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if secs.is_nan() || secs <= 0.0 {
+        return Err(format!("'{s}': expected a positive number of seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("'{s}': {e}"))
+}
+
+/// Connection flags, on every subcommand.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Connection")]
+pub(crate) struct Common {
+    /// Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT; repeat for failover (tried in order).
+    #[arg(long = "broker", value_name = "URL", required = true)]
+    pub(crate) brokers: Vec<String>,
+    /// MQTT client id [default: oc2mqtt-<random>, or read from --client-id-file].
+    #[arg(long, value_name = "ID")]
+    pub(crate) client_id: Option<String>,
+    /// File holding the client id: read if it exists, else created with a generated
+    /// one, so that the broker can resume the session after a restart.
+    #[arg(long, value_name = "PATH", conflicts_with = "client_id")]
+    pub(crate) client_id_file: Option<PathBuf>,
+    /// User name for the broker.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) username: Option<String>,
+    /// Read the broker password from this environment variable (there is no password flag).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) password_env: Option<String>,
+    /// CA certificates (PEM) the broker's certificate must chain to.
+    #[arg(long, value_name = "PEM")]
+    pub(crate) ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; needs --key.
+    #[arg(long, value_name = "PEM")]
+    pub(crate) cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS; needs --cert.
+    #[arg(long, value_name = "PEM")]
+    pub(crate) key: Option<PathBuf>,
+    /// Do not verify the broker's certificate and host name. Testing only.
+    #[arg(long)]
+    pub(crate) insecure_skip_verify: bool,
+    /// MQTT protocol version: 5, 3.1.1, or auto (try 5, fall back to 3.1.1) [default: auto].
+    #[arg(long, value_name = "5|3.1.1|auto", value_parser = parse_mqtt_version)]
+    pub(crate) mqtt_version: Option<MqttVersion>,
+    /// QoS of publishes and subscriptions [default: 1].
+    #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub(crate) qos: Option<u8>,
+    /// A prefix before oc2/ in every topic (e.g. site-a/).
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) topic_prefix: Option<String>,
+    /// Keep-alive interval in seconds, at most 300 [default: 60].
+    #[arg(long, value_name = "SEC")]
+    pub(crate) keep_alive: Option<u32>,
+    /// Also use otupy's response topics (oc2/rsp/device/<id>).
+    #[arg(long)]
+    pub(crate) otupy_compat: bool,
+    /// How long one connection attempt may take, in seconds [default: 10].
+    #[arg(long, value_name = "SEC")]
+    pub(crate) connect_timeout: Option<u32>,
+    /// Log to stderr: -v info, -vv debug, -vvv trace (default: warnings). RUST_LOG, when set, wins.
+    #[arg(short, long, action = ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+impl Common {
+    /// The client configuration these flags describe (validated by the core on connect).
+    pub(crate) fn config(&self) -> Result<ClientConfig, Failure> {
+        let mut c = ClientConfig {
+            brokers: self.brokers.clone(),
+            ..ClientConfig::default()
+        };
+        c.client_id.clone_from(&self.client_id);
+        c.client_id_file.clone_from(&self.client_id_file);
+        c.username.clone_from(&self.username);
+        if let Some(var) = &self.password_env {
+            let password = std::env::var(var).map_err(|e| match e {
+                std::env::VarError::NotPresent => Failure::usage(format!(
+                    "--password-env {var}: the environment variable {var} is not set"
+                )),
+                std::env::VarError::NotUnicode(_) => Failure::usage(format!(
+                    "--password-env {var}: the environment variable {var} is not valid UTF-8"
+                )),
+            })?;
+            c.password = Some(password);
+        }
+        c.ca_file.clone_from(&self.ca);
+        c.cert_file.clone_from(&self.cert);
+        c.key_file.clone_from(&self.key);
+        c.insecure_skip_verify = self.insecure_skip_verify;
+        if self.insecure_skip_verify {
+            eprintln!(
+                "WARNING: --insecure-skip-verify: the broker's TLS certificate and host name are NOT verified; \
+                 anyone between you and the broker can read and forge OpenC2 commands. Use it for testing only."
+            );
+        }
+        if let Some(v) = self.mqtt_version {
+            c.mqtt_version = v;
+        }
+        if let Some(q) = self.qos {
+            c.qos = q;
+        }
+        c.topic_prefix.clone_from(&self.topic_prefix);
+        if let Some(k) = self.keep_alive {
+            c.keep_alive_secs = k;
+        }
+        c.otupy_compat = self.otupy_compat;
+        if let Some(t) = self.connect_timeout {
+            c.connect_timeout_secs = t;
+        }
+        Ok(c)
+    }
+
+    /// The brokers, for messages.
+    pub(crate) fn broker_list(&self) -> String {
+        self.brokers.join(", ")
+    }
+}
+
+/// Installs the tracing subscriber: stderr, `warn` by default, more with `-v`.
+pub(crate) fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(s) if !s.trim().is_empty() => EnvFilter::try_new(s).unwrap_or_else(|e| {
+            eprintln!("warning: RUST_LOG is not a valid filter ({e}); using {level}");
+            EnvFilter::new(level)
+        }),
+        _ => EnvFilter::new(level),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// SIGINT and SIGTERM, installed before connecting so that neither can kill
+/// the process uncleanly once it announced itself.
+pub(crate) struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub(crate) fn install() -> Result<Self, Failure> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let err = |e: std::io::Error| {
+                Failure::runtime(format!("cannot install the signal handlers: {e}"))
+            };
+            Ok(Self {
+                term: signal(SignalKind::terminate()).map_err(err)?,
+                int: signal(SignalKind::interrupt()).map_err(err)?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Waits for SIGINT or SIGTERM and returns its name.
+    pub(crate) async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
+/// Ends the life of a closed client without dropping it: paho's teardown
+/// (`MQTTAsync_destroy`) waits up to a second for its network thread, which
+/// would delay every `send` by that much. The process exits right after.
+pub(crate) fn skip_teardown<T>(closed_client: T) {
+    std::mem::forget(closed_client);
+}
+
+/// Writes one line to stdout and flushes it, so that readers see each line as it comes.
+pub(crate) fn print_line(line: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
+}
+
+/// `HH:MM:SS.mmm` (UTC) of a time in milliseconds since the epoch.
+pub(crate) fn clock(epoch_ms: i64) -> String {
+    let ms = epoch_ms.rem_euclid(86_400_000);
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_is_utc_time_of_day() {
+        assert_eq!(clock(0), "00:00:00.000");
+        assert_eq!(clock(1_595_268_027_123), "18:00:27.123");
+    }
+
+    #[test]
+    fn seconds_must_be_positive() {
+        assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_secs("0"),
+            Err("'0': expected a positive number of seconds".to_owned())
+        );
+        assert_eq!(
+            parse_secs("NaN"),
+            Err("'NaN': expected a positive number of seconds".to_owned())
+        );
+        assert_eq!(
+            parse_secs("soon"),
+            Err("'soon' is not a number of seconds".to_owned())
+        );
+    }
+
+    #[test]
+    fn core_errors_map_to_exit_codes() {
+        let f = Failure::from(Error::Config("qos is 0".into()));
+        assert_eq!(
+            (f.code, f.message.as_str()),
+            (EXIT_USAGE, "configuration: qos is 0")
+        );
+        let f = Failure::from(Error::Connect(
+            "cannot connect to mqtt://x:1: connection refused".into(),
+        ));
+        assert_eq!(f.code, EXIT_FAILURE);
+        assert_eq!(
+            Failure::from(Error::Tls("certificate verify failed".into())).message,
+            "TLS: certificate verify failed"
+        );
+    }
+}

@@ -1,0 +1,313 @@
+//! `oc2mqtt monitor`: watch OpenC2 traffic.
+
+use std::time::Duration;
+
+use clap::Args;
+use oc2mqtt::Message;
+use oc2mqtt::client::{Monitor, MonitorEvent};
+use oc2mqtt::monitor::Observed;
+use serde_json::{Value, json};
+
+use crate::common::{Common, EXIT_OK, Failure, Signals, clock, parse_secs, print_line};
+
+/// Longest payload preview of an undecodable message, in characters (or bytes, in hex).
+const PREVIEW: usize = 200;
+
+/// Prints every OpenC2 message on the filter, one line each, with responses
+/// paired to their command (latency) and payloads that cannot be decoded
+/// shown with the reason. Stops after --count events, after --duration, or on
+/// SIGINT/SIGTERM; then names on stderr the responders that never answered.
+///
+/// Human lines (times are UTC): TIME TOPIC request ID FROM → TO ACTION TARGET;
+/// TIME TOPIC response ID FROM → TO STATUS NAME [TEXT] LATENCY.
+#[derive(Args, Debug)]
+pub(crate) struct MonitorArgs {
+    /// Topic filter to watch [default: oc2/# under --topic-prefix].
+    #[arg(long, value_name = "F")]
+    filter: Option<String>,
+    /// One JSON object per line: kind, topic, received_ms, message (canonical
+    /// form) or error and payload preview, latency_ms.
+    #[arg(long)]
+    json: bool,
+    /// Stop after N events.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+    /// Stop after SEC seconds.
+    #[arg(long, value_name = "SEC", value_parser = parse_secs)]
+    duration: Option<Duration>,
+    #[command(flatten)]
+    common: Common,
+}
+
+impl MonitorArgs {
+    pub(crate) fn common(&self) -> &Common {
+        &self.common
+    }
+}
+
+fn status_name(status: u16) -> &'static str {
+    match status {
+        102 => "Processing",
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// The payload of an undecodable message, readable: text when it is UTF-8, else hex.
+fn preview(payload: &[u8]) -> String {
+    match std::str::from_utf8(payload) {
+        Ok(text) => {
+            let mut p: String = text.chars().take(PREVIEW).collect();
+            if p.len() < text.len() {
+                p.push('…');
+            }
+            p
+        }
+        Err(_) => {
+            let hex: String = payload
+                .iter()
+                .take(PREVIEW / 2)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let more = if payload.len() > PREVIEW / 2 {
+                "…"
+            } else {
+                ""
+            };
+            format!("hex:{hex}{more}")
+        }
+    }
+}
+
+fn latency_ms(latency: Option<Duration>) -> Value {
+    latency.map_or(Value::Null, |d| {
+        json!((d.as_secs_f64() * 1e6).round() / 1e3)
+    })
+}
+
+fn parties(msg: &Message) -> String {
+    let h = &msg.headers;
+    let to = match h.to.as_deref() {
+        Some(to) if !to.is_empty() => to.join(","),
+        _ => "*".to_owned(),
+    };
+    format!(
+        "{} {} → {to}",
+        h.request_id.as_deref().unwrap_or("-"),
+        h.from.as_deref().unwrap_or("-")
+    )
+}
+
+fn observed_line(o: &Observed, latency: Option<Option<Duration>>) -> String {
+    let m = &o.message;
+    let what = if let Some(c) = m.command() {
+        format!("{} {}", c.action, c.target.name)
+    } else if let Some(r) = m.response() {
+        let mut s = format!("{} {}", r.status, status_name(r.status));
+        if let Some(text) = &r.status_text {
+            s.push_str(&format!(" \"{text}\""));
+        }
+        match latency {
+            Some(Some(d)) => s.push_str(&format!(" {:.3} ms", d.as_secs_f64() * 1e3)),
+            Some(None) => s.push_str(" (command not seen)"),
+            None => {}
+        }
+        s
+    } else {
+        String::new()
+    };
+    format!(
+        "{} {} {} {} {what}",
+        clock(o.received_ms),
+        o.topic,
+        m.msg_type(),
+        parties(m)
+    )
+    .trim_end()
+    .to_owned()
+}
+
+fn observed_json(kind: &str, o: &Observed) -> Value {
+    json!({
+        "kind": kind,
+        "topic": o.topic,
+        "received_ms": o.received_ms,
+        "encoding": o.encoding.as_str(),
+        "dialect": o.dialect.as_str(),
+        "message": o.message.to_json_value(),
+    })
+}
+
+/// The event as a human-readable line or a JSON object.
+fn render(event: &MonitorEvent, as_json: bool) -> String {
+    let now = oc2mqtt::message::now_ms();
+    if as_json {
+        let v = match event {
+            MonitorEvent::Request(o) => observed_json("request", o),
+            MonitorEvent::Response { observed, latency } => {
+                let mut v = observed_json("response", observed);
+                v["latency_ms"] = latency_ms(*latency);
+                v
+            }
+            MonitorEvent::Notification(o) => observed_json("notification", o),
+            MonitorEvent::Undecodable {
+                topic,
+                payload,
+                error,
+                received_ms,
+            } => json!({
+                "kind": "undecodable",
+                "topic": topic,
+                "received_ms": received_ms,
+                "error": error.to_string(),
+                "error_kind": error.kind.as_str(),
+                "payload_len": payload.len(),
+                "payload_preview": preview(payload),
+            }),
+            MonitorEvent::Unanswered {
+                request_id,
+                missing,
+            } => json!({
+                "kind": "unanswered",
+                "received_ms": now,
+                "request_id": request_id,
+                "missing": missing,
+            }),
+        };
+        return v.to_string();
+    }
+    match event {
+        MonitorEvent::Request(o) | MonitorEvent::Notification(o) => observed_line(o, None),
+        MonitorEvent::Response { observed, latency } => observed_line(observed, Some(*latency)),
+        MonitorEvent::Undecodable {
+            topic,
+            payload,
+            error,
+            received_ms,
+        } => format!(
+            "{} {topic} undecodable ({}): {error}; payload ({} bytes): {}",
+            clock(*received_ms),
+            error.kind,
+            payload.len(),
+            preview(payload)
+        ),
+        MonitorEvent::Unanswered {
+            request_id,
+            missing,
+        } => {
+            format!(
+                "{} unanswered {request_id}: no final response from {}",
+                clock(now),
+                missing.join(", ")
+            )
+        }
+    }
+}
+
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(crate) async fn run(args: MonitorArgs) -> Result<u8, Failure> {
+    let mut signals = Signals::install()?;
+    let monitor = Monitor::connect(args.common.config()?, args.filter.clone()).await?;
+    let filter = args
+        .filter
+        .clone()
+        .unwrap_or_else(|| format!("{}oc2/#", args.common.topic_prefix.as_deref().unwrap_or("")));
+    eprintln!(
+        "oc2mqtt monitor: watching {filter} on {}; stop with Ctrl-C",
+        args.common.broker_list()
+    );
+    let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut seen = 0u64;
+    let result = loop {
+        if args.count.is_some_and(|n| seen >= n) {
+            break Ok(());
+        }
+        let event = tokio::select! {
+            e = monitor.next() => match e {
+                Some(e) => e,
+                None => break Ok(()),
+            },
+            _ = signals.recv() => break Ok(()),
+            () = until(deadline) => break Ok(()),
+        };
+        seen += 1;
+        if let Err(e) = print_line(&render(&event, args.json)) {
+            break Err(e);
+        }
+    };
+    for (request_id, mut missing) in monitor.pending() {
+        missing.sort();
+        eprintln!(
+            "no response yet to {request_id} from: {}",
+            missing.join(", ")
+        );
+    }
+    monitor.close().await;
+    crate::common::skip_teardown(monitor);
+    result.map(|()| EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_are_text_or_hex_and_bounded() {
+        assert_eq!(preview(b"{\"oops\""), "{\"oops\"");
+        assert_eq!(preview(&[0xff, 0x00, 0x10]), "hex:ff0010");
+        let long = "x".repeat(500);
+        assert_eq!(preview(long.as_bytes()).chars().count(), PREVIEW + 1);
+    }
+
+    #[test]
+    fn human_lines_show_who_what_and_latency() {
+        let cmd = oc2mqtt::Command::new("deny", oc2mqtt::Target::new("ipv4_connection", json!({})))
+            .expect("cmd");
+        let req = Message::request(cmd).from("p1").to(["fw-1"]);
+        let rsp =
+            Message::response_to(&req, oc2mqtt::Response::new(501).with_text("no")).from("fw-1");
+        let o = |m: Message, topic: &str| Observed {
+            topic: topic.into(),
+            message: m,
+            encoding: oc2mqtt::Encoding::Json,
+            dialect: oc2mqtt::Dialect::Spec,
+            received_ms: 0,
+        };
+        let rid = req.headers.request_id.clone().expect("id");
+        let line = render(&MonitorEvent::Request(o(req, "oc2/cmd/device/fw-1")), false);
+        assert_eq!(
+            line,
+            format!(
+                "00:00:00.000 oc2/cmd/device/fw-1 request {rid} p1 → fw-1 deny ipv4_connection"
+            )
+        );
+        let event = MonitorEvent::Response {
+            observed: o(rsp, "oc2/rsp/p1"),
+            latency: Some(Duration::from_micros(1500)),
+        };
+        assert_eq!(
+            render(&event, false),
+            format!(
+                "00:00:00.000 oc2/rsp/p1 response {rid} fw-1 → p1 501 Not Implemented \"no\" 1.500 ms"
+            )
+        );
+        let v: Value = serde_json::from_str(&render(&event, true)).expect("json");
+        assert_eq!(
+            (v["kind"].as_str(), v["latency_ms"].as_f64()),
+            (Some("response"), Some(1.5))
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! `oc2mqtt send`: one command, its responses as JSON lines.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::time::Duration;
+
+use clap::Args;
+use oc2mqtt::client::{Producer, SendOptions};
+use oc2mqtt::{Body, Command, Dialect, Encoding, codec};
+
+use crate::common::{Common, EXIT_INCOMPLETE, EXIT_OK, Failure, parse_secs, print_line};
+
+fn parse_encoding(s: &str) -> Result<Encoding, String> {
+    s.parse().map_err(|_| "expected json or cbor".to_owned())
+}
+
+fn parse_dialect(s: &str) -> Result<Dialect, String> {
+    s.parse()
+        .map_err(|_| "expected spec, otupy or bare".to_owned())
+}
+
+/// Sends one command and prints each response, as it arrives, as one line of
+/// JSON: the whole response message, headers included, in the spec's shape.
+///
+/// Exit status: 0 when every expected responder answered (or, for a broadcast
+/// with no --to and no --expect, when at least one answered before the
+/// timeout); 2 for a usage or configuration error; 3 when the timeout passed
+/// with expected responders missing (named on stderr); 1 for other errors.
+#[derive(Args, Debug)]
+pub(crate) struct SendArgs {
+    /// This producer's id: the command's `from`; responses come back on oc2/rsp/<ID>.
+    #[arg(long, value_name = "ID")]
+    from: String,
+    /// Recipient device id; repeat for several. The command then goes to
+    /// oc2/cmd/device/<ID> and is complete when each one answered. Without
+    /// --to it is broadcast (oc2/cmd/ap/<PROFILE> with --profile, else oc2/cmd/all).
+    #[arg(long = "to", value_name = "ID")]
+    to: Vec<String>,
+    /// Actuator profile (slpf, ...), set as the command's actuator when it has none.
+    #[arg(long, value_name = "PROFILE")]
+    profile: Option<String>,
+    /// Seconds to wait for responses.
+    #[arg(long, value_name = "SEC", default_value = "10", value_parser = parse_secs)]
+    timeout: Duration,
+    /// Complete after this many distinct responders answered (a broadcast whose audience size is known).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    expect: Option<u32>,
+    /// Payload encoding.
+    #[arg(long, value_name = "json|cbor", default_value = "json", value_parser = parse_encoding)]
+    encoding: Encoding,
+    /// Wire shape of the command: spec (MQTT-T headers/body), otupy (flat), or
+    /// bare (the command object alone; its responses cannot be correlated).
+    #[arg(long, value_name = "spec|otupy|bare", default_value = "spec", value_parser = parse_dialect)]
+    dialect: Dialect,
+    /// The command as JSON text, @FILE, or - for stdin: the command object
+    /// ({"action": "query", "target": {"features": ["versions"]}}), or a whole
+    /// message in any dialect, of which only the command is used.
+    #[arg(value_name = "COMMAND", allow_hyphen_values = true)]
+    command: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+impl SendArgs {
+    pub(crate) fn common(&self) -> &Common {
+        &self.common
+    }
+}
+
+/// Reads COMMAND: JSON text, `@file` or `-`, decoded by the core's codec.
+fn read_command(arg: &str) -> Result<Command, Failure> {
+    let bytes = if arg == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::usage(format!("cannot read COMMAND from stdin: {e}")))?;
+        buf
+    } else if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read(path)
+            .map_err(|e| Failure::usage(format!("cannot read COMMAND file {path}: {e}")))?
+    } else {
+        arg.as_bytes().to_vec()
+    };
+    let decoded = codec::decode(&bytes, None)
+        .map_err(|e| Failure::usage(format!("COMMAND is not a valid OpenC2 command: {e}")))?;
+    match decoded.message.body {
+        Body::Request(command) => Ok(command),
+        other => Err(Failure::usage(format!(
+            "COMMAND is a {}, not a command",
+            other.msg_type()
+        ))),
+    }
+}
+
+pub(crate) async fn run(args: SendArgs) -> Result<u8, Failure> {
+    let command = read_command(&args.command)?;
+    let producer = Producer::connect(args.common.config()?, &args.from).await?;
+    let result = exchange(&producer, command, &args).await;
+    producer.close().await;
+    crate::common::skip_teardown(producer);
+    result
+}
+
+async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Result<u8, Failure> {
+    let options = SendOptions {
+        to: args.to.clone(),
+        profile: args.profile.clone(),
+        timeout: args.timeout,
+        expect: args.expect.map(|n| n as usize),
+        encoding: args.encoding,
+        dialect: args.dialect,
+    };
+    let mut exchange = producer.send(command, options).await?;
+    tracing::info!(request_id = exchange.request_id(), "command sent");
+    let mut received = 0usize;
+    let mut final_from = HashSet::new();
+    while let Some(reply) = exchange.next().await {
+        let line = serde_json::to_string(&reply.message.to_json_value())
+            .map_err(|e| Failure::runtime(format!("cannot print a response: {e}")))?;
+        print_line(&line)?;
+        received += 1;
+        if reply
+            .message
+            .response()
+            .is_some_and(oc2mqtt::Response::is_final)
+        {
+            final_from.insert(reply.message.headers.from.clone());
+        }
+    }
+    if exchange.is_complete() {
+        return Ok(EXIT_OK);
+    }
+    let mut missing = exchange.missing().to_vec();
+    missing.sort();
+    if !missing.is_empty() {
+        eprintln!("timed out waiting for: {}", missing.join(", "));
+        return Ok(EXIT_INCOMPLETE);
+    }
+    let secs = args.timeout.as_secs_f64();
+    if let Some(n) = args.expect {
+        let answered = final_from.len();
+        eprintln!(
+            "timed out waiting for responses: {answered} of {n} expected responders answered within {secs} s"
+        );
+        return Ok(EXIT_INCOMPLETE);
+    }
+    if received > 0 {
+        // A broadcast to an unknown audience: the timeout is its normal end.
+        return Ok(EXIT_OK);
+    }
+    eprintln!("no response within {secs} s");
+    Ok(EXIT_INCOMPLETE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_object_and_whole_messages_are_accepted() {
+        let c = read_command(r#"{"action":"query","target":{"features":["versions"]}}"#)
+            .expect("bare command");
+        assert_eq!(
+            (c.action.as_str(), c.target.name.as_str()),
+            ("query", "features")
+        );
+        let spec = r#"{"headers":{"request_id":"r1","from":"p"},"body":{"openc2":{"request":{"action":"deny","target":{"ipv4_connection":{}}}}}}"#;
+        assert_eq!(
+            read_command(spec).expect("spec message").action.as_str(),
+            "deny"
+        );
+    }
+
+    #[test]
+    fn bad_commands_are_usage_errors() {
+        let e = read_command(r#"{"status":200}"#).expect_err("a response");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                crate::common::EXIT_USAGE,
+                "COMMAND is a response, not a command"
+            )
+        );
+        let e = read_command("@/nonexistent/cmd.json").expect_err("no file");
+        assert!(
+            e.message
+                .starts_with("cannot read COMMAND file /nonexistent/cmd.json: "),
+            "{}",
+            e.message
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! `oc2mqtt serve`: a reference consumer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use clap::Args;
+use oc2mqtt::Message;
+use oc2mqtt::client::{Consumer, ConsumerOptions};
+
+use crate::common::{Common, EXIT_OK, Failure, Signals, clock, print_line};
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((a, t)) if !a.is_empty() && !t.is_empty() => Ok((a.to_owned(), t.to_owned())),
+        _ => Err(format!(
+            "'{s}': expected ACTION:TARGET, e.g. deny:ipv4_connection"
+        )),
+    }
+}
+
+/// Runs a reference consumer until SIGINT or SIGTERM (then exits 0).
+///
+/// It answers `query features` from its flags, 501 to action/target pairs it
+/// did not declare (when any --pair is given), 200 to every other command, in
+/// the dialect and encoding each command came in. It prints one line per
+/// command its handler ran on stdout (built-in answers such as query features
+/// and 501 are not printed; -v logs them); status goes to stderr.
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// This device's id: commands come on oc2/cmd/device/<ID>; the `from` of its responses.
+    #[arg(long, value_name = "ID")]
+    device_id: String,
+    /// Actuator profile implemented (slpf, ...); repeat for several. Subscribes oc2/cmd/ap/<P>.
+    #[arg(long = "profile", value_name = "P")]
+    profiles: Vec<String>,
+    /// Action/target pair implemented, e.g. deny:ipv4_connection; repeat for several.
+    #[arg(long = "pair", value_name = "ACTION:TARGET", value_parser = parse_pair)]
+    pairs: Vec<(String, String)>,
+    /// Commands per minute, reported by `query features`.
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<f64>,
+    /// Consumer group: members share the commands through $share/<G>/... subscriptions.
+    #[arg(long, value_name = "G")]
+    group: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+impl ServeArgs {
+    pub(crate) fn common(&self) -> &Common {
+        &self.common
+    }
+}
+
+/// One line about a command the handler ran.
+fn handled_line(msg: &Message) -> String {
+    let h = &msg.headers;
+    let (action, target, rr) = msg.command().map_or(("?", "?", "?"), |c| {
+        (
+            c.action.as_str(),
+            c.target.name.as_str(),
+            c.response_requested().as_str(),
+        )
+    });
+    format!(
+        "{} handled {action} {target} request_id={} from={} response_requested={rr} result=200",
+        clock(oc2mqtt::message::now_ms()),
+        h.request_id.as_deref().unwrap_or("-"),
+        h.from.as_deref().unwrap_or("-"),
+    )
+}
+
+pub(crate) async fn run(args: ServeArgs) -> Result<u8, Failure> {
+    let mut signals = Signals::install()?;
+    let options = ConsumerOptions {
+        device_id: args.device_id.clone(),
+        profiles: args.profiles.clone(),
+        pairs: args.pairs.clone(),
+        rate_limit: args.rate_limit,
+        group: args.group.clone(),
+        ..ConsumerOptions::default()
+    };
+    let consumer = Consumer::connect(args.common.config()?, options).await?;
+    let pairs: Vec<String> = args.pairs.iter().map(|(a, t)| format!("{a}:{t}")).collect();
+    eprintln!(
+        "oc2mqtt serve: device {} ready on {} (profiles: {}; pairs: {}); stop with Ctrl-C or SIGTERM",
+        args.device_id,
+        args.common.broker_list(),
+        if args.profiles.is_empty() {
+            "none".to_owned()
+        } else {
+            args.profiles.join(", ")
+        },
+        if pairs.is_empty() {
+            "any".to_owned()
+        } else {
+            pairs.join(", ")
+        },
+    );
+    let handled = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&handled);
+    let handler = move |msg: &Message| {
+        count.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = print_line(&handled_line(msg)) {
+            tracing::warn!(error = %e.message, "cannot print a handled command");
+        }
+        Ok(None)
+    };
+    let stopped_by = tokio::select! {
+        served = consumer.serve(handler) => {
+            served?;
+            "the connection closed"
+        }
+        signal = signals.recv() => signal,
+    };
+    consumer.close().await;
+    let s = consumer.stats();
+    eprintln!(
+        "oc2mqtt serve: {stopped_by}: stopped; {} commands handled, {} received, {} published, {} duplicates, {} undecodable",
+        handled.load(Ordering::Relaxed),
+        s.received,
+        s.published,
+        s.duplicates,
+        s.decode_errors,
+    );
+    crate::common::skip_teardown(consumer);
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_action_colon_target() {
+        assert_eq!(
+            parse_pair("deny:ipv4_connection"),
+            Ok(("deny".into(), "ipv4_connection".into()))
+        );
+        assert_eq!(
+            parse_pair("deny"),
+            Err("'deny': expected ACTION:TARGET, e.g. deny:ipv4_connection".into())
+        );
+        assert!(parse_pair(":x").is_err());
+    }
+}

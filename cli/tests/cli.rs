@@ -1,0 +1,814 @@
+//! The `oc2mqtt` binary against a real Mosquitto (started per test by
+//! `tests/broker/broker.py` on free ports): each subcommand, its exit codes
+//! and its error messages.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oc2mqtt");
+const WAIT: Duration = Duration::from_secs(30);
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A throwaway Mosquitto, stopped by PID on drop.
+struct Broker {
+    info: Value,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = Command::new("python3")
+            .arg(repo_root().join("tests/broker/broker.py"))
+            .args(["start", "--dir"])
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .expect("run broker.py");
+        assert!(
+            out.status.success(),
+            "broker.py start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8(out.stdout).expect("utf-8");
+        let info: Value =
+            serde_json::from_str(line.lines().next().expect("one JSON line")).expect("broker JSON");
+        Self { info, _dir: dir }
+    }
+
+    fn port(&self) -> u16 {
+        u16::try_from(self.info["port"].as_u64().expect("port")).expect("port fits")
+    }
+
+    fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port())
+    }
+
+    fn tls_url(&self) -> String {
+        format!(
+            "mqtts://localhost:{}",
+            self.info["tls_port"].as_u64().expect("tls_port")
+        )
+    }
+
+    fn file(&self, key: &str) -> String {
+        self.info[key].as_str().expect("path").to_owned()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(pid) = self.info["pid"].as_u64() {
+            let _ = Command::new("python3")
+                .arg(repo_root().join("tests/broker/broker.py"))
+                .args(["stop", "--pid", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill {sig} {pid} failed");
+}
+
+/// Runs `oc2mqtt ARGS` to completion (killed after 30 s).
+fn run_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::piped())
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn oc2mqtt");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(WAIT) {
+        Ok(out) => out.expect("wait for oc2mqtt"),
+        Err(_) => {
+            signal(pid, "-KILL");
+            panic!("oc2mqtt {args:?} did not finish within {WAIT:?}");
+        }
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with(args, &[], None)
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited, not killed by a signal")
+}
+
+fn stdout_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `oc2mqtt` running in the background (serve, monitor), its output read line by line.
+struct Bg {
+    child: Child,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+    err_seen: Vec<String>,
+}
+
+fn lines_of(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Bg {
+    fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .env_remove("RUST_LOG")
+            .spawn()
+            .expect("spawn oc2mqtt");
+        let out = lines_of(child.stdout.take().expect("stdout"));
+        let err = lines_of(child.stderr.take().expect("stderr"));
+        Self {
+            child,
+            out,
+            err,
+            err_seen: Vec::new(),
+        }
+    }
+
+    /// Waits until a stderr line contains `needle`.
+    fn wait_stderr(&mut self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.err_seen.iter().any(|l| l.contains(needle)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.err.recv_timeout(left) {
+                Ok(line) => self.err_seen.push(line),
+                Err(_) => panic!("no stderr line with {needle:?}; got {:?}", self.err_seen),
+            }
+        }
+    }
+
+    fn next_stdout(&self) -> String {
+        self.out.recv_timeout(WAIT).expect("a stdout line")
+    }
+
+    /// Waits for the exit; returns the code and the rest of stderr.
+    fn wait(&mut self) -> (i32, String) {
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "oc2mqtt did not exit; stderr so far {:?}",
+                self.err_seen
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(line) = self.err.recv_timeout(Duration::from_secs(5)) {
+            self.err_seen.push(line);
+        }
+        (
+            status.code().expect("exited, not killed by a signal"),
+            self.err_seen.join("\n"),
+        )
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn serve(b: &Broker, device: &str) -> Bg {
+    let url = b.url();
+    let mut s = Bg::spawn(&[
+        "serve",
+        "--broker",
+        &url,
+        "--device-id",
+        device,
+        "--profile",
+        "slpf",
+        "--pair",
+        "deny:ipv4_connection",
+    ]);
+    s.wait_stderr("ready");
+    s
+}
+
+const QUERY: &str = r#"{"action":"query","target":{"features":["versions","profiles","pairs"]}}"#;
+const DENY4: &str =
+    r#"{"action":"deny","target":{"ipv4_connection":{"protocol":"tcp","dst_port":80}}}"#;
+const DENY6: &str = r#"{"action":"deny","target":{"ipv6_connection":{}}}"#;
+
+fn response(line: &Value) -> &Value {
+    &line["body"]["openc2"]["response"]
+}
+
+#[test]
+fn serve_answers_query_features_and_declared_pairs() {
+    let b = Broker::start(&[]);
+    let url = b.url();
+    let s = serve(&b, "fw-1");
+    let send = |extra: &[&str], cmd: &str| {
+        let mut args = vec!["send", "--broker", &url, "--from", "p1"];
+        args.extend_from_slice(extra);
+        args.push(cmd);
+        run(&args)
+    };
+
+    let out = send(&["--to", "fw-1"], QUERY);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 1, "one response: {lines:?}");
+    assert_eq!(
+        response(&lines[0]),
+        &json!({"status": 200, "results": {
+            "versions": ["1.0"], "profiles": ["slpf"],
+            "pairs": {"query": ["features"], "deny": ["ipv4_connection"]}}})
+    );
+    let h = &lines[0]["headers"];
+    assert_eq!((&h["from"], &h["to"]), (&json!("fw-1"), &json!(["p1"])));
+    assert!(
+        h["request_id"].as_str().is_some_and(|id| id.len() == 36),
+        "request_id in the headers: {h}"
+    );
+    assert!(h["created"].is_i64());
+
+    let out = send(&["--to", "fw-1"], DENY4);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout_lines(&out)
+            .iter()
+            .map(|l| response(l).clone())
+            .collect::<Vec<_>>(),
+        [json!({"status": 200})]
+    );
+    assert!(
+        s.next_stdout().contains("handled deny ipv4_connection"),
+        "serve prints the handled command"
+    );
+
+    let out = send(&["--to", "fw-1"], DENY6);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        response(&stdout_lines(&out)[0]),
+        &json!({"status": 501, "status_text": "deny ipv6_connection is not implemented by this consumer"})
+    );
+
+    // Other encodings and dialects: the consumer answers in kind, send prints the canonical form.
+    for (encoding, dialect) in [("cbor", "spec"), ("json", "otupy"), ("cbor", "otupy")] {
+        let out = send(
+            &["--to", "fw-1", "--encoding", encoding, "--dialect", dialect],
+            DENY4,
+        );
+        assert_eq!(code(&out), 0, "{encoding}/{dialect}: {}", stderr(&out));
+        let lines = stdout_lines(&out);
+        assert_eq!(
+            response(&lines[0]),
+            &json!({"status": 200}),
+            "{encoding}/{dialect}"
+        );
+        assert_eq!(lines[0]["headers"]["from"], "fw-1");
+    }
+
+    // A whole message (here the MQTT-T example, response_requested ack) from a file: its command is sent.
+    let file = repo_root().join("bench/payloads/deny_command.json");
+    let out = send(&["--to", "fw-1"], &format!("@{}", file.display()));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(response(&stdout_lines(&out)[0]), &json!({"status": 102}));
+
+    // From stdin.
+    let out = run_with(
+        &[
+            "send", "--broker", &url, "--from", "p1", "--to", "fw-1", "-",
+        ],
+        &[],
+        Some(DENY6),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(response(&stdout_lines(&out)[0])["status"], 501);
+
+    // A broadcast (no --to, no --expect): the timeout is its normal end.
+    let out = send(&["--timeout", "1"], QUERY);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout_lines(&out).len(), 1);
+}
+
+#[test]
+fn send_names_the_responders_it_is_still_waiting_for() {
+    let b = Broker::start(&[]);
+    let url = b.url();
+    let _s = serve(&b, "fw-1");
+    let out = run(&[
+        "send",
+        "--broker",
+        &url,
+        "--from",
+        "p1",
+        "--to",
+        "fw-1",
+        "--to",
+        "fw-2",
+        "--to",
+        "fw-3",
+        "--timeout",
+        "1",
+        DENY4,
+    ]);
+    assert_eq!(code(&out), 3);
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["headers"]["from"], "fw-1");
+    assert_eq!(stderr(&out), "timed out waiting for: fw-2, fw-3\n");
+
+    let out = run(&[
+        "send",
+        "--broker",
+        &url,
+        "--from",
+        "p1",
+        "--expect",
+        "2",
+        "--timeout",
+        "1",
+        QUERY,
+    ]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(stdout_lines(&out).len(), 1);
+    assert_eq!(
+        stderr(&out),
+        "timed out waiting for responses: 1 of 2 expected responders answered within 1 s\n"
+    );
+
+    let out = run(&[
+        "send",
+        "--broker",
+        &url,
+        "--from",
+        "p1",
+        "--profile",
+        "nobody",
+        "--timeout",
+        "0.5",
+        QUERY,
+    ]);
+    assert_eq!(code(&out), 3);
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr(&out), "no response within 0.5 s\n");
+
+    // A recipient that cannot be a topic level is refused before anything is published.
+    let out = run(&[
+        "send", "--broker", &url, "--from", "p1", "--to", "fw#1", QUERY,
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).starts_with("error: invalid topic: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn serve_exits_0_on_sigterm_and_sigint() {
+    let b = Broker::start(&[]);
+    for sig in ["-TERM", "-INT"] {
+        let mut s = serve(&b, "fw-1");
+        signal(s.child.id(), sig);
+        let (code, err) = s.wait();
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains(&format!("SIG{}: stopped", &sig[1..])), "{err}");
+    }
+}
+
+/// Publishes a raw payload with a hand-rolled MQTT v3.1.1 client (QoS 0, no properties).
+fn publish_raw(port: u16, topic: &str, payload: &[u8]) {
+    fn remaining(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let mut byte = u8::try_from(n % 128).expect("7 bits");
+            n /= 128;
+            if n > 0 {
+                byte |= 0x80;
+            }
+            out.push(byte);
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    fn string(s: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(&u16::try_from(s.len()).expect("short").to_be_bytes());
+        out.extend_from_slice(s);
+    }
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut body = Vec::new();
+    string(b"MQTT", &mut body);
+    body.extend_from_slice(&[4, 0x02, 0, 30]);
+    string(b"raw-test-publisher", &mut body);
+    let mut packet = vec![0x10];
+    remaining(body.len(), &mut packet);
+    packet.extend_from_slice(&body);
+    s.write_all(&packet).expect("CONNECT");
+    let mut connack = [0u8; 4];
+    s.read_exact(&mut connack).expect("CONNACK");
+    assert_eq!(connack, [0x20, 2, 0, 0], "connection accepted");
+    let mut body = Vec::new();
+    string(topic.as_bytes(), &mut body);
+    body.extend_from_slice(payload);
+    let mut packet = vec![0x30];
+    remaining(body.len(), &mut packet);
+    packet.extend_from_slice(&body);
+    packet.extend_from_slice(&[0xE0, 0]);
+    s.write_all(&packet).expect("PUBLISH, DISCONNECT");
+}
+
+#[test]
+fn monitor_json_pairs_requests_and_responses() {
+    let b = Broker::start(&[]);
+    let url = b.url();
+    let _s = serve(&b, "fw-1");
+    let mut m = Bg::spawn(&["monitor", "--broker", &url, "--json", "--count", "3"]);
+    m.wait_stderr("watching oc2/#");
+    let out = run(&[
+        "send", "--broker", &url, "--from", "p1", "--to", "fw-1", QUERY,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rid = stdout_lines(&out)[0]["headers"]["request_id"].clone();
+    let events: Vec<Value> = (0..3)
+        .map(|_| serde_json::from_str(&m.next_stdout()).expect("a JSON line"))
+        .collect();
+    let (code, err) = m.wait();
+    assert_eq!(code, 0, "{err}");
+
+    assert_eq!(events[0]["kind"], "request");
+    assert_eq!(events[0]["topic"], "oc2/cmd/device/fw-1");
+    assert_eq!(events[0]["message"]["headers"]["request_id"], rid);
+    assert_eq!(
+        events[0]["message"]["body"]["openc2"]["request"]["action"],
+        "query"
+    );
+    assert!(events[0]["received_ms"].is_i64());
+    // The response is published on oc2/rsp and oc2/rsp/p1: the monitor sees both.
+    let mut topics: Vec<&str> = events[1..]
+        .iter()
+        .map(|e| e["topic"].as_str().expect("topic"))
+        .collect();
+    topics.sort_unstable();
+    assert_eq!(topics, ["oc2/rsp", "oc2/rsp/p1"]);
+    for e in &events[1..] {
+        assert_eq!(e["kind"], "response");
+        assert_eq!(e["message"]["headers"]["request_id"], rid);
+        assert_eq!(e["message"]["body"]["openc2"]["response"]["status"], 200);
+        assert_eq!(
+            (e["encoding"].as_str(), e["dialect"].as_str()),
+            (Some("json"), Some("spec"))
+        );
+    }
+    let latency = events[1]["latency_ms"]
+        .as_f64()
+        .expect("latency of the first response");
+    assert!((0.0..10_000.0).contains(&latency), "{latency}");
+}
+
+#[test]
+fn monitor_shows_undecodable_payloads_and_missing_responders() {
+    let b = Broker::start(&[]);
+    let url = b.url();
+    let mut m = Bg::spawn(&[
+        "monitor",
+        "--broker",
+        &url,
+        "--count",
+        "2",
+        "--duration",
+        "20",
+    ]);
+    m.wait_stderr("watching oc2/#");
+    let out = run(&[
+        "send",
+        "--broker",
+        &url,
+        "--from",
+        "p1",
+        "--to",
+        "fw-9",
+        "--timeout",
+        "0.5",
+        DENY4,
+    ]);
+    assert_eq!(code(&out), 3);
+    let request = m.next_stdout();
+    let rid = request.split(' ').nth(3).expect("request id").to_owned();
+    assert!(
+        request.ends_with(&format!(
+            "oc2/cmd/device/fw-9 request {rid} p1 → fw-9 deny ipv4_connection"
+        )),
+        "{request}"
+    );
+    publish_raw(b.port(), "oc2/cmd/all", b"{\"headers\": ");
+    let bad = m.next_stdout();
+    assert!(bad.contains(" oc2/cmd/all undecodable (syntax): "), "{bad}");
+    assert!(bad.ends_with("payload (12 bytes): {\"headers\": "), "{bad}");
+    let (code, err) = m.wait();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("no response yet to {rid} from: fw-9")),
+        "{err}"
+    );
+}
+
+#[test]
+fn monitor_stops_after_its_duration() {
+    let b = Broker::start(&[]);
+    let started = Instant::now();
+    let out = run(&["monitor", "--broker", &b.url(), "--duration", "0.5"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_commands_and_settings_are_usage_errors() {
+    // Nothing listens: every case below must fail before connecting.
+    let url = format!("mqtt://127.0.0.1:{}", closed_port());
+    let send = |extra: &[&str], cmd: &str| {
+        let mut args = vec!["send", "--broker", &url, "--from", "p1"];
+        args.extend_from_slice(extra);
+        args.push(cmd);
+        run(&args)
+    };
+    let cases: [(&[&str], &str, &str); 6] = [
+        (
+            &[],
+            "not json",
+            "error: COMMAND is not a valid OpenC2 command: ",
+        ),
+        (
+            &[],
+            r#"{"action":"explode","target":{"x":{}}}"#,
+            "error: COMMAND is not a valid OpenC2 command: action: ",
+        ),
+        (
+            &[],
+            r#"{"status":200}"#,
+            "error: COMMAND is a response, not a command\n",
+        ),
+        (
+            &[],
+            "@/nonexistent/command.json",
+            "error: cannot read COMMAND file /nonexistent/command.json: ",
+        ),
+        (
+            &["--keep-alive", "600"],
+            QUERY,
+            "error: configuration: keep_alive_secs is 600, but MQTT-T 3.1.1 allows at most 300\n",
+        ),
+        (
+            &["--password-env", "OC2MQTT_SURELY_UNSET"],
+            QUERY,
+            "error: --password-env OC2MQTT_SURELY_UNSET: the environment variable OC2MQTT_SURELY_UNSET is not set\n",
+        ),
+    ];
+    for (extra, cmd, expected) in cases {
+        let out = send(extra, cmd);
+        assert_eq!(code(&out), 2, "{extra:?} {cmd}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with(expected),
+            "{extra:?} {cmd}: {}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let out = run(&["send", "--broker", &url, "--from", "p#1", QUERY]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        stderr(&out),
+        "error: invalid topic: producer id 'p#1' contains '#', which MQTT topic names forbid\n"
+    );
+    let out = run_with(
+        &[
+            "send",
+            "--broker",
+            &url,
+            "--from",
+            "p1",
+            "--password-env",
+            "PW",
+            QUERY,
+        ],
+        &[("PW", "x")],
+        None,
+    );
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (
+            2,
+            "error: configuration: a password was given without a username\n"
+        )
+    );
+
+    // clap's own usage errors.
+    for args in [
+        &[
+            "send",
+            "--broker",
+            &url,
+            "--from",
+            "p1",
+            "--mqtt-version",
+            "4.2",
+            QUERY,
+        ][..],
+        &[
+            "send", "--broker", &url, "--from", "p1", "--qos", "0", QUERY,
+        ],
+        &[
+            "send",
+            "--broker",
+            &url,
+            "--from",
+            "p1",
+            "--timeout",
+            "-1",
+            QUERY,
+        ],
+        &["send", "--broker", &url, QUERY],
+        &[
+            "serve",
+            "--broker",
+            &url,
+            "--device-id",
+            "fw-1",
+            "--pair",
+            "deny",
+        ],
+    ] {
+        let out = run(args);
+        assert_eq!(code(&out), 2, "{args:?}");
+        assert!(
+            stderr(&out).starts_with("error: "),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = run(&[
+        "serve",
+        "--broker",
+        &url,
+        "--device-id",
+        "fw-1",
+        "--pair",
+        "explode:x",
+    ]);
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (
+            2,
+            "error: configuration: pair explode:x: unknown action 'explode'\n"
+        )
+    );
+    let out = run(&["send", "--broker", "http://x:1", "--from", "p1", QUERY]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        stderr(&out),
+        "error: configuration: broker URL 'http://x:1': unsupported scheme 'http'; expected mqtt or mqtts\n"
+    );
+}
+
+#[test]
+fn connection_refused_exits_1_with_the_reason() {
+    let url = format!("mqtt://127.0.0.1:{}", closed_port());
+    let expected = format!("error: cannot connect to {url}: connection refused\n");
+    for args in [
+        &["send", "--broker", &url, "--from", "p1", QUERY][..],
+        &["serve", "--broker", &url, "--device-id", "fw-1"],
+        &["monitor", "--broker", &url],
+    ] {
+        let out = run(args);
+        assert_eq!(
+            (code(&out), stderr(&out)),
+            (1, expected.clone()),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_password_exits_1_with_the_reason() {
+    let b = Broker::start(&["--user", "u:p"]);
+    let url = b.url();
+    let args = [
+        "send",
+        "--broker",
+        &url,
+        "--from",
+        "p1",
+        "--username",
+        "u",
+        "--password-env",
+        "OC2MQTT_TEST_PW",
+        "--timeout",
+        "0.5",
+        QUERY,
+    ];
+    let out = run_with(&args, &[("OC2MQTT_TEST_PW", "wrong")], None);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stderr(&out),
+        "error: broker refused the connection: bad user name or password\n"
+    );
+    let out = run_with(&args, &[("OC2MQTT_TEST_PW", "p")], None);
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (3, "no response within 0.5 s\n"),
+        "the right password connects"
+    );
+}
+
+#[test]
+fn tls_errors_are_clear_and_skipping_verification_is_loud() {
+    let b = Broker::start(&["--tls"]);
+    let url = b.tls_url();
+    let send = |extra: &[&str]| {
+        let mut args = vec!["send", "--broker", &url, "--from", "p1", "--timeout", "0.5"];
+        args.extend_from_slice(extra);
+        args.push(QUERY);
+        run(&args)
+    };
+    let wrong = b.file("wrong_ca");
+    let out = send(&["--ca", &wrong]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: TLS: certificate verify failed"),
+        "{err}"
+    );
+    assert!(err.ends_with(" for localhost\n"), "{err}");
+
+    let ca = b.file("ca");
+    let out = send(&["--ca", &ca]);
+    assert_eq!(
+        (code(&out), stderr(&out).as_str()),
+        (3, "no response within 0.5 s\n"),
+        "the right CA connects"
+    );
+
+    let out = send(&["--ca", &wrong, "--insecure-skip-verify"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("WARNING: --insecure-skip-verify: "),
+        "{}",
+        stderr(&out)
+    );
+}
