@@ -206,7 +206,6 @@ struct Inner {
     conn: Connection,
     options: ConsumerOptions,
     topics: Topics,
-    max_payload: usize,
     dedup: Mutex<Deduplicator>,
     queue: mpsc::Sender<Incoming>,
     shutdown: watch::Sender<bool>,
@@ -243,7 +242,6 @@ impl Inner {
     }
 
     fn on_undecodable(self: &Arc<Self>, topic: &str, payload: &[u8], e: MessageError) {
-        Counters::bump(&self.conn.counters.decode_errors);
         tracing::warn!(topic, error = %e, "undecodable command");
         let s = &e.salvage;
         let addressable = s.request_id.is_some() || s.from.is_some();
@@ -279,11 +277,7 @@ impl Inner {
 
     fn on_message(self: &Arc<Self>, m: &mqtt::Message) {
         let inbound = self.conn.inbound(m);
-        let decoded = match codec::decode_with_limit(
-            &inbound.payload,
-            inbound.properties.as_ref(),
-            self.max_payload,
-        ) {
+        let decoded = match self.conn.decode(&inbound) {
             Ok(d) => d,
             Err(e) => return self.on_undecodable(&inbound.topic, &inbound.payload, e),
         };
@@ -436,7 +430,6 @@ impl Consumer {
             conn,
             options,
             topics,
-            max_payload: config.max_payload,
             dedup: Mutex::new(Deduplicator::default()),
             queue,
             shutdown: watch::Sender::new(false),

@@ -22,7 +22,7 @@ use paho_mqtt as mqtt;
 use tokio::sync::{mpsc, watch};
 
 use crate::client::{ClientConfig, Connection, Counters, Inbound, Stats, monotonic_ms};
-use crate::codec::{self, Dialect, Encoding};
+use crate::codec::{Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
 use crate::error::{MessageError, Result};
 use crate::message::{Message, MsgType, ResponseRequested, now_ms};
@@ -90,7 +90,6 @@ struct Pairs {
 
 struct Inner {
     conn: Connection,
-    max_payload: usize,
     window: Duration,
     pairs: Mutex<Pairs>,
     events: mpsc::UnboundedSender<MonitorEvent>,
@@ -122,14 +121,9 @@ impl Inner {
 
     fn observe(&self, inbound: Inbound) -> MonitorEvent {
         let received_ms = now_ms();
-        let decoded = match codec::decode_with_limit(
-            &inbound.payload,
-            inbound.properties.as_ref(),
-            self.max_payload,
-        ) {
+        let decoded = match self.conn.decode(&inbound) {
             Ok(d) => d,
             Err(error) => {
-                Counters::bump(&self.conn.counters.decode_errors);
                 return MonitorEvent::Undecodable {
                     topic: inbound.topic,
                     payload: inbound.payload,
@@ -234,7 +228,6 @@ impl Monitor {
         let (events, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             conn,
-            max_payload: config.max_payload,
             window,
             pairs: Mutex::new(Pairs::default()),
             events,

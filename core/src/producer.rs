@@ -114,7 +114,6 @@ struct Inner {
     conn: Connection,
     id: String,
     topics: Topics,
-    max_payload: usize,
     state: Mutex<State>,
 }
 
@@ -129,14 +128,9 @@ impl Inner {
 
     fn on_message(&self, m: &mqtt::Message) {
         let inbound = self.conn.inbound(m);
-        let decoded = match codec::decode_with_limit(
-            &inbound.payload,
-            inbound.properties.as_ref(),
-            self.max_payload,
-        ) {
+        let decoded = match self.conn.decode(&inbound) {
             Ok(d) => d,
             Err(e) => {
-                Counters::bump(&self.conn.counters.decode_errors);
                 tracing::warn!(topic = %inbound.topic, error = %e, "undecodable response dropped");
                 return;
             }
@@ -204,7 +198,6 @@ impl Producer {
             conn,
             id: id.to_owned(),
             topics,
-            max_payload: config.max_payload,
             state: Mutex::new(State {
                 correlator: Correlator::new(),
                 dedup: Deduplicator::default(),

@@ -11,8 +11,8 @@ use paho_mqtt as mqtt;
 
 use super::config::{BrokerUrl, ClientConfig, MqttVersion, parse_broker};
 use super::stats::Counters;
-use crate::codec::PublishProperties;
-use crate::error::{Error, Result};
+use crate::codec::{self, Decoded, PublishProperties};
+use crate::error::{Error, MessageError, Result};
 
 /// OpenSSL cipher string: no anonymous or NULL ciphers, and security level 2,
 /// which on OpenSSL 3 also rules out TLS below 1.2 (paho ignores its own
@@ -38,6 +38,7 @@ pub(crate) struct Connection {
     v5: bool,
     qos: i32,
     message_expiry: Option<u32>,
+    max_payload: usize,
     url: String,
     pub(crate) counters: Arc<Counters>,
 }
@@ -383,6 +384,7 @@ impl Connection {
                         v5,
                         qos: i32::from(config.qos),
                         message_expiry: config.message_expiry_secs,
+                        max_payload: config.max_payload,
                         url,
                         counters,
                     };
@@ -508,6 +510,18 @@ impl Connection {
             payload: m.payload().to_vec(),
             properties: inbound_properties(m.properties()),
         }
+    }
+
+    /// Decodes an inbound payload within the configured size limit, counting failures.
+    pub(crate) fn decode(&self, inbound: &Inbound) -> std::result::Result<Decoded, MessageError> {
+        codec::decode_with_limit(
+            &inbound.payload,
+            inbound.properties.as_ref(),
+            self.max_payload,
+        )
+        .inspect_err(|_| {
+            self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+        })
     }
 
     /// The broker URI connected to.
