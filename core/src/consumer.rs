@@ -317,12 +317,11 @@ impl Inner {
             to,
         };
         if let Err(mpsc::error::TrySendError::Full(incoming)) = self.queue.try_send(incoming) {
-            tracing::warn!("command queue full; answering 503");
-            let to = incoming.to.clone();
-            self.spawn_send(
-                to,
-                Response::new(503).with_text("consumer busy: too many commands queued"),
-            );
+            tracing::warn!("command queue full; dropping a command");
+            let busy = Response::new(503).with_text("consumer busy: too many commands queued");
+            if wants(incoming.to.rr, &busy) {
+                self.spawn_send(incoming.to.clone(), busy);
+            }
         }
     }
 }

@@ -108,7 +108,9 @@ enum Pending {
 #[derive(Debug)]
 struct OpenExchange<T> {
     pending: Pending,
-    deadline: u64,
+    /// Which opening this is, so heap entries of an earlier exchange with the
+    /// same request id are recognised as stale.
+    seq: u64,
     /// `response_requested: ack`: the `102` is the only answer, so it is final.
     ack_only: bool,
     data: T,
@@ -118,7 +120,9 @@ struct OpenExchange<T> {
 #[derive(Debug)]
 pub struct Correlator<T> {
     open: HashMap<String, OpenExchange<T>>,
-    deadlines: BinaryHeap<Reverse<(u64, String)>>,
+    /// (deadline, seq, request id); entries whose seq no longer matches are stale.
+    deadlines: BinaryHeap<Reverse<(u64, u64, String)>>,
+    next_seq: u64,
     unsolicited: u64,
 }
 
@@ -134,6 +138,7 @@ impl<T> Correlator<T> {
         Self {
             open: HashMap::new(),
             deadlines: BinaryHeap::new(),
+            next_seq: 0,
             unsolicited: 0,
         }
     }
@@ -182,13 +187,14 @@ impl<T> Correlator<T> {
             request_id.to_owned(),
             OpenExchange {
                 pending,
-                deadline,
+                seq: self.next_seq,
                 ack_only,
                 data,
             },
         );
         self.deadlines
-            .push(Reverse((deadline, request_id.to_owned())));
+            .push(Reverse((deadline, self.next_seq, request_id.to_owned())));
+        self.next_seq += 1;
         self.compact();
         Ok(())
     }
@@ -198,7 +204,7 @@ impl<T> Correlator<T> {
         if self.deadlines.len() > 2 * self.open.len() + 1024 {
             let open = &self.open;
             self.deadlines
-                .retain(|Reverse((d, id))| open.get(id).is_some_and(|x| x.deadline == *d));
+                .retain(|Reverse((_, seq, id))| open.get(id).is_some_and(|x| x.seq == *seq));
         }
     }
 
@@ -276,12 +282,12 @@ impl<T> Correlator<T> {
     /// Closes and returns every exchange whose deadline is at or before `now`.
     pub fn expire(&mut self, now: u64) -> Vec<Closed<T>> {
         let mut out = Vec::new();
-        while let Some(Reverse((deadline, _))) = self.deadlines.peek() {
+        while let Some(Reverse((deadline, _, _))) = self.deadlines.peek() {
             if *deadline > now {
                 break;
             }
-            let Reverse((deadline, id)) = self.deadlines.pop().expect("peeked above");
-            if self.open.get(&id).is_some_and(|x| x.deadline == deadline) {
+            let Reverse((_, seq, id)) = self.deadlines.pop().expect("peeked above");
+            if self.open.get(&id).is_some_and(|x| x.seq == seq) {
                 let (id, x) = self.open.remove_entry(&id).expect("checked above");
                 out.push(closed(id, x, CloseReason::Deadline));
             }
@@ -291,8 +297,8 @@ impl<T> Correlator<T> {
 
     /// The earliest deadline of an open exchange, if any.
     pub fn next_deadline(&mut self) -> Option<u64> {
-        while let Some(Reverse((deadline, id))) = self.deadlines.peek() {
-            if self.open.get(id).is_some_and(|x| x.deadline == *deadline) {
+        while let Some(Reverse((deadline, seq, id))) = self.deadlines.peek() {
+            if self.open.get(id).is_some_and(|x| x.seq == *seq) {
                 return Some(*deadline);
             }
             self.deadlines.pop();
@@ -497,6 +503,26 @@ mod tests {
             c.open("r", Expect::Unknown, 100, ()).is_err(),
             "but not while open"
         );
+    }
+
+    #[test]
+    fn reusing_a_request_id_keeps_open_cheap_and_deadlines_right() {
+        let mut c = Correlator::new();
+        for _ in 0..5_000 {
+            c.open("same", Expect::Count(1), 100, ()).expect("open");
+            assert!(matches!(
+                c.on_response(&rsp("same", Some("d"), 200)),
+                Outcome::Complete(_)
+            ));
+        }
+        assert!(
+            c.deadlines.len() <= 1024 + 2,
+            "stale heap entries are compacted: {}",
+            c.deadlines.len()
+        );
+        c.open("same", Expect::Unknown, 50, ()).expect("open");
+        assert_eq!(c.next_deadline(), Some(50));
+        assert_eq!(c.expire(60).len(), 1);
     }
 
     #[test]

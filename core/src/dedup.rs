@@ -18,7 +18,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::message::{Body, Message};
 
@@ -41,50 +41,52 @@ impl Hash for DedupKey {
     }
 }
 
-fn field(h: &mut Xxh3, bytes: Option<&[u8]>) {
+/// Appends a field, length-prefixed so that ("ab", "c") and ("a", "bc") differ.
+fn field(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
-        None => h.update(&[0]),
+        None => buf.push(0),
         Some(b) => {
-            h.update(&[1]);
-            h.update(&(b.len() as u64).to_le_bytes());
-            h.update(b);
+            buf.push(1);
+            buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            buf.extend_from_slice(b);
         }
     }
 }
 
 impl DedupKey {
-    fn finish(h: &Xxh3) -> Self {
-        let v = h.digest128();
+    fn of_bytes(bytes: &[u8]) -> Self {
+        // One-shot hashing: much cheaper than the streaming state for short keys.
+        let v = xxh3_128(bytes);
         // Truncation to the two halves is the intent.
         Self((v >> 64) as u64, v as u64)
     }
 
     /// The key of a command: (`from`, `request_id`).
     pub fn command(from: Option<&str>, request_id: &str) -> Self {
-        let mut h = Xxh3::new();
-        h.update(b"cmd");
-        field(&mut h, from.map(str::as_bytes));
-        field(&mut h, Some(request_id.as_bytes()));
-        Self::finish(&h)
+        let mut buf = Vec::with_capacity(96);
+        buf.extend_from_slice(b"cmd");
+        field(&mut buf, from.map(str::as_bytes));
+        field(&mut buf, Some(request_id.as_bytes()));
+        Self::of_bytes(&buf)
     }
 
     /// The key of a response: (`from`, `request_id`, status, payload digest).
     pub fn response(from: Option<&str>, request_id: &str, status: u16, payload: &[u8]) -> Self {
-        let mut h = Xxh3::new();
-        h.update(b"rsp");
-        field(&mut h, from.map(str::as_bytes));
-        field(&mut h, Some(request_id.as_bytes()));
-        h.update(&status.to_le_bytes());
-        field(&mut h, Some(payload));
-        Self::finish(&h)
+        let mut buf = Vec::with_capacity(128);
+        buf.extend_from_slice(b"rsp");
+        field(&mut buf, from.map(str::as_bytes));
+        field(&mut buf, Some(request_id.as_bytes()));
+        buf.extend_from_slice(&status.to_le_bytes());
+        buf.extend_from_slice(&xxh3_128(payload).to_le_bytes());
+        Self::of_bytes(&buf)
     }
 
     /// The key of a message without a `request_id`: its payload digest.
     pub fn payload(payload: &[u8]) -> Self {
-        let mut h = Xxh3::new();
-        h.update(b"raw");
-        field(&mut h, Some(payload));
-        Self::finish(&h)
+        let mut buf = Vec::with_capacity(24);
+        buf.extend_from_slice(b"raw");
+        buf.extend_from_slice(&xxh3_128(payload).to_le_bytes());
+        Self::of_bytes(&buf)
     }
 
     /// The key of a decoded message and the payload it came in.

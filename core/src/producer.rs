@@ -128,6 +128,17 @@ impl Inner {
 
     fn on_message(&self, m: &mqtt::Message) {
         let inbound = self.conn.inbound(m);
+        // A response arrives byte for byte on oc2/rsp and oc2/rsp/<id> (and
+        // again on redelivery). Its dedup key would include the payload
+        // digest anyway, so the digest alone decides, before paying to decode.
+        if !self
+            .state()
+            .dedup
+            .check(DedupKey::payload(&inbound.payload), monotonic_ms())
+        {
+            Counters::bump(&self.conn.counters.duplicates);
+            return;
+        }
         let decoded = match self.conn.decode(&inbound) {
             Ok(d) => d,
             Err(e) => {
@@ -139,12 +150,7 @@ impl Inner {
             tracing::debug!(topic = %inbound.topic, "ignoring a non-response on a response topic");
             return;
         }
-        let key = DedupKey::of_message(&decoded.message, &inbound.payload);
         let mut st = self.state();
-        if !st.dedup.check(key, monotonic_ms()) {
-            Counters::bump(&self.conn.counters.duplicates);
-            return;
-        }
         let reply = |sent: Instant| Reply {
             latency: sent.elapsed(),
             message: decoded.message.clone(),
