@@ -206,12 +206,10 @@ pub fn decode_with_limit(
         Some(e) => e,
         None => sniff_encoding(payload),
     };
-    let with_encoding = |mut e: MessageError| {
-        e.salvage.encoding = Some(encoding);
-        e
+    let (message, dialect) = match crate::fastpath::decode(payload, encoding) {
+        Some(fast) => fast,
+        None => general_decode(payload, encoding)?,
     };
-    let value = parse(payload, encoding).map_err(with_encoding)?;
-    let (message, dialect) = decode_value(value, None).map_err(with_encoding)?;
     if let Some(announced) = announced {
         if announced != message.msg_type() {
             let mut e = MessageError::new(
@@ -232,6 +230,16 @@ pub fn decode_with_limit(
         encoding,
         dialect,
     })
+}
+
+/// The general path: parse into a JSON tree, then read it with paths in errors.
+fn general_decode(payload: &[u8], encoding: Encoding) -> Result<(Message, Dialect), MessageError> {
+    let with_encoding = |mut e: MessageError| {
+        e.salvage.encoding = Some(encoding);
+        e
+    };
+    let value = parse(payload, encoding).map_err(with_encoding)?;
+    decode_value(value, None).map_err(with_encoding)
 }
 
 fn salvage_of(m: &Message, dialect: Dialect, encoding: Encoding) -> Salvage {

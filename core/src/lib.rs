@@ -33,6 +33,7 @@ pub mod consumer;
 pub mod correlate;
 pub mod dedup;
 pub mod error;
+mod fastpath;
 pub mod message;
 #[cfg(feature = "client")]
 pub mod monitor;

@@ -587,7 +587,7 @@ fn take_single(
 
 /// `created`: milliseconds since the epoch; values that can only be seconds
 /// (before 1973 as milliseconds) are taken as seconds, as in the MQTT-T examples.
-fn read_created(v: Value, base: &str) -> Result<i64, MessageError> {
+pub(crate) fn read_created(v: Value, base: &str) -> Result<i64, MessageError> {
     const SECONDS_BELOW: f64 = 100_000_000_000.0;
     let n = match &v {
         Value::Number(n) => n.as_f64(),
@@ -606,7 +606,7 @@ fn read_created(v: Value, base: &str) -> Result<i64, MessageError> {
     Ok(ms.round() as i64)
 }
 
-fn read_to(v: Value, base: &str) -> Result<Vec<String>, MessageError> {
+pub(crate) fn read_to(v: Value, base: &str) -> Result<Vec<String>, MessageError> {
     match v {
         // Seen from real peers: a single id instead of a list.
         Value::String(s) => Ok(vec![s]),
@@ -645,7 +645,7 @@ pub(crate) fn take_headers(m: &mut JsonMap, base: &str) -> Result<Headers, Messa
     })
 }
 
-fn validate_command_id(id: &str, path: &str) -> Result<(), MessageError> {
+pub(crate) fn validate_command_id(id: &str, path: &str) -> Result<(), MessageError> {
     if id.chars().count() > MAX_COMMAND_ID_LEN {
         return Err(MessageError::new(
             Kind::Value,
@@ -666,7 +666,7 @@ fn validate_command_id(id: &str, path: &str) -> Result<(), MessageError> {
     Ok(())
 }
 
-fn validate_status(status: u16, path: &str) -> Result<(), MessageError> {
+pub(crate) fn validate_status(status: u16, path: &str) -> Result<(), MessageError> {
     if STATUS_CODES.contains(&status) {
         Ok(())
     } else {
@@ -680,7 +680,7 @@ fn validate_status(status: u16, path: &str) -> Result<(), MessageError> {
     }
 }
 
-fn validate_args(args: &JsonMap, path: &str) -> Result<(), MessageError> {
+pub(crate) fn validate_args(args: &JsonMap, path: &str) -> Result<(), MessageError> {
     if args.is_empty() {
         return Err(MessageError::new(
             Kind::Value,
