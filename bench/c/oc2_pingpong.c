@@ -1,0 +1,163 @@
+/* Sequential round trips through liboc2mqtt: a C producer sends the
+ * benchmark command to a C consumer, which answers with the benchmark
+ * response; the next command goes out when the final response is in.
+ * One process, two connections, through the broker.
+ *
+ *   ./oc2_pingpong BROKER_URL COMMAND.json RESPONSE.json WARMUP_COUNT SECONDS [serve]
+ *
+ * COMMAND.json and RESPONSE.json are whole messages (bench/payloads); their
+ * command and response objects are sent, with `response_requested` set to
+ * `complete` so that the consumer's own reply is the final response (as the
+ * Rust benchmark does). The consumer runs the pull loop
+ * (`oc2_consumer_next` + `oc2_consumer_reply`) on its own thread, or the
+ * library's callback thread with "serve".
+ *
+ * Prints one JSON line: {"rt_per_s":..., "p50_us":..., "p99_us":..., "n":...}
+ * (the same as bench/rust/c/pingpong.c). */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "oc2mqtt.h"
+
+static char response_json[4096];
+static size_t response_len;
+static atomic_int stop;
+
+static void die(const char *what, oc2_result rc) {
+    char text[128];
+    size_t n;
+    oc2_result_text(rc, text, sizeof text, &n);
+    fprintf(stderr, "oc2_pingpong: %s: %s\n", what, text);
+    exit(1);
+}
+
+/* The content object (command or response) of a whole message in a file. */
+static void content_of(const char *path, char *out, size_t cap, size_t *len) {
+    static char buf[65536];
+    FILE *f = fopen(path, "rb");
+    if (!f) die(path, OC2_RESULT_IO);
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    oc2_codec *codec = NULL;
+    oc2_message *m = NULL;
+    oc2_str content;
+    oc2_codec_new(&codec);
+    oc2_result rc = oc2_codec_decode(codec, (const uint8_t *)buf, n, NULL, &m);
+    if (rc != OC2_RESULT_OK) die(path, rc);
+    oc2_message_content_json(m, &content);
+    if (content.len >= cap) die(path, OC2_RESULT_INSUFFICIENT_SIZE);
+    memcpy(out, content.data, content.len + 1);
+    *len = content.len;
+    oc2_message_free(m);
+    oc2_codec_free(codec);
+}
+
+static void answer(void *userdata, const oc2_consumer *consumer, oc2_command *command) {
+    (void)userdata;
+    oc2_result rc = oc2_consumer_reply(consumer, command, response_json, response_len);
+    if (rc != OC2_RESULT_OK) die("reply", rc);
+    oc2_command_free(command);
+}
+
+static void *device_loop(void *consumer) {
+    while (!atomic_load(&stop)) {
+        oc2_command *command = NULL;
+        oc2_result rc = oc2_consumer_next(consumer, 100, &command);
+        if (rc == OC2_RESULT_TIMEOUT) continue;
+        if (rc != OC2_RESULT_OK) break;
+        answer(NULL, consumer, command);
+    }
+    return NULL;
+}
+
+static double now_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One round trip: send, wait for the final response. */
+static void round_trip(oc2_producer *producer, const char *command, size_t len) {
+    static const char *to[] = {"c-consumer"};
+    oc2_exchange *x = NULL;
+    oc2_message *r = NULL;
+    oc2_result rc = oc2_producer_send(producer, command, len, to, 1, 5000, &x);
+    if (rc != OC2_RESULT_OK) die("send", rc);
+    while ((rc = oc2_exchange_next(x, OC2_WAIT_FOREVER, &r)) == OC2_RESULT_OK) oc2_message_free(r);
+    bool complete = false;
+    oc2_exchange_is_complete(x, &complete);
+    if (!complete) die("exchange", OC2_RESULT_TIMEOUT);
+    oc2_exchange_free(x);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 6 || argc > 7) {
+        fprintf(stderr, "usage: %s BROKER_URL COMMAND.json RESPONSE.json WARMUP_COUNT SECONDS [serve]\n", argv[0]);
+        return 2;
+    }
+    int serve = argc == 7 && strcmp(argv[6], "serve") == 0;
+    char command[4096];
+    size_t command_len;
+    content_of(argv[2], command, sizeof command, &command_len);
+    content_of(argv[3], response_json, sizeof response_json, &response_len);
+    char *rr = strstr(command, "\"response_requested\":\"ack\"");
+    if (rr) { /* "complete" is 5 bytes longer than "ack" */
+        char rest[2048];
+        snprintf(rest, sizeof rest, "%s", rr + strlen("\"response_requested\":\"ack\""));
+        size_t room = sizeof command - (size_t)(rr - command);
+        command_len = (size_t)(rr - command) + (size_t)snprintf(rr, room, "\"response_requested\":\"complete\"%s", rest);
+    }
+
+    oc2_config_builder *b = NULL;
+    oc2_config *config = NULL;
+    oc2_config_builder_new(argv[1], &b);
+    oc2_result rc = oc2_config_builder_build(b, &config);
+    oc2_config_builder_free(b);
+    if (rc != OC2_RESULT_OK) die("config", rc);
+    oc2_consumer *consumer = NULL;
+    oc2_producer *producer = NULL;
+    if ((rc = oc2_consumer_connect(config, "c-consumer", NULL, 0, NULL, 0, &consumer)) != OC2_RESULT_OK)
+        die("consumer", rc);
+    if ((rc = oc2_producer_connect(config, "c-producer", &producer)) != OC2_RESULT_OK) die("producer", rc);
+    pthread_t device;
+    if (serve) {
+        if ((rc = oc2_consumer_serve(consumer, answer, NULL)) != OC2_RESULT_OK) die("serve", rc);
+    } else {
+        pthread_create(&device, NULL, device_loop, consumer);
+    }
+
+    long warmup = atol(argv[4]);
+    double seconds = atof(argv[5]);
+    for (long i = 0; i < warmup; i++) round_trip(producer, command, command_len);
+    size_t cap = 1 << 20, n = 0;
+    double *lat = malloc(cap * sizeof *lat);
+    double start = now_us(), end = start + seconds * 1e6, t = start;
+    while (t < end && n < cap) {
+        round_trip(producer, command, command_len);
+        double t2 = now_us();
+        lat[n++] = t2 - t;
+        t = t2;
+    }
+    double elapsed = t - start;
+    qsort(lat, n, sizeof *lat, by_value);
+    printf("{\"rt_per_s\": %.0f, \"p50_us\": %.0f, \"p99_us\": %.0f, \"n\": %zu}\n", n / (elapsed / 1e6), lat[n / 2],
+           lat[n * 99 / 100], n);
+
+    atomic_store(&stop, 1);
+    if (!serve) pthread_join(device, NULL);
+    free(lat);
+    oc2_producer_free(producer);
+    oc2_consumer_free(consumer);
+    oc2_config_free(config);
+    return 0;
+}

@@ -1,0 +1,369 @@
+//! `oc2_consumer` and `oc2_command`: receive commands and answer them,
+//! pull style (`oc2_consumer_next`) or callback style (`oc2_consumer_serve`).
+
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{JoinHandle, ThreadId};
+
+use oc2::client::{Consumer, ConsumerOptions, Incoming};
+use oc2::{Body, Message, MessageError, MessageErrorKind, Response};
+
+use crate::client::{SharedError, block, block_for, oc2_stats};
+use crate::config::oc2_config;
+use crate::error::{message_error_code, oc2_result};
+use crate::ffi::{
+    free_box, guard, guard_free, to_c, try_cstr, try_cstr_array, try_opt_cstr, try_out, try_ref,
+    try_slice, write, write_text,
+};
+use crate::message::oc2_message;
+
+/// A connected consumer (a device). Thread-safe. Free with
+/// `oc2_consumer_free`, which stops the callback thread and disconnects.
+///
+/// It answers by itself, before the application sees anything: `query
+/// features` (from its profiles and pairs), `501` for action/target pairs
+/// it did not declare, `400` for malformed commands it can address,
+/// duplicates (dropped), commands addressed to other devices (ignored), and
+/// `response_requested` (`none`: nothing is sent; `ack`: a `102` at once).
+pub struct oc2_consumer {
+    consumer: Consumer,
+    last_error: SharedError,
+    server: Mutex<Option<(JoinHandle<()>, ThreadId)>>,
+    /// Tells the callback thread to stop taking commands.
+    stopping: Arc<AtomicBool>,
+}
+
+/// How often the callback thread looks at `stopping` while no command comes.
+const STOP_POLL_MS: u32 = 100;
+
+/// A command for the application, with what is needed to answer it. Owned
+/// by the caller: answer it with `oc2_consumer_reply` (or
+/// `oc2_consumer_reply_status`), then free it with `oc2_command_free`.
+pub struct oc2_command {
+    incoming: Incoming,
+    message: oc2_message,
+}
+
+/// Called on the consumer's library thread for each command, one at a
+/// time, in arrival order. `command` is the callee's: answer it with
+/// `oc2_consumer_reply` (from this thread or another) and free it with
+/// `oc2_command_free`. The callback may call any function on `consumer`
+/// except `oc2_consumer_free`.
+pub type oc2_command_callback = Option<
+    extern "C" fn(userdata: *mut c_void, consumer: *const oc2_consumer, command: *mut oc2_command),
+>;
+
+/// Connects as device `device_id` implementing the `n_profiles` actuator
+/// `profiles` (`"slpf"`) and the `n_pairs` action/target `pairs` written
+/// `"action:target"` (`"deny:ipv4_net"`); when pairs are given, other
+/// commands get `501`. Either array may be NULL when its count is 0.
+/// Subscribes to `oc2/cmd/all`, `oc2/cmd/ap/<profile>` and
+/// `oc2/cmd/device/<device_id>`. On failure the detail is in
+/// `oc2_config_last_error(config, ...)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_connect(
+    config: *const oc2_config,
+    device_id: *const c_char,
+    profiles: *const *const c_char,
+    n_profiles: usize,
+    pairs: *const *const c_char,
+    n_pairs: usize,
+    out: *mut *mut oc2_consumer,
+) -> oc2_result {
+    guard(|| {
+        let config = try_ref(config)?;
+        config.last_error.clear();
+        let mut options = ConsumerOptions::new(try_cstr(device_id)?);
+        options.profiles = try_cstr_array(profiles, n_profiles)?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for pair in try_cstr_array(pairs, n_pairs)? {
+            let Some((action, target)) = pair.split_once(':') else {
+                config
+                    .last_error
+                    .set(format!("pair '{pair}': expected action:target"));
+                return Err(oc2_result::OC2_RESULT_CONFIG);
+            };
+            options = options.pair(action, target);
+        }
+        let out = try_out(out)?;
+        let consumer = block(Consumer::connect(config.config.clone(), options))
+            .map_err(|e| config.last_error.fail(&e))?;
+        write(
+            out,
+            to_c(oc2_consumer {
+                consumer,
+                last_error: SharedError::default(),
+                server: Mutex::new(None),
+                stopping: Arc::new(AtomicBool::new(false)),
+            }),
+        );
+        Ok(())
+    })
+}
+
+impl oc2_consumer {
+    /// Stops the callback thread, letting a callback in progress finish
+    /// (its reply needs the connection), then disconnects. From inside the
+    /// callback it cannot wait for itself: the thread ends when it returns.
+    fn shut_down(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let server = self
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((handle, id)) = server {
+            if id != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+        block(self.consumer.close());
+    }
+}
+
+/// Stops the callback thread, disconnects, and frees the consumer; NULL is
+/// accepted and ignored. Not from inside the callback.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_free(consumer: *mut oc2_consumer) {
+    guard_free(|| {
+        if let Ok(c) = try_ref(consumer) {
+            c.shut_down();
+        }
+        free_box(consumer);
+    });
+}
+
+/// Stops receiving: `oc2_consumer_next` then returns `OC2_RESULT_DONE` and
+/// the callback thread ends (this waits for it, unless called from the
+/// callback). Answer the commands you hold first: replies need the connection.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_close(consumer: *const oc2_consumer) -> oc2_result {
+    guard(|| {
+        try_ref(consumer)?.shut_down();
+        Ok(())
+    })
+}
+
+fn command_of(incoming: Incoming) -> *mut oc2_command {
+    let message = oc2_message::received(
+        incoming.message().clone(),
+        incoming.encoding(),
+        incoming.dialect(),
+        incoming.topic(),
+        None,
+    );
+    to_c(oc2_command { incoming, message })
+}
+
+/// Pull style, for single-threaded device loops: the next command (`*out`,
+/// owned by the caller), waiting up to `timeout_ms` (0: only what is
+/// queued; `OC2_WAIT_FOREVER`: no limit). `OC2_RESULT_TIMEOUT` if none came,
+/// `OC2_RESULT_DONE` once the consumer is closed. Do not mix with
+/// `oc2_consumer_serve`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_next(
+    consumer: *const oc2_consumer,
+    timeout_ms: u32,
+    out: *mut *mut oc2_command,
+) -> oc2_result {
+    guard(|| {
+        let c = try_ref(consumer)?;
+        let out = try_out(out)?;
+        let incoming =
+            block_for(timeout_ms, c.consumer.next())?.ok_or(oc2_result::OC2_RESULT_DONE)?;
+        write(out, command_of(incoming));
+        Ok(())
+    })
+}
+
+/// The pointers handed to the callback thread.
+struct Callback {
+    f: extern "C" fn(*mut c_void, *const oc2_consumer, *mut oc2_command),
+    userdata: *mut c_void,
+    consumer: *const oc2_consumer,
+    stopping: Arc<AtomicBool>,
+}
+
+// SAFETY: the C caller promises (header) that `userdata` may be used from
+// the library thread; `consumer` outlives the thread (`shut_down` joins it
+// before `oc2_consumer_free` frees the consumer).
+unsafe impl Send for Callback {}
+
+impl Callback {
+    fn run(self) {
+        // SAFETY: see `unsafe impl Send`: the consumer outlives this thread.
+        let consumer = unsafe { &*self.consumer };
+        while !self.stopping.load(Ordering::Acquire) {
+            match block_for(STOP_POLL_MS, consumer.consumer.next()) {
+                Ok(Some(incoming)) => (self.f)(self.userdata, self.consumer, command_of(incoming)),
+                Ok(None) => break,
+                Err(_) => {} // no command within STOP_POLL_MS: look at `stopping` again
+            }
+        }
+    }
+}
+
+/// Callback style: starts one library thread that calls
+/// `callback(userdata, consumer, command)` for each command, until
+/// `oc2_consumer_close` or `oc2_consumer_free`. Returns at once.
+/// `userdata` is passed through untouched and must be usable from that
+/// thread. `OC2_RESULT_INVALID_ARGUMENT` if a callback is already running.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_serve(
+    consumer: *const oc2_consumer,
+    callback: oc2_command_callback,
+    userdata: *mut c_void,
+) -> oc2_result {
+    guard(|| {
+        let c = try_ref(consumer)?;
+        c.last_error.clear();
+        let f = callback.ok_or(oc2_result::OC2_RESULT_NULL_PARAMETER)?;
+        let mut server = c
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if server.is_some() {
+            c.last_error.set("this consumer already runs a callback");
+            return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
+        }
+        c.stopping.store(false, Ordering::Release);
+        let job = Callback {
+            f,
+            userdata,
+            consumer,
+            stopping: Arc::clone(&c.stopping),
+        };
+        let handle = std::thread::Builder::new()
+            .name("oc2mqtt-consumer".to_owned())
+            .spawn(move || job.run())
+            .map_err(|e| {
+                c.last_error
+                    .set(format!("cannot start the callback thread: {e}"));
+                oc2_result::OC2_RESULT_IO
+            })?;
+        let id = handle.thread().id();
+        *server = Some((handle, id));
+        Ok(())
+    })
+}
+
+fn send(c: &oc2_consumer, command: &oc2_command, response: Response) -> Result<(), oc2_result> {
+    block(command.incoming.reply(response)).map_err(|e| c.last_error.fail(&e))
+}
+
+/// Answers `command` with a response object given as JSON text
+/// (`{"status": 200, "results": {...}}`, `len` bytes of UTF-8), in the
+/// dialect and encoding the command came in, to the topics of its sender.
+/// Send a `102` first if the work takes long, then the final response.
+/// Sends nothing if the producer asked for no response. Blocks until the
+/// broker accepted it.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_reply(
+    consumer: *const oc2_consumer,
+    command: *const oc2_command,
+    response_json: *const c_char,
+    len: usize,
+) -> oc2_result {
+    guard(|| {
+        let c = try_ref(consumer)?;
+        c.last_error.clear();
+        let cmd = try_ref(command)?;
+        let bytes = try_slice(response_json.cast(), len)?;
+        let fail = |e: MessageError| {
+            c.last_error.set(e.to_string());
+            message_error_code(&e)
+        };
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            c.last_error.set(format!(
+                "JSON text is not valid UTF-8 (at byte {})",
+                e.valid_up_to()
+            ));
+            oc2_result::OC2_RESULT_INVALID_UTF8
+        })?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            fail(MessageError::new(
+                MessageErrorKind::Syntax,
+                "",
+                format!("malformed JSON: {e}"),
+            ))
+        })?;
+        let wrapped =
+            serde_json::json!({ "headers": {}, "body": { "openc2": { "response": value } } });
+        let Body::Response(response) = Message::from_json_value(wrapped).map_err(fail)?.body else {
+            return Err(oc2_result::OC2_RESULT_PANIC);
+        };
+        send(c, cmd, response)
+    })
+}
+
+/// Answers `command` with `status` (200, 400, ...) and an optional
+/// `status_text` (may be NULL); as `oc2_consumer_reply`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_reply_status(
+    consumer: *const oc2_consumer,
+    command: *const oc2_command,
+    status: u16,
+    status_text: *const c_char,
+) -> oc2_result {
+    guard(|| {
+        let c = try_ref(consumer)?;
+        c.last_error.clear();
+        let cmd = try_ref(command)?;
+        let mut response = Response::new(status);
+        if let Some(text) = try_opt_cstr(status_text)? {
+            response = response.with_text(text);
+        }
+        send(c, cmd, response)
+    })
+}
+
+/// The consumer's counters.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_stats(
+    consumer: *const oc2_consumer,
+    out: *mut oc2_stats,
+) -> oc2_result {
+    guard(|| {
+        let c = try_ref(consumer)?;
+        let out = try_out(out)?;
+        write(out, c.consumer.stats().into());
+        Ok(())
+    })
+}
+
+/// Copies the detail of the consumer's last failure into `buf`; the empty
+/// string if the last call succeeded. Buffer rules as for `oc2_result_text`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_last_error(
+    consumer: *const oc2_consumer,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> oc2_result {
+    guard(|| write_text(&try_ref(consumer)?.last_error.text(), buf, len, written))
+}
+
+/// The command message (action, target, headers...; `oc2_message_topic`
+/// says where it arrived), borrowed from `command`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_command_message(
+    command: *const oc2_command,
+    out: *mut *const oc2_message,
+) -> oc2_result {
+    guard(|| {
+        let cmd = try_ref(command)?;
+        let out = try_out(out)?;
+        write(out, std::ptr::from_ref(&cmd.message));
+        Ok(())
+    })
+}
+
+/// Frees a command; NULL is accepted and ignored. A command freed without
+/// a reply gets none (its producer times out).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_command_free(command: *mut oc2_command) {
+    guard_free(|| free_box(command));
+}

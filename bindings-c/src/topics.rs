@@ -1,0 +1,212 @@
+//! `oc2_topics`: subscriptions, command and response topics, id checks,
+//! filter matching.
+
+use std::ffi::c_char;
+
+use oc2::topics::{self, Role, Topics};
+
+use crate::error::{error_code, oc2_result};
+use crate::ffi::{
+    LastError, free_box, guard, guard_free, oc2_strings, to_c, try_cstr, try_cstr_array, try_mut,
+    try_opt_cstr, try_out, try_ref, write, write_text,
+};
+use crate::message::oc2_message;
+
+/// A role on the broker: one of the `OC2_ROLE_*` constants.
+pub type oc2_role = u32;
+/// Sends commands, receives responses.
+pub const OC2_ROLE_PRODUCER: oc2_role = 1;
+/// Receives commands, sends responses.
+pub const OC2_ROLE_CONSUMER: oc2_role = 2;
+/// Observes all OpenC2 traffic.
+pub const OC2_ROLE_MONITOR: oc2_role = 3;
+
+/// The topic layout (optional site prefix, otupy compatibility) and the
+/// detail of its last failure. Created by `oc2_topics_new`, freed by
+/// `oc2_topics_free`. Not thread-safe: use one per thread.
+pub struct oc2_topics {
+    topics: Topics,
+    last_error: LastError,
+}
+
+impl oc2_topics {
+    fn fail(&mut self, e: &oc2::Error) -> oc2_result {
+        self.last_error.set(e.to_string());
+        error_code(e)
+    }
+}
+
+/// Creates the standard layout (`oc2/cmd/...`, `oc2/rsp/...`), no prefix.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_new(out: *mut *mut oc2_topics) -> oc2_result {
+    guard(|| {
+        let out = try_out(out)?;
+        write(
+            out,
+            to_c(oc2_topics {
+                topics: Topics::new(),
+                last_error: LastError::default(),
+            }),
+        );
+        Ok(())
+    })
+}
+
+/// Frees a topic layout; NULL is accepted and ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_free(topics: *mut oc2_topics) {
+    guard_free(|| free_box(topics));
+}
+
+/// Puts every topic under `prefix` (`"site-a"` gives `site-a/oc2/...`; the
+/// empty string removes it). `OC2_RESULT_TOPIC` if the prefix is not a valid
+/// topic level sequence; the layout is then unchanged.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_set_prefix(
+    topics: *mut oc2_topics,
+    prefix: *const c_char,
+) -> oc2_result {
+    guard(|| {
+        let t = try_mut(topics)?;
+        t.last_error.clear();
+        let prefix = try_cstr(prefix)?;
+        t.topics = t
+            .topics
+            .clone()
+            .with_prefix(prefix)
+            .map_err(|e| t.fail(&e))?;
+        Ok(())
+    })
+}
+
+/// Also uses otupy's response topic `oc2/rsp/device/<producer>`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_set_otupy_compatible(topics: *mut oc2_topics, on: bool) -> oc2_result {
+    guard(|| {
+        let t = try_mut(topics)?;
+        t.topics = t.topics.clone().otupy_compatible(on);
+        Ok(())
+    })
+}
+
+/// The filters a `role` subscribes to. `id` is the device id (required for
+/// a consumer) or producer id (optional, may be NULL); `profiles` are the
+/// `n_profiles` actuator profiles a consumer implements (may be NULL when
+/// `n_profiles` is 0). `*out` is owned by the caller (`oc2_strings_free`).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_subscriptions(
+    topics: *mut oc2_topics,
+    role: oc2_role,
+    id: *const c_char,
+    profiles: *const *const c_char,
+    n_profiles: usize,
+    out: *mut *mut oc2_strings,
+) -> oc2_result {
+    guard(|| {
+        let t = try_mut(topics)?;
+        t.last_error.clear();
+        let role = match role {
+            OC2_ROLE_PRODUCER => Role::Producer,
+            OC2_ROLE_CONSUMER => Role::Consumer,
+            OC2_ROLE_MONITOR => Role::Monitor,
+            _ => return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT),
+        };
+        let id = try_opt_cstr(id)?;
+        let profiles = try_cstr_array(profiles, n_profiles)?;
+        let out = try_out(out)?;
+        let subs = t
+            .topics
+            .subscriptions(role, id, &profiles)
+            .map_err(|e| t.fail(&e))?;
+        write(out, to_c(oc2_strings::from_iter(subs)));
+        Ok(())
+    })
+}
+
+/// The topics to publish a command on (one per `to` id, else the actuator
+/// profile's, else `oc2/cmd/all`). `*out` is owned by the caller.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_command_topics(
+    topics: *mut oc2_topics,
+    command: *const oc2_message,
+    out: *mut *mut oc2_strings,
+) -> oc2_result {
+    guard(|| {
+        let t = try_mut(topics)?;
+        t.last_error.clear();
+        let m = try_ref(command)?;
+        let out = try_out(out)?;
+        let list = t
+            .topics
+            .command_topics(&m.message)
+            .map_err(|e| t.fail(&e))?;
+        write(out, to_c(oc2_strings::from_iter(list)));
+        Ok(())
+    })
+}
+
+/// The topics to publish a response on (`oc2/rsp` and `oc2/rsp/<to>`).
+/// `*out` is owned by the caller.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_response_topics(
+    topics: *mut oc2_topics,
+    response: *const oc2_message,
+    out: *mut *mut oc2_strings,
+) -> oc2_result {
+    guard(|| {
+        let t = try_mut(topics)?;
+        t.last_error.clear();
+        let m = try_ref(response)?;
+        let out = try_out(out)?;
+        write(
+            out,
+            to_c(oc2_strings::from_iter(t.topics.response_topics(&m.message))),
+        );
+        Ok(())
+    })
+}
+
+/// Checks that `id` can be used as a topic level; `what` names it in the
+/// error ("device id"). `OC2_RESULT_TOPIC` with the reason in
+/// `oc2_topics_last_error` if not.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_validate_id(
+    topics: *mut oc2_topics,
+    what: *const c_char,
+    id: *const c_char,
+) -> oc2_result {
+    guard(|| {
+        let t = try_mut(topics)?;
+        t.last_error.clear();
+        let (what, id) = (try_cstr(what)?, try_cstr(id)?);
+        topics::validate_id(what, id).map_err(|e| t.fail(&e))
+    })
+}
+
+/// Copies the detail of the last failure on `topics` into `buf`; the empty
+/// string if the last call succeeded. Buffer rules as for `oc2_result_text`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_last_error(
+    topics: *const oc2_topics,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> oc2_result {
+    guard(|| write_text(try_ref(topics)?.last_error.text(), buf, len, written))
+}
+
+/// Whether MQTT topic filter `filter` (with `+`, `#`, `$share/...`)
+/// matches `topic`; written to `*out`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topic_filter_matches(
+    filter: *const c_char,
+    topic: *const c_char,
+    out: *mut bool,
+) -> oc2_result {
+    guard(|| {
+        let (filter, topic) = (try_cstr(filter)?, try_cstr(topic)?);
+        let out = try_out(out)?;
+        write(out, topics::filter_matches(filter, topic));
+        Ok(())
+    })
+}

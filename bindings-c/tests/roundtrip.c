@@ -1,0 +1,381 @@
+/* Producer, consumer (pull and callback styles) and monitor against a real
+ * Mosquitto, and the C consumer answering the Rust CLI `oc2mqtt send`.
+ *
+ * Environment: OC2_TEST_BROKER (mqtt://127.0.0.1:PORT of a broker started
+ * by tests/broker/broker.py) and OC2_TEST_CLI (path of the oc2mqtt binary). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "testing.h"
+
+static const char *broker;
+
+#define DENY "{\"action\":\"deny\",\"target\":{\"ipv4_net\":\"10.0.0.0/8\"}}"
+
+static oc2_config *make_config(const char *url) {
+    oc2_config_builder *b = NULL;
+    oc2_config *c = NULL;
+    CHECK_RC(oc2_config_builder_new(url, &b), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_connect_timeout(b, 5), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_OK);
+    oc2_config_builder_free(b);
+    return c;
+}
+
+static oc2_consumer *device(oc2_config *c, const char *id) {
+    const char *profiles[] = {"slpf"};
+    const char *pairs[] = {"deny:ipv4_net", "query:features"};
+    oc2_consumer *consumer = NULL;
+    CHECK_RC(oc2_consumer_connect(c, id, profiles, 1, pairs, 2, &consumer), OC2_RESULT_OK);
+    return consumer;
+}
+
+static void config_errors_name_the_setting(void) {
+    oc2_config_builder *b = NULL;
+    oc2_config *c = NULL;
+    char text[256];
+    size_t n;
+    CHECK_RC(oc2_config_builder_new(broker, &b), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_qos(b, 0), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_CONFIG);
+    CHECK_RC(oc2_config_builder_last_error(b, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strcmp(text, "configuration: qos is 0, but OpenC2 over MQTT uses 1 or 2") == 0);
+    CHECK_RC(oc2_config_builder_set_qos(b, 1), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_keep_alive(b, 301), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_CONFIG);
+    CHECK_RC(oc2_config_builder_set_keep_alive(b, 30), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_mqtt_version(b, 7), OC2_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(oc2_config_builder_set_tls(b, "/nonexistent/ca.pem", NULL, NULL), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_IO);
+    CHECK_RC(oc2_config_builder_last_error(b, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strstr(text, "/nonexistent/ca.pem") != NULL);
+    CHECK(c == NULL);
+    oc2_config_builder_free(b);
+
+    CHECK_RC(oc2_config_builder_new("http://127.0.0.1:1", &b), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_CONFIG);
+    CHECK_RC(oc2_config_builder_last_error(b, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strstr(text, "unsupported scheme 'http'") != NULL);
+    oc2_config_builder_free(b);
+    /* Consumer options are checked before connecting. */
+    c = make_config(broker);
+    oc2_consumer *consumer = NULL;
+    const char *bad_pairs[] = {"deny-ipv4_net"};
+    CHECK_RC(oc2_consumer_connect(c, "fw-x", NULL, 0, bad_pairs, 1, &consumer), OC2_RESULT_CONFIG);
+    CHECK_RC(oc2_config_last_error(c, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strcmp(text, "pair 'deny-ipv4_net': expected action:target") == 0);
+    CHECK_RC(oc2_consumer_connect(c, "fw#x", NULL, 0, NULL, 0, &consumer), OC2_RESULT_TOPIC);
+    CHECK_RC(oc2_config_last_error(c, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strcmp(text, "invalid topic: device id 'fw#x' contains '#', which MQTT topic names forbid") == 0);
+    CHECK(consumer == NULL);
+    oc2_config_free(c);
+    c = NULL;
+
+    CHECK_RC(oc2_config_builder_new(NULL, &b), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_producer_connect(NULL, "p", NULL), OC2_RESULT_NULL_PARAMETER);
+    oc2_config_free(NULL);
+    oc2_config_builder_free(NULL);
+    oc2_producer_free(NULL);
+    oc2_consumer_free(NULL);
+    oc2_monitor_free(NULL);
+    oc2_exchange_free(NULL);
+    oc2_command_free(NULL);
+    oc2_monitor_event_free(NULL);
+}
+
+static void unreachable_broker_is_a_connect_error(void) {
+    oc2_config *c = make_config("mqtt://127.0.0.1:1");
+    oc2_producer *p = NULL;
+    char text[512];
+    size_t n;
+    CHECK_RC(oc2_producer_connect(c, "p-nowhere", &p), OC2_RESULT_CONNECT);
+    CHECK(p == NULL);
+    CHECK_RC(oc2_config_last_error(c, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(n > 0 && strstr(text, "127.0.0.1:1") != NULL);
+    if (!strstr(text, "127.0.0.1:1")) fprintf(stderr, "  detail: %s\n", text);
+    oc2_config_free(c);
+}
+
+static void pull_style_round_trip(void) {
+    oc2_config *c = make_config(broker);
+    oc2_consumer *consumer = device(c, "fw-pull");
+    oc2_producer *producer = NULL;
+    CHECK_RC(oc2_producer_connect(c, "p-pull", &producer), OC2_RESULT_OK);
+    oc2_command *cmd = NULL;
+    CHECK_RC(oc2_consumer_next(consumer, 0, &cmd), OC2_RESULT_TIMEOUT);
+
+    const char *to[] = {"fw-pull"};
+    oc2_exchange *x = NULL;
+    CHECK_RC(oc2_producer_send(producer, DENY, strlen(DENY), to, 1, 5000, &x), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_next(consumer, 5000, &cmd), OC2_RESULT_OK);
+    const oc2_message *m = NULL;
+    oc2_str s;
+    CHECK_RC(oc2_command_message(cmd, &m), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_action(m, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "deny");
+    CHECK_RC(oc2_message_target_json(m, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "\"10.0.0.0/8\"");
+    CHECK_RC(oc2_message_from(m, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "p-pull");
+    CHECK_RC(oc2_message_topic(m, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "oc2/cmd/device/fw-pull");
+    /* A 102 first, then the final response. */
+    const char *interim = "{\"status\":102}";
+    const char *final = "{\"status\":200,\"results\":{\"x-acme\":{\"rule\":17}}}";
+    CHECK_RC(oc2_consumer_reply(consumer, cmd, interim, strlen(interim)), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_reply(consumer, cmd, final, strlen(final)), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_reply(consumer, cmd, "{\"status\":\"x\"}", 14), OC2_RESULT_MESSAGE_TYPE);
+    char text[256];
+    size_t n;
+    CHECK_RC(oc2_consumer_last_error(consumer, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strstr(text, "status") != NULL);
+    oc2_command_free(cmd);
+
+    oc2_message *r = NULL;
+    uint16_t status = 0;
+    uint64_t latency = 0;
+    CHECK_RC(oc2_exchange_next(x, 5000, &r), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_status(r, &status), OC2_RESULT_OK);
+    CHECK(status == 102);
+    oc2_message_free(r);
+    r = NULL;
+    CHECK_RC(oc2_exchange_next(x, 5000, &r), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_status(r, &status), OC2_RESULT_OK);
+    CHECK(status == 200);
+    CHECK_RC(oc2_message_from(r, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "fw-pull");
+    CHECK_RC(oc2_message_content_json(r, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "{\"results\":{\"x-acme\":{\"rule\":17}},\"status\":200}");
+    CHECK_RC(oc2_message_latency_us(r, &latency), OC2_RESULT_OK);
+    CHECK(latency > 0 && latency < 5000000);
+    CHECK_RC(oc2_message_topic(r, &s), OC2_RESULT_OK);
+    oc2_message_free(r);
+    r = NULL;
+    CHECK_RC(oc2_exchange_next(x, 5000, &r), OC2_RESULT_DONE);
+    CHECK(r == NULL);
+    bool complete = false;
+    CHECK_RC(oc2_exchange_is_complete(x, &complete), OC2_RESULT_OK);
+    CHECK(complete);
+    oc2_exchange_free(x);
+
+    /* Built-in answers never reach the application. */
+    const char *features = "{\"action\":\"query\",\"target\":{\"features\":[\"versions\",\"profiles\"]}}";
+    CHECK_RC(oc2_producer_send(producer, features, strlen(features), to, 1, 5000, &x), OC2_RESULT_OK);
+    CHECK_RC(oc2_exchange_wait(x), OC2_RESULT_OK);
+    CHECK_RC(oc2_exchange_next(x, 0, &r), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_content_json(r, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "{\"results\":{\"profiles\":[\"slpf\"],\"versions\":[\"1.0\"]},\"status\":200}");
+    oc2_message_free(r);
+    oc2_exchange_free(x);
+    const char *contain = "{\"action\":\"contain\",\"target\":{\"device\":{\"hostname\":\"h1\"}}}";
+    CHECK_RC(oc2_producer_send(producer, contain, strlen(contain), to, 1, 5000, &x), OC2_RESULT_OK);
+    CHECK_RC(oc2_exchange_next(x, 5000, &r), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_status(r, &status), OC2_RESULT_OK);
+    CHECK(status == 501);
+    oc2_message_free(r);
+    oc2_exchange_free(x);
+    CHECK_RC(oc2_consumer_next(consumer, 100, &cmd), OC2_RESULT_TIMEOUT);
+
+    /* Nobody answers: the exchange ends at its timeout, naming who is missing. */
+    const char *ghost[] = {"fw-ghost"};
+    CHECK_RC(oc2_producer_send(producer, DENY, strlen(DENY), ghost, 1, 200, &x), OC2_RESULT_OK);
+    CHECK_RC(oc2_exchange_next(x, 10, &r), OC2_RESULT_TIMEOUT);
+    CHECK_RC(oc2_exchange_next(x, OC2_WAIT_FOREVER, &r), OC2_RESULT_DONE);
+    oc2_strings *missing = NULL;
+    CHECK_RC(oc2_exchange_missing(x, &missing), OC2_RESULT_OK);
+    CHECK_RC(oc2_strings_get(missing, 0, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "fw-ghost");
+    oc2_strings_free(missing);
+    oc2_exchange_free(x);
+
+    /* Bad input to send is refused with the reason. */
+    CHECK_RC(oc2_producer_send(producer, "{\"action\":\"q\xff\"}", 15, NULL, 0, 100, &x), OC2_RESULT_INVALID_UTF8);
+    CHECK_RC(oc2_producer_last_error(producer, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strcmp(text, "JSON text is not valid UTF-8 (at byte 12)") == 0);
+    CHECK_RC(oc2_producer_send(producer, "{\"action\":\"query\"}", 18, NULL, 0, 100, &x),
+             OC2_RESULT_MESSAGE_MISSING);
+    CHECK_RC(oc2_producer_last_error(producer, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strcmp(text, "body.openc2.request.target: required field is absent") == 0);
+
+    oc2_stats st;
+    CHECK_RC(oc2_producer_stats(producer, &st), OC2_RESULT_OK);
+    CHECK(st.published >= 4 && st.received >= 4);
+    CHECK_RC(oc2_consumer_close(consumer), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_next(consumer, 1000, &cmd), OC2_RESULT_DONE);
+    oc2_producer_free(producer);
+    oc2_consumer_free(consumer);
+    oc2_config_free(c);
+}
+
+typedef struct {
+    atomic_int calls;
+} served;
+
+static void answer(void *userdata, const oc2_consumer *consumer, oc2_command *cmd) {
+    served *state = userdata;
+    const oc2_message *m = NULL;
+    oc2_str action;
+    char body[128];
+    if (oc2_command_message(cmd, &m) == OC2_RESULT_OK && oc2_message_action(m, &action) == OC2_RESULT_OK) {
+        int len = snprintf(body, sizeof body, "{\"status\":200,\"status_text\":\"did %s\"}", action.data);
+        if (oc2_consumer_reply(consumer, cmd, body, (size_t)len) == OC2_RESULT_OK) atomic_fetch_add(&state->calls, 1);
+    }
+    oc2_command_free(cmd);
+}
+
+static void callback_style_round_trip(void) {
+    oc2_config *c = make_config(broker);
+    oc2_consumer *consumer = device(c, "fw-cb");
+    oc2_producer *producer = NULL;
+    served state = {0};
+    CHECK_RC(oc2_producer_connect(c, "p-cb", &producer), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_serve(consumer, NULL, &state), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_serve(consumer, answer, &state), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_serve(consumer, answer, &state), OC2_RESULT_INVALID_ARGUMENT);
+    const char *to[] = {"fw-cb"};
+    int complete_count = 0;
+    for (int i = 0; i < 20; i++) {
+        oc2_exchange *x = NULL;
+        oc2_message *r = NULL;
+        oc2_str s;
+        bool complete = false;
+        CHECK_RC(oc2_producer_send(producer, DENY, strlen(DENY), to, 1, 5000, &x), OC2_RESULT_OK);
+        CHECK_RC(oc2_exchange_next(x, OC2_WAIT_FOREVER, &r), OC2_RESULT_OK);
+        CHECK_RC(oc2_message_status_text(r, &s), OC2_RESULT_OK);
+        CHECK_STR(s, "did deny");
+        CHECK_RC(oc2_exchange_wait(x), OC2_RESULT_OK);
+        CHECK_RC(oc2_exchange_is_complete(x, &complete), OC2_RESULT_OK);
+        complete_count += complete;
+        oc2_message_free(r);
+        oc2_exchange_free(x);
+    }
+    CHECK(complete_count == 20);
+    CHECK_RC(oc2_consumer_close(consumer), OC2_RESULT_OK); /* joins the callback thread */
+    CHECK(atomic_load(&state.calls) == 20);
+    oc2_producer_free(producer);
+    oc2_consumer_free(consumer);
+    oc2_config_free(c);
+}
+
+/* Runs `oc2mqtt send` in the background and returns its stdout. */
+static FILE *cli_send(const char *to, const char *command) {
+    const char *cli = getenv("OC2_TEST_CLI");
+    char line[1024];
+    snprintf(line, sizeof line, "'%s' send --broker '%s' --from cli-producer --to %s --timeout 5 '%s'", cli, broker,
+             to, command);
+    return popen(line, "r");
+}
+
+static void rust_cli_is_answered_by_c_consumers(void) {
+    const char *cli = getenv("OC2_TEST_CLI");
+    CHECK(cli != NULL && cli[0] != 0);
+    if (!cli || !cli[0]) return;
+    oc2_config *c = make_config(broker);
+
+    /* Pull style. */
+    oc2_consumer *pull = device(c, "fw-cli-pull");
+    FILE *out = cli_send("fw-cli-pull", DENY);
+    CHECK(out != NULL);
+    oc2_command *cmd = NULL;
+    CHECK_RC(oc2_consumer_next(pull, 10000, &cmd), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_reply_status(pull, cmd, 200, "denied by C"), OC2_RESULT_OK);
+    oc2_command_free(cmd);
+    char line[4096] = "";
+    CHECK(out && fgets(line, sizeof line, out) != NULL);
+    CHECK(strstr(line, "\"status_text\":\"denied by C\"") != NULL && strstr(line, "\"from\":\"fw-cli-pull\"") != NULL);
+    if (!strstr(line, "denied by C")) fprintf(stderr, "  cli printed: %s\n", line);
+    CHECK(out && pclose(out) == 0);
+    oc2_consumer_free(pull);
+
+    /* Callback style. */
+    served state = {0};
+    oc2_consumer *cb = device(c, "fw-cli-cb");
+    CHECK_RC(oc2_consumer_serve(cb, answer, &state), OC2_RESULT_OK);
+    out = cli_send("fw-cli-cb", DENY);
+    line[0] = 0;
+    CHECK(out && fgets(line, sizeof line, out) != NULL);
+    CHECK(strstr(line, "\"status_text\":\"did deny\"") != NULL);
+    CHECK(out && pclose(out) == 0);
+    CHECK_RC(oc2_consumer_close(cb), OC2_RESULT_OK);
+    CHECK(atomic_load(&state.calls) == 1);
+    oc2_consumer_free(cb);
+    oc2_config_free(c);
+}
+
+static void monitor_pairs_requests_and_responses(void) {
+    oc2_config *c = make_config(broker);
+    oc2_monitor *mon = NULL;
+    CHECK_RC(oc2_monitor_connect(c, NULL, &mon), OC2_RESULT_OK);
+    oc2_consumer *consumer = device(c, "fw-mon");
+    oc2_producer *producer = NULL;
+    CHECK_RC(oc2_producer_connect(c, "p-mon", &producer), OC2_RESULT_OK);
+    const char *features = "{\"action\":\"query\",\"target\":{\"features\":[]}}";
+    const char *to[] = {"fw-mon"};
+    oc2_exchange *x = NULL;
+    CHECK_RC(oc2_producer_send(producer, features, strlen(features), to, 1, 5000, &x), OC2_RESULT_OK);
+    CHECK_RC(oc2_exchange_wait(x), OC2_RESULT_OK);
+    oc2_exchange_free(x);
+
+    int requests = 0, paired = 0;
+    oc2_monitor_event *ev = NULL;
+    while (oc2_monitor_next(mon, 1000, &ev) == OC2_RESULT_OK) {
+        oc2_event_kind kind = 0;
+        const oc2_message *m = NULL;
+        uint64_t latency = 0;
+        CHECK_RC(oc2_monitor_event_kind(ev, &kind), OC2_RESULT_OK);
+        CHECK_RC(oc2_monitor_event_message(ev, &m), OC2_RESULT_OK);
+        if (kind == OC2_EVENT_REQUEST) requests++;
+        if (kind == OC2_EVENT_RESPONSE && oc2_message_latency_us(m, &latency) == OC2_RESULT_OK) paired++;
+        oc2_str reason;
+        oc2_bytes payload;
+        CHECK_RC(oc2_monitor_event_undecodable(ev, &reason, &payload), OC2_RESULT_ABSENT);
+        oc2_monitor_event_free(ev);
+        ev = NULL;
+    }
+    CHECK(requests == 1 && paired >= 1);
+
+    CHECK_RC(oc2_monitor_next(mon, 0, &ev), OC2_RESULT_TIMEOUT);
+
+    /* Garbage on an OpenC2 topic is shown with the reason, not dropped. */
+    char pub[256];
+    snprintf(pub, sizeof pub, "mosquitto_pub -h 127.0.0.1 -p %s -t oc2/rsp -m 'not json{'", strrchr(broker, ':') + 1);
+    CHECK(system(pub) == 0);
+    CHECK_RC(oc2_monitor_next(mon, 5000, &ev), OC2_RESULT_OK);
+    oc2_event_kind kind = 0;
+    oc2_str reason, topic;
+    oc2_bytes payload = {NULL, 0};
+    const oc2_message *none = NULL;
+    CHECK_RC(oc2_monitor_event_kind(ev, &kind), OC2_RESULT_OK);
+    CHECK(kind == OC2_EVENT_UNDECODABLE);
+    CHECK_RC(oc2_monitor_event_undecodable(ev, &reason, &payload), OC2_RESULT_OK);
+    CHECK(strncmp(reason.data, "malformed JSON: ", 16) == 0);
+    CHECK(payload.len == 9 && memcmp(payload.data, "not json{", 9) == 0);
+    CHECK_RC(oc2_monitor_event_topic(ev, &topic), OC2_RESULT_OK);
+    CHECK_STR(topic, "oc2/rsp");
+    CHECK_RC(oc2_monitor_event_message(ev, &none), OC2_RESULT_ABSENT);
+    oc2_monitor_event_free(ev);
+    oc2_stats st;
+    CHECK_RC(oc2_monitor_stats(mon, &st), OC2_RESULT_OK);
+    CHECK(st.received >= 2);
+    oc2_monitor_free(mon);
+    oc2_producer_free(producer);
+    oc2_consumer_free(consumer);
+    oc2_config_free(c);
+}
+
+int main(void) {
+    broker = getenv("OC2_TEST_BROKER");
+    if (!broker) {
+        fprintf(stderr, "OC2_TEST_BROKER is not set (make -C bindings-c test starts a broker)\n");
+        return 2;
+    }
+    RUN(config_errors_name_the_setting);
+    RUN(unreachable_broker_is_a_connect_error);
+    RUN(pull_style_round_trip);
+    RUN(callback_style_round_trip);
+    RUN(rust_cli_is_answered_by_c_consumers);
+    RUN(monitor_pairs_requests_and_responses);
+    return TEST_SUMMARY("roundtrip");
+}
