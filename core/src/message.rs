@@ -263,6 +263,30 @@ impl Command {
         self.actuator.as_ref().map(|a| a.profile.as_str())
     }
 
+    /// Reads a command object (`{"action": .., "target": {..}, ...}`); error
+    /// paths are relative to it.
+    ///
+    /// ```
+    /// let cmd = oc2mqtt::message::Command::from_json_value(
+    ///     serde_json::json!({"action": "query", "target": {"features": []}})).unwrap();
+    /// assert_eq!(cmd.action.as_str(), "query");
+    /// ```
+    pub fn from_json_value(value: Value) -> Result<Self, MessageError> {
+        match value {
+            Value::Object(m) => command_from_map(m, ""),
+            other => Err(MessageError::new(
+                Kind::Type,
+                "",
+                format!("expected a command object, found {}", type_name(&other)),
+            )),
+        }
+    }
+
+    /// The command as a JSON object (`{"action": .., "target": {..}}`).
+    pub fn to_json_value(&self) -> Value {
+        serde_json::to_value(CommandView(self)).expect("a command always serializes to JSON")
+    }
+
     /// Checks the rules of LS 3.3.1 that the types do not already enforce.
     pub fn validate(&self) -> Result<(), MessageError> {
         if self.target.name.is_empty() {
@@ -332,6 +356,23 @@ impl Response {
     /// Whether this response ends the responder's part of an exchange (not `102 Processing`).
     pub fn is_final(&self) -> bool {
         self.status != 102
+    }
+
+    /// Reads a response object (`{"status": 200, ...}`); error paths are relative to it.
+    pub fn from_json_value(value: Value) -> Result<Self, MessageError> {
+        match value {
+            Value::Object(m) => response_from_map(m, ""),
+            other => Err(MessageError::new(
+                Kind::Type,
+                "",
+                format!("expected a response object, found {}", type_name(&other)),
+            )),
+        }
+    }
+
+    /// The response as a JSON object (`{"status": 200, ...}`).
+    pub fn to_json_value(&self) -> Value {
+        serde_json::to_value(ResponseView(self)).expect("a response always serializes to JSON")
     }
 
     /// Checks the status code.

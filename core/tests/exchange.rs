@@ -745,3 +745,34 @@ async fn monitor_counts_the_102_of_an_ack_command_as_its_answer() {
     }
     assert!(monitor.pending().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replying_after_close_is_an_error_not_a_hang() {
+    let broker = Broker::start(&[]);
+    let consumer = Consumer::connect(
+        ClientConfig::new(broker.url()),
+        ConsumerOptions::new("fw-1"),
+    )
+    .await
+    .expect("consumer");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let _ex = producer
+        .send(
+            deny(),
+            SendOptions {
+                timeout: Duration::from_millis(200),
+                ..opts_to(&["fw-1"])
+            },
+        )
+        .await
+        .expect("sent");
+    let incoming = consumer.next().await.expect("a command");
+    consumer.close().await;
+    let outcome = tokio::time::timeout(Duration::from_secs(5), incoming.reply(Response::new(200)))
+        .await
+        .expect("no hang");
+    let e = outcome.expect_err("closed");
+    assert!(matches!(e, oc2mqtt::Error::Closed(_)), "{e:?}");
+}

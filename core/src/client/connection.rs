@@ -40,6 +40,8 @@ pub(crate) struct Connection {
     message_expiry: Option<u32>,
     max_payload: usize,
     url: String,
+    /// Set by [`Connection::close`]; publishes then fail instead of waiting forever.
+    closed: tokio::sync::watch::Sender<bool>,
     pub(crate) counters: Arc<Counters>,
 }
 
@@ -385,6 +387,7 @@ impl Connection {
                         qos: i32::from(config.qos),
                         message_expiry: config.message_expiry_secs,
                         max_payload: config.max_payload,
+                        closed: tokio::sync::watch::Sender::new(false),
                         url,
                         counters,
                     };
@@ -470,6 +473,10 @@ impl Connection {
         payload: &[u8],
         props: &PublishProperties,
     ) -> Result<()> {
+        let mut closed = self.closed.subscribe();
+        if *closed.borrow() {
+            return Err(Error::Closed("the connection was closed".to_owned()));
+        }
         let props = if self.v5 {
             Some(outbound_properties(props, self.message_expiry)?)
         } else {
@@ -490,7 +497,14 @@ impl Connection {
             })
             .collect();
         for (topic, token) in tokens {
-            token.await.map_err(|e| match e {
+            // After close() paho never completes the token: stop waiting then.
+            let outcome = tokio::select! {
+                r = token => r,
+                _ = closed.wait_for(|c| *c) => {
+                    return Err(Error::Closed(format!("the connection was closed before {topic} was acknowledged")));
+                }
+            };
+            outcome.map_err(|e| match e {
                 mqtt::Error::ReasonCode(rc, _) => Error::Publish(format!(
                     "broker refused the publish to {topic}: {}",
                     reason_text(rc)
@@ -531,6 +545,7 @@ impl Connection {
 
     /// Disconnects cleanly (waits at most 2 s).
     pub(crate) async fn close(&self) {
+        self.closed.send_replace(true);
         self.cli.stop_stream();
         if self.cli.is_connected() {
             let _ = tokio::time::timeout(Duration::from_secs(2), self.cli.disconnect(None)).await;
