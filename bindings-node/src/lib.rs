@@ -1,1 +1,24 @@
-//! placeholder, replaced by the node binding
+//! Node.js binding of oc2mqtt: the npm package `oc2mqtt`.
+//!
+//! Conversions only. Each module mirrors a core module (`codec.rs` wraps
+//! `oc2mqtt::codec`, `producer.rs` wraps `oc2mqtt::producer`, and so on);
+//! OpenC2 logic stays in the core. Arguments arrive as `Unknown` and are
+//! checked in [`convert`], so that a wrong type is a `TypeError` naming the
+//! argument rather than napi's generic `InvalidArg` error. Every core error
+//! becomes an `Error` with a stable `code` in [`error`], the one place that
+//! maps them. Network work runs on the core's tokio runtime; [`runtime`]
+//! settles Promises from there, converting results on the JavaScript thread.
+//! The JavaScript layer in `index.js` adds what is JavaScript by nature:
+//! async iteration, `AbortSignal`, and the Monitor's `EventEmitter` side.
+
+mod client;
+mod codec;
+mod consumer;
+mod convert;
+mod correlate;
+mod dedup;
+mod error;
+mod monitor;
+mod producer;
+mod runtime;
+mod topics;

@@ -1,0 +1,228 @@
+'use strict'
+// The public module: the native binding (loaded by the generated native.js)
+// plus what is JavaScript by nature: async iteration, AbortSignal, and the
+// Monitor's EventEmitter side. Types and docs: index.d.ts.
+
+const native = require('./native.js')
+
+const { EventEmitter } = require('node:events')
+
+const { Producer, Exchange, Consumer, Monitor } = native
+
+// --- Exchange: an async iterator of replies --------------------------------
+
+Exchange.prototype[Symbol.asyncIterator] = function () {
+  return this
+}
+
+// `for await` calls return() when the loop exits early (break, throw):
+// end the exchange then, as dropping it would in Rust.
+Exchange.prototype.return = async function (value) {
+  if (!this.cancelled) this.cancel()
+  return { done: true, value }
+}
+
+// --- Producer.send: AbortSignal --------------------------------------------
+
+const kDetach = Symbol('oc2mqtt.detachSignal')
+const nativeSend = Producer.prototype.send
+const nativeNext = Exchange.prototype.next
+const nativeCollect = Exchange.prototype.collect
+
+function isAbortSignal (v) {
+  return typeof AbortSignal === 'function' && v instanceof AbortSignal
+}
+
+Producer.prototype.send = function send (command, options) {
+  const signal = options == null ? undefined : options.signal
+  if (signal != null && !isAbortSignal(signal)) {
+    const err = new TypeError('The "options.signal" property must be an instance of AbortSignal.')
+    err.code = 'ERR_INVALID_ARG_TYPE'
+    throw err
+  }
+  const exchange = nativeSend.call(this, command, options)
+  if (signal != null) {
+    if (signal.aborted) {
+      exchange.cancel()
+    } else {
+      const onAbort = () => exchange.cancel()
+      signal.addEventListener('abort', onAbort, { once: true })
+      exchange[kDetach] = () => signal.removeEventListener('abort', onAbort)
+    }
+  }
+  return exchange
+}
+
+function detach (exchange) {
+  const d = exchange[kDetach]
+  if (d !== undefined) {
+    exchange[kDetach] = undefined
+    d()
+  }
+}
+
+if (nativeNext !== undefined) {
+  Exchange.prototype.next = function next () {
+    if (this[kDetach] === undefined) return nativeNext.call(this)
+    return nativeNext.call(this).then((r) => {
+      if (r.done) detach(this)
+      return r
+    }, (e) => {
+      detach(this)
+      throw e
+    })
+  }
+  Exchange.prototype.collect = function collect () {
+    if (this[kDetach] === undefined) return nativeCollect.call(this)
+    return nativeCollect.call(this).finally(() => detach(this))
+  }
+}
+
+// --- Consumer.serve: any handler becomes a Promise that always fulfils -----
+//
+// The native side reads `{ response }` or `{ error }` on the JavaScript
+// thread; a throw, a rejection or a non-Error rejection value all become
+// `{ error: text }`, which the consumer answers with a 500.
+
+function errorText (e) {
+  if (e instanceof Error) return e.message || e.name
+  try {
+    return typeof e === 'string' ? e : JSON.stringify(e) ?? String(e)
+  } catch {
+    return String(e)
+  }
+}
+
+const nativeServe = Consumer.prototype.serve
+Consumer.prototype.serve = function serve (handler) {
+  if (typeof handler !== 'function') {
+    const err = new TypeError(`The "handler" argument must be a function. Received ${handler === null ? 'null' : typeof handler}`)
+    err.code = 'ERR_INVALID_ARG_TYPE'
+    throw err
+  }
+  return nativeServe.call(this, (command, incoming) => {
+    let result
+    try {
+      result = handler(command, incoming)
+    } catch (e) {
+      return Promise.resolve({ error: errorText(e) })
+    }
+    return Promise.resolve(result).then((response) => ({ response }), (e) => ({ error: errorText(e) }))
+  })
+}
+
+// --- Monitor: an EventEmitter and an async iterator over one event loop ----
+//
+// One loop pulls events from the native side once anybody listens or
+// iterates; it emits each event, and queues it for iterators. It ends when
+// the monitor is closed ('close' is emitted), and only then can the
+// process exit on its own.
+
+const MONITOR_EVENTS = new Set(['request', 'response', 'notification', 'undecodable', 'unanswered'])
+const kPump = Symbol('oc2mqtt.monitorPump')
+const kConnected = Symbol('oc2mqtt.connected')
+const kWanted = Symbol('oc2mqtt.pumpWanted')
+const nativeMonitorNext = Monitor.prototype.next
+const nativeMonitorConnect = Monitor.prototype.connect
+const nativeMonitorClose = Monitor.prototype.close
+
+// Listeners added before connect() start the loop once connected.
+Monitor.prototype.connect = async function connect () {
+  await nativeMonitorConnect.call(this)
+  this[kConnected] = true
+  if (this[kWanted]) pump(this)
+}
+
+Monitor.prototype.close = async function close () {
+  this[kConnected] = false
+  await nativeMonitorClose.call(this)
+}
+
+Object.setPrototypeOf(Monitor.prototype, EventEmitter.prototype)
+
+function pump (monitor) {
+  let p = monitor[kPump]
+  if (p !== undefined) return p
+  p = { queue: [], waiters: [], iterating: false, done: false, error: undefined }
+  monitor[kPump] = p
+  const settle = () => {
+    while (p.waiters.length > 0 && (p.queue.length > 0 || p.done)) {
+      const w = p.waiters.shift()
+      if (p.queue.length > 0) w.resolve({ done: false, value: p.queue.shift() })
+      else if (p.error !== undefined) w.reject(p.error)
+      else w.resolve({ done: true, value: undefined })
+    }
+  }
+  const loop = async () => {
+    for (;;) {
+      let r
+      try {
+        r = await nativeMonitorNext.call(monitor)
+      } catch (e) {
+        p.error = e
+        break
+      }
+      if (r.done) break
+      if (p.iterating) p.queue.push(r.value)
+      monitor.emit(r.value.type, r.value)
+      settle()
+    }
+    p.done = true
+    settle()
+    if (p.error !== undefined && monitor.listenerCount('error') > 0) monitor.emit('error', p.error)
+    monitor.emit('close')
+  }
+  loop()
+  return p
+}
+
+for (const name of ['on', 'addListener', 'once', 'prependListener', 'prependOnceListener']) {
+  const original = EventEmitter.prototype[name]
+  Monitor.prototype[name] = function (event, listener) {
+    original.call(this, event, listener)
+    if (MONITOR_EVENTS.has(event)) {
+      if (this[kConnected]) pump(this)
+      else this[kWanted] = true
+    }
+    return this
+  }
+}
+
+Monitor.prototype.next = function next () {
+  const p = pump(this)
+  p.iterating = true
+  if (p.queue.length > 0) return Promise.resolve({ done: false, value: p.queue.shift() })
+  if (p.done) return p.error !== undefined ? Promise.reject(p.error) : Promise.resolve({ done: true, value: undefined })
+  return new Promise((resolve, reject) => p.waiters.push({ resolve, reject }))
+}
+
+Monitor.prototype[Symbol.asyncIterator] = function () {
+  return this
+}
+
+// Leaving a `for await` loop early stops queueing events for iterators
+// (listeners keep receiving them); the monitor stays connected.
+Monitor.prototype.return = async function (value) {
+  const p = this[kPump]
+  if (p !== undefined) {
+    p.iterating = false
+    p.queue.length = 0
+  }
+  return { done: true, value }
+}
+
+// Named one by one so that `import { Producer } from 'oc2mqtt'` works from
+// ES modules (Node finds CommonJS exports by reading these assignments).
+module.exports.decode = native.decode
+module.exports.encode = native.encode
+module.exports.Topics = native.Topics
+module.exports.filterMatches = native.filterMatches
+module.exports.validateId = native.validateId
+module.exports.sharedSubscription = native.sharedSubscription
+module.exports.Correlator = native.Correlator
+module.exports.Deduplicator = native.Deduplicator
+module.exports.Producer = native.Producer
+module.exports.Exchange = native.Exchange
+module.exports.Consumer = native.Consumer
+module.exports.Incoming = native.Incoming
+module.exports.Monitor = native.Monitor

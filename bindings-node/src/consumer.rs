@@ -1,0 +1,485 @@
+//! The consumer: wraps `oc2mqtt::client::{Consumer, Incoming}`.
+//!
+//! Commands are pulled from the core on its runtime; each is handed to the
+//! JavaScript handler through a threadsafe function, and the handler's
+//! Promise is awaited on the runtime. Built-ins (query features, 501, 400,
+//! duplicates, `to` filtering, `response_requested`) are answered by the
+//! core before a command gets here.
+
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::{
+    ClassInstance, Env, FnArgs, FromNapiValue, Function, JavaScriptClassExt, JsValue, Object,
+    PromiseRaw, Unknown, ValueType,
+};
+use napi::threadsafe_function::{
+    ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
+};
+use napi_derive::napi;
+use serde_json::Value;
+use tokio::sync::{Semaphore, oneshot};
+
+use oc2mqtt::client::{self as core, ConsumerOptions};
+use oc2mqtt::codec;
+use oc2mqtt::message::{Body, Message, Response};
+
+use crate::client::{self, config_object};
+use crate::convert::{self, field};
+use crate::error::OrThrow;
+use crate::runtime::{self, Raw, promise};
+
+const CONSUMER_KEYS: &[&str] = &[
+    "deviceId",
+    "profiles",
+    "pairs",
+    "rateLimit",
+    "group",
+    "handleFeatures",
+];
+
+/// Handler calls waiting on the JavaScript side at once; more commands wait in the core's queue.
+const CONCURRENT_HANDLERS: usize = 64;
+
+fn pairs(env: &Env, v: Unknown<'_>) -> napi::Result<Vec<(String, String)>> {
+    const WHAT: &str = "config.pairs ([[action, target], ...] or { action: [targets] })";
+    if convert::is_absent(&v)? {
+        return Ok(Vec::new());
+    }
+    let value = convert::json(env, v, "config.pairs")?;
+    let bad = || convert::type_error(env, &format!("The {WHAT} has the wrong shape"));
+    let mut out = Vec::new();
+    match value {
+        Value::Array(items) => {
+            for item in items {
+                match item.as_array().map(Vec::as_slice) {
+                    Some([Value::String(a), Value::String(t)]) => out.push((a.clone(), t.clone())),
+                    _ => return Err(bad()),
+                }
+            }
+        }
+        Value::Object(map) => {
+            for (action, targets) in map {
+                let Value::Array(targets) = targets else {
+                    return Err(bad());
+                };
+                for t in targets {
+                    let Value::String(t) = t else {
+                        return Err(bad());
+                    };
+                    out.push((action.clone(), t));
+                }
+            }
+        }
+        _ => return Err(bad()),
+    }
+    Ok(out)
+}
+
+fn consumer_options(env: &Env, obj: &Object<'_>) -> napi::Result<ConsumerOptions> {
+    let mut o = ConsumerOptions::new(convert::string(
+        env,
+        field(env, obj, "deviceId")?,
+        "config.deviceId",
+    )?);
+    o.profiles = convert::opt_string_list(env, field(env, obj, "profiles")?, "config.profiles")?
+        .unwrap_or_default();
+    o.pairs = pairs(env, field(env, obj, "pairs")?)?;
+    let rate = field(env, obj, "rateLimit")?;
+    if !convert::is_absent(&rate)? {
+        match convert::json(env, rate, "config.rateLimit")? {
+            Value::Number(n) => o.rate_limit = n.as_f64(),
+            _ => {
+                return Err(convert::type_error(
+                    env,
+                    "The config.rateLimit must be of type number",
+                ));
+            }
+        }
+    }
+    o.group = convert::opt_string(env, field(env, obj, "group")?, "config.group")?;
+    o.handle_features = convert::opt_bool(
+        env,
+        field(env, obj, "handleFeatures")?,
+        "config.handleFeatures",
+    )?
+    .unwrap_or(false);
+    Ok(o)
+}
+
+/// A response object from JavaScript (`{ status, status_text?, results? }`).
+fn response(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Result<Response, String>> {
+    let obj = convert::object(env, v, what)?;
+    let value = convert::json(env, obj.to_unknown(), "response")?;
+    let wrapped = serde_json::json!({"headers": {}, "body": {"openc2": {"response": value}}});
+    Ok(match Message::from_json_value(wrapped).map(|m| m.body) {
+        Ok(Body::Response(r)) => Ok(r),
+        Ok(_) => Err("not a response".to_owned()),
+        Err(e) => Err(format!(
+            "invalid response: {}",
+            e.to_string()
+                .replace("body.openc2.response.", "")
+                .replace("body.openc2.response", "response")
+        )),
+    })
+}
+
+/// What the JavaScript handler settled with, converted on the JavaScript
+/// thread: the layer in index.js resolves `{ response }` or `{ error }`.
+enum HandlerOutcome {
+    /// The handler returned this response (`None`: nothing, a plain 200).
+    Response(Option<Response>),
+    /// The handler threw or rejected, or returned something that is not a response.
+    Failed(String),
+}
+
+impl FromNapiValue for HandlerOutcome {
+    unsafe fn from_napi_value(
+        env: napi::sys::napi_env,
+        v: napi::sys::napi_value,
+    ) -> napi::Result<Self> {
+        let env = Env::from_raw(env);
+        // SAFETY: a value napi handed us, in this env.
+        let v = unsafe { Unknown::from_napi_value(env.raw(), v) }?;
+        let obj = match v.get_type()? {
+            // SAFETY: type checked.
+            ValueType::Object => unsafe { Object::from_napi_value(env.raw(), v.raw()) }?,
+            _ => {
+                return Ok(Self::Failed(
+                    "handler wrapper returned no outcome".to_owned(),
+                ));
+            }
+        };
+        if let Some(text) = obj.get::<String>("error")? {
+            return Ok(Self::Failed(text));
+        }
+        let rsp = field(&env, &obj, "response")?;
+        if convert::is_absent(&rsp)? {
+            return Ok(Self::Response(None));
+        }
+        if rsp.get_type()? != ValueType::Object {
+            return Ok(Self::Failed(
+                "the handler must return a response object ({ status, ... }) or nothing".to_owned(),
+            ));
+        }
+        // A TypeError thrown here is pending on the JS thread; clear it into a 500 text instead.
+        match response(&env, rsp, "response") {
+            Ok(Ok(r)) => Ok(Self::Response(Some(r))),
+            Ok(Err(text)) => Ok(Self::Failed(text)),
+            Err(e) => {
+                let _ = clear_pending(&env);
+                Ok(Self::Failed(format!("invalid response: {}", e.reason)))
+            }
+        }
+    }
+}
+
+fn clear_pending(env: &Env) -> napi::Result<()> {
+    let mut pending = false;
+    // SAFETY: plain N-API calls on the JS thread.
+    unsafe {
+        napi::sys::napi_is_exception_pending(env.raw(), &mut pending);
+        if pending {
+            let mut ex = std::ptr::null_mut();
+            napi::sys::napi_get_and_clear_last_exception(env.raw(), &mut ex);
+        }
+    }
+    Ok(())
+}
+
+type HandlerFn =
+    ThreadsafeFunction<Arc<core::Incoming>, Raw, FnArgs<(Raw, Raw)>, napi::Status, false>;
+
+/// The command object of an incoming request, as JavaScript.
+fn command_to_js(env: &Env, m: &Message) -> napi::Result<Raw> {
+    let content = codec::content_json(&m.body);
+    let command = content.get("request").unwrap_or(&Value::Null);
+    Ok(Raw::of(&convert::to_js(env, command)?))
+}
+
+/// Receives OpenC2 commands and answers them over one MQTT connection.
+///
+/// ```js
+/// const consumer = new Consumer({ url: 'mqtt://127.0.0.1:1883', deviceId: 'fw-1', profiles: ['slpf'] })
+/// await consumer.connect()
+/// consumer.serve(async (command, incoming) => {
+///   if (command.action === 'deny') return { status: 200 }
+///   return { status: 501, status_text: 'not here' }
+/// })
+/// // ... later
+/// await consumer.close()
+/// ```
+#[napi]
+pub struct Consumer {
+    config: core::ClientConfig,
+    options: ConsumerOptions,
+    connected: Arc<Mutex<Option<core::Consumer>>>,
+    connecting: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[napi]
+impl Consumer {
+    /// `config`: the broker (`url` or `brokers`) and client settings, plus
+    /// `deviceId` (required), `profiles`, `pairs` (action/target pairs it
+    /// implements; others get 501), `rateLimit`, `group` (shared
+    /// subscription) and `handleFeatures` (deliver `query features` to the
+    /// handler instead of answering it).
+    #[napi(constructor, ts_args_type = "config: ConsumerConfig")]
+    pub fn new(env: Env, config: Unknown<'_>) -> napi::Result<Self> {
+        let obj = config_object(&env, config, CONSUMER_KEYS)?;
+        Ok(Self {
+            config: client::config(&env, &obj)?,
+            options: consumer_options(&env, &obj)?,
+            connected: Arc::new(Mutex::new(None)),
+            connecting: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// This consumer's device id.
+    #[napi(getter)]
+    pub fn device_id(&self) -> String {
+        self.options.device_id.clone()
+    }
+
+    /// Connects and subscribes to `oc2/cmd/all`, `oc2/cmd`, `oc2/cmd/ap/<p>`
+    /// per profile and `oc2/cmd/device/<deviceId>`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn connect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let (config, options) = (self.config.clone(), self.options.clone());
+        let (slot, gate) = (Arc::clone(&self.connected), Arc::clone(&self.connecting));
+        promise(
+            env,
+            async move {
+                let _one_at_a_time = gate.lock().await;
+                if lock(&slot).is_some() {
+                    return Ok(());
+                }
+                let consumer = core::Consumer::connect(config, options).await?;
+                *lock(&slot) = Some(consumer);
+                Ok(())
+            },
+            |env, ()| runtime::undefined(env),
+        )
+    }
+
+    /// Runs `handler(command, incoming)` for every command until `close()`;
+    /// the returned Promise resolves then. The handler returns (or resolves
+    /// with) the response, or nothing for a plain `200`. A throw or a
+    /// rejection answers `500` with the error's message, and serving goes on.
+    /// Use `incoming.reply({ status: 102 })` for an interim response.
+    #[napi(
+        ts_args_type = "handler: (command: Command, incoming: Incoming) => Response | void | Promise<Response | void>",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn serve<'e>(&self, env: &'e Env, handler: Unknown<'_>) -> napi::Result<Object<'e>> {
+        if handler.get_type()? != ValueType::Function {
+            return Err(convert::type_error(
+                env,
+                "The \"handler\" argument must be a function",
+            ));
+        }
+        let consumer = lock(&self.connected)
+            .clone()
+            .ok_or_else(|| {
+                oc2mqtt::Error::Closed(
+                    "the consumer is not connected: call connect() first".to_owned(),
+                )
+            })
+            .or_throw(env)?;
+        // SAFETY: type checked just above.
+        let f = unsafe {
+            Function::<FnArgs<(Raw, Raw)>, Raw>::from_napi_value(env.raw(), handler.raw())
+        }?;
+        let tsfn: HandlerFn = f
+            .build_threadsafe_function::<Arc<core::Incoming>>()
+            .callee_handled::<false>()
+            .build_callback(|ctx: ThreadsafeCallContext<Arc<core::Incoming>>| {
+                let command = command_to_js(&ctx.env, ctx.value.message())?;
+                let incoming = Incoming {
+                    inner: Arc::clone(&ctx.value),
+                }
+                .into_instance(&ctx.env)?;
+                Ok(FnArgs::from((
+                    command,
+                    Raw::of(&instance_unknown(&incoming)),
+                )))
+            })?;
+        let tsfn = Arc::new(tsfn);
+        promise(
+            env,
+            async move {
+                let slots = Arc::new(Semaphore::new(CONCURRENT_HANDLERS));
+                while let Some(incoming) = consumer.next().await {
+                    let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                        break;
+                    };
+                    let tsfn = Arc::clone(&tsfn);
+                    tokio::spawn(async move {
+                        let incoming = Arc::new(incoming);
+                        let rsp = match call_handler(&tsfn, Arc::clone(&incoming)).await {
+                            HandlerOutcome::Response(r) => r.unwrap_or_else(|| Response::new(200)),
+                            HandlerOutcome::Failed(text) => Response::new(500).with_text(text),
+                        };
+                        if let Err(e) = incoming.reply(rsp).await {
+                            tracing_warn(&e);
+                        }
+                        drop(permit);
+                    });
+                }
+                Ok(())
+            },
+            |env, ()| runtime::undefined(env),
+        )
+    }
+
+    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects }`.
+    #[napi(ts_return_type = "Stats")]
+    pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let stats = lock(&self.connected)
+            .as_ref()
+            .map(core::Consumer::stats)
+            .unwrap_or_default();
+        client::stats_to_js(env, &stats)
+    }
+
+    /// Stops serving (the `serve()` Promise resolves) and disconnects.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let consumer = lock(&self.connected).take();
+        promise(
+            env,
+            async move {
+                if let Some(c) = consumer {
+                    c.close().await;
+                }
+                Ok(())
+            },
+            |env, ()| runtime::undefined(env),
+        )
+    }
+}
+
+fn tracing_warn(e: &oc2mqtt::Error) {
+    // The core logs through `tracing`; a Node process has no subscriber, so
+    // this only matters to embedders that install one.
+    let _ = e;
+}
+
+fn instance_unknown<'a>(i: &ClassInstance<'a, Incoming>) -> Unknown<'a> {
+    i.to_unknown()
+}
+
+/// Calls the JavaScript handler and waits for its outcome.
+///
+/// The layer in index.js makes the handler return a Promise that always
+/// fulfils (with `{ response }` or `{ error }`); its value is converted on
+/// the JavaScript thread, so no JavaScript reference travels to another thread.
+async fn call_handler(tsfn: &HandlerFn, incoming: Arc<core::Incoming>) -> HandlerOutcome {
+    let (tx, rx) = oneshot::channel::<HandlerOutcome>();
+    let status = tsfn.call_with_return_value(
+        incoming,
+        ThreadsafeFunctionCallMode::NonBlocking,
+        move |ret, env| {
+            let settle = |tx: oneshot::Sender<HandlerOutcome>, o| {
+                let _ = tx.send(o);
+            };
+            let raw = match ret {
+                Ok(raw) => raw,
+                Err(e) => {
+                    settle(tx, HandlerOutcome::Failed(e.reason.clone()));
+                    return Ok(());
+                }
+            };
+            // SAFETY: the handler's return value, on the JavaScript thread.
+            let promise = match unsafe {
+                PromiseRaw::<HandlerOutcome>::from_napi_value(env.raw(), raw.into_raw())
+            } {
+                Ok(p) => p,
+                Err(e) => {
+                    settle(
+                        tx,
+                        HandlerOutcome::Failed(format!(
+                            "the handler wrapper did not return a Promise: {}",
+                            e.reason
+                        )),
+                    );
+                    return Ok(());
+                }
+            };
+            promise.then(move |ctx| {
+                settle(tx, ctx.value);
+                Ok(())
+            })?;
+            Ok(())
+        },
+    );
+    if status != napi::Status::Ok {
+        return HandlerOutcome::Failed(format!("cannot call the handler ({status})"));
+    }
+    rx.await
+        .unwrap_or_else(|_| HandlerOutcome::Failed("the handler's Promise was dropped".to_owned()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing holds this lock across a panic that could leave it inconsistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A command being handled: the whole message, and the means to send an
+/// interim response.
+#[napi]
+pub struct Incoming {
+    inner: Arc<core::Incoming>,
+}
+
+#[napi]
+impl Incoming {
+    /// The whole request message (`{ headers, body }`).
+    #[napi(getter, ts_return_type = "Message")]
+    pub fn message<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        convert::message_to_js(env, self.inner.message())
+    }
+
+    /// The topic it arrived on.
+    #[napi(getter)]
+    pub fn topic(&self) -> String {
+        self.inner.topic().to_owned()
+    }
+
+    /// Its encoding; the response uses the same.
+    #[napi(getter, ts_return_type = "Encoding")]
+    pub fn encoding(&self) -> &'static str {
+        self.inner.encoding().as_str()
+    }
+
+    /// Its dialect; the response uses the same.
+    #[napi(getter, ts_return_type = "Dialect")]
+    pub fn dialect(&self) -> &'static str {
+        self.inner.dialect().as_str()
+    }
+
+    /// What the producer asked for: `'none'`, `'ack'`, `'status'` or `'complete'`.
+    #[napi(getter, ts_return_type = "'none' | 'ack' | 'status' | 'complete'")]
+    pub fn response_requested(&self) -> &'static str {
+        self.inner.response_requested().as_str()
+    }
+
+    /// Sends a response now, typically `{ status: 102 }` before long work;
+    /// the handler's return value is still sent as the final response.
+    /// Sends nothing when the producer asked for `none` or `ack`.
+    #[napi(ts_args_type = "response: Response", ts_return_type = "Promise<void>")]
+    pub fn reply<'e>(&self, env: &'e Env, response: Unknown<'_>) -> napi::Result<Object<'e>> {
+        let rsp = match self::response(env, response, "\"response\" argument")? {
+            Ok(r) => r,
+            Err(text) => {
+                return Err(convert::value_error(
+                    env,
+                    &format!("The \"response\" argument is invalid: {text}"),
+                ));
+            }
+        };
+        let inner = Arc::clone(&self.inner);
+        promise(env, async move { inner.reply(rsp).await }, |env, ()| {
+            runtime::undefined(env)
+        })
+    }
+}

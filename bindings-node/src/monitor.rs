@@ -1,0 +1,231 @@
+//! The monitor: wraps `oc2mqtt::client::{Monitor, MonitorEvent}`.
+//!
+//! The native side is a pull API (`next()`); the EventEmitter side
+//! (`'request'`, `'response'`, ...) is a loop over it in index.js.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Buffer, Env, Object, Unknown};
+use napi_derive::napi;
+
+use oc2mqtt::client::{self as core, MonitorEvent};
+use oc2mqtt::monitor::Observed;
+
+use crate::client::{self, config_object};
+use crate::convert::{self, field};
+use crate::error;
+use crate::runtime::{self, Raw, promise};
+
+const MONITOR_KEYS: &[&str] = &["filter", "pairingWindowMs"];
+
+fn observed_to_js<'e>(env: &'e Env, kind: &str, o: &Observed) -> napi::Result<Object<'e>> {
+    let mut e = Object::new(env)?;
+    e.set("type", kind)?;
+    e.set("topic", o.topic.as_str())?;
+    e.set("message", convert::message_to_js(env, &o.message)?)?;
+    e.set("requestId", o.message.headers.request_id.as_deref())?;
+    e.set("from", o.message.headers.from.as_deref())?;
+    e.set("to", o.message.headers.to.clone())?;
+    e.set("encoding", o.encoding.as_str())?;
+    e.set("dialect", o.dialect.as_str())?;
+    e.set("receivedAt", o.received_ms as f64)?;
+    Ok(e)
+}
+
+fn event_to_js<'e>(env: &'e Env, ev: &MonitorEvent) -> napi::Result<Object<'e>> {
+    Ok(match ev {
+        MonitorEvent::Request(o) => observed_to_js(env, "request", o)?,
+        MonitorEvent::Notification(o) => observed_to_js(env, "notification", o)?,
+        MonitorEvent::Response { observed, latency } => {
+            let mut e = observed_to_js(env, "response", observed)?;
+            e.set(
+                "status",
+                observed.message.response().map(|r| u32::from(r.status)),
+            )?;
+            e.set("latencyMs", latency.map(|l| l.as_secs_f64() * 1000.0))?;
+            e
+        }
+        MonitorEvent::Undecodable {
+            topic,
+            payload,
+            error: err,
+            received_ms,
+        } => {
+            let mut e = Object::new(env)?;
+            e.set("type", "undecodable")?;
+            e.set("topic", topic.as_str())?;
+            e.set("payload", Buffer::from(payload.clone()))?;
+            e.set(
+                "error",
+                error::js_error(env, &oc2mqtt::Error::from(err.clone()))?,
+            )?;
+            e.set("receivedAt", *received_ms as f64)?;
+            e
+        }
+        MonitorEvent::Unanswered {
+            request_id,
+            missing,
+        } => {
+            let mut e = Object::new(env)?;
+            e.set("type", "unanswered")?;
+            e.set("requestId", request_id.as_str())?;
+            e.set("missing", missing.clone())?;
+            e
+        }
+    })
+}
+
+/// Watches OpenC2 traffic (`oc2/#` by default), pairs responses with their
+/// command and reports latency and responders that never answered.
+///
+/// Both an async iterator (`for await (const event of monitor)`) and an
+/// `EventEmitter` (`'request'`, `'response'`, `'notification'`,
+/// `'undecodable'`, `'unanswered'`, then `'close'`); use either or both.
+///
+/// ```js
+/// const monitor = new Monitor({ url: 'mqtt://127.0.0.1:1883' })
+/// await monitor.connect()
+/// monitor.on('response', (e) => console.log(e.from, e.status, e.latencyMs))
+/// ```
+#[napi]
+pub struct Monitor {
+    config: core::ClientConfig,
+    filter: Option<String>,
+    window: Duration,
+    connected: Arc<Mutex<Option<Arc<core::Monitor>>>>,
+    connecting: Arc<tokio::sync::Mutex<()>>,
+    /// Set by `close()`: `next()` then reports the end rather than an error.
+    closed: Arc<AtomicBool>,
+}
+
+#[napi]
+impl Monitor {
+    /// `config`: the broker (`url` or `brokers`) and client settings, plus
+    /// `filter` (default `oc2/#` under the topic prefix) and
+    /// `pairingWindowMs` (how long a command waits for its responses,
+    /// default 30000).
+    #[napi(constructor, ts_args_type = "config: MonitorConfig")]
+    pub fn new(env: Env, config: Unknown<'_>) -> napi::Result<Self> {
+        let obj = config_object(&env, config, MONITOR_KEYS)?;
+        let window = convert::opt_uint(
+            &env,
+            field(&env, &obj, "pairingWindowMs")?,
+            "config.pairingWindowMs",
+            convert::MAX_SAFE,
+        )?;
+        Ok(Self {
+            config: client::config(&env, &obj)?,
+            filter: convert::opt_string(&env, field(&env, &obj, "filter")?, "config.filter")?,
+            window: window.map_or(
+                oc2mqtt::monitor::DEFAULT_PAIRING_WINDOW,
+                Duration::from_millis,
+            ),
+            connected: Arc::new(Mutex::new(None)),
+            connecting: Arc::new(tokio::sync::Mutex::new(())),
+            closed: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Connects and subscribes.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn connect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let (config, filter, window) = (self.config.clone(), self.filter.clone(), self.window);
+        let (slot, gate) = (Arc::clone(&self.connected), Arc::clone(&self.connecting));
+        let closed = Arc::clone(&self.closed);
+        promise(
+            env,
+            async move {
+                let _one_at_a_time = gate.lock().await;
+                if lock(&slot).is_some() {
+                    return Ok(());
+                }
+                let monitor = core::Monitor::connect_with_window(config, filter, window).await?;
+                *lock(&slot) = Some(Arc::new(monitor));
+                closed.store(false, Ordering::SeqCst);
+                Ok(())
+            },
+            |env, ()| runtime::undefined(env),
+        )
+    }
+
+    /// The next event (`{ done: false, value }`), or `{ done: true }` once closed.
+    /// Rejects with `OC2_CLOSED` before `connect()`.
+    #[napi(ts_return_type = "Promise<IteratorResult<MonitorEvent, undefined>>")]
+    pub fn next<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let monitor = lock(&self.connected).clone();
+        let closed = self.closed.load(Ordering::SeqCst);
+        promise(
+            env,
+            async move {
+                match monitor {
+                    Some(m) => Ok(m.next().await),
+                    None if closed => Ok(None),
+                    None => Err(oc2mqtt::Error::Closed(
+                        "the monitor is not connected: call connect() first".to_owned(),
+                    )),
+                }
+            },
+            |env, ev| {
+                let mut o = Object::new(env)?;
+                o.set("done", ev.is_none())?;
+                match ev {
+                    Some(ev) => o.set("value", event_to_js(env, &ev)?)?,
+                    None => o.set("value", ())?,
+                }
+                Ok(Raw::of(&o))
+            },
+        )
+    }
+
+    /// Commands seen whose addressed responders have not all answered yet.
+    #[napi(ts_return_type = "Array<{ requestId: string; missing: string[] }>")]
+    pub fn pending<'e>(&self, env: &'e Env) -> napi::Result<Vec<Object<'e>>> {
+        let pending = lock(&self.connected)
+            .as_ref()
+            .map(|m| m.pending())
+            .unwrap_or_default();
+        pending
+            .into_iter()
+            .map(|(id, missing)| {
+                let mut o = Object::new(env)?;
+                o.set("requestId", id)?;
+                o.set("missing", missing)?;
+                Ok(o)
+            })
+            .collect()
+    }
+
+    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects }`.
+    #[napi(ts_return_type = "Stats")]
+    pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let stats = lock(&self.connected)
+            .as_ref()
+            .map(|m| m.stats())
+            .unwrap_or_default();
+        client::stats_to_js(env, &stats)
+    }
+
+    /// Stops and disconnects; iteration ends and `'close'` is emitted.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let monitor = lock(&self.connected).take();
+        self.closed.store(true, Ordering::SeqCst);
+        promise(
+            env,
+            async move {
+                if let Some(m) = monitor {
+                    m.close().await;
+                }
+                Ok(())
+            },
+            |env, ()| runtime::undefined(env),
+        )
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing holds this lock across a panic that could leave it inconsistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,472 @@
+//! The producer: wraps `oc2mqtt::client::{Producer, Exchange}`.
+//!
+//! `send` returns its `Exchange` at once; the publish runs on the core
+//! runtime, and its failure rejects the exchange's `next()`, `collect()`
+//! and `sent()`. Cancelling (directly, or through an `AbortSignal` in the
+//! JavaScript layer) makes pending and later calls reject with an
+//! `AbortError`.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Env, JsObjectValue, Object, Unknown, ValueType};
+use napi_derive::napi;
+use tokio::sync::watch;
+
+use oc2mqtt::client::{self as core, SendOptions};
+use oc2mqtt::message::{Body, Command, Message};
+
+use crate::client::{self, config_object};
+use crate::codec;
+use crate::convert::{self, field};
+use crate::error::{self, OrThrow};
+use crate::runtime::{self, Raw, promise};
+
+const SEND_KEYS: &[&str] = &[
+    "to", "profile", "timeout", "expect", "encoding", "dialect", "signal",
+];
+
+/// A reply as a plain object.
+pub(crate) fn reply_to_js<'e>(env: &'e Env, r: &core::Reply) -> napi::Result<Object<'e>> {
+    let mut o = Object::new(env)?;
+    o.set("message", convert::message_to_js(env, &r.message)?)?;
+    o.set(
+        "status",
+        r.message.response().map(|rsp| u32::from(rsp.status)),
+    )?;
+    o.set("from", r.message.headers.from.as_deref())?;
+    o.set("topic", r.topic.as_str())?;
+    o.set("encoding", r.encoding.as_str())?;
+    o.set("dialect", r.dialect.as_str())?;
+    o.set("latencyMs", r.latency.as_secs_f64() * 1000.0)?;
+    Ok(o)
+}
+
+fn summary_to_js<'e>(env: &'e Env, s: &core::Summary) -> napi::Result<Object<'e>> {
+    let mut o = Object::new(env)?;
+    o.set("requestId", s.request_id.as_str())?;
+    let responses = s
+        .responses
+        .iter()
+        .map(|r| reply_to_js(env, r))
+        .collect::<napi::Result<Vec<_>>>()?;
+    o.set("responses", responses)?;
+    o.set("complete", s.complete)?;
+    o.set("missing", s.missing.clone())?;
+    o.set("missingCount", s.missing_count as u32)?;
+    Ok(o)
+}
+
+/// What a JavaScript `command` argument holds.
+enum Outgoing {
+    /// A command object: the producer makes the message.
+    Command(Command),
+    /// A whole request message (`{ headers, body }`).
+    Message(Message),
+}
+
+fn outgoing(env: &Env, v: Unknown<'_>) -> napi::Result<Outgoing> {
+    let obj = convert::object(env, v, "\"command\" argument")?;
+    if obj.has_named_property("body")? {
+        return convert::message(env, v, "\"command\" argument").map(Outgoing::Message);
+    }
+    // A command alone is the bare dialect's request: read it as one.
+    let value = convert::json(env, v, "command")?;
+    let wrapped = serde_json::json!({"headers": {}, "body": {"openc2": {"request": value}}});
+    match Message::from_json_value(wrapped).or_throw(env)?.body {
+        Body::Request(c) => Ok(Outgoing::Command(c)),
+        _ => Err(convert::type_error(
+            env,
+            "The \"command\" argument must be a command object or a request message",
+        )),
+    }
+}
+
+fn send_options(env: &Env, v: Unknown<'_>) -> napi::Result<SendOptions> {
+    let mut o = SendOptions::default();
+    let Some(obj) = convert::opt_object(env, v, "\"options\" argument")? else {
+        return Ok(o);
+    };
+    for key in Object::keys(&obj)? {
+        if !SEND_KEYS.contains(&key.as_str()) {
+            return Err(convert::value_error(
+                env,
+                &format!(
+                    "The \"options\" argument has an unknown property \"{key}\"; known properties: {}",
+                    SEND_KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    let to = field(env, &obj, "to")?;
+    o.to = match to.get_type()? {
+        ValueType::Undefined | ValueType::Null => Vec::new(),
+        ValueType::String => vec![convert::string(env, to, "options.to")?],
+        _ => convert::string_list(env, to, "options.to (a string or an array of strings)")?,
+    };
+    o.profile = convert::opt_string(env, field(env, &obj, "profile")?, "options.profile")?;
+    if let Some(ms) = convert::opt_uint(
+        env,
+        field(env, &obj, "timeout")?,
+        "options.timeout",
+        convert::MAX_SAFE,
+    )? {
+        o.timeout = Duration::from_millis(ms);
+    }
+    o.expect = convert::opt_uint(
+        env,
+        field(env, &obj, "expect")?,
+        "options.expect",
+        u32::MAX.into(),
+    )?
+    .map(|n| n as usize);
+    o.encoding = codec::encoding(env, field(env, &obj, "encoding")?, "options.encoding")?;
+    o.dialect = codec::dialect(env, field(env, &obj, "dialect")?, "options.dialect")?;
+    Ok(o)
+}
+
+/// Sends OpenC2 commands and collects their responses over one MQTT connection.
+///
+/// ```js
+/// const producer = new Producer({ url: 'mqtt://127.0.0.1:1883', id: 'producer-1' })
+/// await producer.connect()
+/// const summary = await producer.send({ action: 'query', target: { features: ['versions'] } }, { to: 'fw-1' }).collect()
+/// for await (const reply of producer.send(command, { timeout: 5000 })) console.log(reply.from, reply.status)
+/// await producer.close()
+/// ```
+#[napi]
+pub struct Producer {
+    config: core::ClientConfig,
+    id: String,
+    connected: Arc<Mutex<Option<core::Producer>>>,
+    connecting: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[napi]
+impl Producer {
+    /// `config`: the broker (`url` or `brokers`), this producer's `id` (the
+    /// `from` of its commands and its response topic `oc2/rsp/<id>`), and the
+    /// client settings of `ClientConfig`. Nothing connects until `connect()`.
+    #[napi(constructor, ts_args_type = "config: ProducerConfig")]
+    pub fn new(env: Env, config: Unknown<'_>) -> napi::Result<Self> {
+        let obj = config_object(&env, config, &["id"])?;
+        let id = convert::string(&env, field(&env, &obj, "id")?, "config.id")?;
+        Ok(Self {
+            config: client::config(&env, &obj)?,
+            id,
+            connected: Arc::new(Mutex::new(None)),
+            connecting: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// This producer's id.
+    #[napi(getter)]
+    pub fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    /// Connects and subscribes to `oc2/rsp` and `oc2/rsp/<id>`. Rejects with
+    /// `OC2_CONFIG`, `OC2_CONNECT`, `OC2_AUTH`, `OC2_TLS`, `OC2_TIMEOUT` or `OC2_IO`.
+    /// Connecting a connected producer does nothing.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn connect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let (config, id) = (self.config.clone(), self.id.clone());
+        let (slot, gate) = (Arc::clone(&self.connected), Arc::clone(&self.connecting));
+        promise(
+            env,
+            async move {
+                let _one_at_a_time = gate.lock().await;
+                if lock(&slot).is_some() {
+                    return Ok(());
+                }
+                let producer = core::Producer::connect(config, &id).await?;
+                *lock(&slot) = Some(producer);
+                Ok(())
+            },
+            |env, ()| runtime::undefined(env),
+        )
+    }
+
+    /// Sends a command and returns its exchange at once.
+    ///
+    /// `command` is a command object (`{ action, target, args?, actuator? }`;
+    /// the producer adds `request_id`, `created`, `from` and `to`) or a whole
+    /// request message. Options: `to` (recipient ids: one publish each on
+    /// `oc2/cmd/device/<id>`, and the exchange completes when each answered),
+    /// `profile` (actuator profile, topic `oc2/cmd/ap/<profile>`), `timeout`
+    /// (ms, default 10000), `expect` (complete after this many responders),
+    /// `encoding`, `dialect`, and `signal` (an `AbortSignal` that cancels).
+    /// Throws `OC2_CLOSED` when not connected.
+    #[napi(ts_args_type = "command: Command | Message, options?: SendOptions")]
+    pub fn send(
+        &self,
+        env: Env,
+        command: Unknown<'_>,
+        options: Unknown<'_>,
+    ) -> napi::Result<Exchange> {
+        let outgoing = outgoing(&env, command)?;
+        let options = send_options(&env, options)?;
+        let producer = lock(&self.connected)
+            .clone()
+            .ok_or_else(|| {
+                oc2mqtt::Error::Closed(
+                    "the producer is not connected: call connect() first".to_owned(),
+                )
+            })
+            .or_throw(&env)?;
+        let shared = Arc::new(ExchangeShared::new());
+        let task = Arc::clone(&shared);
+        oc2mqtt::client::runtime().spawn(async move {
+            let sent = match outgoing {
+                Outgoing::Command(c) => producer.send(c, options).await,
+                Outgoing::Message(m) => producer.send_message(m, options).await,
+            };
+            task.settle(sent).await;
+        });
+        Ok(Exchange { shared })
+    }
+
+    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects }`.
+    /// All zero before `connect()`.
+    #[napi(ts_return_type = "Stats")]
+    pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let stats = lock(&self.connected)
+            .as_ref()
+            .map(core::Producer::stats)
+            .unwrap_or_default();
+        client::stats_to_js(env, &stats)
+    }
+
+    /// Disconnects. Open exchanges end at their timeout; `send` throws
+    /// `OC2_CLOSED` until the next `connect()`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let producer = lock(&self.connected).take();
+        promise(
+            env,
+            async move {
+                if let Some(p) = producer {
+                    p.close().await;
+                }
+                Ok(())
+            },
+            |env, ()| runtime::undefined(env),
+        )
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing holds this lock across a panic that could leave it inconsistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How far the publish of an exchange's command got.
+#[derive(Clone)]
+enum Sent {
+    Pending,
+    Done(String),
+    Failed(Arc<oc2mqtt::Error>),
+}
+
+struct ExchangeShared {
+    sent: watch::Sender<Sent>,
+    exchange: tokio::sync::Mutex<Option<core::Exchange>>,
+    request_id: OnceLock<String>,
+    cancelled: watch::Sender<bool>,
+}
+
+impl ExchangeShared {
+    fn new() -> Self {
+        Self {
+            sent: watch::Sender::new(Sent::Pending),
+            exchange: tokio::sync::Mutex::new(None),
+            request_id: OnceLock::new(),
+            cancelled: watch::Sender::new(false),
+        }
+    }
+
+    async fn settle(&self, sent: oc2mqtt::Result<core::Exchange>) {
+        match sent {
+            Ok(ex) => {
+                let id = ex.request_id().to_owned();
+                let _ = self.request_id.set(id.clone());
+                *self.exchange.lock().await = Some(ex);
+                self.sent.send_replace(Sent::Done(id));
+            }
+            Err(e) => {
+                self.sent.send_replace(Sent::Failed(Arc::new(e)));
+            }
+        }
+    }
+
+    /// Waits for the publish; `Ok(None)` when cancelled first.
+    async fn wait_sent(&self) -> oc2mqtt::Result<Option<String>> {
+        let mut sent = self.sent.subscribe();
+        let mut cancelled = self.cancelled.subscribe();
+        tokio::select! {
+            biased;
+            _ = cancelled.wait_for(|c| *c) => Ok(None),
+            s = sent.wait_for(|s| !matches!(s, Sent::Pending)) => match s.as_deref() {
+                Ok(Sent::Done(id)) => Ok(Some(id.clone())),
+                Ok(Sent::Failed(e)) => Err(error::duplicate(e)),
+                _ => Err(oc2mqtt::Error::Closed("the send task ended".to_owned())),
+            },
+        }
+    }
+}
+
+/// What a `next()` or `collect()` ended with.
+enum Step<T> {
+    Value(T),
+    Cancelled,
+}
+
+/// The responses to one command, as they arrive: an async iterator of
+/// replies (`for await (const reply of exchange)`), or all at once with
+/// `collect()`. It ends when every expected responder sent a final
+/// (non-102) response, or at the timeout.
+#[napi]
+pub struct Exchange {
+    shared: Arc<ExchangeShared>,
+}
+
+#[napi]
+impl Exchange {
+    /// The command's `request_id`, once it was published (`null` before).
+    #[napi(getter)]
+    pub fn request_id(&self) -> Option<String> {
+        self.shared.request_id.get().cloned()
+    }
+
+    /// Resolves with the `request_id` once the broker accepted the command;
+    /// rejects if it could not be sent (`OC2_PUBLISH`, `OC2_DECODE`, `OC2_TOPIC`, ...).
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn sent<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let shared = Arc::clone(&self.shared);
+        promise(
+            env,
+            async move { shared.wait_sent().await },
+            |env, id| match id {
+                Some(id) => Ok(Raw::of(&env.create_string(&id)?)),
+                None => Err(raw_error(
+                    env,
+                    Raw::of(&error::abort_error(env, "the exchange was cancelled")?),
+                )),
+            },
+        )
+    }
+
+    /// The next reply (`{ done: false, value }`), or `{ done: true }` once
+    /// the exchange is complete or timed out.
+    #[napi(ts_return_type = "Promise<IteratorResult<Reply, undefined>>")]
+    pub fn next<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let shared = Arc::clone(&self.shared);
+        promise(
+            env,
+            async move {
+                if shared.wait_sent().await?.is_none() {
+                    return Ok(Step::Cancelled);
+                }
+                let mut cancelled = shared.cancelled.subscribe();
+                let mut slot = shared.exchange.lock().await;
+                let Some(ex) = slot.as_mut() else {
+                    return Ok(Step::Value(None));
+                };
+                if *cancelled.borrow() {
+                    ex.cancel();
+                    return Ok(Step::Cancelled);
+                }
+                tokio::select! {
+                    biased;
+                    _ = cancelled.wait_for(|c| *c) => {
+                        ex.cancel();
+                        Ok(Step::Cancelled)
+                    }
+                    r = ex.next() => Ok(Step::Value(r)),
+                }
+            },
+            |env, step| match step {
+                Step::Cancelled => Err(raw_error(
+                    env,
+                    Raw::of(&error::abort_error(env, "the exchange was cancelled")?),
+                )),
+                Step::Value(r) => {
+                    let mut o = Object::new(env)?;
+                    o.set("done", r.is_none())?;
+                    match r {
+                        Some(r) => o.set("value", reply_to_js(env, &r)?)?,
+                        None => o.set("value", ())?,
+                    }
+                    Ok(Raw::of(&o))
+                }
+            },
+        )
+    }
+
+    /// Waits for every response; resolves as soon as the exchange is
+    /// complete, or at the timeout, with `{ requestId, responses, complete,
+    /// missing, missingCount }`.
+    #[napi(ts_return_type = "Promise<Summary>")]
+    pub fn collect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let shared = Arc::clone(&self.shared);
+        promise(
+            env,
+            async move {
+                if shared.wait_sent().await?.is_none() {
+                    return Ok(Step::Cancelled);
+                }
+                let Some(ex) = shared.exchange.lock().await.take() else {
+                    return Err(oc2mqtt::Error::Closed(
+                        "the exchange was already collected".to_owned(),
+                    ));
+                };
+                let mut cancelled = shared.cancelled.subscribe();
+                tokio::select! {
+                    biased;
+                    _ = cancelled.wait_for(|c| *c) => Ok(Step::Cancelled),
+                    s = ex.collect() => Ok(Step::Value(s)),
+                }
+            },
+            |env, step| match step {
+                Step::Cancelled => Err(raw_error(
+                    env,
+                    Raw::of(&error::abort_error(env, "the exchange was cancelled")?),
+                )),
+                Step::Value(s) => Ok(Raw::of(&summary_to_js(env, &s)?)),
+            },
+        )
+    }
+
+    /// Ends the exchange now: pending and later `next()`, `collect()` and
+    /// `sent()` reject with an `AbortError` (`code: 'ABORT_ERR'`); late
+    /// responses are counted as unsolicited.
+    #[napi]
+    pub fn cancel(&self) {
+        self.shared.cancelled.send_replace(true);
+        if let Ok(mut slot) = self.shared.exchange.try_lock() {
+            if let Some(ex) = slot.as_mut() {
+                ex.cancel();
+            }
+        }
+    }
+
+    /// Whether `cancel()` was called.
+    #[napi(getter)]
+    pub fn cancelled(&self) -> bool {
+        *self.shared.cancelled.borrow()
+    }
+}
+
+/// A rejection with a JavaScript value made on this thread.
+fn raw_error(env: &Env, r: Raw) -> napi::Error {
+    // SAFETY: `r` was made in this env, on this thread, just now.
+    match unsafe {
+        <Unknown<'_> as napi::bindgen_prelude::FromNapiValue>::from_napi_value(
+            env.raw(),
+            r.into_raw(),
+        )
+    } {
+        Ok(v) => napi::Error::from(v),
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,23 @@
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { spawnSync } = require('node:child_process')
+const path = require('node:path')
+
+const native = require('../native.js')
+const pkg = require('..')
+
+test('everything the addon exports is exported by the package', () => {
+  const missing = Object.keys(native).filter((k) => !k.startsWith('__') && !(k in pkg))
+  assert.deepEqual(missing, [])
+})
+
+test('named imports work from ES modules', () => {
+  const url = require('node:url').pathToFileURL(path.join(__dirname, '..', 'index.js')).href
+  const src = `import { decode, Producer, Monitor, Correlator } from ${JSON.stringify(url)};
+    console.log(typeof decode, typeof Producer, typeof Monitor, typeof Correlator)`
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', src], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'function function function function')
+})

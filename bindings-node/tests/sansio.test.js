@@ -1,0 +1,118 @@
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+
+const { Topics, Correlator, Deduplicator, filterMatches, validateId, sharedSubscription, encode, decode } = require('..')
+
+const response = (id, from, status) => ({ headers: { request_id: id, from }, body: { openc2: { response: { status } } } })
+const request = (to, actuator) => ({
+  headers: { request_id: 'r', from: 'p', ...(to ? { to } : {}) },
+  body: { openc2: { request: { action: 'deny', target: { ipv4_net: '1.2.3.4' }, ...(actuator ? { actuator: { [actuator]: {} } } : {}) } } }
+})
+
+test('topics: subscriptions per role, with a prefix', () => {
+  const t = new Topics()
+  assert.deepEqual(t.subscriptions('consumer', 'fw-1', ['slpf']), ['oc2/cmd/all', 'oc2/cmd', 'oc2/cmd/ap/slpf', 'oc2/cmd/device/fw-1'])
+  assert.deepEqual(t.subscriptions('producer', 'p1'), ['oc2/rsp', 'oc2/rsp/p1'])
+  assert.deepEqual(t.subscriptions('monitor'), ['oc2/#'])
+  const site = new Topics({ prefix: 'site-a/', otupyCompatible: true })
+  assert.equal(site.prefix, 'site-a/')
+  assert.deepEqual(site.subscriptions('producer', 'p1'), ['site-a/oc2/rsp', 'site-a/oc2/rsp/p1', 'site-a/oc2/rsp/device/p1'])
+  assert.equal(site.allCommands(), 'site-a/oc2/cmd/all')
+  assert.equal(site.allResponses(), 'site-a/oc2/rsp')
+  assert.equal(site.profileCommands('slpf'), 'site-a/oc2/cmd/ap/slpf')
+  assert.equal(site.deviceCommands('fw-1'), 'site-a/oc2/cmd/device/fw-1')
+})
+
+test('topics: the polite rule for commands, and response topics', () => {
+  const t = new Topics()
+  assert.deepEqual(t.commandTopics(request()), ['oc2/cmd/all'])
+  assert.deepEqual(t.commandTopics(request(null, 'slpf')), ['oc2/cmd/ap/slpf'])
+  assert.deepEqual(t.commandTopics(request(['d1', 'd2'], 'slpf')), ['oc2/cmd/device/d1', 'oc2/cmd/device/d2'])
+  const rsp = { headers: { request_id: 'r', from: 'fw-1', to: ['p1'] }, body: { openc2: { response: { status: 200 } } } }
+  assert.deepEqual(t.responseTopics(rsp), ['oc2/rsp', 'oc2/rsp/p1'])
+  assert.deepEqual(t.responseTopicsTo('oc2/rsp/p01'), ['oc2/rsp', 'oc2/rsp/p01'])
+  assert.deepEqual(t.responseTopicsTo(null), ['oc2/rsp'])
+})
+
+test('topics: bad ids are OC2_TOPIC errors that say why', () => {
+  assert.throws(() => new Topics().subscriptions('consumer', 'dev#1'), {
+    code: 'OC2_TOPIC', message: "invalid topic: device id 'dev#1' contains '#', which MQTT topic names forbid"
+  })
+  assert.throws(() => new Topics({ prefix: '$sys' }), { code: 'OC2_TOPIC', message: /must not start with '\$'/ })
+  assert.throws(() => validateId('device id', ''), { code: 'OC2_TOPIC', message: 'invalid topic: device id must not be empty' })
+  assert.throws(() => new Topics().subscriptions('consumer'), { code: 'OC2_CONFIG', message: 'configuration: a consumer needs a device id' })
+  assert.throws(() => new Topics().deviceCommands('a+b'), { code: 'OC2_TOPIC' })
+  assert.throws(() => sharedSubscription('g/1', 'oc2/cmd/all'), { code: 'OC2_TOPIC', message: /must not contain '\/'/ })
+  assert.equal(validateId('device id', 'site/a'), undefined)
+})
+
+test('filters match like MQTT, shared subscriptions included', () => {
+  assert.equal(filterMatches('oc2/#', 'oc2'), true)
+  assert.equal(filterMatches('oc2/cmd/+', 'oc2/cmd/ap/slpf'), false)
+  assert.equal(filterMatches('#', '$SYS/broker/uptime'), false)
+  assert.equal(filterMatches('$share/g1/oc2/cmd/all', 'oc2/cmd/all'), true)
+  assert.equal(sharedSubscription('g1', 'oc2/cmd/all'), '$share/g1/oc2/cmd/all')
+})
+
+test('correlator: an exchange completes when every responder sent a final response', () => {
+  const c = new Correlator()
+  c.open('r', ['a', 'b'], 100)
+  assert.equal(c.isOpen('r'), true)
+  assert.deepEqual(c.onResponse(response('r', 'a', 102)), { state: 'open', requestId: 'r', isFinal: false, expected: true })
+  assert.deepEqual(c.onResponse(response('r', 'a', 200)), { state: 'open', requestId: 'r', isFinal: true, expected: true })
+  assert.deepEqual(c.missing('r'), ['b'])
+  assert.deepEqual(c.onResponse(response('r', 'x', 200)), { state: 'open', requestId: 'r', isFinal: true, expected: false })
+  assert.deepEqual(c.onResponse(response('r', 'b', 200)), {
+    state: 'complete', requestId: 'r', closed: { requestId: 'r', reason: 'complete', missing: [], missingCount: 0 }
+  })
+  assert.equal(c.size, 0)
+  assert.deepEqual(c.onResponse(response('r', 'b', 200)), { state: 'unsolicited' })
+  assert.equal(c.unsolicited, 1)
+  assert.equal(c.missing('r'), null)
+})
+
+test('correlator: counts, deadlines, close, and no double open', () => {
+  const c = new Correlator()
+  c.open('n', 2, 50)
+  c.open('late', ['d'], 200)
+  c.open('b', null, 100)
+  assert.throws(() => c.open('b', null, 100), { code: 'OC2_CONFIG', message: "configuration: an exchange with request_id 'b' is already open" })
+  assert.equal(c.nextDeadline(), 50)
+  assert.deepEqual(c.expire(49), [])
+  assert.deepEqual(c.expire(60), [{ requestId: 'n', reason: 'deadline', missing: [], missingCount: 2 }])
+  assert.deepEqual(c.close('b'), { requestId: 'b', reason: 'closed', missing: [], missingCount: 0 })
+  assert.equal(c.close('b'), null)
+  assert.deepEqual(c.expire(1000), [{ requestId: 'late', reason: 'deadline', missing: ['d'], missingCount: 1 }])
+  assert.equal(c.nextDeadline(), null)
+})
+
+test('deduplicator: duplicates within the window are dropped, keys are 128-bit bigints', () => {
+  const d = new Deduplicator({ windowMs: 1000, capacity: 10 })
+  const { payload } = encode(request(['fw-1']))
+  const msg = decode(payload).message
+  assert.equal(d.check(msg, payload, 0), true)
+  assert.equal(d.check(msg, payload, 999), false)
+  assert.equal(d.check(msg, payload, 1000), true)
+  assert.deepEqual(d.stats(), { checked: 3, duplicates: 1, evicted: 0, expired: 1 })
+  assert.equal(d.size, 1)
+  const k = Deduplicator.commandKey('p', 'r')
+  assert.equal(typeof k, 'bigint')
+  assert.ok(k > 0n && k < (1n << 128n))
+  assert.notEqual(Deduplicator.commandKey('a', 'bc'), Deduplicator.commandKey('ab', 'c'))
+  assert.notEqual(Deduplicator.responseKey(null, 'x', 102, payload), Deduplicator.responseKey(null, 'x', 200, payload))
+  assert.equal(Deduplicator.payloadKey(Buffer.from('x')), Deduplicator.payloadKey(new Uint8Array([0x78])))
+  assert.equal(d.checkKey(k, 5000), true)
+  assert.equal(d.checkKey(k, 5001), false)
+  assert.throws(() => d.checkKey(-1n, 0), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
+})
+
+test('deduplicator: capacity evicts the oldest first', () => {
+  const d = new Deduplicator({ windowMs: 1e9, capacity: 3 })
+  const keys = [0, 1, 2, 3].map((i) => Deduplicator.commandKey(null, String(i)))
+  for (const k of keys) assert.equal(d.checkKey(k, 0), true)
+  assert.equal(d.size, 3)
+  assert.equal(d.stats().evicted, 1)
+  assert.equal(d.checkKey(keys[0], 0), true, 'the oldest was evicted')
+})

@@ -1,0 +1,70 @@
+// Compiled with `tsc --noEmit --strict` by tests/types.test.js: the typings
+// must describe the API as the README uses it.
+import {
+  decode, encode, Topics, Correlator, Deduplicator, filterMatches, validateId,
+  Producer, Consumer, Monitor, Exchange,
+  type Message, type Reply, type Summary, type MonitorEvent, type DecodeError, type Stats, type ResponseEvent,
+} from '../..'
+
+const msg: Message = {
+  headers: { request_id: 'r1', from: 'p1', to: ['fw-1'], created: 1 },
+  body: { openc2: { request: { action: 'query', target: { features: ['versions'] } } } },
+}
+const { payload, properties } = encode(msg, { encoding: 'cbor', dialect: 'otupy' })
+const decoded = decode(payload, properties)
+const kind: 'request' | 'response' | 'notification' = decoded.msgType
+try {
+  decode(Buffer.from('{'))
+} catch (e) {
+  const err = e as DecodeError
+  const where: string = err.path
+  void where
+}
+const t = new Topics({ prefix: 'site' })
+const subs: string[] = t.subscriptions('consumer', 'fw-1', ['slpf'])
+const ok: boolean = filterMatches('oc2/#', subs[0])
+validateId('device id', 'fw-1')
+const c = new Correlator()
+c.open('r1', ['fw-1'], 1000)
+const outcome = c.onResponse(msg)
+if (outcome.state === 'complete') console.log(outcome.closed.missing)
+const d = new Deduplicator({ windowMs: 1000 })
+const fresh: boolean = d.check(msg, payload, 0)
+const key: bigint = Deduplicator.commandKey('p1', 'r1')
+
+async function clients (): Promise<void> {
+  const producer = new Producer({ url: 'mqtt://127.0.0.1:1', id: 'p1', keepAliveSecs: 30 })
+  await producer.connect()
+  const ac = new AbortController()
+  const ex: Exchange = producer.send({ action: 'deny', target: { ipv4_net: '10.0.0.0/8' } }, { to: 'fw-1', timeout: 500, signal: ac.signal })
+  for await (const r of ex) {
+    const reply: Reply = r
+    console.log(reply.status, reply.latencyMs)
+  }
+  const s: Summary = await producer.send(msg).collect()
+  const st: Stats = producer.stats()
+  console.log(s.complete, st.published)
+
+  const consumer = new Consumer({ url: 'mqtt://127.0.0.1:1', deviceId: 'fw-1', pairs: [['deny', 'ipv4_net']] })
+  await consumer.connect()
+  const serving: Promise<void> = consumer.serve(async (command, incoming) => {
+    if (command.action === 'deny') {
+      await incoming.reply({ status: 102 })
+      return { status: 200, results: { done: true } }
+    }
+    throw new Error('no')
+  })
+  await consumer.close()
+  await serving
+
+  const monitor = new Monitor({ url: 'mqtt://127.0.0.1:1', filter: 'oc2/#' })
+  monitor.on('response', (e: ResponseEvent) => console.log(e.latencyMs))
+  await monitor.connect()
+  for await (const ev of monitor) {
+    const e: MonitorEvent = ev
+    if (e.type === 'undecodable') console.log(e.error.kind)
+    break
+  }
+  await monitor.close()
+}
+void clients, kind, ok, fresh, key
