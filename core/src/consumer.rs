@@ -382,6 +382,21 @@ impl Incoming {
         self.to.rr
     }
 
+    /// Answers with a handler's outcome, the one rule every binding shares:
+    /// the response as given, `Ok(None)` as a plain `200`, `Err(text)` as a
+    /// `500` with that text.
+    pub async fn answer(
+        &self,
+        outcome: std::result::Result<Option<Response>, String>,
+    ) -> Result<()> {
+        let response = match outcome {
+            Ok(Some(r)) => r,
+            Ok(None) => Response::new(200),
+            Err(text) => Response::new(500).with_text(text),
+        };
+        self.reply(response).await
+    }
+
     /// Answers the command: a `102` first if the work takes long, then the
     /// final response. Sends nothing when the producer asked for `none` or
     /// `ack` (the consumer already acknowledged). Waits for the broker's PUBACK.
@@ -480,14 +495,10 @@ impl Consumer {
             let handler = Arc::clone(&handler);
             tokio::spawn(async move {
                 let request = incoming.message().clone();
-                let outcome = tokio::task::spawn_blocking(move || handler(&request)).await;
-                let response = match outcome {
-                    Ok(Ok(Some(r))) => r,
-                    Ok(Ok(None)) => Response::new(200),
-                    Ok(Err(text)) => Response::new(500).with_text(text),
-                    Err(e) => Response::new(500).with_text(format!("handler panicked: {e}")),
-                };
-                if let Err(e) = incoming.reply(response).await {
+                let outcome = tokio::task::spawn_blocking(move || handler(&request))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("handler panicked: {e}")));
+                if let Err(e) = incoming.answer(outcome).await {
                     tracing::warn!(error = %e, "cannot answer a command");
                 }
                 drop(permit);
