@@ -1,1 +1,54 @@
-//! placeholder, replaced by the python binding
+//! The native module `oc2mqtt._native`: conversions between Python and the
+//! `oc2mqtt` core. Files mirror the core's modules; none holds OpenC2 logic.
+//! The public API is the `oc2mqtt` package (python/oc2mqtt/__init__.py).
+
+use pyo3::prelude::*;
+
+mod client;
+mod codec;
+mod consumer;
+mod convert;
+mod correlate;
+mod dedup;
+mod errors;
+mod logging;
+mod monitor;
+mod producer;
+mod topics;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    logging::install();
+    // asyncio awaitables run on the core's one runtime; a second import of
+    // the module finds it already set, which is fine.
+    let _ = pyo3_async_runtimes::tokio::init_with_runtime(oc2mqtt::client::runtime());
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    m.add_class::<codec::PyDecoded>()?;
+    m.add_function(wrap_pyfunction!(codec::decode, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::encode, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::request, m)?)?;
+    m.add_function(wrap_pyfunction!(codec::response_to, m)?)?;
+    m.add_class::<topics::PyTopics>()?;
+    m.add_function(wrap_pyfunction!(topics::subscriptions, m)?)?;
+    m.add_function(wrap_pyfunction!(topics::command_topics, m)?)?;
+    m.add_function(wrap_pyfunction!(topics::response_topics, m)?)?;
+    m.add_function(wrap_pyfunction!(topics::topic_matches, m)?)?;
+    m.add_function(wrap_pyfunction!(topics::validate_id, m)?)?;
+    m.add_class::<correlate::PyCorrelator>()?;
+    m.add_class::<correlate::PyOutcome>()?;
+    m.add_class::<correlate::PyClosed>()?;
+    m.add_class::<dedup::PyDeduplicator>()?;
+    m.add_class::<client::PyClientConfig>()?;
+    m.add_class::<producer::PyProducer>()?;
+    m.add_class::<producer::PyExchange>()?;
+    m.add_class::<producer::PyReply>()?;
+    m.add_class::<producer::PySummary>()?;
+    m.add_class::<consumer::PyConsumer>()?;
+    m.add_class::<consumer::PyIncoming>()?;
+    m.add_class::<monitor::PyMonitor>()?;
+    m.add_class::<monitor::PyMonitorEvent>()?;
+    m.add_function(wrap_pyfunction!(logging::refresh_logging, m)?)?;
+    m.add_function(wrap_pyfunction!(logging::_emit_log, m)?)?;
+    Ok(())
+}

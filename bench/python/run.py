@@ -1,0 +1,434 @@
+#!/usr/bin/env python3
+"""Python benchmarks: oc2mqtt against raw paho-mqtt and otupy 1.1.46, in one
+run, on one throwaway nodelay Mosquitto. Writes bench/python/RESULTS.md.
+
+    make -C bindings-python bench            # builds, then runs this
+    bindings-python/.venv/bin/python bench/python/run.py [--quick]
+
+Scenarios (the payloads are bench/payloads/*.json, as in every language):
+- decode: the deny command's bytes to a Python dict: oc2mqtt.decode(...).message,
+  json.loads (which validates nothing), and otupy's decoder (its JSONEncoder
+  into its MQTT Message, then .get()).
+- sequential: one producer sends the deny command to one consumer, waits for
+  the 200, repeats. Both ends in this process, each library on both ends:
+  oc2mqtt Producer + Consumer.serve(handler); raw paho-mqtt v5 (hand-rolled
+  JSON, properties and request_id matching, responses on oc2/rsp and
+  oc2/rsp/<producer> as the specification asks); otupy's Producer + Consumer
+  on its MQTTTransfer, with its stale-response bug worked around (the
+  transfer's queue and event reset before each send).
+- pipelined: 64 exchanges in flight from one asyncio producer (send_async +
+  collect_async) to an oc2mqtt consumer in another process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import timeit
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tests" / "broker"))
+sys.path.insert(0, str(REPO / "bindings-python" / "tests"))
+
+import oc2mqtt  # noqa: E402
+
+from broker import Broker  # noqa: E402
+
+COMMAND_MSG = json.loads((REPO / "bench" / "payloads" / "deny_command.json").read_text())
+RESPONSE_MSG = json.loads((REPO / "bench" / "payloads" / "ok_response.json").read_text())
+# The file's command asks for `ack`; the standard exchange is a 200 with results.
+COMMAND = dict(COMMAND_MSG["body"]["openc2"]["request"])
+COMMAND["args"] = dict(COMMAND["args"], response_requested="complete")
+RESPONSE = RESPONSE_MSG["body"]["openc2"]["response"]
+
+
+def percentile(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(p / 100 * len(s)))]
+
+
+def timed(fn: Callable[[], Any], n: int, repeat: int = 5) -> float:
+    """Best of `repeat` runs of n calls, in µs per call (best: least disturbed by other load)."""
+    return min(timeit.repeat(fn, number=n, repeat=repeat)) / n * 1e6
+
+
+# ---------------------------------------------------------------- decode
+
+
+def bench_decode(quick: bool) -> dict[str, float]:
+    from otupy.encoders.json import JSONEncoder
+    from otupy.transfers.mqtt.message import Message as OtupyWire
+
+    import otupy_env  # noqa: F401  (real otupy, without its cloud dependencies)
+
+    msg = oc2mqtt.decode(json.dumps(COMMAND_MSG).encode()).message
+    spec, _ = oc2mqtt.encode(msg, "json", "spec")
+    flat, _ = oc2mqtt.encode(msg, "json", "otupy")
+    flat_text = flat.decode()
+    n = 5_000 if quick else 30_000
+    out = {
+        "json_loads_spec": timed(lambda: json.loads(spec), n),
+        "oc2mqtt_spec": timed(lambda: oc2mqtt.decode(spec).message, n),
+        "json_loads_otupy": timed(lambda: json.loads(flat), n),
+        "oc2mqtt_otupy": timed(lambda: oc2mqtt.decode(flat).message, n),
+        "otupy_otupy": timed(lambda: JSONEncoder.decode(flat_text, OtupyWire).get(), max(n // 20, 200)),
+        "bytes": float(len(spec)),
+    }
+    return out
+
+
+# ---------------------------------------------------------------- sequential
+
+
+def nodelay(client: Any) -> None:
+    """TCP_NODELAY on a paho client's socket (paho leaves Nagle on; oc2mqtt and the broker turn it off)."""
+    import socket
+
+    sock = client.socket()
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def seq_oc2mqtt(url: str, n: int) -> list[float]:
+    consumer = oc2mqtt.Consumer(url, "seq-fw", profiles=["slpf"])
+    t = threading.Thread(target=consumer.serve, args=(lambda cmd: RESPONSE,), daemon=True)
+    t.start()
+    lat = []
+    with oc2mqtt.Producer(url, "seq-p") as p:
+        for _ in range(20):
+            p.send(COMMAND, to=["seq-fw"], timeout=5).collect()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            s = p.send(COMMAND, to=["seq-fw"], timeout=5).collect()
+            lat.append(time.perf_counter() - t0)
+            assert s.complete and s.responses[0].status == 200
+    consumer.close()
+    t.join(5)
+    return lat
+
+
+def seq_paho(port: int, n: int, fast: bool) -> list[float]:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    def props(msg_type: str) -> Properties:
+        p = Properties(PacketTypes.PUBLISH)
+        p.PayloadFormatIndicator = 1
+        p.ContentType = "application/openc2"
+        p.UserProperty = [("msgType", msg_type), ("encoding", "json")]
+        return p
+
+    def client(cid: str) -> mqtt.Client:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        c.connect("127.0.0.1", port)
+        if fast:
+            nodelay(c)
+        return c
+
+    rsp_props = props("rsp")
+    dev = client(f"paho-fw-{fast}")
+
+    def on_command(c: Any, _u: Any, m: Any) -> None:
+        cmd = json.loads(m.payload)
+        h = cmd["headers"]
+        rsp = {
+            "headers": {
+                "request_id": h["request_id"],
+                "created": int(time.time() * 1000),
+                "from": f"paho-fw-{fast}",
+                "to": [h["from"]],
+            },
+            "body": {"openc2": {"response": RESPONSE}},
+        }
+        data = json.dumps(rsp)
+        c.publish("oc2/rsp", data, qos=1, properties=rsp_props)
+        c.publish(f"oc2/rsp/{h['from']}", data, qos=1, properties=rsp_props)
+
+    dev.on_message = on_command
+    dev.subscribe(f"oc2/cmd/device/paho-fw-{fast}", qos=1)
+    dev.loop_start()
+
+    prod = client(f"paho-p-{fast}")
+    waiting: dict[str, threading.Event] = {}
+
+    def on_response(_c: Any, _u: Any, m: Any) -> None:
+        rsp = json.loads(m.payload)
+        ev = waiting.pop(rsp["headers"]["request_id"], None)  # the copy on the other topic finds nothing
+        if ev is not None and rsp["body"]["openc2"]["response"]["status"] != 102:
+            ev.set()
+
+    prod.on_message = on_response
+    prod.subscribe([("oc2/rsp", 1), (f"oc2/rsp/paho-p-{fast}", 1)])
+    prod.loop_start()
+    time.sleep(0.5)
+    cmd_props = props("req")
+
+    def one() -> None:
+        rid = str(uuid.uuid4())
+        msg = {
+            "headers": {
+                "request_id": rid,
+                "created": int(time.time() * 1000),
+                "from": f"paho-p-{fast}",
+                "to": [f"paho-fw-{fast}"],
+            },
+            "body": {"openc2": {"request": COMMAND}},
+        }
+        ev = threading.Event()
+        waiting[rid] = ev
+        prod.publish(f"oc2/cmd/device/paho-fw-{fast}", json.dumps(msg), qos=1, properties=cmd_props)
+        assert ev.wait(5), "paho: no response"
+
+    for _ in range(20):
+        one()
+    lat = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        one()
+        lat.append(time.perf_counter() - t0)
+    for c in (prod, dev):
+        c.loop_stop()
+        c.disconnect()
+    return lat
+
+
+def seq_otupy(port: int, n: int, fast: bool) -> list[float]:
+    from otupy_env import JSONEncoder, OtupyMQTTTransfer, OtupyRole, oc2, slpf
+
+    class Always200:
+        def run(self, cmd: Any) -> Any:
+            return oc2.Response(status=oc2.StatusCode.OK, status_text="OK")
+
+    dev_transfer = OtupyMQTTTransfer(
+        "127.0.0.1",
+        port,
+        role=OtupyRole.Consumer,
+        profiles=["slpf"],
+        device_id=f"otupy-fw-{fast}",
+        client_id=f"ofw{fast}",
+    )
+    if fast:
+        nodelay(dev_transfer.client)
+    consumer = oc2.Consumer(f"otupy-fw-{fast}", {("slpf", "bench"): Always200()}, JSONEncoder(), dev_transfer)
+    threading.Thread(target=consumer.run, daemon=True).start()
+    p_transfer = OtupyMQTTTransfer(
+        "127.0.0.1",
+        port,
+        role=OtupyRole.Producer,
+        device_id=f"otupy-p-{fast}",
+        client_id=f"op{fast}",
+        response_timeout=5,
+    )
+    if fast:
+        nodelay(p_transfer.client)
+    producer = oc2.Producer(f"otupy-p-{fast}", JSONEncoder(), p_transfer)
+    target = oc2.IPv4Connection(
+        src_addr="1.2.3.4", src_port=10996, dst_addr="198.2.3.4", dst_port=80, protocol=oc2.L4Protocol.tcp
+    )
+    cmd = oc2.Command(oc2.Actions.deny, target, actuator=slpf.Specifiers({"asset_id": "bench"}))
+    time.sleep(0.5)
+
+    def one() -> None:
+        # The workaround: otupy never resets these between sends.
+        p_transfer.mqtt_userdata.msg_queue = []
+        p_transfer.mqtt_userdata.event.clear()
+        got = producer.sendcmd(cmd, consumers=[f"otupy-fw-{fast}"])
+        assert got and got[0].content["status"].value == 200, got
+
+    for _ in range(3):
+        one()
+    lat = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        one()
+        lat.append(time.perf_counter() - t0)
+    dev_transfer.client.disconnect()
+    p_transfer.client.disconnect()
+    return lat
+
+
+# ---------------------------------------------------------------- pipelined
+
+CONSUMER_SCRIPT = """
+import sys, oc2mqtt
+c = oc2mqtt.Consumer(sys.argv[1], "pipe-fw", profiles=["slpf"])
+rsp = {rsp!r}
+print("ready", flush=True)
+try:
+    c.serve(lambda cmd: rsp)
+except KeyboardInterrupt:
+    c.close()
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pipelined(url: str, broker_pid: int, total: int, in_flight: int = 64) -> dict[str, float]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONSUMER_SCRIPT.format(rsp=RESPONSE), url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+
+        async def main() -> dict[str, float]:
+            p = await oc2mqtt.Producer.connect_async(url, "pipe-p")
+            done = 0
+            incomplete = 0
+
+            async def worker(count: int) -> None:
+                nonlocal done, incomplete
+                for _ in range(count):
+                    ex = await p.send_async(COMMAND, to=["pipe-fw"], timeout=10)
+                    s = await ex.collect_async()
+                    done += 1
+                    incomplete += not s.complete
+
+            await asyncio.gather(*(worker(20) for _ in range(in_flight)))  # warm up
+            done = 0
+            pids = {"producer": os.getpid(), "consumer": proc.pid, "broker": broker_pid}
+            cpu0 = {k: cpu_seconds(v) for k, v in pids.items()}
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker(total // in_flight) for _ in range(in_flight)))
+            elapsed = time.perf_counter() - t0
+            cpu = {f"{k}_us": (cpu_seconds(v) - cpu0[k]) / done * 1e6 for k, v in pids.items()}
+            p.close()
+            return {"rate": done / elapsed, "incomplete": float(incomplete), **cpu}
+
+        return asyncio.run(main())
+    finally:
+        proc.send_signal(2)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------- report
+
+
+def summary(lat: list[float]) -> dict[str, float]:
+    return {
+        "rate": len(lat) / sum(lat),
+        "p50_ms": percentile(lat, 50) * 1e3,
+        "p99_ms": percentile(lat, 99) * 1e3,
+        "mean_ms": statistics.fmean(lat) * 1e3,
+        "n": float(len(lat)),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer iterations (a quick look, not for RESULTS.md)")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = ap.parse_args()
+    n_seq, n_otupy, n_pipe = (300, 20, 4_096) if args.quick else (2_000, 60, 32_768)
+
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_before = os.getloadavg()
+    print("decode ...", flush=True)
+    dec = bench_decode(args.quick)
+    with tempfile.TemporaryDirectory() as d, Broker(Path(d)) as b:
+        print("sequential: oc2mqtt ...", flush=True)
+        ours = summary(seq_oc2mqtt(b.url, n_seq))
+        print("sequential: raw paho ...", flush=True)
+        paho_shipped = summary(seq_paho(b.port, n_otupy, fast=False))
+        paho = summary(seq_paho(b.port, n_seq, fast=True))
+        print("sequential: otupy ...", flush=True)
+        otupy_shipped = summary(seq_otupy(b.port, n_otupy, fast=False))
+        otupy = summary(seq_otupy(b.port, n_otupy * 5, fast=True))
+        print("pipelined: oc2mqtt asyncio, 64 in flight ...", flush=True)
+        pipe = pipelined(b.url, b.pid, n_pipe)
+        pipe_rate, pipe_incomplete = pipe["rate"], int(pipe["incomplete"])
+    load_after = os.getloadavg()
+
+    r_paho = ours["rate"] / paho["rate"]
+    r_otupy = ours["rate"] / otupy["rate"]
+    r_paho_shipped = ours["rate"] / paho_shipped["rate"]
+    r_otupy_shipped = ours["rate"] / otupy_shipped["rate"]
+    r_json = dec["json_loads_spec"] / dec["oc2mqtt_spec"]
+    r_json_flat = dec["json_loads_otupy"] / dec["oc2mqtt_otupy"]
+    r_otupy_dec = dec["otupy_otupy"] / dec["oc2mqtt_otupy"]
+
+    def yes(ok: bool) -> str:
+        return "**yes**" if ok else "**no**"
+
+    lines = [
+        "# Python benchmark results (issue 4)",
+        "",
+        f"Run {started} with `bench/python/run.py{' --quick' if args.quick else ''}` "
+        f"(Python {platform.python_version()}, oc2mqtt {oc2mqtt.__version__} release wheel, "
+        f"{os.cpu_count()} cores; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after). "
+        "One throwaway Mosquitto (`set_tcp_nodelay true`) on loopback for every scenario. "
+        "The machine is shared with other builds: the **ratios**, measured in the same run, "
+        "mean more than the absolute figures.",
+        "",
+        "| scenario | oc2mqtt | compared with | ratio | target | met? |",
+        "|---|---|---|---|---|---|",
+        f"| sequential round trips (deny → 200, Python handler) | {ours['rate']:,.0f}/s, p50 {ours['p50_ms']:.2f} ms, "
+        f"p99 {ours['p99_ms']:.2f} ms | raw paho-mqtt as shipped (Nagle on): {paho_shipped['rate']:,.0f}/s, "
+        f"p50 {paho_shipped['p50_ms']:.2f} ms | {r_paho_shipped:.1f}× | ≥ 5× | {yes(r_paho_shipped >= 5)} |",
+        f"| sequential round trips | (same) | raw paho-mqtt with `TCP_NODELAY` set by hand: {paho['rate']:,.0f}/s, "
+        f"p50 {paho['p50_ms']:.2f} ms | {r_paho:.2f}× | ≥ 5× | {yes(r_paho >= 5)} |",
+        f"| sequential round trips | (same) | otupy 1.1.46 as shipped (bug worked around): "
+        f"{otupy_shipped['rate']:,.1f}/s, p50 {otupy_shipped['p50_ms']:.1f} ms | {r_otupy_shipped:.0f}× | ≥ 50× | "
+        f"{yes(r_otupy_shipped >= 50)} |",
+        f"| sequential round trips | (same) | otupy 1.1.46, bug worked around and `TCP_NODELAY` set by hand: "
+        f"{otupy['rate']:,.1f}/s, p50 {otupy['p50_ms']:.1f} ms | {r_otupy:.1f}× | ≥ 50× | {yes(r_otupy >= 50)} |",
+        f"| pipelined, 64 in flight, asyncio, consumer in another process | {pipe_rate:,.0f} exchanges/s "
+        f"({pipe_incomplete} incomplete); CPU per exchange: this process {pipe['producer_us']:.0f} µs, "
+        f"consumer {pipe['consumer_us']:.0f} µs, broker {pipe['broker_us']:.0f} µs | — | — | ≥ 8 000/s | "
+        f"{yes(pipe_rate >= 8000 and pipe_incomplete == 0)} |",
+        f"| decode deny command ({dec['bytes']:.0f} B, spec dialect) to a dict | {dec['oc2mqtt_spec']:.2f} µs | "
+        f"json.loads: {dec['json_loads_spec']:.2f} µs | {r_json:.2f}× as fast | ≥ 1× | {yes(r_json >= 1)} |",
+        f"| decode the same command, otupy's dialect | {dec['oc2mqtt_otupy']:.2f} µs | "
+        f"json.loads: {dec['json_loads_otupy']:.2f} µs | {r_json_flat:.2f}× as fast | ≥ 1× | {yes(r_json_flat >= 1)} |",
+        f"| decode, otupy's dialect | (same) | otupy's decoder: {dec['otupy_otupy']:.1f} µs | "
+        f"{r_otupy_dec:.0f}× | ≥ 20× | {yes(r_otupy_dec >= 20)} |",
+        "",
+        "Counts: sequential "
+        f"{ours['n']:.0f} oc2mqtt / {paho['n']:.0f} paho ({paho_shipped['n']:.0f} as shipped) / "
+        f"{otupy['n']:.0f} otupy ({otupy_shipped['n']:.0f} as shipped) round trips after a warm-up; "
+        f"pipelined {n_pipe} exchanges; decode timings are the best of 5 runs.",
+        "",
+        "Notes:",
+        "- oc2mqtt's sequential figure includes a Python handler on the consumer side (the GIL is taken "
+        "for each command) and both ends in one process, as for paho and otupy.",
+        "- raw paho does the minimum a hand-written script does (no validation, no duplicate detection, "
+        "no reconnect handling); its consumer answers on `oc2/rsp` and `oc2/rsp/<producer>` as oc2mqtt does.",
+        "- otupy's `send` starts and stops paho's network thread on every call, which is most of its latency.",
+        "- pipelined: the same scenario in Rust and the libmosquitto C floor (64 in flight, responses on two "
+        "topics) are in `bench/rust/RESULTS.md`; on this 2-core machine the C floor itself stays under 8 000/s, "
+        "so the figure to watch is the CPU per exchange of this process.",
+        "- decode: `oc2mqtt.decode` validates the message and normalises it (any dialect to the specification's "
+        "shape, `created` in ms, `to` as a list) before building the dict; `json.loads` only parses.",
+        "- paho-mqtt leaves Nagle's algorithm on its socket, so a script's request/response exchange stalls on "
+        "delayed ACKs (about 40 ms). oc2mqtt and the broker set `TCP_NODELAY`. The table shows paho and otupy "
+        "both as shipped and with `TCP_NODELAY` set by hand on their sockets (what a user who knows would do).",
+        "",
+    ]
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""OpenC2 command and control over MQTT.
+
+One Rust implementation (the ``oc2mqtt`` crate) behind a Python API:
+
+- sans-IO helpers for any MQTT client: :func:`decode`, :func:`encode`,
+  :func:`request`, :func:`response_to`, the topic helpers, :class:`Correlator`
+  and :class:`Deduplicator`;
+- one exception base, :class:`Error`, with a subclass per kind;
+- core log events on the ``oc2mqtt`` logger of :mod:`logging`.
+
+>>> import oc2mqtt
+>>> d = oc2mqtt.decode(b'{"action": "query", "target": {"features": ["versions"]}}')
+>>> (d.msg_type, d.dialect, d.encoding)
+('request', 'bare', 'json')
+>>> d.message["body"]["openc2"]["request"]["target"]
+{'features': ['versions']}
+>>> oc2mqtt.command_topics({"headers": {"to": ["fw-1"]}, "body": d.message["body"]})
+['oc2/cmd/device/fw-1']
+"""
+
+from __future__ import annotations
+
+from oc2mqtt._native import (
+    AuthError,
+    ClientConfig,
+    Closed,
+    ClosedError,
+    ConfigError,
+    ConnectError,
+    Consumer,
+    Correlator,
+    Decoded,
+    Deduplicator,
+    Error,
+    Exchange,
+    HandlerError,
+    Incoming,
+    IoError,
+    MessageError,
+    Monitor,
+    MonitorEvent,
+    Outcome,
+    Producer,
+    PublishError,
+    Reply,
+    Summary,
+    TimeoutExpired,
+    TlsError,
+    TopicError,
+    Topics,
+    __version__,
+    command_topics,
+    decode,
+    encode,
+    refresh_logging,
+    request,
+    response_to,
+    response_topics,
+    subscriptions,
+    topic_matches,
+    validate_id,
+)
+
+__all__ = [
+    "AuthError",
+    "ClientConfig",
+    "Closed",
+    "ClosedError",
+    "ConfigError",
+    "ConnectError",
+    "Consumer",
+    "Correlator",
+    "Decoded",
+    "Deduplicator",
+    "Error",
+    "Exchange",
+    "HandlerError",
+    "Incoming",
+    "IoError",
+    "MessageError",
+    "Monitor",
+    "MonitorEvent",
+    "Outcome",
+    "Producer",
+    "PublishError",
+    "Reply",
+    "Summary",
+    "TimeoutExpired",
+    "TlsError",
+    "TopicError",
+    "Topics",
+    "__version__",
+    "command_topics",
+    "decode",
+    "encode",
+    "refresh_logging",
+    "request",
+    "response_to",
+    "response_topics",
+    "subscriptions",
+    "topic_matches",
+    "validate_id",
+]

@@ -1,0 +1,262 @@
+//! `Monitor` and `MonitorEvent`: all OpenC2 traffic, decoded and paired.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3_async_runtimes::tokio::future_into_py;
+
+use oc2mqtt::client::{Monitor, MonitorEvent};
+use oc2mqtt::monitor::DEFAULT_PAIRING_WINDOW;
+
+use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
+use crate::codec::message_to_dict;
+use crate::convert;
+use crate::errors::IntoPyResult;
+
+/// One thing the monitor saw. `kind` is `request`, `response`,
+/// `notification`, `undecodable` (payload and error set) or `unanswered`
+/// (a command's pairing window passed: `request_id` and `missing` set).
+#[pyclass(name = "MonitorEvent", module = "oc2mqtt", frozen)]
+pub struct PyMonitorEvent {
+    inner: MonitorEvent,
+    message: PyOnceLock<Option<Py<PyDict>>>,
+}
+
+impl From<MonitorEvent> for PyMonitorEvent {
+    fn from(inner: MonitorEvent) -> Self {
+        Self {
+            inner,
+            message: PyOnceLock::new(),
+        }
+    }
+}
+
+impl PyMonitorEvent {
+    fn observed(&self) -> Option<&oc2mqtt::monitor::Observed> {
+        match &self.inner {
+            MonitorEvent::Request(o) | MonitorEvent::Notification(o) => Some(o),
+            MonitorEvent::Response { observed, .. } => Some(observed),
+            _ => None,
+        }
+    }
+}
+
+#[pymethods]
+impl PyMonitorEvent {
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match &self.inner {
+            MonitorEvent::Request(_) => "request",
+            MonitorEvent::Response { .. } => "response",
+            MonitorEvent::Notification(_) => "notification",
+            MonitorEvent::Undecodable { .. } => "undecodable",
+            MonitorEvent::Unanswered { .. } => "unanswered",
+            // MonitorEvent is not exhaustive in spirit: name anything new plainly.
+            #[allow(unreachable_patterns)]
+            _ => "other",
+        }
+    }
+    /// The topic (None for `unanswered`).
+    #[getter]
+    fn topic(&self) -> Option<&str> {
+        match &self.inner {
+            MonitorEvent::Undecodable { topic, .. } => Some(topic),
+            _ => self.observed().map(|o| o.topic.as_str()),
+        }
+    }
+    /// The decoded message (canonical dict), None for `undecodable` and `unanswered`.
+    #[getter]
+    fn message(&self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
+        let m = self
+            .message
+            .get_or_try_init(py, || -> PyResult<Option<Py<PyDict>>> {
+                match self.observed() {
+                    Some(o) => Ok(Some(message_to_dict(py, &o.message)?.unbind())),
+                    None => Ok(None),
+                }
+            })?;
+        Ok(m.as_ref().map(|d| d.clone_ref(py)))
+    }
+    #[getter]
+    fn encoding(&self) -> Option<&'static str> {
+        self.observed().map(|o| o.encoding.as_str())
+    }
+    #[getter]
+    fn dialect(&self) -> Option<&'static str> {
+        self.observed().map(|o| o.dialect.as_str())
+    }
+    /// When it arrived, milliseconds since the epoch.
+    #[getter]
+    fn received_ms(&self) -> Option<i64> {
+        match &self.inner {
+            MonitorEvent::Undecodable { received_ms, .. } => Some(*received_ms),
+            _ => self.observed().map(|o| o.received_ms),
+        }
+    }
+    /// For a response: seconds since its command was seen (None if it was not).
+    #[getter]
+    fn latency(&self) -> Option<f64> {
+        match &self.inner {
+            MonitorEvent::Response { latency, .. } => latency.map(|l| l.as_secs_f64()),
+            _ => None,
+        }
+    }
+    #[getter]
+    fn request_id(&self) -> Option<&str> {
+        match &self.inner {
+            MonitorEvent::Unanswered { request_id, .. } => Some(request_id),
+            _ => self
+                .observed()
+                .and_then(|o| o.message.headers.request_id.as_deref()),
+        }
+    }
+    /// The `from` header.
+    #[getter]
+    fn sender(&self) -> Option<&str> {
+        self.observed()
+            .and_then(|o| o.message.headers.from.as_deref())
+    }
+    /// For a response: its status.
+    #[getter]
+    fn status(&self) -> Option<u16> {
+        self.observed()
+            .and_then(|o| o.message.response())
+            .map(|r| r.status)
+    }
+    /// For `unanswered`: the addressed responders that sent no final response.
+    #[getter]
+    fn missing(&self) -> Vec<String> {
+        match &self.inner {
+            MonitorEvent::Unanswered { missing, .. } => missing.clone(),
+            _ => Vec::new(),
+        }
+    }
+    /// For `undecodable`: the raw payload.
+    #[getter]
+    fn payload<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        match &self.inner {
+            MonitorEvent::Undecodable { payload, .. } => Some(PyBytes::new(py, payload)),
+            _ => None,
+        }
+    }
+    /// For `undecodable`: why, as a `MessageError` (not raised).
+    #[getter]
+    fn error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        match &self.inner {
+            MonitorEvent::Undecodable { error, .. } => {
+                let err: PyResult<()> = Err(error.clone()).py_err(py);
+                err.err().map(|e| e.into_value(py).into_any())
+            }
+            _ => None,
+        }
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "MonitorEvent(kind={:?}, topic={:?}, request_id={:?}, sender={:?})",
+            self.kind(),
+            self.topic(),
+            self.request_id(),
+            self.sender()
+        )
+    }
+}
+
+/// Watches OpenC2 traffic (default filter `oc2/#`), pairs responses with
+/// their command (latency) and reports commands left unanswered after
+/// `window` seconds. Iterate it (or `async for`) to get events.
+#[pyclass(name = "Monitor", module = "oc2mqtt", frozen)]
+pub struct PyMonitor {
+    inner: Arc<Monitor>,
+}
+
+#[pymethods]
+impl PyMonitor {
+    #[new]
+    #[pyo3(signature = (config, filter = None, *, window = None))]
+    fn new(
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        filter: Option<&Bound<'_, PyAny>>,
+        window: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let config = config_arg(config)?;
+        let filter = convert::opt_string_arg(filter, "filter")?;
+        let window = opt_seconds_arg(window, "window", Some(DEFAULT_PAIRING_WINDOW))?
+            .unwrap_or(Duration::ZERO);
+        crate::logging::refresh_logging();
+        let inner = wait(py, Monitor::connect_with_window(config, filter, window))?.py_err(py)?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The next event, or None once closed (or after `timeout` seconds).
+    #[pyo3(signature = (timeout = None))]
+    fn next(
+        &self,
+        py: Python<'_>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<PyMonitorEvent>> {
+        let timeout = opt_seconds_arg(timeout, "timeout", None)?;
+        let m = Arc::clone(&self.inner);
+        let got = wait(py, async move {
+            match timeout {
+                Some(t) => tokio::time::timeout(t, m.next()).await.ok().flatten(),
+                None => m.next().await,
+            }
+        })?;
+        Ok(got.map(PyMonitorEvent::from))
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyMonitorEvent>> {
+        self.next(py, None)
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = Arc::clone(&self.inner);
+        future_into_py(py, async move {
+            match m.next().await {
+                Some(e) => Ok(PyMonitorEvent::from(e)),
+                None => Err(PyStopAsyncIteration::new_err(())),
+            }
+        })
+    }
+
+    /// Commands seen whose addressed responders have not all answered yet.
+    fn pending(&self, py: Python<'_>) -> Vec<(String, Vec<String>)> {
+        py.detach(|| self.inner.pending())
+    }
+
+    #[getter]
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        stats_dict(py, &self.inner.stats())
+    }
+
+    /// Stops and disconnects.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let m = Arc::clone(&self.inner);
+        wait(py, async move { m.close().await })
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}

@@ -1,0 +1,511 @@
+//! `Producer`, `Exchange`, `Reply`, `Summary`: blocking calls release the GIL;
+//! the `*_async` methods and `async for` return asyncio awaitables.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyType};
+use pyo3_async_runtimes::tokio::future_into_py;
+use tokio::sync::Mutex;
+
+use oc2mqtt::client::{Exchange, Producer, Reply, SendOptions, Summary};
+use oc2mqtt::{Dialect, Encoding, Message};
+
+use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
+use crate::codec::{command_arg, dialect_arg, encoding_arg, message_arg, message_to_dict};
+use crate::convert;
+use crate::errors::{IntoPyResult, to_py};
+
+/// A response received in an exchange.
+#[pyclass(name = "Reply", module = "oc2mqtt", frozen)]
+pub struct PyReply {
+    inner: Reply,
+    message: PyOnceLock<Py<PyDict>>,
+}
+
+impl From<Reply> for PyReply {
+    fn from(inner: Reply) -> Self {
+        Self {
+            inner,
+            message: PyOnceLock::new(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyReply {
+    /// The response message (canonical dict).
+    #[getter]
+    fn message(&self, py: Python<'_>) -> PyResult<Py<PyDict>> {
+        self.message
+            .get_or_try_init(py, || {
+                message_to_dict(py, &self.inner.message).map(Bound::unbind)
+            })
+            .map(|d| d.clone_ref(py))
+    }
+    /// The response's status code.
+    #[getter]
+    fn status(&self) -> Option<u16> {
+        self.inner.message.response().map(|r| r.status)
+    }
+    /// Its `status_text`, if any.
+    #[getter]
+    fn status_text(&self) -> Option<&str> {
+        self.inner
+            .message
+            .response()
+            .and_then(|r| r.status_text.as_deref())
+    }
+    /// Who answered (the `from` header).
+    #[getter]
+    fn sender(&self) -> Option<&str> {
+        self.inner.message.headers.from.as_deref()
+    }
+    #[getter]
+    fn request_id(&self) -> Option<&str> {
+        self.inner.message.headers.request_id.as_deref()
+    }
+    /// The topic it arrived on.
+    #[getter]
+    fn topic(&self) -> &str {
+        &self.inner.topic
+    }
+    #[getter]
+    fn encoding(&self) -> &'static str {
+        self.inner.encoding.as_str()
+    }
+    #[getter]
+    fn dialect(&self) -> &'static str {
+        self.inner.dialect.as_str()
+    }
+    /// Seconds from the send to its arrival.
+    #[getter]
+    fn latency(&self) -> f64 {
+        self.inner.latency.as_secs_f64()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Reply(sender={:?}, status={:?}, topic={:?}, latency={:.6})",
+            self.sender(),
+            self.status(),
+            self.inner.topic,
+            self.latency()
+        )
+    }
+}
+
+/// The result of a whole exchange.
+#[pyclass(name = "Summary", module = "oc2mqtt", frozen)]
+pub struct PySummary {
+    request_id: String,
+    responses: Vec<Py<PyReply>>,
+    complete: bool,
+    missing: Vec<String>,
+    missing_count: usize,
+}
+
+impl PySummary {
+    fn new(py: Python<'_>, s: Summary) -> PyResult<Self> {
+        Ok(Self {
+            request_id: s.request_id,
+            responses: s
+                .responses
+                .into_iter()
+                .map(|r| Py::new(py, PyReply::from(r)))
+                .collect::<PyResult<_>>()?,
+            complete: s.complete,
+            missing: s.missing,
+            missing_count: s.missing_count,
+        })
+    }
+}
+
+/// A summary made on the runtime, turned into Python when handed over.
+struct SummaryOut(Summary);
+
+impl<'py> IntoPyObject<'py> for SummaryOut {
+    type Target = PySummary;
+    type Output = Bound<'py, PySummary>;
+    type Error = PyErr;
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PySummary>> {
+        Bound::new(py, PySummary::new(py, self.0)?)
+    }
+}
+
+#[pymethods]
+impl PySummary {
+    #[getter]
+    fn request_id(&self) -> &str {
+        &self.request_id
+    }
+    /// Every response, in arrival order.
+    #[getter]
+    fn responses(&self, py: Python<'_>) -> Vec<Py<PyReply>> {
+        self.responses.iter().map(|r| r.clone_ref(py)).collect()
+    }
+    /// Whether every expected responder sent a final response in time.
+    #[getter]
+    fn complete(&self) -> bool {
+        self.complete
+    }
+    /// Expected responders that did not send a final response.
+    #[getter]
+    fn missing(&self) -> Vec<String> {
+        self.missing.clone()
+    }
+    /// Final responses still missing for an `expect` count.
+    #[getter]
+    fn missing_count(&self) -> usize {
+        self.missing_count
+    }
+    fn __len__(&self) -> usize {
+        self.responses.len()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Summary(request_id={:?}, responses={}, complete={}, missing={:?})",
+            self.request_id,
+            self.responses.len(),
+            if self.complete { "True" } else { "False" },
+            self.missing
+        )
+    }
+}
+
+type Shared = Arc<Mutex<Option<Exchange>>>;
+
+async fn next_reply(ex: Shared) -> Option<Reply> {
+    let mut guard = ex.lock().await;
+    match guard.as_mut() {
+        Some(x) => x.next().await,
+        None => None,
+    }
+}
+
+async fn collect_all(ex: Shared) -> Option<Summary> {
+    let taken = ex.lock().await.take();
+    match taken {
+        Some(x) => Some(x.collect().await),
+        None => None,
+    }
+}
+
+/// The responses to one command: iterate (or `async for`) to get them as
+/// they arrive, or `collect()` them. Ends when every addressed consumer sent
+/// a final response, or at the timeout.
+#[pyclass(name = "Exchange", module = "oc2mqtt", frozen)]
+pub struct PyExchange {
+    request_id: String,
+    inner: Shared,
+}
+
+impl PyExchange {
+    fn new(ex: Exchange) -> Self {
+        Self {
+            request_id: ex.request_id().to_owned(),
+            inner: Arc::new(Mutex::new(Some(ex))),
+        }
+    }
+
+    fn collected_twice(&self) -> PyErr {
+        PyValueError::new_err(format!("exchange {}: already collected", self.request_id))
+    }
+}
+
+impl Drop for PyExchange {
+    fn drop(&mut self) {
+        // Dropping the core exchange takes the producer's lock, which a network
+        // thread may hold while it waits for the GIL to log: drop it off this
+        // (GIL-holding) thread.
+        let ex = std::mem::replace(&mut self.inner, Arc::new(Mutex::new(None)));
+        oc2mqtt::client::runtime().spawn(async move { drop(ex) });
+    }
+}
+
+#[pymethods]
+impl PyExchange {
+    /// The command's request id.
+    #[getter]
+    fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyReply>> {
+        Ok(wait(py, next_reply(Arc::clone(&self.inner)))?.map(PyReply::from))
+    }
+
+    /// Waits for the remaining responses; returns as soon as the exchange is
+    /// complete, else at the timeout. Responses already iterated are not repeated.
+    fn collect(&self, py: Python<'_>) -> PyResult<PySummary> {
+        match wait(py, collect_all(Arc::clone(&self.inner)))? {
+            Some(s) => PySummary::new(py, s),
+            None => Err(self.collected_twice()),
+        }
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let ex = Arc::clone(&self.inner);
+        future_into_py(py, async move {
+            match next_reply(ex).await {
+                Some(r) => Ok(PyReply::from(r)),
+                None => Err(PyStopAsyncIteration::new_err(())),
+            }
+        })
+    }
+
+    /// `collect()` as an awaitable.
+    fn collect_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let ex = Arc::clone(&self.inner);
+        let id = self.request_id.clone();
+        future_into_py(py, async move {
+            match collect_all(ex).await {
+                Some(s) => Ok(SummaryOut(s)),
+                None => Err(PyValueError::new_err(format!(
+                    "exchange {id}: already collected"
+                ))),
+            }
+        })
+    }
+
+    /// Ends the exchange now; responses already received can still be read.
+    fn cancel(&self, py: Python<'_>) -> PyResult<()> {
+        let ex = Arc::clone(&self.inner);
+        wait(py, async move {
+            if let Some(x) = ex.lock().await.as_mut() {
+                x.cancel();
+            }
+        })
+    }
+
+    /// Whether the exchange ended (complete, timed out, cancelled or collected).
+    #[getter]
+    fn is_closed(&self) -> bool {
+        match self.inner.try_lock() {
+            Ok(g) => g.as_ref().is_none_or(Exchange::is_closed),
+            Err(_) => false,
+        }
+    }
+
+    /// Whether every expected responder answered (so far as iterated).
+    #[getter]
+    fn is_complete(&self) -> bool {
+        match self.inner.try_lock() {
+            Ok(g) => g.as_ref().is_some_and(Exchange::is_complete),
+            Err(_) => false,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Exchange(request_id={:?}, closed={})",
+            self.request_id,
+            if self.is_closed() { "True" } else { "False" }
+        )
+    }
+}
+
+/// Send options from keyword arguments.
+#[allow(clippy::too_many_arguments)]
+fn send_options(
+    to: Option<&Bound<'_, PyAny>>,
+    profile: Option<&Bound<'_, PyAny>>,
+    timeout: Option<&Bound<'_, PyAny>>,
+    expect: Option<&Bound<'_, PyAny>>,
+    encoding: Option<&Bound<'_, PyAny>>,
+    dialect: Option<&Bound<'_, PyAny>>,
+) -> PyResult<SendOptions> {
+    let mut o = SendOptions::default();
+    if let Some(to) = to.filter(|t| !t.is_none()) {
+        o.to = convert::string_list(to, "to")?;
+    }
+    o.profile = convert::opt_string_arg(profile, "profile")?;
+    o.timeout =
+        opt_seconds_arg(timeout, "timeout", Some(Duration::from_secs(10)))?.unwrap_or_default();
+    if let Some(e) = expect.filter(|e| !e.is_none()) {
+        let n = convert::u64_arg(e, "expect")?;
+        o.expect = Some(
+            usize::try_from(n)
+                .map_err(|_| PyValueError::new_err(format!("expect: {n} is too large")))?,
+        );
+    }
+    o.encoding = encoding
+        .filter(|e| !e.is_none())
+        .map(encoding_arg)
+        .transpose()?
+        .unwrap_or(Encoding::Json);
+    o.dialect = dialect
+        .filter(|d| !d.is_none())
+        .map(dialect_arg)
+        .transpose()?
+        .unwrap_or(Dialect::Spec);
+    Ok(o)
+}
+
+enum Outgoing {
+    Command(oc2mqtt::Command),
+    Message(Message),
+}
+
+async fn send(p: Producer, what: Outgoing, o: SendOptions) -> oc2mqtt::Result<Exchange> {
+    match what {
+        Outgoing::Command(c) => p.send(c, o).await,
+        Outgoing::Message(m) => p.send_message(m, o).await,
+    }
+}
+
+/// Sends commands and collects their responses; one MQTT connection.
+///
+/// `Producer(config, producer_id)` connects (blocking, GIL released); use it
+/// as a context manager or call `close()`.
+#[pyclass(name = "Producer", module = "oc2mqtt", frozen)]
+pub struct PyProducer {
+    inner: Producer,
+}
+
+#[pymethods]
+impl PyProducer {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        producer_id: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let config = config_arg(config)?;
+        let id = convert::string_arg(producer_id, "producer_id")?;
+        crate::logging::refresh_logging();
+        let inner = wait(py, Producer::connect(config, &id))?.py_err(py)?;
+        Ok(Self { inner })
+    }
+
+    /// Connects without blocking the event loop: `await Producer.connect_async(config, id)`.
+    #[classmethod]
+    fn connect_async<'py>(
+        _cls: &Bound<'py, PyType>,
+        py: Python<'py>,
+        config: &Bound<'py, PyAny>,
+        producer_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let config = config_arg(config)?;
+        let id = convert::string_arg(producer_id, "producer_id")?;
+        crate::logging::refresh_logging();
+        future_into_py(py, async move {
+            let inner = Producer::connect(config, &id).await;
+            Python::attach(|py| inner.py_err(py)).map(|inner| PyProducer { inner })
+        })
+    }
+
+    /// This producer's id (the `from` of its commands).
+    #[getter]
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    /// Sends a command (`{"action": ..., "target": {...}}`) with a fresh
+    /// request id. `to`: recipients (the exchange completes when each sent a
+    /// final response); `profile`: actuator profile; `timeout` in seconds;
+    /// `expect`: complete after this many responders (broadcasts).
+    #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &self,
+        py: Python<'_>,
+        command: &Bound<'_, PyAny>,
+        to: Option<&Bound<'_, PyAny>>,
+        profile: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        expect: Option<&Bound<'_, PyAny>>,
+        encoding: Option<&Bound<'_, PyAny>>,
+        dialect: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyExchange> {
+        let cmd = command_arg(command, "command")?;
+        let o = send_options(to, profile, timeout, expect, encoding, dialect)?;
+        let ex = wait(py, send(self.inner.clone(), Outgoing::Command(cmd), o))?.py_err(py)?;
+        Ok(PyExchange::new(ex))
+    }
+
+    /// Sends a whole request message (dict or `Decoded`), filling in
+    /// `request_id`, `created` and `from` when absent.
+    #[pyo3(signature = (message, *, timeout = None, expect = None, encoding = None, dialect = None))]
+    fn send_message(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        expect: Option<&Bound<'_, PyAny>>,
+        encoding: Option<&Bound<'_, PyAny>>,
+        dialect: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyExchange> {
+        let msg = message_arg(message, "message")?;
+        let o = send_options(None, None, timeout, expect, encoding, dialect)?;
+        let ex = wait(py, send(self.inner.clone(), Outgoing::Message(msg), o))?.py_err(py)?;
+        Ok(PyExchange::new(ex))
+    }
+
+    /// `send()` as an awaitable resolving to an `Exchange`.
+    #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn send_async<'py>(
+        &self,
+        py: Python<'py>,
+        command: &Bound<'py, PyAny>,
+        to: Option<&Bound<'py, PyAny>>,
+        profile: Option<&Bound<'py, PyAny>>,
+        timeout: Option<&Bound<'py, PyAny>>,
+        expect: Option<&Bound<'py, PyAny>>,
+        encoding: Option<&Bound<'py, PyAny>>,
+        dialect: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cmd = command_arg(command, "command")?;
+        let o = send_options(to, profile, timeout, expect, encoding, dialect)?;
+        let p = self.inner.clone();
+        future_into_py(py, async move {
+            match send(p, Outgoing::Command(cmd), o).await {
+                Ok(ex) => Ok(PyExchange::new(ex)),
+                Err(e) => Err(Python::attach(|py| to_py(py, &e))),
+            }
+        })
+    }
+
+    /// Counters: published, received, duplicates, decode_errors, unsolicited, reconnects.
+    #[getter]
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        stats_dict(py, &self.inner.stats())
+    }
+
+    /// Exchanges currently open.
+    #[getter]
+    fn open_exchanges(&self, py: Python<'_>) -> usize {
+        py.detach(|| self.inner.open_exchanges())
+    }
+
+    /// Disconnects; open exchanges end at their next wait.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let p = self.inner.clone();
+        wait(py, async move { p.close().await })
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Producer(id={:?})", self.inner.id())
+    }
+}
