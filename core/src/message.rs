@@ -978,6 +978,14 @@ impl Serialize for OpenC2View<'_> {
     }
 }
 
+/// The canonical (specification) shape, the same as [`Message::to_json_value`],
+/// so bindings can convert a message without an intermediate JSON tree.
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SpecView(self).serialize(s)
+    }
+}
+
 /// `{"headers": {...}, "body": {"openc2": {...}}}`.
 impl Serialize for SpecView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

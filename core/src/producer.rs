@@ -158,14 +158,12 @@ impl Inner {
             encoding: decoded.encoding,
             dialect: decoded.dialect,
         };
-        match st.correlator.on_response(&decoded.message) {
-            Outcome::Unsolicited => {
-                Counters::bump(&self.conn.counters.unsolicited);
-                tracing::debug!(request_id = ?decoded.message.headers.request_id, "unsolicited response");
-            }
+        let unsolicited = match st.correlator.on_response(&decoded.message) {
+            Outcome::Unsolicited => true,
             Outcome::Open { data, .. } => {
                 // The receiver may be gone (exchange dropped): nothing to do then.
                 let _ = data.tx.send(Event::Reply(Box::new(reply(data.sent))));
+                false
             }
             Outcome::Complete(closed) => {
                 let _ = closed
@@ -173,7 +171,14 @@ impl Inner {
                     .tx
                     .send(Event::Reply(Box::new(reply(closed.data.sent))));
                 let _ = closed.data.tx.send(Event::Complete);
+                false
             }
+        };
+        // Log after the lock: a logging bridge may need a foreign lock (the GIL).
+        drop(st);
+        if unsolicited {
+            Counters::bump(&self.conn.counters.unsolicited);
+            tracing::debug!(request_id = ?decoded.message.headers.request_id, "unsolicited response");
         }
     }
 }

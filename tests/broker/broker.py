@@ -37,6 +37,11 @@ from pathlib import Path
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
+# Brokers started by this process, so stop() can reap them (no zombie, no
+# "subprocess still running" ResourceWarning).
+_STARTED: dict[int, subprocess.Popen] = {}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -155,12 +160,22 @@ def start(d: Path, *, tls: bool = False, tls_version: str | None = None, require
     except Exception:
         stop(proc.pid)
         raise
+    _STARTED[proc.pid] = proc
     info.update({"pid": proc.pid, "log": str(log), "conf": str(conf)})
     return info
 
 
 def stop(pid: int, timeout: float = 5.0) -> None:
     """Stops the broker with this PID (SIGTERM, then SIGKILL)."""
+    proc = _STARTED.pop(pid, None)
+    if proc is not None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
