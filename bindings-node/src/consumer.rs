@@ -315,11 +315,12 @@ impl Consumer {
                     let tsfn = Arc::clone(&tsfn);
                     tokio::spawn(async move {
                         let incoming = Arc::new(incoming);
-                        let rsp = match call_handler(&tsfn, Arc::clone(&incoming)).await {
-                            HandlerOutcome::Response(r) => r.unwrap_or_else(|| Response::new(200)),
-                            HandlerOutcome::Failed(text) => Response::new(500).with_text(text),
+                        // Core decides what an outcome means (None → 200, failure → 500).
+                        let outcome = match call_handler(&tsfn, Arc::clone(&incoming)).await {
+                            HandlerOutcome::Response(r) => Ok(r),
+                            HandlerOutcome::Failed(text) => Err(text),
                         };
-                        if let Err(e) = incoming.reply(rsp).await {
+                        if let Err(e) = incoming.answer(outcome).await {
                             tracing_warn(&e);
                         }
                         drop(permit);
