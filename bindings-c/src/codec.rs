@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 
 use oc2::codec::{self, DEFAULT_MAX_PAYLOAD, PublishProperties};
-use oc2::{Dialect, Encoding, Message, MessageError, MessageErrorKind};
+use oc2::{Command, Dialect, Encoding, Message, MessageError, MessageErrorKind, Response};
 use serde_json::Value;
 
 use crate::error::{message_error_code, oc2_result};
@@ -159,11 +159,6 @@ fn json_value(codec: &mut oc2_codec, json: *const c_char, len: usize) -> Result<
     })
 }
 
-/// Wraps a command or response object so the core reads it as the body of a spec message.
-fn body_value(kind: &str, content: Value) -> Value {
-    serde_json::json!({ "headers": {}, "body": { "openc2": { kind: content } } })
-}
-
 /// Builds a message from JSON text in the specification's shape
 /// (`{"headers": {...}, "body": {"openc2": {"request": {...}}}}`), as
 /// `oc2_message_json` writes it. `json` is `len` bytes of UTF-8, not
@@ -206,11 +201,7 @@ pub extern "C" fn oc2_codec_command_from_json(
         codec.begin();
         let out = try_out(out)?;
         let value = json_value(codec, json, len)?;
-        let parsed =
-            Message::from_json_value(body_value("request", value)).map_err(|e| codec.fail(&e))?;
-        let oc2::Body::Request(command) = parsed.body else {
-            return Err(oc2_result::OC2_RESULT_PANIC);
-        };
+        let command = Command::from_json_value(value).map_err(|e| codec.fail(&e))?;
         write(
             out,
             to_c(oc2_message::new(
@@ -242,11 +233,7 @@ pub extern "C" fn oc2_codec_response_from_json(
         let command = try_ref(command)?;
         let out = try_out(out)?;
         let value = json_value(codec, json, len)?;
-        let parsed =
-            Message::from_json_value(body_value("response", value)).map_err(|e| codec.fail(&e))?;
-        let oc2::Body::Response(response) = parsed.body else {
-            return Err(oc2_result::OC2_RESULT_PANIC);
-        };
+        let response = Response::from_json_value(value).map_err(|e| codec.fail(&e))?;
         let reply = Message::response_to(&command.message, response);
         write(
             out,

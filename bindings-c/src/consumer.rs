@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
 use oc2::client::{Consumer, ConsumerOptions, Incoming};
-use oc2::{Body, Message, MessageError, MessageErrorKind, Response};
+use oc2::{MessageError, MessageErrorKind, Response};
 
 use crate::client::{SharedError, block, block_for, oc2_stats};
 use crate::config::oc2_config;
@@ -290,12 +290,7 @@ pub extern "C" fn oc2_consumer_reply(
                 format!("malformed JSON: {e}"),
             ))
         })?;
-        let wrapped =
-            serde_json::json!({ "headers": {}, "body": { "openc2": { "response": value } } });
-        let Body::Response(response) = Message::from_json_value(wrapped).map_err(fail)?.body else {
-            return Err(oc2_result::OC2_RESULT_PANIC);
-        };
-        send(c, cmd, response)
+        send(c, cmd, Response::from_json_value(value).map_err(fail)?)
     })
 }
 

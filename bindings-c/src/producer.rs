@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use oc2::client::{Exchange, Producer, Reply, SendOptions};
-use oc2::{Body, Message, MessageError, MessageErrorKind};
+use oc2::{Command, MessageError, MessageErrorKind};
 
 use crate::client::{SharedError, block, block_for, oc2_stats};
 use crate::config::oc2_config;
@@ -136,11 +136,7 @@ fn parse_command(p: &oc2_producer, bytes: &[u8]) -> Result<oc2::Command, oc2_res
             format!("malformed JSON: {e}"),
         ))
     })?;
-    let wrapped = serde_json::json!({ "headers": {}, "body": { "openc2": { "request": value } } });
-    match Message::from_json_value(wrapped).map_err(fail)?.body {
-        Body::Request(command) => Ok(command),
-        _ => Err(oc2_result::OC2_RESULT_PANIC),
-    }
+    Command::from_json_value(value).map_err(fail)
 }
 
 /// Sends a request message as built (`oc2_codec_command_from_json` and the

@@ -422,7 +422,7 @@ static void commands_are_built_encoded_and_answered(void) {
     /* Invalid input is refused with the reason. */
     oc2_message *bad = NULL;
     CHECK_RC(oc2_codec_command_from_json(codec, "{\"action\":\"query\"}", 18, &bad), OC2_RESULT_MESSAGE_MISSING);
-    last_error_is(codec, "body.openc2.request.target: required field is absent");
+    last_error_is(codec, "target: required field is absent");
     CHECK_RC(oc2_codec_response_from_json(codec, otupy, "{\"status\":\"ok\"}", 15, &bad), OC2_RESULT_MESSAGE_TYPE);
     CHECK_RC(oc2_codec_message_from_json(codec, "{not json", 9, &bad), OC2_RESULT_MESSAGE_SYNTAX);
     char text[256];

@@ -21,7 +21,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use oc2mqtt::client::{self as core, ConsumerOptions};
 use oc2mqtt::codec;
-use oc2mqtt::message::{Body, Message, Response};
+use oc2mqtt::message::{Message, Response};
 
 use crate::client::{self, config_object};
 use crate::convert::{self, field};
@@ -110,17 +110,7 @@ fn consumer_options(env: &Env, obj: &Object<'_>) -> napi::Result<ConsumerOptions
 fn response(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Result<Response, String>> {
     let obj = convert::object(env, v, what)?;
     let value = convert::json(env, obj.to_unknown(), "response")?;
-    let wrapped = serde_json::json!({"headers": {}, "body": {"openc2": {"response": value}}});
-    Ok(match Message::from_json_value(wrapped).map(|m| m.body) {
-        Ok(Body::Response(r)) => Ok(r),
-        Ok(_) => Err("not a response".to_owned()),
-        Err(e) => Err(format!(
-            "invalid response: {}",
-            e.to_string()
-                .replace("body.openc2.response.", "")
-                .replace("body.openc2.response", "response")
-        )),
-    })
+    Ok(Response::from_json_value(value).map_err(|e| format!("invalid response: {e}")))
 }
 
 /// What the JavaScript handler settled with, converted on the JavaScript

@@ -14,7 +14,7 @@ use napi_derive::napi;
 use tokio::sync::watch;
 
 use oc2mqtt::client::{self as core, SendOptions};
-use oc2mqtt::message::{Body, Command, Message};
+use oc2mqtt::message::{Command, Message};
 
 use crate::client::{self, config_object};
 use crate::codec;
@@ -72,14 +72,9 @@ fn outgoing(env: &Env, v: Unknown<'_>) -> napi::Result<Outgoing> {
     }
     // A command alone is the bare dialect's request: read it as one.
     let value = convert::json(env, v, "command")?;
-    let wrapped = serde_json::json!({"headers": {}, "body": {"openc2": {"request": value}}});
-    match Message::from_json_value(wrapped).or_throw(env)?.body {
-        Body::Request(c) => Ok(Outgoing::Command(c)),
-        _ => Err(convert::type_error(
-            env,
-            "The \"command\" argument must be a command object or a request message",
-        )),
-    }
+    Command::from_json_value(value)
+        .or_throw(env)
+        .map(Outgoing::Command)
 }
 
 fn send_options(env: &Env, v: Unknown<'_>) -> napi::Result<SendOptions> {

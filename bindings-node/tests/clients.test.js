@@ -243,7 +243,7 @@ test('connection and configuration errors have stable codes', async () => {
   assert.throws(() => new Consumer({ url: broker.url, deviceId: 'x' }).serve(() => {}), { code: 'OC2_CLOSED' })
   const invalid = await connected(new Producer({ url: broker.url, id: 'inv-p' }))
   assert.throws(() => invalid.send({ action: 'explode', target: { x: 1 } }), {
-    code: 'OC2_DECODE', path: 'body.openc2.request.action', message: "body.openc2.request.action: unknown action 'explode'"
+    code: 'OC2_DECODE', path: 'action', message: "action: unknown action 'explode'"
   })
   await assert.rejects(invalid.send(QUERY, { to: 'bad+id' }).collect(), { code: 'OC2_TOPIC' })
   assert.equal(decode(Buffer.from('{"status":200}')).msgType, 'response')

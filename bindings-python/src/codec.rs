@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use oc2mqtt::codec::{self, Decoded, Dialect, Encoding, PublishProperties};
-use oc2mqtt::message::{Body, Command, Message, Response};
+use oc2mqtt::message::{Command, Message, Response};
 
 use crate::convert::{self, map_to_py, py_to_value};
 use crate::errors::IntoPyResult;
@@ -303,12 +303,7 @@ pub fn command_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Command> {
             obj.get_type().name()?
         )));
     }
-    let wrapped = serde_json::json!({"body": {"openc2": {"request": py_to_value(obj, what)?}}});
-    let parsed = Message::from_json_value(wrapped).py_err(obj.py())?;
-    match parsed.body {
-        Body::Request(c) => Ok(c),
-        _ => Err(PyValueError::new_err(format!("{what}: not a command"))),
-    }
+    Command::from_json_value(py_to_value(obj, what)?).py_err(obj.py())
 }
 
 /// A response argument: the response object as a dict (`{"status": 200, ...}`).
@@ -324,15 +319,7 @@ pub fn response_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Response> {
 
 /// A response from its JSON object (`{"status": 200, ...}`), validated.
 pub fn response_value(py: Python<'_>, value: serde_json::Value) -> PyResult<Response> {
-    let wrapped = serde_json::json!({"body": {"openc2": {"response": value}}});
-    let parsed = Message::from_json_value(wrapped).py_err(py)?;
-    match parsed.body {
-        Body::Response(r) => {
-            r.validate().py_err(py)?;
-            Ok(r)
-        }
-        _ => Err(PyValueError::new_err("response: not a response")),
-    }
+    Response::from_json_value(value).py_err(py)
 }
 
 /// The command object of a request message as a dict.

@@ -132,7 +132,7 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         "request bad command",
         lambda: oc2mqtt.request({"action": "query"}),
         oc2mqtt.MessageError,
-        "body.openc2.request.target: required field is absent",
+        "target: required field is absent",
     ),
     ("response_to status str", lambda: oc2mqtt.response_to(CMD, "200"), TypeError, "status: expected int, found str"),
     (
