@@ -209,6 +209,9 @@ struct Inner {
     dedup: Mutex<Deduplicator>,
     queue: mpsc::Sender<Incoming>,
     shutdown: watch::Sender<bool>,
+    /// Where replies the consumer sends itself run: inbound messages are
+    /// handled on paho's thread, outside the runtime.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Inner {
@@ -222,7 +225,7 @@ impl Inner {
 
     fn spawn_send(self: &Arc<Self>, to: ReplyTo, response: Response) {
         let inner = Arc::clone(self);
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             if let Err(e) = inner.send(&to, response).await {
                 tracing::warn!(error = %e, "cannot send a response");
             }
@@ -275,37 +278,40 @@ impl Inner {
         self.spawn_send(to, Response::new(400).with_text(e.to_string()));
     }
 
+    /// Runs on paho's callback thread for every message on a command topic.
     fn on_message(self: &Arc<Self>, m: &mqtt::Message) {
-        let inbound = self.conn.inbound(m);
-        let decoded = match self.conn.decode(&inbound) {
+        let decoded = match self.conn.decode(m) {
             Ok(d) => d,
-            Err(e) => return self.on_undecodable(&inbound.topic, &inbound.payload, e),
+            Err(e) => return self.on_undecodable(m.topic(), m.payload(), e),
         };
         let Some(cmd) = decoded.message.command() else {
-            tracing::debug!(topic = %inbound.topic, "ignoring a non-command on a command topic");
+            tracing::debug!(topic = m.topic(), "ignoring a non-command on a command topic");
             return;
         };
-        if !self.fresh(DedupKey::of_message(&decoded.message, &inbound.payload)) {
+        if !self.fresh(DedupKey::of_message(&decoded.message, m.payload())) {
             return;
         }
         if !addressed_to(&decoded.message.headers, &self.options.device_id) {
             tracing::debug!(to = ?decoded.message.headers.to, "command addressed to other devices");
             return;
         }
+        let builtin = builtin_response(&self.options, cmd);
+        if let Some(rsp) = &builtin {
+            tracing::info!(
+                action = %cmd.action, target = %cmd.target.name, status = rsp.status,
+                request_id = ?decoded.message.headers.request_id, "answered by the consumer itself"
+            );
+        }
         let to = ReplyTo {
             rr: cmd.response_requested(),
-            request: decoded.message.clone(),
+            request: decoded.message,
             encoding: decoded.encoding,
             dialect: decoded.dialect,
         };
         if to.rr == ResponseRequested::Ack {
             self.spawn_send(to.clone(), Response::new(102));
         }
-        if let Some(rsp) = builtin_response(&self.options, cmd) {
-            tracing::info!(
-                action = %cmd.action, target = %cmd.target.name, status = rsp.status,
-                request_id = ?decoded.message.headers.request_id, "answered by the consumer itself"
-            );
+        if let Some(rsp) = builtin {
             if wants(to.rr, &rsp) {
                 self.spawn_send(to, rsp);
             }
@@ -313,7 +319,7 @@ impl Inner {
         }
         let incoming = Incoming {
             inner: Arc::clone(self),
-            topic: inbound.topic,
+            topic: m.topic().to_owned(),
             to,
         };
         if let Err(mpsc::error::TrySendError::Full(incoming)) = self.queue.try_send(incoming) {
@@ -438,7 +444,7 @@ impl Consumer {
                 .map(|f| shared(group, f))
                 .collect::<Result<_>>()?;
         }
-        let (conn, stream) = Connection::open(&config, filters).await?;
+        let conn = Connection::open(&config, filters).await?;
         let (queue, rx) = mpsc::channel(QUEUE);
         let inner = Arc::new(Inner {
             conn,
@@ -447,14 +453,12 @@ impl Consumer {
             dedup: Mutex::new(Deduplicator::default()),
             queue,
             shutdown: watch::Sender::new(false),
+            runtime: tokio::runtime::Handle::current(),
         });
         let weak: Weak<Inner> = Arc::downgrade(&inner);
-        tokio::spawn(async move {
-            while let Ok(m) = stream.recv().await {
-                let Some(inner) = weak.upgrade() else { break };
-                if let Some(m) = m {
-                    inner.on_message(&m);
-                }
+        inner.conn.on_message(move |m| {
+            if let Some(inner) = weak.upgrade() {
+                inner.on_message(m);
             }
         });
         Ok(Self {

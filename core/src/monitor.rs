@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use paho_mqtt as mqtt;
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{ClientConfig, Connection, Counters, Inbound, Stats, monotonic_ms};
+use crate::client::{ClientConfig, Connection, Counters, Stats, monotonic_ms};
 use crate::codec::{Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
 use crate::error::{MessageError, Result};
@@ -119,21 +119,21 @@ impl Inner {
         }
     }
 
-    fn observe(&self, inbound: Inbound) -> MonitorEvent {
+    fn observe(&self, m: &mqtt::Message) -> MonitorEvent {
         let received_ms = now_ms();
-        let decoded = match self.conn.decode(&inbound) {
+        let decoded = match self.conn.decode(m) {
             Ok(d) => d,
             Err(error) => {
                 return MonitorEvent::Undecodable {
-                    topic: inbound.topic,
-                    payload: inbound.payload,
+                    topic: m.topic().to_owned(),
+                    payload: m.payload().to_vec(),
                     error,
                     received_ms,
                 };
             }
         };
         let observed = Observed {
-            topic: inbound.topic,
+            topic: m.topic().to_owned(),
             message: decoded.message,
             encoding: decoded.encoding,
             dialect: decoded.dialect,
@@ -192,8 +192,9 @@ impl Inner {
         }
     }
 
+    /// Runs on paho's callback thread for every message.
     fn on_message(&self, m: &mqtt::Message) {
-        let event = self.observe(self.conn.inbound(m));
+        let event = self.observe(m);
         let _ = self.events.send(event);
         self.expire();
     }
@@ -224,7 +225,7 @@ impl Monitor {
                 .topics()?
                 .subscriptions(Role::Monitor, None, &[] as &[&str])?,
         };
-        let (conn, stream) = Connection::open(&config, filters).await?;
+        let conn = Connection::open(&config, filters).await?;
         let (events, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             conn,
@@ -234,21 +235,19 @@ impl Monitor {
             shutdown: watch::Sender::new(false),
         });
         let weak = Arc::downgrade(&inner);
+        inner.conn.on_message(move |m| {
+            if let Some(inner) = weak.upgrade() {
+                inner.on_message(m);
+            }
+        });
+        // Exchanges that time out while the topic is quiet are reported too.
+        let weak = Arc::downgrade(&inner);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
-                tokio::select! {
-                    m = stream.recv() => {
-                        let (Ok(m), Some(inner)) = (m, weak.upgrade()) else { break };
-                        if let Some(m) = m {
-                            inner.on_message(&m);
-                        }
-                    }
-                    _ = tick.tick() => {
-                        let Some(inner) = weak.upgrade() else { break };
-                        inner.expire();
-                    }
-                }
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                inner.expire();
             }
         });
         Ok(Self {

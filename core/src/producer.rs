@@ -126,59 +126,53 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Runs on paho's callback thread for every message on a response topic.
     fn on_message(&self, m: &mqtt::Message) {
-        let inbound = self.conn.inbound(m);
         // A response arrives byte for byte on oc2/rsp and oc2/rsp/<id> (and
         // again on redelivery). Its dedup key would include the payload
         // digest anyway, so the digest alone decides, before paying to decode.
         if !self
             .state()
             .dedup
-            .check(DedupKey::payload(&inbound.payload), monotonic_ms())
+            .check(DedupKey::payload(m.payload()), monotonic_ms())
         {
             Counters::bump(&self.conn.counters.duplicates);
             return;
         }
-        let decoded = match self.conn.decode(&inbound) {
+        let decoded = match self.conn.decode(m) {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(topic = %inbound.topic, error = %e, "undecodable response dropped");
+                tracing::warn!(topic = m.topic(), error = %e, "undecodable response dropped");
                 return;
             }
         };
         if decoded.message.msg_type() != MsgType::Response {
-            tracing::debug!(topic = %inbound.topic, "ignoring a non-response on a response topic");
+            tracing::debug!(topic = m.topic(), "ignoring a non-response on a response topic");
             return;
         }
         let mut st = self.state();
-        let reply = |sent: Instant| Reply {
+        let (tx, sent, complete) = match st.correlator.on_response(&decoded.message) {
+            Outcome::Unsolicited => {
+                // Log after the lock: a logging bridge may need a foreign lock (the GIL).
+                drop(st);
+                Counters::bump(&self.conn.counters.unsolicited);
+                tracing::debug!(request_id = ?decoded.message.headers.request_id, "unsolicited response");
+                return;
+            }
+            Outcome::Open { data, .. } => (data.tx.clone(), data.sent, false),
+            Outcome::Complete(closed) => (closed.data.tx, closed.data.sent, true),
+        };
+        drop(st);
+        // The receiver may be gone (exchange dropped): nothing to do then.
+        let _ = tx.send(Event::Reply(Box::new(Reply {
             latency: sent.elapsed(),
-            message: decoded.message.clone(),
-            topic: inbound.topic.clone(),
+            message: decoded.message,
+            topic: m.topic().to_owned(),
             encoding: decoded.encoding,
             dialect: decoded.dialect,
-        };
-        let unsolicited = match st.correlator.on_response(&decoded.message) {
-            Outcome::Unsolicited => true,
-            Outcome::Open { data, .. } => {
-                // The receiver may be gone (exchange dropped): nothing to do then.
-                let _ = data.tx.send(Event::Reply(Box::new(reply(data.sent))));
-                false
-            }
-            Outcome::Complete(closed) => {
-                let _ = closed
-                    .data
-                    .tx
-                    .send(Event::Reply(Box::new(reply(closed.data.sent))));
-                let _ = closed.data.tx.send(Event::Complete);
-                false
-            }
-        };
-        // Log after the lock: a logging bridge may need a foreign lock (the GIL).
-        drop(st);
-        if unsolicited {
-            Counters::bump(&self.conn.counters.unsolicited);
-            tracing::debug!(request_id = ?decoded.message.headers.request_id, "unsolicited response");
+        })));
+        if complete {
+            let _ = tx.send(Event::Complete);
         }
     }
 }
@@ -204,7 +198,7 @@ impl Producer {
         validate_id("producer id", id)?;
         let topics = config.topics()?;
         let filters = topics.subscriptions(Role::Producer, Some(id), &[] as &[&str])?;
-        let (conn, stream) = Connection::open(&config, filters).await?;
+        let conn = Connection::open(&config, filters).await?;
         let inner = Arc::new(Inner {
             conn,
             id: id.to_owned(),
@@ -215,12 +209,9 @@ impl Producer {
             }),
         });
         let weak: Weak<Inner> = Arc::downgrade(&inner);
-        tokio::spawn(async move {
-            while let Ok(m) = stream.recv().await {
-                let Some(inner) = weak.upgrade() else { break };
-                if let Some(m) = m {
-                    inner.on_message(&m);
-                }
+        inner.conn.on_message(move |m| {
+            if let Some(inner) = weak.upgrade() {
+                inner.on_message(m);
             }
         });
         Ok(Self { inner })

@@ -138,17 +138,38 @@ fn cpu_us(pid: Option<u32>) -> f64 {
     ticks * 1e6 / 100.0 // USER_HZ is 100 on Linux
 }
 
+/// Context switches (voluntary and not) of every thread of this process
+/// so far: each is a thread hand-off, the main cost of a round trip on loopback.
+/// Threads that ended meanwhile are not counted.
+fn context_switches() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 /// CPU meter over a measured window: this process and the broker.
-struct Cpu(f64, f64);
+struct Cpu(f64, f64, f64);
 
 impl Cpu {
     fn start() -> Self {
-        Self(cpu_us(None), cpu_us(BROKER_PID.get().copied()))
+        Self(cpu_us(None), cpu_us(BROKER_PID.get().copied()), context_switches())
     }
-    /// µs of CPU per exchange: (this process, broker).
-    fn per(&self, n: usize) -> (f64, f64) {
+    /// Per exchange: µs of CPU of this process, of the broker, and context switches of this process.
+    fn per(&self, n: usize) -> (f64, f64, f64) {
         let n = n.max(1) as f64;
-        ((cpu_us(None) - self.0) / n, (cpu_us(BROKER_PID.get().copied()) - self.1) / n)
+        (
+            (cpu_us(None) - self.0) / n,
+            (cpu_us(BROKER_PID.get().copied()) - self.1) / n,
+            (context_switches() - self.2) / n,
+        )
     }
 }
 
@@ -219,7 +240,7 @@ fn seq(url: &str, seconds: f64, serve: bool) -> Res<Value> {
             lat.push(micros(t0.elapsed()));
         }
         let elapsed = start.elapsed().as_secs_f64();
-        let (cpu_client, cpu_broker) = cpu.per(lat.len());
+        let (cpu_client, cpu_broker, switches) = cpu.per(lat.len());
         let lat = sorted(lat);
         let stats = producer.stats();
         producer.close().await;
@@ -230,6 +251,7 @@ fn seq(url: &str, seconds: f64, serve: bool) -> Res<Value> {
             "p99_us": percentile(&lat, 0.99),
             "n": lat.len(),
             "cpu_us_per_rt_client": cpu_client,
+            "switches_per_rt_client": switches,
             "cpu_us_per_rt_broker": cpu_broker,
             "producer_received": stats.received,
             "producer_duplicates": stats.duplicates,
@@ -277,13 +299,14 @@ fn pipe(url: &str, seconds: f64) -> Res<Value> {
             lat.extend(t.await??);
         }
         let elapsed = start.elapsed().as_secs_f64();
-        let (cpu_client, cpu_broker) = cpu.per(lat.len());
+        let (cpu_client, cpu_broker, switches) = cpu.per(lat.len());
         let lat = sorted(lat);
         producer.close().await;
         consumer.close().await;
         Ok(json!({
             "exchanges_per_s": lat.len() as f64 / elapsed,
             "cpu_us_per_rt_client": cpu_client,
+            "switches_per_rt_client": switches,
             "cpu_us_per_rt_broker": cpu_broker,
             "p50_us": percentile(&lat, 0.5),
             "p99_us": percentile(&lat, 0.99),
@@ -420,7 +443,7 @@ fn paho(url: &str, seconds: f64) -> Res<Value> {
         lat.push(micros(t0.elapsed()));
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let (cpu_client, cpu_broker) = cpu.per(lat.len());
+    let (cpu_client, cpu_broker, switches) = cpu.per(lat.len());
     let lat = sorted(lat);
     let _ = prod.disconnect(None).wait();
     let _ = cons.disconnect(None).wait();
@@ -430,6 +453,7 @@ fn paho(url: &str, seconds: f64) -> Res<Value> {
         "p99_us": percentile(&lat, 0.99),
         "n": lat.len(),
         "cpu_us_per_rt_client": cpu_client,
+            "switches_per_rt_client": switches,
         "cpu_us_per_rt_broker": cpu_broker,
     }))
 }
@@ -487,12 +511,13 @@ fn paho_pipe(url: &str, seconds: f64) -> Res<Value> {
     std::thread::sleep(Duration::from_secs_f64(seconds));
     let n = done.load(Ordering::Relaxed) - n0;
     let rate = n as f64 / t0.elapsed().as_secs_f64();
-    let (cpu_client, cpu_broker) = cpu.per(usize::try_from(n)?);
+    let (cpu_client, cpu_broker, switches) = cpu.per(usize::try_from(n)?);
     stop.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(500));
     let _ = prod.disconnect(None).wait();
     let _ = cons.disconnect(None).wait();
-    Ok(json!({"exchanges_per_s": rate, "n": n, "cpu_us_per_rt_client": cpu_client, "cpu_us_per_rt_broker": cpu_broker}))
+    Ok(json!({"exchanges_per_s": rate, "n": n, "cpu_us_per_rt_client": cpu_client,
+            "switches_per_rt_client": switches, "cpu_us_per_rt_broker": cpu_broker}))
 }
 
 /// The C floor: `c/pingpong.c` with `flags` (`dual`: two response topics

@@ -3,8 +3,8 @@
 //! person can act on.
 
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use paho_mqtt as mqtt;
@@ -19,18 +19,51 @@ use crate::error::{Error, MessageError, Result};
 /// version setting on OpenSSL >= 1.1).
 const CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:@SECLEVEL=2";
 
-/// How many inbound messages paho may buffer before it blocks.
-const STREAM_BUFFER: usize = 100_000;
+/// What a role does with each inbound message, on paho's callback thread.
+pub(crate) type Handler = Box<dyn Fn(&mqtt::Message) + Send + Sync>;
 
-/// A message as it came off the wire.
-#[derive(Debug, Clone)]
-pub struct Inbound {
-    /// The topic it was published on.
-    pub topic: String,
-    /// The payload.
-    pub payload: Vec<u8>,
-    /// The MQTT v5 properties, `None` when there were none (v3.1.1 peers).
-    pub properties: Option<PublishProperties>,
+/// Hands inbound messages to the role's [`Handler`] directly on paho's
+/// callback thread: no channel and no task switch per message. Messages
+/// that arrive before the role installed its handler (a resumed session
+/// delivers right after CONNACK) are kept and handed over at installation.
+#[derive(Default)]
+struct Inlet {
+    handler: OnceLock<Handler>,
+    early: Mutex<Vec<mqtt::Message>>,
+    closed: AtomicBool,
+}
+
+impl Inlet {
+    fn early(&self) -> std::sync::MutexGuard<'_, Vec<mqtt::Message>> {
+        self.early
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn deliver(&self, m: &mqtt::Message) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(handle) = self.handler.get() {
+            return handle(m);
+        }
+        let mut early = self.early();
+        match self.handler.get() {
+            Some(handle) => {
+                drop(early);
+                handle(m);
+            }
+            None => early.push(m.clone()),
+        }
+    }
+
+    fn install(&self, handler: Handler) {
+        let mut early = self.early();
+        let handle = self.handler.get_or_init(|| handler);
+        for m in early.drain(..) {
+            handle(&m);
+        }
+    }
 }
 
 pub(crate) struct Connection {
@@ -40,6 +73,7 @@ pub(crate) struct Connection {
     message_expiry: Option<u32>,
     max_payload: usize,
     url: String,
+    inlet: Arc<Inlet>,
     /// Set by [`Connection::close`]; publishes then fail instead of waiting forever.
     closed: tokio::sync::watch::Sender<bool>,
     pub(crate) counters: Arc<Counters>,
@@ -352,11 +386,9 @@ fn subscribe_token(
 }
 
 impl Connection {
-    /// Connects, subscribes `filters`, and returns the connection and its inbound stream.
-    pub(crate) async fn open(
-        config: &ClientConfig,
-        filters: Vec<String>,
-    ) -> Result<(Self, mqtt::AsyncReceiver<Option<mqtt::Message>>)> {
+    /// Connects and subscribes `filters`. Inbound messages are kept until
+    /// the role installs its handler with [`Connection::on_message`].
+    pub(crate) async fn open(config: &ClientConfig, filters: Vec<String>) -> Result<Self> {
         config.validate()?;
         let urls = config
             .brokers
@@ -366,12 +398,20 @@ impl Connection {
         let client_id = config.resolve_client_id()?;
         let first_v5 = config.mqtt_version != MqttVersion::V311;
         let counters = Arc::new(Counters::default());
+        let inlet = Arc::new(Inlet::default());
         let mut v5 = first_v5;
         loop {
             let attempt = options(config, &client_id, &urls, v5)?;
-            let mut cli = mqtt::AsyncClient::new(attempt.create)
+            let cli = mqtt::AsyncClient::new(attempt.create)
                 .map_err(|e| Error::Config(format!("cannot create the MQTT client: {e}")))?;
-            let stream = cli.get_stream(STREAM_BUFFER);
+            let (to_inlet, received) = (Arc::clone(&inlet), Arc::clone(&counters));
+            cli.set_message_callback(move |_, m| {
+                // `None` reports a lost connection; the reconnect is paho's.
+                if let Some(m) = m {
+                    Counters::bump(&received.received);
+                    to_inlet.deliver(&m);
+                }
+            });
             let connected = cli.connect(attempt.connect).await;
             match connected {
                 Ok(rsp) => {
@@ -389,11 +429,12 @@ impl Connection {
                         max_payload: config.max_payload,
                         closed: tokio::sync::watch::Sender::new(false),
                         url,
+                        inlet,
                         counters,
                     };
                     conn.subscribe(&filters).await?;
                     conn.resubscribe_on_reconnect(filters);
-                    return Ok((conn, stream));
+                    return Ok(conn);
                 }
                 Err(e)
                     if v5
@@ -516,26 +557,22 @@ impl Connection {
         Ok(())
     }
 
-    /// Converts a received paho message.
-    pub(crate) fn inbound(&self, m: &mqtt::Message) -> Inbound {
-        self.counters.received.fetch_add(1, Ordering::Relaxed);
-        Inbound {
-            topic: m.topic().to_owned(),
-            payload: m.payload().to_vec(),
-            properties: inbound_properties(m.properties()),
-        }
+    /// Installs what the role does with each inbound message. It runs on
+    /// paho's callback thread, so it must not block: decode, correlate,
+    /// and hand over through a channel. Installing twice keeps the first.
+    pub(crate) fn on_message(&self, handler: impl Fn(&mqtt::Message) + Send + Sync + 'static) {
+        self.inlet.install(Box::new(handler));
     }
 
-    /// Decodes an inbound payload within the configured size limit, counting failures.
-    pub(crate) fn decode(&self, inbound: &Inbound) -> std::result::Result<Decoded, MessageError> {
-        codec::decode_with_limit(
-            &inbound.payload,
-            inbound.properties.as_ref(),
-            self.max_payload,
+    /// Decodes a received message within the configured size limit,
+    /// counting it and any failure.
+    pub(crate) fn decode(&self, m: &mqtt::Message) -> std::result::Result<Decoded, MessageError> {
+        let props = inbound_properties(m.properties());
+        codec::decode_with_limit(m.payload(), props.as_ref(), self.max_payload).inspect_err(
+            |_| {
+                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+            },
         )
-        .inspect_err(|_| {
-            self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
-        })
     }
 
     /// The broker URI connected to.
@@ -546,7 +583,7 @@ impl Connection {
     /// Disconnects cleanly (waits at most 2 s).
     pub(crate) async fn close(&self) {
         self.closed.send_replace(true);
-        self.cli.stop_stream();
+        self.inlet.closed.store(true, Ordering::Relaxed);
         if self.cli.is_connected() {
             let _ = tokio::time::timeout(Duration::from_secs(2), self.cli.disconnect(None)).await;
         }
@@ -561,5 +598,38 @@ impl Drop for Connection {
         let _ = std::thread::Builder::new()
             .name("oc2mqtt-drop".into())
             .spawn(move || drop(last));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(inlet: &Inlet) -> Arc<Mutex<Vec<String>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        inlet.install(Box::new(move |m| {
+            sink.lock().expect("lock").push(m.payload_str().into_owned());
+        }));
+        seen
+    }
+
+    #[test]
+    fn messages_before_the_handler_are_handed_over_in_order() {
+        let inlet = Inlet::default();
+        inlet.deliver(&mqtt::Message::new("oc2/rsp", "early-1", 1));
+        inlet.deliver(&mqtt::Message::new("oc2/rsp", "early-2", 1));
+        let seen = seen(&inlet);
+        inlet.deliver(&mqtt::Message::new("oc2/rsp", "late", 1));
+        assert_eq!(*seen.lock().expect("lock"), ["early-1", "early-2", "late"]);
+    }
+
+    #[test]
+    fn nothing_is_handed_over_after_close() {
+        let inlet = Inlet::default();
+        let seen = seen(&inlet);
+        inlet.closed.store(true, Ordering::Relaxed);
+        inlet.deliver(&mqtt::Message::new("oc2/rsp", "after close", 1));
+        assert!(seen.lock().expect("lock").is_empty());
     }
 }

@@ -9,7 +9,6 @@ mod connection;
 mod stats;
 
 pub use config::{ClientConfig, MAX_KEEP_ALIVE_SECS, MqttVersion};
-pub use connection::Inbound;
 pub use stats::Stats;
 
 pub(crate) use connection::Connection;
