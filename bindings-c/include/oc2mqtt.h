@@ -1030,8 +1030,10 @@ oc2_result oc2_consumer_serve(const struct oc2_consumer *consumer,
  * (`{"status": 200, "results": {...}}`, `len` bytes of UTF-8), in the
  * dialect and encoding the command came in, to the topics of its sender.
  * Send a `102` first if the work takes long, then the final response.
- * Sends nothing if the producer asked for no response. Blocks until the
- * broker accepted it.
+ * Sends nothing if the producer asked for no response. Returns once the
+ * client has it (kept across reconnects, retried at QoS 1), without waiting
+ * for the broker; a refusal by the broker is logged and not counted as
+ * published.
  */
 oc2_result oc2_consumer_reply(const struct oc2_consumer *consumer,
                               const struct oc2_command *command,

@@ -258,8 +258,10 @@ fn send(c: &oc2_consumer, command: &oc2_command, response: Response) -> Result<(
 /// (`{"status": 200, "results": {...}}`, `len` bytes of UTF-8), in the
 /// dialect and encoding the command came in, to the topics of its sender.
 /// Send a `102` first if the work takes long, then the final response.
-/// Sends nothing if the producer asked for no response. Blocks until the
-/// broker accepted it.
+/// Sends nothing if the producer asked for no response. Returns once the
+/// client has it (kept across reconnects, retried at QoS 1), without waiting
+/// for the broker; a refusal by the broker is logged and not counted as
+/// published.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_reply(
     consumer: *const oc2_consumer,

@@ -106,7 +106,8 @@ impl PyIncoming {
     }
 
     /// Answers: a `102` first if the work takes long, then the final response.
-    /// Sends nothing when the producer asked for `none` or `ack`. Waits for the PUBACK.
+    /// Sends nothing when the producer asked for `none` or `ack`. Returns once
+    /// the client has it, without waiting for the broker's PUBACK.
     #[pyo3(signature = (status = None, *, status_text = None, results = None))]
     fn reply(
         &self,

@@ -49,9 +49,6 @@ class OtupyConsumerThread:
 
     def stop(self) -> None:
         if isinstance(self.transfer, dropin.MQTTTransfer):
-            # A reply still waiting for its PUBACK when the connection closes can
-            # wait forever (a core issue); test_receive_returns_on_close covers
-            # the idle case, where receive() must return.
             self.transfer.close()
             self.thread.join(5)
         else:

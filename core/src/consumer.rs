@@ -209,27 +209,24 @@ struct Inner {
     dedup: Mutex<Deduplicator>,
     queue: mpsc::Sender<Incoming>,
     shutdown: watch::Sender<bool>,
-    /// Where replies the consumer sends itself run: inbound messages are
-    /// handled on paho's thread, outside the runtime.
-    runtime: tokio::runtime::Handle,
 }
 
 impl Inner {
     /// Publishes `response` to the command of `to`, in its dialect and encoding.
-    async fn send(&self, to: &ReplyTo, response: Response) -> Result<()> {
+    /// Publishes a response to the command without waiting for the
+    /// broker's PUBACK (see [`Incoming::reply`]).
+    fn send(&self, to: &ReplyTo, response: Response) -> Result<()> {
         let msg = Message::response_to(&to.request, response).from(self.options.device_id.as_str());
         let (payload, props) = codec::encode(&msg, to.encoding, to.dialect)?;
         let topics = self.topics.response_topics(&msg);
-        self.conn.publish_many(&topics, &payload, &props).await
+        self.conn.publish_detached(&topics, &payload, &props)
     }
 
-    fn spawn_send(self: &Arc<Self>, to: ReplyTo, response: Response) {
-        let inner = Arc::clone(self);
-        self.runtime.spawn(async move {
-            if let Err(e) = inner.send(&to, response).await {
-                tracing::warn!(error = %e, "cannot send a response");
-            }
-        });
+    /// Sends a response of the consumer's own (102, 400, 501, 503, query features).
+    fn send_own(&self, to: &ReplyTo, response: Response) {
+        if let Err(e) = self.send(to, response) {
+            tracing::warn!(error = %e, "cannot send a response");
+        }
     }
 
     fn fresh(&self, key: DedupKey) -> bool {
@@ -244,7 +241,7 @@ impl Inner {
         fresh
     }
 
-    fn on_undecodable(self: &Arc<Self>, topic: &str, payload: &[u8], e: MessageError) {
+    fn on_undecodable(&self, topic: &str, payload: &[u8], e: MessageError) {
         tracing::warn!(topic, error = %e, "undecodable command");
         let s = &e.salvage;
         let addressable = s.request_id.is_some() || s.from.is_some();
@@ -275,7 +272,7 @@ impl Inner {
             },
             rr: ResponseRequested::Complete,
         };
-        self.spawn_send(to, Response::new(400).with_text(e.to_string()));
+        self.send_own(&to, Response::new(400).with_text(e.to_string()));
     }
 
     /// Runs on paho's callback thread for every message on a command topic.
@@ -309,11 +306,11 @@ impl Inner {
             dialect: decoded.dialect,
         };
         if to.rr == ResponseRequested::Ack {
-            self.spawn_send(to.clone(), Response::new(102));
+            self.send_own(&to, Response::new(102));
         }
         if let Some(rsp) = builtin {
             if wants(to.rr, &rsp) {
-                self.spawn_send(to, rsp);
+                self.send_own(&to, rsp);
             }
             return;
         }
@@ -326,7 +323,7 @@ impl Inner {
             tracing::warn!("command queue full; dropping a command");
             let busy = Response::new(503).with_text("consumer busy: too many commands queued");
             if wants(incoming.to.rr, &busy) {
-                self.spawn_send(incoming.to.clone(), busy);
+                self.send_own(&incoming.to, busy);
             }
         }
     }
@@ -395,23 +392,47 @@ impl Incoming {
         &self,
         outcome: std::result::Result<Option<Response>, String>,
     ) -> Result<()> {
-        let response = match outcome {
-            Ok(Some(r)) => r,
-            Ok(None) => Response::new(200),
-            Err(text) => Response::new(500).with_text(text),
-        };
-        self.reply(response).await
+        self.respond(outcome_response(outcome))
     }
 
     /// Answers the command: a `102` first if the work takes long, then the
     /// final response. Sends nothing when the producer asked for `none` or
-    /// `ack` (the consumer already acknowledged). Waits for the broker's PUBACK.
+    /// `ack` (the consumer already acknowledged).
+    ///
+    /// Returns once the MQTT client has the response (it keeps it across
+    /// reconnects and retries it at QoS 1/2), without waiting for the
+    /// broker's PUBACK, so a device loop is not slowed by a round trip per
+    /// reply. A refusal by the broker (an ACL, say) is logged as a warning
+    /// and the response is not counted in [`Stats::published`].
     pub async fn reply(&self, response: Response) -> Result<()> {
+        self.respond(response)
+    }
+
+    /// [`Incoming::reply`] for callers that are not async.
+    pub fn respond(&self, response: Response) -> Result<()> {
         response.validate()?;
         if !wants(self.to.rr, &response) {
             return Ok(());
         }
-        self.inner.send(&self.to, response).await
+        self.inner.send(&self.to, response)
+    }
+}
+
+/// What a panic said, for the 500 it becomes.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// The response for a handler's outcome (see [`Incoming::answer`]).
+fn outcome_response(outcome: std::result::Result<Option<Response>, String>) -> Response {
+    match outcome {
+        Ok(Some(r)) => r,
+        Ok(None) => Response::new(200),
+        Err(text) => Response::new(500).with_text(text),
     }
 }
 
@@ -453,7 +474,6 @@ impl Consumer {
             dedup: Mutex::new(Deduplicator::default()),
             queue,
             shutdown: watch::Sender::new(false),
-            runtime: tokio::runtime::Handle::current(),
         });
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         inner.conn.on_message(move |m| {
@@ -497,12 +517,13 @@ impl Consumer {
                 .await
                 .map_err(|e| Error::Closed(e.to_string()))?;
             let handler = Arc::clone(&handler);
-            tokio::spawn(async move {
-                let request = incoming.message().clone();
-                let outcome = tokio::task::spawn_blocking(move || handler(&request))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("handler panicked: {e}")));
-                if let Err(e) = incoming.answer(outcome).await {
+            // One hand-off: the handler runs and its answer is published on
+            // a blocking-pool thread, never on the network thread.
+            tokio::task::spawn_blocking(move || {
+                let run = std::panic::AssertUnwindSafe(|| handler(incoming.message()));
+                let outcome = std::panic::catch_unwind(run)
+                    .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
+                if let Err(e) = incoming.respond(outcome_response(outcome)) {
                     tracing::warn!(error = %e, "cannot answer a command");
                 }
                 drop(permit);
@@ -518,7 +539,7 @@ impl Consumer {
 
     /// Counters so far.
     pub fn stats(&self) -> Stats {
-        self.inner.conn.counters.snapshot()
+        self.inner.conn.stats()
     }
 
     /// Stops serving and disconnects.

@@ -283,7 +283,7 @@ impl Monitor {
 
     /// Counters so far.
     pub fn stats(&self) -> Stats {
-        self.inner.conn.counters.snapshot()
+        self.inner.conn.stats()
     }
 
     /// Stops and disconnects.

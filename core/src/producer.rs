@@ -304,7 +304,7 @@ impl Producer {
 
     /// Counters so far.
     pub fn stats(&self) -> Stats {
-        self.inner.conn.counters.snapshot()
+        self.inner.conn.stats()
     }
 
     /// Exchanges currently open.

@@ -242,6 +242,64 @@ async fn an_acl_denied_publish_is_an_error_not_silence() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reply_is_not_counted_and_the_consumer_keeps_serving() {
+    // The consumer may answer on oc2/rsp but not on oc2/rsp/p1.
+    let broker = Broker::start(&[
+        "--user",
+        "p:pw",
+        "--user",
+        "d:pw",
+        "--acl",
+        "user p",
+        "--acl",
+        "topic readwrite oc2/#",
+        "--acl",
+        "user d",
+        "--acl",
+        "topic read oc2/cmd/#",
+        "--acl",
+        "topic write oc2/rsp",
+    ]);
+    let login = |user: &str| {
+        let mut c = ClientConfig::new(broker.url());
+        c.username = Some(user.into());
+        c.password = Some("pw".into());
+        c
+    };
+    let consumer = Consumer::connect(login("d"), ConsumerOptions::new("fw-1"))
+        .await
+        .expect("consumer");
+    let p = Producer::connect(login("p"), "p1").await.expect("producer");
+    for round in 0..3 {
+        // Answered by the consumer itself, then by the application.
+        let s = p.send(query(), to("fw-1")).await.expect("sent").collect().await;
+        assert!(s.complete, "round {round}: the answer on oc2/rsp arrives: {s:?}");
+        let exchange = p.send(deny(round), to("fw-1")).await.expect("sent");
+        let incoming = consumer.next().await.expect("command");
+        incoming
+            .reply(Response::new(200))
+            .await
+            .expect("a reply returns once the client has it, refused or not");
+        let s = exchange.collect().await;
+        assert!(s.complete, "round {round}: {s:?}");
+    }
+    let mut published = 0;
+    for _ in 0..50 {
+        published = consumer.stats().published;
+        if published >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        (published, consumer.stats().published),
+        (6, 6),
+        "6 answers on oc2/rsp acknowledged; the 6 on oc2/rsp/p1 refused and not counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_to_the_second_broker() {
     let broker = Broker::start(&[]);
     let dead = {

@@ -66,6 +66,61 @@ impl Inlet {
     }
 }
 
+/// Publishes made with [`Connection::publish_detached`]: their outcome is
+/// checked later (at the next publish, at [`Connection::stats`] and every
+/// second), so that no thread is woken for each PUBACK.
+#[derive(Default)]
+struct Unconfirmed {
+    tokens: Mutex<std::collections::VecDeque<(String, mqtt::Token)>>,
+}
+
+impl Unconfirmed {
+    fn tokens(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(String, mqtt::Token)>> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts the acknowledged publishes and logs the refused ones, in order,
+    /// up to the first one still in flight.
+    fn reap(&self, counters: &Counters) {
+        let mut refused = Vec::new();
+        {
+            let mut tokens = self.tokens();
+            while let Some((_, token)) = tokens.front_mut() {
+                match token.try_wait() {
+                    None => break,
+                    Some(outcome) => {
+                        let (topic, _) = tokens.pop_front().expect("front exists");
+                        match outcome {
+                            Ok(_) => Counters::bump(&counters.published),
+                            Err(e) => refused.push(publish_error(&topic, e)),
+                        }
+                    }
+                }
+            }
+        }
+        // Logged after the lock: a logging bridge may need a foreign lock (the GIL).
+        for e in refused {
+            tracing::warn!(error = %e, "a response was not delivered");
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tokens().is_empty()
+    }
+}
+
+fn publish_error(topic: &str, e: mqtt::Error) -> Error {
+    match e {
+        mqtt::Error::ReasonCode(rc, _) => Error::Publish(format!(
+            "broker refused the publish to {topic}: {}",
+            reason_text(rc)
+        )),
+        other => Error::Publish(format!("cannot publish to {topic}: {other}")),
+    }
+}
+
 pub(crate) struct Connection {
     cli: mqtt::AsyncClient,
     v5: bool,
@@ -74,6 +129,8 @@ pub(crate) struct Connection {
     max_payload: usize,
     url: String,
     inlet: Arc<Inlet>,
+    /// Publishes nobody waits for, until the broker acknowledged them.
+    unconfirmed: Arc<Unconfirmed>,
     /// Set by [`Connection::close`]; publishes then fail instead of waiting forever.
     closed: tokio::sync::watch::Sender<bool>,
     pub(crate) counters: Arc<Counters>,
@@ -430,8 +487,10 @@ impl Connection {
                         closed: tokio::sync::watch::Sender::new(false),
                         url,
                         inlet,
+                        unconfirmed: Arc::default(),
                         counters,
                     };
+                    conn.reap_every_second();
                     conn.subscribe(&filters).await?;
                     conn.resubscribe_on_reconnect(filters);
                     return Ok(conn);
@@ -489,6 +548,23 @@ impl Connection {
         Ok(())
     }
 
+    /// Detached publishes are checked every second while some are in flight,
+    /// so a refusal is logged even when nothing else is published.
+    fn reap_every_second(&self) {
+        let (unconfirmed, counters) = (Arc::downgrade(&self.unconfirmed), Arc::clone(&self.counters));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                let Some(unconfirmed) = unconfirmed.upgrade() else { break };
+                if !unconfirmed.is_empty() {
+                    unconfirmed.reap(&counters);
+                }
+            }
+        });
+    }
+
     /// After an automatic reconnect the broker may have lost the session
     /// (restart without persistence): subscribe again. Re-subscribing to a
     /// resumed session is harmless.
@@ -506,6 +582,59 @@ impl Connection {
             .set_connection_lost_callback(|_| tracing::warn!("connection lost; reconnecting"));
     }
 
+    /// Publishes one payload on each topic without waiting for the broker:
+    /// returns once paho has the messages (it keeps them across reconnects
+    /// and retries them at QoS 1/2). A refusal by the broker is logged and
+    /// the message is not counted as published.
+    pub(crate) fn publish_detached(
+        &self,
+        topics: &[String],
+        payload: &[u8],
+        props: &PublishProperties,
+    ) -> Result<()> {
+        if *self.closed.borrow() {
+            return Err(Error::Closed("the connection was closed".to_owned()));
+        }
+        self.unconfirmed.reap(&self.counters);
+        let props = self.properties(props)?;
+        for topic in topics {
+            let token = self
+                .cli
+                .try_publish(self.message(topic, payload, props.as_ref()))
+                .map_err(|e| publish_error(topic, e))?;
+            self.unconfirmed
+                .tokens()
+                .push_back((topic.clone(), token.into()));
+        }
+        Ok(())
+    }
+
+    fn properties(&self, props: &PublishProperties) -> Result<Option<mqtt::Properties>> {
+        if self.v5 {
+            outbound_properties(props, self.message_expiry).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn message(&self, topic: &str, payload: &[u8], props: Option<&mqtt::Properties>) -> mqtt::Message {
+        let mut b = mqtt::MessageBuilder::new()
+            .topic(topic)
+            .payload(payload)
+            .qos(self.qos)
+            .retained(false);
+        if let Some(p) = props {
+            b = b.properties(p.clone());
+        }
+        b.finalize()
+    }
+
+    /// Counters so far, with the detached publishes acknowledged by now.
+    pub(crate) fn stats(&self) -> super::Stats {
+        self.unconfirmed.reap(&self.counters);
+        self.counters.snapshot()
+    }
+
     /// Publishes one payload on each topic and waits until the broker
     /// acknowledged every one (PUBACK/PUBCOMP). The publishes go out together.
     pub(crate) async fn publish_many(
@@ -518,24 +647,10 @@ impl Connection {
         if *closed.borrow() {
             return Err(Error::Closed("the connection was closed".to_owned()));
         }
-        let props = if self.v5 {
-            Some(outbound_properties(props, self.message_expiry)?)
-        } else {
-            None
-        };
+        let props = self.properties(props)?;
         let tokens: Vec<_> = topics
             .iter()
-            .map(|topic| {
-                let mut b = mqtt::MessageBuilder::new()
-                    .topic(topic.as_str())
-                    .payload(payload)
-                    .qos(self.qos)
-                    .retained(false);
-                if let Some(p) = &props {
-                    b = b.properties(p.clone());
-                }
-                (topic, self.cli.publish(b.finalize()))
-            })
+            .map(|topic| (topic, self.cli.publish(self.message(topic, payload, props.as_ref()))))
             .collect();
         for (topic, token) in tokens {
             // After close() paho never completes the token: stop waiting then.
@@ -545,13 +660,7 @@ impl Connection {
                     return Err(Error::Closed(format!("the connection was closed before {topic} was acknowledged")));
                 }
             };
-            outcome.map_err(|e| match e {
-                mqtt::Error::ReasonCode(rc, _) => Error::Publish(format!(
-                    "broker refused the publish to {topic}: {}",
-                    reason_text(rc)
-                )),
-                other => Error::Publish(format!("cannot publish to {topic}: {other}")),
-            })?;
+            outcome.map_err(|e| publish_error(topic, e))?;
             self.counters.published.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
