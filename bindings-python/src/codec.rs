@@ -1,13 +1,14 @@
 //! `decode`, `encode`, the message builders, and `Decoded`.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use oc2mqtt::codec::{self, Decoded, Dialect, Encoding, PublishProperties};
 use oc2mqtt::message::{Command, Message, Response};
 
-use crate::convert::{self, map_to_py, py_to_value};
+use crate::convert::{self, py_to_value};
 use crate::errors::IntoPyResult;
 
 /// A message decoded from a payload, and how it arrived.
@@ -91,12 +92,7 @@ impl PyDecoded {
 
 /// A message as the canonical dict.
 pub fn message_to_dict<'py>(py: Python<'py>, m: &Message) -> PyResult<Bound<'py, PyDict>> {
-    match m.to_json_value() {
-        serde_json::Value::Object(map) => map_to_py(py, &map),
-        other => Err(PyValueError::new_err(format!(
-            "internal: message is not an object: {other}"
-        ))),
-    }
+    Ok(crate::pyser::to_py(py, m)?.cast_into::<PyDict>()?)
 }
 
 /// A message argument: a `Decoded` or a dict in the specification's shape.
@@ -142,31 +138,37 @@ fn user_properties(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<(String, 
             obj.get_type().name()?
         )));
     };
+    // Error paths are formatted only on error: this runs for every decode.
+    let text = |o: &Bound<'_, PyAny>, i: usize, j: usize| -> PyResult<String> {
+        match o.cast::<PyString>() {
+            Ok(s) => Ok(s.to_cow()?.into_owned()),
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "{what}[{i}][{j}]: expected str, found {}",
+                o.get_type().name()?
+            ))),
+        }
+    };
     items
         .iter()
         .enumerate()
         .map(|(i, pair)| {
-            let at = format!("{what}[{i}]");
-            let parts: Vec<Bound<'_, PyAny>> = if let Ok(l) = pair.cast::<PyList>() {
-                l.iter().collect()
-            } else if let Ok(t) = pair.cast::<PyTuple>() {
+            let parts: Vec<Bound<'_, PyAny>> = if let Ok(t) = pair.cast::<PyTuple>() {
                 t.iter().collect()
+            } else if let Ok(l) = pair.cast::<PyList>() {
+                l.iter().collect()
             } else {
                 return Err(PyTypeError::new_err(format!(
-                    "{at}: expected a (name, value) pair, found {}",
+                    "{what}[{i}]: expected a (name, value) pair, found {}",
                     pair.get_type().name()?
                 )));
             };
-            if parts.len() != 2 {
-                return Err(PyValueError::new_err(format!(
-                    "{at}: expected a (name, value) pair, found {} items",
+            match parts.as_slice() {
+                [k, v] => Ok((text(k, i, 0)?, text(v, i, 1)?)),
+                _ => Err(PyValueError::new_err(format!(
+                    "{what}[{i}]: expected a (name, value) pair, found {} items",
                     parts.len()
-                )));
+                ))),
             }
-            Ok((
-                convert::string_arg(&parts[0], &format!("{at}[0]"))?,
-                convert::string_arg(&parts[1], &format!("{at}[1]"))?,
-            ))
         })
         .collect()
 }
@@ -191,21 +193,27 @@ pub fn properties_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Publish
     };
     let mut p = PublishProperties::default();
     if let Ok(d) = obj.cast::<PyDict>() {
-        for (k, v) in d.iter() {
-            let key = convert::string_arg(&k, "properties key")?;
-            match key.as_str() {
-                "payload_format_indicator" => {
-                    p.payload_format_indicator = pfi_arg(&v, "properties.payload_format_indicator")?
-                }
-                "content_type" => {
-                    p.content_type = convert::opt_string_arg(Some(&v), "properties.content_type")?
-                }
-                "user_properties" => {
-                    p.user_properties = user_properties(&v, "properties.user_properties")?
-                }
-                other => {
+        // Looked up by interned keys: no key is converted to a Rust string.
+        let py = obj.py();
+        let mut known = 0;
+        if let Some(v) = d.get_item(intern!(py, "payload_format_indicator"))? {
+            p.payload_format_indicator = pfi_arg(&v, "properties.payload_format_indicator")?;
+            known += 1;
+        }
+        if let Some(v) = d.get_item(intern!(py, "content_type"))? {
+            p.content_type = convert::opt_string_arg(Some(&v), "properties.content_type")?;
+            known += 1;
+        }
+        if let Some(v) = d.get_item(intern!(py, "user_properties"))? {
+            p.user_properties = user_properties(&v, "properties.user_properties")?;
+            known += 1;
+        }
+        if known < d.len() {
+            for k in d.keys() {
+                let key = convert::string_arg(&k, "properties key")?;
+                if !PROPERTY_KEYS.split(", ").any(|known| known == key) {
                     return Err(PyValueError::new_err(format!(
-                        "properties: unknown key '{other}'; expected {PROPERTY_KEYS}"
+                        "properties: unknown key '{key}'; expected {PROPERTY_KEYS}"
                     )));
                 }
             }
@@ -324,15 +332,10 @@ pub fn response_value(py: Python<'_>, value: serde_json::Value) -> PyResult<Resp
 
 /// The command object of a request message as a dict.
 pub fn command_to_dict<'py>(py: Python<'py>, m: &Message) -> PyResult<Bound<'py, PyDict>> {
-    let mut v = m.to_json_value();
-    let content = v
-        .pointer_mut("/body/openc2/request")
-        .map(serde_json::Value::take)
+    let cmd = m
+        .command()
         .ok_or_else(|| PyValueError::new_err("internal: not a request"))?;
-    match content {
-        serde_json::Value::Object(map) => map_to_py(py, &map),
-        _ => Err(PyValueError::new_err("internal: request is not an object")),
-    }
+    Ok(crate::pyser::to_py(py, cmd)?.cast_into::<PyDict>()?)
 }
 
 /// A request message for `command` with a fresh `request_id` and `created`.

@@ -17,24 +17,6 @@ use serde_json::{Map, Number, Value};
 /// Deepest nesting accepted from Python (a self-containing list would otherwise recurse forever).
 pub const MAX_DEPTH: usize = 128;
 
-/// A JSON value as a Python object: dict, list, str, int, float, bool or None.
-pub fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => number_to_py(py, n)?,
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(value_to_py(py, item)?)?;
-            }
-            list.into_any()
-        }
-        Value::Object(map) => map_to_py(py, map)?.into_any(),
-    })
-}
-
 /// Strings that occur in nearly every message (keys, actions, common
 /// values): made once as interned Python strings with their hash cached, so
 /// building a dict costs no string allocation for them (`json.loads` memoizes
@@ -117,7 +99,7 @@ const COMMON: [&str; 72] = [
 
 /// FNV-1a: the keys are a few bytes long, where it beats SipHash several times over.
 #[derive(Default)]
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -136,11 +118,11 @@ impl Hasher for Fnv {
     }
 }
 
-type Table = HashMap<&'static str, Py<PyString>, BuildHasherDefault<Fnv>>;
+pub(crate) type Table = HashMap<&'static str, Py<PyString>, BuildHasherDefault<Fnv>>;
 
 static INTERNED: PyOnceLock<Table> = PyOnceLock::new();
 
-fn interned(py: Python<'_>) -> &Table {
+pub(crate) fn interned(py: Python<'_>) -> &Table {
     INTERNED.get_or_init(py, || {
         COMMON
             .iter()
@@ -149,7 +131,7 @@ fn interned(py: Python<'_>) -> &Table {
     })
 }
 
-fn str_to_py<'py>(py: Python<'py>, table: &Table, s: &str) -> Bound<'py, PyString> {
+pub(crate) fn str_to_py<'py>(py: Python<'py>, table: &Table, s: &str) -> Bound<'py, PyString> {
     // The common strings are all short: skip the lookup for long ones.
     if s.len() <= 24 {
         if let Some(k) = table.get(s) {
@@ -157,49 +139,6 @@ fn str_to_py<'py>(py: Python<'py>, table: &Table, s: &str) -> Bound<'py, PyStrin
         }
     }
     PyString::new(py, s)
-}
-
-fn to_py<'py>(py: Python<'py>, table: &Table, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::String(s) => str_to_py(py, table, s).into_any(),
-        Value::Object(m) => map_with_table(py, table, m)?.into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_py(py, table, item)?)?;
-            }
-            list.into_any()
-        }
-        other => value_to_py(py, other)?,
-    })
-}
-
-fn map_with_table<'py>(
-    py: Python<'py>,
-    table: &Table,
-    map: &Map<String, Value>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    for (k, item) in map {
-        dict.set_item(str_to_py(py, table, k), to_py(py, table, item)?)?;
-    }
-    Ok(dict)
-}
-
-/// A JSON object as a Python dict.
-pub fn map_to_py<'py>(py: Python<'py>, map: &Map<String, Value>) -> PyResult<Bound<'py, PyDict>> {
-    map_with_table(py, interned(py), map)
-}
-
-fn number_to_py<'py>(py: Python<'py>, n: &Number) -> PyResult<Bound<'py, PyAny>> {
-    if let Some(i) = n.as_i64() {
-        Ok(i.into_pyobject(py)?.into_any())
-    } else if let Some(u) = n.as_u64() {
-        Ok(u.into_pyobject(py)?.into_any())
-    } else {
-        // Every other serde_json number is a finite f64.
-        Ok(PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any())
-    }
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {

@@ -14,6 +14,7 @@ mod errors;
 mod logging;
 mod monitor;
 mod producer;
+mod pyser;
 mod topics;
 
 #[pymodule]

@@ -980,9 +980,24 @@ impl Serialize for OpenC2View<'_> {
 
 /// The canonical (specification) shape, the same as [`Message::to_json_value`],
 /// so bindings can convert a message without an intermediate JSON tree.
+/// The specification's shape, as [`Message::to_json_value`] gives it.
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         SpecView(self).serialize(s)
+    }
+}
+
+/// The command object (`{"action": .., "target": {..}, ...}`), as [`Command::to_json_value`] gives it.
+impl Serialize for Command {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        CommandView(self).serialize(s)
+    }
+}
+
+/// The response object (`{"status": .., ...}`), as [`Response::to_json_value`] gives it.
+impl Serialize for Response {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ResponseView(self).serialize(s)
     }
 }
 
