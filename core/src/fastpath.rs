@@ -21,15 +21,42 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
+/// A JSON object with exactly one key (a choice: target, actuator), read
+/// without building a map; any other shape fails (and the general path
+/// then says why).
+struct One(String, Value);
+
+impl<'de> Deserialize<'de> for One {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = One;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object with exactly one key")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<One, A::Error> {
+                let (name, value) = map
+                    .next_entry()?
+                    .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
+                if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(serde::de::Error::invalid_length(2, &self));
+                }
+                Ok(One(name, value))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireCommand {
     action: String,
-    target: JsonMap,
+    target: One,
     #[serde(default, deserialize_with = "present")]
     args: Option<JsonMap>,
     #[serde(default, deserialize_with = "present")]
-    actuator: Option<JsonMap>,
+    actuator: Option<One>,
     #[serde(default, deserialize_with = "present")]
     command_id: Option<String>,
 }
@@ -93,27 +120,15 @@ struct WireOtupy {
     to: Option<Value>,
 }
 
-fn single(m: JsonMap) -> Option<(String, Value)> {
-    if m.len() == 1 {
-        m.into_iter().next()
-    } else {
-        None
-    }
-}
-
 fn command(w: WireCommand) -> Option<Command> {
     let action: Action = w.action.parse().ok()?;
-    let (name, value) = single(w.target)?;
+    let One(name, value) = w.target;
     if let Some(args) = &w.args {
         message::validate_args(args, "args").ok()?;
     }
-    let actuator = match w.actuator {
-        Some(a) => {
-            let (profile, value) = single(a)?;
-            Some(Actuator { profile, value })
-        }
-        None => None,
-    };
+    let actuator = w
+        .actuator
+        .map(|One(profile, value)| Actuator { profile, value });
     if let Some(id) = &w.command_id {
         message::validate_command_id(id, "command_id").ok()?;
     }
@@ -163,7 +178,9 @@ fn headers(
 
 fn parse<T: for<'de> Deserialize<'de>>(payload: &[u8], encoding: Encoding) -> Option<T> {
     match encoding {
-        Encoding::Json => serde_json::from_slice(payload).ok(),
+        // Valid UTF-8 checked once for the whole payload: serde_json then
+        // skips checking each string. Invalid UTF-8 is the general path's to report.
+        Encoding::Json => serde_json::from_str(std::str::from_utf8(payload).ok()?).ok(),
         Encoding::Cbor => {
             let mut rest = payload;
             let v = ciborium::from_reader(&mut rest).ok()?;
