@@ -122,7 +122,11 @@ pub fn dialect_arg(obj: &Bound<'_, PyAny>) -> PyResult<Dialect> {
         .py_err(obj.py())
 }
 
-const PROPERTY_KEYS: &str = "payload_format_indicator, content_type, user_properties";
+const PROPERTY_NAMES: [&str; 3] = [
+    "payload_format_indicator",
+    "content_type",
+    "user_properties",
+];
 
 fn user_properties(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<(String, String)>> {
     if obj.is_none() {
@@ -211,9 +215,10 @@ pub fn properties_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Publish
         if known < d.len() {
             for k in d.keys() {
                 let key = convert::string_arg(&k, "properties key")?;
-                if !PROPERTY_KEYS.split(", ").any(|known| known == key) {
+                if !PROPERTY_NAMES.contains(&key.as_str()) {
                     return Err(PyValueError::new_err(format!(
-                        "properties: unknown key '{key}'; expected {PROPERTY_KEYS}"
+                        "properties: unknown key '{key}'; expected {}",
+                        PROPERTY_NAMES.join(", ")
                     )));
                 }
             }
@@ -234,7 +239,8 @@ pub fn properties_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Publish
         return Ok(Some(p));
     }
     Err(PyTypeError::new_err(format!(
-        "properties: expected a dict ({PROPERTY_KEYS}), a paho-mqtt Properties or None, found {}",
+        "properties: expected a dict ({}), a paho-mqtt Properties or None, found {}",
+        PROPERTY_NAMES.join(", "),
         obj.get_type().name()?
     )))
 }

@@ -6,8 +6,8 @@
 //! tuples lists, unit and `None` become `None`, enum variants are externally
 //! tagged. Common strings come out as interned Python strings.
 
-use pyo3::exceptions::PyValueError;
 use pyo3::IntoPyObjectExt;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString};
 use serde::ser::{self, Serialize};
@@ -15,7 +15,10 @@ use serde::ser::{self, Serialize};
 use crate::convert::{Table, interned, str_to_py};
 
 /// `value` as a Python object.
-pub fn to_py<'py, T: Serialize + ?Sized>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+pub fn to_py<'py, T: Serialize + ?Sized>(
+    py: Python<'py>,
+    value: &T,
+) -> PyResult<Bound<'py, PyAny>> {
     value
         .serialize(ToPy {
             py,
@@ -107,7 +110,11 @@ impl<'py> Dict<'_, 'py> {
     }
 }
 
-fn tagged<'py>(to: ToPy<'_, 'py>, variant: Option<&'static str>, inner: Bound<'py, PyAny>) -> Out<'py> {
+fn tagged<'py>(
+    to: ToPy<'_, 'py>,
+    variant: Option<&'static str>,
+    inner: Bound<'py, PyAny>,
+) -> Out<'py> {
     let Some(name) = variant else {
         return Ok(inner);
     };
@@ -187,10 +194,19 @@ impl<'a, 'py> ser::Serializer for ToPy<'a, 'py> {
     fn serialize_unit_struct(self, _name: &'static str) -> Out<'py> {
         self.serialize_none()
     }
-    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Out<'py> {
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Out<'py> {
         self.serialize_str(variant)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Out<'py> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Out<'py> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -213,7 +229,11 @@ impl<'a, 'py> ser::Serializer for ToPy<'a, 'py> {
     fn serialize_tuple(self, len: usize) -> Result<Seq<'a, 'py>, Error> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Seq<'a, 'py>, Error> {
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Seq<'a, 'py>, Error> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -327,7 +347,11 @@ impl<'py> ser::SerializeMap for Dict<'_, 'py> {
 impl<'py> ser::SerializeStruct for Dict<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> Result<(), Error> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
         self.field(name, value)
     }
     fn end(self) -> Out<'py> {
@@ -338,7 +362,11 @@ impl<'py> ser::SerializeStruct for Dict<'_, 'py> {
 impl<'py> ser::SerializeStructVariant for Dict<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> Result<(), Error> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
         self.field(name, value)
     }
     fn end(self) -> Out<'py> {

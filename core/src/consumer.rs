@@ -212,9 +212,8 @@ struct Inner {
 }
 
 impl Inner {
-    /// Publishes `response` to the command of `to`, in its dialect and encoding.
-    /// Publishes a response to the command without waiting for the
-    /// broker's PUBACK (see [`Incoming::reply`]).
+    /// Publishes `response` to the command of `to`, in its dialect and
+    /// encoding, without waiting for the broker's PUBACK (see [`Incoming::reply`]).
     fn send(&self, to: &ReplyTo, response: Response) -> Result<()> {
         let msg = Message::response_to(&to.request, response).from(self.options.device_id.as_str());
         let (payload, props) = codec::encode(&msg, to.encoding, to.dialect)?;
@@ -282,7 +281,10 @@ impl Inner {
             Err(e) => return self.on_undecodable(m.topic(), m.payload(), e),
         };
         let Some(cmd) = decoded.message.command() else {
-            tracing::debug!(topic = m.topic(), "ignoring a non-command on a command topic");
+            tracing::debug!(
+                topic = m.topic(),
+                "ignoring a non-command on a command topic"
+            );
             return;
         };
         if !self.fresh(DedupKey::of_message(&decoded.message, m.payload())) {

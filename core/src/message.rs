@@ -284,7 +284,7 @@ impl Command {
 
     /// The command as a JSON object (`{"action": .., "target": {..}}`).
     pub fn to_json_value(&self) -> Value {
-        serde_json::to_value(CommandView(self)).expect("a command always serializes to JSON")
+        serde_json::to_value(self).expect("a command always serializes to JSON")
     }
 
     /// Checks the rules of LS 3.3.1 that the types do not already enforce.
@@ -372,7 +372,7 @@ impl Response {
 
     /// The response as a JSON object (`{"status": 200, ...}`).
     pub fn to_json_value(&self) -> Value {
-        serde_json::to_value(ResponseView(self)).expect("a response always serializes to JSON")
+        serde_json::to_value(self).expect("a response always serializes to JSON")
     }
 
     /// Checks the status code.
@@ -552,7 +552,7 @@ impl Message {
     ///
     /// This is the canonical form used by the bindings and the test vectors.
     pub fn to_json_value(&self) -> Value {
-        serde_json::to_value(SpecView(self)).expect("a message always serializes to JSON")
+        serde_json::to_value(self).expect("a message always serializes to JSON")
     }
 
     /// Builds a message from the specification's headers/body shape.
@@ -980,7 +980,6 @@ impl Serialize for OpenC2View<'_> {
 
 /// The canonical (specification) shape, the same as [`Message::to_json_value`],
 /// so bindings can convert a message without an intermediate JSON tree.
-/// The specification's shape, as [`Message::to_json_value`] gives it.
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         SpecView(self).serialize(s)

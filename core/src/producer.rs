@@ -147,7 +147,10 @@ impl Inner {
             }
         };
         if decoded.message.msg_type() != MsgType::Response {
-            tracing::debug!(topic = m.topic(), "ignoring a non-response on a response topic");
+            tracing::debug!(
+                topic = m.topic(),
+                "ignoring a non-response on a response topic"
+            );
             return;
         }
         let mut st = self.state();

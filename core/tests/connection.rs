@@ -272,8 +272,16 @@ async fn a_refused_reply_is_not_counted_and_the_consumer_keeps_serving() {
     let p = Producer::connect(login("p"), "p1").await.expect("producer");
     for round in 0..3 {
         // Answered by the consumer itself, then by the application.
-        let s = p.send(query(), to("fw-1")).await.expect("sent").collect().await;
-        assert!(s.complete, "round {round}: the answer on oc2/rsp arrives: {s:?}");
+        let s = p
+            .send(query(), to("fw-1"))
+            .await
+            .expect("sent")
+            .collect()
+            .await;
+        assert!(
+            s.complete,
+            "round {round}: the answer on oc2/rsp arrives: {s:?}"
+        );
         let exchange = p.send(deny(round), to("fw-1")).await.expect("sent");
         let incoming = consumer.next().await.expect("command");
         incoming

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use oc2mqtt::client::{ClientConfig, Consumer, ConsumerOptions, MqttVersion, Producer, SendOptions, runtime};
+use oc2mqtt::client::{
+    ClientConfig, Consumer, ConsumerOptions, MqttVersion, Producer, SendOptions, runtime,
+};
 use oc2mqtt::codec::{self, Dialect, Encoding, PublishProperties};
 use oc2mqtt::message::{Command, Message, Response};
 use paho_mqtt as mqtt;
@@ -38,7 +40,10 @@ const PIPELINE: usize = 64;
 const BROADCAST: usize = 16;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 // ---------------------------------------------------------------- broker
@@ -56,12 +61,19 @@ impl Broker {
             .arg(dir)
             .output()?;
         if !out.status.success() {
-            return Err(format!("broker.py start failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+            return Err(format!(
+                "broker.py start failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
         }
         let info: Value = serde_json::from_slice(&out.stdout)?;
         let pid = info["pid"].as_u64().ok_or("broker.py: no pid")?;
         let port = info["port"].as_u64().ok_or("broker.py: no port")?;
-        Ok(Self { pid: u32::try_from(pid)?, port: u16::try_from(port)? })
+        Ok(Self {
+            pid: u32::try_from(pid)?,
+            port: u16::try_from(port)?,
+        })
     }
 
     fn url(&self) -> String {
@@ -94,7 +106,9 @@ fn deny_command() -> Command {
     let v: Value = serde_json::from_str(DENY).expect("deny_command.json is JSON");
     let msg = Message::from_json_value(v).expect("deny_command.json is a valid message");
     let mut cmd = msg.command().expect("a command").clone();
-    cmd.args.get_or_insert_with(Default::default).insert("response_requested".into(), json!("complete"));
+    cmd.args
+        .get_or_insert_with(Default::default)
+        .insert("response_requested".into(), json!("complete"));
     cmd
 }
 
@@ -130,11 +144,20 @@ static BROKER_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 /// CPU time (user + system) of a process so far, in µs; `None` is this process.
 fn cpu_us(pid: Option<u32>) -> f64 {
-    let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |p| format!("/proc/{p}/stat"),
+    );
     let stat = std::fs::read_to_string(path).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
     // After the command name: state is field 3, utime 14 and stime 15 (1-based).
-    let ticks: f64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<f64>().ok()).sum();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
     ticks * 1e6 / 100.0 // USER_HZ is 100 on Linux
 }
 
@@ -142,7 +165,9 @@ fn cpu_us(pid: Option<u32>) -> f64 {
 /// so far: each is a thread hand-off, the main cost of a round trip on loopback.
 /// Threads that ended meanwhile are not counted.
 fn context_switches() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
     tasks
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
         .flat_map(|status| {
@@ -160,7 +185,11 @@ struct Cpu(f64, f64, f64);
 
 impl Cpu {
     fn start() -> Self {
-        Self(cpu_us(None), cpu_us(BROKER_PID.get().copied()), context_switches())
+        Self(
+            cpu_us(None),
+            cpu_us(BROKER_PID.get().copied()),
+            context_switches(),
+        )
     }
     /// Per exchange: µs of CPU of this process, of the broker, and context switches of this process.
     fn per(&self, n: usize) -> (f64, f64, f64) {
@@ -174,12 +203,20 @@ impl Cpu {
 }
 
 fn vm_rss_kib(status: &str) -> Option<u64> {
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// A consumer that answers every command with the standard 200, each reply on its own task.
 async fn responder(url: &str, id: &str, rsp: Response) -> Res<Consumer> {
-    let options = ConsumerOptions::new(id).profile("slpf").pair("deny", "ipv4_connection");
+    let options = ConsumerOptions::new(id)
+        .profile("slpf")
+        .pair("deny", "ipv4_connection");
     let consumer = Consumer::connect(config(url), options).await?;
     let c = consumer.clone();
     tokio::spawn(async move {
@@ -196,13 +233,26 @@ async fn responder(url: &str, id: &str, rsp: Response) -> Res<Consumer> {
 }
 
 fn send_options(to: &[String]) -> SendOptions {
-    SendOptions { to: to.to_vec(), timeout: Duration::from_secs(10), ..SendOptions::default() }
+    SendOptions {
+        to: to.to_vec(),
+        timeout: Duration::from_secs(10),
+        ..SendOptions::default()
+    }
 }
 
 async fn one_exchange(p: &Producer, cmd: &Command, opts: &SendOptions) -> Res<()> {
     let s = p.send(cmd.clone(), opts.clone()).await?.collect().await;
-    if !s.complete || s.responses.iter().any(|r| r.message.response().map(|x| x.status) != Some(200)) {
-        return Err(format!("exchange incomplete: {} responses, missing {:?}", s.responses.len(), s.missing).into());
+    if !s.complete
+        || s.responses
+            .iter()
+            .any(|r| r.message.response().map(|x| x.status) != Some(200))
+    {
+        return Err(format!(
+            "exchange incomplete: {} responses, missing {:?}",
+            s.responses.len(),
+            s.missing
+        )
+        .into());
     }
     Ok(())
 }
@@ -214,7 +264,9 @@ fn seq(url: &str, seconds: f64, serve: bool) -> Res<Value> {
     runtime().block_on(async {
         let cons_id = "bench-seq-consumer";
         let consumer = if serve {
-            let options = ConsumerOptions::new(cons_id).profile("slpf").pair("deny", "ipv4_connection");
+            let options = ConsumerOptions::new(cons_id)
+                .profile("slpf")
+                .pair("deny", "ipv4_connection");
             let c = Consumer::connect(config(url), options).await?;
             let s = c.clone();
             let rsp = ok_response();
@@ -272,7 +324,12 @@ fn pipe(url: &str, seconds: f64) -> Res<Value> {
             let end = Instant::now() + Duration::from_secs_f64(dur);
             let tasks: Vec<_> = (0..PIPELINE)
                 .map(|_| {
-                    let (p, cmd, opts, done) = (producer.clone(), Arc::clone(&cmd), Arc::clone(&opts), Arc::clone(&done));
+                    let (p, cmd, opts, done) = (
+                        producer.clone(),
+                        Arc::clone(&cmd),
+                        Arc::clone(&opts),
+                        Arc::clone(&done),
+                    );
                     tokio::spawn(async move {
                         let mut lat = Vec::new();
                         while Instant::now() < end {
@@ -330,12 +387,23 @@ fn broadcast(url: &str, rounds: usize) -> Res<Value> {
         let (mut gaps, mut totals) = (Vec::new(), Vec::new());
         for round in 0..rounds + 3 {
             let t0 = Instant::now();
-            let s = producer.send(cmd.clone(), opts.clone()).await?.collect().await;
+            let s = producer
+                .send(cmd.clone(), opts.clone())
+                .await?
+                .collect()
+                .await;
             let total = t0.elapsed();
             if !s.complete || s.responses.len() != BROADCAST {
-                return Err(format!("broadcast incomplete: {} responses", s.responses.len()).into());
+                return Err(
+                    format!("broadcast incomplete: {} responses", s.responses.len()).into(),
+                );
             }
-            let last = s.responses.iter().map(|r| r.latency).max().unwrap_or_default();
+            let last = s
+                .responses
+                .iter()
+                .map(|r| r.latency)
+                .max()
+                .unwrap_or_default();
             if round >= 3 {
                 gaps.push(micros(total.saturating_sub(last)));
                 totals.push(micros(total));
@@ -359,13 +427,19 @@ fn broadcast(url: &str, rounds: usize) -> Res<Value> {
 fn paho_props(p: &PublishProperties) -> mqtt::Properties {
     let mut props = mqtt::Properties::new();
     if let Some(pfi) = p.payload_format_indicator {
-        props.push_byte(mqtt::PropertyCode::PayloadFormatIndicator, pfi).expect("property");
+        props
+            .push_byte(mqtt::PropertyCode::PayloadFormatIndicator, pfi)
+            .expect("property");
     }
     if let Some(ct) = &p.content_type {
-        props.push_string(mqtt::PropertyCode::ContentType, ct).expect("property");
+        props
+            .push_string(mqtt::PropertyCode::ContentType, ct)
+            .expect("property");
     }
     for (k, v) in &p.user_properties {
-        props.push_string_pair(mqtt::PropertyCode::UserProperty, k, v).expect("property");
+        props
+            .push_string_pair(mqtt::PropertyCode::UserProperty, k, v)
+            .expect("property");
     }
     props
 }
@@ -379,14 +453,22 @@ fn raw_client(url: &str, id: &str) -> Res<mqtt::AsyncClient> {
         .max_buffered_messages(100_000)
         .finalize();
     let cli = mqtt::AsyncClient::new(create)?;
-    let conn = mqtt::ConnectOptionsBuilder::new_v5().clean_start(true).max_inflight(65_535).finalize();
+    let conn = mqtt::ConnectOptionsBuilder::new_v5()
+        .clean_start(true)
+        .max_inflight(65_535)
+        .finalize();
     cli.connect(conn).wait()?;
     Ok(cli)
 }
 
 fn raw_subscribe(cli: &mqtt::AsyncClient, filters: &[&str]) -> Res<()> {
-    let opts = vec![mqtt::SubscribeOptions::new(true, true, mqtt::RetainHandling::SendRetainedOnSubscribe); filters.len()];
-    cli.subscribe_many_with_options(filters, &vec![1; filters.len()], &opts, None).wait()?;
+    let opts =
+        vec![
+            mqtt::SubscribeOptions::new(true, true, mqtt::RetainHandling::SendRetainedOnSubscribe);
+            filters.len()
+        ];
+    cli.subscribe_many_with_options(filters, &vec![1; filters.len()], &opts, None)
+        .wait()?;
     Ok(())
 }
 
@@ -403,7 +485,12 @@ fn paho(url: &str, seconds: f64) -> Res<Value> {
     raw_subscribe(&cons, &["oc2/cmd/device/bench-raw-consumer"])?;
     cons.set_message_callback(move |c, _| {
         for topic in ["oc2/rsp", "oc2/rsp/bench-raw-producer"] {
-            let m = mqtt::MessageBuilder::new().topic(topic).payload(rsp.clone()).qos(1).properties(rsp_props.clone()).finalize();
+            let m = mqtt::MessageBuilder::new()
+                .topic(topic)
+                .payload(rsp.clone())
+                .qos(1)
+                .properties(rsp_props.clone())
+                .finalize();
             drop(c.publish(m));
         }
     });
@@ -477,7 +564,12 @@ fn paho_pipe(url: &str, seconds: f64) -> Res<Value> {
             return;
         }
         for topic in ["oc2/rsp", "oc2/rsp/bench-rawp-producer"] {
-            let m = mqtt::MessageBuilder::new().topic(topic).payload(rsp.clone()).qos(1).properties(rsp_props.clone()).finalize();
+            let m = mqtt::MessageBuilder::new()
+                .topic(topic)
+                .payload(rsp.clone())
+                .qos(1)
+                .properties(rsp_props.clone())
+                .finalize();
             drop(c.publish(m));
         }
     });
@@ -516,8 +608,10 @@ fn paho_pipe(url: &str, seconds: f64) -> Res<Value> {
     std::thread::sleep(Duration::from_millis(500));
     let _ = prod.disconnect(None).wait();
     let _ = cons.disconnect(None).wait();
-    Ok(json!({"exchanges_per_s": rate, "n": n, "cpu_us_per_rt_client": cpu_client,
-            "switches_per_rt_client": switches, "cpu_us_per_rt_broker": cpu_broker}))
+    Ok(
+        json!({"exchanges_per_s": rate, "n": n, "cpu_us_per_rt_client": cpu_client,
+            "switches_per_rt_client": switches, "cpu_us_per_rt_broker": cpu_broker}),
+    )
 }
 
 /// The C floor: `c/pingpong.c` with `flags` (`dual`: two response topics
@@ -532,14 +626,17 @@ fn c_floor(c_bin: &Path, port: u16, seconds: f64, flags: &[&str]) -> Res<Value> 
         .arg(seconds.to_string());
     p.args(flags);
     let broker_before = cpu_us(BROKER_PID.get().copied());
-    let out = p.output().map_err(|e| format!("cannot run {}: {e} (build it with run.sh)", c_bin.display()))?;
+    let out = p
+        .output()
+        .map_err(|e| format!("cannot run {}: {e} (build it with run.sh)", c_bin.display()))?;
     if !out.status.success() {
         return Err(format!("pingpong failed: {}", String::from_utf8_lossy(&out.stderr)).into());
     }
     let mut v: Value = serde_json::from_slice(&out.stdout)?;
     // The broker's CPU over the whole child run (warm-up included), per measured exchange.
     let n = v["n"].as_f64().unwrap_or(1.0);
-    v["cpu_us_per_rt_broker_upper"] = json!((cpu_us(BROKER_PID.get().copied()) - broker_before) / n);
+    v["cpu_us_per_rt_broker_upper"] =
+        json!((cpu_us(BROKER_PID.get().copied()) - broker_before) / n);
     Ok(v)
 }
 
@@ -550,8 +647,12 @@ fn nodelay(url: &str, port: u16) -> Res<Value> {
     let mut sockets = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd")? {
         let entry = entry?;
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(target) = std::fs::read_link(entry.path()) else { continue };
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
         if !target.to_string_lossy().starts_with("socket:") {
             continue;
         }
@@ -577,9 +678,14 @@ fn nodelay(url: &str, port: u16) -> Res<Value> {
 /// `<handled> <VmRSS KiB>` every 10 000 and at the end.
 fn memory_consumer(url: &str, count: u64) -> Res<()> {
     runtime().block_on(async {
-        let options = ConsumerOptions::new("bench-mem").profile("slpf").pair("deny", "ipv4_connection");
+        let options = ConsumerOptions::new("bench-mem")
+            .profile("slpf")
+            .pair("deny", "ipv4_connection");
         let consumer = Consumer::connect(config(url), options).await?;
-        let rss = || vm_rss_kib(&std::fs::read_to_string("/proc/self/status").unwrap_or_default()).unwrap_or(0);
+        let rss = || {
+            vm_rss_kib(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+                .unwrap_or(0)
+        };
         let mut out = std::io::stdout();
         writeln!(out, "0 {}", rss())?;
         out.flush()?;
@@ -597,7 +703,11 @@ fn memory_consumer(url: &str, count: u64) -> Res<()> {
             }
         }
         let s = consumer.stats();
-        writeln!(out, "stats {} {} {}", s.received, s.duplicates, s.decode_errors)?;
+        writeln!(
+            out,
+            "stats {} {} {}",
+            s.received, s.duplicates, s.decode_errors
+        )?;
         out.flush()?;
         consumer.close().await;
         Res::Ok(())
@@ -626,13 +736,17 @@ fn memory(url: &str, count: u64, budget: Duration) -> Res<Value> {
                 stats = rest.to_owned();
                 continue;
             }
-            let mut it = line.split_whitespace().map(|x| x.parse::<u64>().unwrap_or(0));
+            let mut it = line
+                .split_whitespace()
+                .map(|x| x.parse::<u64>().unwrap_or(0));
             let (n, rss) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
             if n == 0 {
                 let _ = ready_tx.send(());
             }
             h.store(n, Ordering::Relaxed);
-            s.lock().expect("lock").push((n, rss, t_start.elapsed().as_secs_f64()));
+            s.lock()
+                .expect("lock")
+                .push((n, rss, t_start.elapsed().as_secs_f64()));
         }
         stats
     });
@@ -643,10 +757,15 @@ fn memory(url: &str, count: u64, budget: Duration) -> Res<Value> {
     deny.headers.request_id = Some(template_id.to_owned());
     deny.headers.to = Some(vec!["bench-mem".to_owned()]);
     if let oc2mqtt::message::Body::Request(cmd) = &mut deny.body {
-        cmd.args.get_or_insert_with(Default::default).insert("response_requested".into(), json!("none"));
+        cmd.args
+            .get_or_insert_with(Default::default)
+            .insert("response_requested".into(), json!("none"));
     }
     let (mut payload, props) = codec::encode(&deny, Encoding::Json, Dialect::Spec)?;
-    let at = payload.windows(template_id.len()).position(|w| w == template_id.as_bytes()).ok_or("request_id not in payload")?;
+    let at = payload
+        .windows(template_id.len())
+        .position(|w| w == template_id.as_bytes())
+        .ok_or("request_id not in payload")?;
     let props = paho_props(&props);
     let cli = raw_client(url, "bench-mem-producer")?;
     let mut inflight = VecDeque::new();
@@ -676,7 +795,9 @@ fn memory(url: &str, count: u64, budget: Duration) -> Res<Value> {
         t.wait()?;
     }
     // Wait for the consumer to catch up (or the budget to end).
-    while handled.load(Ordering::Relaxed) < sent && Instant::now() < deadline + Duration::from_secs(10) {
+    while handled.load(Ordering::Relaxed) < sent
+        && Instant::now() < deadline + Duration::from_secs(10)
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let elapsed = start.elapsed().as_secs_f64();
@@ -689,7 +810,12 @@ fn memory(url: &str, count: u64, budget: Duration) -> Res<Value> {
     let stats = reader.join().map_err(|_| "reader panicked")?;
     let _ = cli.disconnect(None).wait();
     let samples = samples.lock().expect("lock").clone();
-    let at_n = |target: u64| samples.iter().find(|(n, _, _)| *n >= target).map(|(_, r, _)| *r);
+    let at_n = |target: u64| {
+        samples
+            .iter()
+            .find(|(n, _, _)| *n >= target)
+            .map(|(_, r, _)| *r)
+    };
     let last = samples.last().copied().unwrap_or_default();
     Ok(json!({
         "requested": count,
@@ -729,7 +855,12 @@ fn parse_args() -> Res<Args> {
         memory_budget: 180.0,
         broadcast_rounds: 50,
         c_bin: std::env::var_os("PINGPONG_BIN").map_or_else(
-            || std::env::current_exe().ok().and_then(|e| Some(e.parent()?.join("pingpong"))).unwrap_or_default(),
+            || {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|e| Some(e.parent()?.join("pingpong")))
+                    .unwrap_or_default()
+            },
             PathBuf::from,
         ),
     };
@@ -748,7 +879,19 @@ fn parse_args() -> Res<Args> {
         }
     }
     if a.scenarios.is_empty() {
-        a.scenarios = ["nodelay", "c", "paho", "paho-pipe", "seq", "serve", "pipe", "broadcast", "memory"].map(String::from).to_vec();
+        a.scenarios = [
+            "nodelay",
+            "c",
+            "paho",
+            "paho-pipe",
+            "seq",
+            "serve",
+            "pipe",
+            "broadcast",
+            "memory",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     Ok(a)
 }
@@ -770,7 +913,10 @@ fn medians(runs: &[Value]) -> Value {
 fn main() -> Res<()> {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("memory-consumer") {
-        let (url, count) = (argv.get(2).ok_or("url")?, argv.get(3).ok_or("count")?.parse()?);
+        let (url, count) = (
+            argv.get(2).ok_or("url")?,
+            argv.get(3).ok_or("count")?.parse()?,
+        );
         return memory_consumer(url, count);
     }
     let args = parse_args()?;
@@ -781,7 +927,11 @@ fn main() -> Res<()> {
     eprintln!("broker pid {} on {url}", broker.pid);
     let mut report = serde_json::Map::new();
     for name in &args.scenarios {
-        let repeat = if matches!(name.as_str(), "memory" | "nodelay") { 1 } else { args.repeat };
+        let repeat = if matches!(name.as_str(), "memory" | "nodelay") {
+            1
+        } else {
+            args.repeat
+        };
         let mut runs = Vec::new();
         for _ in 0..repeat {
             let r = match name.as_str() {
@@ -796,7 +946,11 @@ fn main() -> Res<()> {
                 "serve" => seq(&url, args.seconds, true)?,
                 "pipe" => pipe(&url, args.seconds)?,
                 "broadcast" => broadcast(&url, args.broadcast_rounds)?,
-                "memory" => memory(&url, args.memory_count, Duration::from_secs_f64(args.memory_budget))?,
+                "memory" => memory(
+                    &url,
+                    args.memory_count,
+                    Duration::from_secs_f64(args.memory_budget),
+                )?,
                 "nodelay" => nodelay(&url, broker.port)?,
                 _ => unreachable!("checked in parse_args"),
             };

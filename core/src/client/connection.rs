@@ -20,7 +20,7 @@ use crate::error::{Error, MessageError, Result};
 const CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:@SECLEVEL=2";
 
 /// What a role does with each inbound message, on paho's callback thread.
-pub(crate) type Handler = Box<dyn Fn(&mqtt::Message) + Send + Sync>;
+type Handler = Box<dyn Fn(&mqtt::Message) + Send + Sync>;
 
 /// Hands inbound messages to the role's [`Handler`] directly on paho's
 /// callback thread: no channel and no task switch per message. Messages
@@ -75,7 +75,9 @@ struct Unconfirmed {
 }
 
 impl Unconfirmed {
-    fn tokens(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(String, mqtt::Token)>> {
+    fn tokens(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(String, mqtt::Token)>> {
         self.tokens
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -551,13 +553,18 @@ impl Connection {
     /// Detached publishes are checked every second while some are in flight,
     /// so a refusal is logged even when nothing else is published.
     fn reap_every_second(&self) {
-        let (unconfirmed, counters) = (Arc::downgrade(&self.unconfirmed), Arc::clone(&self.counters));
+        let (unconfirmed, counters) = (
+            Arc::downgrade(&self.unconfirmed),
+            Arc::clone(&self.counters),
+        );
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
-                let Some(unconfirmed) = unconfirmed.upgrade() else { break };
+                let Some(unconfirmed) = unconfirmed.upgrade() else {
+                    break;
+                };
                 if !unconfirmed.is_empty() {
                     unconfirmed.reap(&counters);
                 }
@@ -617,7 +624,12 @@ impl Connection {
         }
     }
 
-    fn message(&self, topic: &str, payload: &[u8], props: Option<&mqtt::Properties>) -> mqtt::Message {
+    fn message(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        props: Option<&mqtt::Properties>,
+    ) -> mqtt::Message {
         let mut b = mqtt::MessageBuilder::new()
             .topic(topic)
             .payload(payload)
@@ -650,7 +662,13 @@ impl Connection {
         let props = self.properties(props)?;
         let tokens: Vec<_> = topics
             .iter()
-            .map(|topic| (topic, self.cli.publish(self.message(topic, payload, props.as_ref()))))
+            .map(|topic| {
+                (
+                    topic,
+                    self.cli
+                        .publish(self.message(topic, payload, props.as_ref())),
+                )
+            })
             .collect();
         for (topic, token) in tokens {
             // After close() paho never completes the token: stop waiting then.
@@ -677,11 +695,9 @@ impl Connection {
     /// counting it and any failure.
     pub(crate) fn decode(&self, m: &mqtt::Message) -> std::result::Result<Decoded, MessageError> {
         let props = inbound_properties(m.properties());
-        codec::decode_with_limit(m.payload(), props.as_ref(), self.max_payload).inspect_err(
-            |_| {
-                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
-            },
-        )
+        codec::decode_with_limit(m.payload(), props.as_ref(), self.max_payload).inspect_err(|_| {
+            self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+        })
     }
 
     /// The broker URI connected to.
@@ -718,7 +734,9 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&seen);
         inlet.install(Box::new(move |m| {
-            sink.lock().expect("lock").push(m.payload_str().into_owned());
+            sink.lock()
+                .expect("lock")
+                .push(m.payload_str().into_owned());
         }));
         seen
     }

@@ -37,10 +37,38 @@ fn main() {
     let (json, props) = codec::encode(&msg, Encoding::Json, Dialect::Spec).expect("encodes");
     let value: Value = serde_json::from_slice(&json).expect("json");
     let cases: Vec<Case<'_>> = vec![
-        ("serde_json_parse_value", Box::new(|| drop(black_box(serde_json::from_slice::<Value>(black_box(&json)).expect("json"))))),
-        ("oc2mqtt_decode_json", Box::new(|| drop(black_box(codec::decode(black_box(&json), Some(&props)).expect("valid"))))),
-        ("serde_json_write_value", Box::new(|| drop(black_box(serde_json::to_vec(black_box(&value)).expect("json"))))),
-        ("oc2mqtt_encode_json", Box::new(|| drop(black_box(codec::encode(black_box(&msg), Encoding::Json, Dialect::Spec).expect("encodes"))))),
+        (
+            "serde_json_parse_value",
+            Box::new(|| {
+                drop(black_box(
+                    serde_json::from_slice::<Value>(black_box(&json)).expect("json"),
+                ))
+            }),
+        ),
+        (
+            "oc2mqtt_decode_json",
+            Box::new(|| {
+                drop(black_box(
+                    codec::decode(black_box(&json), Some(&props)).expect("valid"),
+                ))
+            }),
+        ),
+        (
+            "serde_json_write_value",
+            Box::new(|| {
+                drop(black_box(
+                    serde_json::to_vec(black_box(&value)).expect("json"),
+                ))
+            }),
+        ),
+        (
+            "oc2mqtt_encode_json",
+            Box::new(|| {
+                drop(black_box(
+                    codec::encode(black_box(&msg), Encoding::Json, Dialect::Spec).expect("encodes"),
+                ))
+            }),
+        ),
     ];
     for (name, mut f) in cases {
         let (best, med) = rate(&mut f);

@@ -52,7 +52,10 @@ fn key(i: u64) -> DedupKey {
 }
 
 fn main() {
-    let entries: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let entries: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
     let cap = usize::try_from(entries).expect("fits");
     let before = LIVE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
