@@ -30,7 +30,8 @@ static const char *CMD_TOPIC = "oc2/cmd/device/c-consumer";
 static const char *RSP_TOPIC = "oc2/rsp/c-producer";
 static const char *RSP_ALL = "oc2/rsp";
 static int dual = 0;
-static int pipelined = 0;
+/* set after the warm-up, so that exactly 64 commands are in flight */
+static volatile int pipelined = 0;
 static char *cmd_payload;
 static long cmd_len_g;
 static mosquitto_property *cmd_props_g;
@@ -179,9 +180,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s PORT COMMAND.json RESPONSE.json WARMUP_COUNT SECONDS [dual] [pipe]\n", argv[0]);
         return 2;
     }
+    int pipe_requested = 0;
     for (int i = 6; i < argc; i++) {
         if (strcmp(argv[i], "dual") == 0) dual = 1;
-        else if (strcmp(argv[i], "pipe") == 0) pipelined = 1;
+        else if (strcmp(argv[i], "pipe") == 0) pipe_requested = 1;
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
             return 2;
@@ -206,10 +208,11 @@ int main(int argc, char **argv) {
 
     for (long i = 0; i < warmup; i++) round_trip(p, cmd, cmd_len, cmd_props);
 
-    if (pipelined) {
+    if (pipe_requested) {
         cmd_payload = cmd;
         cmd_len_g = cmd_len;
         cmd_props_g = cmd_props;
+        pipelined = 1;
         for (int i = 0; i < 64; i++) mosquitto_publish_v5(p, NULL, CMD_TOPIC, (int)cmd_len, cmd, 1, false, cmd_props);
         struct timespec half = {0, 500000000};
         nanosleep(&half, NULL);
