@@ -24,11 +24,12 @@
 //! # }
 //! ```
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use paho_mqtt as mqtt;
 use serde_json::{Map, Value};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::client::{ClientConfig, Connection, Counters, Stats, monotonic_ms};
 use crate::codec::{self, Dialect, Encoding};
@@ -502,35 +503,38 @@ impl Consumer {
         }
     }
 
-    /// Runs `handler` for every command until [`Consumer::close`], on
-    /// blocking threads (never on the network thread), up to 64 at a time.
+    /// Runs `handler` for every command until [`Consumer::close`] (or until
+    /// this future is dropped), on blocking threads (never on the network
+    /// thread), up to 64 at a time.
     ///
     /// The handler returns the response, `Ok(None)` for a plain `200`, or
     /// `Err(text)` for a `500` with that text; a panic is also a `500`.
+    ///
+    /// The threads take turns waiting for the next command (leader and
+    /// followers): the network thread's hand-off wakes the very thread that
+    /// runs the handler and publishes the answer, and a thread that takes a
+    /// command when no other one is waiting starts another, so a slow handler
+    /// never holds up the next command.
     pub async fn serve<F>(&self, handler: F) -> Result<()>
     where
         F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
     {
-        let handler = Arc::new(handler);
-        let slots = Arc::new(Semaphore::new(CONCURRENT_HANDLERS));
-        while let Some(incoming) = self.next().await {
-            let permit = Arc::clone(&slots)
-                .acquire_owned()
-                .await
-                .map_err(|e| Error::Closed(e.to_string()))?;
-            let handler = Arc::clone(&handler);
-            // One hand-off: the handler runs and its answer is published on
-            // a blocking-pool thread, never on the network thread.
-            tokio::task::spawn_blocking(move || {
-                let run = std::panic::AssertUnwindSafe(|| handler(incoming.message()));
-                let outcome = std::panic::catch_unwind(run)
-                    .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
-                if let Err(e) = incoming.respond(outcome_response(outcome)) {
-                    tracing::warn!(error = %e, "cannot answer a command");
-                }
-                drop(permit);
-            });
-        }
+        let (stop, _) = watch::channel(false);
+        let (finished, mut all_finished) = watch::channel(false);
+        let serve = Arc::new(Serve {
+            consumer: self.clone(),
+            handler,
+            rt: tokio::runtime::Handle::current(),
+            stop,
+            finished,
+            idle: AtomicUsize::new(0),
+            running: AtomicUsize::new(1),
+        });
+        // Dropping this future (a caller's timeout, Ctrl-C in a binding) stops
+        // the threads once their current handler returned.
+        let _stop_on_drop = StopOnDrop(Arc::clone(&serve));
+        Serve::start(&serve);
+        let _ = all_finished.wait_for(|f| *f).await;
         Ok(())
     }
 
@@ -548,6 +552,68 @@ impl Consumer {
     pub async fn close(&self) {
         self.inner.shutdown.send_replace(true);
         self.inner.conn.close().await;
+    }
+}
+
+/// The threads of one [`Consumer::serve`].
+struct Serve<F> {
+    consumer: Consumer,
+    handler: F,
+    rt: tokio::runtime::Handle,
+    /// Set when the `serve` future is dropped.
+    stop: watch::Sender<bool>,
+    /// Set by the last thread to stop.
+    finished: watch::Sender<bool>,
+    /// Threads waiting for a command.
+    idle: AtomicUsize,
+    /// Threads started and not yet stopped.
+    running: AtomicUsize,
+}
+
+impl<F> Serve<F>
+where
+    F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
+{
+    fn start(this: &Arc<Self>) {
+        let serve = Arc::clone(this);
+        drop(this.rt.spawn_blocking(move || serve.run()));
+    }
+
+    fn run(self: Arc<Self>) {
+        let mut stop = self.stop.subscribe();
+        loop {
+            self.idle.fetch_add(1, Ordering::SeqCst);
+            let next = self.rt.block_on(async {
+                tokio::select! {
+                    m = self.consumer.next() => m,
+                    _ = stop.wait_for(|s| *s) => None,
+                }
+            });
+            let others_waiting = self.idle.fetch_sub(1, Ordering::SeqCst) > 1;
+            let Some(incoming) = next else { break };
+            if !others_waiting && self.running.load(Ordering::SeqCst) < CONCURRENT_HANDLERS {
+                self.running.fetch_add(1, Ordering::SeqCst);
+                Self::start(&self);
+            }
+            let run = std::panic::AssertUnwindSafe(|| (self.handler)(incoming.message()));
+            let outcome = std::panic::catch_unwind(run)
+                .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
+            if let Err(e) = incoming.respond(outcome_response(outcome)) {
+                tracing::warn!(error = %e, "cannot answer a command");
+            }
+        }
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.finished.send_replace(true);
+        }
+    }
+}
+
+/// Stops the threads of a [`Consumer::serve`] whose future was dropped.
+struct StopOnDrop<F>(Arc<Serve<F>>);
+
+impl<F> Drop for StopOnDrop<F> {
+    fn drop(&mut self) {
+        self.0.stop.send_replace(true);
     }
 }
 

@@ -776,3 +776,107 @@ async fn replying_after_close_is_an_error_not_a_hang() {
     let e = outcome.expect_err("closed");
     assert!(matches!(e, oc2mqtt::Error::Closed(_)), "{e:?}");
 }
+
+/// A consumer whose handler takes `slow` for commands with a `duration`
+/// argument and answers the others at once.
+async fn slow_device(url: &str, id: &str, slow: Duration) -> (Consumer, Arc<Mutex<usize>>) {
+    let consumer = Consumer::connect(
+        ClientConfig::new(url),
+        ConsumerOptions::new(id).profile("slpf"),
+    )
+    .await
+    .expect("consumer connects");
+    let handled = Arc::new(Mutex::new(0usize));
+    let (c, n) = (consumer.clone(), Arc::clone(&handled));
+    tokio::spawn(async move {
+        c.serve(move |msg: &Message| {
+            *n.lock().expect("lock") += 1;
+            if msg
+                .command()
+                .and_then(|c| c.args.as_ref())
+                .is_some_and(|a| a.contains_key("duration"))
+            {
+                std::thread::sleep(slow);
+            }
+            Ok(None)
+        })
+        .await
+    });
+    (consumer, handled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_handler_does_not_hold_up_the_next_command() {
+    let broker = Broker::start(&[]);
+    let (_consumer, _) = slow_device(&broker.url(), "fw-1", Duration::from_secs(2)).await;
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let slow = producer
+        .send(deny().with_arg("duration", 60_000), opts_to(&["fw-1"]))
+        .await
+        .expect("sent");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let quick = producer
+        .send(deny(), opts_to(&["fw-1"]))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
+    assert!(quick.complete, "the quick command was answered");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "answered while the slow handler still runs: {:?}",
+        started.elapsed()
+    );
+    let slow = slow.collect().await;
+    assert!(slow.complete, "the slow command was answered too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_serve_future_stops_serving() {
+    let broker = Broker::start(&[]);
+    let consumer = Consumer::connect(
+        ClientConfig::new(broker.url()),
+        ConsumerOptions::new("fw-1").profile("slpf"),
+    )
+    .await
+    .expect("consumer connects");
+    let handled = Arc::new(Mutex::new(0usize));
+    let (c, n) = (consumer.clone(), Arc::clone(&handled));
+    let serving = tokio::spawn(async move {
+        c.serve(move |_| {
+            *n.lock().expect("lock") += 1;
+            Ok(None)
+        })
+        .await
+    });
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let first = producer
+        .send(deny(), opts_to(&["fw-1"]))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
+    assert!(first.complete, "served while the future lives");
+    serving.abort();
+    let _ = serving.await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut options = opts_to(&["fw-1"]);
+    options.timeout = Duration::from_millis(500);
+    let after = producer
+        .send(deny(), options)
+        .await
+        .expect("sent")
+        .collect()
+        .await;
+    assert!(!after.complete && after.responses.is_empty(), "{after:?}");
+    assert_eq!(
+        *handled.lock().expect("lock"),
+        1,
+        "no handler ran after the drop"
+    );
+}
