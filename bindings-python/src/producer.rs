@@ -217,9 +217,15 @@ impl PyExchange {
 
 impl Drop for PyExchange {
     fn drop(&mut self) {
-        // Dropping the core exchange takes the producer's lock, which a network
-        // thread may hold while it waits for the GIL to log: drop it off this
-        // (GIL-holding) thread.
+        // Collected or closed (the usual case): dropping it takes no lock.
+        if let Ok(ex) = self.inner.try_lock()
+            && ex.as_ref().is_none_or(Exchange::is_closed)
+        {
+            return;
+        }
+        // Dropping an open core exchange takes the producer's lock, which a
+        // network thread may hold while it waits for the GIL to log: drop it
+        // off this (GIL-holding) thread.
         let ex = std::mem::replace(&mut self.inner, Arc::new(Mutex::new(None)));
         oc2mqtt::client::runtime().spawn(async move { drop(ex) });
     }

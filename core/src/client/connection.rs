@@ -35,9 +35,7 @@ struct Inlet {
 
 impl Inlet {
     fn early(&self) -> std::sync::MutexGuard<'_, Vec<mqtt::Message>> {
-        self.early
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.early)
     }
 
     fn deliver(&self, m: &mqtt::Message) {
@@ -78,9 +76,7 @@ impl Unconfirmed {
     fn tokens(
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(String, mqtt::Token)>> {
-        self.tokens
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.tokens)
     }
 
     /// Counts the acknowledged publishes and logs the refused ones, in order,
@@ -124,7 +120,7 @@ fn publish_error(topic: &str, e: mqtt::Error) -> Error {
 }
 
 pub(crate) struct Connection {
-    cli: mqtt::AsyncClient,
+    cli: PahoClient,
     v5: bool,
     qos: i32,
     message_expiry: Option<u32>,
@@ -481,7 +477,7 @@ impl Connection {
                         .unwrap_or_default();
                     tracing::info!(%url, v5, session_present, client_id, "connected");
                     let conn = Self {
-                        cli,
+                        cli: PahoClient(Some(cli)),
                         v5,
                         qos: i32::from(config.qos),
                         message_expiry: config.message_expiry_secs,
@@ -715,15 +711,37 @@ impl Connection {
     }
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
-        // paho's destroy waits for its network thread's next 1 s cycle; let a
-        // background thread pay that instead of the caller (or process exit).
-        let last = self.cli.clone();
-        let _ = std::thread::Builder::new()
-            .name("oc2mqtt-drop".into())
-            .spawn(move || drop(last));
+/// paho's client, destroyed on a thread of its own: destroying waits for
+/// paho's network thread's next 1 s cycle, which the caller (or process
+/// exit) should not pay; and a role's last reference can go on paho's own
+/// callback thread (its handler holds a `Weak`), where destroying would
+/// deadlock on paho's global lock, which that thread holds.
+struct PahoClient(Option<mqtt::AsyncClient>);
+
+impl std::ops::Deref for PahoClient {
+    type Target = mqtt::AsyncClient;
+
+    fn deref(&self) -> &mqtt::AsyncClient {
+        self.0.as_ref().expect("the client is only taken on drop")
     }
+}
+
+impl Drop for PahoClient {
+    fn drop(&mut self) {
+        let slot = Arc::new(Mutex::new(self.0.take()));
+        let last = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new()
+            .name("oc2mqtt-drop".into())
+            .spawn(move || drop(lock(&last).take()));
+        if spawned.is_err() {
+            // No thread to destroy it on: leaking it beats a deadlock.
+            std::mem::forget(lock(&slot).take());
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
