@@ -19,6 +19,9 @@ use crate::error::{Error, MessageError, Result};
 /// version setting on OpenSSL >= 1.1).
 const CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:@SECLEVEL=2";
 
+/// How long a dropped paho client is kept before it is destroyed (see [`PahoClient`]).
+const DESTROY_GRACE: Duration = Duration::from_millis(200);
+
 /// What a role does with each inbound message, on paho's callback thread.
 type Handler = Box<dyn Fn(&mqtt::Message) + Send + Sync>;
 
@@ -457,8 +460,10 @@ impl Connection {
         let mut v5 = first_v5;
         loop {
             let attempt = options(config, &client_id, &urls, v5)?;
-            let cli = mqtt::AsyncClient::new(attempt.create)
-                .map_err(|e| Error::Config(format!("cannot create the MQTT client: {e}")))?;
+            let cli = PahoClient(Some(
+                mqtt::AsyncClient::new(attempt.create)
+                    .map_err(|e| Error::Config(format!("cannot create the MQTT client: {e}")))?,
+            ));
             let (to_inlet, received) = (Arc::clone(&inlet), Arc::clone(&counters));
             cli.set_message_callback(move |_, m| {
                 // `None` reports a lost connection; the reconnect is paho's.
@@ -477,7 +482,7 @@ impl Connection {
                         .unwrap_or_default();
                     tracing::info!(%url, v5, session_present, client_id, "connected");
                     let conn = Self {
-                        cli: PahoClient(Some(cli)),
+                        cli,
                         v5,
                         qos: i32::from(config.qos),
                         message_expiry: config.message_expiry_secs,
@@ -711,11 +716,15 @@ impl Connection {
     }
 }
 
-/// paho's client, destroyed on a thread of its own: destroying waits for
-/// paho's network thread's next 1 s cycle, which the caller (or process
-/// exit) should not pay; and a role's last reference can go on paho's own
-/// callback thread (its handler holds a `Weak`), where destroying would
-/// deadlock on paho's global lock, which that thread holds.
+/// paho's client, destroyed on a thread of its own, a moment later.
+///
+/// Destroying waits for paho's network thread's next 1 s cycle, which the
+/// caller (or process exit) should not pay. And it must never happen on
+/// paho's callback thread, where it deadlocks on paho's global lock, which
+/// that thread holds: a role's last reference can go there (its handler
+/// holds a `Weak`), and so can a failed connect's, since paho-mqtt's connect
+/// token keeps a clone of the client and drops it there right after waking
+/// us. The grace period lets that callback finish first.
 struct PahoClient(Option<mqtt::AsyncClient>);
 
 impl std::ops::Deref for PahoClient {
@@ -732,7 +741,10 @@ impl Drop for PahoClient {
         let last = Arc::clone(&slot);
         let spawned = std::thread::Builder::new()
             .name("oc2mqtt-drop".into())
-            .spawn(move || drop(lock(&last).take()));
+            .spawn(move || {
+                std::thread::sleep(DESTROY_GRACE);
+                drop(lock(&last).take());
+            });
         if spawned.is_err() {
             // No thread to destroy it on: leaking it beats a deadlock.
             std::mem::forget(lock(&slot).take());
