@@ -31,7 +31,7 @@ use paho_mqtt as mqtt;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{ClientConfig, Connection, Counters, Stats, monotonic_ms};
+use crate::client::{ClientConfig, Connection, Counters, Stats, lock, monotonic_ms};
 use crate::codec::{self, Dialect, Encoding};
 use crate::dedup::{DedupKey, Deduplicator};
 use crate::error::{Error, MessageError, Result};
@@ -230,11 +230,7 @@ impl Inner {
     }
 
     fn fresh(&self, key: DedupKey) -> bool {
-        let fresh = self
-            .dedup
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .check(key, monotonic_ms());
+        let fresh = lock(&self.dedup).check(key, monotonic_ms());
         if !fresh {
             Counters::bump(&self.conn.counters.duplicates);
         }
@@ -591,8 +587,14 @@ where
             });
             let others_waiting = self.idle.fetch_sub(1, Ordering::SeqCst) > 1;
             let Some(incoming) = next else { break };
-            if !others_waiting && self.running.load(Ordering::SeqCst) < CONCURRENT_HANDLERS {
-                self.running.fetch_add(1, Ordering::SeqCst);
+            let another = !others_waiting
+                && self
+                    .running
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                        (n < CONCURRENT_HANDLERS).then_some(n + 1)
+                    })
+                    .is_ok();
+            if another {
                 Self::start(&self);
             }
             let run = std::panic::AssertUnwindSafe(|| (self.handler)(incoming.message()));

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use paho_mqtt as mqtt;
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{ClientConfig, Connection, Counters, Stats, monotonic_ms};
+use crate::client::{ClientConfig, Connection, Counters, Stats, lock, monotonic_ms};
 use crate::codec::{Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
 use crate::error::{MessageError, Result};
@@ -98,9 +98,7 @@ struct Inner {
 
 impl Inner {
     fn pairs(&self) -> std::sync::MutexGuard<'_, Pairs> {
-        self.pairs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.pairs)
     }
 
     fn expire(&self) {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use paho_mqtt as mqtt;
 use tokio::sync::mpsc;
 
-use crate::client::{ClientConfig, Connection, Counters, Stats, monotonic_ms};
+use crate::client::{ClientConfig, Connection, Counters, Stats, lock, monotonic_ms};
 use crate::codec::{self, Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
 use crate::dedup::{DedupKey, Deduplicator};
@@ -119,11 +119,7 @@ struct Inner {
 
 impl Inner {
     fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the tables inconsistent
-        // in a way that matters more than stopping; keep serving.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.state)
     }
 
     /// Runs on paho's callback thread for every message on a response topic.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use paho_mqtt as mqtt;
 
 use super::config::{BrokerUrl, ClientConfig, MqttVersion, parse_broker};
+use super::lock;
 use super::stats::Counters;
 use crate::codec::{self, Decoded, PublishProperties};
 use crate::error::{Error, MessageError, Result};
@@ -750,10 +751,6 @@ impl Drop for PahoClient {
             std::mem::forget(lock(&slot).take());
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -35,6 +35,13 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Locks `m`, going on if a panic poisoned it: a panic while holding one of
+/// the client's locks cannot leave its tables inconsistent in a way that
+/// matters more than to keep serving.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Milliseconds on a monotonic clock, for the sans-IO parts.
 pub(crate) fn monotonic_ms() -> u64 {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
