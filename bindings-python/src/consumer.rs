@@ -261,7 +261,7 @@ impl PyConsumer {
         }
         o.group = convert::opt_string_arg(group, "group")?;
         o.handle_features = convert::bool_arg(handle_features, "handle_features", false)?;
-        crate::logging::refresh_logging();
+        crate::logging::refresh_logging(py);
         let inner = wait(py, Consumer::connect(config, o))?.py_err(py)?;
         Ok(Self { inner })
     }

@@ -19,6 +19,9 @@ struct PyLogger {
     levels: RwLock<HashMap<String, LevelFilter>>,
 }
 
+/// The `log` target of paho's C library traces.
+const PAHO_C_TARGET: &str = "paho_mqtt_c";
+
 static LOGGER: LazyLock<PyLogger> = LazyLock::new(|| PyLogger {
     levels: RwLock::new(HashMap::new()),
 });
@@ -60,16 +63,22 @@ impl PyLogger {
         self.levels.read().ok().and_then(|m| m.get(target).copied())
     }
 
-    fn emit(&self, py: Python<'_>, record: &Record<'_>) -> PyResult<()> {
-        let name = logger_name(record.target());
+    /// Looks up the Python logger for `target` and caches its effective level.
+    fn learn<'py>(&self, py: Python<'py>, target: &str) -> PyResult<(String, Bound<'py, PyAny>)> {
+        let name = logger_name(target);
         let logger = py
             .import("logging")?
             .getattr("getLogger")?
             .call1((&name,))?;
         let effective: u32 = logger.call_method0("getEffectiveLevel")?.extract()?;
         if let Ok(mut m) = self.levels.write() {
-            m.insert(record.target().to_owned(), filter_of(effective));
+            m.insert(target.to_owned(), filter_of(effective));
         }
+        Ok((name, logger))
+    }
+
+    fn emit(&self, py: Python<'_>, record: &Record<'_>) -> PyResult<()> {
+        let (name, logger) = self.learn(py, record.target())?;
         let level = py_level(record.level());
         if !logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
             return Ok(());
@@ -126,11 +135,27 @@ pub fn install() {
 
 /// Forgets the cached logger levels, so that level changes made with
 /// `logging` since the last event take effect.
+///
+/// It learns paho's level at once: paho asks this logger, once per process
+/// when its first client is created (on a thread without the GIL), whether
+/// to format its C library's traces. An unknown level reads as enabled, and
+/// paho would then format a trace line for each of its internal calls
+/// (about half the CPU of an exchange) for nobody to read.
 #[pyfunction]
-pub fn refresh_logging() {
+pub fn refresh_logging(py: Python<'_>) {
     if let Ok(mut m) = LOGGER.levels.write() {
         m.clear();
     }
+    if let Err(e) = LOGGER.learn(py, PAHO_C_TARGET) {
+        e.write_unraisable(py, None);
+    }
+}
+
+/// Whether paho, creating its first client now, would have its C library
+/// format traces (at debug level or more); for testing the bridge.
+#[pyfunction]
+pub fn _paho_c_traces() -> bool {
+    log::log_enabled!(target: PAHO_C_TARGET, Level::Debug)
 }
 
 /// Emits one tracing event at `level` ("error", "warning", "info", "debug",

@@ -187,7 +187,7 @@ impl PyMonitor {
         let filter = convert::opt_string_arg(filter, "filter")?;
         let window = opt_seconds_arg(window, "window", Some(DEFAULT_PAIRING_WINDOW))?
             .unwrap_or(Duration::ZERO);
-        crate::logging::refresh_logging();
+        crate::logging::refresh_logging(py);
         let inner = wait(py, Monitor::connect_with_window(config, filter, window))?.py_err(py)?;
         Ok(Self {
             inner: Arc::new(inner),

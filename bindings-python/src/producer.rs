@@ -389,7 +389,7 @@ impl PyProducer {
     ) -> PyResult<Self> {
         let config = config_arg(config)?;
         let id = convert::string_arg(producer_id, "producer_id")?;
-        crate::logging::refresh_logging();
+        crate::logging::refresh_logging(py);
         let inner = wait(py, Producer::connect(config, &id))?.py_err(py)?;
         Ok(Self { inner })
     }
@@ -404,7 +404,7 @@ impl PyProducer {
     ) -> PyResult<Bound<'py, PyAny>> {
         let config = config_arg(config)?;
         let id = convert::string_arg(producer_id, "producer_id")?;
-        crate::logging::refresh_logging();
+        crate::logging::refresh_logging(py);
         future_into_py(py, async move {
             let inner = Producer::connect(config, &id).await;
             Python::attach(|py| inner.py_err(py)).map(|inner| PyProducer { inner })

@@ -36,6 +36,7 @@ __all__ = [
     "Topics",
     "__version__",
     "_emit_log",
+    "_paho_c_traces",
     "command_topics",
     "decode",
     "encode",
@@ -295,6 +296,7 @@ def refresh_logging() -> None:
     """Forgets cached logger levels so that changes made with :mod:`logging` take effect."""
 
 def _emit_log(level: str, message: str) -> None: ...
+def _paho_c_traces() -> bool: ...
 
 # ---------------------------------------------------------------- client
 
