@@ -370,12 +370,16 @@ fn cbor_reason(e: &ciborium::de::Error<std::io::Error>) -> String {
     }
 }
 
-/// Guesses the dialect from the top-level keys.
+/// Guesses the dialect from the top-level keys. `body` decides first, then
+/// `content`: an otupy message whose headers include one named `headers` is
+/// still otupy's.
 fn sniff_dialect(top: &JsonMap) -> Result<Dialect, MessageError> {
-    if top.contains_key("headers") || top.contains_key("body") {
+    if top.contains_key("body") {
         Ok(Dialect::Spec)
     } else if top.contains_key("content") {
         Ok(Dialect::Otupy)
+    } else if top.contains_key("headers") {
+        Ok(Dialect::Spec)
     } else if top.contains_key("action") || top.contains_key("status") {
         Ok(Dialect::Bare)
     } else {
@@ -555,6 +559,20 @@ pub fn encode(
     dialect: Dialect,
 ) -> Result<(Vec<u8>, PublishProperties), MessageError> {
     msg.validate()?;
+    if dialect == Dialect::Otupy {
+        // otupy's headers share the top level with `content`, and `body` would make it read as the spec's.
+        if let Some(k) = ["content", "body"]
+            .into_iter()
+            .find(|k| msg.headers.extra.contains_key(*k))
+        {
+            return Err(MessageError::new(
+                Kind::Value,
+                format!("headers.{k}"),
+                "a header of this name cannot be sent in the otupy dialect, \
+                 whose headers are top-level keys beside `content`",
+            ));
+        }
+    }
     let view = match dialect {
         Dialect::Spec => WireView::Spec(SpecView(msg)),
         Dialect::Otupy => WireView::Otupy(OtupyView(msg)),

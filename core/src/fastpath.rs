@@ -123,23 +123,20 @@ struct WireOtupy {
 fn command(w: WireCommand) -> Option<Command> {
     let action: Action = w.action.parse().ok()?;
     let One(name, value) = w.target;
-    if let Some(args) = &w.args {
-        message::validate_args(args, "args").ok()?;
-    }
     let actuator = w
         .actuator
         .map(|One(profile, value)| Actuator { profile, value });
-    if let Some(id) = &w.command_id {
-        message::validate_command_id(id, "command_id").ok()?;
-    }
-    Some(Command {
+    let command = Command {
         action,
         target: Target { name, value },
         args: w.args,
         actuator,
         command_id: w.command_id,
         extra: JsonMap::new(),
-    })
+    };
+    // Invalid commands are the general path's to report, with their paths.
+    command.validate().ok()?;
+    Some(command)
 }
 
 fn body(c: WireChoice) -> Option<Body> {

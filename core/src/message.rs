@@ -289,27 +289,34 @@ impl Command {
 
     /// Checks the rules of LS 3.3.1 that the types do not already enforce.
     pub fn validate(&self) -> Result<(), MessageError> {
+        self.validate_at("")
+    }
+
+    /// [`Command::validate`] for a command found at `base`: the one check
+    /// that both decoders and the encoder run, so that whatever decodes also
+    /// encodes.
+    pub(crate) fn validate_at(&self, base: &str) -> Result<(), MessageError> {
         if self.target.name.is_empty() {
             return Err(MessageError::new(
                 Kind::Value,
-                "target",
+                join(base, "target"),
                 "target type must not be empty",
             ));
         }
         if let Some(args) = &self.args {
-            validate_args(args, "args")?;
+            validate_args(args, &join(base, "args"))?;
         }
         if let Some(a) = &self.actuator {
             if a.profile.is_empty() {
                 return Err(MessageError::new(
                     Kind::Value,
-                    "actuator",
+                    join(base, "actuator"),
                     "profile must not be empty",
                 ));
             }
         }
         if let Some(id) = &self.command_id {
-            validate_command_id(id, "command_id")?;
+            validate_command_id(id, &join(base, "command_id"))?;
         }
         Ok(())
     }
@@ -626,10 +633,13 @@ fn take_single(
     Ok(obj.into_iter().next())
 }
 
-/// `created`: milliseconds since the epoch; values that can only be seconds
-/// (before 1973 as milliseconds) are taken as seconds, as in the MQTT-T examples.
+/// `created`: milliseconds since the epoch. Values from 10^8 to 10^11 can only
+/// be seconds (as milliseconds they would fall in 1970-1973) and are taken as
+/// seconds, as in the MQTT-T examples. Values below 10^8 are kept as they
+/// are: read as seconds they would become milliseconds that read back as
+/// seconds again, so what we emit would not decode to what we sent.
 pub(crate) fn read_created(v: Value, base: &str) -> Result<i64, MessageError> {
-    const SECONDS_BELOW: f64 = 100_000_000_000.0;
+    const SECONDS: std::ops::Range<f64> = 100_000_000.0..100_000_000_000.0;
     let n = match &v {
         Value::Number(n) => n.as_f64(),
         _ => None,
@@ -642,7 +652,7 @@ pub(crate) fn read_created(v: Value, base: &str) -> Result<i64, MessageError> {
             "expected a non-negative time",
         ));
     }
-    let ms = if n < SECONDS_BELOW { n * 1000.0 } else { n };
+    let ms = if SECONDS.contains(&n) { n * 1000.0 } else { n };
     // Saturating float-to-int conversion is the intent here.
     Ok(ms.round() as i64)
 }
@@ -785,23 +795,19 @@ pub(crate) fn command_from_map(mut m: JsonMap, base: &str) -> Result<Command, Me
         )
     })?;
     let args = take_object(&mut m, base, "args")?;
-    if let Some(a) = &args {
-        validate_args(a, &join(base, "args"))?;
-    }
     let actuator =
         take_single(&mut m, base, "actuator")?.map(|(profile, value)| Actuator { profile, value });
     let command_id = take_string(&mut m, base, "command_id")?;
-    if let Some(id) = &command_id {
-        validate_command_id(id, &join(base, "command_id"))?;
-    }
-    Ok(Command {
+    let command = Command {
         action,
         target: Target { name, value },
         args,
         actuator,
         command_id,
         extra: m,
-    })
+    };
+    command.validate_at(base)?;
+    Ok(command)
 }
 
 /// Reads a response object found at `base`.
