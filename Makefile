@@ -24,6 +24,7 @@ test-rust: lint ## Rust: unit, doc, vector and broker integration tests, CLI tes
 	$(CARGO) test -p oc2mqtt -p oc2mqtt-cli
 
 lint: ## clippy -D warnings on all targets, rustfmt check
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy -p oc2mqtt -p oc2mqtt-cli --all-targets -- -D warnings
 
 test-python: ## Python binding tests (pytest)
