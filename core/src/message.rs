@@ -296,27 +296,35 @@ impl Command {
     /// that both decoders and the encoder run, so that whatever decodes also
     /// encodes.
     pub(crate) fn validate_at(&self, base: &str) -> Result<(), MessageError> {
+        // No allocation for a top-level command (the decoders' fast path).
+        let at = |field: &'static str| -> std::borrow::Cow<'static, str> {
+            if base.is_empty() {
+                field.into()
+            } else {
+                join(base, field).into()
+            }
+        };
         if self.target.name.is_empty() {
             return Err(MessageError::new(
                 Kind::Value,
-                join(base, "target"),
+                at("target"),
                 "target type must not be empty",
             ));
         }
         if let Some(args) = &self.args {
-            validate_args(args, &join(base, "args"))?;
+            validate_args(args, &at("args"))?;
         }
         if let Some(a) = &self.actuator {
             if a.profile.is_empty() {
                 return Err(MessageError::new(
                     Kind::Value,
-                    join(base, "actuator"),
+                    at("actuator"),
                     "profile must not be empty",
                 ));
             }
         }
         if let Some(id) = &self.command_id {
-            validate_command_id(id, &join(base, "command_id"))?;
+            validate_command_id(id, &at("command_id"))?;
         }
         Ok(())
     }
