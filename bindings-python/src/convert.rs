@@ -17,11 +17,11 @@ use serde_json::{Map, Number, Value};
 /// Deepest nesting accepted from Python (a self-containing list would otherwise recurse forever).
 pub const MAX_DEPTH: usize = 128;
 
-/// Strings that occur in nearly every message (keys, actions, common
-/// values): made once as interned Python strings with their hash cached, so
+/// Strings that occur in nearly every message (keys and common values, and
+/// the core's [`ACTIONS`](oc2mqtt::message::ACTIONS)): made once as interned Python strings with their hash cached, so
 /// building a dict costs no string allocation for them (`json.loads` memoizes
 /// keys within one call; this goes further).
-const COMMON: [&str; 72] = [
+const COMMON: [&str; 52] = [
     "headers",
     "body",
     "openc2",
@@ -67,26 +67,6 @@ const COMMON: [&str; 72] = [
     "rule_number",
     "asset_id",
     // values
-    "scan",
-    "locate",
-    "query",
-    "deny",
-    "contain",
-    "allow",
-    "start",
-    "stop",
-    "restart",
-    "cancel",
-    "set",
-    "update",
-    "redirect",
-    "create",
-    "delete",
-    "detonate",
-    "restore",
-    "copy",
-    "investigate",
-    "remediate",
     "tcp",
     "udp",
     "icmp",
@@ -126,6 +106,7 @@ pub(crate) fn interned(py: Python<'_>) -> &Table {
     INTERNED.get_or_init(py, || {
         COMMON
             .iter()
+            .chain(oc2mqtt::message::ACTIONS.iter())
             .map(|k| (*k, PyString::intern(py, k).unbind()))
             .collect()
     })
