@@ -22,16 +22,8 @@ make -s -C "$root/bindings-c" build
 cc -std=c11 -O2 -Wall -Wextra -Werror -I"$root/bindings-c/include" "$here/oc2_pingpong.c" -o "$out/oc2_pingpong" \
   -L"$CARGO_TARGET_DIR/release" -loc2mqtt -lpthread -Wl,-rpath,"$CARGO_TARGET_DIR/c-tests"
 cc -O2 -Wall -Wextra -o "$out/pingpong" "$root/bench/rust/c/pingpong.c" -lmosquitto -lpthread
-# raw Paho C: the very static library oc2mqtt links, built by paho-mqtt-sys
-# (the newest of its build directories, if there are several)
-paho_lib=$(ls -t "$CARGO_TARGET_DIR"/release/build/paho-mqtt-sys-*/out/lib/libpaho-mqtt3as.a 2>/dev/null | head -n 1)
-if [ -z "$paho_lib" ]; then
-  echo "no libpaho-mqtt3as.a under $CARGO_TARGET_DIR/release/build/paho-mqtt-sys-*/out/lib" >&2
-  exit 1
-fi
-paho_out="${paho_lib%/lib/libpaho-mqtt3as.a}"
-cc -std=c11 -O2 -Wall -Wextra -Werror -I"$paho_out/include" "$here/paho_pingpong.c" -o "$out/paho_pingpong" \
-  "$paho_lib" -lssl -lcrypto -lpthread
+# raw Paho C: the very static library oc2mqtt links
+OC2_BENCH_TARGET_DIR="$CARGO_TARGET_DIR" OC2_BENCH_OUT="$out" "$here/build-paho-pingpong.sh" >/dev/null
 
 cmd="$root/bench/payloads/deny_command.json"
 rsp="$root/bench/payloads/ok_response.json"

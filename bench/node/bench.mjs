@@ -8,14 +8,14 @@
 //
 // --write puts the table in RESULTS.md.
 //
-// If bench/c/run.sh has built it ($CARGO_TARGET_DIR/c-bench/paho_pingpong),
-// the same run also measures raw Paho C (no JavaScript at all) answering
-// from a consumer thread: the ceiling for any Paho-based library whose
-// handlers stay off the network thread, as oc2mqtt's design requires.
+// The same run also measures raw Paho C (no JavaScript at all, built by
+// bench/c/build-paho-pingpong.sh) answering from a consumer thread: the
+// ceiling for any Paho-based library whose handlers stay off the network
+// thread, as oc2mqtt's design requires.
 
 import { spawn, execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -36,7 +36,7 @@ const SECONDS = Number(o.seconds)
 const INFLIGHT = Number(o.inflight)
 const HERE = path.dirname(new URL(import.meta.url).pathname)
 const BROKER_PY = path.join(HERE, '..', '..', 'tests', 'broker', 'broker.py')
-const PAHO_C = path.join(process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'oc2mqtt-target'), 'c-bench', 'paho_pingpong')
+const PAHO_C = execFileSync('bash', [path.join(HERE, '..', 'c', 'build-paho-pingpong.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
 
 function startBroker () {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'oc2mqtt-bench-node-'))
@@ -164,7 +164,7 @@ const SCENARIOS = [
   { name: 'mqttjs-nodelay-pipe', mode: 'pipelined', consumer: ['consumer-mqttjs.mjs', '--nodelay'], producer: (u) => mqttjsProducer(u, true), run: pipelined },
   { name: 'oc2-pipe', mode: 'pipelined', consumer: ['consumer-oc2.mjs'], producer: oc2Producer, run: pipelined }
 ]
-if (existsSync(PAHO_C)) SCENARIOS.push({ name: 'paho-c-handoff-seq', mode: 'sequential', external: true })
+SCENARIOS.push({ name: 'paho-c-handoff-seq', mode: 'sequential', external: true })
 
 /** bench/c/paho_pingpong.c, two response topics, answered from a consumer thread. */
 function pahoC (url) {
@@ -210,14 +210,12 @@ lines.push('| scenario | oc2mqtt | mqtt.js pair, tuned (noDelay) | mqtt.js pair,
 lines.push('|---|---|---|---|---|---|---|')
 lines.push(`| sequential round trips (1 in flight) | **${seqCell('oc2-seq')}** | ${seqCell('mqttjs-nodelay-seq')} | ${seqCell('mqttjs-seq')} | **${seqRatio.toFixed(2)}×** | ≥ 2× mqtt.js | ${seqRatio >= 2 ? 'yes' : '**no**'} |`)
 lines.push(`| pipelined (${INFLIGHT} in flight) | **${row('oc2-pipe').rate.toFixed(0)} exchanges/s** | ${row('mqttjs-nodelay-pipe').rate.toFixed(0)}/s | ${row('mqttjs-pipe').rate.toFixed(0)}/s | **${pipeRatio.toFixed(2)}×** | ≥ 8 000/s | ${row('oc2-pipe').rate >= 8000 ? 'yes' : '**no**'} |`)
-if (results['paho-c-handoff-seq']) {
-  const ceiling = row('paho-c-handoff-seq').rate / row('mqttjs-nodelay-seq').rate
-  lines.push(`| the ceiling: raw Paho C, no JavaScript, answered from a consumer thread (\`bench/c/paho_pingpong.c dual handoff\`) | ${seqCell('paho-c-handoff-seq')} | | | ${ceiling.toFixed(2)}× | | |`)
-  lines.push('')
-  lines.push(`Raw Paho C answering from a consumer thread, as oc2mqtt's design requires (its handlers never run on the network thread), runs at ${ceiling.toFixed(2)}× the tuned mqtt.js pair in this run` +
-    (ceiling < 2 ? ': below 2×, so no Paho-based library of this design reaches the sequential target on this machine, whatever its binding costs. ' : '. ') +
-    `oc2mqtt from Node reaches ${(row('oc2-seq').rate / row('paho-c-handoff-seq').rate * 100).toFixed(0)} % of that ceiling.`)
-}
+const ceiling = row('paho-c-handoff-seq').rate / row('mqttjs-nodelay-seq').rate
+lines.push(`| the ceiling: raw Paho C, no JavaScript, answered from a consumer thread (\`bench/c/paho_pingpong.c dual handoff\`) | ${seqCell('paho-c-handoff-seq')} | | | ${ceiling.toFixed(2)}× | | |`)
+lines.push('')
+lines.push(`Raw Paho C answering from a consumer thread, as oc2mqtt's design requires (its handlers never run on the network thread), runs at ${ceiling.toFixed(2)}× the tuned mqtt.js pair in this run` +
+  (ceiling < 2 ? ': below 2×, so no Paho-based library of this design reaches the sequential target on this machine, whatever its binding costs. ' : '. ') +
+  `oc2mqtt from Node reaches ${(row('oc2-seq').rate / row('paho-c-handoff-seq').rate * 100).toFixed(0)} % of that ceiling.`)
 const table = lines.join('\n')
 console.log('\n' + table)
 
