@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::aio::future_into_py;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyInt, PyList, PyTuple};
-use pyo3_async_runtimes::tokio::future_into_py;
 
 use oc2mqtt::client::{Consumer, ConsumerOptions, Incoming};
 use oc2mqtt::message::{Message, Response};

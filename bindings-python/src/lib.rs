@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 
+mod aio;
 mod client;
 mod codec;
 mod consumer;
@@ -20,9 +21,6 @@ mod topics;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logging::install();
-    // asyncio awaitables run on the core's one runtime; a second import of
-    // the module finds it already set, which is fine.
-    let _ = pyo3_async_runtimes::tokio::init_with_runtime(oc2mqtt::client::runtime());
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<codec::PyDecoded>()?;

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::aio::future_into_py;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
-use pyo3_async_runtimes::tokio::future_into_py;
 
 use oc2mqtt::client::{Monitor, MonitorEvent};
 use oc2mqtt::monitor::DEFAULT_PAIRING_WINDOW;

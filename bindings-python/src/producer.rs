@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::aio::future_into_py;
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
-use pyo3_async_runtimes::tokio::future_into_py;
 use tokio::sync::Mutex;
 
 use oc2mqtt::client::{Exchange, Producer, Reply, SendOptions, Summary};

@@ -234,6 +234,63 @@ def test_asyncio_pipelines_many_exchanges(broker: Any, serve: Callable[..., Serv
     assert all(asyncio.run(main()))
 
 
+def test_asyncio_event_loops_one_after_another_and_side_by_side(broker: Any, serve: Callable[..., Serving]) -> None:
+    """Completions reach the loop that awaits them: a second asyncio.run on
+    the same thread, and two loops on two threads at once."""
+    serve(oc2mqtt.Consumer(broker.url, "lp-fw"), lambda c: None)
+
+    async def main(name: str, n: int) -> list[bool]:
+        p = await oc2mqtt.Producer.connect_async(broker.url, name)
+
+        async def one() -> bool:
+            ex = await p.send_async(DENY, to=["lp-fw"], timeout=10)
+            return (await ex.collect_async()).complete
+
+        done = await asyncio.gather(*(one() for _ in range(n)))
+        p.close()
+        return list(done)
+
+    assert all(asyncio.run(main("lp-p1", 20)))
+    assert all(asyncio.run(main("lp-p2", 20)))
+    results: dict[str, list[bool]] = {}
+    threads = [
+        threading.Thread(target=lambda n=name: results.__setitem__(n, asyncio.run(main(n, 50))))
+        for name in ("lp-t1", "lp-t2")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == ["lp-t1", "lp-t2"]
+    assert all(all(v) and len(v) == 50 for v in results.values())
+
+
+def test_cancelling_an_await_drops_the_rust_side(broker: Any) -> None:
+    async def main() -> None:
+        p = await oc2mqtt.Producer.connect_async(broker.url, "cx-p")
+        ex = await p.send_async(DENY, to=["cx-nobody"], timeout=30)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ex.__anext__(), 0.2)
+        # The abandoned wait for the next response held the exchange; had it
+        # kept running, cancel() would block until the 30 s timeout.
+        await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, ex.cancel), 5)
+        summary = await asyncio.wait_for(ex.collect_async(), 5)
+        assert not summary.complete and summary.missing == ["cx-nobody"]
+        # Errors come through as exceptions of the awaitable.
+        with pytest.raises(ValueError, match="already collected"):
+            await ex.collect_async()
+        p.close()
+
+    asyncio.run(main())
+
+
+def test_awaitables_need_a_running_event_loop(broker: Any) -> None:
+    with oc2mqtt.Producer(broker.url, "nl-p") as p:
+        ex = p.send(DENY, to=["nl-nobody"], timeout=0.1)
+        with pytest.raises(RuntimeError, match="no running event loop"):
+            ex.collect_async()
+
+
 def test_exchange_collected_twice_is_a_clear_error(broker: Any) -> None:
     with oc2mqtt.Producer(broker.url, "ct-p") as p:
         ex = p.send(DENY, to=["ct-nobody"], timeout=0.1)
