@@ -34,6 +34,8 @@ use crate::message::{
 /// The MQTT Content Type of every OpenC2 message (MQTT-T 3.4).
 pub const CONTENT_TYPE: &str = "application/openc2";
 
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Default largest payload accepted by [`decode`]: 1 MiB.
 pub const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 
@@ -206,6 +208,12 @@ pub fn decode_with_limit(
         Some(e) => e,
         None => sniff_encoding(payload),
     };
+    // RFC 8259 §8.1: a parser may ignore a byte order mark; some Windows
+    // tools write one.
+    let payload = match encoding {
+        Encoding::Json => payload.strip_prefix(UTF8_BOM).unwrap_or(payload),
+        Encoding::Cbor => payload,
+    };
     let (message, dialect) = match crate::fastpath::decode(payload, encoding) {
         Some(fast) => fast,
         None => general_decode(payload, encoding)?,
@@ -272,7 +280,7 @@ fn announced_encoding(p: &PublishProperties) -> Result<Option<Encoding>, Message
         Some(ct) => {
             let lower = ct.to_ascii_lowercase();
             let base = lower.split(';').next().unwrap_or("").trim();
-            let ours = base.starts_with(CONTENT_TYPE)
+            let ours = is_openc2_media_type(base)
                 || base == "application/json"
                 || base == "application/cbor";
             if !ours {
@@ -298,6 +306,21 @@ fn announced_encoding(p: &PublishProperties) -> Result<Option<Encoding>, Message
             _ => None,
         })),
     }
+}
+
+/// `application/openc2`, with a structured-syntax suffix (`+json`, `+cbor`),
+/// or the OpenC2 HTTPS transfer's `application/openc2-cmd+json` and
+/// `application/openc2-rsp+json` (seen from peers that reuse them over MQTT).
+/// `application/openc2x` and the like are someone else's.
+fn is_openc2_media_type(base: &str) -> bool {
+    let Some(rest) = base.strip_prefix(CONTENT_TYPE) else {
+        return false;
+    };
+    let rest = rest
+        .strip_prefix("-cmd")
+        .or_else(|| rest.strip_prefix("-rsp"))
+        .unwrap_or(rest);
+    rest.is_empty() || rest.starts_with('+')
 }
 
 /// Guesses the encoding of a payload that came without properties.

@@ -687,7 +687,14 @@ pub(crate) fn read_to(v: Value, base: &str) -> Result<Vec<String>, MessageError>
 }
 
 /// Reads the header fields out of `m` (removing them); other keys stay in `m`.
+/// A header whose value is `null` is taken as absent, as a JSON writer with an
+/// unset optional field (Python's `None`, say) sends it.
 pub(crate) fn take_headers(m: &mut JsonMap, base: &str) -> Result<Headers, MessageError> {
+    for field in ["request_id", "created", "from", "to"] {
+        if m.get(field).is_some_and(Value::is_null) {
+            m.remove(field);
+        }
+    }
     let request_id = take_string(m, base, "request_id")?;
     let created = m
         .remove("created")
