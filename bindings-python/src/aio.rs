@@ -166,14 +166,6 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
-fn panic_text(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
-}
-
 /// `asyncio.get_running_loop()`: raises `RuntimeError` outside a coroutine.
 fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -199,7 +191,7 @@ where
             Ok(result) => result.and_then(|v| v.into_py_any(py)),
             Err(panic) => Err(PyRuntimeError::new_err(format!(
                 "oc2mqtt: internal error (a Rust panic): {}",
-                panic_text(&*panic)
+                oc2mqtt::client::panic_text(&*panic)
             ))),
         });
         waker.complete(target, finish);

@@ -31,7 +31,7 @@ use paho_mqtt as mqtt;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{ClientConfig, Connection, Counters, Stats, lock, monotonic_ms};
+use crate::client::{ClientConfig, Connection, Counters, Stats, lock, monotonic_ms, panic_text};
 use crate::codec::{self, Dialect, Encoding};
 use crate::dedup::{DedupKey, Deduplicator};
 use crate::error::{Error, MessageError, Result};
@@ -415,15 +415,6 @@ impl Incoming {
         }
         self.inner.send(&self.to, response)
     }
-}
-
-/// What a panic said, for the 500 it becomes.
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
 }
 
 /// The response for a handler's outcome (see [`Incoming::answer`]).
