@@ -444,6 +444,16 @@ fn paho_props(p: &PublishProperties) -> mqtt::Properties {
     props
 }
 
+/// A QoS 1 publish of `payload` on `topic` with `props`, as the raw clients send it.
+fn raw_message(topic: &str, payload: &[u8], props: &mqtt::Properties) -> mqtt::Message {
+    mqtt::MessageBuilder::new()
+        .topic(topic)
+        .payload(payload)
+        .qos(1)
+        .properties(props.clone())
+        .finalize()
+}
+
 fn raw_client(url: &str, id: &str) -> Res<mqtt::AsyncClient> {
     let create = mqtt::CreateOptionsBuilder::new()
         .server_uri(url.replace("mqtt://", "tcp://"))
@@ -485,12 +495,7 @@ fn paho(url: &str, seconds: f64) -> Res<Value> {
     raw_subscribe(&cons, &["oc2/cmd/device/bench-raw-consumer"])?;
     cons.set_message_callback(move |c, _| {
         for topic in ["oc2/rsp", "oc2/rsp/bench-raw-producer"] {
-            let m = mqtt::MessageBuilder::new()
-                .topic(topic)
-                .payload(rsp.clone())
-                .qos(1)
-                .properties(rsp_props.clone())
-                .finalize();
+            let m = raw_message(topic, &rsp, &rsp_props);
             drop(c.publish(m));
         }
     });
@@ -506,12 +511,7 @@ fn paho(url: &str, seconds: f64) -> Res<Value> {
         }
     });
     let round_trip = || -> Res<()> {
-        let m = mqtt::MessageBuilder::new()
-            .topic("oc2/cmd/device/bench-raw-consumer")
-            .payload(cmd.clone())
-            .qos(1)
-            .properties(cmd_props.clone())
-            .finalize();
+        let m = raw_message("oc2/cmd/device/bench-raw-consumer", &cmd, &cmd_props);
         drop(prod.publish(m));
         rx.recv_timeout(Duration::from_secs(5))?;
         Ok(())
@@ -564,25 +564,13 @@ fn paho_pipe(url: &str, seconds: f64) -> Res<Value> {
             return;
         }
         for topic in ["oc2/rsp", "oc2/rsp/bench-rawp-producer"] {
-            let m = mqtt::MessageBuilder::new()
-                .topic(topic)
-                .payload(rsp.clone())
-                .qos(1)
-                .properties(rsp_props.clone())
-                .finalize();
+            let m = raw_message(topic, &rsp, &rsp_props);
             drop(c.publish(m));
         }
     });
     let prod = raw_client(url, "bench-rawp-producer")?;
     raw_subscribe(&prod, &["oc2/rsp", "oc2/rsp/bench-rawp-producer"])?;
-    let command = move || {
-        mqtt::MessageBuilder::new()
-            .topic("oc2/cmd/device/bench-rawp-consumer")
-            .payload(cmd.clone())
-            .qos(1)
-            .properties(cmd_props.clone())
-            .finalize()
-    };
+    let command = move || raw_message("oc2/cmd/device/bench-rawp-consumer", &cmd, &cmd_props);
     let done = Arc::new(AtomicU64::new(0));
     let d = Arc::clone(&done);
     let next = command.clone();
@@ -779,12 +767,7 @@ fn memory(url: &str, count: u64, budget: Duration) -> Res<Value> {
         }
         let id = format!("{:012x}", sent);
         payload[at + 24..at + 36].copy_from_slice(id.as_bytes());
-        let m = mqtt::MessageBuilder::new()
-            .topic("oc2/cmd/device/bench-mem")
-            .payload(payload.clone())
-            .qos(1)
-            .properties(props.clone())
-            .finalize();
+        let m = raw_message("oc2/cmd/device/bench-mem", &payload, &props);
         inflight.push_back(cli.publish(m));
         if inflight.len() > 1_000 {
             inflight.pop_front().ok_or("empty")?.wait()?;
