@@ -277,6 +277,8 @@ export interface Stats {
   /** Responses that matched no open exchange. */
   unsolicited: number
   reconnects: number
+  /** Publishes the broker refused or that could not be sent (each is also logged). */
+  publishErrors: number
 }
 
 interface ObservedEvent {

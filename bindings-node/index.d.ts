@@ -277,6 +277,8 @@ export interface Stats {
   /** Responses that matched no open exchange. */
   unsolicited: number
   reconnects: number
+  /** Publishes the broker refused or that could not be sent (each is also logged). */
+  publishErrors: number
 }
 
 interface ObservedEvent {
@@ -389,7 +391,7 @@ export declare class Consumer {
    * Use `incoming.reply({ status: 102 })` for an interim response.
    */
   serve(handler: (command: Command, incoming: Incoming) => Response | void | Promise<Response | void>): Promise<void>
-  /** Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects }`. */
+  /** Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`. */
   stats(): Stats
   /** Stops serving (the `serve()` Promise resolves) and disconnects. */
   close(): Promise<void>
@@ -561,7 +563,7 @@ export declare class Monitor {
   next(): Promise<IteratorResult<MonitorEvent, undefined>>
   /** Commands seen whose addressed responders have not all answered yet. */
   pending(): Array<{ requestId: string; missing: string[] }>
-  /** Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects }`. */
+  /** Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`. */
   stats(): Stats
   /** Stops and disconnects; iteration ends and `'close'` is emitted. */
   close(): Promise<void>
@@ -607,7 +609,7 @@ export declare class Producer {
    */
   send(command: Command | Message, options?: SendOptions): Exchange
   /**
-   * Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects }`.
+   * Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`.
    * All zero before `connect()`.
    */
   stats(): Stats

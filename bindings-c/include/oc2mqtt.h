@@ -398,7 +398,7 @@ typedef void (*oc2_command_callback)(void *userdata,
  */
 typedef struct oc2_stats {
   /**
-   * Messages published (and acknowledged by the broker).
+   * Messages published and acknowledged by the broker.
    */
   uint64_t published;
   /**
@@ -421,6 +421,10 @@ typedef struct oc2_stats {
    * Automatic reconnections to the broker.
    */
   uint64_t reconnects;
+  /**
+   * Publishes the broker refused or that could not be sent (each is also logged).
+   */
+  uint64_t publish_errors;
 } oc2_stats;
 
 /**
@@ -945,7 +949,8 @@ oc2_result oc2_config_builder_set_connect_timeout(struct oc2_config_builder *bui
  * Checks the settings and makes an immutable configuration (`*out`,
  * freed with `oc2_config_free`). `OC2_RESULT_CONFIG` (or `OC2_RESULT_IO`
  * for an unreadable file) with the reason in `oc2_config_builder_last_error`
- * ("qos is 0, but OpenC2 over MQTT uses 1 or 2") when they do not hold.
+ * ("qos (oc2_config_builder_set_qos) is 0, but OpenC2 over MQTT uses 1 or 2")
+ * when they do not hold.
  */
 oc2_result oc2_config_builder_build(struct oc2_config_builder *builder, struct oc2_config **out);
 

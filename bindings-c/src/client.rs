@@ -66,7 +66,7 @@ impl SharedError {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct oc2_stats {
-    /// Messages published (and acknowledged by the broker).
+    /// Messages published and acknowledged by the broker.
     pub published: u64,
     /// Messages received from the broker.
     pub received: u64,
@@ -78,6 +78,8 @@ pub struct oc2_stats {
     pub unsolicited: u64,
     /// Automatic reconnections to the broker.
     pub reconnects: u64,
+    /// Publishes the broker refused or that could not be sent (each is also logged).
+    pub publish_errors: u64,
 }
 
 impl From<Stats> for oc2_stats {
@@ -89,6 +91,7 @@ impl From<Stats> for oc2_stats {
             decode_errors: s.decode_errors,
             unsolicited: s.unsolicited,
             reconnects: s.reconnects,
+            publish_errors: s.publish_errors,
         }
     }
 }

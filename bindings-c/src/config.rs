@@ -236,10 +236,24 @@ pub extern "C" fn oc2_config_builder_set_connect_timeout(
     })
 }
 
+/// A setting as a C caller knows it: by the function that sets it.
+fn setter(setting: &str) -> String {
+    let function = match setting {
+        "keep_alive_secs" => "keep alive (oc2_config_builder_set_keep_alive)",
+        "qos" => "qos (oc2_config_builder_set_qos)",
+        "connect_timeout_secs" => "connect timeout (oc2_config_builder_set_connect_timeout)",
+        "client_id" => "client id (oc2_config_builder_set_client_id)",
+        "cert_file" => "cert_file (oc2_config_builder_set_tls)",
+        other => other,
+    };
+    function.to_owned()
+}
+
 /// Checks the settings and makes an immutable configuration (`*out`,
 /// freed with `oc2_config_free`). `OC2_RESULT_CONFIG` (or `OC2_RESULT_IO`
 /// for an unreadable file) with the reason in `oc2_config_builder_last_error`
-/// ("qos is 0, but OpenC2 over MQTT uses 1 or 2") when they do not hold.
+/// ("qos (oc2_config_builder_set_qos) is 0, but OpenC2 over MQTT uses 1 or 2")
+/// when they do not hold.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_build(
     builder: *mut oc2_config_builder,
@@ -249,7 +263,7 @@ pub extern "C" fn oc2_config_builder_build(
         let b = try_mut(builder)?;
         b.last_error.clear();
         let out = try_out(out)?;
-        b.config.validate().map_err(|e| {
+        b.config.validate_naming(setter).map_err(|e| {
             b.last_error.set(e.to_string());
             crate::error::error_code(&e)
         })?;

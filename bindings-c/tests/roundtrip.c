@@ -41,10 +41,12 @@ static void config_errors_name_the_setting(void) {
     CHECK_RC(oc2_config_builder_set_qos(b, 0), OC2_RESULT_OK);
     CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_CONFIG);
     CHECK_RC(oc2_config_builder_last_error(b, text, sizeof text, &n), OC2_RESULT_OK);
-    CHECK(strcmp(text, "configuration: qos is 0, but OpenC2 over MQTT uses 1 or 2") == 0);
+    CHECK(strcmp(text, "configuration: qos (oc2_config_builder_set_qos) is 0, but OpenC2 over MQTT uses 1 or 2") == 0);
     CHECK_RC(oc2_config_builder_set_qos(b, 1), OC2_RESULT_OK);
     CHECK_RC(oc2_config_builder_set_keep_alive(b, 301), OC2_RESULT_OK);
     CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_CONFIG);
+    CHECK_RC(oc2_config_builder_last_error(b, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strcmp(text, "configuration: keep alive (oc2_config_builder_set_keep_alive) is 301, but MQTT-T 3.1.1 allows at most 300") == 0);
     CHECK_RC(oc2_config_builder_set_keep_alive(b, 30), OC2_RESULT_OK);
     CHECK_RC(oc2_config_builder_set_mqtt_version(b, 7), OC2_RESULT_INVALID_ARGUMENT);
     CHECK_RC(oc2_config_builder_set_tls(b, "/nonexistent/ca.pem", NULL, NULL), OC2_RESULT_OK);
@@ -202,6 +204,7 @@ static void pull_style_round_trip(void) {
     oc2_stats st;
     CHECK_RC(oc2_producer_stats(producer, &st), OC2_RESULT_OK);
     CHECK(st.published >= 4 && st.received >= 4);
+    CHECK(st.publish_errors == 0 && st.reconnects == 0);
     CHECK_RC(oc2_consumer_close(consumer), OC2_RESULT_OK);
     CHECK_RC(oc2_consumer_next(consumer, 1000, &cmd), OC2_RESULT_DONE);
     oc2_producer_free(producer);

@@ -31,6 +31,28 @@ pub(crate) const CLIENT_KEYS: &[&str] = &[
     "maxPayload",
 ];
 
+/// Checks a configuration's values as the core does, naming each setting
+/// as JavaScript spells it (`keepAliveSecs`, not `keep_alive_secs`).
+pub(crate) fn validate(c: &ClientConfig) -> oc2mqtt::Result<()> {
+    c.validate_naming(camel_case)
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for ch in snake.chars() {
+        match ch {
+            '_' => upper = true,
+            c if upper => {
+                out.push(c.to_ascii_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Refuses keys that are not in `CLIENT_KEYS` or `extra`, so that a typo
 /// (`keepalive`) is an error rather than a silently ignored setting.
 pub(crate) fn check_keys(
@@ -177,5 +199,6 @@ pub(crate) fn stats_to_js<'e>(env: &'e Env, s: &Stats) -> napi::Result<Object<'e
     o.set("decodeErrors", s.decode_errors as f64)?;
     o.set("unsolicited", s.unsolicited as f64)?;
     o.set("reconnects", s.reconnects as f64)?;
+    o.set("publishErrors", s.publish_errors as f64)?;
     Ok(o)
 }

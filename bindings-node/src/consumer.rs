@@ -243,6 +243,7 @@ impl Consumer {
                 if lock(&slot).is_some() {
                     return Ok(());
                 }
+                client::validate(&config)?;
                 let consumer = core::Consumer::connect(config, options).await?;
                 *lock(&slot) = Some(consumer);
                 Ok(())
@@ -322,7 +323,7 @@ impl Consumer {
         )
     }
 
-    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects }`.
+    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`.
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let stats = lock(&self.connected)

@@ -141,6 +141,7 @@ impl Monitor {
                 if lock(&slot).is_some() {
                     return Ok(());
                 }
+                client::validate(&config)?;
                 let monitor = core::Monitor::connect_with_window(config, filter, window).await?;
                 *lock(&slot) = Some(Arc::new(monitor));
                 closed.store(false, Ordering::SeqCst);
@@ -197,7 +198,7 @@ impl Monitor {
             .collect()
     }
 
-    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects }`.
+    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`.
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let stats = lock(&self.connected)

@@ -174,6 +174,7 @@ impl Producer {
                 if lock(&slot).is_some() {
                     return Ok(());
                 }
+                client::validate(&config)?;
                 let producer = core::Producer::connect(config, &id).await?;
                 *lock(&slot) = Some(producer);
                 Ok(())
@@ -221,7 +222,7 @@ impl Producer {
         Ok(Exchange { shared })
     }
 
-    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects }`.
+    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`.
     /// All zero before `connect()`.
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {

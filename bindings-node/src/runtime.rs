@@ -53,9 +53,12 @@ where
         deferred.resolve(Box::new(move |env: Env| match outcome {
             Ok(Ok(v)) => to_js(&env, v),
             Ok(Err(e)) => Err(error::rejection(&env, &e)),
-            Err(_) => Err(error::rejection(
+            Err(panic) => Err(error::rejection(
                 &env,
-                &oc2mqtt::Error::Handler("internal error: a task panicked".to_owned()),
+                &oc2mqtt::Error::Handler(format!(
+                    "internal error: a task panicked: {}",
+                    oc2mqtt::client::panic_text(panic.as_ref())
+                )),
             )),
         }));
     });

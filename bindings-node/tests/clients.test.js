@@ -225,6 +225,33 @@ test('the monitor pairs requests with responses, as events and as an iterator', 
   assert.ok(monitor instanceof require('node:events').EventEmitter)
 })
 
+test('publishes the broker refuses are errors or counted, and serving goes on', async () => {
+  const acl = [
+    'user p', 'topic write oc2/cmd/device/allowed', 'topic read oc2/rsp/#', 'topic read oc2/rsp',
+    // The consumer may answer on oc2/rsp, not on oc2/rsp/<producer>.
+    'user d', 'topic read oc2/cmd/#', 'topic write oc2/rsp'
+  ]
+  const locked = startBroker(['--user', 'p:pw', '--user', 'd:pw', ...acl.flatMap((line) => ['--acl', line])])
+  try {
+    const consumer = await connected(new Consumer({ url: locked.url, deviceId: 'allowed', username: 'd', password: 'pw' }))
+    consumer.serve(() => ({ status: 200 }))
+    const producer = await connected(new Producer({ url: locked.url, id: 'acl-p', username: 'p', password: 'pw' }))
+    await assert.rejects(producer.send(QUERY, { to: 'forbidden' }).collect(), {
+      code: 'OC2_PUBLISH', message: 'broker refused the publish to oc2/cmd/device/forbidden: not authorized'
+    })
+    assert.equal(producer.stats().publishErrors, 1)
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await producer.send(START, { to: 'allowed' }).collect()).complete, true)
+    }
+    for (let i = 0; i < 250 && consumer.stats().publishErrors < 3; i++) await sleep(20)
+    assert.equal(consumer.stats().publishErrors, 3)
+    await producer.close()
+    await consumer.close()
+  } finally {
+    locked.stop()
+  }
+})
+
 test('connection and configuration errors have stable codes', async () => {
   const refused = new Producer({ url: 'mqtt://127.0.0.1:9', id: 'x', connectTimeoutSecs: 2 })
   await assert.rejects(refused.connect(), (e) => {
@@ -232,7 +259,13 @@ test('connection and configuration errors have stable codes', async () => {
     return true
   })
   await assert.rejects(new Producer({ url: broker.url, id: 'x', keepAliveSecs: 600 }).connect(), {
-    code: 'OC2_CONFIG', message: 'configuration: keepAliveSecs is 600, but MQTT-T 3.1.1 allows at most 300'.replace('keepAliveSecs', 'keep_alive_secs')
+    code: 'OC2_CONFIG', message: 'configuration: keepAliveSecs is 600, but MQTT-T 3.1.1 allows at most 300'
+  })
+  await assert.rejects(new Consumer({ url: broker.url, deviceId: 'x', certFile: '/c.pem' }).connect(), {
+    code: 'OC2_CONFIG', message: 'configuration: certFile and keyFile must be given together'
+  })
+  await assert.rejects(new Monitor({ url: broker.url, connectTimeoutSecs: 0 }).connect(), {
+    code: 'OC2_CONFIG', message: 'configuration: connectTimeoutSecs must be at least 1'
   })
   await assert.rejects(new Producer({ url: 'http://x', id: 'x' }).connect(), { code: 'OC2_CONFIG', message: /broker URL 'http:\/\/x': unsupported scheme 'http'/ })
   await assert.rejects(new Consumer({ url: broker.url, deviceId: 'd#1' }).connect(), { code: 'OC2_TOPIC' })

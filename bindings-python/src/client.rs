@@ -300,5 +300,6 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict
     d.set_item("decode_errors", s.decode_errors)?;
     d.set_item("unsolicited", s.unsolicited)?;
     d.set_item("reconnects", s.reconnects)?;
+    d.set_item("publish_errors", s.publish_errors)?;
     Ok(d)
 }

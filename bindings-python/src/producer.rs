@@ -483,7 +483,7 @@ impl PyProducer {
         })
     }
 
-    /// Counters: published, received, duplicates, decode_errors, unsolicited, reconnects.
+    /// Counters: published, received, duplicates, decode_errors, unsolicited, reconnects, publish_errors.
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         stats_dict(py, &self.inner.stats())

@@ -375,6 +375,32 @@ def test_username_and_password(tmp_path: Path) -> None:
         assert isinstance(info.value, PermissionError) and "wrong" not in str(info.value)
 
 
+def test_acl_refusals_are_errors_and_counted(tmp_path: Path, serve: Callable[..., Serving]) -> None:
+    from broker import Broker
+
+    acl = [
+        "user p", "topic write oc2/cmd/device/allowed", "topic read oc2/rsp/#", "topic read oc2/rsp",
+        # The consumer may answer on oc2/rsp, not on oc2/rsp/<producer>.
+        "user d", "topic read oc2/cmd/#", "topic write oc2/rsp",
+    ]
+    with Broker(tmp_path, users=["p:pw", "d:pw"], acl=acl) as b:
+        login = lambda user: oc2mqtt.ClientConfig(b.url, username=user, password="pw")  # noqa: E731
+        consumer = oc2mqtt.Consumer(login("d"), "allowed")
+        serve(consumer, lambda cmd: {"status": 200})
+        with oc2mqtt.Producer(login("p"), "acl-p") as p:
+            with pytest.raises(oc2mqtt.PublishError) as info:
+                p.send(QUERY, to=["forbidden"], timeout=2)
+            assert str(info.value) == "broker refused the publish to oc2/cmd/device/forbidden: not authorized"
+            assert (p.stats["publish_errors"], p.stats["published"]) == (1, 0)
+            for _ in range(3):
+                assert p.send(DENY, to=["allowed"], timeout=5).collect().complete
+            deadline = time.monotonic() + 5
+            while consumer.stats["publish_errors"] < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert consumer.stats["publish_errors"] == 3, consumer.stats
+            assert consumer.stats["published"] >= 3
+
+
 @pytest.mark.parametrize(
     ("kwargs", "exc", "text"),
     [

@@ -138,7 +138,8 @@ pub(crate) struct Common {
 }
 
 impl Common {
-    /// The client configuration these flags describe (validated by the core on connect).
+    /// The client configuration these flags describe, checked by the core;
+    /// its errors name the flags.
     pub(crate) fn config(&self) -> Result<ClientConfig, Failure> {
         let mut c = ClientConfig {
             brokers: self.brokers.clone(),
@@ -182,6 +183,7 @@ impl Common {
         if let Some(t) = self.connect_timeout {
             c.connect_timeout_secs = t;
         }
+        c.validate_naming(flag)?;
         Ok(c)
     }
 
@@ -189,6 +191,18 @@ impl Common {
     pub(crate) fn broker_list(&self) -> String {
         self.brokers.join(", ")
     }
+}
+
+/// The flag that sets a [`ClientConfig`] field, for the core's messages.
+fn flag(setting: &str) -> String {
+    let flag = match setting {
+        "keep_alive_secs" => "keep-alive",
+        "connect_timeout_secs" => "connect-timeout",
+        "cert_file" => "cert",
+        "key_file" => "key",
+        other => return format!("--{}", other.replace('_', "-")),
+    };
+    format!("--{flag}")
 }
 
 /// Installs the tracing subscriber: stderr, `warn` by default, more with `-v`.

@@ -116,12 +116,13 @@ pub(crate) async fn run(args: ServeArgs) -> Result<u8, Failure> {
     consumer.close().await;
     let s = consumer.stats();
     eprintln!(
-        "oc2mqtt serve: {stopped_by}: stopped; {} commands handled, {} received, {} published, {} duplicates, {} undecodable",
+        "oc2mqtt serve: {stopped_by}: stopped; {} commands handled, {} received, {} published, {} duplicates, {} undecodable, {} refused publishes",
         handled.load(Ordering::Relaxed),
         s.received,
         s.published,
         s.duplicates,
         s.decode_errors,
+        s.publish_errors,
     );
     crate::common::skip_teardown(consumer);
     Ok(EXIT_OK)

@@ -588,7 +588,7 @@ fn bad_commands_and_settings_are_usage_errors() {
         args.push(cmd);
         run(&args)
     };
-    let cases: [(&[&str], &str, &str); 6] = [
+    let cases: [(&[&str], &str, &str); 7] = [
         (
             &[],
             "not json",
@@ -612,7 +612,12 @@ fn bad_commands_and_settings_are_usage_errors() {
         (
             &["--keep-alive", "600"],
             QUERY,
-            "error: configuration: keep_alive_secs is 600, but MQTT-T 3.1.1 allows at most 300\n",
+            "error: configuration: --keep-alive is 600, but MQTT-T 3.1.1 allows at most 300\n",
+        ),
+        (
+            &["--cert", "/nonexistent/client.pem"],
+            QUERY,
+            "error: configuration: --cert and --key must be given together\n",
         ),
         (
             &["--password-env", "OC2MQTT_SURELY_UNSET"],

@@ -230,6 +230,7 @@ async fn an_acl_denied_publish_is_an_error_not_silence() {
         "broker refused the publish to oc2/cmd/device/forbidden: not authorized"
     );
     assert_eq!(p.open_exchanges(), 0, "the failed exchange is closed");
+    assert_eq!((p.stats().publish_errors, p.stats().published), (1, 0));
     p.send(
         query(),
         SendOptions {
@@ -305,6 +306,7 @@ async fn a_refused_reply_is_not_counted_and_the_consumer_keeps_serving() {
         (6, 6),
         "6 answers on oc2/rsp acknowledged; the 6 on oc2/rsp/p1 refused and not counted"
     );
+    assert_eq!(consumer.stats().publish_errors, 6, "the 6 refusals are counted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -309,6 +309,7 @@ class _Stats(TypedDict):
     decode_errors: int
     unsolicited: int
     reconnects: int
+    publish_errors: int
 
 @final
 class ClientConfig:

@@ -225,6 +225,12 @@ impl ClientConfig {
 
     /// Checks every setting; the error names the setting and the reason.
     pub fn validate(&self) -> Result<()> {
+        self.validate_naming(str::to_owned)
+    }
+
+    /// [`validate`](Self::validate), naming each setting as `name` spells it:
+    /// a binding passes its own spelling (`keep_alive_secs` → `keepAliveSecs`).
+    pub fn validate_naming(&self, name: impl Fn(&str) -> String) -> Result<()> {
         if self.brokers.is_empty() {
             return Err(Error::Config("no broker URL given".to_owned()));
         }
@@ -233,13 +239,15 @@ impl ClientConfig {
         }
         if self.keep_alive_secs > MAX_KEEP_ALIVE_SECS {
             return Err(Error::Config(format!(
-                "keep_alive_secs is {}, but MQTT-T 3.1.1 allows at most {MAX_KEEP_ALIVE_SECS}",
+                "{} is {}, but MQTT-T 3.1.1 allows at most {MAX_KEEP_ALIVE_SECS}",
+                name("keep_alive_secs"),
                 self.keep_alive_secs
             )));
         }
         if !matches!(self.qos, 1 | 2) {
             return Err(Error::Config(format!(
-                "qos is {}, but OpenC2 over MQTT uses 1 or 2",
+                "{} is {}, but OpenC2 over MQTT uses 1 or 2",
+                name("qos"),
                 self.qos
             )));
         }
@@ -249,26 +257,31 @@ impl ClientConfig {
             ));
         }
         if self.cert_file.is_some() != self.key_file.is_some() {
-            return Err(Error::Config(
-                "cert_file and key_file must be given together".to_owned(),
-            ));
+            return Err(Error::Config(format!(
+                "{} and {} must be given together",
+                name("cert_file"),
+                name("key_file")
+            )));
         }
         if let Some(id) = &self.client_id {
             if id.is_empty() || id.len() > 65_535 {
-                return Err(Error::Config(
-                    "client_id must be 1 to 65535 bytes".to_owned(),
-                ));
+                return Err(Error::Config(format!(
+                    "{} must be 1 to 65535 bytes",
+                    name("client_id")
+                )));
             }
         }
         if self.connect_timeout_secs == 0 {
-            return Err(Error::Config(
-                "connect_timeout_secs must be at least 1".to_owned(),
-            ));
+            return Err(Error::Config(format!(
+                "{} must be at least 1",
+                name("connect_timeout_secs")
+            )));
         }
         if self.max_payload == 0 {
-            return Err(Error::Config(
-                "max_payload must be at least 1 byte".to_owned(),
-            ));
+            return Err(Error::Config(format!(
+                "{} must be at least 1 byte",
+                name("max_payload")
+            )));
         }
         check_file("CA file", self.ca_file.as_deref())?;
         check_file("certificate file", self.cert_file.as_deref())?;

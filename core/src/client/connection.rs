@@ -96,7 +96,7 @@ impl Unconfirmed {
                         let (topic, _) = tokens.pop_front().expect("front exists");
                         match outcome {
                             Ok(_) => Counters::bump(&counters.published),
-                            Err(e) => refused.push(publish_error(&topic, e)),
+                            Err(e) => refused.push(publish_error(counters, &topic, e)),
                         }
                     }
                 }
@@ -113,7 +113,9 @@ impl Unconfirmed {
     }
 }
 
-fn publish_error(topic: &str, e: mqtt::Error) -> Error {
+/// The error for a publish to `topic` that failed, counted in `publish_errors`.
+fn publish_error(counters: &Counters, topic: &str, e: mqtt::Error) -> Error {
+    Counters::bump(&counters.publish_errors);
     match e {
         mqtt::Error::ReasonCode(rc, _) => Error::Publish(format!(
             "broker refused the publish to {topic}: {}",
@@ -610,7 +612,7 @@ impl Connection {
             let token = self
                 .cli
                 .try_publish(self.message(topic, payload, props.as_ref()))
-                .map_err(|e| publish_error(topic, e))?;
+                .map_err(|e| publish_error(&self.counters, topic, e))?;
             self.unconfirmed
                 .tokens()
                 .push_back((topic.clone(), token.into()));
@@ -680,7 +682,7 @@ impl Connection {
                     return Err(Error::Closed(format!("the connection was closed before {topic} was acknowledged")));
                 }
             };
-            outcome.map_err(|e| publish_error(topic, e))?;
+            outcome.map_err(|e| publish_error(&self.counters, topic, e))?;
             self.counters.published.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// What a producer, consumer or monitor has seen so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Messages published (and acknowledged by the broker).
+    /// Messages published and acknowledged by the broker.
     pub published: u64,
     /// Messages received from the broker.
     pub received: u64,
@@ -17,6 +17,9 @@ pub struct Stats {
     pub unsolicited: u64,
     /// Automatic reconnections to the broker.
     pub reconnects: u64,
+    /// Publishes the broker refused or the client could not send (an ACL
+    /// denial, for one); each is also logged with its topic and reason.
+    pub publish_errors: u64,
 }
 
 #[derive(Debug, Default)]
@@ -27,6 +30,7 @@ pub(crate) struct Counters {
     pub(crate) decode_errors: AtomicU64,
     pub(crate) unsolicited: AtomicU64,
     pub(crate) reconnects: AtomicU64,
+    pub(crate) publish_errors: AtomicU64,
 }
 
 impl Counters {
@@ -39,6 +43,7 @@ impl Counters {
             decode_errors: get(&self.decode_errors),
             unsolicited: get(&self.unsolicited),
             reconnects: get(&self.reconnects),
+            publish_errors: get(&self.publish_errors),
         }
     }
 
