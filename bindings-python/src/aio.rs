@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 
 use pyo3::exceptions::PyRuntimeError;
@@ -49,8 +49,10 @@ fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 }
 
 thread_local! {
-    /// The waker of the last loop seen on this thread (a thread runs one loop at a time).
-    static CURRENT: RefCell<Option<Arc<LoopWaker>>> = const { RefCell::new(None) };
+    /// The waker of the last loop seen on this thread (a thread runs one loop
+    /// at a time). Weak: the futures in flight keep it, and with it the loop,
+    /// alive; once none is left, a finished loop is not kept by this thread.
+    static CURRENT: RefCell<Weak<LoopWaker>> = const { RefCell::new(Weak::new()) };
 }
 
 impl LoopWaker {
@@ -58,10 +60,10 @@ impl LoopWaker {
     fn of(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<LoopWaker>> {
         CURRENT.with(|cur| {
             let mut cur = cur.borrow_mut();
-            if let Some(w) = cur.as_ref()
+            if let Some(w) = cur.upgrade()
                 && w.event_loop.bind(py).is(event_loop)
             {
-                return Ok(Arc::clone(w));
+                return Ok(w);
             }
             let queue = Arc::new(Mutex::new(Queue::default()));
             let w = Arc::new(LoopWaker {
@@ -69,7 +71,7 @@ impl LoopWaker {
                 drain: Py::new(py, Drain(Arc::clone(&queue)))?,
                 queue,
             });
-            *cur = Some(Arc::clone(&w));
+            *cur = Arc::downgrade(&w);
             Ok(w)
         })
     }

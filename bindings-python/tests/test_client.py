@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
@@ -263,6 +265,19 @@ def test_asyncio_event_loops_one_after_another_and_side_by_side(broker: Any, ser
         t.join(30)
     assert sorted(results) == ["lp-t1", "lp-t2"]
     assert all(all(v) and len(v) == 50 for v in results.values())
+
+
+def test_a_finished_event_loop_is_not_kept_alive(broker: Any) -> None:
+    seen: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def main() -> None:
+        seen.append(weakref.ref(asyncio.get_running_loop()))
+        p = await oc2mqtt.Producer.connect_async(broker.url, "gc-p")
+        p.close()
+
+    asyncio.run(main())
+    gc.collect()
+    assert seen[0]() is None, "the thread still holds the closed event loop"
 
 
 def test_cancelling_an_await_drops_the_rust_side(broker: Any) -> None:
