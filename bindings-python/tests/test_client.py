@@ -394,9 +394,14 @@ def test_acl_refusals_are_errors_and_counted(tmp_path: Path, serve: Callable[...
     from broker import Broker
 
     acl = [
-        "user p", "topic write oc2/cmd/device/allowed", "topic read oc2/rsp/#", "topic read oc2/rsp",
+        "user p",
+        "topic write oc2/cmd/device/allowed",
+        "topic read oc2/rsp/#",
+        "topic read oc2/rsp",
         # The consumer may answer on oc2/rsp, not on oc2/rsp/<producer>.
-        "user d", "topic read oc2/cmd/#", "topic write oc2/rsp",
+        "user d",
+        "topic read oc2/cmd/#",
+        "topic write oc2/rsp",
     ]
     with Broker(tmp_path, users=["p:pw", "d:pw"], acl=acl) as b:
         login = lambda user: oc2mqtt.ClientConfig(b.url, username=user, password="pw")  # noqa: E731
