@@ -13,6 +13,7 @@ use napi::bindgen_prelude::{
 };
 use serde_json::{Map, Number, Value};
 
+use oc2mqtt::codec::MAX_NESTING;
 use oc2mqtt::message::Message;
 
 use crate::error::OrThrow;
@@ -241,8 +242,22 @@ pub(crate) fn opt_string_list(
 }
 
 /// A JSON-representable value; `undefined` object properties are skipped,
-/// as `JSON.stringify` does. Integers stay integers.
+/// as `JSON.stringify` does. Integers stay integers. Nesting deeper than
+/// [`MAX_NESTING`] (or an object inside itself) is a `RangeError`, not a
+/// stack overflow.
 pub(crate) fn json(env: &Env, v: Unknown<'_>, path: &str) -> napi::Result<Value> {
+    json_at(env, v, path, 0)
+}
+
+fn json_at(env: &Env, v: Unknown<'_>, path: &str, depth: usize) -> napi::Result<Value> {
+    if depth > MAX_NESTING {
+        return Err(range_error(
+            env,
+            &format!(
+                "{path} is nested more than {MAX_NESTING} levels deep (is an object inside itself?)"
+            ),
+        ));
+    }
     let raw = env.raw();
     Ok(match v.get_type()? {
         ValueType::Null => Value::Null,
@@ -274,7 +289,7 @@ pub(crate) fn json(env: &Env, v: Unknown<'_>, path: &str) -> napi::Result<Value>
                 out.push(if is_absent(&item)? {
                     Value::Null
                 } else {
-                    json(env, item, &format!("{path}[{i}]"))?
+                    json_at(env, item, &format!("{path}[{i}]"), depth + 1)?
                 });
             }
             Value::Array(out)
@@ -288,7 +303,7 @@ pub(crate) fn json(env: &Env, v: Unknown<'_>, path: &str) -> napi::Result<Value>
                     continue;
                 }
                 let sub = format!("{path}.{key}");
-                out.insert(key, json(env, item, &sub)?);
+                out.insert(key, json_at(env, item, &sub, depth + 1)?);
             }
             Value::Object(out)
         }

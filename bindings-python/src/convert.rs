@@ -15,7 +15,7 @@ use pyo3::types::{
 use serde_json::{Map, Number, Value};
 
 /// Deepest nesting accepted from Python (a self-containing list would otherwise recurse forever).
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = oc2mqtt::codec::MAX_NESTING;
 
 /// Strings that occur in nearly every message (keys and common values, and
 /// the core's [`ACTIONS`](oc2mqtt::message::ACTIONS)): made once as interned Python strings with their hash cached, so

@@ -39,6 +39,11 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Default largest payload accepted by [`decode`]: 1 MiB.
 pub const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 
+/// The deepest nesting of objects and arrays a binding converts into a
+/// message, the limit serde_json's parser has for JSON payloads: deeper, or a
+/// container inside itself, is an error rather than a stack overflow.
+pub const MAX_NESTING: usize = 128;
+
 /// Name of the user property that carries the message type.
 pub const PROP_MSG_TYPE: &str = "msgType";
 /// Name of the user property that carries the encoding.
