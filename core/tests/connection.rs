@@ -306,7 +306,11 @@ async fn a_refused_reply_is_not_counted_and_the_consumer_keeps_serving() {
         (6, 6),
         "6 answers on oc2/rsp acknowledged; the 6 on oc2/rsp/p1 refused and not counted"
     );
-    assert_eq!(consumer.stats().publish_errors, 6, "the 6 refusals are counted");
+    assert_eq!(
+        consumer.stats().publish_errors,
+        6,
+        "the 6 refusals are counted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
