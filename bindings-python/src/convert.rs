@@ -7,15 +7,13 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use oc2mqtt::codec::MAX_NESTING;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
 };
 use serde_json::{Map, Number, Value};
-
-/// Deepest nesting accepted from Python (a self-containing list would otherwise recurse forever).
-pub const MAX_DEPTH: usize = oc2mqtt::codec::MAX_NESTING;
 
 /// Strings that occur in nearly every message (keys and common values, and
 /// the core's [`ACTIONS`](oc2mqtt::message::ACTIONS)): made once as interned Python strings with their hash cached, so
@@ -135,9 +133,10 @@ pub fn py_to_value(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<Value> {
 }
 
 fn to_value(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> PyResult<Value> {
-    if depth > MAX_DEPTH {
+    // A self-containing list would otherwise recurse forever.
+    if depth > MAX_NESTING {
         return Err(PyValueError::new_err(format!(
-            "{path}: nested more than {MAX_DEPTH} levels deep (is a container inside itself?)"
+            "{path}: nested more than {MAX_NESTING} levels deep (is a container inside itself?)"
         )));
     }
     if obj.is_none() {

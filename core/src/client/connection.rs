@@ -674,7 +674,8 @@ impl Connection {
                 )
             })
             .collect();
-        for (topic, token) in tokens {
+        let mut tokens = tokens.into_iter();
+        while let Some((topic, token)) = tokens.next() {
             // After close() paho never completes the token: stop waiting then.
             let outcome = tokio::select! {
                 r = token => r,
@@ -682,7 +683,13 @@ impl Connection {
                     return Err(Error::Closed(format!("the connection was closed before {topic} was acknowledged")));
                 }
             };
-            outcome.map_err(|e| publish_error(&self.counters, topic, e))?;
+            if let Err(e) = outcome {
+                // The other topics' outcomes are still counted, by the reaper.
+                self.unconfirmed
+                    .tokens()
+                    .extend(tokens.map(|(t, token)| (t.clone(), token.into())));
+                return Err(publish_error(&self.counters, topic, e));
+            }
             self.counters.published.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
