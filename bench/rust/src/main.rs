@@ -21,7 +21,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use oc2mqtt::client::{
@@ -161,11 +161,12 @@ fn cpu_us(pid: Option<u32>) -> f64 {
     ticks * 1e6 / 100.0 // USER_HZ is 100 on Linux
 }
 
-/// Context switches (voluntary and not) of every thread of this process
-/// so far: each is a thread hand-off, the main cost of a round trip on loopback.
-/// Threads that ended meanwhile are not counted.
-fn context_switches() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+/// Context switches (voluntary and not) of every thread of a process
+/// (`None`: this one) so far: each is a thread hand-off, the main cost of a
+/// round trip on loopback. Threads that ended meanwhile are not counted.
+fn context_switches(pid: Option<u32>) -> f64 {
+    let dir = pid.map_or_else(|| "/proc/self/task".to_owned(), |p| format!("/proc/{p}/task"));
+    let Ok(tasks) = std::fs::read_dir(dir) else {
         return 0.0;
     };
     tasks
@@ -180,25 +181,114 @@ fn context_switches() -> f64 {
         .sum()
 }
 
-/// CPU meter over a measured window: this process and the broker.
-struct Cpu(f64, f64, f64);
+/// CPU meter over a measured window: the client (this process, plus the
+/// responder child of a split scenario) and the broker.
+struct Cpu {
+    child: Option<u32>,
+    client: f64,
+    broker: f64,
+    switches: f64,
+}
 
 impl Cpu {
-    fn start() -> Self {
-        Self(
-            cpu_us(None),
+    fn with_child(child: Option<u32>) -> Self {
+        let mut c = Self {
+            child,
+            client: 0.0,
+            broker: 0.0,
+            switches: 0.0,
+        };
+        (c.client, c.broker, c.switches) = c.now();
+        c
+    }
+
+    fn now(&self) -> (f64, f64, f64) {
+        let child = |f: fn(Option<u32>) -> f64| self.child.map_or(0.0, |p| f(Some(p)));
+        (
+            cpu_us(None) + child(cpu_us),
             cpu_us(BROKER_PID.get().copied()),
-            context_switches(),
+            context_switches(None) + child(context_switches),
         )
     }
-    /// Per exchange: µs of CPU of this process, of the broker, and context switches of this process.
+
+    /// Per exchange: µs of CPU of the client processes, of the broker, and their context switches.
     fn per(&self, n: usize) -> (f64, f64, f64) {
         let n = n.max(1) as f64;
+        let (client, broker, switches) = self.now();
         (
-            (cpu_us(None) - self.0) / n,
-            (cpu_us(BROKER_PID.get().copied()) - self.1) / n,
-            (context_switches() - self.2) / n,
+            (client - self.client) / n,
+            (broker - self.broker) / n,
+            (switches - self.switches) / n,
         )
+    }
+}
+
+/// A responder in a child process (this binary again, `responder-child`),
+/// for the `-split` scenarios: producer and consumer then do not share paho
+/// C's process-wide lock and network threads, as in a deployment, where a
+/// controller and a device never run in one process.
+struct ChildResponder(Child);
+
+impl ChildResponder {
+    /// `kind`: `oc2` (`Consumer::next` + `reply`), `serve` or `paho` (raw paho-rust).
+    fn start(kind: &str, url: &str, id: &str, producer: &str) -> Res<Self> {
+        let mut child = Process::new(std::env::current_exe()?)
+            .args(["responder-child", kind, url, id, producer])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().ok_or("no child stdout")?).read_line(&mut line)?;
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("responder child did not start: {line:?}").into());
+        }
+        Ok(Self(child))
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for ChildResponder {
+    fn drop(&mut self) {
+        // Closing its stdin tells the child to stop.
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+/// The child side of [`ChildResponder`]: answers until its stdin closes.
+fn responder_child(kind: &str, url: &str, id: &str, producer: &str) -> Res<()> {
+    let ready = || -> Res<()> {
+        let mut out = std::io::stdout();
+        writeln!(out, "ready")?;
+        Ok(out.flush()?)
+    };
+    let until_stdin_closes = || std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    match kind {
+        "paho" => {
+            let _cons = paho_responder(url, id, producer, None)?;
+            ready()?;
+            until_stdin_closes()?;
+            // No disconnect: paho-rust can deadlock when a callback publishes
+            // during one, and the broker drops the session of a closed socket.
+            std::process::exit(0)
+        }
+        "oc2" | "serve" => runtime().block_on(async {
+            let consumer = if kind == "serve" {
+                server(url, id).await?
+            } else {
+                responder(url, id, ok_response()).await?
+            };
+            ready()?;
+            tokio::task::spawn_blocking(until_stdin_closes).await??;
+            consumer.close().await;
+            Res::Ok(())
+        }),
+        other => Err(format!("unknown responder kind {other}").into()),
     }
 }
 
@@ -232,6 +322,53 @@ async fn responder(url: &str, id: &str, rsp: Response) -> Res<Consumer> {
     Ok(consumer)
 }
 
+/// A consumer that answers every command with the standard 200 through `serve(handler)`.
+async fn server(url: &str, id: &str) -> Res<Consumer> {
+    let options = ConsumerOptions::new(id)
+        .profile("slpf")
+        .pair("deny", "ipv4_connection");
+    let c = Consumer::connect(config(url), options).await?;
+    let s = c.clone();
+    let rsp = ok_response();
+    tokio::spawn(async move { s.serve(move |_| Ok(Some(rsp.clone()))).await });
+    Ok(c)
+}
+
+/// The consumer of an oc2mqtt scenario: in this process, or in a child.
+enum Responder {
+    Here(Consumer),
+    Child(ChildResponder),
+}
+
+impl Responder {
+    async fn start(url: &str, id: &str, producer: &str, serve: bool, split: bool) -> Res<Self> {
+        Ok(match (split, serve) {
+            (true, _) => Self::Child(ChildResponder::start(
+                if serve { "serve" } else { "oc2" },
+                url,
+                id,
+                producer,
+            )?),
+            (false, true) => Self::Here(server(url, id).await?),
+            (false, false) => Self::Here(responder(url, id, ok_response()).await?),
+        })
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Self::Here(_) => None,
+            Self::Child(c) => Some(c.pid()),
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            Self::Here(c) => c.close().await,
+            Self::Child(c) => drop(c),
+        }
+    }
+}
+
 fn send_options(to: &[String]) -> SendOptions {
     SendOptions {
         to: to.to_vec(),
@@ -259,23 +396,13 @@ async fn one_exchange(p: &Producer, cmd: &Command, opts: &SendOptions) -> Res<()
 
 // ---------------------------------------------------------------- scenarios
 
-/// Sequential round trips (one in flight); `serve` selects `Consumer::serve`.
-fn seq(url: &str, seconds: f64, serve: bool) -> Res<Value> {
+/// Sequential round trips (one in flight); `serve` selects `Consumer::serve`,
+/// `split` puts the consumer in a child process.
+fn seq(url: &str, seconds: f64, serve: bool, split: bool) -> Res<Value> {
     runtime().block_on(async {
-        let cons_id = "bench-seq-consumer";
-        let consumer = if serve {
-            let options = ConsumerOptions::new(cons_id)
-                .profile("slpf")
-                .pair("deny", "ipv4_connection");
-            let c = Consumer::connect(config(url), options).await?;
-            let s = c.clone();
-            let rsp = ok_response();
-            tokio::spawn(async move { s.serve(move |_| Ok(Some(rsp.clone()))).await });
-            c
-        } else {
-            responder(url, cons_id, ok_response()).await?
-        };
-        let producer = Producer::connect(config(url), "bench-seq-producer").await?;
+        let (cons_id, prod_id) = ("bench-seq-consumer", "bench-seq-producer");
+        let consumer = Responder::start(url, cons_id, prod_id, serve, split).await?;
+        let producer = Producer::connect(config(url), prod_id).await?;
         let cmd = deny_command();
         let opts = send_options(&[cons_id.to_owned()]);
         let warm_until = Instant::now() + Duration::from_secs_f64((seconds / 3.0).max(0.5));
@@ -283,7 +410,7 @@ fn seq(url: &str, seconds: f64, serve: bool) -> Res<Value> {
             one_exchange(&producer, &cmd, &opts).await?;
         }
         let mut lat = Vec::new();
-        let cpu = Cpu::start();
+        let cpu = Cpu::with_child(consumer.pid());
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(seconds);
         while Instant::now() < end {
@@ -311,12 +438,12 @@ fn seq(url: &str, seconds: f64, serve: bool) -> Res<Value> {
     })
 }
 
-/// 64 exchanges in flight from one producer.
-fn pipe(url: &str, seconds: f64) -> Res<Value> {
+/// 64 exchanges in flight from one producer; `split` puts the consumer in a child process.
+fn pipe(url: &str, seconds: f64, split: bool) -> Res<Value> {
     runtime().block_on(async {
-        let cons_id = "bench-pipe-consumer";
-        let consumer = responder(url, cons_id, ok_response()).await?;
-        let producer = Producer::connect(config(url), "bench-pipe-producer").await?;
+        let (cons_id, prod_id) = ("bench-pipe-consumer", "bench-pipe-producer");
+        let consumer = Responder::start(url, cons_id, prod_id, false, split).await?;
+        let producer = Producer::connect(config(url), prod_id).await?;
         let cmd = Arc::new(deny_command());
         let opts = Arc::new(send_options(&[cons_id.to_owned()]));
         let run = |dur: f64| {
@@ -348,7 +475,7 @@ fn pipe(url: &str, seconds: f64) -> Res<Value> {
         for t in warm {
             t.await??;
         }
-        let cpu = Cpu::start();
+        let cpu = Cpu::with_child(consumer.pid());
         let start = Instant::now();
         let (tasks, _) = run(seconds);
         let mut lat = Vec::new();
@@ -482,23 +609,84 @@ fn raw_subscribe(cli: &mqtt::AsyncClient, filters: &[&str]) -> Res<()> {
     Ok(())
 }
 
+/// The bench payload `json` encoded as oc2mqtt sends it, with its paho properties.
+fn raw_payload(json: &str) -> Res<(Vec<u8>, mqtt::Properties)> {
+    let msg = Message::from_json_value(serde_json::from_str(json)?)?;
+    let (payload, props) = codec::encode(&msg, Encoding::Json, Dialect::Spec)?;
+    Ok((payload, paho_props(&props)))
+}
+
+/// A raw paho-rust consumer `id` answering each command from paho's callback
+/// thread on `oc2/rsp` and `oc2/rsp/<producer>`, until `stop` is set.
+fn paho_responder(
+    url: &str,
+    id: &str,
+    producer: &str,
+    stop: Option<Arc<AtomicBool>>,
+) -> Res<mqtt::AsyncClient> {
+    let (rsp, rsp_props) = raw_payload(OK)?;
+    let cons = raw_client(url, id)?;
+    raw_subscribe(&cons, &[&format!("oc2/cmd/device/{id}")])?;
+    let topics = ["oc2/rsp".to_owned(), format!("oc2/rsp/{producer}")];
+    cons.set_message_callback(move |c, _| {
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return;
+        }
+        for topic in &topics {
+            drop(c.publish(raw_message(topic, &rsp, &rsp_props)));
+        }
+    });
+    Ok(cons)
+}
+
+/// The consumer of a raw paho scenario: in this process, or in a child.
+enum RawResponder {
+    Here(mqtt::AsyncClient, Arc<AtomicBool>),
+    Child(ChildResponder),
+}
+
+impl RawResponder {
+    fn start(url: &str, id: &str, producer: &str, split: bool) -> Res<Self> {
+        if split {
+            return Ok(Self::Child(ChildResponder::start("paho", url, id, producer)?));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let cli = paho_responder(url, id, producer, Some(Arc::clone(&stop)))?;
+        Ok(Self::Here(cli, stop))
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Self::Here(..) => None,
+            Self::Child(c) => Some(c.pid()),
+        }
+    }
+
+    /// The flag that stops an in-process responder (a child stops on close).
+    fn stop(&self) -> Arc<AtomicBool> {
+        match self {
+            Self::Here(_, stop) => Arc::clone(stop),
+            Self::Child(_) => Arc::default(),
+        }
+    }
+
+    fn close(self) {
+        match self {
+            Self::Here(cli, stop) => {
+                stop.store(true, Ordering::Relaxed);
+                let _ = cli.disconnect(None).wait();
+            }
+            Self::Child(c) => drop(c),
+        }
+    }
+}
+
 /// Raw paho-rust ping-pong with oc2mqtt's wire pattern (the command on the
 /// device topic; the response on `oc2/rsp` and `oc2/rsp/<producer>`), no
 /// codec, no correlation, no tokio: callbacks on paho's threads.
-fn paho(url: &str, seconds: f64) -> Res<Value> {
-    let deny = Message::from_json_value(serde_json::from_str(DENY)?)?;
-    let (cmd, cmd_props) = codec::encode(&deny, Encoding::Json, Dialect::Spec)?;
-    let ok = Message::from_json_value(serde_json::from_str(OK)?)?;
-    let (rsp, rsp_props) = codec::encode(&ok, Encoding::Json, Dialect::Spec)?;
-    let (cmd_props, rsp_props) = (paho_props(&cmd_props), paho_props(&rsp_props));
-    let cons = raw_client(url, "bench-raw-consumer")?;
-    raw_subscribe(&cons, &["oc2/cmd/device/bench-raw-consumer"])?;
-    cons.set_message_callback(move |c, _| {
-        for topic in ["oc2/rsp", "oc2/rsp/bench-raw-producer"] {
-            let m = raw_message(topic, &rsp, &rsp_props);
-            drop(c.publish(m));
-        }
-    });
+fn paho(url: &str, seconds: f64, split: bool) -> Res<Value> {
+    let (cmd, cmd_props) = raw_payload(DENY)?;
+    let cons = RawResponder::start(url, "bench-raw-consumer", "bench-raw-producer", split)?;
     let prod = raw_client(url, "bench-raw-producer")?;
     raw_subscribe(&prod, &["oc2/rsp", "oc2/rsp/bench-raw-producer"])?;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -521,7 +709,7 @@ fn paho(url: &str, seconds: f64) -> Res<Value> {
         round_trip()?;
     }
     let mut lat = Vec::new();
-    let cpu = Cpu::start();
+    let cpu = Cpu::with_child(cons.pid());
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(seconds);
     while Instant::now() < end {
@@ -533,7 +721,7 @@ fn paho(url: &str, seconds: f64) -> Res<Value> {
     let (cpu_client, cpu_broker, switches) = cpu.per(lat.len());
     let lat = sorted(lat);
     let _ = prod.disconnect(None).wait();
-    let _ = cons.disconnect(None).wait();
+    cons.close();
     Ok(json!({
         "rt_per_s": lat.len() as f64 / elapsed,
         "p50_us": percentile(&lat, 0.5),
@@ -547,27 +735,12 @@ fn paho(url: &str, seconds: f64) -> Res<Value> {
 
 /// Raw paho-rust with 64 commands in flight: each response (on the
 /// producer's own topic) triggers the next command from paho's callback.
-fn paho_pipe(url: &str, seconds: f64) -> Res<Value> {
-    let deny = Message::from_json_value(serde_json::from_str(DENY)?)?;
-    let (cmd, cmd_props) = codec::encode(&deny, Encoding::Json, Dialect::Spec)?;
-    let ok = Message::from_json_value(serde_json::from_str(OK)?)?;
-    let (rsp, rsp_props) = codec::encode(&ok, Encoding::Json, Dialect::Spec)?;
-    let (cmd_props, rsp_props) = (paho_props(&cmd_props), paho_props(&rsp_props));
-    let cons = raw_client(url, "bench-rawp-consumer")?;
-    raw_subscribe(&cons, &["oc2/cmd/device/bench-rawp-consumer"])?;
+fn paho_pipe(url: &str, seconds: f64, split: bool) -> Res<Value> {
+    let (cmd, cmd_props) = raw_payload(DENY)?;
+    let cons = RawResponder::start(url, "bench-rawp-consumer", "bench-rawp-producer", split)?;
     // Stop the ping-pong before disconnecting: paho-rust deadlocks when a
     // callback publishes while the client is being disconnected.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_c = Arc::clone(&stop);
-    cons.set_message_callback(move |c, _| {
-        if stop_c.load(Ordering::Relaxed) {
-            return;
-        }
-        for topic in ["oc2/rsp", "oc2/rsp/bench-rawp-producer"] {
-            let m = raw_message(topic, &rsp, &rsp_props);
-            drop(c.publish(m));
-        }
-    });
+    let stop = cons.stop();
     let prod = raw_client(url, "bench-rawp-producer")?;
     raw_subscribe(&prod, &["oc2/rsp", "oc2/rsp/bench-rawp-producer"])?;
     let command = move || raw_message("oc2/cmd/device/bench-rawp-consumer", &cmd, &cmd_props);
@@ -587,7 +760,11 @@ fn paho_pipe(url: &str, seconds: f64) -> Res<Value> {
         drop(prod.publish(command()));
     }
     std::thread::sleep(Duration::from_secs_f64((seconds / 3.0).max(0.5)));
-    let (n0, t0, cpu) = (done.load(Ordering::Relaxed), Instant::now(), Cpu::start());
+    let (n0, t0, cpu) = (
+        done.load(Ordering::Relaxed),
+        Instant::now(),
+        Cpu::with_child(cons.pid()),
+    );
     std::thread::sleep(Duration::from_secs_f64(seconds));
     let n = done.load(Ordering::Relaxed) - n0;
     let rate = n as f64 / t0.elapsed().as_secs_f64();
@@ -595,7 +772,7 @@ fn paho_pipe(url: &str, seconds: f64) -> Res<Value> {
     stop.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(500));
     let _ = prod.disconnect(None).wait();
-    let _ = cons.disconnect(None).wait();
+    cons.close();
     Ok(
         json!({"exchanges_per_s": rate, "n": n, "cpu_us_per_rt_client": cpu_client,
             "switches_per_rt_client": switches, "cpu_us_per_rt_broker": cpu_broker}),
@@ -857,8 +1034,8 @@ fn parse_args() -> Res<Args> {
             "--memory-budget" => a.memory_budget = val("--memory-budget")?.parse()?,
             "--broadcast-rounds" => a.broadcast_rounds = val("--broadcast-rounds")?.parse()?,
             "--c-bin" => a.c_bin = PathBuf::from(val("--c-bin")?),
-            "c" | "paho" | "paho-pipe" | "seq" | "serve" | "pipe" | "broadcast" | "memory" | "nodelay" => a.scenarios.push(arg),
-            other => return Err(format!("unknown argument {other}; scenarios: c paho paho-pipe seq serve pipe broadcast memory nodelay").into()),
+            "c" | "paho" | "paho-pipe" | "seq" | "serve" | "pipe" | "paho-split" | "paho-pipe-split" | "seq-split" | "serve-split" | "pipe-split" | "broadcast" | "memory" | "nodelay" => a.scenarios.push(arg),
+            other => return Err(format!("unknown argument {other}; scenarios: c paho paho-pipe seq serve pipe paho-split paho-pipe-split seq-split serve-split pipe-split broadcast memory nodelay").into()),
         }
     }
     if a.scenarios.is_empty() {
@@ -870,6 +1047,10 @@ fn parse_args() -> Res<Args> {
             "seq",
             "serve",
             "pipe",
+            "paho-split",
+            "paho-pipe-split",
+            "seq-split",
+            "pipe-split",
             "broadcast",
             "memory",
         ]
@@ -902,6 +1083,10 @@ fn main() -> Res<()> {
         );
         return memory_consumer(url, count);
     }
+    if argv.get(1).map(String::as_str) == Some("responder-child") {
+        let arg = |i: usize| argv.get(i).map(String::as_str).ok_or("responder-child KIND URL ID PRODUCER");
+        return responder_child(arg(2)?, arg(3)?, arg(4)?, arg(5)?);
+    }
     let args = parse_args()?;
     let dir = std::env::temp_dir().join(format!("oc2mqtt-bench-{}", std::process::id()));
     let broker = Broker::start(&dir)?;
@@ -923,11 +1108,16 @@ fn main() -> Res<()> {
                     "dual": c_floor(&args.c_bin, broker.port, args.seconds, &["dual"])?,
                     "pipe_dual": c_floor(&args.c_bin, broker.port, args.seconds, &["dual", "pipe"])?,
                 }),
-                "paho" => paho(&url, args.seconds)?,
-                "paho-pipe" => paho_pipe(&url, args.seconds)?,
-                "seq" => seq(&url, args.seconds, false)?,
-                "serve" => seq(&url, args.seconds, true)?,
-                "pipe" => pipe(&url, args.seconds)?,
+                "paho" => paho(&url, args.seconds, false)?,
+                "paho-pipe" => paho_pipe(&url, args.seconds, false)?,
+                "seq" => seq(&url, args.seconds, false, false)?,
+                "serve" => seq(&url, args.seconds, true, false)?,
+                "pipe" => pipe(&url, args.seconds, false)?,
+                "paho-split" => paho(&url, args.seconds, true)?,
+                "paho-pipe-split" => paho_pipe(&url, args.seconds, true)?,
+                "seq-split" => seq(&url, args.seconds, false, true)?,
+                "serve-split" => seq(&url, args.seconds, true, true)?,
+                "pipe-split" => pipe(&url, args.seconds, true)?,
                 "broadcast" => broadcast(&url, args.broadcast_rounds)?,
                 "memory" => memory(
                     &url,
