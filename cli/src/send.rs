@@ -115,7 +115,8 @@ async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Res
     let mut received = 0usize;
     let mut final_from = HashSet::new();
     while let Some(reply) = exchange.next().await {
-        let line = serde_json::to_string(&reply.message.to_json_value())
+        // In the specification's order (headers, then body), whatever the dialect it came in.
+        let line = serde_json::to_string(&reply.message)
             .map_err(|e| Failure::runtime(format!("cannot print a response: {e}")))?;
         print_line(&line)?;
         received += 1;

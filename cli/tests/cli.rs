@@ -270,6 +270,11 @@ fn serve_answers_query_features_and_declared_pairs() {
 
     let out = send(&["--to", "fw-1"], QUERY);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(r#"{"headers":{"request_id":""#),
+        "printed in the specification's order: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let lines = stdout_lines(&out);
     assert_eq!(lines.len(), 1, "one response: {lines:?}");
     assert_eq!(

@@ -165,7 +165,10 @@ fn cpu_us(pid: Option<u32>) -> f64 {
 /// (`None`: this one) so far: each is a thread hand-off, the main cost of a
 /// round trip on loopback. Threads that ended meanwhile are not counted.
 fn context_switches(pid: Option<u32>) -> f64 {
-    let dir = pid.map_or_else(|| "/proc/self/task".to_owned(), |p| format!("/proc/{p}/task"));
+    let dir = pid.map_or_else(
+        || "/proc/self/task".to_owned(),
+        |p| format!("/proc/{p}/task"),
+    );
     let Ok(tasks) = std::fs::read_dir(dir) else {
         return 0.0;
     };
@@ -648,7 +651,9 @@ enum RawResponder {
 impl RawResponder {
     fn start(url: &str, id: &str, producer: &str, split: bool) -> Res<Self> {
         if split {
-            return Ok(Self::Child(ChildResponder::start("paho", url, id, producer)?));
+            return Ok(Self::Child(ChildResponder::start(
+                "paho", url, id, producer,
+            )?));
         }
         let stop = Arc::new(AtomicBool::new(false));
         let cli = paho_responder(url, id, producer, Some(Arc::clone(&stop)))?;
@@ -1084,7 +1089,11 @@ fn main() -> Res<()> {
         return memory_consumer(url, count);
     }
     if argv.get(1).map(String::as_str) == Some("responder-child") {
-        let arg = |i: usize| argv.get(i).map(String::as_str).ok_or("responder-child KIND URL ID PRODUCER");
+        let arg = |i: usize| {
+            argv.get(i)
+                .map(String::as_str)
+                .ok_or("responder-child KIND URL ID PRODUCER")
+        };
         return responder_child(arg(2)?, arg(3)?, arg(4)?, arg(5)?);
     }
     let args = parse_args()?;
