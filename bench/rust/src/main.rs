@@ -9,6 +9,9 @@
 //! - `seq`: one exchange in flight, Rust `Producer` ↔ Rust `Consumer`;
 //! - `serve`: the same with the consumer's `serve(handler)`;
 //! - `pipe`: 64 exchanges in flight from one producer;
+//! - `pipe-serve`: the same with the consumer's `serve(handler)`;
+//! - `paho-split`, `paho-pipe-split`, `seq-split`, `serve-split`, `pipe-split`:
+//!   those scenarios with the consumer in a child process, as deployed;
 //! - `broadcast`: `to` naming 16 consumers; `collect()` delay after the last response;
 //! - `memory`: one consumer (a child process) handles distinct commands; its VmRSS;
 //! - `nodelay`: whether paho's client sockets have TCP_NODELAY.
@@ -441,11 +444,12 @@ fn seq(url: &str, seconds: f64, serve: bool, split: bool) -> Res<Value> {
     })
 }
 
-/// 64 exchanges in flight from one producer; `split` puts the consumer in a child process.
-fn pipe(url: &str, seconds: f64, split: bool) -> Res<Value> {
+/// 64 exchanges in flight from one producer; `serve` selects `Consumer::serve`,
+/// `split` puts the consumer in a child process.
+fn pipe(url: &str, seconds: f64, serve: bool, split: bool) -> Res<Value> {
     runtime().block_on(async {
         let (cons_id, prod_id) = ("bench-pipe-consumer", "bench-pipe-producer");
-        let consumer = Responder::start(url, cons_id, prod_id, false, split).await?;
+        let consumer = Responder::start(url, cons_id, prod_id, serve, split).await?;
         let producer = Producer::connect(config(url), prod_id).await?;
         let cmd = Arc::new(deny_command());
         let opts = Arc::new(send_options(&[cons_id.to_owned()]));
@@ -1039,8 +1043,8 @@ fn parse_args() -> Res<Args> {
             "--memory-budget" => a.memory_budget = val("--memory-budget")?.parse()?,
             "--broadcast-rounds" => a.broadcast_rounds = val("--broadcast-rounds")?.parse()?,
             "--c-bin" => a.c_bin = PathBuf::from(val("--c-bin")?),
-            "c" | "paho" | "paho-pipe" | "seq" | "serve" | "pipe" | "paho-split" | "paho-pipe-split" | "seq-split" | "serve-split" | "pipe-split" | "broadcast" | "memory" | "nodelay" => a.scenarios.push(arg),
-            other => return Err(format!("unknown argument {other}; scenarios: c paho paho-pipe seq serve pipe paho-split paho-pipe-split seq-split serve-split pipe-split broadcast memory nodelay").into()),
+            "c" | "paho" | "paho-pipe" | "seq" | "serve" | "pipe" | "pipe-serve" | "paho-split" | "paho-pipe-split" | "seq-split" | "serve-split" | "pipe-split" | "broadcast" | "memory" | "nodelay" => a.scenarios.push(arg),
+            other => return Err(format!("unknown argument {other}; scenarios: c paho paho-pipe seq serve pipe pipe-serve paho-split paho-pipe-split seq-split serve-split pipe-split broadcast memory nodelay").into()),
         }
     }
     if a.scenarios.is_empty() {
@@ -1052,6 +1056,7 @@ fn parse_args() -> Res<Args> {
             "seq",
             "serve",
             "pipe",
+            "pipe-serve",
             "paho-split",
             "paho-pipe-split",
             "seq-split",
@@ -1121,12 +1126,13 @@ fn main() -> Res<()> {
                 "paho-pipe" => paho_pipe(&url, args.seconds, false)?,
                 "seq" => seq(&url, args.seconds, false, false)?,
                 "serve" => seq(&url, args.seconds, true, false)?,
-                "pipe" => pipe(&url, args.seconds, false)?,
+                "pipe" => pipe(&url, args.seconds, false, false)?,
+                "pipe-serve" => pipe(&url, args.seconds, true, false)?,
                 "paho-split" => paho(&url, args.seconds, true)?,
                 "paho-pipe-split" => paho_pipe(&url, args.seconds, true)?,
                 "seq-split" => seq(&url, args.seconds, false, true)?,
                 "serve-split" => seq(&url, args.seconds, true, true)?,
-                "pipe-split" => pipe(&url, args.seconds, true)?,
+                "pipe-split" => pipe(&url, args.seconds, false, true)?,
                 "broadcast" => broadcast(&url, args.broadcast_rounds)?,
                 "memory" => memory(
                     &url,
