@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs every oc2mqtt loopback benchmark (issue 3) and the dedup
-# memory measurement (issue 2), each scenario 3 times (median reported), ~6 minutes,
+# memory measurement (issue 2), each scenario 3 times (median reported),
 # against a throwaway Mosquitto started by the benchmark itself.
 #
-#   bench/rust/run.sh                  # all scenarios, ~4-5 minutes
+#   bench/rust/run.sh                  # all scenarios, about 7 minutes
 #   bench/rust/run.sh seq pipe         # some scenarios (c paho paho-pipe seq serve pipe pipe-serve broadcast memory nodelay,
 #                                      # and paho-split paho-pipe-split seq-split serve-split pipe-split: consumer in a child process)
 #   REPEAT=1 SECONDS_PER_RUN=1 MEMORY_COUNT=100000 bench/rust/run.sh   # quick look
