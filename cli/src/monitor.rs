@@ -6,7 +6,7 @@ use clap::Args;
 use oc2mqtt::Message;
 use oc2mqtt::client::{Monitor, MonitorEvent};
 use oc2mqtt::monitor::Observed;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::common::{Common, EXIT_OK, Failure, Signals, clock, parse_secs, print_line};
 
@@ -25,8 +25,10 @@ pub(crate) struct MonitorArgs {
     /// Topic filter to watch [default: oc2/# under --topic-prefix].
     #[arg(long, value_name = "F")]
     filter: Option<String>,
-    /// One JSON object per line: kind, topic, received_ms, message (canonical
-    /// form) or error and payload preview, latency_ms.
+    /// One JSON object per line, in this order: kind, topic, received_ms,
+    /// encoding, dialect, latency_ms (responses), message (canonical form,
+    /// headers then body); or, for undecodable payloads, the error and a
+    /// payload preview.
     #[arg(long)]
     json: bool,
     /// Stop after N events.
@@ -86,10 +88,9 @@ fn preview(payload: &[u8]) -> String {
     }
 }
 
-fn latency_ms(latency: Option<Duration>) -> Value {
-    latency.map_or(Value::Null, |d| {
-        json!((d.as_secs_f64() * 1e6).round() / 1e3)
-    })
+/// Milliseconds, to the microsecond.
+fn latency_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 fn parties(msg: &Message) -> String {
@@ -134,54 +135,88 @@ fn observed_line(o: &Observed, latency: Option<Option<Duration>>) -> String {
     .to_owned()
 }
 
-fn observed_json(kind: &str, o: &Observed) -> Value {
-    json!({
-        "kind": kind,
-        "topic": o.topic,
-        "received_ms": o.received_ms,
-        "encoding": o.encoding.as_str(),
-        "dialect": o.dialect.as_str(),
-        "message": o.message.to_json_value(),
-    })
+/// One `--json` line: `kind` first, then what a person scans for, the message
+/// last and in the specification's order (headers, then body).
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum JsonEvent<'a> {
+    Request(JsonObserved<'a>),
+    Response(JsonObserved<'a>),
+    Notification(JsonObserved<'a>),
+    Undecodable {
+        topic: &'a str,
+        received_ms: i64,
+        error: String,
+        error_kind: &'static str,
+        payload_len: usize,
+        payload_preview: String,
+    },
+    Unanswered {
+        received_ms: i64,
+        request_id: &'a str,
+        missing: &'a [String],
+    },
+}
+
+#[derive(Serialize)]
+struct JsonObserved<'a> {
+    topic: &'a str,
+    received_ms: i64,
+    encoding: &'static str,
+    dialect: &'static str,
+    /// Responses only: milliseconds since their command, `null` when it was not seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<Option<f64>>,
+    message: &'a Message,
+}
+
+impl<'a> JsonObserved<'a> {
+    fn new(o: &'a Observed, latency: Option<Option<Duration>>) -> Self {
+        Self {
+            topic: &o.topic,
+            received_ms: o.received_ms,
+            encoding: o.encoding.as_str(),
+            dialect: o.dialect.as_str(),
+            latency_ms: latency.map(|l| l.map(latency_ms)),
+            message: &o.message,
+        }
+    }
 }
 
 /// The event as a human-readable line or a JSON object.
 fn render(event: &MonitorEvent, as_json: bool) -> String {
     let now = oc2mqtt::message::now_ms();
     if as_json {
-        let v = match event {
-            MonitorEvent::Request(o) => observed_json("request", o),
+        let line = match event {
+            MonitorEvent::Request(o) => JsonEvent::Request(JsonObserved::new(o, None)),
             MonitorEvent::Response { observed, latency } => {
-                let mut v = observed_json("response", observed);
-                v["latency_ms"] = latency_ms(*latency);
-                v
+                JsonEvent::Response(JsonObserved::new(observed, Some(*latency)))
             }
-            MonitorEvent::Notification(o) => observed_json("notification", o),
+            MonitorEvent::Notification(o) => JsonEvent::Notification(JsonObserved::new(o, None)),
             MonitorEvent::Undecodable {
                 topic,
                 payload,
                 error,
                 received_ms,
-            } => json!({
-                "kind": "undecodable",
-                "topic": topic,
-                "received_ms": received_ms,
-                "error": error.to_string(),
-                "error_kind": error.kind.as_str(),
-                "payload_len": payload.len(),
-                "payload_preview": preview(payload),
-            }),
+            } => JsonEvent::Undecodable {
+                topic,
+                received_ms: *received_ms,
+                error: error.to_string(),
+                error_kind: error.kind.as_str(),
+                payload_len: payload.len(),
+                payload_preview: preview(payload),
+            },
             MonitorEvent::Unanswered {
                 request_id,
                 missing,
-            } => json!({
-                "kind": "unanswered",
-                "received_ms": now,
-                "request_id": request_id,
-                "missing": missing,
-            }),
+            } => JsonEvent::Unanswered {
+                received_ms: now,
+                request_id,
+                missing,
+            },
         };
-        return v.to_string();
+        // Serializing borrowed strings, numbers and a message cannot fail.
+        return serde_json::to_string(&line).expect("a JSON line");
     }
     match event {
         MonitorEvent::Request(o) | MonitorEvent::Notification(o) => observed_line(o, None),
@@ -263,6 +298,7 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<u8, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     #[test]
     fn previews_are_text_or_hex_and_bounded() {
@@ -287,6 +323,8 @@ mod tests {
             received_ms: 0,
         };
         let rid = req.headers.request_id.clone().expect("id");
+        let rsp_unpaired = rsp.clone();
+        let request_json = render(&MonitorEvent::Request(o(req.clone(), "oc2/cmd/all")), true);
         let line = render(&MonitorEvent::Request(o(req, "oc2/cmd/device/fw-1")), false);
         assert_eq!(
             line,
@@ -304,10 +342,30 @@ mod tests {
                 "00:00:00.000 oc2/rsp/p1 response {rid} fw-1 → p1 501 Not Implemented \"no\" 1.500 ms"
             )
         );
-        let v: Value = serde_json::from_str(&render(&event, true)).expect("json");
+        let line = render(&event, true);
+        assert!(
+            line.starts_with(r#"{"kind":"response","topic":"oc2/rsp/p1","#)
+                && line.contains(r#""message":{"headers":{"request_id":"#),
+            "kind first, the message last in the specification's order: {line}"
+        );
+        let v: Value = serde_json::from_str(&line).expect("json");
         assert_eq!(
             (v["kind"].as_str(), v["latency_ms"].as_f64()),
             (Some("response"), Some(1.5))
+        );
+        let unpaired = MonitorEvent::Response {
+            observed: o(rsp_unpaired, "oc2/rsp"),
+            latency: None,
+        };
+        let v: Value = serde_json::from_str(&render(&unpaired, true)).expect("json");
+        assert!(
+            v["latency_ms"].is_null(),
+            "a response whose command was not seen: {v}"
+        );
+        let v: Value = serde_json::from_str(&request_json).expect("json");
+        assert!(
+            v.get("latency_ms").is_none(),
+            "requests have no latency: {v}"
         );
     }
 }
