@@ -4,6 +4,8 @@ unchanged, and otupy's defects shown against otupy and fixed by the drop-in."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -272,3 +274,21 @@ def test_registered_in_otupys_transfers() -> None:
     assert oc2.Transfers["oc2mqtt"] is dropin.MQTTTransfer
     assert oc2.Transfers["oc2mqtts"] is dropin.MQTTSTransfer
     assert issubclass(dropin.MQTTTransfer, oc2.Transfer)
+
+
+def run_without_otupy(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh interpreter where `import otupy` fails, as without the extra."""
+    script = "import sys\nsys.modules['otupy'] = None\n" + code
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def test_without_otupy_the_dropin_says_which_extra_to_install() -> None:
+    out = run_without_otupy(
+        "try:\n    import oc2mqtt.otupy\nexcept ImportError as e:\n    print(e)\nelse:\n    print('imported')\n"
+    )
+    assert (out.returncode, out.stdout.strip()) == (0, "oc2mqtt.otupy needs otupy: pip install 'oc2mqtt[otupy]'"), (
+        out.stderr
+    )
+    # The rest of the package does not need otupy.
+    out = run_without_otupy("import oc2mqtt\nprint(oc2mqtt.decode(b'{\"status\": 200}').msg_type)\n")
+    assert (out.returncode, out.stdout.strip()) == (0, "response"), out.stderr
