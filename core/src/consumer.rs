@@ -27,11 +27,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use paho_mqtt as mqtt;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{ClientConfig, Connection, Counters, Stats, lock, monotonic_ms, panic_text};
+use crate::client::{ClientConfig, Connection, Inbound, Counters, Stats, lock, monotonic_ms, panic_text};
 use crate::codec::{self, Dialect, Encoding};
 use crate::dedup::{DedupKey, Deduplicator};
 use crate::error::{Error, MessageError, Result};
@@ -43,8 +42,17 @@ const QUEUE: usize = 10_000;
 /// Handler calls running at once in [`Consumer::serve`].
 const CONCURRENT_HANDLERS: usize = 64;
 
+/// How old a command may be, by its `created`, and still run: 15 minutes.
+///
+/// A device that was offline may legitimately receive commands queued for
+/// it (its broker session kept them), and clocks drift by seconds, not
+/// minutes; but a `deny` from yesterday, replayed by a broker that kept it
+/// for a dead session, must not run. Fifteen minutes covers a reboot or a
+/// network outage and is far beyond any exchange's timeout.
+pub const DEFAULT_FRESHNESS_SECS: u64 = 900;
+
 /// What a consumer is and what it implements.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerOptions {
     /// This device's id: its topic is `oc2/cmd/device/<id>` and the `from` of its responses.
     pub device_id: String,
@@ -60,6 +68,24 @@ pub struct ConsumerOptions {
     pub group: Option<String>,
     /// Deliver `query features` to the application instead of answering it.
     pub handle_features: bool,
+    /// Commands whose `created` is older than this many seconds are stale:
+    /// logged, counted in `stale` and not executed (nor answered). 0 = off.
+    /// Default [`DEFAULT_FRESHNESS_SECS`].
+    pub freshness_secs: u64,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        Self {
+            device_id: String::new(),
+            profiles: Vec::new(),
+            pairs: Vec::new(),
+            rate_limit: None,
+            group: None,
+            handle_features: false,
+            freshness_secs: DEFAULT_FRESHNESS_SECS,
+        }
+    }
 }
 
 impl ConsumerOptions {
@@ -186,6 +212,47 @@ pub fn builtin_response(options: &ConsumerOptions, cmd: &Command) -> Option<Resp
     None
 }
 
+/// Why a received command must not run although it is well-formed: it
+/// arrived retained (a stored message, not a live command; MQTT-T publishes
+/// with Retain 0), or its `created` is more than `freshness_secs` before
+/// `now_ms` (0 turns the age check off). A command without `created`
+/// cannot be judged by age and is fresh.
+///
+/// ```
+/// use oc2mqtt::consumer::stale_reason;
+/// use oc2mqtt::message::Headers;
+/// let mut h = Headers::default();
+/// h.created = Some(1_700_000_000_000);
+/// assert_eq!(stale_reason(&h, false, 1_700_000_060_000, 900), None);
+/// assert_eq!(
+///     stale_reason(&h, false, 1_700_003_600_000, 900).as_deref(),
+///     Some("created 3600 s ago, older than the freshness window of 900 s")
+/// );
+/// assert!(stale_reason(&h, true, 1_700_000_000_000, 900).is_some());
+/// ```
+pub fn stale_reason(
+    headers: &Headers,
+    retained: bool,
+    now_ms: i64,
+    freshness_secs: u64,
+) -> Option<String> {
+    if retained {
+        return Some("delivered as a retained message".to_owned());
+    }
+    let created = headers.created?;
+    if freshness_secs == 0 {
+        return None;
+    }
+    let age_ms = now_ms.saturating_sub(created);
+    let window_ms = i64::try_from(freshness_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    (age_ms > window_ms).then(|| {
+        format!(
+            "created {} s ago, older than the freshness window of {freshness_secs} s",
+            age_ms / 1000
+        )
+    })
+}
+
 /// Whether this device should execute a command addressed to `headers.to`.
 pub fn addressed_to(headers: &Headers, device_id: &str) -> bool {
     match headers.to.as_deref() {
@@ -271,8 +338,8 @@ impl Inner {
         self.send_own(&to, Response::new(400).with_text(e.to_string()));
     }
 
-    /// Runs on paho's callback thread for every message on a command topic.
-    fn on_message(self: &Arc<Self>, m: &mqtt::Message) {
+    /// Runs on the connection's task for every message on a command topic.
+    fn on_message(self: &Arc<Self>, m: &Inbound) {
         let decoded = match self.conn.decode(m) {
             Ok(d) => d,
             Err(e) => return self.on_undecodable(m.topic(), m.payload(), e),
@@ -289,6 +356,21 @@ impl Inner {
         }
         if !addressed_to(&decoded.message.headers, &self.options.device_id) {
             tracing::debug!(to = ?decoded.message.headers.to, "command addressed to other devices");
+            return;
+        }
+        let headers = &decoded.message.headers;
+        if let Some(why) = stale_reason(
+            headers,
+            m.retained(),
+            crate::message::now_ms(),
+            self.options.freshness_secs,
+        ) {
+            Counters::bump(&self.conn.counters.stale);
+            tracing::warn!(
+                topic = m.topic(), request_id = ?headers.request_id, from = ?headers.from,
+                action = %cmd.action, target = %cmd.target.name, why,
+                "stale command not executed"
+            );
             return;
         }
         let builtin = builtin_response(&self.options, cmd);

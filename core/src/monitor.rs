@@ -18,10 +18,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use paho_mqtt as mqtt;
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{ClientConfig, Connection, Counters, Stats, lock, monotonic_ms};
+use crate::client::{ClientConfig, Connection, Inbound, Counters, Stats, lock, monotonic_ms};
 use crate::codec::{Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
 use crate::error::{MessageError, Result};
@@ -117,7 +116,7 @@ impl Inner {
         }
     }
 
-    fn observe(&self, m: &mqtt::Message) -> MonitorEvent {
+    fn observe(&self, m: &Inbound) -> MonitorEvent {
         let received_ms = now_ms();
         let decoded = match self.conn.decode(m) {
             Ok(d) => d,
@@ -190,8 +189,8 @@ impl Inner {
         }
     }
 
-    /// Runs on paho's callback thread for every message.
-    fn on_message(&self, m: &mqtt::Message) {
+    /// Runs on the connection's task for every message.
+    fn on_message(&self, m: &Inbound) {
         let event = self.observe(m);
         let _ = self.events.send(event);
         self.expire();

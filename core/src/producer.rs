@@ -18,10 +18,9 @@
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use paho_mqtt as mqtt;
 use tokio::sync::mpsc;
 
-use crate::client::{ClientConfig, Connection, Counters, Stats, lock, monotonic_ms};
+use crate::client::{ClientConfig, Connection, Inbound, Counters, Stats, lock, monotonic_ms};
 use crate::codec::{self, Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
 use crate::dedup::{DedupKey, Deduplicator};
@@ -122,8 +121,8 @@ impl Inner {
         lock(&self.state)
     }
 
-    /// Runs on paho's callback thread for every message on a response topic.
-    fn on_message(&self, m: &mqtt::Message) {
+    /// Runs on the connection's task for every message on a response topic.
+    fn on_message(&self, m: &Inbound) {
         // A response arrives byte for byte on oc2/rsp and oc2/rsp/<id> (and
         // again on redelivery). Its dedup key would include the payload
         // digest anyway, so the digest alone decides, before paying to decode.

@@ -146,36 +146,80 @@ impl Default for ClientConfig {
     }
 }
 
-/// A broker URL split into what paho needs.
+/// How a broker is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `mqtt://` (also `tcp://`).
+    Tcp,
+    /// `mqtts://` (also `ssl://`, `tls://`).
+    Tls,
+    /// `ws://`: MQTT over WebSocket.
+    Ws,
+    /// `wss://`: MQTT over WebSocket over TLS.
+    Wss,
+}
+
+impl Scheme {
+    pub(crate) fn tls(self) -> bool {
+        matches!(self, Self::Tls | Self::Wss)
+    }
+}
+
+/// A broker URL split into what the transport needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BrokerUrl {
     pub(crate) original: String,
-    pub(crate) paho_uri: String,
+    pub(crate) scheme: Scheme,
     pub(crate) host: String,
     pub(crate) port: u16,
-    pub(crate) tls: bool,
+    /// The HTTP path of a WebSocket URL (`/mqtt` when none is given).
+    pub(crate) path: String,
+}
+
+impl BrokerUrl {
+    pub(crate) fn tls(&self) -> bool {
+        self.scheme.tls()
+    }
 }
 
 pub(crate) fn parse_broker(url: &str) -> Result<BrokerUrl> {
     let bad = |why: &str| Error::Config(format!("broker URL '{url}': {why}"));
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("expected mqtt://host:port or mqtts://host:port"))?;
-    let tls = match scheme {
-        "mqtt" | "tcp" => false,
-        "mqtts" | "ssl" | "tls" => true,
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        bad("expected mqtt://host:port, mqtts://host:port, ws://host:port/path or wss://host:port/path")
+    })?;
+    let scheme = match scheme {
+        "mqtt" | "tcp" => Scheme::Tcp,
+        "mqtts" | "ssl" | "tls" => Scheme::Tls,
+        "ws" => Scheme::Ws,
+        "wss" => Scheme::Wss,
         other => {
             return Err(bad(&format!(
-                "unsupported scheme '{other}'; expected mqtt or mqtts"
+                "unsupported scheme '{other}'; expected mqtt, mqtts, ws or wss"
             )));
         }
     };
-    let authority = rest.trim_end_matches('/');
-    if authority.is_empty() || authority.contains('/') || authority.contains('@') {
+    let websocket = matches!(scheme, Scheme::Ws | Scheme::Wss);
+    let (authority, path) = match rest.find('/') {
+        Some(i) if websocket => (&rest[..i], rest[i..].to_owned()),
+        Some(i) if rest[i..].trim_end_matches('/').is_empty() => (&rest[..i], String::new()),
+        Some(_) => {
+            return Err(bad(
+                "expected host[:port] after the scheme, with no path (paths are for ws:// and wss://)",
+            ));
+        }
+        None => (rest, String::new()),
+    };
+    if authority.is_empty() || authority.contains('@') {
         return Err(bad(
-            "expected host[:port] after the scheme, with no path or credentials",
+            "expected host[:port] after the scheme, with no credentials (use username/password)",
         ));
     }
+    let default_port = match scheme {
+        Scheme::Tcp => 1883,
+        Scheme::Tls => 8883,
+        Scheme::Ws => 80,
+        Scheme::Wss => 443,
+    };
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
             let port = p
@@ -186,23 +230,28 @@ pub(crate) fn parse_broker(url: &str) -> Result<BrokerUrl> {
                 port,
             )
         }
-        _ => (authority.to_owned(), if tls { 8883 } else { 1883 }),
+        _ => (
+            authority
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            default_port,
+        ),
     };
     if host.is_empty() {
         return Err(bad("empty host"));
     }
-    let scheme = if tls { "ssl" } else { "tcp" };
-    let host_part = if host.contains(':') {
-        format!("[{host}]")
+    let path = if websocket && path.is_empty() {
+        "/mqtt".to_owned()
     } else {
-        host.clone()
+        path
     };
     Ok(BrokerUrl {
         original: url.to_owned(),
-        paho_uri: format!("{scheme}://{host_part}:{port}"),
+        scheme,
         host,
         port,
-        tls,
+        path,
     })
 }
 
@@ -341,20 +390,20 @@ mod tests {
     #[test]
     fn broker_urls_are_parsed_or_refused_clearly() {
         let b = parse_broker("mqtts://localhost:8883").expect("valid");
-        assert_eq!(
-            (b.paho_uri.as_str(), b.tls, b.port),
-            ("ssl://localhost:8883", true, 8883)
-        );
+        assert_eq!((b.scheme, b.tls(), b.port), (Scheme::Tls, true, 8883));
         assert_eq!(parse_broker("mqtt://10.0.0.1").expect("valid").port, 1883);
-        assert_eq!(
-            parse_broker("mqtt://[::1]:1999").expect("valid").paho_uri,
-            "tcp://[::1]:1999"
-        );
+        let v6 = parse_broker("mqtt://[::1]:1999").expect("valid");
+        assert_eq!((v6.host.as_str(), v6.port), ("::1", 1999));
+        let ws = parse_broker("ws://127.0.0.1:15675/ws").expect("valid");
+        assert_eq!((ws.scheme, ws.port, ws.path.as_str()), (Scheme::Ws, 15675, "/ws"));
+        let wss = parse_broker("wss://broker.example").expect("valid");
+        assert_eq!((wss.port, wss.path.as_str(), wss.tls()), (443, "/mqtt", true));
         let e = parse_broker("http://x:1").unwrap_err().to_string();
         assert_eq!(
             e,
-            "configuration: broker URL 'http://x:1': unsupported scheme 'http'; expected mqtt or mqtts"
+            "configuration: broker URL 'http://x:1': unsupported scheme 'http'; expected mqtt, mqtts, ws or wss"
         );
+        assert!(parse_broker("mqtt://host:1883/path").is_err());
         assert!(parse_broker("mqtt://host:99999").is_err());
         assert!(parse_broker("localhost:1883").is_err());
     }

@@ -1,66 +1,152 @@
-//! One MQTT connection on paho-mqtt: CONNECT, SUBSCRIBE and PUBLISH as
-//! MQTT-T 3.1-3.4 require, reconnect with resubscription, and errors a
-//! person can act on.
+//! One MQTT connection: the `mqtt-protocol-core` engine (v5 and v3.1.1,
+//! sans-IO) driven by one tokio task over a [`Transport`].
+//!
+//! The engine holds the MQTT rules (packet ids, QoS flows, PINGREQ timing);
+//! this module decides what MQTT-T and real brokers need on top: version
+//! negotiation (v5, or 3.1.1 when the broker refuses v5 in any way),
+//! sessions that end with the connection unless the client id is stable,
+//! SUBSCRIBE options, refusals reported as errors, reconnects with
+//! resubscription, and publishes that survive a lost connection.
 
-use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use paho_mqtt as mqtt;
+use mqtt_protocol_core::mqtt;
+use mqtt::connection::{Event, TimerKind};
+use mqtt::packet::{GenericPacketTrait, Packet, Property, Qos, SubEntry, SubOpts, v3_1_1, v5_0};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::config::{BrokerUrl, ClientConfig, MqttVersion, parse_broker};
 use super::lock;
 use super::stats::Counters;
+use super::transport::{Transport, io_reason};
 use crate::codec::{self, Decoded, PublishProperties};
 use crate::error::{Error, MessageError, Result};
 
-/// OpenSSL cipher string: no anonymous or NULL ciphers, and security level 2,
-/// which on OpenSSL 3 also rules out TLS below 1.2 (paho ignores its own
-/// version setting on OpenSSL >= 1.1).
-const CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:@SECLEVEL=2";
+/// PINGREQ goes out after 95 % of the keep-alive without traffic (MQTT-T 3.4).
+const PING_PERMILLE: u64 = 950;
+/// A publish that was in flight, oldest first, each time the broker closed
+/// the connection this many times is refused, not sent again: the broker
+/// (RabbitMQ, for one) closes the connection on a publish its ACL refuses.
+const MAX_STRIKES: u8 = 3;
+/// Longest wait between two reconnect attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long `close` lets publishes in flight finish before DISCONNECT.
+const CLOSE_DRAIN: Duration = Duration::from_millis(1500);
 
-/// How long a dropped paho client is kept before it is destroyed (see [`PahoClient`]).
-const DESTROY_GRACE: Duration = Duration::from_millis(200);
+/// A message the broker delivered: the received PUBLISH, read in place.
+pub(crate) struct Inbound(InboundPacket);
 
-/// What a role does with each inbound message, on paho's callback thread.
-type Handler = Box<dyn Fn(&mqtt::Message) + Send + Sync>;
+enum InboundPacket {
+    V5(v5_0::Publish),
+    V3(v3_1_1::Publish),
+}
 
-/// Hands inbound messages to the role's [`Handler`] directly on paho's
-/// callback thread: no channel and no task switch per message. Messages
+impl Inbound {
+    /// The topic it was published to.
+    pub(crate) fn topic(&self) -> &str {
+        match &self.0 {
+            InboundPacket::V5(p) => p.topic_name(),
+            InboundPacket::V3(p) => p.topic_name(),
+        }
+    }
+
+    /// The payload.
+    pub(crate) fn payload(&self) -> &[u8] {
+        match &self.0 {
+            InboundPacket::V5(p) => p.payload().as_slice(),
+            InboundPacket::V3(p) => p.payload().as_slice(),
+        }
+    }
+
+    /// Whether the broker delivered it as a retained message (a stored
+    /// message sent on subscribing, not a live publish).
+    pub(crate) fn retained(&self) -> bool {
+        match &self.0 {
+            InboundPacket::V5(p) => p.retain(),
+            InboundPacket::V3(p) => p.retain(),
+        }
+    }
+
+    /// The OpenC2-relevant properties, if any (v3.1.1 has none).
+    fn properties(&self) -> Option<PublishProperties> {
+        let InboundPacket::V5(p) = &self.0 else {
+            return None;
+        };
+        let mut out = PublishProperties {
+            payload_format_indicator: None,
+            content_type: None,
+            user_properties: Vec::new(),
+        };
+        for prop in p.props() {
+            match prop {
+                Property::PayloadFormatIndicator(v) => {
+                    out.payload_format_indicator = Some(v.val() as u8);
+                }
+                Property::ContentType(v) => out.content_type = Some(v.val().to_owned()),
+                Property::UserProperty(v) => {
+                    out.user_properties
+                        .push((v.key().to_owned(), v.val().to_owned()));
+                }
+                _ => {}
+            }
+        }
+        let empty = out.payload_format_indicator.is_none()
+            && out.content_type.is_none()
+            && out.user_properties.is_empty();
+        (!empty).then_some(out)
+    }
+
+    #[cfg(test)]
+    fn test(topic: &str, payload: &str) -> Self {
+        let p = v3_1_1::Publish::builder()
+            .topic_name(topic)
+            .expect("topic")
+            .qos(Qos::AtMostOnce)
+            .payload(payload.as_bytes())
+            .build()
+            .expect("publish");
+        Self(InboundPacket::V3(p))
+    }
+}
+
+/// What a role does with each inbound message, on the connection's task.
+type Handler = Box<dyn Fn(&Inbound) + Send + Sync>;
+
+/// Hands inbound messages to the role's [`Handler`] directly on the
+/// connection's task: no channel and no task switch per message. Messages
 /// that arrive before the role installed its handler (a resumed session
 /// delivers right after CONNACK) are kept and handed over at installation.
 #[derive(Default)]
 struct Inlet {
     handler: OnceLock<Handler>,
-    early: Mutex<Vec<mqtt::Message>>,
+    early: Mutex<Vec<Inbound>>,
     closed: AtomicBool,
 }
 
 impl Inlet {
-    fn early(&self) -> std::sync::MutexGuard<'_, Vec<mqtt::Message>> {
-        lock(&self.early)
-    }
-
-    fn deliver(&self, m: &mqtt::Message) {
+    fn deliver(&self, m: Inbound) {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
         if let Some(handle) = self.handler.get() {
-            return handle(m);
+            return handle(&m);
         }
-        let mut early = self.early();
+        let mut early = lock(&self.early);
         match self.handler.get() {
             Some(handle) => {
                 drop(early);
-                handle(m);
+                handle(&m);
             }
-            None => early.push(m.clone()),
+            None => early.push(m),
         }
     }
 
     fn install(&self, handler: Handler) {
-        let mut early = self.early();
+        let mut early = lock(&self.early);
         let handle = self.handler.get_or_init(|| handler);
         for m in early.drain(..) {
             handle(&m);
@@ -68,387 +154,69 @@ impl Inlet {
     }
 }
 
-/// Publishes made with [`Connection::publish_detached`]: their outcome is
-/// checked later (at the next publish, at [`Connection::stats`] and every
-/// second), so that no thread is woken for each PUBACK.
-#[derive(Default)]
-struct Unconfirmed {
-    tokens: Mutex<std::collections::VecDeque<(String, mqtt::Token)>>,
+/// State the connection's task and its handles share.
+struct Shared {
+    inlet: Inlet,
+    counters: Arc<Counters>,
+    /// The MQTT version spoken: 5, 4 (3.1.1), or 0 before the first CONNACK.
+    version: AtomicU8,
+    url: Mutex<String>,
 }
 
-impl Unconfirmed {
-    fn tokens(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(String, mqtt::Token)>> {
-        lock(&self.tokens)
-    }
+/// A publish on its way: queued, or sent and not yet acknowledged.
+struct Outgoing {
+    topic: String,
+    payload: Arc<[u8]>,
+    props: Arc<PublishProperties>,
+    /// Who waits for the broker's acknowledgement, if anyone.
+    done: Option<oneshot::Sender<Result<()>>>,
+    /// Times the connection was lost while this was the oldest publish in flight.
+    strikes: u8,
+    /// Whether it ever went out (a publish nobody waits for any more is
+    /// dropped only if it never did).
+    sent: bool,
+    /// Order of submission, to send again in the same order.
+    seq: u64,
+}
 
-    /// Counts the acknowledged publishes and logs the refused ones, in order,
-    /// up to the first one still in flight.
-    fn reap(&self, counters: &Counters) {
-        let mut refused = Vec::new();
-        {
-            let mut tokens = self.tokens();
-            while let Some((_, token)) = tokens.front_mut() {
-                match token.try_wait() {
-                    None => break,
-                    Some(outcome) => {
-                        let (topic, _) = tokens.pop_front().expect("front exists");
-                        match outcome {
-                            Ok(_) => Counters::bump(&counters.published),
-                            Err(e) => refused.push(publish_error(counters, &topic, e)),
-                        }
-                    }
+impl Outgoing {
+    fn finish(self, counters: &Counters, outcome: Result<()>) {
+        match &outcome {
+            Ok(()) => Counters::bump(&counters.published),
+            Err(e) => {
+                Counters::bump(&counters.publish_errors);
+                if self.done.is_none() {
+                    tracing::warn!(error = %e, "a publish was not delivered");
                 }
             }
         }
-        // Logged after the lock: a logging bridge may need a foreign lock (the GIL).
-        for e in refused {
-            tracing::warn!(error = %e, "a response was not delivered");
+        if let Some(done) = self.done {
+            let _ = done.send(outcome);
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.tokens().is_empty()
+    fn abandoned(&self) -> bool {
+        !self.sent && self.done.as_ref().is_some_and(oneshot::Sender::is_closed)
     }
 }
 
-/// The error for a publish to `topic` that failed, counted in `publish_errors`.
-fn publish_error(counters: &Counters, topic: &str, e: mqtt::Error) -> Error {
-    Counters::bump(&counters.publish_errors);
-    match e {
-        mqtt::Error::ReasonCode(rc, _) => Error::Publish(format!(
-            "broker refused the publish to {topic}: {}",
-            reason_text(rc)
-        )),
-        other => Error::Publish(format!("cannot publish to {topic}: {other}")),
-    }
+enum Op {
+    Publish(Outgoing),
+    Close(oneshot::Sender<()>),
 }
 
 pub(crate) struct Connection {
-    cli: PahoClient,
-    v5: bool,
-    qos: i32,
-    message_expiry: Option<u32>,
+    ops: mpsc::UnboundedSender<Op>,
+    shared: Arc<Shared>,
     max_payload: usize,
-    url: String,
-    inlet: Arc<Inlet>,
-    /// Publishes nobody waits for, until the broker acknowledged them.
-    unconfirmed: Arc<Unconfirmed>,
-    /// Set by [`Connection::close`]; publishes then fail instead of waiting forever.
-    closed: tokio::sync::watch::Sender<bool>,
+    seq: std::sync::atomic::AtomicU64,
     pub(crate) counters: Arc<Counters>,
 }
 
-/// Reads the OpenC2-relevant properties of a received message.
-fn inbound_properties(props: &mqtt::Properties) -> Option<PublishProperties> {
-    if props.is_empty() {
-        return None;
-    }
-    let p = PublishProperties {
-        payload_format_indicator: props
-            .get_int(mqtt::PropertyCode::PayloadFormatIndicator)
-            .and_then(|v| u8::try_from(v).ok()),
-        content_type: props.get_string(mqtt::PropertyCode::ContentType),
-        user_properties: props.user_iter().collect(),
-    };
-    let empty = p.payload_format_indicator.is_none()
-        && p.content_type.is_none()
-        && p.user_properties.is_empty();
-    (!empty).then_some(p)
-}
-
-fn outbound_properties(
-    p: &PublishProperties,
-    message_expiry: Option<u32>,
-) -> Result<mqtt::Properties> {
-    let err = |e: mqtt::Error| Error::Publish(format!("cannot build publish properties: {e}"));
-    let mut props = mqtt::Properties::new();
-    if let Some(pfi) = p.payload_format_indicator {
-        props
-            .push_byte(mqtt::PropertyCode::PayloadFormatIndicator, pfi)
-            .map_err(err)?;
-    }
-    if let Some(ct) = &p.content_type {
-        props
-            .push_string(mqtt::PropertyCode::ContentType, ct)
-            .map_err(err)?;
-    }
-    // Order matters to one Python peer: msgType before encoding, as given.
-    for (k, v) in &p.user_properties {
-        props
-            .push_string_pair(mqtt::PropertyCode::UserProperty, k, v)
-            .map_err(err)?;
-    }
-    if let Some(secs) = message_expiry {
-        props
-            .push_u32(mqtt::PropertyCode::MessageExpiryInterval, secs)
-            .map_err(err)?;
-    }
-    Ok(props)
-}
-
-fn reason_text(rc: mqtt::ReasonCode) -> String {
-    rc.to_string().to_lowercase()
-}
-
-/// Why the broker refused our CONNECT, if it was about credentials.
-///
-/// Mosquitto answers a wrong password with "not authorized" (0x87); with a
-/// user name configured, the credentials are what the user can fix.
-fn auth_failure(e: &mqtt::Error, has_username: bool) -> Option<String> {
-    let bad_credentials = matches!(
-        e,
-        mqtt::Error::ReasonCode(mqtt::ReasonCode::BadUserNameOrPassword, _)
-            | mqtt::Error::ConnectReturn(mqtt::ConnectReturnCode::BadUserNameOrPassword)
-    );
-    let not_authorized = matches!(
-        e,
-        mqtt::Error::ReasonCode(mqtt::ReasonCode::NotAuthorized, _)
-            | mqtt::Error::ConnectReturn(mqtt::ConnectReturnCode::NotAuthorized)
-    );
-    match (bad_credentials, not_authorized, has_username) {
-        (true, _, _) | (_, true, true) => Some("bad user name or password".to_owned()),
-        (_, true, false) => {
-            Some("not authorized (does the broker require a user name and password?)".to_owned())
-        }
-        _ => None,
-    }
-}
-
-fn is_protocol_refusal(e: &mqtt::Error) -> bool {
-    matches!(
-        e,
-        mqtt::Error::ReasonCode(mqtt::ReasonCode::UnsupportedProtocolVersion, _)
-            | mqtt::Error::ConnectReturn(mqtt::ConnectReturnCode::UnacceptableProtocolVersion)
-    )
-}
-
-/// Finds out why a connection failed, since paho only says "TCP/TLS connect
-/// failure": a plain TCP connect, then (for mqtts) a TLS handshake with the
-/// same settings.
-fn diagnose(b: &BrokerUrl, config: &ClientConfig, paho: &mqtt::Error) -> Error {
-    let timeout = config.connect_timeout();
-    let addrs = match (b.host.as_str(), b.port).to_socket_addrs() {
-        Ok(a) => a.collect::<Vec<_>>(),
-        Err(e) => {
-            return Error::Connect(format!(
-                "cannot connect to {}: cannot resolve host: {e}",
-                b.original
-            ));
-        }
-    };
-    let mut last = None;
-    let stream = addrs
-        .iter()
-        .find_map(|a| match TcpStream::connect_timeout(a, timeout) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                last = Some(e);
-                None
-            }
-        });
-    let Some(stream) = stream else {
-        let why = last.map_or_else(|| "no address".to_owned(), |e| io_reason(&e));
-        return Error::Connect(format!("cannot connect to {}: {why}", b.original));
-    };
-    if b.tls {
-        if let Err(why) = tls_probe(stream, b, config) {
-            return Error::Tls(format!("{why} for {}", b.host));
-        }
-    }
-    Error::Connect(format!("cannot connect to {}: {paho}", b.original))
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-            "connection timed out".to_owned()
-        }
-        _ => e.to_string(),
-    }
-}
-
-fn tls_probe(
-    stream: TcpStream,
-    b: &BrokerUrl,
-    config: &ClientConfig,
-) -> std::result::Result<(), String> {
-    use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode, SslVersion};
-    let e = |e: openssl::error::ErrorStack| {
-        e.errors()
-            .first()
-            .and_then(|x| x.reason())
-            .unwrap_or("TLS setup failed")
-            .to_owned()
-    };
-    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(e)?;
-    builder
-        .set_min_proto_version(Some(SslVersion::TLS1_2))
-        .map_err(e)?;
-    builder.set_cipher_list(CIPHERS).map_err(e)?;
-    if let Some(ca) = &config.ca_file {
-        builder.set_ca_file(ca).map_err(e)?;
-    }
-    if let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) {
-        builder.set_certificate_chain_file(cert).map_err(e)?;
-        builder
-            .set_private_key_file(key, SslFiletype::PEM)
-            .map_err(e)?;
-    }
-    if config.insecure_skip_verify {
-        builder.set_verify(SslVerifyMode::NONE);
-    }
-    let connector = builder.build();
-    let mut cfg = connector.configure().map_err(e)?;
-    if config.insecure_skip_verify {
-        cfg.set_verify_hostname(false);
-    }
-    stream
-        .set_read_timeout(Some(config.connect_timeout()))
-        .map_err(|x| x.to_string())?;
-    match cfg.connect(&b.host, stream) {
-        Ok(_) => Ok(()),
-        Err(openssl::ssl::HandshakeError::Failure(mid)) => {
-            let err = mid.error();
-            let verify = mid.ssl().verify_result();
-            if verify != openssl::x509::X509VerifyResult::OK {
-                return Err(format!(
-                    "certificate verify failed ({})",
-                    verify.error_string()
-                ));
-            }
-            Err(err
-                .ssl_error()
-                .and_then(|s| s.errors().first())
-                .and_then(|x| x.reason())
-                .map_or_else(|| err.to_string(), str::to_owned))
-        }
-        Err(other) => Err(other.to_string()),
-    }
-}
-
-fn ssl_options(config: &ClientConfig) -> Result<mqtt::SslOptions> {
-    let err = |what: &str, e: mqtt::Error| Error::Config(format!("TLS {what}: {e}"));
-    let mut b = mqtt::SslOptionsBuilder::new();
-    b.enabled_cipher_suites(CIPHERS);
-    if let Some(ca) = &config.ca_file {
-        b.trust_store(ca).map_err(|e| err("CA file", e))?;
-    }
-    if let (Some(cert), Some(key)) = (&config.cert_file, &config.key_file) {
-        b.key_store(cert).map_err(|e| err("certificate file", e))?;
-        b.private_key(key).map_err(|e| err("key file", e))?;
-    }
-    b.enable_server_cert_auth(!config.insecure_skip_verify);
-    b.verify(!config.insecure_skip_verify);
-    Ok(b.finalize())
-}
-
-struct Attempt {
-    create: mqtt::CreateOptions,
-    connect: mqtt::ConnectOptions,
-}
-
-/// Builds paho's options (which are `!Send`: done before any `.await`).
-fn options(
-    config: &ClientConfig,
-    client_id: &str,
-    urls: &[BrokerUrl],
-    v5: bool,
-) -> Result<Attempt> {
-    let create = mqtt::CreateOptionsBuilder::new()
-        .server_uri(urls[0].paho_uri.clone())
-        .client_id(client_id)
-        .mqtt_version(if v5 {
-            mqtt::MQTT_VERSION_5
-        } else {
-            mqtt::MQTT_VERSION_3_1_1
-        })
-        .persistence(mqtt::PersistenceType::None)
-        // Publishes made while the connection is down wait for the reconnect.
-        .send_while_disconnected(true)
-        .max_buffered_messages(100_000)
-        .finalize();
-    let mut b = if v5 {
-        mqtt::ConnectOptionsBuilder::new_v5()
-    } else {
-        mqtt::ConnectOptionsBuilder::new_v3()
-    };
-    if urls.len() > 1 {
-        let uris: Vec<String> = urls.iter().map(|u| u.paho_uri.clone()).collect();
-        b.server_uris(&uris);
-    }
-    b.keep_alive_interval(Duration::from_secs(u64::from(config.keep_alive_secs)))
-        .connect_timeout(config.connect_timeout())
-        .automatic_reconnect(Duration::from_millis(250), Duration::from_secs(30))
-        .max_inflight(65_535);
-    if v5 {
-        // Clean Start 0 so the broker resumes the session (MQTT-T 3.1.1); no Will.
-        b.clean_start(false);
-        let mut props = mqtt::Properties::new();
-        props
-            .push_u32(
-                mqtt::PropertyCode::SessionExpiryInterval,
-                config.session_expiry_secs,
-            )
-            .map_err(|e| Error::Config(format!("session_expiry_secs: {e}")))?;
-        b.properties(props);
-    } else {
-        b.clean_session(false);
-    }
-    if let Some(u) = &config.username {
-        b.user_name(u.as_str());
-    }
-    if let Some(p) = &config.password {
-        b.password(p.as_str());
-    }
-    // With a failover list and no SSL options, paho C prints each URI to
-    // stdout; SSL options are ignored for plain TCP, so always give them then.
-    if urls.len() > 1 || urls.iter().any(|u| u.tls) {
-        b.ssl_options(ssl_options(config)?);
-    }
-    Ok(Attempt {
-        create,
-        connect: b.finalize(),
-    })
-}
-
-fn subscribe_options(v5: bool, n: usize) -> Vec<mqtt::SubscribeOptions> {
-    if !v5 {
-        return Vec::new();
-    }
-    // MQTT-T 3.2: No Local 1, Retain As Published 1, Retain Handling 0.
-    let opts = mqtt::SubscribeOptionsBuilder::new()
-        .no_local(true)
-        .retain_as_published(true)
-        .retain_handling(mqtt::RetainHandling::SendRetainedOnSubscribe)
-        .finalize();
-    vec![opts; n]
-}
-
-fn subscribe_token(
-    cli: &mqtt::AsyncClient,
-    v5: bool,
-    filters: &[String],
-    qos: i32,
-) -> mqtt::SubscribeManyToken {
-    let qos = vec![qos; filters.len()];
-    if v5 {
-        cli.subscribe_many_with_options(
-            filters,
-            &qos,
-            &subscribe_options(true, filters.len()),
-            None,
-        )
-    } else {
-        cli.subscribe_many(filters, &qos)
-    }
-}
-
 impl Connection {
-    /// Connects and subscribes `filters`. Inbound messages are kept until
-    /// the role installs its handler with [`Connection::on_message`].
+    /// Connects (negotiating the MQTT version), subscribes `filters`, and
+    /// starts the connection's task. Inbound messages are kept until the
+    /// role installs its handler with [`Connection::on_message`].
     pub(crate) async fn open(config: &ClientConfig, filters: Vec<String>) -> Result<Self> {
         config.validate()?;
         let urls = config
@@ -457,309 +225,1020 @@ impl Connection {
             .map(|b| parse_broker(b))
             .collect::<Result<Vec<_>>>()?;
         let client_id = config.resolve_client_id()?;
-        let first_v5 = config.mqtt_version != MqttVersion::V311;
+        // A generated id cannot be resumed by anyone: its session ends with
+        // the connection, leaving no queue behind on the broker.
+        let persistent = config.client_id.is_some() || config.client_id_file.is_some();
         let counters = Arc::new(Counters::default());
-        let inlet = Arc::new(Inlet::default());
-        let mut v5 = first_v5;
-        loop {
-            let attempt = options(config, &client_id, &urls, v5)?;
-            let cli = PahoClient(Some(
-                mqtt::AsyncClient::new(attempt.create)
-                    .map_err(|e| Error::Config(format!("cannot create the MQTT client: {e}")))?,
-            ));
-            let (to_inlet, received) = (Arc::clone(&inlet), Arc::clone(&counters));
-            cli.set_message_callback(move |_, m| {
-                // `None` reports a lost connection; the reconnect is paho's.
-                if let Some(m) = m {
-                    Counters::bump(&received.received);
-                    to_inlet.deliver(&m);
-                }
-            });
-            let connected = cli.connect(attempt.connect).await;
-            match connected {
-                Ok(rsp) => {
-                    let session_present = rsp.connect_response().is_some_and(|c| c.session_present);
-                    let url = rsp
-                        .connect_response()
-                        .map(|c| c.server_uri)
-                        .unwrap_or_default();
-                    tracing::info!(%url, v5, session_present, client_id, "connected");
-                    let conn = Self {
-                        cli,
-                        v5,
-                        qos: i32::from(config.qos),
-                        message_expiry: config.message_expiry_secs,
-                        max_payload: config.max_payload,
-                        closed: tokio::sync::watch::Sender::new(false),
-                        url,
-                        inlet,
-                        unconfirmed: Arc::default(),
-                        counters,
-                    };
-                    conn.reap_every_second();
-                    conn.subscribe(&filters).await?;
-                    conn.resubscribe_on_reconnect(filters);
-                    return Ok(conn);
-                }
-                Err(e)
-                    if v5
-                        && config.mqtt_version == MqttVersion::Auto
-                        && is_protocol_refusal(&e) =>
-                {
-                    tracing::info!("broker refused MQTT v5; falling back to v3.1.1");
-                    v5 = false;
-                }
-                Err(e) => {
-                    if let Some(why) = auth_failure(&e, config.username.is_some()) {
-                        return Err(Error::Auth(format!("broker refused the connection: {why}")));
-                    }
-                    let b = urls.last().expect("validated: at least one broker").clone();
-                    let cfg = config.clone();
-                    let paho = e.to_string();
-                    let err = tokio::task::spawn_blocking(move || {
-                        diagnose(&b, &cfg, &mqtt::Error::GeneralString(paho))
-                    })
-                    .await
-                    .unwrap_or_else(|j| {
-                        Error::Connect(format!("connection diagnosis failed: {j}"))
-                    });
-                    return Err(err);
-                }
-            }
-        }
-    }
-
-    async fn subscribe(&self, filters: &[String]) -> Result<()> {
-        if filters.is_empty() {
-            return Ok(());
-        }
-        let rsp = subscribe_token(&self.cli, self.v5, filters, self.qos)
-            .await
-            .map_err(|e| {
-                Error::Publish(format!("cannot subscribe to {}: {e}", filters.join(", ")))
-            })?;
-        if let Some(codes) = rsp.subscribe_many_response() {
-            for (filter, code) in filters.iter().zip(codes) {
-                if code >= 0x80 {
-                    let why = u32::try_from(code)
-                        .map(|c| reason_text(mqtt::ReasonCode::from(c)))
-                        .unwrap_or_default();
-                    return Err(Error::Auth(format!(
-                        "broker refused the subscription to {filter}: {why}"
-                    )));
-                }
-            }
-        }
-        tracing::debug!(?filters, "subscribed");
-        Ok(())
-    }
-
-    /// Detached publishes are checked every second while some are in flight,
-    /// so a refusal is logged even when nothing else is published.
-    fn reap_every_second(&self) {
-        let (unconfirmed, counters) = (
-            Arc::downgrade(&self.unconfirmed),
-            Arc::clone(&self.counters),
-        );
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tick.tick().await;
-                let Some(unconfirmed) = unconfirmed.upgrade() else {
-                    break;
-                };
-                if !unconfirmed.is_empty() {
-                    unconfirmed.reap(&counters);
-                }
-            }
+        let shared = Arc::new(Shared {
+            inlet: Inlet::default(),
+            counters: Arc::clone(&counters),
+            version: AtomicU8::new(0),
+            url: Mutex::new(String::new()),
         });
+        let (ops, rx) = mpsc::unbounded_channel();
+        let mut driver = Driver {
+            v5: config.mqtt_version != MqttVersion::V311,
+            qos: if config.qos == 2 {
+                Qos::ExactlyOnce
+            } else {
+                Qos::AtLeastOnce
+            },
+            config: config.clone(),
+            urls,
+            url_index: 0,
+            client_id,
+            persistent,
+            filters,
+            shared: Arc::clone(&shared),
+            rx,
+            queue: VecDeque::new(),
+            inflight: HashMap::new(),
+            subacks: HashMap::new(),
+            closing: None,
+        };
+        let link = driver.first_link().await?;
+        tokio::spawn(driver.run(link));
+        Ok(Self {
+            ops,
+            shared,
+            max_payload: config.max_payload,
+            seq: std::sync::atomic::AtomicU64::new(0),
+            counters,
+        })
     }
 
-    /// After an automatic reconnect the broker may have lost the session
-    /// (restart without persistence): subscribe again. Re-subscribing to a
-    /// resumed session is harmless.
-    fn resubscribe_on_reconnect(&self, filters: Vec<String>) {
-        // Registered after the first CONNACK, so every call is a reconnect.
-        let counters = Arc::clone(&self.counters);
-        let (v5, qos) = (self.v5, self.qos);
-        self.cli.set_connected_callback(move |cli| {
-            counters.reconnects.fetch_add(1, Ordering::Relaxed);
-            tracing::info!("reconnected; subscribing again");
-            // The token completes on paho's thread; the outcome is logged there.
-            drop(subscribe_token(cli, v5, &filters, qos));
-        });
-        self.cli
-            .set_connection_lost_callback(|_| tracing::warn!("connection lost; reconnecting"));
+    fn submit(
+        &self,
+        topic: &str,
+        payload: &Arc<[u8]>,
+        props: &Arc<PublishProperties>,
+        done: Option<oneshot::Sender<Result<()>>>,
+    ) -> Result<()> {
+        let o = Outgoing {
+            topic: topic.to_owned(),
+            payload: Arc::clone(payload),
+            props: Arc::clone(props),
+            done,
+            strikes: 0,
+            sent: false,
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+        };
+        self.ops
+            .send(Op::Publish(o))
+            .map_err(|_| Error::Closed("the connection was closed".to_owned()))
     }
 
-    /// Publishes one payload on each topic without waiting for the broker:
-    /// returns once paho has the messages (it keeps them across reconnects
-    /// and retries them at QoS 1/2). A refusal by the broker is logged and
-    /// the message is not counted as published.
+    /// Publishes one payload on each topic without waiting for the broker.
+    /// The connection keeps them across reconnects until acknowledged; a
+    /// refusal is logged and counted in `publish_errors`.
     pub(crate) fn publish_detached(
         &self,
         topics: &[String],
         payload: &[u8],
         props: &PublishProperties,
     ) -> Result<()> {
-        if *self.closed.borrow() {
-            return Err(Error::Closed("the connection was closed".to_owned()));
-        }
-        self.unconfirmed.reap(&self.counters);
-        let props = self.properties(props)?;
+        let (payload, props) = (Arc::from(payload), Arc::new(props.clone()));
         for topic in topics {
-            let token = self
-                .cli
-                .try_publish(self.message(topic, payload, props.as_ref()))
-                .map_err(|e| publish_error(&self.counters, topic, e))?;
-            self.unconfirmed
-                .tokens()
-                .push_back((topic.clone(), token.into()));
+            self.submit(topic, &payload, &props, None)?;
         }
         Ok(())
     }
 
-    fn properties(&self, props: &PublishProperties) -> Result<Option<mqtt::Properties>> {
-        if self.v5 {
-            outbound_properties(props, self.message_expiry).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    fn message(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        props: Option<&mqtt::Properties>,
-    ) -> mqtt::Message {
-        let mut b = mqtt::MessageBuilder::new()
-            .topic(topic)
-            .payload(payload)
-            .qos(self.qos)
-            .retained(false);
-        if let Some(p) = props {
-            b = b.properties(p.clone());
-        }
-        b.finalize()
-    }
-
-    /// Counters so far, with the detached publishes acknowledged by now.
-    pub(crate) fn stats(&self) -> super::Stats {
-        self.unconfirmed.reap(&self.counters);
-        self.counters.snapshot()
-    }
-
     /// Publishes one payload on each topic and waits until the broker
     /// acknowledged every one (PUBACK/PUBCOMP). The publishes go out together.
+    /// Dropping the future abandons the publishes not yet sent.
     pub(crate) async fn publish_many(
         &self,
         topics: &[String],
         payload: &[u8],
         props: &PublishProperties,
     ) -> Result<()> {
-        let mut closed = self.closed.subscribe();
-        if *closed.borrow() {
-            return Err(Error::Closed("the connection was closed".to_owned()));
+        let (payload, props) = (Arc::from(payload), Arc::new(props.clone()));
+        let mut waits = Vec::with_capacity(topics.len());
+        for topic in topics {
+            let (tx, rx) = oneshot::channel();
+            self.submit(topic, &payload, &props, Some(tx))?;
+            waits.push(rx);
         }
-        let props = self.properties(props)?;
-        let tokens: Vec<_> = topics
-            .iter()
-            .map(|topic| {
-                (
-                    topic,
-                    self.cli
-                        .publish(self.message(topic, payload, props.as_ref())),
-                )
-            })
-            .collect();
-        let mut tokens = tokens.into_iter();
-        while let Some((topic, token)) = tokens.next() {
-            // After close() paho never completes the token: stop waiting then.
-            let outcome = tokio::select! {
-                r = token => r,
-                _ = closed.wait_for(|c| *c) => {
-                    return Err(Error::Closed(format!("the connection was closed before {topic} was acknowledged")));
-                }
-            };
-            if let Err(e) = outcome {
-                // The other topics' outcomes are still counted, by the reaper.
-                self.unconfirmed
-                    .tokens()
-                    .extend(tokens.map(|(t, token)| (t.clone(), token.into())));
-                return Err(publish_error(&self.counters, topic, e));
-            }
-            self.counters.published.fetch_add(1, Ordering::Relaxed);
+        for w in waits {
+            w.await.map_err(|_| {
+                Error::Closed("the connection was closed before the broker acknowledged the publish".to_owned())
+            })??;
         }
         Ok(())
     }
 
     /// Installs what the role does with each inbound message. It runs on
-    /// paho's callback thread, so it must not block: decode, correlate,
-    /// and hand over through a channel. Installing twice keeps the first.
-    pub(crate) fn on_message(&self, handler: impl Fn(&mqtt::Message) + Send + Sync + 'static) {
-        self.inlet.install(Box::new(handler));
+    /// the connection's task, so it must not block: decode, correlate, and
+    /// hand over through a channel. Installing twice keeps the first.
+    pub(crate) fn on_message(&self, handler: impl Fn(&Inbound) + Send + Sync + 'static) {
+        self.shared.inlet.install(Box::new(handler));
     }
 
     /// Decodes a received message within the configured size limit,
     /// counting it and any failure.
-    pub(crate) fn decode(&self, m: &mqtt::Message) -> std::result::Result<Decoded, MessageError> {
-        let props = inbound_properties(m.properties());
+    pub(crate) fn decode(&self, m: &Inbound) -> std::result::Result<Decoded, MessageError> {
+        let props = m.properties();
         codec::decode_with_limit(m.payload(), props.as_ref(), self.max_payload).inspect_err(|_| {
-            self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+            Counters::bump(&self.counters.decode_errors);
         })
     }
 
-    /// The broker URI connected to.
-    pub(crate) fn url(&self) -> &str {
-        &self.url
+    /// The broker URL connected to (the last one, after a failover).
+    pub(crate) fn url(&self) -> String {
+        lock(&self.shared.url).clone()
     }
 
-    /// Disconnects cleanly (waits at most 2 s).
+    /// The MQTT version spoken with the broker.
+    pub(crate) fn mqtt_version(&self) -> MqttVersion {
+        version_of(self.shared.version.load(Ordering::Relaxed))
+    }
+
+    /// Counters so far.
+    pub(crate) fn stats(&self) -> super::Stats {
+        let mut s = self.counters.snapshot();
+        s.mqtt_version = Some(self.mqtt_version());
+        s
+    }
+
+    /// Lets the publishes in flight finish (at most 1.5 s), then
+    /// disconnects cleanly; waits at most 2 s in all.
     pub(crate) async fn close(&self) {
-        self.closed.send_replace(true);
-        self.inlet.closed.store(true, Ordering::Relaxed);
-        if self.cli.is_connected() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.cli.disconnect(None)).await;
+        self.shared.inlet.closed.store(true, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if self.ops.send(Op::Close(tx)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
         }
     }
 }
 
-/// paho's client, destroyed on a thread of its own, a moment later.
-///
-/// Destroying waits for paho's network thread's next 1 s cycle, which the
-/// caller (or process exit) should not pay. And it must never happen on
-/// paho's callback thread, where it deadlocks on paho's global lock, which
-/// that thread holds: a role's last reference can go there (its handler
-/// holds a `Weak`), and so can a failed connect's, since paho-mqtt's connect
-/// token keeps a clone of the client and drops it there right after waking
-/// us. The grace period lets that callback finish first.
-struct PahoClient(Option<mqtt::AsyncClient>);
-
-impl std::ops::Deref for PahoClient {
-    type Target = mqtt::AsyncClient;
-
-    fn deref(&self) -> &mqtt::AsyncClient {
-        self.0.as_ref().expect("the client is only taken on drop")
+fn version_of(v: u8) -> MqttVersion {
+    match v {
+        5 => MqttVersion::V5,
+        4 => MqttVersion::V311,
+        _ => MqttVersion::Auto,
     }
 }
 
-impl Drop for PahoClient {
-    fn drop(&mut self) {
-        let slot = Arc::new(Mutex::new(self.0.take()));
-        let last = Arc::clone(&slot);
-        let spawned = std::thread::Builder::new()
-            .name("oc2mqtt-drop".into())
-            .spawn(move || {
-                std::thread::sleep(DESTROY_GRACE);
-                drop(lock(&last).take());
-            });
-        if spawned.is_err() {
-            // No thread to destroy it on: leaking it beats a deadlock.
-            std::mem::forget(lock(&slot).take());
+/// Why a handshake did not give a connection.
+enum Handshake {
+    /// The broker closed the connection after CONNECT without a CONNACK,
+    /// or answered "unsupported protocol version": what a 3.1.1-only broker
+    /// does with a v5 CONNECT.
+    VersionRefused(String),
+    /// Anything else, already worded for the user.
+    Failed(Error),
+}
+
+/// One live connection to a broker.
+struct Link {
+    transport: Transport,
+    engine: mqtt::Connection<mqtt::role::Client>,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    ping_at: Option<Instant>,
+    pingresp_by: Option<Instant>,
+    url: String,
+}
+
+/// What ended a link.
+enum End {
+    /// The user closed the connection (or dropped every handle).
+    Closed,
+    /// The broker or the network did; reconnect.
+    Lost(String),
+}
+
+struct Driver {
+    config: ClientConfig,
+    urls: Vec<BrokerUrl>,
+    url_index: usize,
+    client_id: String,
+    persistent: bool,
+    v5: bool,
+    /// The QoS we publish at: the configured one, or 1 when the broker
+    /// granted less than 2.
+    qos: Qos,
+    filters: Vec<String>,
+    shared: Arc<Shared>,
+    rx: mpsc::UnboundedReceiver<Op>,
+    /// Publishes waiting for a connection or a packet id, in order.
+    queue: VecDeque<Outgoing>,
+    /// Publishes sent and not yet acknowledged, by packet id.
+    inflight: HashMap<u16, Outgoing>,
+    /// SUBACKs awaited: packet id → (filter, granted QoS or refusal).
+    subacks: HashMap<u16, (String, Option<std::result::Result<u8, String>>)>,
+    /// Set once the user asked to close: whom to tell, and the drain deadline.
+    closing: Option<(oneshot::Sender<()>, Instant)>,
+}
+
+impl Driver {
+    fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// The first connection: every URL in order, the version negotiated,
+    /// the subscriptions made (a refusal is an error).
+    async fn first_link(&mut self) -> Result<Link> {
+        let mut last = None;
+        for i in 0..self.urls.len() {
+            match self.connect_url(i).await {
+                Ok(mut link) => {
+                    self.url_index = i;
+                    self.subscribe(&mut link, true).await?;
+                    return Ok(link);
+                }
+                Err(e) => {
+                    if self.urls.len() > 1 {
+                        tracing::warn!(url = %self.urls[i].original, error = %e, "broker unavailable; trying the next one");
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.expect("validated: at least one broker"))
+    }
+
+    /// Connects to URL `i` with the configured version policy.
+    async fn connect_url(&mut self, i: usize) -> Result<Link> {
+        let url = self.urls[i].clone();
+        let refused = |why: String| {
+            Error::Connect(format!(
+                "cannot connect to {}: the broker does not speak MQTT v5 ({why}); \
+                 RabbitMQ and ActiveMQ speak MQTT 3.1.1 only: use MQTT version 3.1.1 or auto (--mqtt-version 3.1.1)",
+                url.original
+            ))
+        };
+        match self.handshake(&url, self.v5).await {
+            Ok(link) => Ok(link),
+            Err(Handshake::Failed(e)) => Err(e),
+            Err(Handshake::VersionRefused(why)) if !self.v5 => Err(Error::Connect(format!(
+                "cannot connect to {}: {why} (not an MQTT broker, or it refused this client id?)",
+                url.original
+            ))),
+            Err(Handshake::VersionRefused(why)) => {
+                if self.config.mqtt_version != MqttVersion::Auto {
+                    return Err(refused(why));
+                }
+                match self.handshake(&url, false).await {
+                    Ok(link) => {
+                        tracing::warn!(
+                            url = %url.original,
+                            "the broker does not speak MQTT v5 ({why}); connected with MQTT 3.1.1, \
+                             an interoperability mode of MQTT-T: no properties, so dialect and encoding are sniffed"
+                        );
+                        self.v5 = false;
+                        Ok(link)
+                    }
+                    Err(Handshake::Failed(e)) => Err(e),
+                    Err(Handshake::VersionRefused(why)) => Err(Error::Connect(format!(
+                        "cannot connect to {}: {why}, with MQTT v5 and with 3.1.1 (not an MQTT broker?)",
+                        url.original
+                    ))),
+                }
+            }
         }
     }
+
+    fn connect_packet(&self, v5: bool) -> Result<Packet> {
+        let bad = |e: mqtt::result_code::MqttError| Error::Config(format!("CONNECT: {e:?}"));
+        let keep_alive = u16::try_from(self.config.keep_alive_secs).unwrap_or(u16::MAX);
+        if v5 {
+            // MQTT-T 3.1: Clean Start 0, no Will. Session Expiry 0 ends the
+            // session with the connection when the id is not stable.
+            let expiry = if self.persistent {
+                self.config.session_expiry_secs
+            } else {
+                0
+            };
+            let mut b = v5_0::Connect::builder()
+                .client_id(self.client_id.as_str())
+                .map_err(bad)?
+                .keep_alive(keep_alive)
+                .clean_start(false)
+                .props(vec![Property::SessionExpiryInterval(
+                    mqtt::packet::SessionExpiryInterval::new(expiry).map_err(bad)?,
+                )]);
+            if let Some(u) = &self.config.username {
+                b = b.user_name(u.as_str()).map_err(bad)?;
+            }
+            if let Some(p) = &self.config.password {
+                b = b.password(p.as_str()).map_err(bad)?;
+            }
+            Ok(b.build().map_err(bad)?.into())
+        } else {
+            let mut b = v3_1_1::Connect::builder()
+                .client_id(self.client_id.as_str())
+                .map_err(bad)?
+                .keep_alive(keep_alive)
+                .clean_session(!self.persistent);
+            if let Some(u) = &self.config.username {
+                b = b.user_name(u.as_str()).map_err(bad)?;
+            }
+            if let Some(p) = &self.config.password {
+                b = b.password(p.as_str()).map_err(bad)?;
+            }
+            Ok(b.build().map_err(bad)?.into())
+        }
+    }
+
+    /// TCP/TLS/WebSocket, CONNECT, and the CONNACK, within the connect timeout.
+    async fn handshake(&self, url: &BrokerUrl, v5: bool) -> std::result::Result<Link, Handshake> {
+        let connect = self.connect_packet(v5).map_err(Handshake::Failed)?;
+        let transport = Transport::connect(url, &self.config)
+            .await
+            .map_err(Handshake::Failed)?;
+        let mut engine = mqtt::Connection::<mqtt::role::Client>::new(if v5 {
+            mqtt::Version::V5_0
+        } else {
+            mqtt::Version::V3_1_1
+        });
+        engine.set_auto_pub_response(true);
+        engine.set_auto_ping_response(true);
+        let mut link = Link {
+            transport,
+            engine,
+            rbuf: Vec::with_capacity(16 * 1024),
+            wbuf: Vec::with_capacity(16 * 1024),
+            ping_at: None,
+            pingresp_by: None,
+            url: url.original.clone(),
+        };
+        let events = link.engine.send(connect);
+        self.apply_local(&mut link, events);
+        let secs = self.config.connect_timeout_secs;
+        let deadline = Instant::now() + self.config.connect_timeout();
+        let fail = |why: String| Handshake::Failed(Error::Connect(format!("cannot connect to {}: {why}", url.original)));
+        link.flush()
+            .await
+            .map_err(|e| fail(io_reason(&e)))?;
+        loop {
+            let n = match tokio::time::timeout_at(deadline, link.transport.read(&mut link.rbuf)).await {
+                Err(_) => {
+                    return Err(fail(format!(
+                        "no CONNACK within {secs} s (is it an MQTT broker? connect_timeout_secs)"
+                    )));
+                }
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+                Ok(Err(e)) => return Err(fail(io_reason(&e))),
+                Ok(Ok(n)) => n,
+            };
+            if link.rbuf.starts_with(b"HTTP/") {
+                return Err(fail("not an MQTT broker (it answered with HTTP)".to_owned()));
+            }
+            if n == 0 {
+                return Err(Handshake::VersionRefused(format!(
+                    "it closed the connection after an MQTT {} CONNECT without answering",
+                    if v5 { "v5" } else { "3.1.1" }
+                )));
+            }
+            let events = link.recv_all();
+            for ev in events {
+                match ev {
+                    Event::NotifyPacketReceived(Packet::V5_0Connack(c)) => {
+                        use mqtt::result_code::ConnectReasonCode as R;
+                        let rc = c.reason_code();
+                        match rc {
+                            R::Success => {
+                                let ka = c.props().iter().find_map(|p| match p {
+                                    Property::ServerKeepAlive(k) => Some(k.val()),
+                                    _ => None,
+                                });
+                                return self.established(link, 5, c.session_present(), ka);
+                            }
+                            R::UnsupportedProtocolVersion => {
+                                return Err(Handshake::VersionRefused(
+                                    "CONNACK: unsupported protocol version".to_owned(),
+                                ));
+                            }
+                            R::BadUserNameOrPassword => return Err(self.auth_refused(true)),
+                            R::NotAuthorized => return Err(self.auth_refused(false)),
+                            other => {
+                                return Err(fail(format!(
+                                    "the broker refused the connection: {}",
+                                    reason_words(&format!("{other:?}"))
+                                )));
+                            }
+                        }
+                    }
+                    Event::NotifyPacketReceived(Packet::V3_1_1Connack(c)) => {
+                        use mqtt::result_code::ConnectReturnCode as R;
+                        match c.return_code() {
+                            R::Accepted => return self.established(link, 4, c.session_present(), None),
+                            R::UnacceptableProtocolVersion => {
+                                return Err(Handshake::VersionRefused(
+                                    "CONNACK: unacceptable protocol version".to_owned(),
+                                ));
+                            }
+                            R::BadUserNameOrPassword => return Err(self.auth_refused(true)),
+                            R::NotAuthorized => return Err(self.auth_refused(false)),
+                            other => {
+                                return Err(fail(format!(
+                                    "the broker refused the connection: {}",
+                                    reason_words(&format!("{other:?}"))
+                                )));
+                            }
+                        }
+                    }
+                    Event::NotifyError(e) => {
+                        return Err(fail(format!(
+                            "not an MQTT broker, or a broken answer to CONNECT ({e:?})"
+                        )));
+                    }
+                    Event::RequestClose => {
+                        return Err(fail("the broker's answer to CONNECT is not a CONNACK (not an MQTT broker?)".to_owned()));
+                    }
+                    other => self.apply_local(&mut link, vec![other]),
+                }
+            }
+        }
+    }
+
+    fn auth_refused(&self, bad_credentials: bool) -> Handshake {
+        // Mosquitto answers a wrong password with "not authorized": with a
+        // user name configured, the credentials are what the user can fix.
+        let why = if bad_credentials || self.config.username.is_some() {
+            "bad user name or password"
+        } else {
+            "not authorized (does the broker require a user name and password?)"
+        };
+        Handshake::Failed(Error::Auth(format!("broker refused the connection: {why}")))
+    }
+
+    fn established(
+        &self,
+        mut link: Link,
+        version: u8,
+        session_present: bool,
+        server_keep_alive: Option<u16>,
+    ) -> std::result::Result<Link, Handshake> {
+        self.shared.version.store(version, Ordering::Relaxed);
+        *lock(&self.shared.url) = link.url.clone();
+        let ka = u64::from(server_keep_alive.map_or(self.config.keep_alive_secs, u32::from));
+        let interval = (ka > 0).then(|| ka * PING_PERMILLE);
+        let events = link.engine.set_pingreq_send_interval(interval);
+        self.apply_local(&mut link, events);
+        tracing::info!(
+            url = %link.url,
+            mqtt_version = if version == 5 { "5" } else { "3.1.1" },
+            session_present,
+            client_id = %self.client_id,
+            "connected"
+        );
+        Ok(link)
+    }
+
+    /// Subscribes every filter, one SUBSCRIBE each, all sent at once, and
+    /// waits for their SUBACKs. On the first connection a refusal is an
+    /// error naming the filter; after a reconnect it is logged.
+    async fn subscribe(&mut self, link: &mut Link, first: bool) -> Result<()> {
+        if self.filters.is_empty() {
+            return Ok(());
+        }
+        self.subacks.clear();
+        let mut order = Vec::new();
+        for filter in self.filters.clone() {
+            let pid = link
+                .engine
+                .acquire_packet_id()
+                .map_err(|e| Error::Publish(format!("no packet id for SUBSCRIBE: {e:?}")))?;
+            let bad = |e: mqtt::result_code::MqttError| Error::Topic(format!("{filter}: {e:?}"));
+            // MQTT-T 3.2: Maximum QoS 2 whatever we publish at, No Local,
+            // Retain As Published, Retain Handling 0.
+            let opts = SubOpts::new()
+                .set_qos(Qos::ExactlyOnce)
+                .set_nl(self.v5)
+                .set_rap(self.v5);
+            let entry = SubEntry::new(filter.as_str(), opts).map_err(bad)?;
+            let packet: Packet = if self.v5 {
+                v5_0::Subscribe::builder()
+                    .packet_id(pid)
+                    .entries(vec![entry])
+                    .build()
+                    .map_err(bad)?
+                    .into()
+            } else {
+                v3_1_1::Subscribe::builder()
+                    .packet_id(pid)
+                    .entries(vec![entry])
+                    .build()
+                    .map_err(bad)?
+                    .into()
+            };
+            let events = link.engine.send(packet);
+            self.subacks.insert(pid, (filter.clone(), None));
+            order.push(pid);
+            let _ = self.apply(link, events);
+        }
+        let deadline = Instant::now() + self.config.connect_timeout();
+        let closed = |filters: &[String]| {
+            Error::Auth(format!(
+                "the broker closed the connection when subscribing to {} (not authorized?)",
+                filters.join(", ")
+            ))
+        };
+        link.flush().await.map_err(|_| closed(&self.filters))?;
+        while self.subacks.values().any(|(_, r)| r.is_none()) {
+            let pending = || {
+                order
+                    .iter()
+                    .filter_map(|p| self.subacks.get(p))
+                    .filter(|(_, r)| r.is_none())
+                    .map(|(f, _)| f.clone())
+                    .collect::<Vec<_>>()
+            };
+            let n = match tokio::time::timeout_at(deadline, link.transport.read(&mut link.rbuf)).await {
+                Err(_) => {
+                    return Err(Error::Timeout(format!(
+                        "no SUBACK within {} s for {}",
+                        self.config.connect_timeout_secs,
+                        pending().join(", ")
+                    )));
+                }
+                Ok(Ok(n)) => n,
+                Ok(Err(_)) => 0,
+            };
+            if n == 0 {
+                // The broker answers in order: the first filter without a
+                // SUBACK is the one it would not take.
+                let p = pending();
+                return Err(closed(&p[..1.min(p.len())]));
+            }
+            let events = link.recv_all();
+            if let Err(why) = self.apply(link, events) {
+                return Err(Error::Connect(format!("{}: {why}", link.url)));
+            }
+            link.flush().await.map_err(|_| closed(&self.filters))?;
+        }
+        let mut granted_below_2 = false;
+        for pid in &order {
+            let Some((filter, Some(result))) = self.subacks.remove(pid) else {
+                continue;
+            };
+            match result {
+                Ok(q) => granted_below_2 |= q < 2,
+                Err(why) if first => {
+                    return Err(Error::Auth(format!(
+                        "broker refused the subscription to {filter}: {why} (not authorized?)"
+                    )));
+                }
+                Err(why) => {
+                    tracing::error!(filter, why, "the broker refused a subscription after reconnecting");
+                }
+            }
+        }
+        if granted_below_2 && self.qos == Qos::ExactlyOnce {
+            tracing::warn!("the broker grants QoS 1 at most; publishing at QoS 1 instead of 2");
+            self.qos = Qos::AtLeastOnce;
+        }
+        tracing::debug!(filters = ?self.filters, "subscribed");
+        Ok(())
+    }
+
+    /// Applies the engine's events that need no driver state (sends and
+    /// timers): used before the connection is up.
+    fn apply_local(&self, link: &mut Link, events: Vec<Event>) {
+        for ev in events {
+            link.apply_io(ev);
+        }
+    }
+
+    /// Applies the engine's events: writes, timers, received packets.
+    /// `Err` when the engine asked to close the connection.
+    fn apply(&mut self, link: &mut Link, events: Vec<Event>) -> std::result::Result<(), String> {
+        let mut close = None;
+        for ev in events {
+            match ev {
+                Event::NotifyPacketReceived(p) => self.on_packet(p),
+                Event::NotifyError(e) => {
+                    tracing::warn!(error = ?e, url = %link.url, "MQTT protocol error");
+                    close.get_or_insert_with(|| format!("MQTT protocol error: {e:?}"));
+                }
+                Event::RequestClose => {
+                    close.get_or_insert_with(|| "the connection was closed by the protocol engine".to_owned());
+                }
+                other => link.apply_io(other),
+            }
+        }
+        close.map_or(Ok(()), Err)
+    }
+
+    fn on_packet(&mut self, p: Packet) {
+        match p {
+            Packet::V5_0Publish(m) => {
+                Counters::bump(&self.shared.counters.received);
+                self.shared.inlet.deliver(Inbound(InboundPacket::V5(m)));
+            }
+            Packet::V3_1_1Publish(m) => {
+                Counters::bump(&self.shared.counters.received);
+                self.shared.inlet.deliver(Inbound(InboundPacket::V3(m)));
+            }
+            Packet::V5_0Puback(a) => {
+                let refused = a.reason_code().filter(|r| r.is_failure()).map(|r| format!("{r:?}"));
+                self.acknowledged(a.packet_id(), refused);
+            }
+            Packet::V3_1_1Puback(a) => self.acknowledged(a.packet_id(), None),
+            Packet::V5_0Pubrec(r) => {
+                if let Some(rc) = r.reason_code().filter(|r| r.is_failure()) {
+                    self.acknowledged(r.packet_id(), Some(format!("{rc:?}")));
+                }
+            }
+            Packet::V5_0Pubcomp(c) => self.acknowledged(c.packet_id(), None),
+            Packet::V3_1_1Pubcomp(c) => self.acknowledged(c.packet_id(), None),
+            Packet::V5_0Suback(s) => {
+                let codes = s.reason_codes();
+                if let Some((_, slot)) = self.subacks.get_mut(&s.packet_id()) {
+                    *slot = Some(match codes.first() {
+                        Some(rc) if rc.is_failure() => Err(reason_words(&format!("{rc:?}"))),
+                        Some(rc) => Ok(*rc as u8),
+                        None => Err("empty SUBACK".to_owned()),
+                    });
+                }
+            }
+            Packet::V3_1_1Suback(s) => {
+                let codes = s.return_codes();
+                if let Some((_, slot)) = self.subacks.get_mut(&s.packet_id()) {
+                    *slot = Some(match codes.first() {
+                        Some(rc) if rc.is_failure() => Err("failure (0x80)".to_owned()),
+                        Some(rc) => Ok(*rc as u8),
+                        None => Err("empty SUBACK".to_owned()),
+                    });
+                }
+            }
+            Packet::V5_0Disconnect(d) => {
+                tracing::warn!(reason = ?d.reason_code(), "the broker sent DISCONNECT");
+            }
+            _ => {}
+        }
+    }
+
+    fn acknowledged(&mut self, pid: u16, refused: Option<String>) {
+        let Some(o) = self.inflight.remove(&pid) else {
+            return;
+        };
+        let outcome = match refused {
+            None => Ok(()),
+            Some(rc) => Err(Error::Publish(format!(
+                "broker refused the publish to {}: {}",
+                o.topic,
+                reason_words(&rc)
+            ))),
+        };
+        o.finish(self.counters(), outcome);
+    }
+
+    /// Sends queued publishes while packet ids are free.
+    fn send_queued(&mut self, link: &mut Link) {
+        while let Some(o) = self.queue.pop_front() {
+            if o.abandoned() {
+                continue;
+            }
+            let Ok(pid) = link.engine.acquire_packet_id() else {
+                self.queue.push_front(o);
+                return;
+            };
+            let packet = match self.publish_packet(&o, pid) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = link.engine.release_packet_id(pid);
+                    o.finish(self.counters(), Err(e));
+                    continue;
+                }
+            };
+            let events = link.engine.send(packet);
+            let mut o = o;
+            o.sent = true;
+            self.inflight.insert(pid, o);
+            if let Err(why) = self.apply(link, events) {
+                tracing::warn!(why, "publish refused by the protocol engine");
+            }
+        }
+    }
+
+    fn publish_packet(&self, o: &Outgoing, pid: u16) -> Result<Packet> {
+        let bad = |e: mqtt::result_code::MqttError| {
+            Error::Publish(format!("cannot publish to {}: {e:?}", o.topic))
+        };
+        if self.v5 {
+            let p = &o.props;
+            let mut props = Vec::with_capacity(3 + p.user_properties.len());
+            if let Some(pfi) = p.payload_format_indicator {
+                let f = if pfi == 1 {
+                    mqtt::packet::PayloadFormat::String
+                } else {
+                    mqtt::packet::PayloadFormat::Binary
+                };
+                props.push(Property::PayloadFormatIndicator(
+                    mqtt::packet::PayloadFormatIndicator::new(f).map_err(bad)?,
+                ));
+            }
+            if let Some(ct) = &p.content_type {
+                props.push(Property::ContentType(
+                    mqtt::packet::ContentType::new(ct.as_str()).map_err(bad)?,
+                ));
+            }
+            // Order matters to one Python peer: msgType before encoding, as given.
+            for (k, v) in &p.user_properties {
+                props.push(Property::UserProperty(
+                    mqtt::packet::UserProperty::new(k.as_str(), v.as_str()).map_err(bad)?,
+                ));
+            }
+            if let Some(secs) = self.config.message_expiry_secs {
+                props.push(Property::MessageExpiryInterval(
+                    mqtt::packet::MessageExpiryInterval::new(secs).map_err(bad)?,
+                ));
+            }
+            Ok(v5_0::Publish::builder()
+                .topic_name(o.topic.as_str())
+                .map_err(bad)?
+                .qos(self.qos)
+                .retain(false)
+                .packet_id(pid)
+                .payload(Arc::clone(&o.payload))
+                .props(props)
+                .build()
+                .map_err(bad)?
+                .into())
+        } else {
+            Ok(v3_1_1::Publish::builder()
+                .topic_name(o.topic.as_str())
+                .map_err(bad)?
+                .qos(self.qos)
+                .retain(false)
+                .packet_id(pid)
+                .payload(Arc::clone(&o.payload))
+                .build()
+                .map_err(bad)?
+                .into())
+        }
+    }
+
+    fn take_op(&mut self, op: Op) {
+        match op {
+            Op::Publish(o) => self.queue.push_back(o),
+            Op::Close(tx) => {
+                self.closing = Some((tx, Instant::now() + CLOSE_DRAIN));
+            }
+        }
+    }
+
+    fn drained(&self) -> bool {
+        self.queue.is_empty() && self.inflight.is_empty()
+    }
+
+    /// The connection's task: serve links until closed, reconnecting.
+    async fn run(mut self, first: Link) {
+        let mut link = Some(first);
+        loop {
+            let current = match link.take() {
+                Some(l) => l,
+                None => match self.reconnect().await {
+                    Some(l) => l,
+                    None => break,
+                },
+            };
+            match self.serve(current).await {
+                End::Closed => break,
+                End::Lost(why) => {
+                    tracing::warn!(why, "connection lost; reconnecting");
+                    self.requeue_inflight();
+                }
+            }
+        }
+        self.shared.inlet.closed.store(true, Ordering::Relaxed);
+        let outstanding: Vec<_> = self
+            .inflight
+            .drain()
+            .map(|(_, o)| o)
+            .chain(self.queue.drain(..))
+            .collect();
+        for o in outstanding {
+            let topic = o.topic.clone();
+            o.finish(
+                self.counters(),
+                Err(Error::Closed(format!(
+                    "the connection was closed before the publish to {topic} was acknowledged"
+                ))),
+            );
+        }
+        if let Some((tx, _)) = self.closing.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Puts the publishes in flight back at the head of the queue, in their
+    /// order. The oldest gets a strike: a broker handles publishes in order,
+    /// so if it closed the connection because of one, it was that one.
+    fn requeue_inflight(&mut self) {
+        let mut lost: Vec<_> = self.inflight.drain().map(|(_, o)| o).collect();
+        lost.sort_by_key(|o| o.seq);
+        if let Some(oldest) = lost.first_mut() {
+            oldest.strikes += 1;
+        }
+        if lost.first().is_some_and(|o| o.strikes >= MAX_STRIKES) {
+            let oldest = lost.remove(0);
+            let e = Error::Publish(format!(
+                "the broker closed the connection each time it received the publish to {} ({} times; not authorized?)",
+                oldest.topic, oldest.strikes
+            ));
+            oldest.finish(self.counters(), Err(e));
+        }
+        for o in lost.into_iter().rev() {
+            self.queue.push_front(o);
+        }
+    }
+
+    /// Reconnects with backoff, through every URL in turn, keeping
+    /// publishes queued meanwhile. `None` when closed while trying.
+    async fn reconnect(&mut self) -> Option<Link> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            for k in 0..self.urls.len() {
+                let i = (self.url_index + k) % self.urls.len();
+                let url = self.urls[i].clone();
+                match self.handshake(&url, self.v5).await {
+                    Ok(mut link) => {
+                        self.url_index = i;
+                        match self.subscribe(&mut link, false).await {
+                            Ok(()) => {
+                                Counters::bump(&self.shared.counters.reconnects);
+                                tracing::info!(url = %url.original, "reconnected");
+                                return Some(link);
+                            }
+                            Err(e) => tracing::warn!(url = %url.original, error = %e, "resubscribing failed"),
+                        }
+                    }
+                    Err(Handshake::Failed(e)) => {
+                        tracing::warn!(url = %url.original, error = %e, "reconnect failed");
+                    }
+                    Err(Handshake::VersionRefused(why)) => {
+                        tracing::warn!(url = %url.original, why, "reconnect failed");
+                    }
+                }
+            }
+            let wake = Instant::now() + delay;
+            delay = (delay * 2).min(MAX_BACKOFF);
+            loop {
+                if self.closing.is_some() {
+                    return None;
+                }
+                tokio::select! {
+                    op = self.rx.recv() => match op {
+                        Some(op) => self.take_op(op),
+                        None => return None,
+                    },
+                    () = tokio::time::sleep_until(wake) => break,
+                }
+            }
+            self.queue.retain(|o| !o.abandoned());
+        }
+    }
+
+    /// Runs one link until it ends.
+    async fn serve(&mut self, mut link: Link) -> End {
+        loop {
+            self.send_queued(&mut link);
+            if let Err(e) = link.flush().await {
+                return End::Lost(io_reason(&e));
+            }
+            if let Some((_, by)) = &self.closing {
+                if self.drained() || Instant::now() >= *by {
+                    self.disconnect(&mut link).await;
+                    return End::Closed;
+                }
+            }
+            let drain_by = self.closing.as_ref().map(|(_, by)| *by);
+            let ping_at = link.ping_at;
+            let pingresp_by = link.pingresp_by;
+            tokio::select! {
+                op = self.rx.recv(), if self.closing.is_none() => match op {
+                    Some(op) => {
+                        self.take_op(op);
+                        // Take what else is waiting: one write for a burst.
+                        while let Ok(op) = self.rx.try_recv() {
+                            self.take_op(op);
+                        }
+                    }
+                    None => {
+                        // Every handle is gone: leave as if closed.
+                        self.disconnect(&mut link).await;
+                        return End::Closed;
+                    }
+                },
+                n = link.transport.read(&mut link.rbuf) => match n {
+                    Ok(0) => return End::Lost("the broker closed the connection".to_owned()),
+                    Err(e) => return End::Lost(io_reason(&e)),
+                    Ok(_) => {
+                        let events = link.recv_all();
+                        if let Err(why) = self.apply(&mut link, events) {
+                            let _ = link.flush().await;
+                            return End::Lost(why);
+                        }
+                    }
+                },
+                () = sleep_until_opt(ping_at) => {
+                    link.ping_at = None;
+                    let events = link.engine.notify_timer_fired(TimerKind::PingreqSend);
+                    if let Err(why) = self.apply(&mut link, events) {
+                        return End::Lost(why);
+                    }
+                }
+                () = sleep_until_opt(pingresp_by) => {
+                    link.pingresp_by = None;
+                    let events = link.engine.notify_timer_fired(TimerKind::PingrespRecv);
+                    let _ = self.apply(&mut link, events);
+                    return End::Lost("no PINGRESP from the broker".to_owned());
+                }
+                () = sleep_until_opt(drain_by) => {}
+            }
+        }
+    }
+
+    async fn disconnect(&mut self, link: &mut Link) {
+        let packet: Packet = if self.v5 {
+            match v5_0::Disconnect::builder().build() {
+                Ok(d) => d.into(),
+                Err(_) => return link.transport.shutdown().await,
+            }
+        } else {
+            v3_1_1::Disconnect::new().into()
+        };
+        let events = link.engine.send(packet);
+        let _ = self.apply(link, events);
+        let _ = tokio::time::timeout(Duration::from_millis(500), link.flush()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(500), link.transport.shutdown()).await;
+    }
+}
+
+impl Link {
+    /// Feeds everything read so far to the engine.
+    fn recv_all(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        let data = std::mem::take(&mut self.rbuf);
+        let mut cursor = mqtt::common::Cursor::new(data.as_slice());
+        while (cursor.position() as usize) < data.len() {
+            let before = cursor.position();
+            events.extend(self.engine.recv(&mut cursor));
+            if cursor.position() == before {
+                break;
+            }
+        }
+        self.rbuf = data;
+        self.rbuf.clear();
+        events
+    }
+
+    fn apply_io(&mut self, ev: Event) {
+        match ev {
+            Event::RequestSendPacket { packet, .. } => {
+                for slice in packet.to_buffers() {
+                    self.wbuf.extend_from_slice(&slice);
+                }
+            }
+            Event::RequestTimerReset { kind, duration_ms } => {
+                let at = Instant::now() + Duration::from_millis(duration_ms);
+                match kind {
+                    TimerKind::PingreqSend => self.ping_at = Some(at),
+                    TimerKind::PingrespRecv => self.pingresp_by = Some(at),
+                    TimerKind::PingreqRecv => {}
+                }
+            }
+            Event::RequestTimerCancel(kind) => match kind {
+                TimerKind::PingreqSend => self.ping_at = None,
+                TimerKind::PingrespRecv => self.pingresp_by = None,
+                TimerKind::PingreqRecv => {}
+            },
+            _ => {}
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let r = self.transport.write_all(&self.wbuf).await;
+        self.wbuf.clear();
+        r
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `NotAuthorized` → `not authorized`.
+fn reason_words(debug: &str) -> String {
+    let mut out = String::with_capacity(debug.len() + 4);
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -772,7 +1251,7 @@ mod tests {
         inlet.install(Box::new(move |m| {
             sink.lock()
                 .expect("lock")
-                .push(m.payload_str().into_owned());
+                .push(String::from_utf8_lossy(m.payload()).into_owned());
         }));
         seen
     }
@@ -780,10 +1259,10 @@ mod tests {
     #[test]
     fn messages_before_the_handler_are_handed_over_in_order() {
         let inlet = Inlet::default();
-        inlet.deliver(&mqtt::Message::new("oc2/rsp", "early-1", 1));
-        inlet.deliver(&mqtt::Message::new("oc2/rsp", "early-2", 1));
+        inlet.deliver(Inbound::test("oc2/rsp", "early-1"));
+        inlet.deliver(Inbound::test("oc2/rsp", "early-2"));
         let seen = seen(&inlet);
-        inlet.deliver(&mqtt::Message::new("oc2/rsp", "late", 1));
+        inlet.deliver(Inbound::test("oc2/rsp", "late"));
         assert_eq!(*seen.lock().expect("lock"), ["early-1", "early-2", "late"]);
     }
 
@@ -792,7 +1271,13 @@ mod tests {
         let inlet = Inlet::default();
         let seen = seen(&inlet);
         inlet.closed.store(true, Ordering::Relaxed);
-        inlet.deliver(&mqtt::Message::new("oc2/rsp", "after close", 1));
+        inlet.deliver(Inbound::test("oc2/rsp", "after close"));
         assert!(seen.lock().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn reason_codes_read_as_words() {
+        assert_eq!(reason_words("NotAuthorized"), "not authorized");
+        assert_eq!(reason_words("TopicNameInvalid"), "topic name invalid");
     }
 }

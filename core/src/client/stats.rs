@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// What a producer, consumer or monitor has seen so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// The MQTT version spoken with the broker (`V5` or `V311`; `Auto`
+    /// before the first connection).
+    pub mqtt_version: Option<super::MqttVersion>,
     /// Messages published and acknowledged by the broker.
     pub published: u64,
     /// Messages received from the broker.
@@ -20,6 +23,9 @@ pub struct Stats {
     /// Publishes the broker refused or the client could not send (an ACL
     /// denial, for one); each is also logged with its topic and reason.
     pub publish_errors: u64,
+    /// Commands not executed because they arrived retained or were older
+    /// than the consumer's freshness window; each is also logged.
+    pub stale: u64,
 }
 
 #[derive(Debug, Default)]
@@ -31,6 +37,7 @@ pub(crate) struct Counters {
     pub(crate) unsolicited: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) publish_errors: AtomicU64,
+    pub(crate) stale: AtomicU64,
 }
 
 impl Counters {
@@ -44,6 +51,8 @@ impl Counters {
             unsolicited: get(&self.unsolicited),
             reconnects: get(&self.reconnects),
             publish_errors: get(&self.publish_errors),
+            stale: get(&self.stale),
+            mqtt_version: None,
         }
     }
 

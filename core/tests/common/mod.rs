@@ -1,5 +1,5 @@
 //! Test fixtures: a throwaway Mosquitto per test (through tests/broker/broker.py,
-//! the fixture every language shares) and a raw paho publisher.
+//! the fixture every language shares) and a raw publisher that is not ours (rumqttc).
 #![allow(dead_code, missing_docs)]
 
 pub mod vectors;
@@ -9,7 +9,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use oc2mqtt::codec::PublishProperties;
-use paho_mqtt as mqtt;
 use serde_json::Value;
 
 pub fn repo_root() -> PathBuf {
@@ -104,71 +103,168 @@ impl Drop for Broker {
     }
 }
 
-/// A bare paho client for publishing exactly the bytes and properties a test wants.
+/// A message a [`RawClient`] received.
+pub struct RawMessage {
+    topic: String,
+    payload: Vec<u8>,
+    pub retain: bool,
+}
+
+impl RawMessage {
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+enum RawCli {
+    V5(rumqttc::v5::AsyncClient),
+    V3(rumqttc::AsyncClient),
+}
+
+/// A client that is not ours (rumqttc), for publishing exactly the bytes
+/// and properties a test wants, as a v5 or a v3.1.1 peer.
 pub struct RawClient {
-    pub cli: mqtt::AsyncClient,
-    pub stream: mqtt::AsyncReceiver<Option<mqtt::Message>>,
-    v5: bool,
+    cli: RawCli,
+    rx: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<RawMessage>>,
+}
+
+fn host_port(url: &str) -> (String, u16) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (h, p) = rest.rsplit_once(':').expect("host:port");
+    (h.to_owned(), p.trim_end_matches('/').parse().expect("port"))
 }
 
 impl RawClient {
     pub async fn connect(url: &str, v5: bool, subscribe: &[&str]) -> Self {
-        let uri = url.replace("mqtt://", "tcp://");
-        let create = mqtt::CreateOptionsBuilder::new()
-            .server_uri(uri)
-            .client_id(format!("raw-{}", uuid_like()))
-            .mqtt_version(if v5 {
-                mqtt::MQTT_VERSION_5
-            } else {
-                mqtt::MQTT_VERSION_3_1_1
-            })
-            .persistence(mqtt::PersistenceType::None)
-            .finalize();
-        let mut cli = mqtt::AsyncClient::new(create).expect("client");
-        let stream = cli.get_stream(10_000);
-        let opts = if v5 {
-            mqtt::ConnectOptionsBuilder::new_v5()
+        let (host, port) = host_port(url);
+        let id = format!("raw-{}", uuid_like());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let cli = if v5 {
+            let opts = rumqttc::v5::MqttOptions::new(id, host, port);
+            let (cli, mut el) = rumqttc::v5::AsyncClient::new(opts, 1000);
+            tokio::spawn(async move {
+                let mut ready = Some(ready_tx);
+                loop {
+                    match el.poll().await {
+                        Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::Incoming::ConnAck(_))) => {
+                            if let Some(r) = ready.take() {
+                                let _ = r.send(());
+                            }
+                        }
+                        Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::Incoming::Publish(p))) => {
+                            let _ = tx.send(RawMessage {
+                                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                                payload: p.payload.to_vec(),
+                                retain: p.retain,
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+            RawCli::V5(cli)
         } else {
-            mqtt::ConnectOptionsBuilder::new_v3()
-        }
-        .finalize();
-        cli.connect(opts).await.expect("raw client connects");
+            let opts = rumqttc::MqttOptions::new(id, host, port);
+            let (cli, mut el) = rumqttc::AsyncClient::new(opts, 1000);
+            tokio::spawn(async move {
+                let mut ready = Some(ready_tx);
+                loop {
+                    match el.poll().await {
+                        Ok(rumqttc::Event::Incoming(rumqttc::Incoming::ConnAck(_))) => {
+                            if let Some(r) = ready.take() {
+                                let _ = r.send(());
+                            }
+                        }
+                        Ok(rumqttc::Event::Incoming(rumqttc::Incoming::Publish(p))) => {
+                            let _ = tx.send(RawMessage {
+                                topic: p.topic.clone(),
+                                payload: p.payload.to_vec(),
+                                retain: p.retain,
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+            RawCli::V3(cli)
+        };
+        tokio::time::timeout(Duration::from_secs(10), ready_rx)
+            .await
+            .expect("raw client connects within 10 s")
+            .expect("raw client connects");
+        let raw = Self {
+            cli,
+            rx: tokio::sync::Mutex::new(rx),
+        };
         for t in subscribe {
-            cli.subscribe(*t, 1).await.expect("subscribe");
+            match &raw.cli {
+                RawCli::V5(c) => c
+                    .subscribe(*t, rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+                    .await
+                    .expect("subscribe"),
+                RawCli::V3(c) => c
+                    .subscribe(*t, rumqttc::QoS::AtLeastOnce)
+                    .await
+                    .expect("subscribe"),
+            }
         }
-        Self { cli, stream, v5 }
+        // SUBACK is not awaited by rumqttc's API: give it a moment.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        raw
     }
 
     pub async fn publish(&self, topic: &str, payload: &[u8], props: Option<&PublishProperties>) {
-        let mut b = mqtt::MessageBuilder::new()
-            .topic(topic)
-            .payload(payload)
-            .qos(1);
-        if let (true, Some(p)) = (self.v5, props) {
-            let mut mp = mqtt::Properties::new();
-            if let Some(pfi) = p.payload_format_indicator {
-                mp.push_byte(mqtt::PropertyCode::PayloadFormatIndicator, pfi)
-                    .expect("pfi");
+        self.publish_as(topic, payload, props, false).await;
+    }
+
+    /// Publishes with the Retain flag set.
+    pub async fn publish_retained(&self, topic: &str, payload: &[u8], props: Option<&PublishProperties>) {
+        self.publish_as(topic, payload, props, true).await;
+    }
+
+    async fn publish_as(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        props: Option<&PublishProperties>,
+        retain: bool,
+    ) {
+        match &self.cli {
+            RawCli::V5(c) => {
+                let mut p = rumqttc::v5::mqttbytes::v5::PublishProperties::default();
+                if let Some(props) = props {
+                    p.payload_format_indicator = props.payload_format_indicator;
+                    p.content_type = props.content_type.clone();
+                    p.user_properties = props.user_properties.clone();
+                }
+                c.publish_with_properties(
+                    topic,
+                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                    retain,
+                    payload.to_vec(),
+                    p,
+                )
+                .await
+                .expect("publish");
             }
-            if let Some(ct) = &p.content_type {
-                mp.push_string(mqtt::PropertyCode::ContentType, ct)
-                    .expect("ct");
-            }
-            for (k, v) in &p.user_properties {
-                mp.push_string_pair(mqtt::PropertyCode::UserProperty, k, v)
-                    .expect("user property");
-            }
-            b = b.properties(mp);
+            RawCli::V3(c) => c
+                .publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload.to_vec())
+                .await
+                .expect("publish"),
         }
-        self.cli.publish(b.finalize()).await.expect("publish");
     }
 
     /// The next message within `timeout`, if any.
-    pub async fn next(&self, timeout: Duration) -> Option<mqtt::Message> {
-        match tokio::time::timeout(timeout, self.stream.recv()).await {
-            Ok(Ok(Some(m))) => Some(m),
-            _ => None,
-        }
+    pub async fn next(&self, timeout: Duration) -> Option<RawMessage> {
+        let mut rx = self.rx.lock().await;
+        tokio::time::timeout(timeout, rx.recv()).await.ok().flatten()
     }
 }
 
