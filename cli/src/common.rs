@@ -17,6 +17,8 @@ pub(crate) const EXIT_FAILURE: u8 = 1;
 pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code: `send` timed out with expected responders missing.
 pub(crate) const EXIT_INCOMPLETE: u8 = 3;
+/// Exit code: stopped by SIGINT or SIGTERM before it was ready (128 + SIGINT).
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// A failure to report as `error: <message>` with an exit code.
 #[derive(Debug)]
@@ -86,7 +88,7 @@ pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Connection")]
 pub(crate) struct Common {
-    /// Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT; repeat for failover (tried in order).
+    /// Broker URL: mqtt://HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH; repeat for failover (tried in order).
     #[arg(long = "broker", value_name = "URL", required = true)]
     pub(crate) brokers: Vec<String>,
     /// MQTT client id [default: oc2mqtt-<random>, or read from --client-id-file].
@@ -270,11 +272,30 @@ impl Signals {
     }
 }
 
-/// Ends the life of a closed client without dropping it: paho's teardown
-/// (`MQTTAsync_destroy`) waits up to a second for its network thread, which
-/// would delay every `send` by that much. The process exits right after.
-pub(crate) fn skip_teardown<T>(closed_client: T) {
-    std::mem::forget(closed_client);
+/// Runs `connecting` (connect and subscribe) unless SIGINT or SIGTERM
+/// comes first: a broker that never answers must not hold the CLI.
+pub(crate) async fn connect_or_signal<T>(
+    signals: &mut Signals,
+    command: &str,
+    brokers: &str,
+    connecting: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Failure> {
+    tokio::select! {
+        r = connecting => r.map_err(Failure::from),
+        signal = signals.recv() => Err(Failure {
+            code: EXIT_INTERRUPTED,
+            message: format!("oc2mqtt {command}: {signal} while connecting to {brokers}: stopped"),
+        }),
+    }
+}
+
+/// "MQTT 5" or "MQTT 3.1.1 (the broker does not speak 5)", for ready lines.
+pub(crate) fn protocol_words(v: Option<MqttVersion>) -> &'static str {
+    match v {
+        Some(MqttVersion::V5) => "MQTT 5",
+        Some(MqttVersion::V311) => "MQTT 3.1.1",
+        _ => "MQTT",
+    }
 }
 
 /// Writes one line to stdout and flushes it, so that readers see each line as it comes.

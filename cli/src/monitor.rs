@@ -255,7 +255,13 @@ async fn until(deadline: Option<tokio::time::Instant>) {
 
 pub(crate) async fn run(args: MonitorArgs) -> Result<u8, Failure> {
     let mut signals = Signals::install()?;
-    let monitor = Monitor::connect(args.common.config()?, args.filter.clone()).await?;
+    let monitor = crate::common::connect_or_signal(
+        &mut signals,
+        "monitor",
+        &args.common.broker_list(),
+        Monitor::connect(args.common.config()?, args.filter.clone()),
+    )
+    .await?;
     let filter = args
         .filter
         .clone()
@@ -291,7 +297,6 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<u8, Failure> {
         );
     }
     monitor.close().await;
-    crate::common::skip_teardown(monitor);
     result.map(|()| EXIT_OK)
 }
 

@@ -97,7 +97,6 @@ pub(crate) async fn run(args: SendArgs) -> Result<u8, Failure> {
     let producer = Producer::connect(args.common.config()?, &args.from).await?;
     let result = exchange(&producer, command, &args).await;
     producer.close().await;
-    crate::common::skip_teardown(producer);
     result
 }
 

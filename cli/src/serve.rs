@@ -7,7 +7,9 @@ use clap::Args;
 use oc2mqtt::Message;
 use oc2mqtt::client::{Consumer, ConsumerOptions};
 
-use crate::common::{Common, EXIT_OK, Failure, Signals, clock, print_line};
+use crate::common::{
+    Common, EXIT_OK, Failure, Signals, clock, connect_or_signal, print_line, protocol_words,
+};
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
@@ -42,6 +44,10 @@ pub(crate) struct ServeArgs {
     /// Consumer group: members share the commands through $share/<G>/... subscriptions.
     #[arg(long, value_name = "G")]
     group: Option<String>,
+    /// Commands whose `created` is older than this are stale: logged, counted, not run
+    /// (0 = off). Retained commands are never run.
+    #[arg(long, value_name = "SECS", default_value_t = oc2mqtt::consumer::DEFAULT_FRESHNESS_SECS)]
+    freshness: u64,
     #[command(flatten)]
     common: Common,
 }
@@ -78,14 +84,22 @@ pub(crate) async fn run(args: ServeArgs) -> Result<u8, Failure> {
         pairs: args.pairs.clone(),
         rate_limit: args.rate_limit,
         group: args.group.clone(),
+        freshness_secs: args.freshness,
         ..ConsumerOptions::default()
     };
-    let consumer = Consumer::connect(args.common.config()?, options).await?;
+    let consumer = connect_or_signal(
+        &mut signals,
+        "serve",
+        &args.common.broker_list(),
+        Consumer::connect(args.common.config()?, options),
+    )
+    .await?;
     let pairs: Vec<String> = args.pairs.iter().map(|(a, t)| format!("{a}:{t}")).collect();
     eprintln!(
-        "oc2mqtt serve: device {} ready on {} (profiles: {}; pairs: {}); stop with Ctrl-C or SIGTERM",
+        "oc2mqtt serve: device {} ready on {} with {} (profiles: {}; pairs: {}); stop with Ctrl-C or SIGTERM",
         args.device_id,
-        args.common.broker_list(),
+        consumer.broker(),
+        protocol_words(consumer.stats().mqtt_version),
         if args.profiles.is_empty() {
             "none".to_owned()
         } else {
@@ -116,15 +130,15 @@ pub(crate) async fn run(args: ServeArgs) -> Result<u8, Failure> {
     consumer.close().await;
     let s = consumer.stats();
     eprintln!(
-        "oc2mqtt serve: {stopped_by}: stopped; {} commands handled, {} received, {} published, {} duplicates, {} undecodable, {} refused publishes",
+        "oc2mqtt serve: {stopped_by}: stopped; {} commands handled, {} received, {} published, {} duplicates, {} undecodable, {} refused publishes, {} stale",
         handled.load(Ordering::Relaxed),
         s.received,
         s.published,
         s.duplicates,
         s.decode_errors,
         s.publish_errors,
+        s.stale,
     );
-    crate::common::skip_teardown(consumer);
     Ok(EXIT_OK)
 }
 

@@ -732,7 +732,7 @@ fn bad_commands_and_settings_are_usage_errors() {
     assert_eq!(code(&out), 2);
     assert_eq!(
         stderr(&out),
-        "error: configuration: broker URL 'http://x:1': unsupported scheme 'http'; expected mqtt or mqtts\n"
+        "error: configuration: broker URL 'http://x:1': unsupported scheme 'http'; expected mqtt, mqtts, ws or wss\n"
     );
 }
 

@@ -30,7 +30,9 @@ use std::sync::{Arc, Mutex, Weak};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{ClientConfig, Connection, Inbound, Counters, Stats, lock, monotonic_ms, panic_text};
+use crate::client::{
+    ClientConfig, Connection, Counters, Inbound, Stats, lock, monotonic_ms, panic_text,
+};
 use crate::codec::{self, Dialect, Encoding};
 use crate::dedup::{DedupKey, Deduplicator};
 use crate::error::{Error, MessageError, Result};
@@ -605,6 +607,11 @@ impl Consumer {
         Serve::start(&serve);
         let _ = all_finished.wait_for(|f| *f).await;
         Ok(())
+    }
+
+    /// The broker URL connected to (after a failover, the one in use).
+    pub fn broker(&self) -> String {
+        self.inner.conn.url()
     }
 
     /// This consumer's options.

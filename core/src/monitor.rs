@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{ClientConfig, Connection, Inbound, Counters, Stats, lock, monotonic_ms};
+use crate::client::{ClientConfig, Connection, Counters, Inbound, Stats, lock, monotonic_ms};
 use crate::codec::{Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
 use crate::error::{MessageError, Result};
@@ -276,6 +276,11 @@ impl Monitor {
             .into_iter()
             .filter(|(_, missing)| !missing.is_empty())
             .collect()
+    }
+
+    /// The broker URL connected to (after a failover, the one in use).
+    pub fn broker(&self) -> String {
+        self.inner.conn.url()
     }
 
     /// Counters so far.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::client::{ClientConfig, Connection, Inbound, Counters, Stats, lock, monotonic_ms};
+use crate::client::{ClientConfig, Connection, Counters, Inbound, Stats, lock, monotonic_ms};
 use crate::codec::{self, Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
 use crate::dedup::{DedupKey, Deduplicator};
@@ -215,6 +215,11 @@ impl Producer {
         Ok(Self { inner })
     }
 
+    /// The broker URL connected to (after a failover, the one in use).
+    pub fn broker(&self) -> String {
+        self.inner.conn.url()
+    }
+
     /// This producer's id (the `from` of its commands).
     pub fn id(&self) -> &str {
         &self.inner.id
@@ -272,12 +277,20 @@ impl Producer {
                 st.correlator.open(&request_id, expect, deadline_ms, slot)?;
             }
         }
-        if let Err(e) = self
-            .inner
-            .conn
-            .publish_many(&topics, &payload, &props)
-            .await
-        {
+        // The timeout bounds the broker's acknowledgement too: a broker that
+        // stops answering ends the send at the timeout, not when it resumes.
+        let published = tokio::time::timeout_at(
+            deadline,
+            self.inner.conn.publish_many(&topics, &payload, &props),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Timeout(format!(
+                "the broker did not acknowledge the command within {:.1} s (request_id {request_id})",
+                options.timeout.as_secs_f64()
+            )))
+        });
+        if let Err(e) = published {
             self.inner.state().correlator.close(&request_id);
             return Err(e);
         }

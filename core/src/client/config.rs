@@ -395,9 +395,15 @@ mod tests {
         let v6 = parse_broker("mqtt://[::1]:1999").expect("valid");
         assert_eq!((v6.host.as_str(), v6.port), ("::1", 1999));
         let ws = parse_broker("ws://127.0.0.1:15675/ws").expect("valid");
-        assert_eq!((ws.scheme, ws.port, ws.path.as_str()), (Scheme::Ws, 15675, "/ws"));
+        assert_eq!(
+            (ws.scheme, ws.port, ws.path.as_str()),
+            (Scheme::Ws, 15675, "/ws")
+        );
         let wss = parse_broker("wss://broker.example").expect("valid");
-        assert_eq!((wss.port, wss.path.as_str(), wss.tls()), (443, "/mqtt", true));
+        assert_eq!(
+            (wss.port, wss.path.as_str(), wss.tls()),
+            (443, "/mqtt", true)
+        );
         let e = parse_broker("http://x:1").unwrap_err().to_string();
         assert_eq!(
             e,

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use mqtt_protocol_core::mqtt;
 use mqtt::connection::{Event, TimerKind};
 use mqtt::packet::{GenericPacketTrait, Packet, Property, Qos, SubEntry, SubOpts, v3_1_1, v5_0};
+use mqtt_protocol_core::mqtt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -84,7 +84,7 @@ impl Inbound {
         for prop in p.props() {
             match prop {
                 Property::PayloadFormatIndicator(v) => {
-                    out.payload_format_indicator = Some(v.val() as u8);
+                    out.payload_format_indicator = Some(v.val());
                 }
                 Property::ContentType(v) => out.content_type = Some(v.val().to_owned()),
                 Property::UserProperty(v) => {
@@ -322,7 +322,10 @@ impl Connection {
         }
         for w in waits {
             w.await.map_err(|_| {
-                Error::Closed("the connection was closed before the broker acknowledged the publish".to_owned())
+                Error::Closed(
+                    "the connection was closed before the broker acknowledged the publish"
+                        .to_owned(),
+                )
             })??;
         }
         Ok(())
@@ -568,12 +571,17 @@ impl Driver {
         self.apply_local(&mut link, events);
         let secs = self.config.connect_timeout_secs;
         let deadline = Instant::now() + self.config.connect_timeout();
-        let fail = |why: String| Handshake::Failed(Error::Connect(format!("cannot connect to {}: {why}", url.original)));
-        link.flush()
-            .await
-            .map_err(|e| fail(io_reason(&e)))?;
+        let fail = |why: String| {
+            Handshake::Failed(Error::Connect(format!(
+                "cannot connect to {}: {why}",
+                url.original
+            )))
+        };
+        link.flush().await.map_err(|e| fail(io_reason(&e)))?;
         loop {
-            let n = match tokio::time::timeout_at(deadline, link.transport.read(&mut link.rbuf)).await {
+            let n = match tokio::time::timeout_at(deadline, link.transport.read(&mut link.rbuf))
+                .await
+            {
                 Err(_) => {
                     return Err(fail(format!(
                         "no CONNACK within {secs} s (is it an MQTT broker? connect_timeout_secs)"
@@ -584,7 +592,9 @@ impl Driver {
                 Ok(Ok(n)) => n,
             };
             if link.rbuf.starts_with(b"HTTP/") {
-                return Err(fail("not an MQTT broker (it answered with HTTP)".to_owned()));
+                return Err(fail(
+                    "not an MQTT broker (it answered with HTTP)".to_owned(),
+                ));
             }
             if n == 0 {
                 return Err(Handshake::VersionRefused(format!(
@@ -624,7 +634,9 @@ impl Driver {
                     Event::NotifyPacketReceived(Packet::V3_1_1Connack(c)) => {
                         use mqtt::result_code::ConnectReturnCode as R;
                         match c.return_code() {
-                            R::Accepted => return self.established(link, 4, c.session_present(), None),
+                            R::Accepted => {
+                                return self.established(link, 4, c.session_present(), None);
+                            }
                             R::UnacceptableProtocolVersion => {
                                 return Err(Handshake::VersionRefused(
                                     "CONNACK: unacceptable protocol version".to_owned(),
@@ -646,7 +658,10 @@ impl Driver {
                         )));
                     }
                     Event::RequestClose => {
-                        return Err(fail("the broker's answer to CONNECT is not a CONNACK (not an MQTT broker?)".to_owned()));
+                        return Err(fail(
+                            "the broker's answer to CONNECT is not a CONNACK (not an MQTT broker?)"
+                                .to_owned(),
+                        ));
                     }
                     other => self.apply_local(&mut link, vec![other]),
                 }
@@ -747,7 +762,9 @@ impl Driver {
                     .map(|(f, _)| f.clone())
                     .collect::<Vec<_>>()
             };
-            let n = match tokio::time::timeout_at(deadline, link.transport.read(&mut link.rbuf)).await {
+            let n = match tokio::time::timeout_at(deadline, link.transport.read(&mut link.rbuf))
+                .await
+            {
                 Err(_) => {
                     return Err(Error::Timeout(format!(
                         "no SUBACK within {} s for {}",
@@ -783,7 +800,11 @@ impl Driver {
                     )));
                 }
                 Err(why) => {
-                    tracing::error!(filter, why, "the broker refused a subscription after reconnecting");
+                    tracing::error!(
+                        filter,
+                        why,
+                        "the broker refused a subscription after reconnecting"
+                    );
                 }
             }
         }
@@ -815,7 +836,9 @@ impl Driver {
                     close.get_or_insert_with(|| format!("MQTT protocol error: {e:?}"));
                 }
                 Event::RequestClose => {
-                    close.get_or_insert_with(|| "the connection was closed by the protocol engine".to_owned());
+                    close.get_or_insert_with(|| {
+                        "the connection was closed by the protocol engine".to_owned()
+                    });
                 }
                 other => link.apply_io(other),
             }
@@ -834,7 +857,10 @@ impl Driver {
                 self.shared.inlet.deliver(Inbound(InboundPacket::V3(m)));
             }
             Packet::V5_0Puback(a) => {
-                let refused = a.reason_code().filter(|r| r.is_failure()).map(|r| format!("{r:?}"));
+                let refused = a
+                    .reason_code()
+                    .filter(|r| r.is_failure())
+                    .map(|r| format!("{r:?}"));
                 self.acknowledged(a.packet_id(), refused);
             }
             Packet::V3_1_1Puback(a) => self.acknowledged(a.packet_id(), None),
@@ -1065,7 +1091,9 @@ impl Driver {
                                 tracing::info!(url = %url.original, "reconnected");
                                 return Some(link);
                             }
-                            Err(e) => tracing::warn!(url = %url.original, error = %e, "resubscribing failed"),
+                            Err(e) => {
+                                tracing::warn!(url = %url.original, error = %e, "resubscribing failed")
+                            }
                         }
                     }
                     Err(Handshake::Failed(e)) => {

@@ -100,7 +100,11 @@ impl Transport {
         let tcp = TcpStream::connect((url.host.as_str(), url.port))
             .await
             .map_err(|e| {
-                Error::Connect(format!("cannot connect to {}: {}", url.original, io_reason(&e)))
+                Error::Connect(format!(
+                    "cannot connect to {}: {}",
+                    url.original,
+                    io_reason(&e)
+                ))
             })?;
         // Every OpenC2 exchange is a few small packets: never hold them back.
         tcp.set_nodelay(true)
@@ -223,22 +227,30 @@ fn tls_reason(e: &std::io::Error) -> String {
     match inner {
         rustls::Error::InvalidCertificate(c) => {
             let why = match c {
-                rustls::CertificateError::UnknownIssuer => "unable to get local issuer certificate".to_owned(),
+                rustls::CertificateError::UnknownIssuer => {
+                    "unable to get local issuer certificate".to_owned()
+                }
                 rustls::CertificateError::NotValidForName
                 | rustls::CertificateError::NotValidForNameContext { .. } => {
                     "hostname mismatch".to_owned()
                 }
                 rustls::CertificateError::Expired
-                | rustls::CertificateError::ExpiredContext { .. } => "certificate has expired".to_owned(),
+                | rustls::CertificateError::ExpiredContext { .. } => {
+                    "certificate has expired".to_owned()
+                }
                 other => format!("{other:?}").to_lowercase(),
             };
             format!("certificate verify failed ({why})")
         }
         rustls::Error::AlertReceived(alert) => {
-            format!("the server refused the handshake ({alert:?} alert; a client certificate required, or no protocol version or cipher suite in common?)")
+            format!(
+                "the server refused the handshake ({alert:?} alert; a client certificate required, or no protocol version or cipher suite in common?)"
+            )
         }
         rustls::Error::PeerIncompatible(p) => {
-            format!("no protocol version or cipher suite in common with the server (TLS 1.2+ with forward-secret AEAD suites required): {p:?}")
+            format!(
+                "no protocol version or cipher suite in common with the server (TLS 1.2+ with forward-secret AEAD suites required): {p:?}"
+            )
         }
         other => other.to_string(),
     }
@@ -262,9 +274,7 @@ fn tls_config(config: &ClientConfig) -> Result<Arc<rustls::ClientConfig>> {
             Some(path) => {
                 let certs = CertificateDer::pem_file_iter(path)
                     .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-                    .map_err(|e| {
-                        Error::Config(format!("TLS CA file {}: {e}", path.display()))
-                    })?;
+                    .map_err(|e| Error::Config(format!("TLS CA file {}: {e}", path.display())))?;
                 if certs.is_empty() {
                     return Err(Error::Config(format!(
                         "TLS CA file {}: no PEM certificate in it",

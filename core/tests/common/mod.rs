@@ -225,7 +225,12 @@ impl RawClient {
     }
 
     /// Publishes with the Retain flag set.
-    pub async fn publish_retained(&self, topic: &str, payload: &[u8], props: Option<&PublishProperties>) {
+    pub async fn publish_retained(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        props: Option<&PublishProperties>,
+    ) {
         self.publish_as(topic, payload, props, true).await;
     }
 
@@ -264,7 +269,10 @@ impl RawClient {
     /// The next message within `timeout`, if any.
     pub async fn next(&self, timeout: Duration) -> Option<RawMessage> {
         let mut rx = self.rx.lock().await;
-        tokio::time::timeout(timeout, rx.recv()).await.ok().flatten()
+        tokio::time::timeout(timeout, rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 }
 
