@@ -614,6 +614,12 @@ impl Consumer {
         self.inner.conn.url()
     }
 
+    /// The MQTT client id in use: configured, read from its file, or
+    /// generated (then the broker session ends with the connection).
+    pub fn client_id(&self) -> &str {
+        self.inner.conn.client_id()
+    }
+
     /// This consumer's options.
     pub fn options(&self) -> &ConsumerOptions {
         &self.inner.options

@@ -283,6 +283,12 @@ impl Monitor {
         self.inner.conn.url()
     }
 
+    /// The MQTT client id in use: configured, read from its file, or
+    /// generated (then the broker session ends with the connection).
+    pub fn client_id(&self) -> &str {
+        self.inner.conn.client_id()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> Stats {
         self.inner.conn.stats()

@@ -220,6 +220,12 @@ impl Producer {
         self.inner.conn.url()
     }
 
+    /// The MQTT client id in use: configured, read from its file, or
+    /// generated (then the broker session ends with the connection).
+    pub fn client_id(&self) -> &str {
+        self.inner.conn.client_id()
+    }
+
     /// This producer's id (the `from` of its commands).
     pub fn id(&self) -> &str {
         &self.inner.id

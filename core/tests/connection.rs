@@ -107,45 +107,15 @@ async fn mutual_tls_works_and_is_required() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls_1_1_only_server_is_refused() {
     let broker = Broker::start(&["--tls"]);
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    let mut server = std::process::Command::new("openssl")
-        .args([
-            "s_server",
-            "-quiet",
-            "-tls1_1",
-            "-cipher",
-            "DEFAULT:@SECLEVEL=0",
-            "-accept",
-            &port.to_string(),
-        ])
-        .arg("-cert")
-        .arg(broker.file("server_cert"))
-        .arg("-key")
-        .arg(broker.file("server_key"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("openssl s_server starts");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "s_server did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let server = common::TlsServer::start(&broker, &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
+    let port = server.port;
     let mut c = ClientConfig::new(format!("mqtts://localhost:{port}"));
     c.ca_file = Some(broker.file("ca"));
     c.connect_timeout_secs = 3;
     let e = Producer::connect(c, "p1")
         .await
         .expect_err("TLS 1.1 is below the minimum");
-    server.kill().expect("stop s_server by its handle");
-    let _ = server.wait();
+    drop(server);
     assert!(matches!(e, Error::Tls(_)), "{e:?}");
     let text = e.to_string();
     assert!(

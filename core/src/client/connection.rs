@@ -207,6 +207,7 @@ enum Op {
 
 pub(crate) struct Connection {
     ops: mpsc::UnboundedSender<Op>,
+    client_id: String,
     shared: Arc<Shared>,
     max_payload: usize,
     seq: std::sync::atomic::AtomicU64,
@@ -257,9 +258,11 @@ impl Connection {
             closing: None,
         };
         let link = driver.first_link().await?;
+        let client_id = driver.client_id.clone();
         tokio::spawn(driver.run(link));
         Ok(Self {
             ops,
+            client_id,
             shared,
             max_payload: config.max_payload,
             seq: std::sync::atomic::AtomicU64::new(0),
@@ -350,6 +353,11 @@ impl Connection {
     /// The broker URL connected to (the last one, after a failover).
     pub(crate) fn url(&self) -> String {
         lock(&self.shared.url).clone()
+    }
+
+    /// The MQTT client id in use (configured, read from its file, or generated).
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client_id
     }
 
     /// The MQTT version spoken with the broker.

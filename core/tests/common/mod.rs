@@ -67,6 +67,18 @@ impl Broker {
         )
     }
 
+    /// `ws://127.0.0.1:<ws_port><ws_path>` when the broker serves MQTT over WebSocket.
+    pub fn ws_url(&self) -> Option<String> {
+        let port = self.info["ws_port"].as_u64()?;
+        // RabbitMQ's web_mqtt serves /ws; Mosquitto takes any path.
+        let path = if self.info["kind"] == "rabbitmq" {
+            "/ws"
+        } else {
+            "/mqtt"
+        };
+        Some(format!("ws://127.0.0.1:{port}{path}"))
+    }
+
     pub fn file(&self, key: &str) -> PathBuf {
         PathBuf::from(
             self.info[key]
@@ -100,6 +112,52 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// `openssl s_server` on a free port with the broker's certificate and the
+/// given protocol and cipher options: a TLS server that offers what a test
+/// wants; killed by its handle when dropped.
+pub struct TlsServer {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl TlsServer {
+    pub fn start(broker: &Broker, options: &[&str]) -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet"])
+            .args(options)
+            .args(["-accept", &port.to_string()])
+            .arg("-cert")
+            .arg(broker.file("server_cert"))
+            .arg("-key")
+            .arg(broker.file("server_key"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s_server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { port, child }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -140,12 +198,24 @@ fn host_port(url: &str) -> (String, u16) {
 
 impl RawClient {
     pub async fn connect(url: &str, v5: bool, subscribe: &[&str]) -> Self {
+        Self::open(url, v5, subscribe, None).await
+    }
+
+    /// Connects with a user name and password, subscribing nothing.
+    pub async fn connect_as(url: &str, v5: bool, user: (&str, &str)) -> Self {
+        Self::open(url, v5, &[], Some(user)).await
+    }
+
+    async fn open(url: &str, v5: bool, subscribe: &[&str], user: Option<(&str, &str)>) -> Self {
         let (host, port) = host_port(url);
         let id = format!("raw-{}", uuid_like());
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let cli = if v5 {
-            let opts = rumqttc::v5::MqttOptions::new(id, host, port);
+            let mut opts = rumqttc::v5::MqttOptions::new(id, host, port);
+            if let Some((u, p)) = user {
+                opts.set_credentials(u, p);
+            }
             let (cli, mut el) = rumqttc::v5::AsyncClient::new(opts, 1000);
             tokio::spawn(async move {
                 let mut ready = Some(ready_tx);
@@ -170,7 +240,10 @@ impl RawClient {
             });
             RawCli::V5(cli)
         } else {
-            let opts = rumqttc::MqttOptions::new(id, host, port);
+            let mut opts = rumqttc::MqttOptions::new(id, host, port);
+            if let Some((u, p)) = user {
+                opts.set_credentials(u, p);
+            }
             let (cli, mut el) = rumqttc::AsyncClient::new(opts, 1000);
             tokio::spawn(async move {
                 let mut ready = Some(ready_tx);
@@ -274,6 +347,33 @@ impl RawClient {
             .ok()
             .flatten()
     }
+}
+
+/// Whether the broker still holds a session for `client_id`: a v3.1.1
+/// CONNECT with clean session 0 under that id, and CONNACK's Session Present.
+pub async fn session_present(url: &str, client_id: &str, user: (&str, &str)) -> bool {
+    let (host, port) = host_port(url);
+    let mut opts = rumqttc::MqttOptions::new(client_id, host, port);
+    opts.set_clean_session(false);
+    opts.set_credentials(user.0, user.1);
+    let (cli, mut el) = rumqttc::AsyncClient::new(opts, 10);
+    let present = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match el.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Incoming::ConnAck(a))) => {
+                    break a.session_present;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("session check cannot connect: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("CONNACK within 10 s");
+    // Leave nothing behind either: end this session at once.
+    let _ = cli.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), el.poll()).await;
+    present
 }
 
 pub fn uuid_like() -> String {
