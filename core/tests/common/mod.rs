@@ -352,6 +352,24 @@ impl RawClient {
 /// Whether the broker still holds a session for `client_id`: a v3.1.1
 /// CONNECT with clean session 0 under that id, and CONNACK's Session Present.
 pub async fn session_present(url: &str, client_id: &str, user: (&str, &str)) -> bool {
+    // RabbitMQ closes a connection that comes while the last one under the
+    // same id is still being torn down: try again a moment later.
+    let mut last = String::new();
+    for _ in 0..5 {
+        match session_present_once(url, client_id, user).await {
+            Ok(present) => return present,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("session check cannot connect: {last}");
+}
+
+async fn session_present_once(
+    url: &str,
+    client_id: &str,
+    user: (&str, &str),
+) -> Result<bool, String> {
     let (host, port) = host_port(url);
     let mut opts = rumqttc::MqttOptions::new(client_id, host, port);
     opts.set_clean_session(false);
@@ -361,19 +379,19 @@ pub async fn session_present(url: &str, client_id: &str, user: (&str, &str)) -> 
         loop {
             match el.poll().await {
                 Ok(rumqttc::Event::Incoming(rumqttc::Incoming::ConnAck(a))) => {
-                    break a.session_present;
+                    break Ok(a.session_present);
                 }
                 Ok(_) => {}
-                Err(e) => panic!("session check cannot connect: {e}"),
+                Err(e) => break Err(e.to_string()),
             }
         }
     })
     .await
-    .expect("CONNACK within 10 s");
+    .map_err(|_| "no CONNACK within 10 s".to_owned())??;
     // Leave nothing behind either: end this session at once.
     let _ = cli.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_secs(1), el.poll()).await;
-    present
+    Ok(present)
 }
 
 pub fn uuid_like() -> String {
