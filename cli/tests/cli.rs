@@ -437,6 +437,88 @@ fn serve_exits_0_on_sigterm_and_sigint() {
     }
 }
 
+#[test]
+fn signals_stop_serve_and_monitor_while_they_connect() {
+    // A server that accepts TCP and never answers CONNECT: the CLI waits
+    // for a CONNACK (10 s by default) and must still stop at once.
+    let silent = Broker::start(&["--kind", "silent"]);
+    let url = silent.url();
+    for (cmd, sig) in [("serve", "-TERM"), ("monitor", "-INT")] {
+        let mut args = vec![cmd, "--broker", &url];
+        if cmd == "serve" {
+            args.extend(["--device-id", "fw-1"]);
+        }
+        let mut bg = Bg::spawn(&args);
+        std::thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        signal(bg.child.id(), sig);
+        let (code, err) = bg.wait();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{cmd} took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(code, 130, "{cmd}: {err}");
+        assert!(
+            err.contains(&format!(
+                "oc2mqtt {cmd}: SIG{} while connecting to {url}: stopped",
+                &sig[1..]
+            )),
+            "{cmd}: {err}"
+        );
+    }
+}
+
+#[test]
+fn serve_says_which_mqtt_version_it_speaks_and_works_on_rabbitmq() {
+    let b = Broker::start(&["--kind", "rabbitmq"]);
+    let url = b.url();
+    let mut s = Bg::spawn(&["serve", "--broker", &url, "--device-id", "fw-1"]);
+    s.wait_stderr("ready");
+    assert!(
+        s.err_seen
+            .iter()
+            .any(|l| l.contains(&format!("ready on {url} with MQTT 3.1.1"))),
+        "{:?}",
+        s.err_seen
+    );
+    let out = run(&[
+        "send",
+        "--broker",
+        &url,
+        "--from",
+        "ctl-1",
+        "--to",
+        "fw-1",
+        "--timeout",
+        "5",
+        QUERY,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(response(&lines[0])["status"], 200);
+    // With --mqtt-version 5 the error names the version and what to use.
+    let out = run(&[
+        "send",
+        "--broker",
+        &url,
+        "--from",
+        "ctl-1",
+        "--mqtt-version",
+        "5",
+        QUERY,
+    ]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("does not speak MQTT v5") && err.contains("--mqtt-version 3.1.1"),
+        "{err}"
+    );
+    signal(s.child.id(), "-TERM");
+    assert_eq!(s.wait().0, 0);
+}
+
 /// Publishes a raw payload with a hand-rolled MQTT v3.1.1 client (QoS 0, no properties).
 fn publish_raw(port: u16, topic: &str, payload: &[u8]) {
     fn remaining(mut n: usize, out: &mut Vec<u8>) {

@@ -398,3 +398,55 @@ async fn broker_restart_mid_stream_loses_nothing_and_runs_nothing_twice() {
     assert_eq!(complete, 1000, "every exchange completed after the restart");
     assert!(producer.stats().reconnects >= 1 && consumer.stats().reconnects >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_stops_answering_ends_a_send_at_its_timeout() {
+    let broker = Broker::start(&[]);
+    let c = Consumer::connect(
+        ClientConfig::new(broker.url()),
+        ConsumerOptions::new("fw-1"),
+    )
+    .await
+    .expect("consumer");
+    let c2 = c.clone();
+    tokio::spawn(async move { c2.serve(|_| Ok(None)).await });
+    let p = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let pid = broker.info["pid"].as_u64().expect("pid").to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill runs")
+    };
+    assert!(signal("-STOP").success());
+    let started = std::time::Instant::now();
+    let r = p
+        .send(
+            query(),
+            SendOptions {
+                timeout: Duration::from_secs(2),
+                ..to("fw-1")
+            },
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(signal("-CONT").success());
+    let e = r.expect_err("no PUBACK from a stopped broker");
+    assert!(matches!(e, Error::Timeout(_)), "{e:?}");
+    assert!(
+        e.to_string()
+            .starts_with("timed out: the broker did not acknowledge the command within 2.0 s"),
+        "{e}"
+    );
+    assert!(took < Duration::from_millis(2600), "took {took:?}");
+    // Once the broker answers again, so does the producer.
+    let s = p
+        .send(query(), to("fw-1"))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
+    assert!(s.complete, "{s:?}");
+}
