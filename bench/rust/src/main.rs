@@ -6,6 +6,8 @@
 //! - `c`: the C floor, `c/pingpong.c` on libmosquitto (plain and `dual` topics);
 //! - `paho`: raw paho-rust ping-pong, no oc2mqtt codec or correlation;
 //! - `paho-pipe`: raw paho-rust with 64 commands in flight;
+//! - `raw`, `raw-pipe`: the transport oc2mqtt is built on (`mqtt-protocol-core`
+//!   on tokio), ping-pong with the same wire pattern, no OpenC2 work;
 //! - `seq`: one exchange in flight, Rust `Producer` ↔ Rust `Consumer`;
 //! - `serve`: the same with the consumer's `serve(handler)`;
 //! - `pipe`: 64 exchanges in flight from one producer;
@@ -34,6 +36,8 @@ use oc2mqtt::codec::{self, Dialect, Encoding, PublishProperties};
 use oc2mqtt::message::{Command, Message, Response};
 use paho_mqtt as mqtt;
 use serde_json::{Value, json};
+
+mod raw;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -1043,14 +1047,16 @@ fn parse_args() -> Res<Args> {
             "--memory-budget" => a.memory_budget = val("--memory-budget")?.parse()?,
             "--broadcast-rounds" => a.broadcast_rounds = val("--broadcast-rounds")?.parse()?,
             "--c-bin" => a.c_bin = PathBuf::from(val("--c-bin")?),
-            "c" | "paho" | "paho-pipe" | "seq" | "serve" | "pipe" | "pipe-serve" | "paho-split" | "paho-pipe-split" | "seq-split" | "serve-split" | "pipe-split" | "broadcast" | "memory" | "nodelay" => a.scenarios.push(arg),
-            other => return Err(format!("unknown argument {other}; scenarios: c paho paho-pipe seq serve pipe pipe-serve paho-split paho-pipe-split seq-split serve-split pipe-split broadcast memory nodelay").into()),
+            "c" | "raw" | "raw-pipe" | "paho" | "paho-pipe" | "seq" | "serve" | "pipe" | "pipe-serve" | "paho-split" | "paho-pipe-split" | "seq-split" | "serve-split" | "pipe-split" | "broadcast" | "memory" | "nodelay" => a.scenarios.push(arg),
+            other => return Err(format!("unknown argument {other}; scenarios: c raw raw-pipe paho paho-pipe seq serve pipe pipe-serve paho-split paho-pipe-split seq-split serve-split pipe-split broadcast memory nodelay").into()),
         }
     }
     if a.scenarios.is_empty() {
         a.scenarios = [
             "nodelay",
             "c",
+            "raw",
+            "raw-pipe",
             "paho",
             "paho-pipe",
             "seq",
@@ -1122,6 +1128,8 @@ fn main() -> Res<()> {
                     "dual": c_floor(&args.c_bin, broker.port, args.seconds, &["dual"])?,
                     "pipe_dual": c_floor(&args.c_bin, broker.port, args.seconds, &["dual", "pipe"])?,
                 }),
+                "raw" => raw::raw(broker.port, args.seconds, 1)?,
+                "raw-pipe" => raw::raw_pipe(broker.port, args.seconds)?,
                 "paho" => paho(&url, args.seconds, false)?,
                 "paho-pipe" => paho_pipe(&url, args.seconds, false)?,
                 "seq" => seq(&url, args.seconds, false, false)?,

@@ -921,11 +921,16 @@ impl Driver {
         o.finish(self.counters(), outcome);
     }
 
-    /// Sends queued publishes while packet ids are free.
+    /// Sends queued publishes while packet ids are free and the broker's
+    /// Receive Maximum (MQTT v5 CONNACK) allows more in flight.
     fn send_queued(&mut self, link: &mut Link) {
         while let Some(o) = self.queue.pop_front() {
             if o.abandoned() {
                 continue;
+            }
+            if link.engine.get_receive_maximum_vacancy_for_send() == Some(0) {
+                self.queue.push_front(o);
+                return;
             }
             let Ok(pid) = link.engine.acquire_packet_id() else {
                 self.queue.push_front(o);
