@@ -53,15 +53,11 @@ fn of_type<'a>(all: &'a [Value], t: &str) -> Vec<&'a Value> {
 async fn auto_falls_back_to_3_1_1_when_the_broker_closes_on_a_v5_connect() {
     let broker = Broker::start(&[]);
     let proxy = fake("v311-proxy", Some(&broker));
-    let (_c, ran) = {
-        let c = Consumer::connect(ClientConfig::new(proxy.url()), ConsumerOptions::new("fw-1"))
-            .await
-            .expect("auto connects as 3.1.1");
-        let c2 = c.clone();
-        tokio::spawn(async move { c2.serve(|_| Ok(None)).await });
-        (c, ())
-    };
-    let _ = ran;
+    let c = Consumer::connect(ClientConfig::new(proxy.url()), ConsumerOptions::new("fw-1"))
+        .await
+        .expect("auto connects as 3.1.1");
+    let c2 = c.clone();
+    tokio::spawn(async move { c2.serve(|_| Ok(None)).await });
     let p = Producer::connect(ClientConfig::new(proxy.url()), "p1")
         .await
         .expect("auto connects as 3.1.1");

@@ -32,6 +32,8 @@ const PING_PERMILLE: u64 = 950;
 /// the connection this many times is refused, not sent again: the broker
 /// (RabbitMQ, for one) closes the connection on a publish its ACL refuses.
 const MAX_STRIKES: u8 = 3;
+/// Publishes kept while the broker is away; more are refused, not buffered.
+const MAX_QUEUED: usize = 100_000;
 /// Longest wait between two reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long `close` lets publishes in flight finish before DISCONNECT.
@@ -277,6 +279,9 @@ impl Connection {
         props: &Arc<PublishProperties>,
         done: Option<oneshot::Sender<Result<()>>>,
     ) -> Result<()> {
+        if self.shared.inlet.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed("the connection was closed".to_owned()));
+        }
         let o = Outgoing {
             topic: topic.to_owned(),
             payload: Arc::clone(payload),
@@ -410,6 +415,8 @@ struct Link {
     ping_at: Option<Instant>,
     pingresp_by: Option<Instant>,
     url: String,
+    /// CONNACK's Maximum QoS (MQTT v5), when the broker announced one.
+    max_qos: Option<u8>,
 }
 
 /// What ended a link.
@@ -574,6 +581,7 @@ impl Driver {
             ping_at: None,
             pingresp_by: None,
             url: url.original.clone(),
+            max_qos: None,
         };
         let events = link.engine.send(connect);
         self.apply_local(&mut link, events);
@@ -620,6 +628,10 @@ impl Driver {
                             R::Success => {
                                 let ka = c.props().iter().find_map(|p| match p {
                                     Property::ServerKeepAlive(k) => Some(k.val()),
+                                    _ => None,
+                                });
+                                link.max_qos = c.props().iter().find_map(|p| match p {
+                                    Property::MaximumQos(q) => Some(q.val()),
                                     _ => None,
                                 });
                                 return self.established(link, 5, c.session_present(), ka);
@@ -715,6 +727,12 @@ impl Driver {
     /// waits for their SUBACKs. On the first connection a refusal is an
     /// error naming the filter; after a reconnect it is logged.
     async fn subscribe(&mut self, link: &mut Link, first: bool) -> Result<()> {
+        if link.max_qos.is_some_and(|q| q < 2) && self.qos == Qos::ExactlyOnce {
+            tracing::warn!(
+                "the broker supports QoS 1 at most (CONNACK); publishing at QoS 1 instead of 2"
+            );
+            self.qos = Qos::AtLeastOnce;
+        }
         if self.filters.is_empty() {
             return Ok(());
         }
@@ -1014,6 +1032,13 @@ impl Driver {
 
     fn take_op(&mut self, op: Op) {
         match op {
+            Op::Publish(o) if self.queue.len() >= MAX_QUEUED => {
+                let e = Error::Publish(format!(
+                    "cannot publish to {}: {MAX_QUEUED} publishes already wait for the broker",
+                    o.topic
+                ));
+                o.finish(self.counters(), Err(e));
+            }
             Op::Publish(o) => self.queue.push_back(o),
             Op::Close(tx) => {
                 self.closing = Some((tx, Instant::now() + CLOSE_DRAIN));
@@ -1059,6 +1084,17 @@ impl Driver {
                     "the connection was closed before the publish to {topic} was acknowledged"
                 ))),
             );
+        }
+        // Publishes that raced with the close fail now, not never.
+        self.rx.close();
+        while let Ok(op) = self.rx.try_recv() {
+            if let Op::Publish(o) = op {
+                let e = Error::Closed(format!(
+                    "the connection was closed before the publish to {} was sent",
+                    o.topic
+                ));
+                o.finish(self.counters(), Err(e));
+            }
         }
         if let Some((tx, _)) = self.closing.take() {
             let _ = tx.send(());
