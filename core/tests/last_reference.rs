@@ -1,6 +1,7 @@
-//! A role whose last reference goes while paho's callback thread handles one
-//! of its messages: the client must be destroyed elsewhere, or paho's global
-//! lock (held by that thread) deadlocks every client in the process.
+//! A role whose last reference goes while its connection's task handles one
+//! of its messages: the role is then dropped on that very task, which must
+//! end the connection cleanly, neither hanging nor panicking, and leave every
+//! other client of the process working.
 //!
 //! Its own test binary: it installs a process-wide tracing subscriber that
 //! drops the producer from inside the producer's own message handling.
@@ -18,7 +19,7 @@ use oc2mqtt::codec::{self, Dialect, Encoding};
 use oc2mqtt::message::{Command, Message, Response, Target};
 
 /// The producer under test; the subscriber drops it when the producer logs
-/// an unsolicited response, on paho's callback thread.
+/// an unsolicited response, on its connection's task.
 static PRODUCER: Mutex<Option<Producer>> = Mutex::new(None);
 
 /// Drops [`PRODUCER`] on the event "unsolicited response".
@@ -56,7 +57,7 @@ impl tracing::Subscriber for DropOnUnsolicited {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_producer_dropped_during_its_own_message_handling_does_not_deadlock_paho() {
+async fn a_producer_dropped_during_its_own_message_handling_does_not_hang() {
     tracing::subscriber::set_global_default(DropOnUnsolicited).expect("first subscriber");
     let broker = Broker::start(&[]);
     let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
@@ -72,8 +73,8 @@ async fn a_producer_dropped_during_its_own_message_handling_does_not_deadlock_pa
     let stray = Message::response_to(&command, Response::new(200)).from("fw-1");
     let (payload, props) = codec::encode(&stray, Encoding::Json, Dialect::Spec).expect("encode");
     let raw = RawClient::connect(&broker.url(), true, &[]).await;
-    // Without waiting for the PUBACK, and never destroyed: if paho is
-    // deadlocked, neither would ever return, and the test must fail instead.
+    // Bounded: if the drop hung the process's runtime, this would never
+    // return, and the test must fail instead.
     let _ = tokio::time::timeout(
         Duration::from_secs(5),
         raw.publish("oc2/rsp/p1", &payload, Some(&props)),
@@ -91,8 +92,7 @@ async fn a_producer_dropped_during_its_own_message_handling_does_not_deadlock_pa
         "the producer saw the stray response"
     );
 
-    // paho still works for everyone else: a new client can be created and
-    // connect (creating one takes paho's global lock).
+    // Everyone else still works: a new client connects.
     let (done, finished) = mpsc::channel();
     let url = broker.url();
     std::thread::spawn(move || {
@@ -103,6 +103,6 @@ async fn a_producer_dropped_during_its_own_message_handling_does_not_deadlock_pa
     assert_eq!(
         finished.recv_timeout(Duration::from_secs(15)),
         Ok(true),
-        "a new producer connects after the last reference went on paho's thread"
+        "a new producer connects after the last reference went on a connection's task"
     );
 }
