@@ -129,19 +129,31 @@ struct Inlet {
     closed: AtomicBool,
 }
 
+/// Runs a role's handler; a panic in it is logged and the connection goes on.
+fn run_handler(handle: &Handler, m: &Inbound) {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(m)));
+    if let Err(payload) = ran {
+        tracing::error!(
+            topic = m.topic(),
+            panic = super::panic_text(payload.as_ref()),
+            "a message handler panicked; the message is dropped"
+        );
+    }
+}
+
 impl Inlet {
     fn deliver(&self, m: Inbound) {
         if self.closed.load(Ordering::Relaxed) {
             return;
         }
         if let Some(handle) = self.handler.get() {
-            return handle(&m);
+            return run_handler(handle, &m);
         }
         let mut early = lock(&self.early);
         match self.handler.get() {
             Some(handle) => {
                 drop(early);
-                handle(&m);
+                run_handler(handle, &m);
             }
             None => early.push(m),
         }
@@ -151,7 +163,7 @@ impl Inlet {
         let mut early = lock(&self.early);
         let handle = self.handler.get_or_init(|| handler);
         for m in early.drain(..) {
-            handle(&m);
+            run_handler(handle, &m);
         }
     }
 }
@@ -1350,6 +1362,20 @@ mod tests {
         inlet.closed.store(true, Ordering::Relaxed);
         inlet.deliver(Inbound::test("oc2/rsp", "after close"));
         assert!(seen.lock().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn a_panicking_handler_does_not_stop_delivery() {
+        let inlet = Inlet::default();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        inlet.install(Box::new(move |m| {
+            assert!(m.payload() != b"boom", "handler bug");
+            sink.lock().expect("lock").push(m.payload().to_vec());
+        }));
+        inlet.deliver(Inbound::test("oc2/rsp", "boom"));
+        inlet.deliver(Inbound::test("oc2/rsp", "after"));
+        assert_eq!(*seen.lock().expect("lock"), [b"after".to_vec()]);
     }
 
     #[test]
