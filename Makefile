@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/oc2mqtt-target
 CARGO ?= cargo
 BINDINGS := python c node
 
-.PHONY: help setup build test test-rust lint test-python test-c test-node bench bench-core demo fmt
+.PHONY: help setup build test test-brokers test-rust lint test-python test-c test-node bench bench-core demo fmt
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,8 +17,11 @@ build: ## Build the Rust crates (release) and every binding
 	$(CARGO) build --release -p oc2mqtt -p oc2mqtt-cli
 	@for b in $(BINDINGS); do if [ -f bindings-$$b/Makefile ]; then $(MAKE) -C bindings-$$b build || exit 1; fi; done
 
-test: setup test-rust test-python test-c test-node ## Run every test of every language (installs what is missing first)
+test: setup test-brokers test-rust test-python test-c test-node ## Run every test of every language (installs what is missing first)
 	@echo "make test: all languages passed"
+
+test-brokers: ## The broker fixtures every language uses: Mosquitto, RabbitMQ, ActiveMQ, fake servers (pytest)
+	bindings-python/.venv/bin/python -m pytest -q -p no:cacheprovider tests/broker/test_broker.py
 
 test-rust: lint ## Rust: unit, doc, vector and broker integration tests, CLI tests
 	$(CARGO) test -p oc2mqtt -p oc2mqtt-cli
