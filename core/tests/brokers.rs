@@ -333,6 +333,23 @@ async fn run_checks(kind: &str) {
         assert!(s.complete, "{kind}: WebSocket exchange: {s:?}");
         pw.close().await;
     }
+    // wss:// on Mosquitto's TLS websockets listener (broker.py sets one up there).
+    assert_eq!(broker.wss_url().is_some(), kind == "mosquitto");
+    if let Some(wss) = broker.wss_url() {
+        let mut c = config(wss, OK);
+        c.ca_file = Some(broker.file("ca"));
+        let pw = Producer::connect(c, "ctl-wss")
+            .await
+            .expect("WebSocket over TLS producer");
+        let s = pw
+            .send(deny(), to(&["fw-1"], 5))
+            .await
+            .expect("sent")
+            .collect()
+            .await;
+        assert!(s.complete, "{kind}: wss exchange: {s:?}");
+        pw.close().await;
+    }
     p.close().await;
     fw1.close().await;
 }

@@ -27,7 +27,8 @@ Kinds (``--kind``, default ``mosquitto``):
 
 ``mosquitto``
     Mosquitto 2.0 (``set_tcp_nodelay true``, ``user root`` when root).
-    ``--acl LINE`` writes raw acl_file lines. ``--ciphers`` sets ``ciphers``
+    ``--ws`` with ``--tls`` also opens a websockets listener over TLS
+    (``wss_port``). ``--acl LINE`` writes raw acl_file lines. ``--ciphers`` sets ``ciphers``
     of the TLS listener (TLS <= 1.2, e.g. ``--tls-version tlsv1.2 --ciphers
     AES128-SHA``). ``--ws`` adds a websockets listener (``ws_port``).
     ``--deny`` uses the dynamic-security plugin (``dynamic-security.json``,
@@ -484,11 +485,21 @@ def _start_mosquitto(d: Path, info: dict, *, tls, tls_version, require_cert, use
         ws_port = ws_port or free_port()
         info["ws_port"] = ws_port
         lines += [f"listener {ws_port} 127.0.0.1", "protocol websockets"]
+        if tls:
+            # MQTT over WebSocket over TLS (wss://), with the TLS listener's certificate.
+            info["wss_port"] = free_port()
+            lines += [
+                f"listener {info['wss_port']} 127.0.0.1",
+                "protocol websockets",
+                f"cafile {certs['ca']}",
+                f"certfile {certs['server_cert']}",
+                f"keyfile {certs['server_key']}",
+            ]
     conf = d / "mosquitto.conf"
     conf.write_text("\n".join(line for line in lines if line) + "\n")
     proc = _popen([MOSQUITTO, "-c", str(conf)], d)
     try:
-        for p in (port, info["tls_port"], info["ws_port"]):
+        for p in (port, info["tls_port"], info["ws_port"], info["wss_port"]):
             if p:
                 _wait_listening(p, proc, d / "stdout.log")
     except Exception:
@@ -1314,7 +1325,7 @@ def start(d: Path, *, kind: str = "mosquitto", tls: bool = False, tls_version: s
         raise ValueError("--acl is Mosquitto's acl_file syntax; use --deny for the other kinds")
     if kind in FAKE_KINDS and (tls or people or rules or persistence or ws or ws_port):
         raise ValueError(f"--kind {kind} takes only --port and --upstream")
-    info: dict = {"kind": kind, "port": None, "tls_port": None, "ws_port": None, "dir": str(d)}
+    info: dict = {"kind": kind, "port": None, "tls_port": None, "ws_port": None, "wss_port": None, "dir": str(d)}
     companions: list[dict] = []
     if kind == "mosquitto":
         proc = _start_mosquitto(d, info, tls=tls, tls_version=tls_version, require_cert=require_cert,

@@ -79,6 +79,12 @@ impl Broker {
         Some(format!("ws://127.0.0.1:{port}{path}"))
     }
 
+    /// `wss://localhost:<wss_port>/mqtt` when the broker serves MQTT over WebSocket over TLS.
+    pub fn wss_url(&self) -> Option<String> {
+        let port = self.info["wss_port"].as_u64()?;
+        Some(format!("wss://localhost:{port}/mqtt"))
+    }
+
     pub fn file(&self, key: &str) -> PathBuf {
         PathBuf::from(
             self.info[key]
