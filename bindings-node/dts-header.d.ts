@@ -160,11 +160,11 @@ export interface DecodeError extends Oc2Error {
 
 /** Client settings shared by `Producer`, `Consumer` and `Monitor`. Unknown keys are refused. */
 export interface ClientConfig {
-  /** The broker: `mqtt://host:port` or `mqtts://host:port`. Give this or `brokers`. */
+  /** The broker: `mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path` or `wss://host:port/path`. Give this or `brokers`. */
   url?: string
   /** Several brokers, tried in order (failover). */
   brokers?: string[]
-  /** The MQTT client id; generated once (`oc2mqtt-<uuid>`) when absent. */
+  /** The MQTT client id; generated (`oc2mqtt-<uuid>`) when absent, and then the session ends with the connection. Give one (or `clientIdFile`) to keep a session on the broker. */
   clientId?: string
   /** A file holding the client id, read if present, else written, so sessions resume after a restart. */
   clientIdFile?: string
@@ -180,7 +180,7 @@ export interface ClientConfig {
   insecureSkipVerify?: boolean
   /** Keep-alive, at most 300 (default 60). */
   keepAliveSecs?: number
-  /** MQTT v5 session expiry (default 3600). */
+  /** MQTT v5 session expiry (default 3600), for a given `clientId` or `clientIdFile`: a generated client id's session ends with the connection. */
   sessionExpirySecs?: number
   /** 1 (default) or 2. */
   qos?: number
@@ -216,6 +216,8 @@ export interface ConsumerConfig extends ClientConfig {
   group?: string
   /** Deliver `query features` to the handler instead of answering it from this configuration. */
   handleFeatures?: boolean
+  /** Commands whose `created` is older than this many seconds are not run nor answered, only counted in `stats().stale`; 0 turns the check off. Default: the core's freshness window. */
+  freshnessSecs?: number
 }
 
 export interface MonitorConfig extends ClientConfig {
@@ -230,7 +232,7 @@ export interface SendOptions {
   to?: string | string[]
   /** Actuator profile: sets the command's actuator if it has none (topic `oc2/cmd/ap/<profile>`). */
   profile?: string
-  /** How long to wait for responses, in ms (default 10000). */
+  /** How long to wait for responses, in ms (default 10000); it also bounds the wait for the broker's acknowledgement (`OC2_TIMEOUT`). */
   timeout?: number
   /** Complete after this many distinct responders sent a final response. */
   expect?: number
@@ -269,6 +271,8 @@ export interface Summary {
 }
 
 export interface Stats {
+  /** The MQTT version spoken with the broker; null before the first connection. */
+  mqttVersion: '5' | '3.1.1' | null
   published: number
   received: number
   /** Duplicates dropped (QoS 1 redelivery, the same message on several topics). */
@@ -279,6 +283,8 @@ export interface Stats {
   reconnects: number
   /** Publishes the broker refused or that could not be sent (each is also logged). */
   publishErrors: number
+  /** Commands not run: retained, or older than the consumer's `freshnessSecs`. */
+  stale: number
 }
 
 interface ObservedEvent {

@@ -160,11 +160,11 @@ export interface DecodeError extends Oc2Error {
 
 /** Client settings shared by `Producer`, `Consumer` and `Monitor`. Unknown keys are refused. */
 export interface ClientConfig {
-  /** The broker: `mqtt://host:port` or `mqtts://host:port`. Give this or `brokers`. */
+  /** The broker: `mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path` or `wss://host:port/path`. Give this or `brokers`. */
   url?: string
   /** Several brokers, tried in order (failover). */
   brokers?: string[]
-  /** The MQTT client id; generated once (`oc2mqtt-<uuid>`) when absent. */
+  /** The MQTT client id; generated (`oc2mqtt-<uuid>`) when absent, and then the session ends with the connection. Give one (or `clientIdFile`) to keep a session on the broker. */
   clientId?: string
   /** A file holding the client id, read if present, else written, so sessions resume after a restart. */
   clientIdFile?: string
@@ -180,7 +180,7 @@ export interface ClientConfig {
   insecureSkipVerify?: boolean
   /** Keep-alive, at most 300 (default 60). */
   keepAliveSecs?: number
-  /** MQTT v5 session expiry (default 3600). */
+  /** MQTT v5 session expiry (default 3600), for a given `clientId` or `clientIdFile`: a generated client id's session ends with the connection. */
   sessionExpirySecs?: number
   /** 1 (default) or 2. */
   qos?: number
@@ -216,6 +216,8 @@ export interface ConsumerConfig extends ClientConfig {
   group?: string
   /** Deliver `query features` to the handler instead of answering it from this configuration. */
   handleFeatures?: boolean
+  /** Commands whose `created` is older than this many seconds are not run nor answered, only counted in `stats().stale`; 0 turns the check off. Default: the core's freshness window. */
+  freshnessSecs?: number
 }
 
 export interface MonitorConfig extends ClientConfig {
@@ -230,7 +232,7 @@ export interface SendOptions {
   to?: string | string[]
   /** Actuator profile: sets the command's actuator if it has none (topic `oc2/cmd/ap/<profile>`). */
   profile?: string
-  /** How long to wait for responses, in ms (default 10000). */
+  /** How long to wait for responses, in ms (default 10000); it also bounds the wait for the broker's acknowledgement (`OC2_TIMEOUT`). */
   timeout?: number
   /** Complete after this many distinct responders sent a final response. */
   expect?: number
@@ -269,6 +271,8 @@ export interface Summary {
 }
 
 export interface Stats {
+  /** The MQTT version spoken with the broker; null before the first connection. */
+  mqttVersion: '5' | '3.1.1' | null
   published: number
   received: number
   /** Duplicates dropped (QoS 1 redelivery, the same message on several topics). */
@@ -279,6 +283,8 @@ export interface Stats {
   reconnects: number
   /** Publishes the broker refused or that could not be sent (each is also logged). */
   publishErrors: number
+  /** Commands not run: retained, or older than the consumer's `freshnessSecs`. */
+  stale: number
 }
 
 interface ObservedEvent {
@@ -372,12 +378,18 @@ export declare class Consumer {
    * `config`: the broker (`url` or `brokers`) and client settings, plus
    * `deviceId` (required), `profiles`, `pairs` (action/target pairs it
    * implements; others get 501), `rateLimit`, `group` (shared
-   * subscription) and `handleFeatures` (deliver `query features` to the
-   * handler instead of answering it).
+   * subscription), `handleFeatures` (deliver `query features` to the
+   * handler instead of answering it) and `freshnessSecs` (commands whose
+   * `created` is older are not run; 0: off; default the core's window).
    */
   constructor(config: ConsumerConfig)
   /** This consumer's device id. */
   get deviceId(): string
+  /**
+   * The freshness window in seconds (0: off): a command whose `created`
+   * is older is not run nor answered, only counted in `stats().stale`.
+   */
+  get freshnessSecs(): number
   /**
    * Connects and subscribes to `oc2/cmd/all`, `oc2/cmd`, `oc2/cmd/ap/<p>`
    * per profile and `oc2/cmd/device/<deviceId>`.
@@ -391,7 +403,15 @@ export declare class Consumer {
    * Use `incoming.reply({ status: 102 })` for an interim response.
    */
   serve(handler: (command: Command, incoming: Incoming) => Response | void | Promise<Response | void>): Promise<void>
-  /** Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`. */
+  /**
+   * The broker URL connected to (after a failover, the one in use); null
+   * before `connect()` and after `close()`.
+   */
+  get broker(): string | null
+  /**
+   * Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
+   * reconnects, publishErrors, stale }`.
+   */
   stats(): Stats
   /** Stops serving (the `serve()` Promise resolves) and disconnects. */
   close(): Promise<void>
@@ -563,7 +583,15 @@ export declare class Monitor {
   next(): Promise<IteratorResult<MonitorEvent, undefined>>
   /** Commands seen whose addressed responders have not all answered yet. */
   pending(): Array<{ requestId: string; missing: string[] }>
-  /** Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`. */
+  /**
+   * The broker URL connected to (after a failover, the one in use); null
+   * before `connect()` and after `close()`.
+   */
+  get broker(): string | null
+  /**
+   * Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
+   * reconnects, publishErrors, stale }`.
+   */
   stats(): Stats
   /** Stops and disconnects; iteration ends and `'close'` is emitted. */
   close(): Promise<void>
@@ -603,13 +631,20 @@ export declare class Producer {
    * request message. Options: `to` (recipient ids: one publish each on
    * `oc2/cmd/device/<id>`, and the exchange completes when each answered),
    * `profile` (actuator profile, topic `oc2/cmd/ap/<profile>`), `timeout`
-   * (ms, default 10000), `expect` (complete after this many responders),
+   * (ms, default 10000; it also bounds the wait for the broker's
+   * acknowledgement, `OC2_TIMEOUT` then), `expect` (complete after this many responders),
    * `encoding`, `dialect`, and `signal` (an `AbortSignal` that cancels).
    * Throws `OC2_CLOSED` when not connected.
    */
   send(command: Command | Message, options?: SendOptions): Exchange
   /**
-   * Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`.
+   * The broker URL connected to (after a failover, the one in use); null
+   * before `connect()` and after `close()`.
+   */
+  get broker(): string | null
+  /**
+   * Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
+   * reconnects, publishErrors, stale }`.
    * All zero before `connect()`.
    */
   stats(): Stats

@@ -240,10 +240,21 @@ typedef struct oc2_config_builder oc2_config_builder;
  * It answers by itself, before the application sees anything: `query
  * features` (from its profiles and pairs), `501` for action/target pairs
  * it did not declare, `400` for malformed commands it can address,
- * duplicates (dropped), commands addressed to other devices (ignored), and
- * `response_requested` (`none`: nothing is sent; `ack`: a `102` at once).
+ * duplicates (dropped), commands addressed to other devices (ignored),
+ * retained commands and commands older than its freshness window (not
+ * executed, counted in `oc2_stats.stale`), and `response_requested`
+ * (`none`: nothing is sent; `ack`: a `102` at once).
  */
 typedef struct oc2_consumer oc2_consumer;
+
+/**
+ * What a consumer is and implements, before it connects: the device id,
+ * profiles, action/target pairs and the freshness window. Made by
+ * `oc2_consumer_options_new`, changed by its setters, used by
+ * `oc2_consumer_connect_with` (which copies it: free it with
+ * `oc2_consumer_options_free` when you like). Not thread-safe.
+ */
+typedef struct oc2_consumer_options oc2_consumer_options;
 
 /**
  * Open exchanges keyed by request_id, each with a deadline (caller's clock,
@@ -425,6 +436,16 @@ typedef struct oc2_stats {
    * Publishes the broker refused or that could not be sent (each is also logged).
    */
   uint64_t publish_errors;
+  /**
+   * Commands not executed because they arrived retained or were older
+   * than the consumer's freshness window (each is also logged).
+   */
+  uint64_t stale;
+  /**
+   * The MQTT version spoken with the broker: `OC2_MQTT_V5` or
+   * `OC2_MQTT_V311`; `OC2_MQTT_AUTO` before the first connection.
+   */
+  oc2_mqtt_version mqtt_version;
 } oc2_stats;
 
 /**
@@ -856,9 +877,11 @@ oc2_result oc2_payload_properties(const struct oc2_payload *payload,
 
 /**
  * Starts a configuration for the broker at `broker_url` (`mqtt://host:port`,
- * or `mqtts://host:port` for TLS), every other setting at its default:
- * generated client id, no credentials, keep-alive 60 s, QoS 1, MQTT v5
- * with fallback to v3.1.1, connect timeout 10 s.
+ * `mqtts://host:port` for TLS, or `ws://host:port/path` and
+ * `wss://host:port/path` for MQTT over WebSocket), every other setting at
+ * its default: generated client id (a session that ends with the
+ * connection), no credentials, keep-alive 60 s, QoS 1, MQTT v5 with
+ * fallback to v3.1.1, connect timeout 10 s.
  */
 oc2_result oc2_config_builder_new(const char *broker_url, struct oc2_config_builder **out);
 
@@ -875,7 +898,9 @@ oc2_result oc2_config_builder_add_broker(struct oc2_config_builder *builder,
 
 /**
  * Sets the MQTT client id. Keep it stable so the broker can resume the
- * session and deliver what queued while the client was away.
+ * session and deliver what queued while the client was away: only a
+ * client id given here or by `oc2_config_builder_set_client_id_file` keeps
+ * a session on the broker (a generated one ends with the connection).
  */
 oc2_result oc2_config_builder_set_client_id(struct oc2_config_builder *builder,
                                             const char *client_id);
@@ -897,7 +922,8 @@ oc2_result oc2_config_builder_set_credentials(struct oc2_config_builder *builder
 /**
  * Sets the TLS files (PEM): the CA that signed the broker's certificate,
  * and a client certificate and key for brokers that require one. Each
- * may be NULL. TLS is used for `mqtts://` brokers, at version 1.2 or later.
+ * may be NULL. TLS is used for `mqtts://` and `wss://` brokers, at version
+ * 1.2 or later.
  */
 oc2_result oc2_config_builder_set_tls(struct oc2_config_builder *builder,
                                       const char *ca_file,
@@ -917,7 +943,9 @@ oc2_result oc2_config_builder_set_insecure_skip_verify(struct oc2_config_builder
 oc2_result oc2_config_builder_set_keep_alive(struct oc2_config_builder *builder, uint32_t seconds);
 
 /**
- * Sets how long the broker keeps the session after a disconnect, in seconds.
+ * Sets how long the broker keeps the session after a disconnect, in
+ * seconds (MQTT v5), when the client id is given: a generated client id's
+ * session ends with the connection.
  */
 oc2_result oc2_config_builder_set_session_expiry(struct oc2_config_builder *builder,
                                                  uint32_t seconds);
@@ -979,13 +1007,55 @@ oc2_result oc2_config_last_error(const struct oc2_config *config,
                                  size_t *written);
 
 /**
+ * Starts the options of device `device_id` (its topic is
+ * `oc2/cmd/device/<device_id>`): no profiles, no pairs, the library's
+ * default freshness window (`oc2_consumer_options_freshness` reads it).
+ */
+oc2_result oc2_consumer_options_new(const char *device_id, struct oc2_consumer_options **out);
+
+/**
+ * Frees consumer options; NULL is accepted and ignored.
+ */
+void oc2_consumer_options_free(struct oc2_consumer_options *options);
+
+/**
+ * Adds an actuator profile implemented (`"slpf"`): the consumer subscribes
+ * to `oc2/cmd/ap/<profile>`.
+ */
+oc2_result oc2_consumer_options_add_profile(struct oc2_consumer_options *options,
+                                            const char *profile);
+
+/**
+ * Adds an action/target pair implemented (`"deny"`, `"ipv4_net"`); once
+ * any pair is declared, commands with other pairs get `501`.
+ */
+oc2_result oc2_consumer_options_add_pair(struct oc2_consumer_options *options,
+                                         const char *action,
+                                         const char *target);
+
+/**
+ * Sets the freshness window in seconds: a command whose `created` is
+ * older than this is not executed nor answered, only logged and counted in
+ * `oc2_stats.stale` (as is a retained command). 0 turns the check off.
+ */
+oc2_result oc2_consumer_options_set_freshness(struct oc2_consumer_options *options,
+                                              uint64_t seconds);
+
+/**
+ * The freshness window in seconds (0: off), written to `*out`.
+ */
+oc2_result oc2_consumer_options_freshness(const struct oc2_consumer_options *options,
+                                          uint64_t *out);
+
+/**
  * Connects as device `device_id` implementing the `n_profiles` actuator
  * `profiles` (`"slpf"`) and the `n_pairs` action/target `pairs` written
  * `"action:target"` (`"deny:ipv4_net"`); when pairs are given, other
  * commands get `501`. Either array may be NULL when its count is 0.
  * Subscribes to `oc2/cmd/all`, `oc2/cmd/ap/<profile>` and
  * `oc2/cmd/device/<device_id>`. On failure the detail is in
- * `oc2_config_last_error(config, ...)`.
+ * `oc2_config_last_error(config, ...)`. The other options (the freshness
+ * window) are the defaults: see `oc2_consumer_connect_with`.
  */
 oc2_result oc2_consumer_connect(const struct oc2_config *config,
                                 const char *device_id,
@@ -994,6 +1064,15 @@ oc2_result oc2_consumer_connect(const struct oc2_config *config,
                                 const char *const *pairs,
                                 size_t n_pairs,
                                 struct oc2_consumer **out);
+
+/**
+ * Connects as the consumer `options` describe (`oc2_consumer_options_new`
+ * and its setters) and subscribes as `oc2_consumer_connect` does. On
+ * failure the detail is in `oc2_config_last_error(config, ...)`.
+ */
+oc2_result oc2_consumer_connect_with(const struct oc2_config *config,
+                                     const struct oc2_consumer_options *options,
+                                     struct oc2_consumer **out);
 
 /**
  * Stops the callback thread, disconnects, and frees the consumer; NULL is
@@ -1058,6 +1137,15 @@ oc2_result oc2_consumer_reply_status(const struct oc2_consumer *consumer,
  * The consumer's counters.
  */
 oc2_result oc2_consumer_stats(const struct oc2_consumer *consumer, struct oc2_stats *out);
+
+/**
+ * Copies the URL of the broker the consumer is connected to (after a
+ * failover, the one in use) into `buf`. Buffer rules as for `oc2_result_text`.
+ */
+oc2_result oc2_consumer_broker(const struct oc2_consumer *consumer,
+                               char *buf,
+                               size_t len,
+                               size_t *written);
 
 /**
  * Copies the detail of the consumer's last failure into `buf`; the empty
@@ -1396,6 +1484,15 @@ oc2_result oc2_monitor_next(const struct oc2_monitor *monitor,
 oc2_result oc2_monitor_stats(const struct oc2_monitor *monitor, struct oc2_stats *out);
 
 /**
+ * Copies the URL of the broker the monitor is connected to (after a
+ * failover, the one in use) into `buf`. Buffer rules as for `oc2_result_text`.
+ */
+oc2_result oc2_monitor_broker(const struct oc2_monitor *monitor,
+                              char *buf,
+                              size_t len,
+                              size_t *written);
+
+/**
  * Frees an event; NULL is accepted and ignored.
  */
 void oc2_monitor_event_free(struct oc2_monitor_event *event);
@@ -1456,7 +1553,9 @@ void oc2_producer_free(struct oc2_producer *producer);
  * in `to` (NULL and 0 for a broadcast, or a command whose `actuator`
  * picks the profile topic), waiting up to `timeout_ms` for responses.
  * Returns once the broker accepted the publish; read the responses from
- * `*out` (freed with `oc2_exchange_free`).
+ * `*out` (freed with `oc2_exchange_free`). `timeout_ms` also bounds the
+ * wait for the broker's acknowledgement: `OC2_RESULT_TIMEOUT` when it
+ * does not come in time.
  */
 oc2_result oc2_producer_send(const struct oc2_producer *producer,
                              const char *command_json,
@@ -1471,7 +1570,9 @@ oc2_result oc2_producer_send(const struct oc2_producer *producer,
  * setters: its `to` picks the topics), in `encoding` and `dialect`;
  * `request_id`, `created` and `from` are filled in when absent. The
  * exchange completes after final responses from every id in `to`, or from
- * `expected` distinct responders when `expected` is not 0.
+ * `expected` distinct responders when `expected` is not 0. `timeout_ms`
+ * bounds the exchange and the wait for the broker's acknowledgement, as
+ * for `oc2_producer_send`.
  */
 oc2_result oc2_producer_send_message(const struct oc2_producer *producer,
                                      const struct oc2_message *command,
@@ -1485,6 +1586,15 @@ oc2_result oc2_producer_send_message(const struct oc2_producer *producer,
  * The producer's counters.
  */
 oc2_result oc2_producer_stats(const struct oc2_producer *producer, struct oc2_stats *out);
+
+/**
+ * Copies the URL of the broker the producer is connected to (after a
+ * failover, the one in use) into `buf`. Buffer rules as for `oc2_result_text`.
+ */
+oc2_result oc2_producer_broker(const struct oc2_producer *producer,
+                               char *buf,
+                               size_t len,
+                               size_t *written);
 
 /**
  * Copies the detail of the producer's last failure into `buf`; the empty

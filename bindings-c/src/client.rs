@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use oc2::client::{Stats, runtime};
 
+use crate::config::{OC2_MQTT_AUTO, mqtt_version_to_c, oc2_mqtt_version};
 use crate::error::{error_code, oc2_result};
 use crate::ffi::LastError;
 
@@ -80,6 +81,12 @@ pub struct oc2_stats {
     pub reconnects: u64,
     /// Publishes the broker refused or that could not be sent (each is also logged).
     pub publish_errors: u64,
+    /// Commands not executed because they arrived retained or were older
+    /// than the consumer's freshness window (each is also logged).
+    pub stale: u64,
+    /// The MQTT version spoken with the broker: `OC2_MQTT_V5` or
+    /// `OC2_MQTT_V311`; `OC2_MQTT_AUTO` before the first connection.
+    pub mqtt_version: oc2_mqtt_version,
 }
 
 impl From<Stats> for oc2_stats {
@@ -92,6 +99,8 @@ impl From<Stats> for oc2_stats {
             unsolicited: s.unsolicited,
             reconnects: s.reconnects,
             publish_errors: s.publish_errors,
+            stale: s.stale,
+            mqtt_version: s.mqtt_version.map_or(OC2_MQTT_AUTO, mqtt_version_to_c),
         }
     }
 }

@@ -41,9 +41,11 @@ pub struct oc2_config {
 }
 
 /// Starts a configuration for the broker at `broker_url` (`mqtt://host:port`,
-/// or `mqtts://host:port` for TLS), every other setting at its default:
-/// generated client id, no credentials, keep-alive 60 s, QoS 1, MQTT v5
-/// with fallback to v3.1.1, connect timeout 10 s.
+/// `mqtts://host:port` for TLS, or `ws://host:port/path` and
+/// `wss://host:port/path` for MQTT over WebSocket), every other setting at
+/// its default: generated client id (a session that ends with the
+/// connection), no credentials, keep-alive 60 s, QoS 1, MQTT v5 with
+/// fallback to v3.1.1, connect timeout 10 s.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_new(
     broker_url: *const c_char,
@@ -89,7 +91,9 @@ pub extern "C" fn oc2_config_builder_add_broker(
 }
 
 /// Sets the MQTT client id. Keep it stable so the broker can resume the
-/// session and deliver what queued while the client was away.
+/// session and deliver what queued while the client was away: only a
+/// client id given here or by `oc2_config_builder_set_client_id_file` keeps
+/// a session on the broker (a generated one ends with the connection).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_client_id(
     builder: *mut oc2_config_builder,
@@ -130,7 +134,8 @@ pub extern "C" fn oc2_config_builder_set_credentials(
 
 /// Sets the TLS files (PEM): the CA that signed the broker's certificate,
 /// and a client certificate and key for brokers that require one. Each
-/// may be NULL. TLS is used for `mqtts://` brokers, at version 1.2 or later.
+/// may be NULL. TLS is used for `mqtts://` and `wss://` brokers, at version
+/// 1.2 or later.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_tls(
     builder: *mut oc2_config_builder,
@@ -171,7 +176,9 @@ pub extern "C" fn oc2_config_builder_set_keep_alive(
     })
 }
 
-/// Sets how long the broker keeps the session after a disconnect, in seconds.
+/// Sets how long the broker keeps the session after a disconnect, in
+/// seconds (MQTT v5), when the client id is given: a generated client id's
+/// session ends with the connection.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_session_expiry(
     builder: *mut oc2_config_builder,
@@ -193,6 +200,15 @@ pub extern "C" fn oc2_config_builder_set_qos(
         c.qos = qos;
         Ok(())
     })
+}
+
+/// The `OC2_MQTT_*` constant of a core version.
+pub(crate) fn mqtt_version_to_c(v: MqttVersion) -> oc2_mqtt_version {
+    match v {
+        MqttVersion::Auto => OC2_MQTT_AUTO,
+        MqttVersion::V311 => OC2_MQTT_V311,
+        MqttVersion::V5 => OC2_MQTT_V5,
+    }
 }
 
 /// Sets the MQTT version (`OC2_MQTT_*`).

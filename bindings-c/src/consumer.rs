@@ -2,6 +2,7 @@
 //! pull style (`oc2_consumer_next`) or callback style (`oc2_consumer_serve`).
 
 use std::ffi::{c_char, c_void};
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
@@ -13,8 +14,8 @@ use crate::client::{SharedError, block, block_for, oc2_stats};
 use crate::config::oc2_config;
 use crate::error::{message_error_code, oc2_result};
 use crate::ffi::{
-    free_box, guard, guard_free, to_c, try_cstr, try_cstr_array, try_opt_cstr, try_out, try_ref,
-    try_slice, write, write_text,
+    free_box, guard, guard_free, to_c, try_cstr, try_cstr_array, try_mut, try_opt_cstr, try_out,
+    try_ref, try_slice, write, write_text,
 };
 use crate::message::oc2_message;
 
@@ -24,8 +25,10 @@ use crate::message::oc2_message;
 /// It answers by itself, before the application sees anything: `query
 /// features` (from its profiles and pairs), `501` for action/target pairs
 /// it did not declare, `400` for malformed commands it can address,
-/// duplicates (dropped), commands addressed to other devices (ignored), and
-/// `response_requested` (`none`: nothing is sent; `ack`: a `102` at once).
+/// duplicates (dropped), commands addressed to other devices (ignored),
+/// retained commands and commands older than its freshness window (not
+/// executed, counted in `oc2_stats.stale`), and `response_requested`
+/// (`none`: nothing is sent; `ack`: a `102` at once).
 pub struct oc2_consumer {
     consumer: Consumer,
     last_error: SharedError,
@@ -54,13 +57,132 @@ pub type oc2_command_callback = Option<
     extern "C" fn(userdata: *mut c_void, consumer: *const oc2_consumer, command: *mut oc2_command),
 >;
 
+/// What a consumer is and implements, before it connects: the device id,
+/// profiles, action/target pairs and the freshness window. Made by
+/// `oc2_consumer_options_new`, changed by its setters, used by
+/// `oc2_consumer_connect_with` (which copies it: free it with
+/// `oc2_consumer_options_free` when you like). Not thread-safe.
+pub struct oc2_consumer_options {
+    options: ConsumerOptions,
+}
+
+/// Starts the options of device `device_id` (its topic is
+/// `oc2/cmd/device/<device_id>`): no profiles, no pairs, the library's
+/// default freshness window (`oc2_consumer_options_freshness` reads it).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_new(
+    device_id: *const c_char,
+    out: *mut *mut oc2_consumer_options,
+) -> oc2_result {
+    guard(|| {
+        let id = try_cstr(device_id)?;
+        let out = try_out(out)?;
+        write(
+            out,
+            to_c(oc2_consumer_options {
+                options: ConsumerOptions::new(id),
+            }),
+        );
+        Ok(())
+    })
+}
+
+/// Frees consumer options; NULL is accepted and ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_free(options: *mut oc2_consumer_options) {
+    guard_free(|| free_box(options));
+}
+
+fn set_option(
+    options: *mut oc2_consumer_options,
+    f: impl FnOnce(&mut ConsumerOptions) -> Result<(), oc2_result>,
+) -> oc2_result {
+    guard(|| f(&mut try_mut(options)?.options))
+}
+
+/// Adds an actuator profile implemented (`"slpf"`): the consumer subscribes
+/// to `oc2/cmd/ap/<profile>`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_add_profile(
+    options: *mut oc2_consumer_options,
+    profile: *const c_char,
+) -> oc2_result {
+    set_option(options, |o| {
+        o.profiles.push(try_cstr(profile)?.to_owned());
+        Ok(())
+    })
+}
+
+/// Adds an action/target pair implemented (`"deny"`, `"ipv4_net"`); once
+/// any pair is declared, commands with other pairs get `501`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_add_pair(
+    options: *mut oc2_consumer_options,
+    action: *const c_char,
+    target: *const c_char,
+) -> oc2_result {
+    set_option(options, |o| {
+        o.pairs
+            .push((try_cstr(action)?.to_owned(), try_cstr(target)?.to_owned()));
+        Ok(())
+    })
+}
+
+/// Sets the freshness window in seconds: a command whose `created` is
+/// older than this is not executed nor answered, only logged and counted in
+/// `oc2_stats.stale` (as is a retained command). 0 turns the check off.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_set_freshness(
+    options: *mut oc2_consumer_options,
+    seconds: u64,
+) -> oc2_result {
+    set_option(options, |o| {
+        o.freshness_secs = seconds;
+        Ok(())
+    })
+}
+
+/// The freshness window in seconds (0: off), written to `*out`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_freshness(
+    options: *const oc2_consumer_options,
+    out: *mut u64,
+) -> oc2_result {
+    guard(|| {
+        let o = try_ref(options)?;
+        let out = try_out(out)?;
+        write(out, o.options.freshness_secs);
+        Ok(())
+    })
+}
+
+fn connect(
+    config: &oc2_config,
+    options: ConsumerOptions,
+    out: NonNull<*mut oc2_consumer>,
+) -> Result<(), oc2_result> {
+    let consumer = block(Consumer::connect(config.config.clone(), options))
+        .map_err(|e| config.last_error.fail(&e))?;
+    write(
+        out,
+        to_c(oc2_consumer {
+            consumer,
+            last_error: SharedError::default(),
+            server: Mutex::new(None),
+            stopping: Arc::new(AtomicBool::new(false)),
+        }),
+    );
+    Ok(())
+}
+
 /// Connects as device `device_id` implementing the `n_profiles` actuator
 /// `profiles` (`"slpf"`) and the `n_pairs` action/target `pairs` written
 /// `"action:target"` (`"deny:ipv4_net"`); when pairs are given, other
 /// commands get `501`. Either array may be NULL when its count is 0.
 /// Subscribes to `oc2/cmd/all`, `oc2/cmd/ap/<profile>` and
 /// `oc2/cmd/device/<device_id>`. On failure the detail is in
-/// `oc2_config_last_error(config, ...)`.
+/// `oc2_config_last_error(config, ...)`. The other options (the freshness
+/// window) are the defaults: see `oc2_consumer_connect_with`.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_connect(
     config: *const oc2_config,
@@ -89,18 +211,25 @@ pub extern "C" fn oc2_consumer_connect(
             options = options.pair(action, target);
         }
         let out = try_out(out)?;
-        let consumer = block(Consumer::connect(config.config.clone(), options))
-            .map_err(|e| config.last_error.fail(&e))?;
-        write(
-            out,
-            to_c(oc2_consumer {
-                consumer,
-                last_error: SharedError::default(),
-                server: Mutex::new(None),
-                stopping: Arc::new(AtomicBool::new(false)),
-            }),
-        );
-        Ok(())
+        connect(config, options, out)
+    })
+}
+
+/// Connects as the consumer `options` describe (`oc2_consumer_options_new`
+/// and its setters) and subscribes as `oc2_consumer_connect` does. On
+/// failure the detail is in `oc2_config_last_error(config, ...)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_connect_with(
+    config: *const oc2_config,
+    options: *const oc2_consumer_options,
+    out: *mut *mut oc2_consumer,
+) -> oc2_result {
+    guard(|| {
+        let config = try_ref(config)?;
+        config.last_error.clear();
+        let options = try_ref(options)?.options.clone();
+        let out = try_out(out)?;
+        connect(config, options, out)
     })
 }
 
@@ -329,6 +458,18 @@ pub extern "C" fn oc2_consumer_stats(
         write(out, c.consumer.stats().into());
         Ok(())
     })
+}
+
+/// Copies the URL of the broker the consumer is connected to (after a
+/// failover, the one in use) into `buf`. Buffer rules as for `oc2_result_text`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_broker(
+    consumer: *const oc2_consumer,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> oc2_result {
+    guard(|| write_text(&try_ref(consumer)?.consumer.broker(), buf, len, written))
 }
 
 /// Copies the detail of the consumer's last failure into `buf`; the empty

@@ -10,7 +10,7 @@ use crate::config::oc2_config;
 use crate::error::oc2_result;
 use crate::ffi::{
     NulStr, free_box, guard, guard_free, oc2_bytes, oc2_str, oc2_strings, to_c, try_opt_cstr,
-    try_out, try_ref, write,
+    try_out, try_ref, write, write_text,
 };
 use crate::message::oc2_message;
 
@@ -156,6 +156,18 @@ pub extern "C" fn oc2_monitor_stats(
         write(out, m.monitor.stats().into());
         Ok(())
     })
+}
+
+/// Copies the URL of the broker the monitor is connected to (after a
+/// failover, the one in use) into `buf`. Buffer rules as for `oc2_result_text`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_monitor_broker(
+    monitor: *const oc2_monitor,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> oc2_result {
+    guard(|| write_text(&try_ref(monitor)?.monitor.broker(), buf, len, written))
 }
 
 /// Frees an event; NULL is accepted and ignored.

@@ -89,7 +89,9 @@ fn start(
 /// in `to` (NULL and 0 for a broadcast, or a command whose `actuator`
 /// picks the profile topic), waiting up to `timeout_ms` for responses.
 /// Returns once the broker accepted the publish; read the responses from
-/// `*out` (freed with `oc2_exchange_free`).
+/// `*out` (freed with `oc2_exchange_free`). `timeout_ms` also bounds the
+/// wait for the broker's acknowledgement: `OC2_RESULT_TIMEOUT` when it
+/// does not come in time.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_producer_send(
     producer: *const oc2_producer,
@@ -143,7 +145,9 @@ fn parse_command(p: &oc2_producer, bytes: &[u8]) -> Result<oc2::Command, oc2_res
 /// setters: its `to` picks the topics), in `encoding` and `dialect`;
 /// `request_id`, `created` and `from` are filled in when absent. The
 /// exchange completes after final responses from every id in `to`, or from
-/// `expected` distinct responders when `expected` is not 0.
+/// `expected` distinct responders when `expected` is not 0. `timeout_ms`
+/// bounds the exchange and the wait for the broker's acknowledgement, as
+/// for `oc2_producer_send`.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_producer_send_message(
     producer: *const oc2_producer,
@@ -186,6 +190,18 @@ pub extern "C" fn oc2_producer_stats(
         write(out, p.producer.stats().into());
         Ok(())
     })
+}
+
+/// Copies the URL of the broker the producer is connected to (after a
+/// failover, the one in use) into `buf`. Buffer rules as for `oc2_result_text`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_producer_broker(
+    producer: *const oc2_producer,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> oc2_result {
+    guard(|| write_text(&try_ref(producer)?.producer.broker(), buf, len, written))
 }
 
 /// Copies the detail of the producer's last failure into `buf`; the empty

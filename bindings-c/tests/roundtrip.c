@@ -204,9 +204,106 @@ static void pull_style_round_trip(void) {
     oc2_stats st;
     CHECK_RC(oc2_producer_stats(producer, &st), OC2_RESULT_OK);
     CHECK(st.published >= 4 && st.received >= 4);
-    CHECK(st.publish_errors == 0 && st.reconnects == 0);
+    CHECK(st.publish_errors == 0 && st.reconnects == 0 && st.stale == 0);
+    CHECK(st.mqtt_version == OC2_MQTT_V5);
+    CHECK_RC(oc2_consumer_stats(consumer, &st), OC2_RESULT_OK);
+    CHECK(st.mqtt_version == OC2_MQTT_V5 && st.stale == 0);
+    /* The broker in use, with the buffer rules of every text output. */
+    CHECK_RC(oc2_producer_broker(producer, NULL, 0, &n), OC2_RESULT_INSUFFICIENT_SIZE);
+    CHECK(n == strlen(broker) + 1);
+    CHECK_RC(oc2_producer_broker(producer, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strcmp(text, broker) == 0);
+    CHECK_RC(oc2_consumer_broker(consumer, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strcmp(text, broker) == 0);
     CHECK_RC(oc2_consumer_close(consumer), OC2_RESULT_OK);
     CHECK_RC(oc2_consumer_next(consumer, 1000, &cmd), OC2_RESULT_DONE);
+    oc2_producer_free(producer);
+    oc2_consumer_free(consumer);
+    oc2_config_free(c);
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A command created `age_ms` ago, addressed to `to`, as the codec builds it. */
+static oc2_message *command_created_ago(oc2_codec *codec, const char *request_id, const char *to,
+                                        int64_t age_ms) {
+    char json[512];
+    int len = snprintf(json, sizeof json,
+                       "{\"headers\":{\"request_id\":\"%s\",\"created\":%lld,\"from\":\"p-fresh\","
+                       "\"to\":[\"%s\"]},\"body\":{\"openc2\":{\"request\":" DENY "}}}",
+                       request_id, (long long)(now_ms() - age_ms), to);
+    oc2_message *m = NULL;
+    CHECK(len > 0 && (size_t)len < sizeof json);
+    CHECK_RC(oc2_codec_message_from_json(codec, json, (size_t)len, &m), OC2_RESULT_OK);
+    return m;
+}
+
+static void stale_command_is_not_executed(void) {
+    oc2_config *c = make_config(broker);
+    oc2_consumer_options *o = NULL;
+    uint64_t window = 0;
+    CHECK_RC(oc2_consumer_options_new("fw-fresh", &o), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_freshness(o, &window), OC2_RESULT_OK);
+    CHECK(window > 0); /* the library's default: on */
+    CHECK_RC(oc2_consumer_options_add_profile(o, "slpf"), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_add_pair(o, "deny", "ipv4_net"), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_set_freshness(o, 600), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_freshness(o, &window), OC2_RESULT_OK);
+    CHECK(window == 600);
+    CHECK_RC(oc2_consumer_options_set_freshness(NULL, 600), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_options_add_pair(o, "deny", NULL), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_options_freshness(o, NULL), OC2_RESULT_NULL_PARAMETER);
+    oc2_consumer *consumer = NULL;
+    CHECK_RC(oc2_consumer_connect_with(c, NULL, &consumer), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_connect_with(c, o, &consumer), OC2_RESULT_OK);
+    oc2_consumer_options_free(o); /* the consumer keeps its own copy */
+    oc2_consumer_options_free(NULL);
+    oc2_producer *producer = NULL;
+    CHECK_RC(oc2_producer_connect(c, "p-fresh", &producer), OC2_RESULT_OK);
+    oc2_codec *codec = NULL;
+    CHECK_RC(oc2_codec_new(&codec), OC2_RESULT_OK);
+
+    /* Created an hour ago: not executed, not answered, counted. */
+    oc2_message *old = command_created_ago(codec, "5a1e0000-0000-4000-8000-000000000001", "fw-fresh", 3600000);
+    oc2_exchange *x = NULL;
+    oc2_message *r = NULL;
+    CHECK_RC(oc2_producer_send_message(producer, old, OC2_ENCODING_JSON, OC2_DIALECT_SPEC, 0, 1000, &x),
+             OC2_RESULT_OK);
+    oc2_command *cmd = NULL;
+    CHECK_RC(oc2_consumer_next(consumer, 500, &cmd), OC2_RESULT_TIMEOUT);
+    CHECK_RC(oc2_exchange_next(x, OC2_WAIT_FOREVER, &r), OC2_RESULT_DONE);
+    oc2_exchange_free(x);
+    oc2_message_free(old);
+
+    /* Created five seconds ago: within the window, it runs. */
+    oc2_message *recent = command_created_ago(codec, "5a1e0000-0000-4000-8000-000000000002", "fw-fresh", 5000);
+    CHECK_RC(oc2_producer_send_message(producer, recent, OC2_ENCODING_JSON, OC2_DIALECT_SPEC, 0, 5000, &x),
+             OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_next(consumer, 5000, &cmd), OC2_RESULT_OK);
+    const oc2_message *m = NULL;
+    oc2_str s;
+    CHECK_RC(oc2_command_message(cmd, &m), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_request_id(m, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "5a1e0000-0000-4000-8000-000000000002");
+    CHECK_RC(oc2_consumer_reply_status(consumer, cmd, 200, NULL), OC2_RESULT_OK);
+    oc2_command_free(cmd);
+    CHECK_RC(oc2_exchange_next(x, 5000, &r), OC2_RESULT_OK);
+    uint16_t status = 0;
+    CHECK_RC(oc2_message_status(r, &status), OC2_RESULT_OK);
+    CHECK(status == 200);
+    oc2_message_free(r);
+    oc2_exchange_free(x);
+    oc2_message_free(recent);
+
+    oc2_stats st;
+    CHECK_RC(oc2_consumer_stats(consumer, &st), OC2_RESULT_OK);
+    CHECK(st.stale == 1);
+    CHECK_RC(oc2_consumer_next(consumer, 100, &cmd), OC2_RESULT_TIMEOUT);
+    oc2_codec_free(codec);
     oc2_producer_free(producer);
     oc2_consumer_free(consumer);
     oc2_config_free(c);
@@ -377,6 +474,7 @@ int main(void) {
     RUN(config_errors_name_the_setting);
     RUN(unreachable_broker_is_a_connect_error);
     RUN(pull_style_round_trip);
+    RUN(stale_command_is_not_executed);
     RUN(callback_style_round_trip);
     RUN(rust_cli_is_answered_by_c_consumers);
     RUN(monitor_pairs_requests_and_responses);

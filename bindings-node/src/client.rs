@@ -190,9 +190,11 @@ pub(crate) fn config_object<'a>(
     Ok(obj)
 }
 
-/// Counters as a plain object.
+/// Counters as a plain object, with the MQTT version spoken (`'5'`,
+/// `'3.1.1'`, or null before the first connection).
 pub(crate) fn stats_to_js<'e>(env: &'e Env, s: &Stats) -> napi::Result<Object<'e>> {
     let mut o = Object::new(env)?;
+    o.set("mqttVersion", s.mqtt_version.map(|v| v.to_string()))?;
     o.set("published", s.published as f64)?;
     o.set("received", s.received as f64)?;
     o.set("duplicates", s.duplicates as f64)?;
@@ -200,5 +202,6 @@ pub(crate) fn stats_to_js<'e>(env: &'e Env, s: &Stats) -> napi::Result<Object<'e
     o.set("unsolicited", s.unsolicited as f64)?;
     o.set("reconnects", s.reconnects as f64)?;
     o.set("publishErrors", s.publish_errors as f64)?;
+    o.set("stale", s.stale as f64)?;
     Ok(o)
 }

@@ -35,6 +35,7 @@ const CONSUMER_KEYS: &[&str] = &[
     "rateLimit",
     "group",
     "handleFeatures",
+    "freshnessSecs",
 ];
 
 /// Handler calls waiting on the JavaScript side at once; more commands wait in the core's queue.
@@ -103,6 +104,14 @@ fn consumer_options(env: &Env, obj: &Object<'_>) -> napi::Result<ConsumerOptions
         "config.handleFeatures",
     )?
     .unwrap_or(false);
+    if let Some(secs) = convert::opt_uint(
+        env,
+        field(env, obj, "freshnessSecs")?,
+        "config.freshnessSecs",
+        convert::MAX_SAFE,
+    )? {
+        o.freshness_secs = secs;
+    }
     Ok(o)
 }
 
@@ -211,8 +220,9 @@ impl Consumer {
     /// `config`: the broker (`url` or `brokers`) and client settings, plus
     /// `deviceId` (required), `profiles`, `pairs` (action/target pairs it
     /// implements; others get 501), `rateLimit`, `group` (shared
-    /// subscription) and `handleFeatures` (deliver `query features` to the
-    /// handler instead of answering it).
+    /// subscription), `handleFeatures` (deliver `query features` to the
+    /// handler instead of answering it) and `freshnessSecs` (commands whose
+    /// `created` is older are not run; 0: off; default the core's window).
     #[napi(constructor, ts_args_type = "config: ConsumerConfig")]
     pub fn new(env: Env, config: Unknown<'_>) -> napi::Result<Self> {
         let obj = config_object(&env, config, CONSUMER_KEYS)?;
@@ -228,6 +238,13 @@ impl Consumer {
     #[napi(getter)]
     pub fn device_id(&self) -> String {
         self.options.device_id.clone()
+    }
+
+    /// The freshness window in seconds (0: off): a command whose `created`
+    /// is older is not run nor answered, only counted in `stats().stale`.
+    #[napi(getter)]
+    pub fn freshness_secs(&self) -> f64 {
+        self.options.freshness_secs as f64
     }
 
     /// Connects and subscribes to `oc2/cmd/all`, `oc2/cmd`, `oc2/cmd/ap/<p>`
@@ -323,7 +340,15 @@ impl Consumer {
         )
     }
 
-    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`.
+    /// The broker URL connected to (after a failover, the one in use); null
+    /// before `connect()` and after `close()`.
+    #[napi(getter)]
+    pub fn broker(&self) -> Option<String> {
+        lock(&self.connected).as_ref().map(|c| c.broker())
+    }
+
+    /// Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
+    /// reconnects, publishErrors, stale }`.
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let stats = lock(&self.connected)

@@ -198,7 +198,15 @@ impl Monitor {
             .collect()
     }
 
-    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`.
+    /// The broker URL connected to (after a failover, the one in use); null
+    /// before `connect()` and after `close()`.
+    #[napi(getter)]
+    pub fn broker(&self) -> Option<String> {
+        lock(&self.connected).as_ref().map(|c| c.broker())
+    }
+
+    /// Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
+    /// reconnects, publishErrors, stale }`.
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let stats = lock(&self.connected)

@@ -190,7 +190,8 @@ impl Producer {
     /// request message. Options: `to` (recipient ids: one publish each on
     /// `oc2/cmd/device/<id>`, and the exchange completes when each answered),
     /// `profile` (actuator profile, topic `oc2/cmd/ap/<profile>`), `timeout`
-    /// (ms, default 10000), `expect` (complete after this many responders),
+    /// (ms, default 10000; it also bounds the wait for the broker's
+    /// acknowledgement, `OC2_TIMEOUT` then), `expect` (complete after this many responders),
     /// `encoding`, `dialect`, and `signal` (an `AbortSignal` that cancels).
     /// Throws `OC2_CLOSED` when not connected.
     #[napi(ts_args_type = "command: Command | Message, options?: SendOptions")]
@@ -222,7 +223,15 @@ impl Producer {
         Ok(Exchange { shared })
     }
 
-    /// Counters: `{ published, received, duplicates, decodeErrors, unsolicited, reconnects, publishErrors }`.
+    /// The broker URL connected to (after a failover, the one in use); null
+    /// before `connect()` and after `close()`.
+    #[napi(getter)]
+    pub fn broker(&self) -> Option<String> {
+        lock(&self.connected).as_ref().map(|c| c.broker())
+    }
+
+    /// Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
+    /// reconnects, publishErrors, stale }`.
     /// All zero before `connect()`.
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {

@@ -180,6 +180,63 @@ test('response_requested none completes on the PUBACK', async () => {
   assert.ok(Date.now() - t0 < 2000)
 })
 
+test('a command older than the freshness window is not run; one within it is', async () => {
+  const consumer = await connected(new Consumer({ url: broker.url, deviceId: 'fresh-1' }))
+  assert.ok(consumer.freshnessSecs > 0, 'on by default (the core\'s window)')
+  const ran = []
+  consumer.serve((command) => { ran.push(command.action); return { status: 200 } })
+  const producer = await connected(new Producer({ url: broker.url, id: 'fresh-p' }))
+  const request = (action, ageMs) => ({
+    headers: { request_id: `fresh-${action}`, created: Date.now() - ageMs, to: ['fresh-1'] },
+    body: { openc2: { request: { action, target: { ipv4_net: '10.0.0.0/8' } } } }
+  })
+  const stale = await producer.send(request('deny', 3600 * 1000), { timeout: 1000 }).collect()
+  assert.deepEqual(stale.responses, [])
+  assert.equal(stale.complete, false)
+  const fresh = await producer.send(request('allow', 5000), { timeout: 5000 }).collect()
+  assert.equal(fresh.complete, true)
+  assert.deepEqual(fresh.responses.map((r) => r.status), [200])
+  assert.deepEqual(ran, ['allow'])
+  assert.equal(consumer.stats().stale, 1)
+})
+
+test('freshnessSecs: 0 turns the check off; a wrong value is refused', async () => {
+  assert.throws(() => new Consumer({ url: broker.url, deviceId: 'x', freshnessSecs: -1 }), { code: 'ERR_OUT_OF_RANGE' })
+  assert.throws(() => new Consumer({ url: broker.url, deviceId: 'x', freshnessSecs: 'soon' }), TypeError)
+  const consumer = await connected(new Consumer({ url: broker.url, deviceId: 'fresh-off', freshnessSecs: 0 }))
+  assert.equal(consumer.freshnessSecs, 0)
+  consumer.serve(() => ({ status: 200 }))
+  const producer = await connected(new Producer({ url: broker.url, id: 'fresh-off-p' }))
+  const old = {
+    headers: { request_id: 'fresh-off-1', created: Date.now() - 3600 * 1000, to: ['fresh-off'] },
+    body: { openc2: { request: START } }
+  }
+  const s = await producer.send(old, { timeout: 5000 }).collect()
+  assert.deepEqual(s.responses.map((r) => r.status), [200])
+  assert.equal(consumer.stats().stale, 0)
+})
+
+test('stats name the MQTT version spoken; broker names the URL in use', async () => {
+  const before = new Producer({ url: broker.url, id: 'ver-p' })
+  assert.equal(before.stats().mqttVersion, null)
+  assert.equal(before.broker, null)
+  for (const [mqttVersion, spoken] of [['auto', '5'], ['3.1.1', '3.1.1']]) {
+    const roles = [
+      new Producer({ url: broker.url, id: 'ver-p', mqttVersion }),
+      new Consumer({ url: broker.url, deviceId: 'ver-1', mqttVersion }),
+      new Monitor({ url: broker.url, mqttVersion })
+    ]
+    for (const role of roles) {
+      await role.connect()
+      assert.equal(role.stats().mqttVersion, spoken)
+      assert.equal(role.stats().stale, 0)
+      assert.equal(role.broker, broker.url)
+      await role.close()
+      assert.equal(role.broker, null)
+    }
+  }
+})
+
 test('the monitor pairs requests with responses, as events and as an iterator', async () => {
   const monitor = new Monitor({ url: broker.url, topicPrefix: 'mon', pairingWindowMs: 300 })
   const events = { request: [], response: [], undecodable: [], unanswered: [] }

@@ -97,7 +97,7 @@ fn brokers_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         return convert::string_list(obj, "broker");
     }
     Err(PyTypeError::new_err(format!(
-        "broker: expected a URL (mqtt://host:port or mqtts://host:port) or a list of them, found {}",
+        "broker: expected a URL (mqtt://, mqtts://, ws:// or wss://) or a list of them, found {}",
         obj.get_type().name()?
     )))
 }
@@ -291,9 +291,11 @@ pub fn config_arg(obj: &Bound<'_, PyAny>) -> PyResult<ClientConfig> {
     )))
 }
 
-/// Counters as a dict.
+/// Counters as a dict, with the MQTT version spoken (`"5"`, `"3.1.1"`, or
+/// None before the first connection).
 pub fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
+    d.set_item("mqtt_version", s.mqtt_version.map(|v| v.to_string()))?;
     d.set_item("published", s.published)?;
     d.set_item("received", s.received)?;
     d.set_item("duplicates", s.duplicates)?;
@@ -301,5 +303,6 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict
     d.set_item("unsolicited", s.unsolicited)?;
     d.set_item("reconnects", s.reconnects)?;
     d.set_item("publish_errors", s.publish_errors)?;
+    d.set_item("stale", s.stale)?;
     Ok(d)
 }

@@ -228,8 +228,10 @@ fn pairs_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> 
 ///
 /// Before a command reaches Python the core has decoded it (answering 400
 /// to malformed ones), dropped duplicates, ignored commands addressed to
-/// other devices, sent the 102 of `response_requested: ack`, answered
-/// `query features` and 501 to undeclared action/target pairs.
+/// other devices, skipped retained commands and those older than
+/// `freshness_secs` (counted in `stats["stale"]`), sent the 102 of
+/// `response_requested: ack`, answered `query features` and 501 to
+/// undeclared action/target pairs.
 #[pyclass(name = "Consumer", module = "oc2mqtt", frozen)]
 pub struct PyConsumer {
     inner: Consumer,
@@ -238,7 +240,10 @@ pub struct PyConsumer {
 #[pymethods]
 impl PyConsumer {
     #[new]
-    #[pyo3(signature = (config, device_id, *, profiles = None, pairs = None, rate_limit = None, group = None, handle_features = None))]
+    #[pyo3(signature = (
+        config, device_id, *, profiles = None, pairs = None, rate_limit = None, group = None,
+        handle_features = None, freshness_secs = None
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -249,6 +254,7 @@ impl PyConsumer {
         rate_limit: Option<&Bound<'_, PyAny>>,
         group: Option<&Bound<'_, PyAny>>,
         handle_features: Option<&Bound<'_, PyAny>>,
+        freshness_secs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = config_arg(config)?;
         let mut o = ConsumerOptions::new(convert::string_arg(device_id, "device_id")?);
@@ -261,7 +267,10 @@ impl PyConsumer {
         }
         o.group = convert::opt_string_arg(group, "group")?;
         o.handle_features = convert::bool_arg(handle_features, "handle_features", false)?;
-        crate::logging::refresh_logging(py);
+        if let Some(f) = freshness_secs.filter(|f| !f.is_none()) {
+            o.freshness_secs = convert::u64_arg(f, "freshness_secs")?;
+        }
+        crate::logging::refresh_logging();
         let inner = wait(py, Consumer::connect(config, o))?.py_err(py)?;
         Ok(Self { inner })
     }
@@ -339,7 +348,20 @@ impl PyConsumer {
         self.next(py, None)
     }
 
-    /// Counters: published, received, duplicates, decode_errors, unsolicited, reconnects, publish_errors.
+    /// The freshness window in seconds (0: off): older commands are not run.
+    #[getter]
+    fn freshness_secs(&self) -> u64 {
+        self.inner.options().freshness_secs
+    }
+
+    /// The broker URL connected to (after a failover, the one in use).
+    #[getter]
+    fn broker(&self) -> String {
+        self.inner.broker()
+    }
+
+    /// Counters: mqtt_version, published, received, duplicates, decode_errors,
+    /// unsolicited, reconnects, publish_errors, stale.
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         stats_dict(py, &self.inner.stats())

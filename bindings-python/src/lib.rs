@@ -49,6 +49,5 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<monitor::PyMonitorEvent>()?;
     m.add_function(wrap_pyfunction!(logging::refresh_logging, m)?)?;
     m.add_function(wrap_pyfunction!(logging::_emit_log, m)?)?;
-    m.add_function(wrap_pyfunction!(logging::_paho_c_traces, m)?)?;
     Ok(())
 }

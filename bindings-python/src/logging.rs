@@ -19,9 +19,6 @@ struct PyLogger {
     levels: RwLock<HashMap<String, LevelFilter>>,
 }
 
-/// The `log` target of paho's C library traces.
-const PAHO_C_TARGET: &str = "paho_mqtt_c";
-
 static LOGGER: LazyLock<PyLogger> = LazyLock::new(|| PyLogger {
     levels: RwLock::new(HashMap::new()),
 });
@@ -135,27 +132,11 @@ pub fn install() {
 
 /// Forgets the cached logger levels, so that level changes made with
 /// `logging` since the last event take effect.
-///
-/// It learns paho's level at once: paho asks this logger, once per process
-/// when its first client is created (on a thread without the GIL), whether
-/// to format its C library's traces. An unknown level reads as enabled, and
-/// paho would then format a trace line for each of its internal calls
-/// (about half the CPU of an exchange) for nobody to read.
 #[pyfunction]
-pub fn refresh_logging(py: Python<'_>) {
+pub fn refresh_logging() {
     if let Ok(mut m) = LOGGER.levels.write() {
         m.clear();
     }
-    if let Err(e) = LOGGER.learn(py, PAHO_C_TARGET) {
-        e.write_unraisable(py, None);
-    }
-}
-
-/// Whether paho, creating its first client now, would have its C library
-/// format traces (at debug level or more); for testing the bridge.
-#[pyfunction]
-pub fn _paho_c_traces() -> bool {
-    log::log_enabled!(target: PAHO_C_TARGET, Level::Debug)
 }
 
 /// Emits one tracing event at `level` ("error", "warning", "info", "debug",

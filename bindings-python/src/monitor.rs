@@ -187,7 +187,7 @@ impl PyMonitor {
         let filter = convert::opt_string_arg(filter, "filter")?;
         let window = opt_seconds_arg(window, "window", Some(DEFAULT_PAIRING_WINDOW))?
             .unwrap_or(Duration::ZERO);
-        crate::logging::refresh_logging(py);
+        crate::logging::refresh_logging();
         let inner = wait(py, Monitor::connect_with_window(config, filter, window))?.py_err(py)?;
         Ok(Self {
             inner: Arc::new(inner),
@@ -239,6 +239,14 @@ impl PyMonitor {
         py.detach(|| self.inner.pending())
     }
 
+    /// The broker URL connected to (after a failover, the one in use).
+    #[getter]
+    fn broker(&self) -> String {
+        self.inner.broker()
+    }
+
+    /// Counters: mqtt_version, published, received, duplicates, decode_errors,
+    /// unsolicited, reconnects, publish_errors, stale.
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         stats_dict(py, &self.inner.stats())

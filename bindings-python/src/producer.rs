@@ -389,7 +389,7 @@ impl PyProducer {
     ) -> PyResult<Self> {
         let config = config_arg(config)?;
         let id = convert::string_arg(producer_id, "producer_id")?;
-        crate::logging::refresh_logging(py);
+        crate::logging::refresh_logging();
         let inner = wait(py, Producer::connect(config, &id))?.py_err(py)?;
         Ok(Self { inner })
     }
@@ -404,7 +404,7 @@ impl PyProducer {
     ) -> PyResult<Bound<'py, PyAny>> {
         let config = config_arg(config)?;
         let id = convert::string_arg(producer_id, "producer_id")?;
-        crate::logging::refresh_logging(py);
+        crate::logging::refresh_logging();
         future_into_py(py, async move {
             let inner = Producer::connect(config, &id).await;
             Python::attach(|py| inner.py_err(py)).map(|inner| PyProducer { inner })
@@ -419,8 +419,10 @@ impl PyProducer {
 
     /// Sends a command (`{"action": ..., "target": {...}}`) with a fresh
     /// request id. `to`: recipients (the exchange completes when each sent a
-    /// final response); `profile`: actuator profile; `timeout` in seconds;
-    /// `expect`: complete after this many responders (broadcasts).
+    /// final response); `profile`: actuator profile; `timeout` in seconds
+    /// (it also bounds the wait for the broker's acknowledgement: a
+    /// `TimeoutExpired` then); `expect`: complete after this many responders
+    /// (broadcasts).
     #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
     #[allow(clippy::too_many_arguments)]
     fn send(
@@ -483,7 +485,14 @@ impl PyProducer {
         })
     }
 
-    /// Counters: published, received, duplicates, decode_errors, unsolicited, reconnects, publish_errors.
+    /// The broker URL connected to (after a failover, the one in use).
+    #[getter]
+    fn broker(&self) -> String {
+        self.inner.broker()
+    }
+
+    /// Counters: mqtt_version, published, received, duplicates, decode_errors,
+    /// unsolicited, reconnects, publish_errors, stale.
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         stats_dict(py, &self.inner.stats())

@@ -147,6 +147,59 @@ def test_response_requested_none_completes_on_puback(broker: Any) -> None:
         assert s.complete and s.responses == [] and time.monotonic() - t0 < 2
 
 
+def test_a_command_older_than_the_freshness_window_is_not_run(broker: Any, serve: Callable[..., Serving]) -> None:
+    ran: list[str] = []
+    lock = threading.Lock()
+
+    def handler(cmd: dict[str, Any]) -> int:
+        with lock:
+            ran.append(cmd["action"])
+        return 200
+
+    consumer = oc2mqtt.Consumer(broker.url, "fresh-fw")  # the core's default window
+    serve(consumer, handler)
+    now_ms = int(time.time() * 1000)
+    with oc2mqtt.Producer(broker.url, "fresh-p") as p:
+        stale = oc2mqtt.request(DENY, to=["fresh-fw"])
+        stale["headers"]["created"] = now_ms - 3_600_000  # an hour ago
+        s = p.send_message(stale, timeout=1).collect()
+        assert s.responses == [] and not s.complete
+        fresh = oc2mqtt.request({"action": "allow", "target": {"ipv4_net": "10.0.0.0/8"}}, to=["fresh-fw"])
+        fresh["headers"]["created"] = now_ms - 5_000  # within the window
+        s = p.send_message(fresh, timeout=5).collect()
+        assert s.complete and [r.status for r in s.responses] == [200]
+    assert ran == ["allow"]
+    assert consumer.stats["stale"] == 1, consumer.stats
+
+
+def test_freshness_secs_is_a_consumer_option(broker: Any, serve: Callable[..., Serving]) -> None:
+    with oc2mqtt.Consumer(broker.url, "fresh-default") as c:
+        assert c.freshness_secs > 0
+    with pytest.raises(TypeError, match="freshness_secs"):
+        oc2mqtt.Consumer(broker.url, "fresh-bad", freshness_secs="soon")  # type: ignore[arg-type]
+    # 0 turns the check off: an hour-old command runs.
+    consumer = oc2mqtt.Consumer(broker.url, "fresh-off", freshness_secs=0)
+    assert consumer.freshness_secs == 0
+    serve(consumer, lambda c: 200)
+    with oc2mqtt.Producer(broker.url, "fresh-off-p") as p:
+        old = oc2mqtt.request(DENY, to=["fresh-off"])
+        old["headers"]["created"] = int(time.time() * 1000) - 3_600_000
+        s = p.send_message(old, timeout=5).collect()
+        assert s.complete and [r.status for r in s.responses] == [200]
+    assert consumer.stats["stale"] == 0
+
+
+@pytest.mark.parametrize(("version", "spoken"), [(None, "5"), ("3.1.1", "3.1.1")])
+def test_stats_name_the_mqtt_version_and_the_broker(broker: Any, version: str | None, spoken: str) -> None:
+    config = oc2mqtt.ClientConfig(broker.url, mqtt_version=version)
+    with oc2mqtt.Producer(config, "ver-p") as p, oc2mqtt.Monitor(config) as m:
+        for role in (p, m):
+            assert role.stats["mqtt_version"] == spoken and role.stats["stale"] == 0
+            assert role.broker == broker.url
+    with oc2mqtt.Consumer(config, "ver-fw") as c:
+        assert c.stats["mqtt_version"] == spoken and c.broker == broker.url
+
+
 def test_sends_from_several_threads_are_correlated(broker: Any, serve: Callable[..., Serving]) -> None:
     serve(oc2mqtt.Consumer(broker.url, "th-fw"), lambda c: {"status": 200, "results": {"echo": c["target"]}})
     errors: list[str] = []

@@ -7,7 +7,6 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -80,59 +79,6 @@ def test_level_changes_take_effect_after_refresh_logging() -> None:
         logger.setLevel(old)
         oc2mqtt.refresh_logging()
     assert handler.messages == ["loud", "now heard"]
-
-
-def test_paho_c_traces_follow_the_oc2mqtt_logger() -> None:
-    # paho asks once, when its first client is created, whether to format its
-    # C library's traces; refresh_logging() (which every client calls first)
-    # must have the answer ready, or every internal paho call formats a line.
-    logger = logging.getLogger("oc2mqtt")
-    old = logger.level
-    try:
-        logger.setLevel(logging.WARNING)
-        oc2mqtt.refresh_logging()
-        assert oc2mqtt._native._paho_c_traces() is False
-        logger.setLevel(logging.DEBUG)
-        oc2mqtt.refresh_logging()
-        assert oc2mqtt._native._paho_c_traces() is True
-    finally:
-        logger.setLevel(old)
-        oc2mqtt.refresh_logging()
-
-
-PAHO_TRACE_SCRIPT = """
-import logging, sys
-import oc2mqtt
-logging.basicConfig(level=logging.WARNING)
-if sys.argv[2] == "debug":
-    logging.getLogger("oc2mqtt.paho_mqtt_c").setLevel(logging.DEBUG)
-seen = []
-class H(logging.Handler):
-    def emit(self, r):
-        if r.name == "oc2mqtt.paho_mqtt_c":
-            seen.append(r.levelno)
-logging.getLogger().addHandler(H())
-with oc2mqtt.Producer(sys.argv[1], "trace-p") as p:
-    p.send({"action": "query", "target": {"features": []}}, to=["nobody"], timeout=0.2).collect()
-print(len(seen))
-"""
-
-
-@pytest.mark.parametrize("level", ["warning", "debug"])
-def test_paho_c_traces_reach_logging_only_when_asked(broker: Any, level: str) -> None:
-    # A fresh interpreter: paho decides once per process.
-    out = subprocess.run(
-        [sys.executable, "-c", PAHO_TRACE_SCRIPT, broker.url, level],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    traces = int(out.stdout.strip().splitlines()[-1])
-    if level == "debug":
-        assert traces > 10, out.stderr[-2000:]
-    else:
-        assert traces == 0, out.stderr[-2000:]
 
 
 def test_unknown_log_level_is_refused() -> None:

@@ -1,14 +1,16 @@
 /* A device: answers `query features` and `deny ipv4_net` commands.
  *
- *   ./consumer mqtt://127.0.0.1:1883 fw-1
+ *   ./consumer mqtt://127.0.0.1:1883 fw-1 [FRESHNESS_SECONDS]
  *
  * It declares what it implements (profile slpf, the pair deny:ipv4_net);
  * the library then answers `query features` by itself, replies 501 to any
- * other action/target, drops duplicates and ignores commands addressed to
- * other devices. What reaches this loop is a deny to carry out.
- * Stop it with Ctrl-C. */
+ * other action/target, drops duplicates, ignores commands addressed to
+ * other devices, and never runs a retained command nor one older than the
+ * freshness window (the library's default unless given; 0: off). What
+ * reaches this loop is a deny to carry out. Stop it with Ctrl-C. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <oc2mqtt.h>
@@ -30,8 +32,8 @@ static int fail(const char *what, oc2_result rc, const char *detail) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s BROKER_URL DEVICE_ID\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s BROKER_URL DEVICE_ID [FRESHNESS_SECONDS]\n", argv[0]);
         return 2;
     }
     signal(SIGINT, on_signal);
@@ -53,16 +55,26 @@ int main(int argc, char **argv) {
     oc2_config_builder_free(builder);
 
     /* Connect as the device, with what it implements. */
-    const char *profiles[] = {"slpf"};
-    const char *pairs[] = {"deny:ipv4_net"};
+    oc2_consumer_options *options = NULL;
     oc2_consumer *consumer = NULL;
-    rc = oc2_consumer_connect(config, argv[2], profiles, 1, pairs, 1, &consumer);
+    rc = oc2_consumer_options_new(argv[2], &options);
+    if (rc == OC2_RESULT_OK) rc = oc2_consumer_options_add_profile(options, "slpf");
+    if (rc == OC2_RESULT_OK) rc = oc2_consumer_options_add_pair(options, "deny", "ipv4_net");
+    if (rc == OC2_RESULT_OK && argc == 4)
+        rc = oc2_consumer_options_set_freshness(options, strtoull(argv[3], NULL, 10));
+    if (rc == OC2_RESULT_OK) rc = oc2_consumer_connect_with(config, options, &consumer);
+    oc2_consumer_options_free(options);
     if (rc != OC2_RESULT_OK) {
         oc2_config_last_error(config, detail, sizeof detail, &n);
         oc2_config_free(config);
         return fail("connect", rc, detail);
     }
-    printf("%s: waiting for commands\n", argv[2]);
+    char url[256] = "?";
+    oc2_stats stats;
+    oc2_consumer_broker(consumer, url, sizeof url, &n);
+    oc2_consumer_stats(consumer, &stats);
+    printf("%s: waiting for commands on %s (MQTT %s)\n", argv[2], url,
+           stats.mqtt_version == OC2_MQTT_V311 ? "3.1.1" : "5");
     fflush(stdout);
 
     /* The device loop: wait up to one second at a time, so Ctrl-C is seen. */
@@ -90,6 +102,8 @@ int main(int argc, char **argv) {
         oc2_command_free(command);
     }
 
+    oc2_consumer_stats(consumer, &stats);
+    if (stats.stale > 0) printf("%s: %llu stale commands not run\n", argv[2], (unsigned long long)stats.stale);
     oc2_consumer_free(consumer);
     oc2_config_free(config);
     return 0;

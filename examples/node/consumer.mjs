@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // A device that answers OpenC2 commands: query features is answered from its
 // configuration, deny/allow are "executed", anything else it declared gets a
-// 200, and a failing handler answers 500. Ctrl-C closes it.
+// 200, and a failing handler answers 500. Retained commands and commands
+// older than the freshness window (--freshness seconds; 0: off) never reach
+// it. Ctrl-C closes it.
 //
 //   node consumer.mjs --url mqtt://127.0.0.1:1883 --id fw-1 --profile slpf
 
@@ -13,7 +15,8 @@ const { values: o } = parseArgs({
     url: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
     id: { type: 'string', default: 'fw-1' },
     profile: { type: 'string', multiple: true, default: ['slpf'] },
-    delay: { type: 'string', default: '0' }
+    delay: { type: 'string', default: '0' },
+    freshness: { type: 'string' }
   }
 })
 
@@ -22,10 +25,11 @@ const consumer = new Consumer({
   url: o.url,
   deviceId: o.id,
   profiles: o.profile,
-  pairs: { deny: ['ipv4_connection', 'ipv4_net'], allow: ['ipv4_connection', 'ipv4_net'], delete: ['slpf:rule_number'], start: ['process'] }
+  pairs: { deny: ['ipv4_connection', 'ipv4_net'], allow: ['ipv4_connection', 'ipv4_net'], delete: ['slpf:rule_number'], start: ['process'] },
+  ...(o.freshness === undefined ? {} : { freshnessSecs: Number(o.freshness) })
 })
 await consumer.connect()
-console.log(`${o.id} serving on ${o.url}`)
+console.log(`${o.id} serving on ${consumer.broker} with MQTT ${consumer.stats().mqttVersion}`)
 process.once('SIGINT', () => consumer.close())
 
 await consumer.serve(async (command, incoming) => {

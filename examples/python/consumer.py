@@ -4,8 +4,9 @@
     python consumer.py --broker mqtt://127.0.0.1:1883 --device-id fw-1
 
 `query features` is answered by oc2mqtt from the declared profile and
-pairs; duplicates, commands for other devices and malformed commands never
-reach the handler. Ctrl-C stops it.
+pairs; duplicates, commands for other devices, malformed commands, retained
+commands and commands older than the freshness window (--freshness; 0: off)
+never reach the handler. Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def main() -> int:
     p.add_argument("--cert-file")
     p.add_argument("--key-file")
     p.add_argument("--insecure", action="store_true", help="do not verify the broker's certificate (testing only)")
+    p.add_argument(
+        "--freshness", type=int, metavar="SECONDS", help="do not run commands created longer ago (default: oc2mqtt's)"
+    )
     args = p.parse_args()
 
     config = oc2mqtt.ClientConfig(
@@ -61,7 +65,9 @@ def main() -> int:
         return {"status": 200, "results": {"slpf": {"rule_number": number}}}
 
     try:
-        with oc2mqtt.Consumer(config, args.device_id, profiles=args.profile or ["slpf"], pairs=PAIRS) as consumer:
+        with oc2mqtt.Consumer(
+            config, args.device_id, profiles=args.profile or ["slpf"], pairs=PAIRS, freshness_secs=args.freshness
+        ) as consumer:
             print(f"{args.device_id} ready", flush=True)
             consumer.serve(handle)
     except KeyboardInterrupt:

@@ -43,9 +43,12 @@ async function clients (): Promise<void> {
   }
   const s: Summary = await producer.send(msg).collect()
   const st: Stats = producer.stats()
-  console.log(s.complete, st.published)
+  const version: '5' | '3.1.1' | null = st.mqttVersion
+  const where: string | null = producer.broker
+  console.log(s.complete, st.published, st.stale, version, where)
 
-  const consumer = new Consumer({ url: 'mqtt://127.0.0.1:1', deviceId: 'fw-1', pairs: [['deny', 'ipv4_net']] })
+  const consumer = new Consumer({ url: 'mqtt://127.0.0.1:1', deviceId: 'fw-1', pairs: [['deny', 'ipv4_net']], freshnessSecs: 600 })
+  const window: number = consumer.freshnessSecs
   await consumer.connect()
   const serving: Promise<void> = consumer.serve(async (command, incoming) => {
     if (command.action === 'deny') {
@@ -56,6 +59,7 @@ async function clients (): Promise<void> {
   })
   await consumer.close()
   await serving
+  console.log(window)
 
   const monitor = new Monitor({ url: 'mqtt://127.0.0.1:1', filter: 'oc2/#' })
   monitor.on('response', (e: ResponseEvent) => console.log(e.latencyMs))

@@ -36,7 +36,6 @@ __all__ = [
     "Topics",
     "__version__",
     "_emit_log",
-    "_paho_c_traces",
     "command_topics",
     "decode",
     "encode",
@@ -296,13 +295,14 @@ def refresh_logging() -> None:
     """Forgets cached logger levels so that changes made with :mod:`logging` take effect."""
 
 def _emit_log(level: str, message: str) -> None: ...
-def _paho_c_traces() -> bool: ...
 
 # ---------------------------------------------------------------- client
 
 _Path = Union[str, "os.PathLike[str]"]
 
 class _Stats(TypedDict):
+    mqtt_version: Literal["5", "3.1.1"] | None
+    """The MQTT version spoken with the broker; None before the first connection."""
     published: int
     received: int
     duplicates: int
@@ -310,6 +310,8 @@ class _Stats(TypedDict):
     unsolicited: int
     reconnects: int
     publish_errors: int
+    stale: int
+    """Commands not executed: retained, or older than the consumer's ``freshness_secs``."""
 
 @final
 class ClientConfig:
@@ -441,6 +443,9 @@ class Producer:
     def connect_async(cls, config: _Config, producer_id: str) -> Awaitable[Producer]: ...
     @property
     def id(self) -> str: ...
+    @property
+    def broker(self) -> str:
+        """The broker URL connected to (after a failover, the one in use)."""
     def send(
         self,
         command: dict[str, Any],
@@ -523,9 +528,16 @@ class Consumer:
         rate_limit: float | None = None,
         group: str | None = None,
         handle_features: bool | None = None,
+        freshness_secs: int | None = None,
     ) -> Consumer: ...
     @property
     def device_id(self) -> str: ...
+    @property
+    def freshness_secs(self) -> int:
+        """Commands whose ``created`` is older than this many seconds are not run (0: off)."""
+    @property
+    def broker(self) -> str:
+        """The broker URL connected to (after a failover, the one in use)."""
     def serve(self, handler: _Handler) -> None: ...
     def next(self, timeout: float | None = None) -> Incoming | None: ...
     def next_async(self, timeout: float | None = None) -> Awaitable[Incoming | None]: ...
@@ -579,6 +591,9 @@ class Monitor:
     def __aiter__(self) -> Self: ...
     def __anext__(self) -> Awaitable[MonitorEvent]: ...
     def pending(self) -> list[tuple[str, list[str]]]: ...
+    @property
+    def broker(self) -> str:
+        """The broker URL connected to (after a failover, the one in use)."""
     @property
     def stats(self) -> _Stats: ...
     def close(self) -> None: ...
