@@ -70,6 +70,17 @@ fn to(ids: &[&str], secs: u64) -> SendOptions {
     }
 }
 
+/// A `deny` to fw-1 completes within 5 s.
+async fn completes(p: &Producer, what: &str) {
+    let s = p
+        .send(deny(), to(&["fw-1"], 5))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
+    assert!(s.complete, "{what}: {s:?}");
+}
+
 /// A consumer that counts the commands its handler ran.
 async fn serve(c: ClientConfig, id: &str, freshness: u64) -> (Consumer, Arc<AtomicUsize>) {
     let mut options = ConsumerOptions::new(id);
@@ -106,13 +117,7 @@ async fn run_checks(kind: &str) {
     let p = Producer::connect(config(url.clone(), OK), "ctl-1")
         .await
         .expect("producer connects with the default version");
-    let s = p
-        .send(deny(), to(&["fw-1"], 5))
-        .await
-        .expect("sent")
-        .collect()
-        .await;
-    assert!(s.complete, "{kind}: default exchange: {s:?}");
+    completes(&p, &format!("{kind}: default exchange")).await;
     assert_eq!(fw1_ran.load(Ordering::SeqCst), 1, "{kind}: ran once");
 
     // 2. Broadcast to three, with a monitor watching.
@@ -165,13 +170,7 @@ async fn run_checks(kind: &str) {
     let pt = Producer::connect(tls, "ctl-tls")
         .await
         .expect("TLS producer");
-    let s = pt
-        .send(deny(), to(&["fw-1"], 5))
-        .await
-        .expect("sent")
-        .collect()
-        .await;
-    assert!(s.complete, "{kind}: TLS exchange: {s:?}");
+    completes(&pt, &format!("{kind}: TLS exchange")).await;
     pt.close().await;
 
     // 4. A wrong password.
@@ -229,13 +228,7 @@ async fn run_checks(kind: &str) {
         started.elapsed()
     );
     // The producer still works for topics it may use.
-    let s = pn
-        .send(deny(), to(&["fw-1"], 5))
-        .await
-        .expect("sent")
-        .collect()
-        .await;
-    assert!(s.complete, "{kind}: after a refusal: {s:?}");
+    completes(&pn, &format!("{kind}: after a refusal")).await;
     pn.close().await;
 
     // 7. QoS 2 (RabbitMQ grants 1): exchanges work, no loop.
@@ -244,13 +237,7 @@ async fn run_checks(kind: &str) {
     let p2 = Producer::connect(q2, "ctl-q2")
         .await
         .expect("QoS 2 producer");
-    let s = p2
-        .send(deny(), to(&["fw-1"], 5))
-        .await
-        .expect("sent")
-        .collect()
-        .await;
-    assert!(s.complete, "{kind}: QoS 2 exchange: {s:?}");
+    completes(&p2, &format!("{kind}: QoS 2 exchange")).await;
     p2.close().await;
 
     // 8. No session left behind by a producer with a generated client id:
@@ -260,13 +247,7 @@ async fn run_checks(kind: &str) {
         .expect("producer");
     let id = ps.client_id().to_owned();
     assert!(id.starts_with("oc2mqtt-"), "{id}");
-    let s = ps
-        .send(deny(), to(&["fw-1"], 5))
-        .await
-        .expect("sent")
-        .collect()
-        .await;
-    assert!(s.complete);
+    completes(&ps, &format!("{kind}: before closing")).await;
     ps.close().await;
     let present = common::session_present(&url, &id, OK).await;
     assert!(!present, "{kind}: the broker kept the session of {id}");
@@ -324,13 +305,7 @@ async fn run_checks(kind: &str) {
         let pw = Producer::connect(config(ws, OK), "ctl-ws")
             .await
             .expect("WebSocket producer");
-        let s = pw
-            .send(deny(), to(&["fw-1"], 5))
-            .await
-            .expect("sent")
-            .collect()
-            .await;
-        assert!(s.complete, "{kind}: WebSocket exchange: {s:?}");
+        completes(&pw, &format!("{kind}: WebSocket exchange")).await;
         pw.close().await;
     }
     // wss:// on Mosquitto's TLS websockets listener (broker.py sets one up there).
@@ -341,13 +316,7 @@ async fn run_checks(kind: &str) {
         let pw = Producer::connect(c, "ctl-wss")
             .await
             .expect("WebSocket over TLS producer");
-        let s = pw
-            .send(deny(), to(&["fw-1"], 5))
-            .await
-            .expect("sent")
-            .collect()
-            .await;
-        assert!(s.complete, "{kind}: wss exchange: {s:?}");
+        completes(&pw, &format!("{kind}: wss exchange")).await;
         pw.close().await;
     }
     p.close().await;

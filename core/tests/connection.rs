@@ -402,14 +402,7 @@ async fn broker_restart_mid_stream_loses_nothing_and_runs_nothing_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_stops_answering_ends_a_send_at_its_timeout() {
     let broker = Broker::start(&[]);
-    let c = Consumer::connect(
-        ClientConfig::new(broker.url()),
-        ConsumerOptions::new("fw-1"),
-    )
-    .await
-    .expect("consumer");
-    let c2 = c.clone();
-    tokio::spawn(async move { c2.serve(|_| Ok(None)).await });
+    let _c = common::serving(ClientConfig::new(broker.url()), "fw-1").await;
     let p = Producer::connect(ClientConfig::new(broker.url()), "p1")
         .await
         .expect("producer");
@@ -442,11 +435,5 @@ async fn a_broker_that_stops_answering_ends_a_send_at_its_timeout() {
     );
     assert!(took < Duration::from_millis(2600), "took {took:?}");
     // Once the broker answers again, so does the producer.
-    let s = p
-        .send(query(), to("fw-1"))
-        .await
-        .expect("sent")
-        .collect()
-        .await;
-    assert!(s.complete, "{s:?}");
+    common::completes(&p, query(), to("fw-1")).await;
 }

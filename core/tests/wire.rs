@@ -53,22 +53,12 @@ fn of_type<'a>(all: &'a [Value], t: &str) -> Vec<&'a Value> {
 async fn auto_falls_back_to_3_1_1_when_the_broker_closes_on_a_v5_connect() {
     let broker = Broker::start(&[]);
     let proxy = fake("v311-proxy", Some(&broker));
-    let c = Consumer::connect(ClientConfig::new(proxy.url()), ConsumerOptions::new("fw-1"))
-        .await
-        .expect("auto connects as 3.1.1");
-    let c2 = c.clone();
-    tokio::spawn(async move { c2.serve(|_| Ok(None)).await });
+    let _c = common::serving(ClientConfig::new(proxy.url()), "fw-1").await;
     let p = Producer::connect(ClientConfig::new(proxy.url()), "p1")
         .await
         .expect("auto connects as 3.1.1");
     assert_eq!(p.stats().mqtt_version, Some(MqttVersion::V311));
-    let s = p
-        .send(query(), to("fw-1"))
-        .await
-        .expect("sent")
-        .collect()
-        .await;
-    assert!(s.complete, "{s:?}");
+    common::completes(&p, query(), to("fw-1")).await;
 
     let mut v5 = ClientConfig::new(proxy.url());
     v5.mqtt_version = MqttVersion::V5;
@@ -129,13 +119,7 @@ async fn connect_subscribe_and_publish_are_as_mqtt_t_says() {
     let mut stable = ClientConfig::new(rec.url());
     stable.client_id = Some("ctl-stable".into());
     let p = Producer::connect(stable, "p1").await.expect("producer");
-    let s = p
-        .send(query(), to("fw-1"))
-        .await
-        .expect("sent")
-        .collect()
-        .await;
-    assert!(s.complete, "{s:?}");
+    common::completes(&p, query(), to("fw-1")).await;
     p.close().await;
     c.close().await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -408,6 +408,65 @@ fn version_of(v: u8) -> MqttVersion {
     }
 }
 
+/// A CONNACK, whichever MQTT version it came in.
+enum Connack {
+    Accepted {
+        session_present: bool,
+        server_keep_alive: Option<u16>,
+        max_qos: Option<u8>,
+    },
+    VersionRefused(String),
+    BadCredentials,
+    NotAuthorized,
+    Refused(String),
+}
+
+impl Connack {
+    fn read(p: &Packet) -> Option<Self> {
+        match p {
+            Packet::V5_0Connack(c) => {
+                use mqtt::result_code::ConnectReasonCode as R;
+                Some(match c.reason_code() {
+                    R::Success => Self::Accepted {
+                        session_present: c.session_present(),
+                        server_keep_alive: c.props().iter().find_map(|p| match p {
+                            Property::ServerKeepAlive(k) => Some(k.val()),
+                            _ => None,
+                        }),
+                        max_qos: c.props().iter().find_map(|p| match p {
+                            Property::MaximumQos(q) => Some(q.val()),
+                            _ => None,
+                        }),
+                    },
+                    R::UnsupportedProtocolVersion => {
+                        Self::VersionRefused("CONNACK: unsupported protocol version".to_owned())
+                    }
+                    R::BadUserNameOrPassword => Self::BadCredentials,
+                    R::NotAuthorized => Self::NotAuthorized,
+                    other => Self::Refused(reason_words(&format!("{other:?}"))),
+                })
+            }
+            Packet::V3_1_1Connack(c) => {
+                use mqtt::result_code::ConnectReturnCode as R;
+                Some(match c.return_code() {
+                    R::Accepted => Self::Accepted {
+                        session_present: c.session_present(),
+                        server_keep_alive: None,
+                        max_qos: None,
+                    },
+                    R::UnacceptableProtocolVersion => {
+                        Self::VersionRefused("CONNACK: unacceptable protocol version".to_owned())
+                    }
+                    R::BadUserNameOrPassword => Self::BadCredentials,
+                    R::NotAuthorized => Self::NotAuthorized,
+                    other => Self::Refused(reason_words(&format!("{other:?}"))),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Why a handshake did not give a connection.
 enum Handshake {
     /// The broker closed the connection after CONNECT without a CONNACK,
@@ -633,56 +692,27 @@ impl Driver {
             let events = link.recv_all();
             for ev in events {
                 match ev {
-                    Event::NotifyPacketReceived(Packet::V5_0Connack(c)) => {
-                        use mqtt::result_code::ConnectReasonCode as R;
-                        let rc = c.reason_code();
-                        match rc {
-                            R::Success => {
-                                let ka = c.props().iter().find_map(|p| match p {
-                                    Property::ServerKeepAlive(k) => Some(k.val()),
-                                    _ => None,
-                                });
-                                link.max_qos = c.props().iter().find_map(|p| match p {
-                                    Property::MaximumQos(q) => Some(q.val()),
-                                    _ => None,
-                                });
-                                return self.established(link, 5, c.session_present(), ka);
+                    Event::NotifyPacketReceived(p) => {
+                        let Some(connack) = Connack::read(&p) else {
+                            continue;
+                        };
+                        return match connack {
+                            Connack::Accepted {
+                                session_present,
+                                server_keep_alive,
+                                max_qos,
+                            } => {
+                                link.max_qos = max_qos;
+                                let version = if v5 { 5 } else { 4 };
+                                self.established(link, version, session_present, server_keep_alive)
                             }
-                            R::UnsupportedProtocolVersion => {
-                                return Err(Handshake::VersionRefused(
-                                    "CONNACK: unsupported protocol version".to_owned(),
-                                ));
+                            Connack::VersionRefused(why) => Err(Handshake::VersionRefused(why)),
+                            Connack::BadCredentials => Err(self.auth_refused(true)),
+                            Connack::NotAuthorized => Err(self.auth_refused(false)),
+                            Connack::Refused(why) => {
+                                Err(fail(format!("the broker refused the connection: {why}")))
                             }
-                            R::BadUserNameOrPassword => return Err(self.auth_refused(true)),
-                            R::NotAuthorized => return Err(self.auth_refused(false)),
-                            other => {
-                                return Err(fail(format!(
-                                    "the broker refused the connection: {}",
-                                    reason_words(&format!("{other:?}"))
-                                )));
-                            }
-                        }
-                    }
-                    Event::NotifyPacketReceived(Packet::V3_1_1Connack(c)) => {
-                        use mqtt::result_code::ConnectReturnCode as R;
-                        match c.return_code() {
-                            R::Accepted => {
-                                return self.established(link, 4, c.session_present(), None);
-                            }
-                            R::UnacceptableProtocolVersion => {
-                                return Err(Handshake::VersionRefused(
-                                    "CONNACK: unacceptable protocol version".to_owned(),
-                                ));
-                            }
-                            R::BadUserNameOrPassword => return Err(self.auth_refused(true)),
-                            R::NotAuthorized => return Err(self.auth_refused(false)),
-                            other => {
-                                return Err(fail(format!(
-                                    "the broker refused the connection: {}",
-                                    reason_words(&format!("{other:?}"))
-                                )));
-                            }
-                        }
+                        };
                     }
                     Event::NotifyError(e) => {
                         return Err(fail(format!(

@@ -167,6 +167,30 @@ impl Drop for TlsServer {
     }
 }
 
+/// A consumer for `device` answering every command `200`, from `serve`.
+pub async fn serving(
+    config: oc2mqtt::client::ClientConfig,
+    device: &str,
+) -> oc2mqtt::client::Consumer {
+    let c =
+        oc2mqtt::client::Consumer::connect(config, oc2mqtt::client::ConsumerOptions::new(device))
+            .await
+            .expect("consumer connects");
+    let serving = c.clone();
+    tokio::spawn(async move { serving.serve(|_| Ok(None)).await });
+    c
+}
+
+/// Sends `cmd` and asserts that the exchange completes.
+pub async fn completes(
+    p: &oc2mqtt::client::Producer,
+    cmd: oc2mqtt::message::Command,
+    options: oc2mqtt::client::SendOptions,
+) {
+    let s = p.send(cmd, options).await.expect("sent").collect().await;
+    assert!(s.complete, "{s:?}");
+}
+
 /// A message a [`RawClient`] received.
 pub struct RawMessage {
     topic: String,
