@@ -933,6 +933,8 @@ fn memory(url: &str, count: u64, budget: Duration) -> Res<Value> {
     let template_id = "00000000-0000-4000-8000-000000000000";
     let mut deny = Message::from_json_value(serde_json::from_str(DENY)?)?;
     deny.headers.request_id = Some(template_id.to_owned());
+    // Fresh: a consumer does not run commands older than its freshness window.
+    deny.headers.created = Some(oc2mqtt::message::now_ms());
     deny.headers.to = Some(vec!["bench-mem".to_owned()]);
     if let oc2mqtt::message::Body::Request(cmd) = &mut deny.body {
         cmd.args
@@ -952,7 +954,9 @@ fn memory(url: &str, count: u64, budget: Duration) -> Res<Value> {
     let mut sent = 0u64;
     while sent < count && Instant::now() < deadline {
         // Keep the consumer's backlog bounded so nothing is queued in the broker.
-        while sent.saturating_sub(handled.load(Ordering::Relaxed)) > 20_000 {
+        while sent.saturating_sub(handled.load(Ordering::Relaxed)) > 20_000
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_micros(200));
         }
         let id = format!("{:012x}", sent);
