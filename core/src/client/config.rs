@@ -19,7 +19,9 @@ pub enum MqttVersion {
     V5,
     /// MQTT v3.1.1 only (no properties: peers are sniffed).
     V311,
-    /// Try v5, fall back to v3.1.1 if the broker refuses the protocol version.
+    /// Try v5; fall back to v3.1.1 when the broker refuses v5 in any way
+    /// (a CONNACK code, or closing the connection after the v5 CONNECT, as
+    /// RabbitMQ and ActiveMQ do), with one warning.
     #[default]
     Auto,
 }
@@ -63,9 +65,13 @@ impl fmt::Display for MqttVersion {
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// Broker URLs (`mqtt://host:port`, `mqtts://host:port`); several = failover in order.
+    /// Broker URLs (`mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path`,
+    /// `wss://host:port/path`); several = failover in order.
     pub brokers: Vec<String>,
-    /// The MQTT client id; generated (`oc2mqtt-<uuid>`) when absent.
+    /// The MQTT client id. When absent, one is generated (`oc2mqtt-<uuid>`)
+    /// and the broker session ends with the connection (nothing is left
+    /// queued on the broker); a given id, or one kept in `client_id_file`,
+    /// keeps its session for `session_expiry_secs`.
     pub client_id: Option<String>,
     /// A file holding the client id: read if it exists, else written with the
     /// generated one, so the broker can resume the session after a restart.
@@ -82,11 +88,15 @@ pub struct ClientConfig {
     pub key_file: Option<PathBuf>,
     /// Skips verification of the broker's certificate and host name. Testing only.
     pub insecure_skip_verify: bool,
-    /// Keep-alive interval, at most 300 s.
+    /// Keep-alive interval, at most 300 s; PINGREQ goes out after 95 % of it
+    /// without traffic (MQTT-T 3.4).
     pub keep_alive_secs: u32,
-    /// Session expiry interval (MQTT v5): how long the broker keeps the session after a disconnect.
+    /// How long the broker keeps the session of a stable client id after a
+    /// disconnect (MQTT v5 Session Expiry; on 3.1.1 a stable id means Clean
+    /// Session 0). A generated client id always uses 0.
     pub session_expiry_secs: u32,
-    /// QoS for publishing and the maximum for subscriptions: 1 or 2.
+    /// QoS for publishing: 1 or 2 (subscriptions always ask for 2). A broker
+    /// that grants or supports only 1 gets QoS 1, with one warning.
     pub qos: u8,
     /// Protocol version.
     pub mqtt_version: MqttVersion,
@@ -96,7 +106,8 @@ pub struct ClientConfig {
     pub topic_prefix: Option<String>,
     /// Also use otupy's response topics (`oc2/rsp/device/<id>`).
     pub otupy_compat: bool,
-    /// How long one connection attempt may take.
+    /// How long one connection attempt may take: TCP, TLS and WebSocket
+    /// together, then again for the CONNACK.
     pub connect_timeout_secs: u32,
     /// Largest payload accepted; larger ones are refused before parsing.
     pub max_payload: usize,
