@@ -1,8 +1,8 @@
 'use strict'
-// A throwaway Mosquitto per test file, from tests/broker/broker.py (free
+// A throwaway broker per test file (Mosquitto unless `--kind` says otherwise), from tests/broker/broker.py (free
 // port, TCP_NODELAY, stopped by PID). Never the machine's broker on 1883.
 
-const { execFileSync } = require('node:child_process')
+const { execFile, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -12,6 +12,26 @@ const BROKER_PY = path.join(__dirname, '..', '..', '..', 'tests', 'broker', 'bro
 function startBroker (extra = []) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc2mqtt-node-broker-'))
   const out = execFileSync('python3', [BROKER_PY, 'start', '--dir', dir, ...extra], { encoding: 'utf8' })
+  return described(dir, out)
+}
+
+// The same without blocking the event loop, so that brokers slow to start
+// (RabbitMQ, ActiveMQ: `extra` = ['--kind', 'rabbitmq', ...]) start side by side.
+function startBrokerAsync (extra = []) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oc2mqtt-node-broker-'))
+  return new Promise((resolve, reject) => {
+    execFile('python3', [BROKER_PY, 'start', '--dir', dir, ...extra], { encoding: 'utf8' }, (err, out, stderr) => {
+      if (err) {
+        fs.rmSync(dir, { recursive: true, force: true })
+        reject(new Error(`broker.py start ${extra.join(' ')}: ${err.message}\n${stderr}`))
+      } else {
+        resolve(described(dir, out))
+      }
+    })
+  })
+}
+
+function described (dir, out) {
   const info = JSON.parse(out.trim().split('\n').pop())
   return {
     ...info,
@@ -23,4 +43,4 @@ function startBroker (extra = []) {
   }
 }
 
-module.exports = { startBroker }
+module.exports = { startBroker, startBrokerAsync }
