@@ -86,18 +86,21 @@ impl LoopWaker {
         if !schedule {
             return;
         }
-        Python::attach(|py| {
-            let scheduled = self.event_loop.bind(py).call_method1(
-                intern!(py, "call_soon_threadsafe"),
-                (self.drain.clone_ref(py),),
-            );
-            if scheduled.is_err() {
-                // The loop is closed: nobody can await these any more.
-                let mut q = lock(&self.queue);
-                q.scheduled = false;
-                q.ready.clear();
-            }
+        let scheduled = crate::shutdown::attach(|py| {
+            self.event_loop
+                .bind(py)
+                .call_method1(
+                    intern!(py, "call_soon_threadsafe"),
+                    (self.drain.clone_ref(py),),
+                )
+                .is_ok()
         });
+        if scheduled != Some(true) {
+            // The loop is closed, or Python is exiting: nobody can await these any more.
+            let mut q = lock(&self.queue);
+            q.scheduled = false;
+            q.ready.clear();
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use oc2mqtt::message::{Message, Response};
 use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
 use crate::codec::{command_to_dict, message_to_dict, response_arg, response_value};
 use crate::convert;
-use crate::errors::{IntoPyResult, to_py};
+use crate::errors::IntoPyResult;
 
 /// A command for the application, with the means to answer it.
 #[pyclass(name = "Incoming", module = "oc2mqtt", frozen)]
@@ -133,9 +133,7 @@ impl PyIncoming {
         let rsp = response_from(py, status, status_text, results)?;
         let inc = Arc::clone(&self.inner);
         future_into_py(py, async move {
-            inc.reply(rsp)
-                .await
-                .map_err(|e| Python::attach(|py| to_py(py, &e)))
+            inc.reply(rsp).await.map_err(|e| crate::shutdown::error(&e))
         })
     }
 
@@ -183,8 +181,8 @@ fn handler_result(
 }
 
 fn call_handler(handler: &Py<PyAny>, msg: &Message) -> Result<Option<Response>, String> {
-    // try_attach: at interpreter shutdown there is no one left to answer.
-    Python::try_attach(|py| {
+    // At interpreter shutdown there is no one left to answer.
+    crate::shutdown::attach(|py| {
         let out = command_to_dict(py, msg).and_then(|cmd| handler.bind(py).call1((cmd,)));
         handler_result(py, out)
     })

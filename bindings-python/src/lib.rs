@@ -16,11 +16,13 @@ mod logging;
 mod monitor;
 mod producer;
 mod pyser;
+mod shutdown;
 mod topics;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logging::install();
+    shutdown::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<codec::PyDecoded>()?;

@@ -107,8 +107,8 @@ impl Log for PyLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        // try_attach: never wait on (or panic in) an interpreter that is shutting down.
-        let _ = Python::try_attach(|py| {
+        // Never wait on (or panic in) an interpreter that is shutting down.
+        let _ = crate::shutdown::attach(|py| {
             let pending = PyErr::take(py);
             if let Err(e) = self.emit(py, record) {
                 // A broken handler must not break the network thread; Python reports it.

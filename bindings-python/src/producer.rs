@@ -17,7 +17,7 @@ use oc2mqtt::{Dialect, Encoding, Message};
 use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
 use crate::codec::{command_arg, dialect_arg, encoding_arg, message_arg, message_to_dict};
 use crate::convert;
-use crate::errors::{IntoPyResult, to_py};
+use crate::errors::IntoPyResult;
 
 /// A response received in an exchange.
 #[pyclass(name = "Reply", module = "oc2mqtt", frozen)]
@@ -407,7 +407,9 @@ impl PyProducer {
         crate::logging::refresh_logging();
         future_into_py(py, async move {
             let inner = Producer::connect(config, &id).await;
-            Python::attach(|py| inner.py_err(py)).map(|inner| PyProducer { inner })
+            inner
+                .map_err(|e| crate::shutdown::error(&e))
+                .map(|inner| PyProducer { inner })
         })
     }
 
@@ -480,7 +482,7 @@ impl PyProducer {
         future_into_py(py, async move {
             match send(p, Outgoing::Command(cmd), o).await {
                 Ok(ex) => Ok(PyExchange::new(ex)),
-                Err(e) => Err(Python::attach(|py| to_py(py, &e))),
+                Err(e) => Err(crate::shutdown::error(&e)),
             }
         })
     }
