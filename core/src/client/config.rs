@@ -116,7 +116,14 @@ pub struct ClientConfig {
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")
-            .field("brokers", &self.brokers)
+            .field(
+                "brokers",
+                &self
+                    .brokers
+                    .iter()
+                    .map(|b| redact_url(b))
+                    .collect::<Vec<_>>(),
+            )
             .field("client_id", &self.client_id)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
@@ -193,8 +200,23 @@ impl BrokerUrl {
     }
 }
 
+/// `url` as it may be shown: a password written in it (`user:secret@host`)
+/// becomes `***`, so that no error or log line carries it.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let user = rest[..at].split_once(':').map_or(&rest[..at], |(u, _)| u);
+    format!("{scheme}://{user}:***@{}", &rest[at + 1..])
+}
+
 pub(crate) fn parse_broker(url: &str) -> Result<BrokerUrl> {
-    let bad = |why: &str| Error::Config(format!("broker URL '{url}': {why}"));
+    let shown = redact_url(url);
+    let bad = |why: &str| Error::Config(format!("broker URL '{shown}': {why}"));
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         bad("expected mqtt://host:port, mqtts://host:port, ws://host:port/path or wss://host:port/path")
     })?;
@@ -421,6 +443,16 @@ mod tests {
             "configuration: broker URL 'http://x:1': unsupported scheme 'http'; expected mqtt, mqtts, ws or wss"
         );
         assert!(parse_broker("mqtt://host:1883/path").is_err());
+        let e = parse_broker("mqtt://ctl:s3cret@127.0.0.1:1883")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "configuration: broker URL 'mqtt://ctl:***@127.0.0.1:1883': expected host[:port] after the scheme, with no credentials (use username/password)"
+        );
+        assert!(!e.contains("s3cret"));
+        assert_eq!(redact_url("wss://a:b@h:1/ws"), "wss://a:***@h:1/ws");
+        assert_eq!(redact_url("mqtt://h:1"), "mqtt://h:1");
         assert!(parse_broker("mqtt://host:99999").is_err());
         assert!(parse_broker("localhost:1883").is_err());
     }
@@ -447,6 +479,11 @@ mod tests {
         assert!(
             !format!("{c:?}").contains("secret"),
             "password must not be in Debug output"
+        );
+        c.brokers = vec!["mqtt://u:secret@h:1".into()];
+        assert!(
+            !format!("{c:?}").contains("secret"),
+            "nor a password in a URL"
         );
     }
 
