@@ -34,7 +34,7 @@ use crate::client::{
     ClientConfig, Connection, Counters, Inbound, Stats, lock, monotonic_ms, panic_text,
 };
 use crate::codec::{self, Dialect, Encoding};
-use crate::dedup::{DedupKey, Deduplicator};
+use crate::dedup::{DEFAULT_CAPACITY, DEFAULT_WINDOW_MS, DedupKey, Deduplicator};
 use crate::error::{Error, MessageError, Result};
 use crate::message::{Action, Command, Headers, Message, MsgType, Response, ResponseRequested};
 use crate::topics::{Role, Topics, shared, validate_id};
@@ -72,7 +72,9 @@ pub struct ConsumerOptions {
     pub handle_features: bool,
     /// Commands whose `created` is older than this many seconds are stale:
     /// logged, counted in `stale` and not executed (nor answered). 0 = off.
-    /// Default [`DEFAULT_FRESHNESS_SECS`].
+    /// Default [`DEFAULT_FRESHNESS_SECS`]. Commands are also remembered by
+    /// request_id this long (at least 60 s, [`dedup_window_ms`]), so that a
+    /// replay is a duplicate or stale, never run twice.
     pub freshness_secs: u64,
 }
 
@@ -255,6 +257,22 @@ pub fn stale_reason(
     })
 }
 
+/// How long a consumer remembers a command by its request_id: as long as
+/// the command is fresh (`freshness_secs`), and at least the default dedup
+/// window. A replay is then either still remembered (a duplicate) or older
+/// than the freshness window (stale): it never runs twice, as long as it
+/// carries its `created` and the table's capacity holds.
+///
+/// ```
+/// use oc2mqtt::consumer::dedup_window_ms;
+/// assert_eq!(dedup_window_ms(900), 900_000);
+/// assert_eq!(dedup_window_ms(0), 60_000); // freshness off: the default window
+/// assert_eq!(dedup_window_ms(5), 60_000);
+/// ```
+pub fn dedup_window_ms(freshness_secs: u64) -> u64 {
+    freshness_secs.saturating_mul(1000).max(DEFAULT_WINDOW_MS)
+}
+
 /// Whether this device should execute a command addressed to `headers.to`.
 pub fn addressed_to(headers: &Headers, device_id: &str) -> bool {
     match headers.to.as_deref() {
@@ -276,7 +294,10 @@ struct Inner {
     conn: Connection,
     options: ConsumerOptions,
     topics: Topics,
+    /// Commands by (from, request_id), for as long as they are fresh.
     dedup: Mutex<Deduplicator>,
+    /// Commands without a request_id, by payload, for the default window.
+    dedup_payload: Mutex<Deduplicator>,
     queue: mpsc::Sender<Incoming>,
     shutdown: watch::Sender<bool>,
 }
@@ -298,8 +319,15 @@ impl Inner {
         }
     }
 
-    fn fresh(&self, key: DedupKey) -> bool {
-        let fresh = lock(&self.dedup).check(key, monotonic_ms());
+    /// Whether a command is seen for the first time: by its request_id
+    /// (`by_id`) or, without one, by its payload.
+    fn fresh(&self, key: DedupKey, by_id: bool) -> bool {
+        let table = if by_id {
+            &self.dedup
+        } else {
+            &self.dedup_payload
+        };
+        let fresh = lock(table).check(key, monotonic_ms());
         if !fresh {
             Counters::bump(&self.conn.counters.duplicates);
         }
@@ -317,7 +345,7 @@ impl Inner {
             Some(id) => DedupKey::command(s.from.as_deref(), id),
             None => DedupKey::payload(payload),
         };
-        if !self.fresh(key) {
+        if !self.fresh(key, s.request_id.is_some()) {
             return;
         }
         let request = Message {
@@ -353,7 +381,8 @@ impl Inner {
             );
             return;
         };
-        if !self.fresh(DedupKey::of_message(&decoded.message, m.payload())) {
+        let by_id = decoded.message.headers.request_id.is_some();
+        if !self.fresh(DedupKey::of_message(&decoded.message, m.payload()), by_id) {
             return;
         }
         if !addressed_to(&decoded.message.headers, &self.options.device_id) {
@@ -541,11 +570,13 @@ impl Consumer {
         }
         let conn = Connection::open(&config, filters).await?;
         let (queue, rx) = mpsc::channel(QUEUE);
+        let window = dedup_window_ms(options.freshness_secs);
         let inner = Arc::new(Inner {
             conn,
             options,
             topics,
-            dedup: Mutex::new(Deduplicator::default()),
+            dedup: Mutex::new(Deduplicator::new(window, DEFAULT_CAPACITY)),
+            dedup_payload: Mutex::new(Deduplicator::default()),
             queue,
             shutdown: watch::Sender::new(false),
         });
@@ -710,6 +741,35 @@ mod tests {
     use super::*;
     use crate::message::Target;
     use serde_json::json;
+
+    #[test]
+    fn a_replayed_command_never_runs_twice() {
+        // The consumer's two checks, in its order: seen before (by request_id,
+        // for dedup_window_ms), then stale (by created). Sent at 0 s, then
+        // replayed at 2 s, 62 s (past the old 60 s window) and 901 s.
+        let freshness = DEFAULT_FRESHNESS_SECS;
+        let mut seen = Deduplicator::new(dedup_window_ms(freshness), DEFAULT_CAPACITY);
+        let created = 1_700_000_000_000_i64;
+        let headers = Headers {
+            request_id: Some("r1".into()),
+            from: Some("p1".into()),
+            created: Some(created),
+            ..Headers::default()
+        };
+        let key = DedupKey::command(Some("p1"), "r1");
+        let mut runs = |after_s: u64| {
+            let monotonic = after_s * 1000;
+            let wall = created + i64::try_from(monotonic).expect("small");
+            seen.check(key, monotonic) && stale_reason(&headers, false, wall, freshness).is_none()
+        };
+        assert!(runs(0));
+        assert!(!runs(2), "a duplicate");
+        assert!(
+            !runs(62),
+            "still remembered: the window is the freshness window"
+        );
+        assert!(!runs(901), "forgotten, but stale");
+    }
 
     fn opts() -> ConsumerOptions {
         ConsumerOptions::new("fw-1")
