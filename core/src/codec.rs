@@ -30,6 +30,7 @@ use crate::error::{MessageError, MessageErrorKind as Kind, Salvage};
 use crate::message::{
     self, Body, ChoiceView, ContentView, Headers, JsonMap, Message, MsgType, OtupyView, SpecView,
 };
+use crate::strict::StrictValue;
 
 /// The MQTT Content Type of every OpenC2 message (MQTT-T 3.4).
 pub const CONTENT_TYPE: &str = "application/openc2";
@@ -251,7 +252,21 @@ fn general_decode(payload: &[u8], encoding: Encoding) -> Result<(Message, Dialec
         e.salvage.encoding = Some(encoding);
         e
     };
-    let value = parse(payload, encoding).map_err(with_encoding)?;
+    let value = match parse(payload, encoding) {
+        Ok(v) => v,
+        Err(mut e) if e.kind == Kind::Value => {
+            // A repeated key: read the message as a lenient parser would,
+            // only to learn whom to answer 400.
+            if let Some(lenient) = lenient_parse(payload, encoding) {
+                e.salvage = match decode_value(lenient, None) {
+                    Ok((m, d)) => salvage_of(&m, d, encoding),
+                    Err(inner) => inner.salvage,
+                };
+            }
+            return Err(with_encoding(e));
+        }
+        Err(e) => return Err(with_encoding(e)),
+    };
     decode_value(value, None).map_err(with_encoding)
 }
 
@@ -353,7 +368,12 @@ fn parse(payload: &[u8], encoding: Encoding) -> Result<Value, MessageError> {
                 )
             })?;
             serde_json::from_str(text)
-                .map_err(|e| MessageError::new(Kind::Syntax, "", format!("malformed JSON: {e}")))
+                .map(|StrictValue(v)| v)
+                .map_err(|e| {
+                    repeated_key(e.to_string()).unwrap_or_else(|| {
+                        MessageError::new(Kind::Syntax, "", format!("malformed JSON: {e}"))
+                    })
+                })
         }
         Encoding::Cbor => {
             // RFC 8949 §3.4.6: the self-described CBOR tag (55799, d9 d9 f7) may
@@ -361,12 +381,11 @@ fn parse(payload: &[u8], encoding: Encoding) -> Result<Value, MessageError> {
             let mut rest = payload
                 .strip_prefix(&[0xd9, 0xd9, 0xf7][..])
                 .unwrap_or(payload);
-            let value: Value = ciborium::from_reader(&mut rest).map_err(|e| {
-                MessageError::new(
-                    Kind::Syntax,
-                    "",
-                    format!("malformed CBOR: {}", cbor_reason(&e)),
-                )
+            let StrictValue(value) = ciborium::from_reader(&mut rest).map_err(|e| {
+                let reason = cbor_reason(&e);
+                repeated_key(reason.clone()).unwrap_or_else(|| {
+                    MessageError::new(Kind::Syntax, "", format!("malformed CBOR: {reason}"))
+                })
             })?;
             if !rest.is_empty() {
                 return Err(MessageError::new(
@@ -383,6 +402,13 @@ fn parse(payload: &[u8], encoding: Encoding) -> Result<Value, MessageError> {
     }
 }
 
+/// The error for an object that names a key twice, if `reason` says so.
+fn repeated_key(reason: String) -> Option<MessageError> {
+    let at = reason.find(crate::strict::DUPLICATE)?;
+    // serde_json appends " at line L column C": keep it, it says where.
+    Some(MessageError::new(Kind::Value, "", reason[at..].to_owned()))
+}
+
 fn cbor_reason(e: &ciborium::de::Error<std::io::Error>) -> String {
     match e {
         ciborium::de::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -395,6 +421,20 @@ fn cbor_reason(e: &ciborium::de::Error<std::io::Error>) -> String {
             None => msg.clone(),
         },
         ciborium::de::Error::RecursionLimitExceeded => "nested too deeply".to_owned(),
+    }
+}
+
+/// Parses as serde does by default (a repeated key: the last one wins),
+/// for salvage only.
+fn lenient_parse(payload: &[u8], encoding: Encoding) -> Option<Value> {
+    match encoding {
+        Encoding::Json => serde_json::from_slice(payload).ok(),
+        Encoding::Cbor => ciborium::from_reader(
+            payload
+                .strip_prefix(&[0xd9, 0xd9, 0xf7][..])
+                .unwrap_or(payload),
+        )
+        .ok(),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::codec::{Dialect, Encoding};
 use crate::message::{
     self, Action, Actuator, Body, Command, Headers, JsonMap, Message, Response, Target,
 };
+use crate::strict::{StrictMap, StrictValue};
 
 /// A field that, when present, must hold a `T` (a JSON null is not "absent").
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -26,6 +27,16 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 /// then says why).
 struct One(String, Value);
 
+/// An object field that, when present, is a strict object (no repeated key).
+fn strict_map<'de, D: Deserializer<'de>>(d: D) -> Result<Option<JsonMap>, D::Error> {
+    StrictMap::deserialize(d).map(|m| Some(m.0))
+}
+
+/// A field that, when present, is a strict JSON value (no repeated key).
+fn strict_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    StrictValue::deserialize(d).map(|v| Some(v.0))
+}
+
 impl<'de> Deserialize<'de> for One {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visit;
@@ -35,7 +46,7 @@ impl<'de> Deserialize<'de> for One {
                 f.write_str("an object with exactly one key")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<One, A::Error> {
-                let (name, value) = map
+                let (name, StrictValue(value)) = map
                     .next_entry()?
                     .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
                 if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
@@ -53,7 +64,7 @@ impl<'de> Deserialize<'de> for One {
 struct WireCommand {
     action: String,
     target: One,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "strict_map")]
     args: Option<JsonMap>,
     #[serde(default, deserialize_with = "present")]
     actuator: Option<One>,
@@ -67,7 +78,7 @@ struct WireResponse {
     status: u16,
     #[serde(default, deserialize_with = "present")]
     status_text: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "strict_map")]
     results: Option<JsonMap>,
 }
 
@@ -76,7 +87,7 @@ struct WireResponse {
 enum WireChoice {
     Request(WireCommand),
     Response(WireResponse),
-    Notification(JsonMap),
+    Notification(StrictMap),
 }
 
 #[derive(Deserialize)]
@@ -84,11 +95,11 @@ enum WireChoice {
 struct WireHeaders {
     #[serde(default, deserialize_with = "present")]
     request_id: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "strict_value")]
     created: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     from: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "strict_value")]
     to: Option<Value>,
 }
 
@@ -112,11 +123,11 @@ struct WireOtupy {
     content: WireChoice,
     #[serde(default, deserialize_with = "present")]
     request_id: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "strict_value")]
     created: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     from: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "strict_value")]
     to: Option<Value>,
 }
 
@@ -151,7 +162,7 @@ fn body(c: WireChoice) -> Option<Body> {
                 extra: JsonMap::new(),
             })
         }
-        WireChoice::Notification(n) => Body::Notification(n),
+        WireChoice::Notification(n) => Body::Notification(n.0),
     })
 }
 

@@ -39,6 +39,7 @@ pub mod message;
 pub mod monitor;
 #[cfg(feature = "client")]
 pub mod producer;
+mod strict;
 pub mod topics;
 
 pub use codec::{Decoded, Dialect, Encoding, PublishProperties, decode, encode};
