@@ -1,27 +1,43 @@
 #!/usr/bin/env node
 // A live OpenC2 dashboard: a small HTTP server on the oc2mqtt package.
 //
-//   node dashboard/server.mjs --url mqtt://127.0.0.1:1883 [--port 8080] [--host 127.0.0.1]
+//   node dashboard/server.mjs --url mqtt://127.0.0.1:1883 [--port 8080]
+//        [--host 127.0.0.1] [--allowed-host localhost:9000 ...]
 //
 // A Monitor watches oc2/# and every event goes to the browsers over
 // Server-Sent Events (GET /events); a Producer sends the commands of the
 // page's form (POST /api/send). The page (public/) needs no build step.
+//
+// It commands devices, so it is locked by default (access.mjs): it listens
+// on 127.0.0.1 only, and every request needs the token of this run, printed
+// once at start as the URL to open (or fixed by OC2MQTT_DASHBOARD_TOKEN).
 
 import { createServer } from 'node:http'
 import { readFile } from 'node:fs/promises'
+import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import { Monitor, Producer } from 'oc2mqtt'
+import { Access, SECURITY_HEADERS, TOKEN_ENV, allowedHosts, authority, isLoopback, isWildcard, newToken, tokenProblem } from './access.mjs'
 
 const { values: o } = parseArgs({
   options: {
     url: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
     port: { type: 'string', default: '8080' },
     host: { type: 'string', default: '127.0.0.1' },
+    'allowed-host': { type: 'string', multiple: true, default: [] },
     id: { type: 'string', default: `dashboard-${process.pid}` }
   }
 })
+
+const fixedToken = process.env[TOKEN_ENV] || undefined
+if (fixedToken !== undefined && tokenProblem(fixedToken)) {
+  console.error(`dashboard: ${tokenProblem(fixedToken)}`)
+  process.exit(2)
+}
+const token = fixedToken ?? newToken()
+let access // set once the port is known
 
 const PUBLIC = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public')
 const KEEP = 200 // exchanges and errors kept for pages that connect later
@@ -112,55 +128,95 @@ async function readJson (req) {
     text += chunk
     if (text.length > 65536) throw Object.assign(new Error('request too large'), { status: 413 })
   }
-  return JSON.parse(text)
+  const body = JSON.parse(text)
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('the body must be a JSON object')
+  return body
 }
 
-function reply (res, status, body) {
-  res.writeHead(status, { 'content-type': 'application/json' })
+function reply (res, status, body, headers = {}) {
+  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json', ...headers })
   res.end(JSON.stringify(body))
 }
 
-const server = createServer(async (req, res) => {
-  try {
-    if (req.method === 'GET' && req.url === '/events') {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
-      res.write(`event: snapshot\ndata: ${JSON.stringify({ broker: o.url, exchanges: [...exchanges.values()], errors })}\n\n`)
-      clients.add(res)
-      req.on('close', () => clients.delete(res))
-      return
-    }
-    if (req.method === 'POST' && req.url === '/api/send') {
-      let body
-      try {
-        body = await readJson(req)
-      } catch (e) {
-        return reply(res, e.status ?? 400, { error: `invalid request: ${e.message}` })
-      }
-      try {
-        return reply(res, 202, { requestId: await send(body) })
-      } catch (e) {
-        // TypeError: the form sent something of the wrong shape; OC2_*: the command itself.
-        return reply(res, 400, { error: e.message, code: e.code ?? null })
-      }
-    }
-    if (req.method === 'GET') {
-      const name = req.url === '/' ? 'index.html' : req.url.slice(1)
-      if (!/^[a-z]+\.(html|js|css)$/.test(name)) return reply(res, 404, { error: 'not found' })
-      const body = await readFile(path.join(PUBLIC, name))
-      res.writeHead(200, { 'content-type': TYPES[path.extname(name)] })
-      return res.end(body)
-    }
-    reply(res, 405, { error: 'method not allowed' })
-  } catch (e) {
-    reply(res, e.code === 'ENOENT' ? 404 : 500, { error: e.message })
+function refuse (res, refusal) {
+  reply(res, refusal.status, { error: refusal.error }, refusal.headers)
+}
+
+const PAGES = new Set(['index.html', 'app.js', 'style.css'])
+
+async function handle (req, res) {
+  const site = access.checkSite(req.headers)
+  if (site) return refuse(res, site)
+  const { pathname, searchParams } = new URL(req.url, 'http://dashboard.invalid')
+
+  // The URL printed at start: trade its token for a cookie, then drop it
+  // from the address bar (and so from what the page could leak).
+  if (req.method === 'GET' && pathname === '/' && searchParams.has('token')) {
+    const wrong = access.checkGiven(searchParams.get('token'))
+    if (wrong) return refuse(res, wrong)
+    res.writeHead(303, { ...SECURITY_HEADERS, location: '/', 'set-cookie': access.setCookie(token) })
+    return res.end()
   }
+
+  const auth = access.checkToken(req.headers)
+  if (auth) return refuse(res, auth)
+
+  if (pathname === '/api/send') {
+    if (req.method !== 'POST') return reply(res, 405, { error: `${req.method} is not allowed on /api/send: use POST` }, { allow: 'POST' })
+    const json = access.checkJson(req.headers)
+    if (json) return refuse(res, json)
+    let body
+    try {
+      body = await readJson(req)
+    } catch (e) {
+      return reply(res, e.status ?? 400, { error: `invalid request: ${e.message}` })
+    }
+    try {
+      return reply(res, 202, { requestId: await send(body) })
+    } catch (e) {
+      // TypeError: the form sent something of the wrong shape; OC2_*: the command itself.
+      return reply(res, 400, { error: e.message, code: e.code ?? null })
+    }
+  }
+
+  const name = pathname === '/' ? 'index.html' : pathname.slice(1)
+  if (pathname !== '/events' && !PAGES.has(name)) return reply(res, 404, { error: `${pathname.slice(0, 100)} not found` })
+  // Nothing but /api/send changes state, and it is POST only.
+  if (req.method !== 'GET') return reply(res, 405, { error: `${req.method} is not allowed on ${pathname}: use GET` }, { allow: 'GET' })
+
+  if (pathname === '/events') {
+    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', connection: 'keep-alive' })
+    res.write(`event: snapshot\ndata: ${JSON.stringify({ broker: o.url, exchanges: [...exchanges.values()], errors })}\n\n`)
+    clients.add(res)
+    req.on('close', () => clients.delete(res))
+    return
+  }
+  const body = await readFile(path.join(PUBLIC, name))
+  res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': TYPES[path.extname(name)] })
+  res.end(body)
+}
+
+const server = createServer((req, res) => {
+  handle(req, res).catch((e) => {
+    if (!res.headersSent) reply(res, 500, { error: e.message })
+    else res.end()
+  })
 })
 
 await monitor.connect()
 await producer.connect()
+if (!isLoopback(o.host)) {
+  console.error(`dashboard: warning: listening on ${o.host}, not only on this machine: whoever can reach it and learns the token can command your devices, and plain HTTP carries the token in clear. The default (127.0.0.1, with an SSH tunnel for remote use) is safer.`)
+}
 server.listen(Number(o.port), o.host, () => {
   const { port } = server.address()
-  console.log(`dashboard on http://${o.host}:${port} watching ${o.url}`)
+  const machine = [os.hostname(), ...Object.values(os.networkInterfaces()).flat().map((i) => i.address)]
+  access = new Access({ token, hosts: allowedHosts(o.host, port, { machine, extra: o['allowed-host'] }), cookie: `oc2mqtt-dashboard-${port}` })
+  const base = `http://${authority(isWildcard(o.host) ? os.hostname() : o.host, port)}/`
+  // The only place the token is ever written: the URL to open, as Jupyter does.
+  // A fixed token is the operator's to keep: it is not echoed.
+  const open = fixedToken === undefined ? `${base}?token=${token}` : `${base} (token from ${TOKEN_ENV})`
+  console.log(`dashboard on ${open} watching ${o.url}`)
 })
 
 async function shutdown () {

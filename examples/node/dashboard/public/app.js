@@ -1,5 +1,7 @@
 // The dashboard page: renders what the server pushes over Server-Sent Events
 // and posts the form to /api/send. Plain browser JavaScript, no build step.
+// The token travels in an HttpOnly cookie the page cannot read; both
+// requests are same-origin, so the browser adds it.
 'use strict'
 
 const exchanges = new Map()
@@ -71,7 +73,12 @@ function renderSummary () {
 
 const events = new EventSource('events')
 events.addEventListener('open', () => { $('status').textContent = 'live'; $('status').className = 'status live' })
-events.addEventListener('error', () => { $('status').textContent = 'reconnecting…'; $('status').className = 'status' })
+events.addEventListener('error', () => {
+  // CLOSED: the server refused the stream (a new run has a new token), so no retry.
+  const refused = events.readyState === EventSource.CLOSED
+  $('status').textContent = refused ? 'refused: open the URL the dashboard printed' : 'reconnecting…'
+  $('status').className = 'status'
+})
 events.addEventListener('snapshot', (m) => {
   const s = JSON.parse(m.data)
   $('broker').textContent = s.broker
