@@ -199,6 +199,104 @@ pub fn decode_with_limit(
     props: Option<&PublishProperties>,
     max_payload: usize,
 ) -> Result<Decoded, MessageError> {
+    decode_unsalvaged(payload, props, max_payload).map_err(|mut e| {
+        if e.salvage.request_id.is_none() && e.salvage.from.is_none() {
+            salvage_more(&mut e, payload, props, max_payload);
+        }
+        e
+    })
+}
+
+/// Fills in whom a message that failed came from, when the failure came
+/// before its headers could be read: a content type or msgType property
+/// we do not take (the payload itself may be fine), or a payload too large
+/// or too deep to parse (its first bytes still name the sender).
+fn salvage_more(
+    e: &mut MessageError,
+    payload: &[u8],
+    props: Option<&PublishProperties>,
+    max_payload: usize,
+) {
+    if e.kind == Kind::ContentType && props.is_some() {
+        match decode_unsalvaged(payload, None, max_payload) {
+            Ok(d) => e.salvage = salvage_of(&d.message, d.dialect, d.encoding),
+            Err(inner) => e.salvage = inner.salvage,
+        }
+        return;
+    }
+    if matches!(e.kind, Kind::TooLarge | Kind::Syntax) {
+        let head = &payload[..payload.len().min(SALVAGE_SCAN)];
+        let (request_id, from) = scan_sender(head);
+        e.salvage.request_id = request_id;
+        e.salvage.from = from;
+    }
+}
+
+/// How much of a payload [`scan_sender`] reads.
+const SALVAGE_SCAN: usize = 64 * 1024;
+
+/// The first `"request_id": "..."` and `"from": "..."` pairs in a JSON
+/// text that may be cut off or malformed further on.
+fn scan_sender(text: &[u8]) -> (Option<String>, Option<String>) {
+    /// The JSON string starting at `text[at] == b'"'` and where it ends.
+    fn string_at(text: &[u8], at: usize) -> Option<(String, usize)> {
+        let mut i = at + 1;
+        while i < text.len() {
+            match text[i] {
+                b'\\' => i += 2,
+                b'"' => {
+                    let s = serde_json::from_slice::<String>(&text[at..=i]).ok()?;
+                    return Some((s, i + 1));
+                }
+                _ => i += 1,
+            }
+        }
+        None
+    }
+    fn skip_ws(text: &[u8], mut i: usize) -> usize {
+        while i < text.len() && text[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    }
+    let (mut request_id, mut from) = (None, None);
+    let mut i = 0;
+    while i < text.len() && (request_id.is_none() || from.is_none()) {
+        if text[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let Some((key, end)) = string_at(text, i) else {
+            break;
+        };
+        i = end;
+        let colon = skip_ws(text, i);
+        if text.get(colon) != Some(&b':') {
+            continue;
+        }
+        let v = skip_ws(text, colon + 1);
+        if text.get(v) != Some(&b'"') {
+            continue;
+        }
+        let Some((value, end)) = string_at(text, v) else {
+            break;
+        };
+        i = end;
+        let slot = match key.as_str() {
+            "request_id" => &mut request_id,
+            "from" => &mut from,
+            _ => continue,
+        };
+        slot.get_or_insert(value);
+    }
+    (request_id, from)
+}
+
+fn decode_unsalvaged(
+    payload: &[u8],
+    props: Option<&PublishProperties>,
+    max_payload: usize,
+) -> Result<Decoded, MessageError> {
     if payload.len() > max_payload {
         return Err(MessageError::new(
             Kind::TooLarge,
@@ -669,6 +767,41 @@ pub fn content_json(body: &Body) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sender_is_read_from_the_start_of_a_payload_too_large_to_parse() {
+        let (id, from) = scan_sender(br#"{"headers":{"request_id":"r\"1","created":1,"from" : "p1"},"body":{"openc2":{"requ"#);
+        assert_eq!((id.as_deref(), from.as_deref()), (Some("r\"1"), Some("p1")));
+        assert_eq!(scan_sender(b"{\"from\":12,\"x\":\"from\"}"), (None, None));
+        let mut big =
+            br#"{"request_id":"r2","from":"p2","content":{"request":{"action":"deny","x":""#
+                .to_vec();
+        big.extend(std::iter::repeat_n(b'y', 2 << 20));
+        let e = decode(&big, None).expect_err("too large");
+        assert_eq!(e.kind, Kind::TooLarge);
+        assert_eq!(
+            (e.salvage.request_id.as_deref(), e.salvage.from.as_deref()),
+            (Some("r2"), Some("p2"))
+        );
+    }
+
+    #[test]
+    fn a_refused_content_type_still_names_the_sender() {
+        let msg = Message::request(
+            crate::message::Command::new(
+                "query",
+                crate::message::Target::features(Vec::<String>::new()),
+            )
+            .expect("cmd"),
+        )
+        .from("p1");
+        let (payload, mut props) = encode(&msg, Encoding::Json, Dialect::Spec).expect("encode");
+        props.content_type = Some("text/plain".into());
+        let e = decode(&payload, Some(&props)).expect_err("text/plain");
+        assert_eq!(e.kind, Kind::ContentType);
+        assert_eq!(e.salvage.from.as_deref(), Some("p1"));
+        assert_eq!(e.salvage.request_id, msg.headers.request_id);
+    }
 
     #[test]
     fn json_and_cbor_round_trip_in_every_dialect() {
