@@ -94,6 +94,10 @@ fn read_command(arg: &str) -> Result<Command, Failure> {
 
 pub(crate) async fn run(args: SendArgs) -> Result<u8, Failure> {
     let command = read_command(&args.command)?;
+    // The producer's rules, checked before connecting: a usage error.
+    command
+        .check_before_sending()
+        .map_err(|e| Failure::from(oc2mqtt::Error::from(e)))?;
     let producer = Producer::connect(args.common.config()?, &args.from).await?;
     let result = exchange(&producer, command, &args).await;
     producer.close().await;

@@ -819,6 +819,28 @@ fn bad_commands_and_settings_are_usage_errors() {
 }
 
 #[test]
+fn send_refuses_query_features_against_the_producer_rules() {
+    // Refused before connecting: the broker port is closed on purpose.
+    let url = format!("mqtt://127.0.0.1:{}", closed_port());
+    let timed = r#"{"action":"query","target":{"features":["versions"]},"args":{"start_time":1700000000000}}"#;
+    let out = run(&["send", "--broker", &url, "--from", "p1", timed]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("args.start_time: query features takes no argument other than response_requested: complete"),
+        "{}",
+        stderr(&out)
+    );
+    let twice = r#"{"action":"query","target":{"features":["pairs","pairs"]}}"#;
+    let out = run(&["send", "--broker", &url, "--from", "p1", twice]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("'pairs' is listed twice"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn connection_refused_exits_1_with_the_reason() {
     let url = format!("mqtt://127.0.0.1:{}", closed_port());
     let expected = format!("error: cannot connect to {url}: connection refused\n");

@@ -370,10 +370,11 @@ impl Inner {
 
     /// Runs on the connection's task for every message on a command topic.
     fn on_message(self: &Arc<Self>, m: &Inbound) {
-        let decoded = match self.conn.decode(m) {
+        let mut decoded = match self.conn.decode(m) {
             Ok(d) => d,
             Err(e) => return self.on_undecodable(m.topic(), m.payload(), e),
         };
+        decoded.message.default_command_id();
         let Some(cmd) = decoded.message.command() else {
             tracing::debug!(
                 topic = m.topic(),

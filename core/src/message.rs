@@ -287,6 +287,65 @@ impl Command {
         serde_json::to_value(self).expect("a command always serializes to JSON")
     }
 
+    /// The rules a producer must follow before it sends `query features`
+    /// (LS 4.1 and 3.4.1.5): no argument other than `response_requested:
+    /// complete`, at most 10 features, none named twice. A consumer answers
+    /// such commands `400`; a producer does not send them.
+    ///
+    /// ```
+    /// use oc2mqtt::message::{Command, Target};
+    /// let q = Command::new("query", Target::features(["versions", "versions"])).unwrap();
+    /// assert_eq!(
+    ///     q.check_before_sending().unwrap_err().to_string(),
+    ///     "target.features: 'versions' is listed twice; a producer MUST NOT repeat a feature (LS 3.4.1.5)"
+    /// );
+    /// ```
+    pub fn check_before_sending(&self) -> Result<(), MessageError> {
+        if self.action.as_str() != "query" || self.target.name != "features" {
+            return Ok(());
+        }
+        if let Some(args) = &self.args {
+            if let Some((k, _)) = args
+                .iter()
+                .find(|(k, v)| !(k.as_str() == "response_requested" && *v == "complete"))
+            {
+                return Err(MessageError::new(
+                    Kind::Value,
+                    format!("args.{k}"),
+                    "query features takes no argument other than response_requested: complete; \
+                     a producer MUST NOT send it with another (LS 4.1)",
+                ));
+            }
+        }
+        if let Value::Array(features) = &self.target.value {
+            if features.len() > 10 {
+                return Err(MessageError::new(
+                    Kind::Value,
+                    "target.features",
+                    format!(
+                        "{} features, but the list holds at most 10 (LS 3.4.1.5)",
+                        features.len()
+                    ),
+                ));
+            }
+            for (i, f) in features.iter().enumerate() {
+                if features[..i].contains(f) {
+                    let name = f
+                        .as_str()
+                        .map_or_else(|| f.to_string(), |s| format!("'{s}'"));
+                    return Err(MessageError::new(
+                        Kind::Value,
+                        "target.features",
+                        format!(
+                            "{name} is listed twice; a producer MUST NOT repeat a feature (LS 3.4.1.5)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the rules of LS 3.3.1 that the types do not already enforce.
     pub fn validate(&self) -> Result<(), MessageError> {
         self.validate_at("")
@@ -490,6 +549,23 @@ pub struct Message {
 }
 
 impl Message {
+    /// Gives a command without a `command_id` its `request_id` as one, as a
+    /// consumer MUST (LS 3.3.1); anything else is left as it is.
+    ///
+    /// ```
+    /// use oc2mqtt::message::{Command, Message, Target};
+    /// let mut m = Message::request(Command::new("deny", Target::new("ipv4_net", "10.0.0.1/32")).unwrap());
+    /// m.default_command_id();
+    /// assert_eq!(m.command().unwrap().command_id, m.headers.request_id);
+    /// ```
+    pub fn default_command_id(&mut self) {
+        if let (Body::Request(cmd), Some(id)) = (&mut self.body, &self.headers.request_id) {
+            if cmd.command_id.is_none() {
+                cmd.command_id = Some(id.clone());
+            }
+        }
+    }
+
     /// A request with a fresh v4 UUID `request_id` and `created` set to now.
     pub fn request(command: Command) -> Self {
         Self {
@@ -1047,6 +1123,33 @@ impl Serialize for OtupyView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_producer_does_not_send_query_features_against_the_rules() {
+        let q = |features: Vec<String>| {
+            Command::new("query", Target::features(features)).expect("query")
+        };
+        let eleven: Vec<String> = (0..11).map(|i| format!("x-{i}")).collect();
+        assert_eq!(
+            q(eleven).check_before_sending().unwrap_err().to_string(),
+            "target.features: 11 features, but the list holds at most 10 (LS 3.4.1.5)"
+        );
+        let timed = q(vec!["versions".into()]).with_arg("start_time", 1_700_000_000_000_i64);
+        assert_eq!(
+            timed.check_before_sending().unwrap_err().path,
+            "args.start_time"
+        );
+        let complete =
+            q(vec!["versions".into(), "pairs".into()]).with_arg("response_requested", "complete");
+        assert!(complete.check_before_sending().is_ok());
+        let deny = Command::new("deny", Target::new("ipv4_net", "10.0.0.1/32"))
+            .expect("deny")
+            .with_arg("start_time", 1_700_000_000_000_i64);
+        assert!(
+            deny.check_before_sending().is_ok(),
+            "only query features has these rules"
+        );
+    }
     use serde_json::json;
 
     #[test]

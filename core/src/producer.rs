@@ -246,6 +246,9 @@ impl Producer {
     /// Sends a request message as given, filling in `request_id`, `created`
     /// and `from` when absent. `options.to` is ignored here: use the message's `to`.
     pub async fn send_message(&self, mut msg: Message, options: SendOptions) -> Result<Exchange> {
+        if let Some(cmd) = msg.command() {
+            cmd.check_before_sending()?;
+        }
         let rr = msg
             .command()
             .map(Command::response_requested)

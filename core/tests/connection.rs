@@ -375,8 +375,8 @@ async fn broker_restart_mid_stream_loses_nothing_and_runs_nothing_twice() {
         let (p, o, tx) = (producer.clone(), options.clone(), done_tx.clone());
         tokio::spawn(async move {
             let s = match p.send(deny(i), o).await {
-                Ok(ex) => ex.collect().await,
-                Err(e) => panic!("send {i} failed: {e}"),
+                Ok(ex) => Ok(ex.collect().await),
+                Err(e) => Err(format!("send {i} failed: {e}")),
             };
             drop(permit);
             let _ = tx.send(s);
@@ -384,16 +384,29 @@ async fn broker_restart_mid_stream_loses_nothing_and_runs_nothing_twice() {
     }
     drop(done_tx);
     let mut complete = 0;
+    let mut failed = Vec::new();
     while let Some(s) = tokio::time::timeout(Duration::from_secs(90), done_rx.recv())
         .await
         .expect("all finish")
     {
-        if s.complete {
-            complete += 1;
+        match s {
+            Ok(s) if s.complete => complete += 1,
+            Ok(s) => failed.push(format!(
+                "incomplete: {} missing {:?}",
+                s.request_id, s.missing
+            )),
+            Err(e) => failed.push(e),
         }
     }
     let runs = runs.lock().expect("lock");
-    assert_eq!(runs.len(), 1000, "every command ran");
+    assert_eq!(
+        runs.len(),
+        1000,
+        "every command ran; producer {:?}, consumer {:?}, failures {:?}",
+        producer.stats(),
+        consumer.stats(),
+        &failed[..failed.len().min(5)]
+    );
     assert!(runs.values().all(|n| *n == 1), "none ran twice");
     assert_eq!(complete, 1000, "every exchange completed after the restart");
     assert!(producer.stats().reconnects >= 1 && consumer.stats().reconnects >= 1);

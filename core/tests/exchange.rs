@@ -880,3 +880,25 @@ async fn dropping_the_serve_future_stops_serving() {
         "no handler ran after the drop"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_without_command_id_reaches_the_handler_with_its_request_id_as_one() {
+    let broker = Broker::start(&[]);
+    let consumer = Consumer::connect(
+        ClientConfig::new(broker.url()),
+        ConsumerOptions::new("fw-1"),
+    )
+    .await
+    .expect("consumer");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let ex = producer
+        .send(deny(), opts_to(&["fw-1"]))
+        .await
+        .expect("sent");
+    let incoming = consumer.next().await.expect("a command");
+    let msg = incoming.message();
+    let cmd = msg.command().expect("a command");
+    assert_eq!(cmd.command_id.as_deref(), Some(ex.request_id()), "LS 3.3.1");
+}
