@@ -450,3 +450,60 @@ async fn a_broker_that_stops_answering_ends_a_send_at_its_timeout() {
     // Once the broker answers again, so does the producer.
     common::completes(&p, query(), to("fw-1")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_session_delivers_every_command_queued_while_offline() {
+    let broker = Broker::start(&[]);
+    let mut cc = ClientConfig::new(broker.url());
+    cc.client_id = Some("resume-consumer".into());
+    // Connect once to create the session, then go offline.
+    let first = Consumer::connect(cc.clone(), ConsumerOptions::new("fw-1"))
+        .await
+        .expect("consumer");
+    first.close().await;
+    drop(first);
+    let p = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let quick = SendOptions {
+        timeout: Duration::from_millis(50),
+        ..to("fw-1")
+    };
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let ex = p
+            .send(deny(i), quick.clone())
+            .await
+            .expect("queued by the broker");
+        ids.push(ex.request_id().to_owned());
+    }
+    // Back online: the broker sends the 40 right after CONNACK, most of them
+    // in the same read as the CONNACK itself.
+    let runs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let consumer = Consumer::connect(cc, ConsumerOptions::new("fw-1"))
+        .await
+        .expect("consumer resumes");
+    let (c, r) = (consumer.clone(), Arc::clone(&runs));
+    tokio::spawn(async move {
+        c.serve(move |m| {
+            r.lock()
+                .expect("lock")
+                .push(m.headers.request_id.clone().unwrap_or_default());
+            Ok(None)
+        })
+        .await
+    });
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while runs.lock().expect("lock").len() < ids.len() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut ran = runs.lock().expect("lock").clone();
+    ran.sort();
+    ids.sort();
+    assert_eq!(
+        ran.len(),
+        ids.len(),
+        "every command queued while offline ran (before the fix, those that came in the CONNACK's read were lost)"
+    );
+    assert_eq!(ran, ids, "each exactly once");
+}

@@ -488,6 +488,8 @@ struct Link {
     url: String,
     /// CONNACK's Maximum QoS (MQTT v5), when the broker announced one.
     max_qos: Option<u8>,
+    /// Events that arrived with the CONNACK, applied once the driver has the link.
+    backlog: Vec<Event>,
 }
 
 /// What ended a link.
@@ -653,6 +655,7 @@ impl Driver {
             pingresp_by: None,
             url: url.original.clone(),
             max_qos: None,
+            backlog: Vec::new(),
         };
         let events = link.engine.send(connect);
         self.apply_local(&mut link, events);
@@ -690,12 +693,17 @@ impl Driver {
                 )));
             }
             let events = link.recv_all();
-            for ev in events {
+            let mut events = events.into_iter();
+            while let Some(ev) = events.next() {
                 match ev {
                     Event::NotifyPacketReceived(p) => {
                         let Some(connack) = Connack::read(&p) else {
                             continue;
                         };
+                        // What came in the same read after the CONNACK (a
+                        // resumed session's queued messages, their PUBACKs)
+                        // is the connection's from here on: kept, not lost.
+                        link.backlog.extend(events);
                         return match connack {
                             Connack::Accepted {
                                 session_present,
@@ -769,6 +777,10 @@ impl Driver {
     /// waits for their SUBACKs. On the first connection a refusal is an
     /// error naming the filter; after a reconnect it is logged.
     async fn subscribe(&mut self, link: &mut Link, first: bool) -> Result<()> {
+        let backlog = std::mem::take(&mut link.backlog);
+        if let Err(why) = self.apply(link, backlog) {
+            return Err(Error::Connect(format!("{}: {why}", link.url)));
+        }
         if link.max_qos.is_some_and(|q| q < 2) && self.qos == Qos::ExactlyOnce {
             tracing::warn!(
                 "the broker supports QoS 1 at most (CONNACK); publishing at QoS 1 instead of 2"
