@@ -49,6 +49,9 @@ test('a command and its response make a round trip, in the dialect and encoding 
   assert.deepEqual(reply.message.body.openc2.response, { status: 200, status_text: 'done', results: { echo: { process: { name: 'x' } } } })
   assert.equal(reply.message.headers.request_id, summary.requestId)
   assert.deepEqual(reply.message.headers.to, ['rt-p'])
+  // LS 3.3.1: a command without command_id reaches the handler with its request_id as one.
+  assert.equal(seen[0].command.command_id, summary.requestId)
+  delete seen[0].command.command_id
   assert.deepEqual(seen, [{ command: START, from: 'rt-p', topic: 'oc2/cmd/device/rt-1', encoding: 'cbor', dialect: 'otupy' }])
 })
 

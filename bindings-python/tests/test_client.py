@@ -126,7 +126,10 @@ def test_interim_102_does_not_end_the_exchange(broker: Any) -> None:
         def device() -> None:
             incoming = consumer.next(timeout=5)
             assert incoming is not None
-            assert incoming.command == DENY and incoming.sender == "ia-p"
+            # LS 3.3.1: a command without command_id gets its request_id as one.
+            command = dict(incoming.command)
+            assert command.pop("command_id") == incoming.request_id
+            assert command == DENY and incoming.sender == "ia-p"
             assert incoming.response_requested == "complete" and incoming.dialect == "spec"
             incoming.reply(102)
             time.sleep(0.2)
