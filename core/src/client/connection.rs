@@ -1150,6 +1150,11 @@ impl Driver {
                 o.finish(self.counters(), Err(e));
             }
         }
+        // Free what the task holds before saying it is closed: a caller may
+        // exit the process right after `close` returns.
+        self.inflight = HashMap::new();
+        self.subacks = HashMap::new();
+        self.queue = VecDeque::new();
         if let Some((tx, _)) = self.closing.take() {
             let _ = tx.send(());
         }
