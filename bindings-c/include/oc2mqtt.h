@@ -938,7 +938,7 @@ oc2_result oc2_config_builder_set_insecure_skip_verify(struct oc2_config_builder
                                                        bool skip);
 
 /**
- * Sets the keep-alive in seconds (at most 300, MQTT-T 3.1.1).
+ * Sets the keep-alive in seconds (at most 300, as MQTT-T requires).
  */
 oc2_result oc2_config_builder_set_keep_alive(struct oc2_config_builder *builder, uint32_t seconds);
 

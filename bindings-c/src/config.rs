@@ -164,7 +164,7 @@ pub extern "C" fn oc2_config_builder_set_insecure_skip_verify(
     })
 }
 
-/// Sets the keep-alive in seconds (at most 300, MQTT-T 3.1.1).
+/// Sets the keep-alive in seconds (at most 300, as MQTT-T requires).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_keep_alive(
     builder: *mut oc2_config_builder,

@@ -481,7 +481,7 @@ def test_acl_refusals_are_errors_and_counted(tmp_path: Path, serve: Callable[...
     ("kwargs", "exc", "text"),
     [
         ({"broker": "http://x:1"}, oc2mqtt.ConfigError, "broker URL 'http://x:1': unsupported scheme 'http'"),
-        ({"keep_alive_secs": 600}, oc2mqtt.ConfigError, "keep_alive_secs is 600, but MQTT-T 3.1.1 allows at most 300"),
+        ({"keep_alive_secs": 600}, oc2mqtt.ConfigError, "keep_alive_secs is 600, but MQTT-T allows at most 300"),
         ({"qos": 0}, oc2mqtt.ConfigError, "qos is 0, but OpenC2 over MQTT uses 1 or 2"),
         ({"password": "x"}, oc2mqtt.ConfigError, "a password was given without a username"),
         ({"ca_file": "/nonexistent/ca.pem"}, oc2mqtt.IoError, "cannot read CA file /nonexistent/ca.pem"),

@@ -699,7 +699,7 @@ fn bad_commands_and_settings_are_usage_errors() {
         (
             &["--keep-alive", "600"],
             QUERY,
-            "error: configuration: --keep-alive is 600, but MQTT-T 3.1.1 allows at most 300\n",
+            "error: configuration: --keep-alive is 600, but MQTT-T allows at most 300\n",
         ),
         (
             &["--cert", "/nonexistent/client.pem"],

@@ -320,7 +320,7 @@ async fn bad_config_is_refused_before_connecting() {
         .expect_err("keep-alive above 300");
     assert_eq!(
         e.to_string(),
-        "configuration: keep_alive_secs is 301, but MQTT-T 3.1.1 allows at most 300"
+        "configuration: keep_alive_secs is 301, but MQTT-T allows at most 300"
     );
     let e = Producer::connect(ClientConfig::new("mqtt://127.0.0.1:1"), "p+1")
         .await

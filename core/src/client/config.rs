@@ -9,7 +9,7 @@ use crate::codec::DEFAULT_MAX_PAYLOAD;
 use crate::error::{Error, Result};
 use crate::topics::Topics;
 
-/// Longest keep-alive MQTT-T 3.1.1 allows, in seconds.
+/// Longest keep-alive MQTT-T allows, in seconds.
 pub const MAX_KEEP_ALIVE_SECS: u32 = 300;
 
 /// Which MQTT protocol version to speak.
@@ -60,7 +60,7 @@ impl fmt::Display for MqttVersion {
 /// config.keep_alive_secs = 600;
 /// assert_eq!(
 ///     config.validate().unwrap_err().to_string(),
-///     "configuration: keep_alive_secs is 600, but MQTT-T 3.1.1 allows at most 300"
+///     "configuration: keep_alive_secs is 600, but MQTT-T allows at most 300"
 /// );
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -321,7 +321,7 @@ impl ClientConfig {
         }
         if self.keep_alive_secs > MAX_KEEP_ALIVE_SECS {
             return Err(Error::Config(format!(
-                "{} is {}, but MQTT-T 3.1.1 allows at most {MAX_KEEP_ALIVE_SECS}",
+                "{} is {}, but MQTT-T allows at most {MAX_KEEP_ALIVE_SECS}",
                 name("keep_alive_secs"),
                 self.keep_alive_secs
             )));
