@@ -45,8 +45,9 @@ def _installed(kind: str) -> bool:
 
 
 def _need(kind: str) -> None:
+    # make setup installs every broker: one missing is a failure, not a skip.
     if not _installed(kind):
-        pytest.skip(f"{kind} is not installed (scripts/setup.sh)")
+        pytest.fail(f"{kind} is not installed: run make setup (scripts/setup.sh)")
 
 
 # ---------------------------------------------------------------------------

@@ -658,7 +658,7 @@ impl Driver {
             backlog: Vec::new(),
         };
         let events = link.engine.send(connect);
-        self.apply_local(&mut link, events);
+        link.apply_io_all(events);
         let secs = self.config.connect_timeout_secs;
         let deadline = Instant::now() + self.config.connect_timeout();
         let fail = |why: String| {
@@ -733,7 +733,7 @@ impl Driver {
                                 .to_owned(),
                         ));
                     }
-                    other => self.apply_local(&mut link, vec![other]),
+                    other => link.apply_io(other),
                 }
             }
         }
@@ -762,7 +762,7 @@ impl Driver {
         let ka = u64::from(server_keep_alive.map_or(self.config.keep_alive_secs, u32::from));
         let interval = (ka > 0).then(|| ka * PING_PERMILLE);
         let events = link.engine.set_pingreq_send_interval(interval);
-        self.apply_local(&mut link, events);
+        link.apply_io_all(events);
         tracing::info!(
             url = %link.url,
             mqtt_version = if version == 5 { "5" } else { "3.1.1" },
@@ -894,14 +894,6 @@ impl Driver {
         }
         tracing::debug!(filters = ?self.filters, "subscribed");
         Ok(())
-    }
-
-    /// Applies the engine's events that need no driver state (sends and
-    /// timers): used before the connection is up.
-    fn apply_local(&self, link: &mut Link, events: Vec<Event>) {
-        for ev in events {
-            link.apply_io(ev);
-        }
     }
 
     /// Applies the engine's events: writes, timers, received packets.
@@ -1322,6 +1314,14 @@ impl Link {
         self.rbuf = data;
         self.rbuf.clear();
         events
+    }
+
+    /// Applies events that need no driver state (sends and timers): what
+    /// the engine asks for before the connection is up.
+    fn apply_io_all(&mut self, events: Vec<Event>) {
+        for ev in events {
+            self.apply_io(ev);
+        }
     }
 
     fn apply_io(&mut self, ev: Event) {
