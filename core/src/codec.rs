@@ -16,7 +16,7 @@
 //! assert_eq!(decoded.encoding, Encoding::Json);
 //!
 //! let (bytes, props) = codec::encode(&decoded.message, Encoding::Json, Dialect::Spec).unwrap();
-//! assert!(bytes.starts_with(br#"{"headers":{},"body":{"openc2":{"request":{"action":"query""#));
+//! assert!(bytes.starts_with(br#"{"body":{"openc2":{"request":{"action":"query""#));
 //! assert_eq!(props.user_properties[0], ("msgType".into(), "req".into()));
 //! ```
 
@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use crate::error::{MessageError, MessageErrorKind as Kind, Salvage};
 use crate::message::{
-    self, Body, ChoiceView, ContentView, Headers, JsonMap, Message, MsgType, OtupyView, SpecView,
+    self, BareView, Body, ChoiceView, JsonMap, Message, MsgType, OtupyView, SpecView,
 };
 use crate::strict::StrictValue;
 
@@ -183,6 +183,25 @@ pub struct Decoded {
     pub encoding: Encoding,
     /// The payload's dialect; replies should use the same.
     pub dialect: Dialect,
+    /// What was accepted although the specification says otherwise, kept
+    /// as received (`results: ""` from the OIF device, say): for logs and
+    /// monitors; empty for a conforming message.
+    pub warnings: Vec<String>,
+}
+
+/// What a decoded message holds that the specification does not allow but
+/// that harms nobody, so it was kept (see [`Decoded::warnings`]).
+fn warnings_of(m: &Message) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(r) = m.response() {
+        if let Some(v) = r.extra.get("results") {
+            out.push(format!(
+                "results: expected an object, found {}; kept as received",
+                message::type_name(v)
+            ));
+        }
+    }
+    out
 }
 
 /// Decodes a payload with the default size limit ([`DEFAULT_MAX_PAYLOAD`]).
@@ -338,6 +357,7 @@ fn decode_unsalvaged(
         }
     }
     Ok(Decoded {
+        warnings: warnings_of(&message),
         message,
         encoding,
         dialect,
@@ -375,6 +395,8 @@ fn salvage_of(m: &Message, dialect: Dialect, encoding: Encoding) -> Salvage {
         dialect: Some(dialect),
         encoding: Some(encoding),
         msg_type: Some(m.msg_type()),
+        to: m.headers.to.clone(),
+        response_requested: m.command().map(message::Command::response_requested),
     }
 }
 
@@ -385,7 +407,7 @@ fn announced_type(p: &PublishProperties) -> Result<Option<MsgType>, MessageError
                 MessageError::new(
                     Kind::ContentType,
                     "",
-                    format!("unknown msgType '{t}'; expected req, rsp or ntf"),
+                    format!("unknown msgType '{t}'; expected req, rsp or ntf (MQTT-T 3.2)"),
                 )
             })
         })
@@ -582,15 +604,19 @@ pub(crate) fn decode_value(
     };
     let mut salvage = Salvage {
         dialect: Some(dialect),
+        response_requested: salvage_response_requested(&top, dialect),
         ..Salvage::default()
     };
     let result = match dialect {
         Dialect::Spec => decode_spec(&mut top, &mut salvage),
-        Dialect::Otupy => {
+        Dialect::Otupy | Dialect::Bare => {
             salvage_headers(&top, &mut salvage);
-            decode_otupy(top, &mut salvage)
+            if dialect == Dialect::Otupy {
+                decode_otupy(top, &mut salvage)
+            } else {
+                decode_bare(top, &mut salvage)
+            }
         }
-        Dialect::Bare => decode_bare(top, &mut salvage),
     };
     result.map(|m| (m, dialect)).map_err(|mut e| {
         e.salvage = salvage;
@@ -604,6 +630,23 @@ fn salvage_headers(h: &JsonMap, s: &mut Salvage) {
         .and_then(Value::as_str)
         .map(str::to_owned);
     s.from = h.get("from").and_then(Value::as_str).map(str::to_owned);
+    s.to = h
+        .get("to")
+        .and_then(|v| message::read_to(v.clone(), "").ok());
+}
+
+/// The command's `response_requested` in a document that may not decode,
+/// wherever its dialect puts the command.
+fn salvage_response_requested(
+    top: &JsonMap,
+    dialect: Dialect,
+) -> Option<message::ResponseRequested> {
+    let args = match dialect {
+        Dialect::Spec => top.get("body")?.get("openc2")?.get("request")?.get("args")?,
+        Dialect::Otupy => top.get("content")?.get("request")?.get("args")?,
+        Dialect::Bare => top.get("args")?,
+    };
+    args.get("response_requested")?.as_str()?.parse().ok()
 }
 
 fn missing(path: &str) -> MessageError {
@@ -673,7 +716,11 @@ fn decode_spec(top: &mut JsonMap, salvage: &mut Salvage) -> Result<Message, Mess
     let body = decode_choice(openc2, "body.openc2", salvage)?;
     let mut headers = message::take_headers(&mut header_map, "headers")?;
     headers.extra = header_map;
-    Ok(Message { headers, body })
+    Ok(Message {
+        headers,
+        body,
+        extra: std::mem::take(top),
+    })
 }
 
 fn decode_otupy(mut top: JsonMap, salvage: &mut Salvage) -> Result<Message, MessageError> {
@@ -681,10 +728,17 @@ fn decode_otupy(mut top: JsonMap, salvage: &mut Salvage) -> Result<Message, Mess
     let body = decode_choice(content, "content", salvage)?;
     let mut headers = message::take_headers(&mut top, "")?;
     headers.extra = top;
-    Ok(Message { headers, body })
+    Ok(Message {
+        headers,
+        body,
+        extra: JsonMap::new(),
+    })
 }
 
-fn decode_bare(top: JsonMap, salvage: &mut Salvage) -> Result<Message, MessageError> {
+/// The command or response object, with any header keys beside its own
+/// (see [`message::BareView`]); other keys stay the command's or response's.
+fn decode_bare(mut top: JsonMap, salvage: &mut Salvage) -> Result<Message, MessageError> {
+    let headers = message::take_headers(&mut top, "")?;
     let body = if top.contains_key("action") {
         salvage.msg_type = Some(MsgType::Request);
         Body::Request(message::command_from_map(top, "")?)
@@ -693,15 +747,16 @@ fn decode_bare(top: JsonMap, salvage: &mut Salvage) -> Result<Message, MessageEr
         Body::Response(message::response_from_map(top, "")?)
     };
     Ok(Message {
-        headers: Headers::default(),
+        headers,
         body,
+        extra: JsonMap::new(),
     })
 }
 
 enum WireView<'a> {
     Spec(SpecView<'a>),
     Otupy(OtupyView<'a>),
-    Bare(ContentView<'a>),
+    Bare(BareView<'a>),
 }
 
 impl Serialize for WireView<'_> {
@@ -717,8 +772,8 @@ impl Serialize for WireView<'_> {
 /// Encodes a message after validating it, returning the payload and the
 /// publish properties to send with it.
 ///
-/// The bare dialect carries no headers: `request_id`, `from` and `to` are
-/// not on the wire.
+/// The bare dialect carries the headers as keys beside the command's or
+/// response's own (see [`message::BareView`]).
 pub fn encode(
     msg: &Message,
     encoding: Encoding,
@@ -738,11 +793,24 @@ pub fn encode(
                  whose headers are top-level keys beside `content`",
             ));
         }
+        // The message's own top-level keys (`signature`) go there too.
+        let taken = |k: &str| {
+            ["content", "body", "request_id", "created", "from", "to"].contains(&k)
+                || msg.headers.extra.contains_key(k)
+        };
+        if let Some(k) = msg.extra.keys().find(|k| taken(k)) {
+            return Err(MessageError::new(
+                Kind::Value,
+                k.clone(),
+                "a top-level key of this name cannot be sent in the otupy dialect, \
+                 where it would collide with a header or `content`",
+            ));
+        }
     }
     let view = match dialect {
         Dialect::Spec => WireView::Spec(SpecView(msg)),
         Dialect::Otupy => WireView::Otupy(OtupyView(msg)),
-        Dialect::Bare => WireView::Bare(ContentView(&msg.body)),
+        Dialect::Bare => WireView::Bare(BareView(msg)),
     };
     let mut buf = Vec::with_capacity(512);
     match encoding {

@@ -11,7 +11,7 @@
 //!
 //! let mut c: Correlator<Vec<u16>> = Correlator::new();
 //! c.open("r1", Expect::Responders(vec!["fw-1".into()]), 10_000, Vec::new()).unwrap();
-//! let mut rsp = Message { headers: Default::default(), body: oc2mqtt::message::Body::Response(Response::new(102)) };
+//! let mut rsp = Message { headers: Default::default(), body: oc2mqtt::message::Body::Response(Response::new(102)), extra: Default::default() };
 //! rsp.headers.request_id = Some("r1".into());
 //! rsp.headers.from = Some("fw-1".into());
 //! assert!(matches!(c.on_response(&rsp), Outcome::Open { .. }));       // 102: interim
@@ -222,8 +222,10 @@ impl<T> Correlator<T> {
         let from = msg.headers.from.as_deref();
         let (expected, complete) = match &mut x.pending {
             Pending::Responders(pending) => {
-                // A responder that is not pending is either unexpected or already final.
-                match from.and_then(|f| pending.iter().position(|p| p == f)) {
+                // A responder that is not pending is either unexpected or
+                // already final; see `pending_position` for the forms of
+                // address that still match.
+                match pending_position(pending, from) {
                     Some(i) => {
                         if is_final {
                             pending.swap_remove(i);
@@ -360,6 +362,23 @@ impl<T> Correlator<T> {
     }
 }
 
+/// Which pending responder a response `from` answers for: the one it
+/// names, in any form of [`crate::rules::address_id`] (`c01@host:port`, a
+/// topic ending in `c01`); else, when exactly one responder is still
+/// pending, that one: the request_id is the command's, and peers that
+/// answer under another name (yuuki's fixed `"Yuuki"`, the OIF device's
+/// MQTT client id) or none must not leave the exchange waiting out its
+/// timeout.
+fn pending_position(pending: &[String], from: Option<&str>) -> Option<usize> {
+    use crate::rules::address_id;
+    let named = from.and_then(|f| {
+        pending
+            .iter()
+            .position(|p| p == f || address_id(p) == address_id(f))
+    });
+    named.or_else(|| (pending.len() == 1).then_some(0))
+}
+
 fn closed<T>(request_id: String, x: OpenExchange<T>, reason: CloseReason) -> Closed<T> {
     let (missing, missing_count) = match x.pending {
         Pending::Responders(mut p) => {
@@ -392,6 +411,7 @@ mod tests {
                 ..Headers::default()
             },
             body: Body::Response(Response::new(status)),
+            extra: Default::default(),
         }
     }
 
@@ -413,22 +433,51 @@ mod tests {
             }
         ));
         assert!(matches!(
-            c.on_response(&rsp("r", Some("a"), 200)),
-            Outcome::Open { is_final: true, .. }
-        ));
-        assert_eq!(c.missing("r").expect("open"), ["b"]);
-        assert!(matches!(
             c.on_response(&rsp("r", Some("x"), 200)),
             Outcome::Open {
                 expected: false,
                 ..
             }
         ));
+        assert!(matches!(
+            c.on_response(&rsp("r", Some("a"), 200)),
+            Outcome::Open { is_final: true, .. }
+        ));
+        assert_eq!(c.missing("r").expect("open"), ["b"]);
         match c.on_response(&rsp("r", Some("b"), 200)) {
             Outcome::Complete(closed) => assert_eq!(closed.reason, CloseReason::Complete),
             other => panic!("expected completion, got {other:?}"),
         }
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_reply_under_another_name_completes_the_last_awaited_responder() {
+        // yuuki answers as "Yuuki", the OIF device as its MQTT client id, the
+        // OIF orchestrator's peers as id@host:port.
+        let mut c = Correlator::new();
+        c.open("r", Expect::Responders(vec!["c01".into()]), 100, ())
+            .expect("open");
+        assert!(matches!(
+            c.on_response(&rsp("r", Some("Yuuki"), 200)),
+            Outcome::Complete(_)
+        ));
+        c.open(
+            "s",
+            Expect::Responders(vec!["c01".into(), "c02".into()]),
+            100,
+            (),
+        )
+        .expect("open");
+        assert!(matches!(
+            c.on_response(&rsp("s", Some("c02@10.0.0.2:1883"), 200)),
+            Outcome::Open { expected: true, .. }
+        ));
+        assert_eq!(c.missing("s").expect("open"), ["c01"]);
+        assert!(matches!(
+            c.on_response(&rsp("s", Some("oc2/rsp/c01"), 200)),
+            Outcome::Complete(_)
+        ));
     }
 
     #[test]

@@ -70,6 +70,18 @@ impl DedupKey {
         Self::of_bytes(&buf)
     }
 
+    /// The key of a command that carries `created`: (`from`, `request_id`,
+    /// `created`). A replay has the same `created`; a script that reuses a
+    /// request_id for a new command (the examples' `uuid_1`) does not.
+    pub fn command_created(from: Option<&str>, request_id: &str, created: i64) -> Self {
+        let mut buf = Vec::with_capacity(104);
+        buf.extend_from_slice(b"cmt");
+        field(&mut buf, from.map(str::as_bytes));
+        field(&mut buf, Some(request_id.as_bytes()));
+        buf.extend_from_slice(&created.to_le_bytes());
+        Self::of_bytes(&buf)
+    }
+
     /// The key of a response: (`from`, `request_id`, status, payload digest).
     pub fn response(from: Option<&str>, request_id: &str, status: u16, payload: &[u8]) -> Self {
         let mut buf = Vec::with_capacity(128);
@@ -93,7 +105,10 @@ impl DedupKey {
     pub fn of_message(msg: &Message, payload: &[u8]) -> Self {
         let from = msg.headers.from.as_deref();
         match (&msg.body, msg.headers.request_id.as_deref()) {
-            (Body::Request(_), Some(id)) => Self::command(from, id),
+            (Body::Request(_), Some(id)) => match msg.headers.created {
+                Some(created) => Self::command_created(from, id, created),
+                None => Self::command(from, id),
+            },
             (Body::Response(r), Some(id)) => Self::response(from, id, r.status, payload),
             _ => Self::payload(payload),
         }

@@ -66,6 +66,12 @@ pub struct Salvage {
     pub encoding: Option<crate::codec::Encoding>,
     /// Whether the message appeared to be a request, response or notification.
     pub msg_type: Option<crate::message::MsgType>,
+    /// The `to` header, if it could be read: a consumer does not answer a
+    /// malformed command addressed to other devices.
+    pub to: Option<Vec<String>>,
+    /// The command's `response_requested`, if it could be read: a consumer
+    /// answers nothing to a malformed command that asked for `none`.
+    pub response_requested: Option<crate::message::ResponseRequested>,
 }
 
 /// A message that could not be decoded or does not satisfy the specification.

@@ -211,6 +211,7 @@ pub(crate) fn decode(payload: &[u8], encoding: Encoding) -> Option<(Message, Dia
             Message {
                 headers,
                 body: body(w.body.openc2)?,
+                extra: JsonMap::new(),
             },
             Dialect::Spec,
         ));
@@ -221,6 +222,7 @@ pub(crate) fn decode(payload: &[u8], encoding: Encoding) -> Option<(Message, Dia
         Message {
             headers,
             body: body(w.content)?,
+            extra: JsonMap::new(),
         },
         Dialect::Otupy,
     ))

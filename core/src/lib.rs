@@ -9,7 +9,8 @@
 //! - [`codec`]: JSON/CBOR in the spec, otupy and bare dialects, with MQTT properties;
 //! - [`topics`]: subscriptions, command and response topics, filter matching;
 //! - [`correlate`]: matching responses to commands;
-//! - [`dedup`]: dropping duplicates.
+//! - [`dedup`]: dropping duplicates;
+//! - [`rules`]: a consumer's OpenC2 rules (a command in, the responses out).
 //!
 //! ```
 //! use oc2mqtt::{codec, topics::Topics};
@@ -39,6 +40,7 @@ pub mod message;
 pub mod monitor;
 #[cfg(feature = "client")]
 pub mod producer;
+pub mod rules;
 mod strict;
 pub mod topics;
 

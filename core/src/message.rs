@@ -485,14 +485,33 @@ impl MsgType {
         }
     }
 
-    /// Parses a `msgType` property value.
+    /// Parses a `msgType` property value: MQTT-T's `req`, `rsp`, `ntf`, and
+    /// the spellings real peers send: LS 3.4.2.11's `command`/`response`/
+    /// `notification`, the OIF orchestrator's `request`, the OIF device
+    /// test producer's `cmd` (case is ignored).
+    ///
+    /// ```
+    /// use oc2mqtt::message::MsgType;
+    /// assert_eq!(MsgType::from_property("cmd"), Some(MsgType::Request));
+    /// assert_eq!(MsgType::from_property("Response"), Some(MsgType::Response));
+    /// assert_eq!(MsgType::from_property("event"), None);
+    /// ```
     pub fn from_property(s: &str) -> Option<Self> {
-        match s {
-            "req" => Some(Self::Request),
-            "rsp" => Some(Self::Response),
-            "ntf" => Some(Self::Notification),
-            _ => None,
-        }
+        const SPELLINGS: [(&str, MsgType); 9] = [
+            ("req", MsgType::Request),
+            ("request", MsgType::Request),
+            ("command", MsgType::Request),
+            ("cmd", MsgType::Request),
+            ("rsp", MsgType::Response),
+            ("response", MsgType::Response),
+            ("ntf", MsgType::Notification),
+            ("notification", MsgType::Notification),
+            ("notify", MsgType::Notification),
+        ];
+        SPELLINGS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|(_, t)| *t)
     }
 }
 
@@ -546,6 +565,9 @@ pub struct Message {
     pub headers: Headers,
     /// The body.
     pub body: Body,
+    /// Top-level keys beside `headers` and `body` in the specification's
+    /// shape, kept as received: MQTT-T 2.4.2's `signature`, and any other.
+    pub extra: JsonMap,
 }
 
 impl Message {
@@ -575,6 +597,7 @@ impl Message {
                 ..Headers::default()
             },
             body: Body::Request(command),
+            extra: JsonMap::new(),
         }
     }
 
@@ -590,6 +613,7 @@ impl Message {
                 extra: JsonMap::new(),
             },
             body: Body::Response(response),
+            extra: JsonMap::new(),
         }
     }
 
@@ -682,17 +706,20 @@ fn wrong_type(base: &str, field: &str, expected: &str, found: &Value) -> Message
     )
 }
 
+/// An optional field; `null` counts as absent (JSON writers send unset
+/// optional fields as `null`: Python's `None`, the OIF device's `status_text`).
 fn take_string(m: &mut JsonMap, base: &str, field: &str) -> Result<Option<String>, MessageError> {
     match m.remove(field) {
-        None => Ok(None),
+        None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(wrong_type(base, field, "a string", &other)),
     }
 }
 
+/// An optional object field; `null` counts as absent, as in [`take_string`].
 fn take_object(m: &mut JsonMap, base: &str, field: &str) -> Result<Option<JsonMap>, MessageError> {
     match m.remove(field) {
-        None => Ok(None),
+        None | Some(Value::Null) => Ok(None),
         Some(Value::Object(o)) => Ok(Some(o)),
         Some(other) => Err(wrong_type(base, field, "an object", &other)),
     }
@@ -798,11 +825,12 @@ pub(crate) fn validate_command_id(id: &str, path: &str) -> Result<(), MessageErr
             ),
         ));
     }
-    if id.is_empty() || id.chars().any(char::is_whitespace) {
+    // LS 3.3.1: `^\S{0,36}$`, so the empty string is a valid command_id.
+    if id.chars().any(char::is_whitespace) {
         return Err(MessageError::new(
             Kind::Value,
             path,
-            "expected a non-empty identifier without spaces",
+            "expected an identifier without white space",
         ));
     }
     Ok(())
@@ -928,7 +956,12 @@ pub(crate) fn response_from_map(mut m: JsonMap, base: &str) -> Result<Response, 
         Some(other) => return Err(wrong_type(base, "status", "an integer", &other)),
     };
     let status_text = take_string(&mut m, base, "status_text")?;
-    let results = take_object(&mut m, base, "results")?;
+    // `results` that is not a map (the OIF device sends `""`) harms nobody:
+    // it stays in `extra` as received, and the codec warns about it.
+    let results = match m.get("results") {
+        Some(v) if !v.is_object() && !v.is_null() => None,
+        _ => take_object(&mut m, base, "results")?,
+    };
     Ok(Response {
         status,
         status_text,
@@ -954,51 +987,61 @@ impl Serialize for SingleKey<'_> {
     }
 }
 
+fn command_len(c: &Command) -> usize {
+    2 + usize::from(c.args.is_some())
+        + usize::from(c.actuator.is_some())
+        + usize::from(c.command_id.is_some())
+        + c.extra.len()
+}
+
+fn serialize_command_entries<M: SerializeMap>(c: &Command, map: &mut M) -> Result<(), M::Error> {
+    map.serialize_entry("action", c.action.as_str())?;
+    map.serialize_entry("target", &SingleKey(&c.target.name, &c.target.value))?;
+    if let Some(args) = &c.args {
+        map.serialize_entry("args", args)?;
+    }
+    if let Some(a) = &c.actuator {
+        map.serialize_entry("actuator", &SingleKey(&a.profile, &a.value))?;
+    }
+    if let Some(id) = &c.command_id {
+        map.serialize_entry("command_id", id)?;
+    }
+    for (k, v) in &c.extra {
+        map.serialize_entry(k, v)?;
+    }
+    Ok(())
+}
+
 impl Serialize for CommandView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let c = self.0;
-        let n = 2
-            + usize::from(c.args.is_some())
-            + usize::from(c.actuator.is_some())
-            + usize::from(c.command_id.is_some())
-            + c.extra.len();
-        let mut map = s.serialize_map(Some(n))?;
-        map.serialize_entry("action", c.action.as_str())?;
-        map.serialize_entry("target", &SingleKey(&c.target.name, &c.target.value))?;
-        if let Some(args) = &c.args {
-            map.serialize_entry("args", args)?;
-        }
-        if let Some(a) = &c.actuator {
-            map.serialize_entry("actuator", &SingleKey(&a.profile, &a.value))?;
-        }
-        if let Some(id) = &c.command_id {
-            map.serialize_entry("command_id", id)?;
-        }
-        for (k, v) in &c.extra {
-            map.serialize_entry(k, v)?;
-        }
+        let mut map = s.serialize_map(Some(command_len(self.0)))?;
+        serialize_command_entries(self.0, &mut map)?;
         map.end()
     }
 }
 
+fn response_len(r: &Response) -> usize {
+    1 + usize::from(r.status_text.is_some()) + usize::from(r.results.is_some()) + r.extra.len()
+}
+
+fn serialize_response_entries<M: SerializeMap>(r: &Response, map: &mut M) -> Result<(), M::Error> {
+    map.serialize_entry("status", &r.status)?;
+    if let Some(t) = &r.status_text {
+        map.serialize_entry("status_text", t)?;
+    }
+    if let Some(res) = &r.results {
+        map.serialize_entry("results", res)?;
+    }
+    for (k, v) in &r.extra {
+        map.serialize_entry(k, v)?;
+    }
+    Ok(())
+}
+
 impl Serialize for ResponseView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let r = self.0;
-        let n = 1
-            + usize::from(r.status_text.is_some())
-            + usize::from(r.results.is_some())
-            + r.extra.len();
-        let mut map = s.serialize_map(Some(n))?;
-        map.serialize_entry("status", &r.status)?;
-        if let Some(t) = &r.status_text {
-            map.serialize_entry("status_text", t)?;
-        }
-        if let Some(res) = &r.results {
-            map.serialize_entry("results", res)?;
-        }
-        for (k, v) in &r.extra {
-            map.serialize_entry(k, v)?;
-        }
+        let mut map = s.serialize_map(Some(response_len(self.0)))?;
+        serialize_response_entries(self.0, &mut map)?;
         map.end()
     }
 }
@@ -1097,12 +1140,21 @@ impl Serialize for Response {
     }
 }
 
-/// `{"headers": {...}, "body": {"openc2": {...}}}`.
+/// `{"headers": {...}, "body": {"openc2": {...}}}`, then the message's
+/// top-level extras (`signature`). Headers without an entry are left out
+/// (LS 3.2: a headers map has at least one).
 impl Serialize for SpecView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(2))?;
-        map.serialize_entry("headers", &HeadersView(&self.0.headers))?;
-        map.serialize_entry("body", &OpenC2View(&self.0.body))?;
+        let m = self.0;
+        let has_headers = header_len(&m.headers) > 0;
+        let mut map = s.serialize_map(Some(1 + usize::from(has_headers) + m.extra.len()))?;
+        if has_headers {
+            map.serialize_entry("headers", &HeadersView(&m.headers))?;
+        }
+        map.serialize_entry("body", &OpenC2View(&m.body))?;
+        for (k, v) in &m.extra {
+            map.serialize_entry(k, v)?;
+        }
         map.end()
     }
 }
@@ -1113,9 +1165,61 @@ pub(crate) struct OtupyView<'a>(pub &'a Message);
 impl Serialize for OtupyView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let h = &self.0.headers;
-        let mut map = s.serialize_map(Some(1 + header_len(h)))?;
+        let mut map = s.serialize_map(Some(1 + header_len(h) + self.0.extra.len()))?;
         map.serialize_entry("content", &ChoiceView(&self.0.body))?;
         serialize_header_entries(h, &mut map)?;
+        for (k, v) in &self.0.extra {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// The bare dialect: the command or response object, with the headers set
+/// (`request_id`, `created`, `from`, `to`) as keys beside its own, so that
+/// every message carries its sender (MQTT-T 3.2) while a peer that reads
+/// only `action`/`target` or `status` reads it as before. Other headers and
+/// top-level keys have no place in it and are left out, as the body of a
+/// notification is the notification.
+/// `{"action": "deny", "target": {..}, "request_id": .., "from": ..}`.
+pub(crate) struct BareView<'a>(pub &'a Message);
+
+impl Serialize for BareView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let body_len = match &m.body {
+            Body::Request(c) => command_len(c),
+            Body::Response(r) => response_len(r),
+            Body::Notification(n) => n.len(),
+        };
+        let h = &m.headers;
+        let headers = usize::from(h.request_id.is_some())
+            + usize::from(h.created.is_some())
+            + usize::from(h.from.is_some())
+            + usize::from(h.to.is_some());
+        let mut map = s.serialize_map(Some(body_len + headers))?;
+        match &m.body {
+            Body::Request(c) => serialize_command_entries(c, &mut map)?,
+            Body::Response(r) => serialize_response_entries(r, &mut map)?,
+            Body::Notification(n) => {
+                for (k, v) in n {
+                    map.serialize_entry(k, v)?;
+                }
+            }
+        }
+        let h = &m.headers;
+        if let Some(id) = &h.request_id {
+            map.serialize_entry("request_id", id)?;
+        }
+        if let Some(c) = &h.created {
+            map.serialize_entry("created", c)?;
+        }
+        if let Some(f) = &h.from {
+            map.serialize_entry("from", f)?;
+        }
+        if let Some(t) = &h.to {
+            map.serialize_entry("to", t)?;
+        }
         map.end()
     }
 }
