@@ -8,6 +8,16 @@ use std::time::Duration;
 use clap::{ArgAction, Args};
 use oc2mqtt::Error;
 use oc2mqtt::client::{ClientConfig, MqttVersion};
+use oc2mqtt::topics::{Peer, ResponseTopics};
+
+fn parse_peer(s: &str) -> Result<Peer, String> {
+    s.parse().map_err(|_| "expected spec, otupy, yuuki or oif".to_owned())
+}
+
+fn parse_response_topics(s: &str) -> Result<ResponseTopics, String> {
+    s.parse()
+        .map_err(|_| "expected shared, producer or both".to_owned())
+}
 
 /// Exit code: success.
 pub(crate) const EXIT_OK: u8 = 0;
@@ -128,9 +138,18 @@ pub(crate) struct Common {
     /// Keep-alive interval in seconds, at most 300 [default: 60].
     #[arg(long, value_name = "SEC")]
     pub(crate) keep_alive: Option<u32>,
-    /// Also use otupy's response topics (oc2/rsp/device/<id>).
-    #[arg(long)]
+    /// Peers to suit: spec (MQTT-T as written), otupy (its flat dialect and
+    /// oc2/rsp/device/<id>), yuuki (commands also on oc2/cmd), oif (responses
+    /// also on oc2/rsp/<producer>, msgType request/response) [default: spec].
+    #[arg(long, value_name = "spec|otupy|yuuki|oif", value_parser = parse_peer)]
+    pub(crate) peer: Option<Peer>,
+    /// The same as --peer otupy (kept for existing scripts).
+    #[arg(long, hide = true)]
     pub(crate) otupy_compat: bool,
+    /// Where responses are published: shared (oc2/rsp, which every producer
+    /// subscribes), producer (oc2/rsp/<producer> only) or both [default: as --peer has it].
+    #[arg(long, value_name = "shared|producer|both", value_parser = parse_response_topics)]
+    pub(crate) response_topics: Option<ResponseTopics>,
     /// How long one connection attempt may take, in seconds [default: 10].
     #[arg(long, value_name = "SEC")]
     pub(crate) connect_timeout: Option<u32>,
@@ -181,12 +200,22 @@ impl Common {
         if let Some(k) = self.keep_alive {
             c.keep_alive_secs = k;
         }
-        c.otupy_compat = self.otupy_compat;
+        c.peer = self.peer();
+        c.response_topics = self.response_topics;
         if let Some(t) = self.connect_timeout {
             c.connect_timeout_secs = t;
         }
         c.validate_naming(flag)?;
         Ok(c)
+    }
+
+    /// The peers to suit (`--peer`, or `--otupy-compat`).
+    pub(crate) fn peer(&self) -> Peer {
+        match self.peer {
+            Some(p) => p,
+            None if self.otupy_compat => Peer::Otupy,
+            None => Peer::Spec,
+        }
     }
 
     /// The brokers, for messages.

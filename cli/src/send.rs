@@ -49,9 +49,10 @@ pub(crate) struct SendArgs {
     #[arg(long, value_name = "json|cbor", default_value = "json", value_parser = parse_encoding)]
     encoding: Encoding,
     /// Wire shape of the command: spec (MQTT-T headers/body), otupy (flat), or
-    /// bare (the command object alone; its responses cannot be correlated).
-    #[arg(long, value_name = "spec|otupy|bare", default_value = "spec", value_parser = parse_dialect)]
-    dialect: Dialect,
+    /// bare (the command object, with request_id, created, from and to beside
+    /// its keys) [default: the --peer's, spec unless --peer otupy].
+    #[arg(long, value_name = "spec|otupy|bare", value_parser = parse_dialect)]
+    dialect: Option<Dialect>,
     /// The command as JSON text, @FILE, or - for stdin: the command object
     /// ({"action": "query", "target": {"features": ["versions"]}}), or a whole
     /// message in any dialect, of which only the command is used.
@@ -111,13 +112,24 @@ async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Res
         timeout: args.timeout,
         expect: args.expect.map(|n| n as usize),
         encoding: args.encoding,
-        dialect: args.dialect,
+        dialect: args.dialect.unwrap_or_else(|| args.common.peer().dialect()),
     };
     let mut exchange = producer.send(command, options).await?;
     tracing::info!(request_id = exchange.request_id(), "command sent");
     let mut received = 0usize;
     let mut final_from = HashSet::new();
-    while let Some(reply) = exchange.next().await {
+    loop {
+        let reply = tokio::select! {
+            r = exchange.next() => match r {
+                Some(r) => r,
+                None => break,
+            },
+            Some(u) = producer.next_unsolicited() => {
+                report_unsolicited(&u)?;
+                continue;
+            }
+        };
+        report_other_name(&reply, &args.to);
         // In the specification's order (headers, then body), whatever the dialect it came in.
         let line = serde_json::to_string(&reply.message)
             .map_err(|e| Failure::runtime(format!("cannot print a response: {e}")))?;
@@ -154,6 +166,38 @@ async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Res
     }
     eprintln!("no response within {secs} s");
     Ok(EXIT_INCOMPLETE)
+}
+
+/// A response that matched no open exchange (a peer's bare
+/// `{"status":200}` without request_id, say): shown on stderr, so that
+/// standard output keeps only this command's responses.
+fn report_unsolicited(reply: &oc2mqtt::client::Reply) -> Result<(), Failure> {
+    let line = serde_json::to_string(&reply.message)
+        .map_err(|e| Failure::runtime(format!("cannot print a response: {e}")))?;
+    eprintln!(
+        "unsolicited response on {} (matches no command of this run): {line}",
+        reply.topic
+    );
+    Ok(())
+}
+
+/// A response whose `from` is none of the addressed ids (yuuki answers as
+/// "Yuuki", the OIF device as its MQTT client id): counted for the one
+/// responder still awaited, and said so.
+fn report_other_name(reply: &oc2mqtt::client::Reply, to: &[String]) {
+    let from = reply.message.headers.from.as_deref();
+    let named = from.is_some_and(|f| {
+        to.iter()
+            .any(|t| t == f || oc2mqtt::rules::address_id(f) == t.as_str())
+    });
+    if !to.is_empty() && !named {
+        eprintln!(
+            "note: a response to request_id {} came from {}, which is not an addressed id; \
+             it answers for the one responder still awaited",
+            reply.message.headers.request_id.as_deref().unwrap_or("-"),
+            from.map_or_else(|| "no one (no from)".to_owned(), |f| format!("'{f}'"))
+        );
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,12 @@ pub(crate) struct ServeArgs {
     /// Action/target pair implemented, e.g. deny:ipv4_connection; repeat for several.
     #[arg(long = "pair", value_name = "ACTION:TARGET", value_parser = parse_pair)]
     pairs: Vec<(String, String)>,
+    /// Command argument implemented beyond the Language Specification's and
+    /// the profiles' (SLPF's for --profile slpf), as NAME or NAMESPACE.NAME
+    /// (x-acme, x-acme.mode); repeat for several. Once pairs, profiles or
+    /// arguments are declared, others get 501.
+    #[arg(long = "arg", value_name = "NAME")]
+    args: Vec<String>,
     /// Commands per minute, reported by `query features`.
     #[arg(long, value_name = "N")]
     rate_limit: Option<f64>,
@@ -82,6 +88,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<u8, Failure> {
         device_id: args.device_id.clone(),
         profiles: args.profiles.clone(),
         pairs: args.pairs.clone(),
+        args: args.args.clone(),
         rate_limit: args.rate_limit,
         group: args.group.clone(),
         freshness_secs: args.freshness,

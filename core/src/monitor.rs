@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 use crate::client::{ClientConfig, Connection, Counters, Inbound, Stats, lock, monotonic_ms};
 use crate::codec::{Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
+use crate::dedup::{DedupKey, Deduplicator};
 use crate::error::{MessageError, Result};
 use crate::message::{Message, MsgType, ResponseRequested, now_ms};
 use crate::topics::Role;
@@ -91,6 +92,10 @@ struct Inner {
     conn: Connection,
     window: Duration,
     pairs: Mutex<Pairs>,
+    /// Payloads seen in the last second: the copies of one publish on
+    /// several topics (a command to two devices; a response from a peer
+    /// that publishes on `oc2/rsp` and `oc2/rsp/<producer>`) show once.
+    copies: Mutex<Deduplicator>,
     events: mpsc::UnboundedSender<MonitorEvent>,
     shutdown: watch::Sender<bool>,
 }
@@ -191,8 +196,12 @@ impl Inner {
 
     /// Runs on the connection's task for every message.
     fn on_message(&self, m: &Inbound) {
-        let event = self.observe(m);
-        let _ = self.events.send(event);
+        if lock(&self.copies).check(DedupKey::payload(m.payload()), monotonic_ms()) {
+            let event = self.observe(m);
+            let _ = self.events.send(event);
+        } else {
+            Counters::bump(&self.conn.counters.duplicates);
+        }
         self.expire();
     }
 }
@@ -228,6 +237,10 @@ impl Monitor {
             conn,
             window,
             pairs: Mutex::new(Pairs::default()),
+            copies: Mutex::new(Deduplicator::new(
+                crate::rules::REPEAT_WINDOW_MS,
+                crate::dedup::DEFAULT_CAPACITY,
+            )),
             events,
             shutdown: watch::Sender::new(false),
         });
@@ -298,5 +311,11 @@ impl Monitor {
     pub async fn close(&self) {
         self.inner.shutdown.send_replace(true);
         self.inner.conn.close().await;
+    }
+
+    /// The connection's state changes from now on, starting with the
+    /// current state: connected, offline, reconnecting, closed.
+    pub fn events(&self) -> crate::client::ConnectionEvents {
+        self.inner.conn.events()
     }
 }

@@ -109,11 +109,18 @@ struct State {
     dedup: Deduplicator,
 }
 
+/// Unsolicited responses kept for [`Producer::next_unsolicited`]; more are
+/// counted and dropped.
+const UNSOLICITED_KEPT: usize = 1024;
+
 struct Inner {
     conn: Connection,
     id: String,
     topics: Topics,
     state: Mutex<State>,
+    unsolicited: mpsc::Sender<Reply>,
+    unsolicited_rx: tokio::sync::Mutex<mpsc::Receiver<Reply>>,
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Inner {
@@ -153,8 +160,7 @@ impl Inner {
             Outcome::Unsolicited => {
                 // Log after the lock: a logging bridge may need a foreign lock (the GIL).
                 drop(st);
-                Counters::bump(&self.conn.counters.unsolicited);
-                tracing::debug!(request_id = ?decoded.message.headers.request_id, "unsolicited response");
+                self.on_unsolicited(m, decoded);
                 return;
             }
             Outcome::Open { data, .. } => (data.tx.clone(), data.sent, false),
@@ -172,6 +178,37 @@ impl Inner {
         if complete {
             let _ = tx.send(Event::Complete);
         }
+    }
+}
+
+impl Inner {
+    /// A response that matches no open exchange: one addressed to another
+    /// producer (every producer hears `oc2/rsp`) is not ours; the rest (a
+    /// bare `{"status":200}` without request_id, a late answer) goes to
+    /// [`Producer::next_unsolicited`].
+    fn on_unsolicited(&self, m: &Inbound, decoded: codec::Decoded) {
+        let h = &decoded.message.headers;
+        let ours = h.to.as_deref().is_none_or(|to| {
+            to.is_empty()
+                || to
+                    .iter()
+                    .any(|t| t == &self.id || crate::rules::address_id(t) == self.id)
+        });
+        if !ours {
+            tracing::trace!(request_id = ?h.request_id, to = ?h.to, "a response to another producer");
+            return;
+        }
+        Counters::bump(&self.conn.counters.unsolicited);
+        tracing::debug!(request_id = ?h.request_id, from = ?h.from, "unsolicited response");
+        let reply = Reply {
+            latency: Duration::ZERO,
+            message: decoded.message,
+            topic: m.topic().to_owned(),
+            encoding: decoded.encoding,
+            dialect: decoded.dialect,
+        };
+        // Full: the application is not reading them; counted above.
+        let _ = self.unsolicited.try_send(reply);
     }
 }
 
@@ -197,6 +234,7 @@ impl Producer {
         let topics = config.topics()?;
         let filters = topics.subscriptions(Role::Producer, Some(id), &[] as &[&str])?;
         let conn = Connection::open(&config, filters).await?;
+        let (unsolicited, unsolicited_rx) = mpsc::channel(UNSOLICITED_KEPT);
         let inner = Arc::new(Inner {
             conn,
             id: id.to_owned(),
@@ -205,6 +243,9 @@ impl Producer {
                 correlator: Correlator::new(),
                 dedup: Deduplicator::default(),
             }),
+            unsolicited,
+            unsolicited_rx: tokio::sync::Mutex::new(unsolicited_rx),
+            closed: tokio::sync::watch::Sender::new(false),
         });
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         inner.conn.on_message(move |m| {
@@ -265,7 +306,8 @@ impl Producer {
         h.created.get_or_insert_with(message::now_ms);
         h.from.get_or_insert_with(|| self.inner.id.clone());
         let topics = self.inner.topics.command_topics(&msg)?;
-        let (payload, props) = codec::encode(&msg, options.encoding, options.dialect)?;
+        let (payload, mut props) = codec::encode(&msg, options.encoding, options.dialect)?;
+        self.inner.topics.spell_msg_type(&mut props);
         let (tx, rx) = mpsc::unbounded_channel();
         let sent = Instant::now();
         let deadline = tokio::time::Instant::now() + options.timeout;
@@ -332,9 +374,33 @@ impl Producer {
         self.inner.state().correlator.len()
     }
 
+    /// The next response that matched no open exchange and was not
+    /// addressed to another producer: a peer's bare `{"status": 200}`
+    /// without request_id, an answer after its exchange closed. `None` once
+    /// closed. Up to 1 024 wait to be read; more are only counted in
+    /// [`Stats::unsolicited`].
+    pub async fn next_unsolicited(&self) -> Option<Reply> {
+        let mut closed = self.inner.closed.subscribe();
+        if *closed.borrow() {
+            return None;
+        }
+        let mut rx = self.inner.unsolicited_rx.lock().await;
+        tokio::select! {
+            r = rx.recv() => r,
+            _ = closed.wait_for(|c| *c) => None,
+        }
+    }
+
     /// Disconnects from the broker. Open exchanges end at their next wait.
     pub async fn close(&self) {
+        self.inner.closed.send_replace(true);
         self.inner.conn.close().await;
+    }
+
+    /// The connection's state changes from now on, starting with the
+    /// current state: connected, offline, reconnecting, closed.
+    pub fn events(&self) -> crate::client::ConnectionEvents {
+        self.inner.conn.events()
     }
 }
 

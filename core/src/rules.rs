@@ -762,7 +762,8 @@ impl Responder {
     }
 
     fn encode_message(&self, request: &Request, msg: Message) -> Result<Publish> {
-        let (payload, properties) = codec::encode(&msg, request.encoding, request.dialect)?;
+        let (payload, mut properties) = codec::encode(&msg, request.encoding, request.dialect)?;
+        self.topics.spell_msg_type(&mut properties);
         Ok(Publish {
             topics: self.topics.response_topics(&msg),
             payload,

@@ -79,11 +79,144 @@ pub fn validate_id(what: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The topic scheme in use: an optional site prefix and otupy compatibility.
+/// Peers whose conventions oc2mqtt adopts beside the specification's: one
+/// switch that sets the topics, dialect and message-type spelling a family
+/// of peers needs (what `--otupy-compat` did for otupy alone). Decoding
+/// accepts every peer's forms whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Peer {
+    /// MQTT-T as written: responses on `oc2/rsp`, the spec dialect.
+    #[default]
+    Spec,
+    /// otupy 1.1: its flat dialect, and its producers' `oc2/rsp/device/<id>`
+    /// subscribed as well.
+    Otupy,
+    /// yuuki consumers listen on `oc2/cmd`: every command goes there too.
+    Yuuki,
+    /// The OIF orchestrator listens on `oc2/rsp/<its id>` (and `+/oc2/rsp`),
+    /// not `oc2/rsp`: responses go to both, and `msgType` is spelled
+    /// `request`/`response`.
+    Oif,
+}
+
+impl Peer {
+    /// Every peer, for help texts.
+    pub const ALL: [Peer; 4] = [Peer::Spec, Peer::Otupy, Peer::Yuuki, Peer::Oif];
+
+    /// Its name: `spec`, `otupy`, `yuuki`, `oif`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Spec => "spec",
+            Self::Otupy => "otupy",
+            Self::Yuuki => "yuuki",
+            Self::Oif => "oif",
+        }
+    }
+
+    /// The dialect its peers read and write.
+    pub fn dialect(self) -> crate::codec::Dialect {
+        match self {
+            Self::Otupy => crate::codec::Dialect::Otupy,
+            Self::Spec | Self::Yuuki | Self::Oif => crate::codec::Dialect::Spec,
+        }
+    }
+
+    /// Where responses go for its peers.
+    pub fn response_topics(self) -> ResponseTopics {
+        match self {
+            Self::Oif => ResponseTopics::Both,
+            Self::Spec | Self::Otupy | Self::Yuuki => ResponseTopics::Shared,
+        }
+    }
+
+    /// The `msgType` user property for `t`: MQTT-T's `req`/`rsp`/`ntf`, or
+    /// the OIF spelling.
+    pub fn msg_type_property(self, t: crate::message::MsgType) -> &'static str {
+        match self {
+            Self::Oif => t.as_key(),
+            Self::Spec | Self::Otupy | Self::Yuuki => t.as_property(),
+        }
+    }
+}
+
+impl FromStr for Peer {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown peer '{s}'; expected spec, otupy, yuuki or oif"
+                ))
+            })
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a consumer publishes its responses.
+///
+/// MQTT-T 3.2 has producers subscribe `oc2/rsp` (MUST) and `oc2/rsp/<id>`
+/// (SHOULD), so one publish on `oc2/rsp` reaches every conforming producer
+/// once; publishing on both topics makes every producer and monitor that
+/// follows the spec receive each response twice (measured in
+/// `bench/RESULTS.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ResponseTopics {
+    /// `oc2/rsp` only (the default).
+    #[default]
+    Shared,
+    /// `oc2/rsp/<producer>` only (`oc2/rsp` when the producer is unknown):
+    /// less traffic with many producers, but a producer that subscribes
+    /// only `oc2/rsp` hears nothing.
+    Producer,
+    /// Both, as oc2mqtt did before 0.3 and the OIF orchestrator needs.
+    Both,
+}
+
+impl ResponseTopics {
+    /// Its name: `shared`, `producer`, `both`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shared => "shared",
+            Self::Producer => "producer",
+            Self::Both => "both",
+        }
+    }
+}
+
+impl FromStr for ResponseTopics {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        [Self::Shared, Self::Producer, Self::Both]
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown response topics '{s}'; expected shared, producer or both"
+                ))
+            })
+    }
+}
+
+impl fmt::Display for ResponseTopics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The topic scheme in use: an optional site prefix, the peers to suit,
+/// and where responses go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Topics {
     prefix: String,
-    otupy_compat: bool,
+    peer: Peer,
+    responses: ResponseTopics,
 }
 
 impl Topics {
@@ -109,10 +242,45 @@ impl Topics {
         Ok(self)
     }
 
-    /// Also uses otupy's response topic `oc2/rsp/device/<id>` (subscribe and publish).
-    pub fn otupy_compatible(mut self, on: bool) -> Self {
-        self.otupy_compat = on;
+    /// Suits `peer`: its topics, and its response topics (until
+    /// [`Topics::with_response_topics`] says otherwise).
+    pub fn with_peer(mut self, peer: Peer) -> Self {
+        self.peer = peer;
+        self.responses = peer.response_topics();
         self
+    }
+
+    /// Publishes responses on `responses`.
+    pub fn with_response_topics(mut self, responses: ResponseTopics) -> Self {
+        self.responses = responses;
+        self
+    }
+
+    /// [`Topics::with_peer`] with [`Peer::Otupy`] when `on` (the switch this replaced).
+    pub fn otupy_compatible(self, on: bool) -> Self {
+        self.with_peer(if on { Peer::Otupy } else { Peer::Spec })
+    }
+
+    /// The peers suited.
+    pub fn peer(&self) -> Peer {
+        self.peer
+    }
+
+    /// Spells the `msgType` user property of `props` as the peers expect
+    /// ([`Peer::msg_type_property`]).
+    pub fn spell_msg_type(&self, props: &mut crate::codec::PublishProperties) {
+        for (k, v) in &mut props.user_properties {
+            if k == crate::codec::PROP_MSG_TYPE {
+                if let Some(t) = crate::message::MsgType::from_property(v) {
+                    self.peer.msg_type_property(t).clone_into(v);
+                }
+            }
+        }
+    }
+
+    /// Where responses go.
+    pub fn responses(&self) -> ResponseTopics {
+        self.responses
     }
 
     /// The prefix, with its trailing `/`, or empty.
@@ -151,7 +319,7 @@ impl Topics {
     /// A consumer needs its device id and takes `oc2/cmd/all`, `oc2/cmd` (a
     /// variant seen at plugfests), one `oc2/cmd/ap/<p>` per profile and
     /// `oc2/cmd/device/<id>`. A producer takes `oc2/rsp` and, with an id,
-    /// `oc2/rsp/<id>` (and otupy's `oc2/rsp/device/<id>` when compatible).
+    /// `oc2/rsp/<id>` (and otupy's `oc2/rsp/device/<id>` for [`Peer::Otupy`]).
     /// A monitor takes `oc2/#`.
     pub fn subscriptions<S: AsRef<str>>(
         &self,
@@ -176,7 +344,7 @@ impl Topics {
                 if let Some(id) = id {
                     validate_id("producer id", id)?;
                     subs.push(self.topic(&format!("rsp/{id}")));
-                    if self.otupy_compat {
+                    if self.peer == Peer::Otupy {
                         subs.push(self.topic(&format!("rsp/device/{id}")));
                     }
                 }
@@ -187,44 +355,53 @@ impl Topics {
     }
 
     /// The topics a command is published on (the polite rule of SPEC-NOTES §1):
-    /// one per `to` entry, else the actuator's profile topic, else `oc2/cmd/all`.
+    /// one per `to` entry, else the actuator's profile topic, else
+    /// `oc2/cmd/all`; and `oc2/cmd` as well for [`Peer::Yuuki`].
     pub fn command_topics(&self, msg: &Message) -> Result<Vec<String>> {
-        if let Some(to) = msg.headers.to.as_deref().filter(|t| !t.is_empty()) {
+        let mut topics = if let Some(to) = msg.headers.to.as_deref().filter(|t| !t.is_empty()) {
             let mut topics = to
                 .iter()
                 .map(|id| self.device_commands(id))
                 .collect::<Result<Vec<_>>>()?;
             topics.dedup();
-            return Ok(topics);
+            topics
+        } else {
+            match msg.command().and_then(|c| c.profile()) {
+                Some(profile) => vec![self.profile_commands(profile)?],
+                None => vec![self.all_commands()],
+            }
+        };
+        if self.peer == Peer::Yuuki {
+            topics.push(self.topic("cmd"));
         }
-        match msg.command().and_then(|c| c.profile()) {
-            Some(profile) => Ok(vec![self.profile_commands(profile)?]),
-            None => Ok(vec![self.all_commands()]),
-        }
+        Ok(topics)
     }
 
-    /// The topics a response to `producer` is published on: `oc2/rsp`, and
-    /// `oc2/rsp/<producer>` (plus `oc2/rsp/device/<producer>` when otupy
-    /// compatible).
+    /// The topics a response to `producer` is published on, as
+    /// [`ResponseTopics`] says: `oc2/rsp`, `oc2/rsp/<producer>`, or both.
     ///
-    /// A producer id that already is a response topic (some peers put
-    /// `oc2/rsp/p01` in `from`) is used as it is; one that cannot be a topic
-    /// level is skipped, so the answer still goes out on `oc2/rsp`.
+    /// The producer is named as its `from` said: `p01`, `p01@host:port`
+    /// (the part before `@` is the topic level), or a response topic of its
+    /// own (`oc2/rsp/p01`, used as it is). One that cannot be a topic level
+    /// is skipped, so the answer still goes out on `oc2/rsp`.
     pub fn response_topics_to(&self, producer: Option<&str>) -> Vec<String> {
-        let mut topics = vec![self.all_responses()];
-        let Some(id) = producer.filter(|id| validate_id("producer id", id).is_ok()) else {
-            return topics;
-        };
+        let shared = self.all_responses();
         let rsp_base = self.topic("rsp/");
-        if id.starts_with(&rsp_base) {
-            topics.push(id.to_owned());
-            return topics;
+        let own = producer
+            .map(|id| {
+                if id.starts_with(&rsp_base) {
+                    id.to_owned()
+                } else {
+                    let id = id.split_once('@').map_or(id, |(id, _)| id);
+                    format!("{rsp_base}{id}")
+                }
+            })
+            .filter(|t| validate_id("producer id", &t[rsp_base.len()..]).is_ok());
+        match (self.responses, own) {
+            (ResponseTopics::Shared, _) | (_, None) => vec![shared],
+            (ResponseTopics::Producer, Some(own)) => vec![own],
+            (ResponseTopics::Both, Some(own)) => vec![shared, own],
         }
-        topics.push(format!("{rsp_base}{id}"));
-        if self.otupy_compat {
-            topics.push(format!("{rsp_base}device/{id}"));
-        }
-        topics
     }
 
     /// The topics a response message is published on, from its `to` header.
@@ -232,7 +409,7 @@ impl Topics {
         let to = msg.headers.to.as_deref().unwrap_or_default();
         let mut topics = self.response_topics_to(to.first().map(String::as_str));
         for extra in to.iter().skip(1) {
-            for t in self.response_topics_to(Some(extra)).into_iter().skip(1) {
+            for t in self.response_topics_to(Some(extra)) {
                 if !topics.contains(&t) {
                     topics.push(t);
                 }
@@ -343,24 +520,52 @@ mod tests {
     }
 
     #[test]
-    fn response_topics_include_otupy_variant_when_compatible() {
-        let t = Topics::new().otupy_compatible(true);
+    fn responses_go_out_once_on_oc2_rsp_unless_told_otherwise() {
+        let t = Topics::new();
+        assert_eq!(t.response_topics_to(Some("p1")), ["oc2/rsp"]);
+        let both = Topics::new().with_response_topics(ResponseTopics::Both);
+        assert_eq!(both.response_topics_to(Some("p1")), ["oc2/rsp", "oc2/rsp/p1"]);
         assert_eq!(
-            t.response_topics_to(Some("p1")),
-            ["oc2/rsp", "oc2/rsp/p1", "oc2/rsp/device/p1"]
-        );
-        assert_eq!(
-            Topics::new().response_topics_to(Some("oc2/rsp/p01")),
+            both.response_topics_to(Some("oc2/rsp/p01")),
             ["oc2/rsp", "oc2/rsp/p01"]
         );
         assert_eq!(
-            Topics::new().response_topics_to(Some("bad+id")),
-            ["oc2/rsp"]
+            both.response_topics_to(Some("5f0c@10.0.0.1:8080")),
+            ["oc2/rsp", "oc2/rsp/5f0c"]
         );
+        assert_eq!(both.response_topics_to(Some("bad+id")), ["oc2/rsp"]);
+        let own = Topics::new().with_response_topics(ResponseTopics::Producer);
+        assert_eq!(own.response_topics_to(Some("p1")), ["oc2/rsp/p1"]);
+        assert_eq!(own.response_topics_to(None), ["oc2/rsp"]);
+    }
+
+    #[test]
+    fn peer_profiles_set_topics_together() {
+        let otupy = Topics::new().with_peer("otupy".parse().expect("a peer"));
         assert_eq!(
-            t.subscriptions(Role::Producer, Some("p1"), &[] as &[&str])
+            otupy
+                .subscriptions(Role::Producer, Some("p1"), &[] as &[&str])
                 .expect("ok"),
             ["oc2/rsp", "oc2/rsp/p1", "oc2/rsp/device/p1"]
+        );
+        assert_eq!(otupy.response_topics_to(Some("p1")), ["oc2/rsp"]);
+        let yuuki = Topics::new().with_peer(Peer::Yuuki);
+        assert_eq!(
+            yuuki.command_topics(&query().to(["c01"])).expect("ok"),
+            ["oc2/cmd/device/c01", "oc2/cmd"]
+        );
+        let oif = Topics::new().with_peer(Peer::Oif);
+        assert_eq!(
+            oif.response_topics_to(Some("orch-1@10.0.0.9:8080")),
+            ["oc2/rsp", "oc2/rsp/orch-1"]
+        );
+        assert_eq!(
+            Peer::Oif.msg_type_property(crate::message::MsgType::Response),
+            "response"
+        );
+        assert_eq!(
+            "acme".parse::<Peer>().unwrap_err().to_string(),
+            "configuration: unknown peer 'acme'; expected spec, otupy, yuuki or oif"
         );
     }
 

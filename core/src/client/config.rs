@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::codec::DEFAULT_MAX_PAYLOAD;
 use crate::error::{Error, Result};
-use crate::topics::Topics;
+use crate::topics::{Peer, ResponseTopics, Topics};
 
 /// Longest keep-alive MQTT-T allows, in seconds.
 pub const MAX_KEEP_ALIVE_SECS: u32 = 300;
@@ -104,8 +104,14 @@ pub struct ClientConfig {
     pub message_expiry_secs: Option<u32>,
     /// A prefix before `oc2/` in every topic.
     pub topic_prefix: Option<String>,
-    /// Also use otupy's response topics (`oc2/rsp/device/<id>`).
+    /// Also use otupy's response topics (`oc2/rsp/device/<id>`): the same
+    /// as `peer: Peer::Otupy`, kept for existing callers.
     pub otupy_compat: bool,
+    /// The peers to suit (topics, dialect, `msgType` spelling); see [`Peer`].
+    pub peer: Peer,
+    /// Where a consumer publishes responses; `None`: as the peer has it
+    /// (`oc2/rsp` only for the specification's peers).
+    pub response_topics: Option<ResponseTopics>,
     /// How long one connection attempt may take: TCP, TLS and WebSocket
     /// together, then again for the CONNACK.
     pub connect_timeout_secs: u32,
@@ -135,6 +141,8 @@ impl fmt::Debug for ClientConfig {
             .field("qos", &self.qos)
             .field("mqtt_version", &self.mqtt_version)
             .field("topic_prefix", &self.topic_prefix)
+            .field("peer", &self.peer())
+            .field("response_topics", &self.response_topics)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +166,8 @@ impl Default for ClientConfig {
             message_expiry_secs: None,
             topic_prefix: None,
             otupy_compat: false,
+            peer: Peer::Spec,
+            response_topics: None,
             connect_timeout_secs: 10,
             max_payload: DEFAULT_MAX_PAYLOAD,
         }
@@ -372,9 +382,21 @@ impl ClientConfig {
         Ok(())
     }
 
-    /// The topic scheme this configuration implies (prefix, otupy compatibility).
+    /// The peers to suit: [`ClientConfig::peer`], or otupy's when `otupy_compat`.
+    pub fn peer(&self) -> Peer {
+        if self.peer == Peer::Spec && self.otupy_compat {
+            Peer::Otupy
+        } else {
+            self.peer
+        }
+    }
+
+    /// The topic scheme this configuration implies (prefix, peer, response topics).
     pub fn topics(&self) -> Result<Topics> {
-        let t = Topics::new().otupy_compatible(self.otupy_compat);
+        let mut t = Topics::new().with_peer(self.peer());
+        if let Some(r) = self.response_topics {
+            t = t.with_response_topics(r);
+        }
         match &self.topic_prefix {
             Some(p) => t.with_prefix(p),
             None => Ok(t),
