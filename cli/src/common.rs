@@ -11,7 +11,8 @@ use oc2mqtt::client::{ClientConfig, MqttVersion};
 use oc2mqtt::topics::{Peer, ResponseTopics};
 
 fn parse_peer(s: &str) -> Result<Peer, String> {
-    s.parse().map_err(|_| "expected spec, otupy, yuuki or oif".to_owned())
+    s.parse()
+        .map_err(|_| "expected spec, otupy, yuuki or oif".to_owned())
 }
 
 fn parse_response_topics(s: &str) -> Result<ResponseTopics, String> {

@@ -565,14 +565,14 @@ fn monitor_json_pairs_requests_and_responses() {
     let b = Broker::start(&[]);
     let url = b.url();
     let _s = serve(&b, "fw-1");
-    let mut m = Bg::spawn(&["monitor", "--broker", &url, "--json", "--count", "3"]);
+    let mut m = Bg::spawn(&["monitor", "--broker", &url, "--json", "--count", "2"]);
     m.wait_stderr("watching oc2/#");
     let out = run(&[
         "send", "--broker", &url, "--from", "p1", "--to", "fw-1", QUERY,
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let rid = stdout_lines(&out)[0]["headers"]["request_id"].clone();
-    let events: Vec<Value> = (0..3)
+    let events: Vec<Value> = (0..2)
         .map(|_| serde_json::from_str(&m.next_stdout()).expect("a JSON line"))
         .collect();
     let (code, err) = m.wait();
@@ -586,13 +586,8 @@ fn monitor_json_pairs_requests_and_responses() {
         "query"
     );
     assert!(events[0]["received_ms"].is_i64());
-    // The response is published on oc2/rsp and oc2/rsp/p1: the monitor sees both.
-    let mut topics: Vec<&str> = events[1..]
-        .iter()
-        .map(|e| e["topic"].as_str().expect("topic"))
-        .collect();
-    topics.sort_unstable();
-    assert_eq!(topics, ["oc2/rsp", "oc2/rsp/p1"]);
+    // The response is published once, on oc2/rsp.
+    assert_eq!(events[1]["topic"], "oc2/rsp");
     for e in &events[1..] {
         assert_eq!(e["kind"], "response");
         assert_eq!(e["message"]["headers"]["request_id"], rid);
@@ -922,6 +917,74 @@ fn tls_errors_are_clear_and_skipping_verification_is_loud() {
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(
         stderr(&out).starts_with("WARNING: --insecure-skip-verify: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn serve_slpf_refuses_arguments_it_does_not_take() {
+    // SLPF 2.3.1/2.3.2: an unsupported argument, or a value SLPF does not
+    // define, MUST NOT get 200.
+    let b = Broker::start(&[]);
+    let url = b.url();
+    let _s = serve(&b, "fw-1");
+    let send = |command: &str| {
+        let out = run(&[
+            "send", "--broker", &url, "--from", "p1", "--to", "fw-1", command,
+        ]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        response(&stdout_lines(&out)[0]).clone()
+    };
+    let sideways = send(
+        r#"{"action":"deny","target":{"ipv4_connection":{}},"args":{"slpf":{"direction":"sideways"}}}"#,
+    );
+    assert_eq!(sideways["status"], 400, "{sideways}");
+    assert!(
+        sideways["status_text"]
+            .as_str()
+            .is_some_and(|t| t.contains("args.slpf.direction")),
+        "{sideways}"
+    );
+    let acme = send(r#"{"action":"deny","target":{"ipv4_connection":{}},"args":{"x-acme":1}}"#);
+    assert_eq!(acme["status"], 501, "{acme}");
+    let ingress = send(
+        r#"{"action":"deny","target":{"ipv4_connection":{}},"args":{"slpf":{"direction":"ingress"}}}"#,
+    );
+    assert_eq!(ingress["status"], 200, "{ingress}");
+}
+
+#[test]
+fn peer_and_response_topics_are_checked_flags() {
+    let out = run(&[
+        "send",
+        "--broker",
+        "mqtt://127.0.0.1:1",
+        "--from",
+        "p1",
+        "--peer",
+        "acme",
+        QUERY,
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("expected spec, otupy, yuuki or oif"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "send",
+        "--broker",
+        "mqtt://127.0.0.1:1",
+        "--from",
+        "p1",
+        "--response-topics",
+        "all",
+        QUERY,
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("expected shared, producer or both"),
         "{}",
         stderr(&out)
     );

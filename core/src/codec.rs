@@ -395,7 +395,7 @@ fn salvage_of(m: &Message, dialect: Dialect, encoding: Encoding) -> Salvage {
         dialect: Some(dialect),
         encoding: Some(encoding),
         msg_type: Some(m.msg_type()),
-        to: m.headers.to.clone(),
+        to: m.headers.to.clone().map(Vec::into_boxed_slice),
         response_requested: m.command().map(message::Command::response_requested),
     }
 }
@@ -632,7 +632,8 @@ fn salvage_headers(h: &JsonMap, s: &mut Salvage) {
     s.from = h.get("from").and_then(Value::as_str).map(str::to_owned);
     s.to = h
         .get("to")
-        .and_then(|v| message::read_to(v.clone(), "").ok());
+        .and_then(|v| message::read_to(v.clone(), "").ok())
+        .map(Vec::into_boxed_slice);
 }
 
 /// The command's `response_requested` in a document that may not decode,
@@ -642,7 +643,11 @@ fn salvage_response_requested(
     dialect: Dialect,
 ) -> Option<message::ResponseRequested> {
     let args = match dialect {
-        Dialect::Spec => top.get("body")?.get("openc2")?.get("request")?.get("args")?,
+        Dialect::Spec => top
+            .get("body")?
+            .get("openc2")?
+            .get("request")?
+            .get("args")?,
         Dialect::Otupy => top.get("content")?.get("request")?.get("args")?,
         Dialect::Bare => top.get("args")?,
     };

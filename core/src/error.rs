@@ -68,7 +68,7 @@ pub struct Salvage {
     pub msg_type: Option<crate::message::MsgType>,
     /// The `to` header, if it could be read: a consumer does not answer a
     /// malformed command addressed to other devices.
-    pub to: Option<Vec<String>>,
+    pub to: Option<Box<[String]>>,
     /// The command's `response_requested`, if it could be read: a consumer
     /// answers nothing to a malformed command that asked for `none`.
     pub response_requested: Option<crate::message::ResponseRequested>,

@@ -413,7 +413,9 @@ pub fn address_id(address: &str) -> &str {
 /// of the forms of [`address_id`].
 pub fn addressed_to(headers: &Headers, device_id: &str) -> bool {
     match headers.to.as_deref() {
-        Some(to) if !to.is_empty() => to.iter().any(|t| t == device_id || address_id(t) == device_id),
+        Some(to) if !to.is_empty() => to
+            .iter()
+            .any(|t| t == device_id || address_id(t) == device_id),
         _ => true,
     }
 }
@@ -675,9 +677,7 @@ impl ConsumerRules {
             (Some(id), None) => self
                 .repeats
                 .check(DedupKey::command(from, id), monotonic_ms),
-            (None, _) => self
-                .repeats
-                .check(DedupKey::payload(payload), monotonic_ms),
+            (None, _) => self.repeats.check(DedupKey::payload(payload), monotonic_ms),
         }
     }
 
@@ -689,7 +689,7 @@ impl ConsumerRules {
             || s.response_requested == Some(ResponseRequested::None)
             || !addressed_to(
                 &Headers {
-                    to: s.to.clone(),
+                    to: s.to.as_deref().map(<[String]>::to_vec),
                     ..Headers::default()
                 },
                 &self.options.device_id,

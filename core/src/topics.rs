@@ -524,7 +524,10 @@ mod tests {
         let t = Topics::new();
         assert_eq!(t.response_topics_to(Some("p1")), ["oc2/rsp"]);
         let both = Topics::new().with_response_topics(ResponseTopics::Both);
-        assert_eq!(both.response_topics_to(Some("p1")), ["oc2/rsp", "oc2/rsp/p1"]);
+        assert_eq!(
+            both.response_topics_to(Some("p1")),
+            ["oc2/rsp", "oc2/rsp/p1"]
+        );
         assert_eq!(
             both.response_topics_to(Some("oc2/rsp/p01")),
             ["oc2/rsp", "oc2/rsp/p01"]

@@ -86,7 +86,10 @@ fn check_publish(got: &[Publish], want: Option<&Value>, at: &str, problems: &mut
     for (i, (p, w)) in got.iter().zip(&want).enumerate() {
         let at = format!("{at} publish[{i}]");
         if strings(w.get("topics")) != p.topics {
-            problems.push(format!("{at}: topics {:?}, expected {}", p.topics, w["topics"]));
+            problems.push(format!(
+                "{at}: topics {:?}, expected {}",
+                p.topics, w["topics"]
+            ));
         }
         let d = match codec::decode(&p.payload, Some(&p.properties)) {
             Ok(d) => d,
@@ -116,7 +119,10 @@ fn check_publish(got: &[Publish], want: Option<&Value>, at: &str, problems: &mut
         for key in ["request_id", "from", "to"] {
             let want = want_h.get(key).cloned().unwrap_or(Value::Null);
             if got_h[key] != want {
-                problems.push(format!("{at}: headers.{key} {}, expected {want}", got_h[key]));
+                problems.push(format!(
+                    "{at}: headers.{key} {}, expected {want}",
+                    got_h[key]
+                ));
             }
         }
         let Some(rsp) = d.message.response() else {
@@ -138,7 +144,11 @@ fn check_publish(got: &[Publish], want: Option<&Value>, at: &str, problems: &mut
             }
         }
         if let Some(results) = w.get("results") {
-            let got = rsp.results.clone().map(Value::Object).unwrap_or(Value::Null);
+            let got = rsp
+                .results
+                .clone()
+                .map(Value::Object)
+                .unwrap_or(Value::Null);
             if &got != results {
                 problems.push(format!("{at}: results {got}, expected {results}"));
             }
@@ -153,12 +163,7 @@ fn run_case(case: &Map<String, Value>) -> Vec<String> {
         topics(case.get("topics")),
     )
     .expect("valid options");
-    for (i, step) in case["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .enumerate()
-    {
+    for (i, step) in case["steps"].as_array().expect("steps").iter().enumerate() {
         let step = step.as_object().expect("a step");
         let at = format!("step {i}");
         let payload = payload_of(step).expect("payload");
@@ -199,8 +204,8 @@ fn run_case(case: &Map<String, Value>) -> Vec<String> {
                     }
                 }
                 if let Some(answer) = expect.get("answer") {
-                    let response = Response::from_json_value(answer["response"].clone())
-                        .expect("a response");
+                    let response =
+                        Response::from_json_value(answer["response"].clone()).expect("a response");
                     let published = rules
                         .answer(request, response)
                         .expect("a valid answer")

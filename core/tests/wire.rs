@@ -178,8 +178,8 @@ async fn connect_subscribe_and_publish_are_as_mqtt_t_says() {
     }
     let publishes = of_type(&all, "PUBLISH");
     assert!(
-        publishes.len() >= 3,
-        "a command and two responses: {publishes:?}"
+        publishes.len() >= 2,
+        "a command and its response (once, on oc2/rsp): {publishes:?}"
     );
     for p in &publishes {
         assert_eq!(
