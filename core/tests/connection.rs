@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use common::Broker;
 use oc2mqtt::Error;
-use oc2mqtt::client::{ClientConfig, Consumer, ConsumerOptions, Producer, SendOptions};
+use oc2mqtt::client::{
+    ClientConfig, ConnectionEvent, ConnectionEvents, Consumer, ConsumerOptions, LogLevel,
+    LogRecord, Monitor, MqttVersion, Producer, SendOptions, set_logger,
+};
 use oc2mqtt::message::{Command, Response, Target};
 
 fn query() -> Command {
@@ -237,7 +240,10 @@ async fn a_refused_reply_is_not_counted_and_the_consumer_keeps_serving() {
         c.password = Some("pw".into());
         c
     };
-    let consumer = Consumer::connect(login("d"), ConsumerOptions::new("fw-1"))
+    // Responses on both topics, so that the one on oc2/rsp/p1 is refused.
+    let mut both = login("d");
+    both.response_topics = Some(oc2mqtt::topics::ResponseTopics::Both);
+    let consumer = Consumer::connect(both, ConsumerOptions::new("fw-1"))
         .await
         .expect("consumer");
     let p = Producer::connect(login("p"), "p1").await.expect("producer");
@@ -506,4 +512,147 @@ async fn a_resumed_session_delivers_every_command_queued_while_offline() {
         "every command queued while offline ran (before the fix, those that came in the CONNACK's read were lost)"
     );
     assert_eq!(ran, ids, "each exactly once");
+}
+
+/// The next connection event within 20 s (reconnect backoff included).
+async fn next_event(events: &mut ConnectionEvents) -> ConnectionEvent {
+    tokio::time::timeout(Duration::from_secs(20), events.next())
+        .await
+        .expect("an event within 20 s")
+        .expect("the stream has not ended")
+}
+
+/// Events until `want` (kind), returned with the ones before it.
+async fn until_kind(
+    events: &mut ConnectionEvents,
+    want: &str,
+) -> (Vec<ConnectionEvent>, ConnectionEvent) {
+    let mut before = Vec::new();
+    loop {
+        let e = next_event(events).await;
+        if e.kind() == want {
+            return (before, e);
+        }
+        before.push(e);
+    }
+}
+
+/// Every role reports the broker going away (with why), each reconnect
+/// attempt and its failure, being back (a stable consumer with its session
+/// resumed), and finally being closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_events_follow_a_broker_restart() {
+    let mut broker = Broker::start(&["--persistence"]);
+    let url = broker.url();
+    // The core's log records reach a logger of the program's choosing.
+    let logged: Arc<Mutex<Vec<LogRecord>>> = Arc::default();
+    let sink = Arc::clone(&logged);
+    set_logger(
+        LogLevel::Warn,
+        Some(Box::new(move |r| {
+            sink.lock().expect("lock").push(r.clone())
+        })),
+    )
+    .expect("no other tracing subscriber in this test binary");
+    let mut cc = ClientConfig::new(&url);
+    cc.client_id = Some("events-consumer".into());
+    let consumer = Consumer::connect(cc, ConsumerOptions::new("fw-1"))
+        .await
+        .expect("consumer");
+    let serving = consumer.clone();
+    tokio::spawn(async move { serving.serve(|_| Ok(None)).await });
+    let producer = Producer::connect(ClientConfig::new(&url), "p1")
+        .await
+        .expect("producer");
+    let monitor = Monitor::connect(ClientConfig::new(&url), None)
+        .await
+        .expect("monitor");
+    let mut streams = [consumer.events(), producer.events(), monitor.events()];
+    for events in &mut streams {
+        match next_event(events).await {
+            ConnectionEvent::Connected {
+                broker,
+                mqtt_version,
+                session_resumed,
+            } => {
+                assert_eq!(broker, url);
+                assert_eq!(mqtt_version, MqttVersion::V5);
+                assert!(!session_resumed, "a first connection resumes nothing");
+            }
+            other => panic!("first event: {other:?}"),
+        }
+    }
+
+    broker.stop();
+    for events in &mut streams {
+        match next_event(events).await {
+            ConnectionEvent::Offline { reason } => assert!(!reason.is_empty()),
+            other => panic!("after the broker stopped: {other:?}"),
+        }
+        match next_event(events).await {
+            ConnectionEvent::Reconnecting { broker, attempt } => {
+                assert_eq!((broker.as_str(), attempt), (url.as_str(), 1));
+            }
+            other => panic!("after offline: {other:?}"),
+        }
+        match next_event(events).await {
+            ConnectionEvent::ReconnectFailed { attempt, error, .. } => {
+                assert_eq!(attempt, 1);
+                assert!(matches!(*error, Error::Connect(_)), "{error:?}");
+                assert!(error.to_string().contains(&url), "{error}");
+            }
+            other => panic!("with the broker down: {other:?}"),
+        }
+    }
+
+    broker.restart();
+    let mut resumed = Vec::new();
+    for events in &mut streams {
+        let (steps, connected) = until_kind(events, "connected").await;
+        assert!(
+            steps
+                .iter()
+                .all(|e| matches!(e.kind(), "reconnecting" | "reconnect_failed")),
+            "{steps:?}"
+        );
+        let ConnectionEvent::Connected {
+            session_resumed, ..
+        } = connected
+        else {
+            unreachable!("until_kind returns a connected event")
+        };
+        resumed.push(session_resumed);
+    }
+    assert_eq!(
+        resumed,
+        [true, false, false],
+        "only the consumer has a stable client id (and the broker persistence)"
+    );
+    assert!(consumer.stats().reconnects >= 1);
+    common::completes(&producer, query(), to("fw-1")).await;
+    set_logger(LogLevel::Warn, None).expect("logging off");
+    {
+        let logged = logged.lock().expect("lock");
+        let lost = logged
+            .iter()
+            .find(|r| r.message == "connection lost; reconnecting")
+            .unwrap_or_else(|| panic!("the loss was logged: {logged:?}"));
+        assert_eq!(lost.level, LogLevel::Warn);
+        assert_eq!(lost.target, "oc2mqtt::client::connection");
+        assert!(lost.fields.iter().any(|(k, _)| k == "why"), "{lost:?}");
+        assert!(logged.iter().all(|r| r.level <= LogLevel::Warn));
+    }
+
+    consumer.close().await;
+    producer.close().await;
+    monitor.close().await;
+    for events in &mut streams {
+        let (_, closed) = until_kind(events, "closed").await;
+        assert_eq!(closed.to_string(), "closed");
+        assert!(events.next().await.is_none(), "nothing after closed");
+    }
+    // A stream made after the close says so at once, and ends.
+    let mut late = producer.events();
+    assert_eq!(late.try_next().map(|e| e.kind()), Some("closed"));
+    assert!(late.next().await.is_none());
 }

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::config::{BrokerUrl, ClientConfig, MqttVersion, parse_broker};
+use super::events::{ConnectionEvent, ConnectionEvents, EventHub};
 use super::lock;
 use super::stats::Counters;
 use super::transport::{Transport, io_reason};
@@ -74,7 +75,7 @@ impl Inbound {
     }
 
     /// The OpenC2-relevant properties, if any (v3.1.1 has none).
-    fn properties(&self) -> Option<PublishProperties> {
+    pub(crate) fn properties(&self) -> Option<PublishProperties> {
         let InboundPacket::V5(p) = &self.0 else {
             return None;
         };
@@ -175,6 +176,8 @@ struct Shared {
     /// The MQTT version spoken: 5, 4 (3.1.1), or 0 before the first CONNACK.
     version: AtomicU8,
     url: Mutex<String>,
+    /// Connection state changes, for whoever subscribed.
+    events: EventHub,
 }
 
 /// A publish on its way: queued, or sent and not yet acknowledged.
@@ -249,6 +252,7 @@ impl Connection {
             counters: Arc::clone(&counters),
             version: AtomicU8::new(0),
             url: Mutex::new(String::new()),
+            events: EventHub::default(),
         });
         let (ops, rx) = mpsc::unbounded_channel();
         let mut driver = Driver {
@@ -382,6 +386,11 @@ impl Connection {
         version_of(self.shared.version.load(Ordering::Relaxed))
     }
 
+    /// The connection's events from now on, starting with its current state.
+    pub(crate) fn events(&self) -> ConnectionEvents {
+        self.shared.events.subscribe()
+    }
+
     /// Counters so far.
     pub(crate) fn stats(&self) -> super::Stats {
         let mut s = self.counters.snapshot();
@@ -488,6 +497,8 @@ struct Link {
     url: String,
     /// CONNACK's Maximum QoS (MQTT v5), when the broker announced one.
     max_qos: Option<u8>,
+    /// CONNACK's Session Present: the broker resumed the session.
+    session_present: bool,
     /// Events that arrived with the CONNACK, applied once the driver has the link.
     backlog: Vec<Event>,
 }
@@ -528,6 +539,19 @@ impl Driver {
         &self.shared.counters
     }
 
+    /// Tells subscribers the link is up and subscribed.
+    fn connected(&self, link: &Link) {
+        self.shared.events.emit(ConnectionEvent::Connected {
+            broker: link.url.clone(),
+            mqtt_version: if self.v5 {
+                MqttVersion::V5
+            } else {
+                MqttVersion::V311
+            },
+            session_resumed: link.session_present,
+        });
+    }
+
     /// The first connection: every URL in order, the version negotiated,
     /// the subscriptions made (a refusal is an error).
     async fn first_link(&mut self) -> Result<Link> {
@@ -537,6 +561,7 @@ impl Driver {
                 Ok(mut link) => {
                     self.url_index = i;
                     self.subscribe(&mut link, true).await?;
+                    self.connected(&link);
                     return Ok(link);
                 }
                 Err(e) => {
@@ -655,6 +680,7 @@ impl Driver {
             pingresp_by: None,
             url: url.original.clone(),
             max_qos: None,
+            session_present: false,
             backlog: Vec::new(),
         };
         let events = link.engine.send(connect);
@@ -711,6 +737,7 @@ impl Driver {
                                 max_qos,
                             } => {
                                 link.max_qos = max_qos;
+                                link.session_present = session_present;
                                 let version = if v5 { 5 } else { 4 };
                                 self.established(link, version, session_present, server_keep_alive)
                             }
@@ -1111,6 +1138,9 @@ impl Driver {
                 End::Closed => break,
                 End::Lost(why) => {
                     tracing::warn!(why, "connection lost; reconnecting");
+                    self.shared
+                        .events
+                        .emit(ConnectionEvent::Offline { reason: why });
                     self.requeue_inflight();
                 }
             }
@@ -1147,6 +1177,7 @@ impl Driver {
         self.inflight = HashMap::new();
         self.subacks = HashMap::new();
         self.queue = VecDeque::new();
+        self.shared.events.emit(ConnectionEvent::Closed);
         if let Some((tx, _)) = self.closing.take() {
             let _ = tx.send(());
         }
@@ -1178,31 +1209,46 @@ impl Driver {
     /// publishes queued meanwhile. `None` when closed while trying.
     async fn reconnect(&mut self) -> Option<Link> {
         let mut delay = Duration::from_millis(100);
+        let mut attempt = 0u32;
         loop {
             for k in 0..self.urls.len() {
                 let i = (self.url_index + k) % self.urls.len();
                 let url = self.urls[i].clone();
-                match self.handshake(&url, self.v5).await {
+                attempt = attempt.saturating_add(1);
+                self.shared.events.emit(ConnectionEvent::Reconnecting {
+                    broker: url.original.clone(),
+                    attempt,
+                });
+                let failure = match self.handshake(&url, self.v5).await {
                     Ok(mut link) => {
                         self.url_index = i;
                         match self.subscribe(&mut link, false).await {
                             Ok(()) => {
                                 Counters::bump(&self.shared.counters.reconnects);
                                 tracing::info!(url = %url.original, "reconnected");
+                                self.connected(&link);
                                 return Some(link);
                             }
                             Err(e) => {
-                                tracing::warn!(url = %url.original, error = %e, "resubscribing failed")
+                                tracing::warn!(url = %url.original, error = %e, "resubscribing failed");
+                                e
                             }
                         }
                     }
                     Err(Handshake::Failed(e)) => {
                         tracing::warn!(url = %url.original, error = %e, "reconnect failed");
+                        e
                     }
                     Err(Handshake::VersionRefused(why)) => {
                         tracing::warn!(url = %url.original, why, "reconnect failed");
+                        Error::Connect(format!("cannot connect to {}: {why}", url.original))
                     }
-                }
+                };
+                self.shared.events.emit(ConnectionEvent::ReconnectFailed {
+                    broker: url.original.clone(),
+                    attempt,
+                    error: Arc::new(failure),
+                });
             }
             let wake = Instant::now() + delay;
             delay = (delay * 2).min(MAX_BACKOFF);

@@ -14,10 +14,12 @@
 
 mod config;
 mod connection;
+mod events;
 mod stats;
 mod transport;
 
 pub use config::{ClientConfig, MAX_KEEP_ALIVE_SECS, MqttVersion};
+pub use events::{ConnectionEvent, ConnectionEvents, LogFn, LogLevel, LogRecord, set_logger};
 pub use stats::Stats;
 
 pub(crate) use connection::{Connection, Inbound};
