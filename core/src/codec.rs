@@ -4,7 +4,7 @@
 //! Decoding is tolerant: it takes the properties of an MQTT v5 PUBLISH when
 //! there are any and sniffs encoding and dialect from the bytes when there are
 //! none (MQTT v3.1.1). Encoding is strict: compact output, `created` in
-//! milliseconds, and the properties of MQTT-T 3.4 with `msgType` before
+//! milliseconds, and the properties of MQTT-T 3.2 with `msgType` before
 //! `encoding`.
 //!
 //! ```
@@ -32,7 +32,7 @@ use crate::message::{
 };
 use crate::strict::StrictValue;
 
-/// The MQTT Content Type of every OpenC2 message (MQTT-T 3.4).
+/// The MQTT Content Type of every OpenC2 message (MQTT-T 3.2).
 pub const CONTENT_TYPE: &str = "application/openc2";
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -161,7 +161,7 @@ impl PublishProperties {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The properties MQTT-T 3.4 requires for a message of `msg_type` in `encoding`.
+    /// The properties MQTT-T 3.2 requires for a message of `msg_type` in `encoding`.
     pub fn for_message(msg_type: MsgType, encoding: Encoding) -> Self {
         Self {
             payload_format_indicator: Some(u8::from(encoding == Encoding::Json)),

@@ -26,7 +26,7 @@ use crate::error::{MessageError, MessageErrorKind as Kind};
 /// A JSON object, as used for opaque and extension values.
 pub type JsonMap = Map<String, Value>;
 
-/// The actions of LS 3.3.1.2, in the specification's order.
+/// The actions of LS 3.3.1.1, in the specification's order.
 pub const ACTIONS: [&str; 20] = [
     "scan",
     "locate",
@@ -50,10 +50,10 @@ pub const ACTIONS: [&str; 20] = [
     "remediate",
 ];
 
-/// The status codes of LS 3.3.2.2.
+/// The status codes of LS 3.3.2.1.
 pub const STATUS_CODES: [u16; 9] = [102, 200, 400, 401, 403, 404, 500, 501, 503];
 
-/// Longest `command_id` allowed (LS 3.3.1.1).
+/// Longest `command_id` allowed (LS 3.4.2.16).
 pub const MAX_COMMAND_ID_LEN: usize = 36;
 
 /// Milliseconds since the Unix epoch, read from the system clock.
@@ -71,7 +71,7 @@ pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// An OpenC2 action (LS 3.3.1.2).
+/// An OpenC2 action (LS 3.3.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Action(u8);
 
@@ -825,7 +825,7 @@ pub(crate) fn validate_command_id(id: &str, path: &str) -> Result<(), MessageErr
             ),
         ));
     }
-    // LS 3.3.1: `^\S{0,36}$`, so the empty string is a valid command_id.
+    // LS 3.4.2.16: `^\S{0,36}$`, so the empty string is a valid command_id.
     if id.chars().any(char::is_whitespace) {
         return Err(MessageError::new(
             Kind::Value,
