@@ -124,7 +124,7 @@ fn observed_line(o: &Observed, latency: Option<Option<Duration>>) -> String {
     } else {
         String::new()
     };
-    format!(
+    let mut line = format!(
         "{} {} {} {} {what}",
         clock(o.received_ms),
         o.topic,
@@ -132,7 +132,11 @@ fn observed_line(o: &Observed, latency: Option<Option<Duration>>) -> String {
         parties(m)
     )
     .trim_end()
-    .to_owned()
+    .to_owned();
+    for w in &o.warnings {
+        line.push_str(&format!(" (warning: {w})"));
+    }
+    line
 }
 
 /// One `--json` line: `kind` first, then what a person scans for, the message
@@ -167,6 +171,9 @@ struct JsonObserved<'a> {
     /// Responses only: milliseconds since their command, `null` when it was not seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_ms: Option<Option<f64>>,
+    /// What it holds against the specification, kept as received.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
     message: &'a Message,
 }
 
@@ -178,6 +185,7 @@ impl<'a> JsonObserved<'a> {
             encoding: o.encoding.as_str(),
             dialect: o.dialect.as_str(),
             latency_ms: latency.map(|l| l.map(latency_ms)),
+            warnings: &o.warnings,
             message: &o.message,
         }
     }
@@ -321,6 +329,7 @@ mod tests {
         let rsp =
             Message::response_to(&req, oc2mqtt::Response::new(501).with_text("no")).from("fw-1");
         let o = |m: Message, topic: &str| Observed {
+            warnings: Vec::new(),
             topic: topic.into(),
             message: m,
             encoding: oc2mqtt::Encoding::Json,

@@ -894,6 +894,27 @@ mod tests {
     }
 
     #[test]
+    fn harmless_oddities_are_kept_with_a_warning() {
+        // The OIF device: results "" and status_text null.
+        let text = br#"{"headers":{"request_id":"r1","from":"c01"},"body":{"openc2":{"response":{"status":200,"status_text":null,"results":""}}}}"#;
+        let d = decode(text, None).expect("accepted");
+        assert_eq!(
+            d.warnings,
+            ["results: expected an object, found a string; kept as received"]
+        );
+        let r = d.message.response().expect("response");
+        assert_eq!(
+            (r.status_text.as_deref(), &r.extra["results"]),
+            (None, &Value::from(""))
+        );
+        let (again, _) = encode(&d.message, Encoding::Json, Dialect::Spec).expect("encodes");
+        assert!(again.ends_with(br#"{"response":{"status":200,"results":""}}}}"#));
+        let clean =
+            br#"{"headers":{"request_id":"r1"},"body":{"openc2":{"response":{"status":200}}}}"#;
+        assert!(decode(clean, None).expect("valid").warnings.is_empty());
+    }
+
+    #[test]
     fn created_in_seconds_is_read_as_milliseconds() {
         let text = br#"{"content":{"response":{"status":200}},"created":1700000000}"#;
         assert_eq!(

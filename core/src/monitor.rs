@@ -44,6 +44,9 @@ pub struct Observed {
     pub dialect: Dialect,
     /// When it arrived, milliseconds since the epoch.
     pub received_ms: i64,
+    /// What it holds that the specification does not allow but that was
+    /// kept ([`crate::codec::Decoded::warnings`]); empty when it conforms.
+    pub warnings: Vec<String>,
 }
 
 /// What the monitor reports.
@@ -135,6 +138,7 @@ impl Inner {
             }
         };
         let observed = Observed {
+            warnings: decoded.warnings,
             topic: m.topic().to_owned(),
             message: decoded.message,
             encoding: decoded.encoding,

@@ -148,6 +148,9 @@ impl Inner {
                 return;
             }
         };
+        for w in &decoded.warnings {
+            tracing::warn!(topic = m.topic(), request_id = ?decoded.message.headers.request_id, warning = %w, "a response against the specification, kept");
+        }
         if decoded.message.msg_type() != MsgType::Response {
             tracing::debug!(
                 topic = m.topic(),

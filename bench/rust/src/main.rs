@@ -104,6 +104,11 @@ fn config(url: &str) -> ClientConfig {
     c.mqtt_version = MqttVersion::V5;
     // No session left behind on the broker between runs.
     c.session_expiry_secs = 0;
+    // OC2MQTT_BENCH_RESPONSE_TOPICS=both|shared|producer: compare where
+    // responses are published (bench/RESULTS.md, publish once).
+    if let Ok(r) = std::env::var("OC2MQTT_BENCH_RESPONSE_TOPICS") {
+        c.response_topics = Some(r.parse().expect("shared, producer or both"));
+    }
     c
 }
 
