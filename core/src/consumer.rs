@@ -47,6 +47,9 @@ pub use crate::rules::{
 const QUEUE: usize = 10_000;
 /// Handler calls running at once in [`Consumer::serve`].
 const CONCURRENT_HANDLERS: usize = 64;
+/// Commands that may wait while every [`Consumer::serve`] handler is busy;
+/// past them, new ones get `503` at once instead of waiting without bound.
+const SATURATED_BACKLOG: usize = 64;
 
 struct Inner {
     conn: Connection,
@@ -57,9 +60,24 @@ struct Inner {
     responder: Responder,
     queue: mpsc::Sender<Incoming>,
     shutdown: watch::Sender<bool>,
+    /// Handlers of [`Consumer::serve`] running now (timed-out ones not counted).
+    busy: AtomicUsize,
 }
 
 impl Inner {
+    /// Why a new command cannot be taken now: every serve handler is busy
+    /// and a backlog already waits, or the queue is full.
+    fn overloaded(&self) -> Option<String> {
+        let waiting = self.queue.max_capacity() - self.queue.capacity();
+        if self.busy.load(Ordering::Relaxed) >= CONCURRENT_HANDLERS && waiting >= SATURATED_BACKLOG
+        {
+            return Some(format!(
+                "consumer busy: all {CONCURRENT_HANDLERS} handlers are running and {waiting} commands wait"
+            ));
+        }
+        (self.queue.capacity() == 0).then(|| format!("consumer busy: {QUEUE} commands queued"))
+    }
+
     /// Publishes a response without waiting for the broker's PUBACK (see
     /// [`Incoming::reply`]).
     fn publish(&self, p: &Publish) -> Result<()> {
@@ -110,16 +128,27 @@ impl Inner {
         let Some(request) = decision.execute else {
             return;
         };
+        let refuse = |request: &Request, why: String| {
+            tracing::warn!(why, "command refused: 503");
+            if let Ok(Some(p)) = self
+                .responder
+                .answer(request, Response::new(503).with_text(why))
+            {
+                self.publish_own(&p);
+            }
+        };
+        if let Some(why) = self.overloaded() {
+            return refuse(&request, why);
+        }
         let incoming = Incoming {
             inner: Arc::clone(self),
             request,
         };
         if let Err(mpsc::error::TrySendError::Full(incoming)) = self.queue.try_send(incoming) {
-            tracing::warn!("command queue full; dropping a command");
-            let busy = Response::new(503).with_text("consumer busy: too many commands queued");
-            if let Ok(Some(p)) = self.responder.answer(&incoming.request, busy) {
-                self.publish_own(&p);
-            }
+            refuse(
+                &incoming.request,
+                format!("consumer busy: {QUEUE} commands queued"),
+            );
         }
     }
 }
@@ -241,6 +270,7 @@ impl Consumer {
             rules: Mutex::new(rules),
             queue,
             shutdown: watch::Sender::new(false),
+            busy: AtomicUsize::new(0),
         });
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         inner.conn.on_message(move |m| {
@@ -382,16 +412,65 @@ where
             if another {
                 Self::start(&self);
             }
-            let run = std::panic::AssertUnwindSafe(|| (self.handler)(incoming.message()));
-            let outcome = std::panic::catch_unwind(run)
-                .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
-            if let Err(e) = incoming.respond(outcome_response(outcome)) {
-                tracing::warn!(error = %e, "cannot answer a command");
+            if !self.handle(incoming) {
+                // Timed out: another thread has taken this one's place.
+                return;
             }
         }
         if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.finished.send_replace(true);
         }
+    }
+}
+
+impl<F> Serve<F>
+where
+    F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
+{
+    /// Runs the handler on one command and answers it; `false` when the
+    /// handler outlived its timeout (the command was answered `500` then
+    /// and another thread took this one's place).
+    fn handle(self: &Arc<Self>, incoming: Incoming) -> bool {
+        let inner = &self.consumer.inner;
+        let incoming = Arc::new(incoming);
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        inner.busy.fetch_add(1, Ordering::SeqCst);
+        let watchdog = inner.options.handler_timeout.map(|limit| {
+            let (serve, incoming, done) =
+                (Arc::clone(self), Arc::clone(&incoming), Arc::clone(&done));
+            self.rt.spawn(async move {
+                tokio::time::sleep(limit).await;
+                if done.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                let text = format!("handler timed out after {:.1} s", limit.as_secs_f64());
+                tracing::warn!(request_id = ?incoming.message().headers.request_id, "{text}");
+                if let Err(e) = incoming.respond(Response::new(500).with_text(text)) {
+                    tracing::warn!(error = %e, "cannot answer a command");
+                }
+                serve.consumer.inner.busy.fetch_sub(1, Ordering::SeqCst);
+                // The stuck thread keeps its handler; a new one takes its slot.
+                Serve::start(&serve);
+            })
+        });
+        let run = std::panic::AssertUnwindSafe(|| (self.handler)(incoming.message()));
+        let outcome = std::panic::catch_unwind(run)
+            .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
+        if let Some(w) = watchdog {
+            w.abort();
+        }
+        if done.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                request_id = ?incoming.message().headers.request_id,
+                "a handler finished after its timeout; its answer is dropped"
+            );
+            return false;
+        }
+        inner.busy.fetch_sub(1, Ordering::SeqCst);
+        if let Err(e) = incoming.respond(outcome_response(outcome)) {
+            tracing::warn!(error = %e, "cannot answer a command");
+        }
+        true
     }
 }
 

@@ -114,6 +114,11 @@ pub struct ConsumerOptions {
     /// long (at least 60 s, [`dedup_window_ms`]), so that a replay is a
     /// duplicate or stale, never run twice.
     pub freshness_secs: u64,
+    /// How long [`crate::client::Consumer::serve`]'s handler may take: past
+    /// it, the command is answered `500 handler timed out` and another
+    /// thread takes the handler's place; the handler is left to finish and
+    /// its late answer is dropped. `None` (the default): no limit.
+    pub handler_timeout: Option<std::time::Duration>,
 }
 
 impl Default for ConsumerOptions {
@@ -127,6 +132,7 @@ impl Default for ConsumerOptions {
             group: None,
             handle_features: false,
             freshness_secs: DEFAULT_FRESHNESS_SECS,
+            handler_timeout: None,
         }
     }
 }

@@ -912,3 +912,112 @@ async fn a_command_without_command_id_reaches_the_handler_with_its_request_id_as
     let cmd = msg.command().expect("a command");
     assert_eq!(cmd.command_id.as_deref(), Some(ex.request_id()), "LS 3.3.1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_handlers_get_503_for_the_overflow_and_500_at_their_timeout() {
+    // Handlers that never return: once 64 run and 64 more wait, new
+    // commands are refused 503 at once; each running one is answered 500
+    // at the timeout, and the waiting ones take the freed places.
+    let broker = Broker::start(&[]);
+    let mut opts = ConsumerOptions::new("fw-1");
+    opts.handler_timeout = Some(Duration::from_secs(2));
+    let consumer = Consumer::connect(ClientConfig::new(broker.url()), opts)
+        .await
+        .expect("consumer");
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Whatever happens, the stuck handlers end with the test.
+    struct Release(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let _release = Release(Arc::clone(&release));
+    let stuck = Arc::clone(&release);
+    let entered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let entering = Arc::clone(&entered);
+    let serving = consumer.clone();
+    tokio::spawn(async move {
+        serving
+            .serve(move |msg: &Message| {
+                if msg.command().is_some_and(|c| c.action.as_str() == "deny") {
+                    entering.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    while !stuck.load(std::sync::atomic::Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                Ok(None)
+            })
+            .await
+    });
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let send_batch = |n: usize| {
+        let producer = producer.clone();
+        async move {
+            let mut exchanges = Vec::new();
+            for _ in 0..n {
+                let mut options = opts_to(&["fw-1"]);
+                options.timeout = Duration::from_secs(10);
+                exchanges.push(producer.send(deny(), options).await.expect("sent"));
+            }
+            exchanges
+        }
+    };
+    let answers = |exchanges: Vec<oc2mqtt::client::Exchange>, started: std::time::Instant| async move {
+        let mut out = Vec::new();
+        for (i, mut x) in exchanges.into_iter().enumerate() {
+            let reply = x
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("no answer to command {i}"));
+            let rsp = reply.message.response().expect("response").clone();
+            out.push((
+                rsp.status,
+                rsp.status_text.unwrap_or_default(),
+                started.elapsed(),
+            ));
+        }
+        out
+    };
+    // 128 commands: the handlers start, take 64 of them and hang; 64 wait.
+    let started = std::time::Instant::now();
+    let first = send_batch(128).await;
+    // Every handler thread started and hung (before the first timeout).
+    while entered.load(std::sync::atomic::Ordering::SeqCst) < 64 {
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "handlers start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Saturated: 50 more are refused at once (before the timeouts free places).
+    let second_started = std::time::Instant::now();
+    let second = answers(send_batch(50).await, second_started).await;
+    assert!(
+        second.iter().all(|(status, text, t)| *status == 503
+            && text.starts_with("consumer busy: all 64 handlers are running")
+            && *t < Duration::from_millis(500)),
+        "{second:?}"
+    );
+    // Each of the first 128 is answered 500 at the timeout, in waves of 64
+    // as the waiting ones take the places of the timed-out handlers.
+    let first = answers(first, started).await;
+    assert!(
+        first.iter().all(|(status, text, t)| *status == 500
+            && text == "handler timed out after 2.0 s"
+            && *t >= Duration::from_millis(1900)),
+        "{first:?}"
+    );
+    // Released, the late answers are dropped; the consumer still serves.
+    release.store(true, std::sync::atomic::Ordering::SeqCst);
+    let s = producer
+        .send(query_features(), opts_to(&["fw-1"]))
+        .await
+        .expect("sent")
+        .collect()
+        .await;
+    assert!(s.complete, "{s:?}");
+    assert_eq!(s.responses.len(), 1);
+}
