@@ -7,6 +7,11 @@
 
 /* eslint-disable */
 
+// `Buffer`, `AbortSignal` and `node:events` come from @types/node: named
+// here so that TypeScript loads them even where `types` lists nothing
+// (the default of TypeScript 6 and later).
+/// <reference types="node" />
+
 import { EventEmitter } from 'node:events'
 
 // ---------------------------------------------------------------------------
@@ -190,8 +195,12 @@ export interface ClientConfig {
   messageExpirySecs?: number
   /** A prefix before `oc2/` in every topic. */
   topicPrefix?: string
-  /** Also use otupy's response topics (`oc2/rsp/device/<id>`). */
+  /** The same as `peer: 'otupy'`, kept for existing callers. */
   otupyCompat?: boolean
+  /** The peers to suit: their topics, dialect and `msgType` spelling (default `'spec'`). Every peer's forms are decoded whatever this says. */
+  peer?: Peer
+  /** Where a consumer's responses go (default: as the peer has it, `oc2/rsp` only for the specification's peers). */
+  responseTopics?: ResponseTopics
   /** How long one connection attempt may take (default 10). */
   connectTimeoutSecs?: number
   /** Largest payload accepted, in bytes (default 1 MiB). */
@@ -210,6 +219,8 @@ export interface ConsumerConfig extends ClientConfig {
   profiles?: string[]
   /** Action/target pairs implemented; others are answered 501. `query features` is always implemented. */
   pairs?: Array<[string, string]> | Record<string, string[]>
+  /** Command arguments implemented beyond the Language Specification's and the profiles' (`'x-acme'` or `'x-acme.mode'`); once pairs, profiles or args are declared, other arguments are answered 501. */
+  args?: string[]
   /** Commands per minute, reported by `query features`. */
   rateLimit?: number
   /** Consumer group: each command reaches one member (`$share/<group>/...`). */
@@ -218,6 +229,54 @@ export interface ConsumerConfig extends ClientConfig {
   handleFeatures?: boolean
   /** Commands whose `created` is older than this many seconds are not run nor answered, only counted in `stats().stale`; 0 turns the check off. Default: the core's freshness window. */
   freshnessSecs?: number
+}
+
+/**
+ * MQTT-T as written (`'spec'`), otupy 1.1 (`'otupy'`: its flat dialect and
+ * `oc2/rsp/device/<id>`), yuuki consumers (`'yuuki'`: commands on `oc2/cmd`
+ * too) or the OIF orchestrator (`'oif'`: responses on `oc2/rsp/<its id>` too,
+ * `msgType` spelled `request`/`response`).
+ */
+export type Peer = 'spec' | 'otupy' | 'yuuki' | 'oif'
+
+/** `oc2/rsp` only (`'shared'`), `oc2/rsp/<producer>` only (`'producer'`), or both. */
+export type ResponseTopics = 'shared' | 'producer' | 'both'
+
+/** A consumer's options and the topic scheme, for `new ConsumerRules(...)`. Unknown keys are refused. */
+export interface ConsumerRulesOptions {
+  /** This device's id: the `from` of its responses; commands whose `to` names others are not for it. */
+  deviceId: string
+  profiles?: string[]
+  pairs?: Array<[string, string]> | Record<string, string[]>
+  args?: string[]
+  rateLimit?: number
+  group?: string
+  handleFeatures?: boolean
+  freshnessSecs?: number
+  peer?: Peer
+  responseTopics?: ResponseTopics
+}
+
+/** A response to publish: the same `payload` and `properties` on each of `topics`. */
+export interface Publish {
+  topics: string[]
+  payload: Buffer
+  /** Ready for mqtt.js: `client.publish(topic, payload, { qos: 1, properties })`. */
+  properties: { payloadFormatIndicator?: boolean; contentType?: string; userProperties: Record<string, string> }
+  /** The response message the payload encodes. */
+  message: Message
+}
+
+/** Why nothing runs. */
+export type Skip = 'duplicate' | 'not_addressed' | 'stale' | 'not_a_command' | 'answered' | 'undecodable'
+
+/** What to do with one received message: publish `publish` now, in order; run `execute` if it is not null; else `skipped` says why nothing runs. */
+export interface Decision {
+  publish: Publish[]
+  execute: Request | null
+  skipped: Skip | null
+  /** Why it is stale, why it does not decode, the status it was answered with; else null. */
+  reason: string | null
 }
 
 export interface MonitorConfig extends ClientConfig {
@@ -323,29 +382,148 @@ export interface UnansweredEvent {
 }
 export type MonitorEvent = RequestEvent | ResponseEvent | NotificationEvent | UndecodableEvent | UnansweredEvent
 
+// ---------------------------------------------------------------------------
+// Connection events (every role) and logging.
+
+/** `'connect'`: connected and subscribed, the first time or again after a loss. */
+export interface ConnectEvent {
+  type: 'connect'
+  /** The broker URL in use (after a failover, the one that answered). */
+  broker: string
+  mqttVersion: '5' | '3.1.1'
+  /** The broker resumed the session (a stable `clientId`): what queued meanwhile arrives now. */
+  sessionResumed: boolean
+}
+
+/** `'offline'`: the connection was lost; reconnect attempts follow (publishes are kept). */
+export interface OfflineEvent {
+  type: 'offline'
+  /** Why, in words (`'the broker closed the connection'`). */
+  reason: string
+}
+
+/** `'reconnect'`: a reconnect attempt starts. */
+export interface ReconnectEvent {
+  type: 'reconnect'
+  broker: string
+  /** 1 for the first attempt since going offline. */
+  attempt: number
+}
+
+/** `'error'`: a reconnect attempt failed (`OC2_CONNECT`, `OC2_AUTH`, `OC2_TLS`, ...); another follows. */
+export interface ReconnectError extends Oc2Error {
+  broker: string
+  attempt: number
+}
+
+/**
+ * The events of a `Producer`, `Consumer` or `Monitor`, with mqtt.js's
+ * names: `'connect'`, `'offline'`, `'reconnect'`, `'error'` (a failed
+ * reconnect attempt; emitted only when listened to), `'close'` (each
+ * disconnection) and `'end'` (closed by `close()`, last).
+ */
+export interface ConnectionEventEmitter extends EventEmitter {
+  on(event: 'connect', listener: (e: ConnectEvent) => void): this
+  on(event: 'offline', listener: (e: OfflineEvent) => void): this
+  on(event: 'reconnect', listener: (e: ReconnectEvent) => void): this
+  on(event: 'error', listener: (e: ReconnectError) => void): this
+  on(event: 'close' | 'end', listener: () => void): this
+  once(event: 'connect', listener: (e: ConnectEvent) => void): this
+  once(event: 'offline', listener: (e: OfflineEvent) => void): this
+  once(event: 'reconnect', listener: (e: ReconnectEvent) => void): this
+  once(event: 'error', listener: (e: ReconnectError) => void): this
+  once(event: 'close' | 'end', listener: () => void): this
+}
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+/** One log record of the core. */
+export interface LogRecord {
+  level: LogLevel
+  /** Where it comes from (`'oc2mqtt::client::connection'`). */
+  target: string
+  /** What happened (`'connection lost; reconnecting'`). */
+  message: string
+  /** Its structured fields (`{ why: 'the broker closed the connection' }`). */
+  fields: Record<string, string>
+  /** `message` followed by the fields, on one line. */
+  text: string
+}
+
+/** An object logger: `console`, pino, winston... Each record goes to the method of its level (`trace` to `debug`), else to `log`. */
+export interface Logger {
+  error?(line: string): void
+  warn?(line: string): void
+  info?(line: string): void
+  debug?(line: string): void
+  trace?(line: string): void
+  log?(line: string): void
+}
+
+export interface LoggerOptions {
+  /** The most detailed level passed on (default `'info'`). */
+  level?: LogLevel
+}
+
+/**
+ * Routes the core's log records (connection lost, reconnected, a publish
+ * refused, a reply that could not be sent...) to `logger`: a function of
+ * each `LogRecord`, or an object such as `console` that receives one line
+ * (`oc2mqtt: connection lost; reconnecting why="..."`). `null` turns
+ * logging off (the default: nothing is logged). Process-wide; a logger
+ * that throws loses its record, nothing else.
+ *
+ * ```js
+ * setLogger(console, { level: 'warn' })
+ * setLogger((r) => myLog.write(r.level, r.message, r.fields), { level: 'debug' })
+ * ```
+ */
+export declare function setLogger(logger: ((record: LogRecord) => void) | Logger | null, options?: LoggerOptions): void
+
 // The JavaScript layer (index.js) adds async iteration to Exchange and
-// Monitor and makes Monitor an EventEmitter; these declarations merge with
-// the generated classes below.
+// Monitor, makes every role an EventEmitter and `await using`-able; these
+// declarations merge with the generated classes below.
 
 export interface Exchange extends AsyncIterableIterator<Reply> {
   /** Leaving a `for await` loop early cancels the exchange. */
   return(value?: unknown): Promise<IteratorResult<Reply, undefined>>
 }
 
+export interface Producer extends ConnectionEventEmitter {
+  /** `await using producer = new Producer(...)`: closed at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export interface Consumer extends ConnectionEventEmitter {
+  /** `await using consumer = new Consumer(...)`: closed at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** Its own events, and those of `ConnectionEventEmitter`. */
 export interface Monitor extends EventEmitter, AsyncIterableIterator<MonitorEvent> {
   on(event: 'request', listener: (e: RequestEvent) => void): this
   on(event: 'response', listener: (e: ResponseEvent) => void): this
   on(event: 'notification', listener: (e: NotificationEvent) => void): this
   on(event: 'undecodable', listener: (e: UndecodableEvent) => void): this
   on(event: 'unanswered', listener: (e: UnansweredEvent) => void): this
-  on(event: 'close', listener: () => void): this
+  on(event: 'connect', listener: (e: ConnectEvent) => void): this
+  on(event: 'offline', listener: (e: OfflineEvent) => void): this
+  on(event: 'reconnect', listener: (e: ReconnectEvent) => void): this
+  /** A failed reconnect attempt (`ReconnectError`), or the event stream failing (`Oc2Error`). */
   on(event: 'error', listener: (e: Oc2Error) => void): this
+  on(event: 'close' | 'end', listener: () => void): this
   once(event: 'request', listener: (e: RequestEvent) => void): this
   once(event: 'response', listener: (e: ResponseEvent) => void): this
-  once(event: 'close', listener: () => void): this
+  once(event: 'connect', listener: (e: ConnectEvent) => void): this
+  once(event: 'offline', listener: (e: OfflineEvent) => void): this
+  once(event: 'reconnect', listener: (e: ReconnectEvent) => void): this
+  once(event: 'error', listener: (e: Oc2Error) => void): this
+  once(event: 'close' | 'end', listener: () => void): this
   once(event: string, listener: (...args: any[]) => void): this
   /** Leaving a `for await` loop early stops queueing for iterators; the monitor stays connected. */
   return(value?: unknown): Promise<IteratorResult<MonitorEvent, undefined>>
+  /** `await using monitor = new Monitor(...)`: closed at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 // ---------------------------------------------------------------------------

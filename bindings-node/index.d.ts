@@ -7,6 +7,11 @@
 
 /* eslint-disable */
 
+// `Buffer`, `AbortSignal` and `node:events` come from @types/node: named
+// here so that TypeScript loads them even where `types` lists nothing
+// (the default of TypeScript 6 and later).
+/// <reference types="node" />
+
 import { EventEmitter } from 'node:events'
 
 // ---------------------------------------------------------------------------
@@ -190,8 +195,12 @@ export interface ClientConfig {
   messageExpirySecs?: number
   /** A prefix before `oc2/` in every topic. */
   topicPrefix?: string
-  /** Also use otupy's response topics (`oc2/rsp/device/<id>`). */
+  /** The same as `peer: 'otupy'`, kept for existing callers. */
   otupyCompat?: boolean
+  /** The peers to suit: their topics, dialect and `msgType` spelling (default `'spec'`). Every peer's forms are decoded whatever this says. */
+  peer?: Peer
+  /** Where a consumer's responses go (default: as the peer has it, `oc2/rsp` only for the specification's peers). */
+  responseTopics?: ResponseTopics
   /** How long one connection attempt may take (default 10). */
   connectTimeoutSecs?: number
   /** Largest payload accepted, in bytes (default 1 MiB). */
@@ -210,6 +219,8 @@ export interface ConsumerConfig extends ClientConfig {
   profiles?: string[]
   /** Action/target pairs implemented; others are answered 501. `query features` is always implemented. */
   pairs?: Array<[string, string]> | Record<string, string[]>
+  /** Command arguments implemented beyond the Language Specification's and the profiles' (`'x-acme'` or `'x-acme.mode'`); once pairs, profiles or args are declared, other arguments are answered 501. */
+  args?: string[]
   /** Commands per minute, reported by `query features`. */
   rateLimit?: number
   /** Consumer group: each command reaches one member (`$share/<group>/...`). */
@@ -218,6 +229,54 @@ export interface ConsumerConfig extends ClientConfig {
   handleFeatures?: boolean
   /** Commands whose `created` is older than this many seconds are not run nor answered, only counted in `stats().stale`; 0 turns the check off. Default: the core's freshness window. */
   freshnessSecs?: number
+}
+
+/**
+ * MQTT-T as written (`'spec'`), otupy 1.1 (`'otupy'`: its flat dialect and
+ * `oc2/rsp/device/<id>`), yuuki consumers (`'yuuki'`: commands on `oc2/cmd`
+ * too) or the OIF orchestrator (`'oif'`: responses on `oc2/rsp/<its id>` too,
+ * `msgType` spelled `request`/`response`).
+ */
+export type Peer = 'spec' | 'otupy' | 'yuuki' | 'oif'
+
+/** `oc2/rsp` only (`'shared'`), `oc2/rsp/<producer>` only (`'producer'`), or both. */
+export type ResponseTopics = 'shared' | 'producer' | 'both'
+
+/** A consumer's options and the topic scheme, for `new ConsumerRules(...)`. Unknown keys are refused. */
+export interface ConsumerRulesOptions {
+  /** This device's id: the `from` of its responses; commands whose `to` names others are not for it. */
+  deviceId: string
+  profiles?: string[]
+  pairs?: Array<[string, string]> | Record<string, string[]>
+  args?: string[]
+  rateLimit?: number
+  group?: string
+  handleFeatures?: boolean
+  freshnessSecs?: number
+  peer?: Peer
+  responseTopics?: ResponseTopics
+}
+
+/** A response to publish: the same `payload` and `properties` on each of `topics`. */
+export interface Publish {
+  topics: string[]
+  payload: Buffer
+  /** Ready for mqtt.js: `client.publish(topic, payload, { qos: 1, properties })`. */
+  properties: { payloadFormatIndicator?: boolean; contentType?: string; userProperties: Record<string, string> }
+  /** The response message the payload encodes. */
+  message: Message
+}
+
+/** Why nothing runs. */
+export type Skip = 'duplicate' | 'not_addressed' | 'stale' | 'not_a_command' | 'answered' | 'undecodable'
+
+/** What to do with one received message: publish `publish` now, in order; run `execute` if it is not null; else `skipped` says why nothing runs. */
+export interface Decision {
+  publish: Publish[]
+  execute: Request | null
+  skipped: Skip | null
+  /** Why it is stale, why it does not decode, the status it was answered with; else null. */
+  reason: string | null
 }
 
 export interface MonitorConfig extends ClientConfig {
@@ -323,29 +382,148 @@ export interface UnansweredEvent {
 }
 export type MonitorEvent = RequestEvent | ResponseEvent | NotificationEvent | UndecodableEvent | UnansweredEvent
 
+// ---------------------------------------------------------------------------
+// Connection events (every role) and logging.
+
+/** `'connect'`: connected and subscribed, the first time or again after a loss. */
+export interface ConnectEvent {
+  type: 'connect'
+  /** The broker URL in use (after a failover, the one that answered). */
+  broker: string
+  mqttVersion: '5' | '3.1.1'
+  /** The broker resumed the session (a stable `clientId`): what queued meanwhile arrives now. */
+  sessionResumed: boolean
+}
+
+/** `'offline'`: the connection was lost; reconnect attempts follow (publishes are kept). */
+export interface OfflineEvent {
+  type: 'offline'
+  /** Why, in words (`'the broker closed the connection'`). */
+  reason: string
+}
+
+/** `'reconnect'`: a reconnect attempt starts. */
+export interface ReconnectEvent {
+  type: 'reconnect'
+  broker: string
+  /** 1 for the first attempt since going offline. */
+  attempt: number
+}
+
+/** `'error'`: a reconnect attempt failed (`OC2_CONNECT`, `OC2_AUTH`, `OC2_TLS`, ...); another follows. */
+export interface ReconnectError extends Oc2Error {
+  broker: string
+  attempt: number
+}
+
+/**
+ * The events of a `Producer`, `Consumer` or `Monitor`, with mqtt.js's
+ * names: `'connect'`, `'offline'`, `'reconnect'`, `'error'` (a failed
+ * reconnect attempt; emitted only when listened to), `'close'` (each
+ * disconnection) and `'end'` (closed by `close()`, last).
+ */
+export interface ConnectionEventEmitter extends EventEmitter {
+  on(event: 'connect', listener: (e: ConnectEvent) => void): this
+  on(event: 'offline', listener: (e: OfflineEvent) => void): this
+  on(event: 'reconnect', listener: (e: ReconnectEvent) => void): this
+  on(event: 'error', listener: (e: ReconnectError) => void): this
+  on(event: 'close' | 'end', listener: () => void): this
+  once(event: 'connect', listener: (e: ConnectEvent) => void): this
+  once(event: 'offline', listener: (e: OfflineEvent) => void): this
+  once(event: 'reconnect', listener: (e: ReconnectEvent) => void): this
+  once(event: 'error', listener: (e: ReconnectError) => void): this
+  once(event: 'close' | 'end', listener: () => void): this
+}
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+/** One log record of the core. */
+export interface LogRecord {
+  level: LogLevel
+  /** Where it comes from (`'oc2mqtt::client::connection'`). */
+  target: string
+  /** What happened (`'connection lost; reconnecting'`). */
+  message: string
+  /** Its structured fields (`{ why: 'the broker closed the connection' }`). */
+  fields: Record<string, string>
+  /** `message` followed by the fields, on one line. */
+  text: string
+}
+
+/** An object logger: `console`, pino, winston... Each record goes to the method of its level (`trace` to `debug`), else to `log`. */
+export interface Logger {
+  error?(line: string): void
+  warn?(line: string): void
+  info?(line: string): void
+  debug?(line: string): void
+  trace?(line: string): void
+  log?(line: string): void
+}
+
+export interface LoggerOptions {
+  /** The most detailed level passed on (default `'info'`). */
+  level?: LogLevel
+}
+
+/**
+ * Routes the core's log records (connection lost, reconnected, a publish
+ * refused, a reply that could not be sent...) to `logger`: a function of
+ * each `LogRecord`, or an object such as `console` that receives one line
+ * (`oc2mqtt: connection lost; reconnecting why="..."`). `null` turns
+ * logging off (the default: nothing is logged). Process-wide; a logger
+ * that throws loses its record, nothing else.
+ *
+ * ```js
+ * setLogger(console, { level: 'warn' })
+ * setLogger((r) => myLog.write(r.level, r.message, r.fields), { level: 'debug' })
+ * ```
+ */
+export declare function setLogger(logger: ((record: LogRecord) => void) | Logger | null, options?: LoggerOptions): void
+
 // The JavaScript layer (index.js) adds async iteration to Exchange and
-// Monitor and makes Monitor an EventEmitter; these declarations merge with
-// the generated classes below.
+// Monitor, makes every role an EventEmitter and `await using`-able; these
+// declarations merge with the generated classes below.
 
 export interface Exchange extends AsyncIterableIterator<Reply> {
   /** Leaving a `for await` loop early cancels the exchange. */
   return(value?: unknown): Promise<IteratorResult<Reply, undefined>>
 }
 
+export interface Producer extends ConnectionEventEmitter {
+  /** `await using producer = new Producer(...)`: closed at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export interface Consumer extends ConnectionEventEmitter {
+  /** `await using consumer = new Consumer(...)`: closed at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** Its own events, and those of `ConnectionEventEmitter`. */
 export interface Monitor extends EventEmitter, AsyncIterableIterator<MonitorEvent> {
   on(event: 'request', listener: (e: RequestEvent) => void): this
   on(event: 'response', listener: (e: ResponseEvent) => void): this
   on(event: 'notification', listener: (e: NotificationEvent) => void): this
   on(event: 'undecodable', listener: (e: UndecodableEvent) => void): this
   on(event: 'unanswered', listener: (e: UnansweredEvent) => void): this
-  on(event: 'close', listener: () => void): this
+  on(event: 'connect', listener: (e: ConnectEvent) => void): this
+  on(event: 'offline', listener: (e: OfflineEvent) => void): this
+  on(event: 'reconnect', listener: (e: ReconnectEvent) => void): this
+  /** A failed reconnect attempt (`ReconnectError`), or the event stream failing (`Oc2Error`). */
   on(event: 'error', listener: (e: Oc2Error) => void): this
+  on(event: 'close' | 'end', listener: () => void): this
   once(event: 'request', listener: (e: RequestEvent) => void): this
   once(event: 'response', listener: (e: ResponseEvent) => void): this
-  once(event: 'close', listener: () => void): this
+  once(event: 'connect', listener: (e: ConnectEvent) => void): this
+  once(event: 'offline', listener: (e: OfflineEvent) => void): this
+  once(event: 'reconnect', listener: (e: ReconnectEvent) => void): this
+  once(event: 'error', listener: (e: Oc2Error) => void): this
+  once(event: 'close' | 'end', listener: () => void): this
   once(event: string, listener: (...args: any[]) => void): this
   /** Leaving a `for await` loop early stops queueing for iterators; the monitor stays connected. */
   return(value?: unknown): Promise<IteratorResult<MonitorEvent, undefined>>
+  /** `await using monitor = new Monitor(...)`: closed at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 // ---------------------------------------------------------------------------
@@ -362,6 +540,10 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /**
  * Receives OpenC2 commands and answers them over one MQTT connection.
  *
+ * An `EventEmitter` of its connection, as an mqtt.js client: `'connect'`,
+ * `'offline'`, `'reconnect'`, `'error'` (a failed reconnect attempt),
+ * `'close'` and `'end'`. `await using` closes it at the end of the block.
+ *
  * ```js
  * const consumer = new Consumer({ url: 'mqtt://127.0.0.1:1883', deviceId: 'fw-1', profiles: ['slpf'] })
  * await consumer.connect()
@@ -377,7 +559,9 @@ export declare class Consumer {
   /**
    * `config`: the broker (`url` or `brokers`) and client settings, plus
    * `deviceId` (required), `profiles`, `pairs` (action/target pairs it
-   * implements; others get 501), `rateLimit`, `group` (shared
+   * implements; others get 501), `args` (command arguments it takes
+   * beyond the Language Specification's and its profiles'; others get
+   * 501 once pairs, profiles or args are declared), `rateLimit`, `group` (shared
    * subscription), `handleFeatures` (deliver `query features` to the
    * handler instead of answering it) and `freshnessSecs` (commands whose
    * `created` is older are not run; 0: off; default the core's window).
@@ -415,6 +599,54 @@ export declare class Consumer {
   stats(): Stats
   /** Stops serving (the `serve()` Promise resolves) and disconnects. */
   close(): Promise<void>
+}
+
+/**
+ * A consumer's OpenC2 rules without the network, for scripts that keep
+ * their own MQTT client: hand it each message received on a command
+ * topic, with the time; publish what it says; run what it hands over;
+ * give the application's answer back to `answer()`. It reads no clock.
+ *
+ * ```js
+ * const rules = new ConsumerRules({ deviceId: 'fw-1', pairs: [['deny', 'ipv4_net']] })
+ * client.on('message', (topic, payload, packet) => {
+ *   const d = rules.onCommand(topic, payload, packet.properties, packet.retain, Date.now(), performance.now() | 0)
+ *   for (const p of d.publish) for (const t of p.topics) client.publish(t, p.payload, { qos: 1, properties: p.properties })
+ *   if (d.execute) {
+ *     const out = rules.answer(d.execute, { status: 200 })
+ *     if (out) for (const t of out.topics) client.publish(t, out.payload, { qos: 1, properties: out.properties })
+ *   }
+ * })
+ * ```
+ */
+export declare class ConsumerRules {
+  /**
+   * `options`: a consumer's (`deviceId`, required; `profiles`, `pairs`,
+   * `args`, `rateLimit`, `group`, `handleFeatures`, `freshnessSecs`, as
+   * for `Consumer`) and the topic scheme's `peer` and `responseTopics`
+   * (as in `ClientConfig`). Throws `OC2_CONFIG` or `OC2_TOPIC` when they
+   * do not hold.
+   */
+  constructor(options: ConsumerRulesOptions)
+  /** This consumer's device id. */
+  get deviceId(): string
+  /**
+   * Decides what to do with a message received on `topic`: its
+   * `payload`, its PUBLISH `properties` as mqtt.js delivers them
+   * (`packet.properties`; null over MQTT 3.1.1), whether it came
+   * `retained` (`packet.retain`), the wall clock `nowMs` (ms since the
+   * epoch, for `created`) and any monotonic clock `monotonicMs` (ms, for
+   * the duplicate windows). Returns `{ publish, execute, skipped, reason }`.
+   */
+  onCommand(topic: string, payload: Buffer | Uint8Array, properties: PublishProperties | null | undefined, retained: boolean, nowMs: number, monotonicMs: number): Decision
+  /**
+   * The application's answer to `request` (a response object, `{ status:
+   * 200, ... }`), addressed and encoded as its command came in; `null`
+   * when the producer asked not to get it (`response_requested` `none`,
+   * or `ack`, whose `102` was the answer). Throws `OC2_DECODE` for a
+   * response that is not valid.
+   */
+  answer(request: Request, response: Response): Publish | null
 }
 
 /**
@@ -558,7 +790,9 @@ export declare class Incoming {
  *
  * Both an async iterator (`for await (const event of monitor)`) and an
  * `EventEmitter` (`'request'`, `'response'`, `'notification'`,
- * `'undecodable'`, `'unanswered'`, then `'close'`); use either or both.
+ * `'undecodable'`, `'unanswered'`); use either or both. Its connection
+ * events are those of every role (`'connect'`, `'offline'`,
+ * `'reconnect'`, `'error'`, `'close'`, `'end'`).
  *
  * ```js
  * const monitor = new Monitor({ url: 'mqtt://127.0.0.1:1883' })
@@ -593,12 +827,16 @@ export declare class Monitor {
    * reconnects, publishErrors, stale }`.
    */
   stats(): Stats
-  /** Stops and disconnects; iteration ends and `'close'` is emitted. */
+  /** Stops and disconnects; iteration ends, and `'close'` and `'end'` are emitted. */
   close(): Promise<void>
 }
 
 /**
  * Sends OpenC2 commands and collects their responses over one MQTT connection.
+ *
+ * An `EventEmitter` of its connection, as an mqtt.js client: `'connect'`,
+ * `'offline'`, `'reconnect'`, `'error'` (a failed reconnect attempt),
+ * `'close'` and `'end'`. `await using` closes it at the end of the block.
  *
  * ```js
  * const producer = new Producer({ url: 'mqtt://127.0.0.1:1883', id: 'producer-1' })
@@ -649,10 +887,37 @@ export declare class Producer {
    */
   stats(): Stats
   /**
+   * The next response that matched no exchange (a peer's bare `{ status:
+   * 200 }` without `request_id`, an answer after its exchange ended), as
+   * a `Reply`; `null` after `timeoutMs` (default: no limit) or once
+   * closed. Up to 1024 wait to be read; more are only counted in
+   * `stats().unsolicited`. Rejects with `OC2_CLOSED` when not connected.
+   */
+  nextUnsolicited(timeoutMs?: number | null): Promise<Reply | null>
+  /**
    * Disconnects. Open exchanges end at their timeout; `send` throws
    * `OC2_CLOSED` until the next `connect()`.
    */
   close(): Promise<void>
+}
+
+/**
+ * A command for the application to run, handed over by
+ * `ConsumerRules.onCommand()`; give it back to `ConsumerRules.answer()`.
+ */
+export declare class Request {
+  /** The whole request message (`{ headers, body }`; `command_id` defaulted to `request_id`). */
+  get message(): Message
+  /** The command object (`{ action, target, args?, ... }`). */
+  get command(): Command
+  /** The topic it arrived on. */
+  get topic(): string
+  /** Its encoding; the answer uses the same. */
+  get encoding(): Encoding
+  /** Its dialect; the answer uses the same. */
+  get dialect(): Dialect
+  /** What the producer asked for: `'none'`, `'ack'`, `'status'` or `'complete'`. */
+  get responseRequested(): 'none' | 'ack' | 'status' | 'complete'
 }
 
 /**

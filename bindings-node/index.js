@@ -1,7 +1,8 @@
 'use strict'
 // The public module: the native binding (loaded by the generated native.js)
-// plus what is JavaScript by nature: async iteration, AbortSignal, and the
-// Monitor's EventEmitter side. Types and docs: index.d.ts.
+// plus what is JavaScript by nature: async iteration, AbortSignal,
+// `await using`, the roles' EventEmitter side and the logger. Types and
+// docs: index.d.ts.
 
 const native = require('./native.js')
 
@@ -111,6 +112,124 @@ Consumer.prototype.serve = function serve (handler) {
   })
 }
 
+// --- Connection events: every role is an EventEmitter, as mqtt.js clients are
+//
+// The core reports connection changes (connected, offline, reconnecting,
+// a failed attempt, closed); they are emitted here with mqtt.js's names:
+// 'connect', 'offline', 'reconnect', 'error', and 'close' on each
+// disconnection, then 'end' once closed. 'error' is only emitted when
+// someone listens (an unheard 'error' would throw). The native side calls
+// the listener through a weak reference; a role keeps the process alive
+// while it is connected and someone listens to its connection events (as
+// an mqtt.js client does until end()), through a timer that never fires.
+
+const CONNECTION_EVENTS = ['connect', 'offline', 'reconnect', 'error', 'close', 'end']
+const kOnline = Symbol('oc2mqtt.online')
+const kLive = Symbol('oc2mqtt.live')
+const kKeepAlive = Symbol('oc2mqtt.keepAlive')
+const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
+
+function keepAlive (role) {
+  const want = role[kLive] === true && CONNECTION_EVENTS.some((e) => role.listenerCount(e) > 0)
+  if (want && role[kKeepAlive] === undefined) {
+    role[kKeepAlive] = setInterval(() => {}, 0x7fffffff)
+  } else if (!want && role[kKeepAlive] !== undefined) {
+    clearInterval(role[kKeepAlive])
+    role[kKeepAlive] = undefined
+  }
+}
+
+function connectionListener (role) {
+  return (e) => {
+    switch (e.type) {
+      case 'connect':
+        role[kOnline] = true
+        role.emit('connect', e)
+        break
+      case 'offline':
+        if (role[kOnline]) {
+          role[kOnline] = false
+          role.emit('close')
+        }
+        role.emit('offline', e)
+        break
+      case 'reconnect':
+        role.emit('reconnect', e)
+        break
+      case 'error':
+        if (role.listenerCount('error') > 0) role.emit('error', e.error)
+        break
+      case 'end':
+        role[kLive] = false
+        if (role[kOnline]) {
+          role[kOnline] = false
+          role.emit('close')
+        }
+        role.emit('end')
+        keepAlive(role)
+        break
+    }
+  }
+}
+
+for (const Role of [Producer, Consumer, Monitor]) {
+  Object.setPrototypeOf(Role.prototype, EventEmitter.prototype)
+  const nativeConnect = Role.prototype.connect
+  Role.prototype.connect = async function connect () {
+    // Set before connecting: the first 'connect' comes before this resolves.
+    this._setEventSink(connectionListener(this))
+    await nativeConnect.call(this)
+    this[kLive] = true
+    keepAlive(this)
+  }
+  for (const name of ['on', 'addListener', 'once', 'prependListener', 'prependOnceListener', 'off', 'removeListener', 'removeAllListeners']) {
+    const original = EventEmitter.prototype[name]
+    Role.prototype[name] = function (...args) {
+      original.apply(this, args)
+      keepAlive(this)
+      return this
+    }
+  }
+  // `await using producer = new Producer(...)` closes it at the end of the block.
+  Role.prototype[asyncDispose] = function () {
+    return this.close()
+  }
+}
+
+// --- Logging: the core's log records, to a logger of the user's choice -----
+
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace']
+
+function setLogger (logger, options) {
+  const level = options == null || options.level === undefined ? 'info' : options.level
+  if (!LOG_LEVELS.includes(level)) {
+    const err = new TypeError(`The "options.level" property must be one of ${LOG_LEVELS.map((l) => `'${l}'`).join(', ')}. Received ${JSON.stringify(level)}`)
+    err.code = 'ERR_INVALID_ARG_VALUE'
+    throw err
+  }
+  if (logger == null) return native.__setLogSink(null, level)
+  let write
+  if (typeof logger === 'function') {
+    write = logger
+  } else if (typeof logger === 'object') {
+    // console, pino, winston, ...: one line to the method of the level.
+    write = (r) => {
+      const method = logger[r.level] ?? (r.level === 'trace' ? logger.debug : undefined) ?? logger.log
+      if (typeof method === 'function') method.call(logger, `oc2mqtt: ${r.text}`)
+    }
+  } else {
+    const err = new TypeError(`The "logger" argument must be a function, an object with log methods, or null. Received ${typeof logger}`)
+    err.code = 'ERR_INVALID_ARG_TYPE'
+    throw err
+  }
+  // A logger that throws loses its record; the client goes on.
+  native.__setLogSink((record) => {
+    try {
+      write(record)
+    } catch {}
+  }, level)
+}
+
 // --- Monitor: an EventEmitter and an async iterator over one event loop ----
 //
 // One loop pulls events from the native side once anybody listens or
@@ -137,8 +256,6 @@ Monitor.prototype.close = async function close () {
   this[kConnected] = false
   await nativeMonitorClose.call(this)
 }
-
-Object.setPrototypeOf(Monitor.prototype, EventEmitter.prototype)
 
 function pump (monitor) {
   let p = monitor[kPump]
@@ -170,14 +287,13 @@ function pump (monitor) {
     p.done = true
     settle()
     if (p.error !== undefined && monitor.listenerCount('error') > 0) monitor.emit('error', p.error)
-    monitor.emit('close')
   }
   loop()
   return p
 }
 
 for (const name of ['on', 'addListener', 'once', 'prependListener', 'prependOnceListener']) {
-  const original = EventEmitter.prototype[name]
+  const original = Monitor.prototype[name]
   Monitor.prototype[name] = function (event, listener) {
     original.call(this, event, listener)
     if (MONITOR_EVENTS.has(event)) {
@@ -221,8 +337,13 @@ module.exports.validateId = native.validateId
 module.exports.sharedSubscription = native.sharedSubscription
 module.exports.Correlator = native.Correlator
 module.exports.Deduplicator = native.Deduplicator
+module.exports.ConsumerRules = native.ConsumerRules
+module.exports.Request = native.Request
 module.exports.Producer = native.Producer
 module.exports.Exchange = native.Exchange
 module.exports.Consumer = native.Consumer
 module.exports.Incoming = native.Incoming
 module.exports.Monitor = native.Monitor
+module.exports.setLogger = setLogger
+// Which build of the addon was loaded ('native'); declared in index.d.ts.
+module.exports.__napiBindingTarget = native.__napiBindingTarget

@@ -836,12 +836,14 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Consumer = nativeBinding.Consumer
+module.exports.ConsumerRules = nativeBinding.ConsumerRules
 module.exports.Correlator = nativeBinding.Correlator
 module.exports.Deduplicator = nativeBinding.Deduplicator
 module.exports.Exchange = nativeBinding.Exchange
 module.exports.Incoming = nativeBinding.Incoming
 module.exports.Monitor = nativeBinding.Monitor
 module.exports.Producer = nativeBinding.Producer
+module.exports.Request = nativeBinding.Request
 module.exports.Topics = nativeBinding.Topics
 module.exports.decode = nativeBinding.decode
 module.exports.encode = nativeBinding.encode

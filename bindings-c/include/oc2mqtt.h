@@ -5,10 +5,15 @@
  *
  * Conventions (the same for every function):
  * - Every function returns an oc2_result (OC2_RESULT_OK is 0); only
- *   oc2_version and the _free functions do not. oc2_result_text turns a
- *   code into text; a handle's _last_error function gives the detail of
- *   its last failed call ("body.openc2.request.target: expected exactly
- *   one key, found 2").
+ *   oc2_version, oc2_version_number, oc2_result_str and the _free
+ *   functions do not. oc2_result_str (static text) and oc2_result_text (a
+ *   buffer) turn a code into text; a handle's _last_error function gives
+ *   the detail of its last failed call ("body.openc2.request.target:
+ *   expected exactly one key, found 2").
+ * - Version: OC2MQTT_VERSION_NUMBER (major * 1000000 + minor * 1000 +
+ *   patch) for this header, oc2_version_number() for the library loaded.
+ * - Callbacks (consumer commands, connection state, log records) take your
+ *   `void *userdata` first and run on library threads.
  * - Inputs come first and are not modified; outputs come last and are
  *   written only on success. The one exception: a text function given a
  *   buffer that is too small returns OC2_RESULT_INSUFFICIENT_SIZE and
@@ -60,6 +65,28 @@
  * The default capacity of `oc2_dedup_new`: 100 000 entries.
  */
 #define OC2_DEDUP_DEFAULT_CAPACITY 100000
+
+/**
+ * The major version of this header (`OC2MQTT_VERSION_NUMBER` is
+ * `major * 1000000 + minor * 1000 + patch`, as libmosquitto's).
+ */
+#define OC2MQTT_VERSION_MAJOR 0
+
+/**
+ * The minor version of this header.
+ */
+#define OC2MQTT_VERSION_MINOR 1
+
+/**
+ * The patch version of this header.
+ */
+#define OC2MQTT_VERSION_PATCH 0
+
+/**
+ * This header's version as one number, for `#if OC2MQTT_VERSION_NUMBER >=
+ * 1002000`; compare with `oc2_version_number()` for the library loaded.
+ */
+#define OC2MQTT_VERSION_NUMBER (((OC2MQTT_VERSION_MAJOR * 1000000) + (OC2MQTT_VERSION_MINOR * 1000)) + OC2MQTT_VERSION_PATCH)
 
 /**
  * What every function returns. The numbers are stable and never reused:
@@ -257,6 +284,15 @@ typedef struct oc2_consumer oc2_consumer;
 typedef struct oc2_consumer_options oc2_consumer_options;
 
 /**
+ * A consumer's rules: a message from a command topic in, the responses to
+ * publish and the command to run out. It does no I/O and reads no clock.
+ * Made by `oc2_consumer_rules_new`, freed by `oc2_consumer_rules_free`.
+ * `oc2_consumer_rules_on_command` changes it (duplicates are remembered).
+ * Not thread-safe: use it from one thread at a time.
+ */
+typedef struct oc2_consumer_rules oc2_consumer_rules;
+
+/**
  * Open exchanges keyed by request_id, each with a deadline (caller's clock,
  * milliseconds) and a `void *userdata` the library stores but never reads
  * or frees. Not thread-safe. Freeing it forgets open exchanges without
@@ -264,6 +300,14 @@ typedef struct oc2_consumer_options oc2_consumer_options;
  * to get their `userdata` back.
  */
 typedef struct oc2_correlator oc2_correlator;
+
+/**
+ * What to do with one received message: publish every
+ * `oc2_decision_publish` now, in order; run `oc2_decision_request` if
+ * there is one; else `oc2_decision_skipped` says why nothing runs.
+ * Owned by the caller (`oc2_decision_free`).
+ */
+typedef struct oc2_decision oc2_decision;
 
 /**
  * Remembers messages seen within a time window, up to a capacity (oldest
@@ -321,6 +365,21 @@ typedef struct oc2_producer oc2_producer;
  * `oc2_properties_free`), or read the one an `oc2_payload` lends out.
  */
 typedef struct oc2_properties oc2_properties;
+
+/**
+ * A response to publish: the same payload and properties on each topic
+ * (`oc2_codec_decode` reads it back, should you want the message).
+ * Those a decision lends are borrowed from it; the one
+ * `oc2_consumer_rules_answer` returns is owned by the caller
+ * (`oc2_publish_free`).
+ */
+typedef struct oc2_publish oc2_publish;
+
+/**
+ * A command for the application to run, with what its answer needs; give
+ * it to `oc2_consumer_rules_answer`. Borrowed from its decision.
+ */
+typedef struct oc2_request oc2_request;
 
 /**
  * An owned or borrowed list of strings (topics, ids).
@@ -394,6 +453,18 @@ typedef struct oc2_bytes {
 typedef uint32_t oc2_mqtt_version;
 
 /**
+ * The peers to suit (their topics, dialect and `msgType` spelling): one
+ * of the `OC2_PEER_*` constants. Decoding accepts every peer's forms.
+ */
+typedef uint32_t oc2_peer;
+
+/**
+ * Where a consumer publishes its responses: one of the
+ * `OC2_RESPONSE_TOPICS_*` constants.
+ */
+typedef uint32_t oc2_response_topics;
+
+/**
  * Called on the consumer's library thread for each command, one at a
  * time, in arrival order. `command` is the callee's: answer it with
  * `oc2_consumer_reply` (from this thread or another) and free it with
@@ -447,6 +518,71 @@ typedef struct oc2_stats {
    */
   oc2_mqtt_version mqtt_version;
 } oc2_stats;
+
+/**
+ * A connection made, borrowed for the duration of `on_connect`.
+ */
+typedef struct oc2_connection_info {
+  /**
+   * The broker URL in use (after a failover, the one that answered).
+   */
+  struct oc2_str broker;
+  /**
+   * `OC2_MQTT_V5` or `OC2_MQTT_V311`.
+   */
+  oc2_mqtt_version mqtt_version;
+  /**
+   * Whether the broker resumed the session (a stable client id): what
+   * was queued meanwhile is delivered now.
+   */
+  bool session_resumed;
+} oc2_connection_info;
+
+/**
+ * Called on a library thread when the client is connected and subscribed:
+ * at once when set (the current state), and again after each reconnect.
+ */
+typedef void (*oc2_connect_callback)(void *userdata, const struct oc2_connection_info *info);
+
+/**
+ * Why a disconnect callback is called: one of the `OC2_DISCONNECT_*` constants.
+ */
+typedef uint32_t oc2_disconnect_kind;
+
+/**
+ * A connection lost, an attempt failed, or the end; borrowed for the
+ * duration of `on_disconnect`.
+ */
+typedef struct oc2_disconnect_info {
+  /**
+   * `OC2_DISCONNECT_LOST`, `_RECONNECT_FAILED` or `_CLOSED`.
+   */
+  oc2_disconnect_kind kind;
+  /**
+   * `OC2_RESULT_CONNECT` when lost; the failed attempt's code
+   * (`OC2_RESULT_CONNECT`, `_AUTH`, `_TLS`, ...); `OC2_RESULT_OK` when
+   * closed by the application.
+   */
+  oc2_result result;
+  /**
+   * Why, in words; empty when closed by the application.
+   */
+  struct oc2_str reason;
+  /**
+   * The broker tried (`_RECONNECT_FAILED`), else the last one connected to.
+   */
+  struct oc2_str broker;
+  /**
+   * The attempt that failed (1, 2, ...) for `_RECONNECT_FAILED`, else 0.
+   */
+  uint32_t attempt;
+} oc2_disconnect_info;
+
+/**
+ * Called on the same library thread when the connection is lost, when a
+ * reconnect attempt fails, and once when the client is closed.
+ */
+typedef void (*oc2_disconnect_callback)(void *userdata, const struct oc2_disconnect_info *info);
 
 /**
  * What `oc2_correlator_on_response` found: one of the `OC2_OUTCOME_*` constants.
@@ -539,6 +675,35 @@ typedef struct oc2_dedup_stats {
 } oc2_dedup_stats;
 
 /**
+ * How severe a log record is: one of the `OC2_LOG_*` constants.
+ */
+typedef uint32_t oc2_log_level;
+
+/**
+ * One log record, borrowed for the duration of the callback.
+ */
+typedef struct oc2_log_params {
+  /**
+   * Its severity (`OC2_LOG_*`).
+   */
+  oc2_log_level level;
+  /**
+   * Where it comes from (`oc2mqtt::client::connection`).
+   */
+  struct oc2_str target;
+  /**
+   * What happened, with its fields (`connection lost; reconnecting
+   * why="the broker closed the connection"`).
+   */
+  struct oc2_str message;
+} oc2_log_params;
+
+/**
+ * Receives the library's log records (`oc2_log_set_callback`).
+ */
+typedef void (*oc2_log_callback)(void *userdata, const struct oc2_log_params *params);
+
+/**
  * What a monitor event is: one of the `OC2_EVENT_*` constants.
  */
 typedef uint32_t oc2_event_kind;
@@ -592,6 +757,47 @@ typedef uint32_t oc2_role;
  * The caller closed it.
  */
 #define OC2_CLOSE_CLOSED 3
+
+/**
+ * Something failed and was given up (a subscription refused after a reconnect).
+ */
+#define OC2_LOG_ERROR 1
+
+/**
+ * Something went wrong and was handled (connection lost, a publish refused).
+ */
+#define OC2_LOG_WARN 2
+
+/**
+ * A change worth knowing (connected, reconnected).
+ */
+#define OC2_LOG_INFO 3
+
+/**
+ * Detail for debugging (subscribed, command sent).
+ */
+#define OC2_LOG_DEBUG 4
+
+/**
+ * Everything.
+ */
+#define OC2_LOG_TRACE 5
+
+/**
+ * The connection was lost; the library reconnects by itself (with backoff,
+ * at most 30 s apart) and calls `on_connect` once back. Publishes are kept.
+ */
+#define OC2_DISCONNECT_LOST 1
+
+/**
+ * A reconnect attempt failed; another follows.
+ */
+#define OC2_DISCONNECT_RECONNECT_FAILED 2
+
+/**
+ * Closed by the application (`oc2_*_close` or `oc2_*_free`): the last call.
+ */
+#define OC2_DISCONNECT_CLOSED 3
 
 /**
  * A request (`msgType` `req`): it carries a command.
@@ -672,6 +878,47 @@ typedef uint32_t oc2_role;
  * Observes all OpenC2 traffic.
  */
 #define OC2_ROLE_MONITOR 3
+
+/**
+ * MQTT-T as written: responses on `oc2/rsp`, the spec dialect (the default).
+ */
+#define OC2_PEER_SPEC 0
+
+/**
+ * otupy 1.1: its flat dialect, and its producers' `oc2/rsp/device/<id>` too.
+ */
+#define OC2_PEER_OTUPY 1
+
+/**
+ * yuuki consumers listen on `oc2/cmd`: every command goes there too.
+ */
+#define OC2_PEER_YUUKI 2
+
+/**
+ * The OIF orchestrator: responses on `oc2/rsp` and `oc2/rsp/<its id>`,
+ * `msgType` spelled `request`/`response`.
+ */
+#define OC2_PEER_OIF 3
+
+/**
+ * As the peer has it (`oc2/rsp` only, but for `OC2_PEER_OIF`).
+ */
+#define OC2_RESPONSE_TOPICS_PEER 0
+
+/**
+ * `oc2/rsp` only: every conforming producer hears each response once.
+ */
+#define OC2_RESPONSE_TOPICS_SHARED 1
+
+/**
+ * `oc2/rsp/<producer>` only (`oc2/rsp` when the producer is unknown).
+ */
+#define OC2_RESPONSE_TOPICS_PRODUCER 2
+
+/**
+ * Both `oc2/rsp` and `oc2/rsp/<producer>`.
+ */
+#define OC2_RESPONSE_TOPICS_BOTH 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -968,10 +1215,40 @@ oc2_result oc2_config_builder_set_topic_prefix(struct oc2_config_builder *builde
                                                const char *prefix);
 
 /**
+ * Suits `peer` (`OC2_PEER_*`; default `OC2_PEER_SPEC`): the topics, dialect
+ * and `msgType` spelling its family of peers needs. Every peer's forms are
+ * decoded whatever this says.
+ */
+oc2_result oc2_config_builder_set_peer(struct oc2_config_builder *builder, oc2_peer peer);
+
+/**
+ * Sets where a consumer publishes its responses (`OC2_RESPONSE_TOPICS_*`;
+ * default `OC2_RESPONSE_TOPICS_PEER`: as the peer has it, `oc2/rsp` only
+ * for the specification's peers).
+ */
+oc2_result oc2_config_builder_set_response_topics(struct oc2_config_builder *builder,
+                                                  oc2_response_topics response_topics);
+
+/**
  * Sets how long connecting may take, in seconds.
  */
 oc2_result oc2_config_builder_set_connect_timeout(struct oc2_config_builder *builder,
                                                   uint32_t seconds);
+
+/**
+ * Puts a Message Expiry Interval of `seconds` on every publish (MQTT v5),
+ * so that a broker drops commands and responses nobody received in time;
+ * 0: none (the default).
+ */
+oc2_result oc2_config_builder_set_message_expiry(struct oc2_config_builder *builder,
+                                                 uint32_t seconds);
+
+/**
+ * Sets the largest payload accepted, in bytes (default 1 MiB): larger
+ * ones are refused before parsing (a consumer answers `400` when it can
+ * tell who sent it; counted in `oc2_stats.decode_errors`).
+ */
+oc2_result oc2_config_builder_set_max_payload(struct oc2_config_builder *builder, size_t bytes);
 
 /**
  * Checks the settings and makes an immutable configuration (`*out`,
@@ -1040,6 +1317,30 @@ oc2_result oc2_consumer_options_add_pair(struct oc2_consumer_options *options,
  */
 oc2_result oc2_consumer_options_set_freshness(struct oc2_consumer_options *options,
                                               uint64_t seconds);
+
+/**
+ * Joins consumer group `group`: the consumer subscribes through
+ * `$share/<group>/...`, so that each command reaches one member of the
+ * group (brokers with shared subscriptions: Mosquitto, not RabbitMQ 3.x nor
+ * ActiveMQ 5.x). `OC2_RESULT_TOPIC` at connect for a group that cannot be
+ * a topic level.
+ */
+oc2_result oc2_consumer_options_set_group(struct oc2_consumer_options *options, const char *group);
+
+/**
+ * Declares the most commands per minute this device takes; `query
+ * features` reports it as `rate_limit`. `OC2_RESULT_INVALID_ARGUMENT`
+ * unless finite and not negative.
+ */
+oc2_result oc2_consumer_options_set_rate_limit(struct oc2_consumer_options *options,
+                                               double per_minute);
+
+/**
+ * Delivers `query features` to the application (true) instead of
+ * answering it from these options (false, the default).
+ */
+oc2_result oc2_consumer_options_set_handle_features(struct oc2_consumer_options *options,
+                                                    bool handle);
 
 /**
  * The freshness window in seconds (0: off), written to `*out`.
@@ -1146,6 +1447,16 @@ oc2_result oc2_consumer_broker(const struct oc2_consumer *consumer,
                                char *buf,
                                size_t len,
                                size_t *written);
+
+/**
+ * Connection callbacks, as `oc2_producer_set_connection_callbacks`:
+ * `oc2_consumer_close` and `oc2_consumer_free` deliver
+ * `OC2_DISCONNECT_CLOSED` and wait for the last callback to return.
+ */
+oc2_result oc2_consumer_set_connection_callbacks(const struct oc2_consumer *consumer,
+                                                 oc2_connect_callback on_connect,
+                                                 oc2_disconnect_callback on_disconnect,
+                                                 void *userdata);
 
 /**
  * Copies the detail of the consumer's last failure into `buf`; the empty
@@ -1322,9 +1633,49 @@ oc2_result oc2_dedup_get_stats(const struct oc2_dedup *dedup, struct oc2_dedup_s
 oc2_result oc2_result_text(uint32_t result, char *buf, size_t len, size_t *written);
 
 /**
+ * The short English text of `result` ("cannot connect to the broker"), as
+ * a static NUL-terminated string: never NULL, never to be freed. An
+ * unknown number gives "unknown result code". The same text as
+ * `oc2_result_text`, for callers who need no buffer.
+ *
+ * ```c
+ * fprintf(stderr, "oc2mqtt: %s\n", oc2_result_str(rc));
+ * ```
+ */
+const char *oc2_result_str(uint32_t result);
+
+/**
  * The library version ("0.1.0"), static, NUL-terminated.
  */
 struct oc2_str oc2_version(void);
+
+/**
+ * The version of the library loaded, as `OC2MQTT_VERSION_NUMBER`: a
+ * program built against one header can check the library it runs with.
+ */
+uint32_t oc2_version_number(void);
+
+/**
+ * Sends the library's log records at `max_level` (`OC2_LOG_*`) and above
+ * to `callback(userdata, params)`, as `mosquitto_log_callback_set` does;
+ * NULL turns logging off (the default: nothing is logged). Process-wide:
+ * a second call replaces the first. `OC2_RESULT_INVALID_ARGUMENT` for an
+ * unknown level.
+ *
+ * The callback runs on the thread that logged: a library thread, or yours
+ * inside a call to this library. It must be quick, may be called from
+ * several threads at once, and must not call this library's blocking
+ * functions (connect, send, wait, free); what it logs itself is dropped.
+ * `params` and its strings are valid during the call only.
+ *
+ * ```c
+ * static void on_log(void *userdata, const oc2_log_params *p) {
+ *     fprintf((FILE *)userdata, "oc2mqtt %u: %s\n", p->level, p->message.data);
+ * }
+ * oc2_log_set_callback(on_log, OC2_LOG_INFO, stderr);
+ * ```
+ */
+oc2_result oc2_log_set_callback(oc2_log_callback callback, oc2_log_level max_level, void *userdata);
 
 /**
  * Number of strings in `list`, written to `*out`.
@@ -1484,6 +1835,16 @@ oc2_result oc2_monitor_next(const struct oc2_monitor *monitor,
 oc2_result oc2_monitor_stats(const struct oc2_monitor *monitor, struct oc2_stats *out);
 
 /**
+ * Connection callbacks, as `oc2_producer_set_connection_callbacks`:
+ * `oc2_monitor_free` delivers `OC2_DISCONNECT_CLOSED` and waits for the
+ * last callback to return.
+ */
+oc2_result oc2_monitor_set_connection_callbacks(const struct oc2_monitor *monitor,
+                                                oc2_connect_callback on_connect,
+                                                oc2_disconnect_callback on_disconnect,
+                                                void *userdata);
+
+/**
  * Copies the URL of the broker the monitor is connected to (after a
  * failover, the one in use) into `buf`. Buffer rules as for `oc2_result_text`.
  */
@@ -1583,6 +1944,19 @@ oc2_result oc2_producer_send_message(const struct oc2_producer *producer,
                                      struct oc2_exchange **out);
 
 /**
+ * The next response that matched no exchange (`*out`, owned by the
+ * caller, as `oc2_exchange_next` gives them): a peer's bare `{"status":
+ * 200}` without request_id, an answer after its exchange ended. Waits up
+ * to `timeout_ms` (0: only what is queued; `OC2_WAIT_FOREVER`: no limit).
+ * `OC2_RESULT_TIMEOUT` if none came, `OC2_RESULT_DONE` once the producer is
+ * closed. Up to 1024 wait to be read; more are only counted in
+ * `oc2_stats.unsolicited`.
+ */
+oc2_result oc2_producer_next_unsolicited(const struct oc2_producer *producer,
+                                         uint32_t timeout_ms,
+                                         struct oc2_message **out);
+
+/**
  * The producer's counters.
  */
 oc2_result oc2_producer_stats(const struct oc2_producer *producer, struct oc2_stats *out);
@@ -1595,6 +1969,29 @@ oc2_result oc2_producer_broker(const struct oc2_producer *producer,
                                char *buf,
                                size_t len,
                                size_t *written);
+
+/**
+ * Calls `on_connect(userdata, info)` when the producer is connected and
+ * `on_disconnect(userdata, info)` when its connection is lost, when a
+ * reconnect attempt fails, and when it is closed, as libmosquitto's
+ * callbacks do; either may be NULL, not both. Both run on one library
+ * thread, in order, starting at once with the current state (`on_connect`
+ * for the connection already made). `userdata` is passed through untouched
+ * and must be usable from that thread. `oc2_producer_free` delivers
+ * `OC2_DISCONNECT_CLOSED` and waits for the last callback to return (not
+ * from inside a callback). Once per producer: `OC2_RESULT_INVALID_ARGUMENT`
+ * the second time.
+ *
+ * ```c
+ * static void on_connect(void *ud, const oc2_connection_info *i) { printf("up: %s\n", i->broker.data); }
+ * static void on_disconnect(void *ud, const oc2_disconnect_info *i) { printf("down: %s\n", i->reason.data); }
+ * oc2_producer_set_connection_callbacks(producer, on_connect, on_disconnect, NULL);
+ * ```
+ */
+oc2_result oc2_producer_set_connection_callbacks(const struct oc2_producer *producer,
+                                                 oc2_connect_callback on_connect,
+                                                 oc2_disconnect_callback on_disconnect,
+                                                 void *userdata);
 
 /**
  * Copies the detail of the producer's last failure into `buf`; the empty
@@ -1649,6 +2046,154 @@ oc2_result oc2_exchange_is_complete(const struct oc2_exchange *exchange, bool *o
 oc2_result oc2_exchange_missing(const struct oc2_exchange *exchange, struct oc2_strings **out);
 
 /**
+ * Adds a command argument implemented beyond the Language Specification's
+ * and the declared profiles': a top-level name (`"x-acme"`, any value
+ * beneath it) or `"namespace.name"` (`"x-acme.mode"`). Once pairs,
+ * profiles or arguments are declared, a command with another argument
+ * gets `501`.
+ */
+oc2_result oc2_consumer_options_add_arg(struct oc2_consumer_options *options, const char *name);
+
+/**
+ * Copies into `buf` why `oc2_consumer_rules_new` (and
+ * `oc2_consumer_connect_with`) would refuse `options` ("pair explode:x:
+ * unknown action 'explode'"), or the empty string when they hold. Buffer
+ * rules as for `oc2_result_text`.
+ */
+oc2_result oc2_consumer_options_check(const struct oc2_consumer_options *options,
+                                      char *buf,
+                                      size_t len,
+                                      size_t *written);
+
+/**
+ * Makes the rules of the consumer `options` describe
+ * (`oc2_consumer_options_new` and its setters; copied), on the topics of
+ * `peer` (`OC2_PEER_*`) with responses on `response_topics`
+ * (`OC2_RESPONSE_TOPICS_*`). `OC2_RESULT_CONFIG` or `OC2_RESULT_TOPIC` when
+ * the options do not hold: `oc2_consumer_options_check` says why.
+ */
+oc2_result oc2_consumer_rules_new(const struct oc2_consumer_options *options,
+                                  oc2_peer peer,
+                                  oc2_response_topics response_topics,
+                                  struct oc2_consumer_rules **out);
+
+/**
+ * Frees consumer rules; NULL is accepted and ignored.
+ */
+void oc2_consumer_rules_free(struct oc2_consumer_rules *rules);
+
+/**
+ * Decides what to do with a message received on `topic`: `len` bytes of
+ * `payload` (NULL when `len` is 0), its PUBLISH properties (NULL over MQTT
+ * 3.1.1), whether the broker delivered it `retained`, the wall clock
+ * `now_ms` (milliseconds since the epoch, for `created`) and any
+ * monotonic clock `monotonic_ms` (milliseconds, for the duplicate
+ * windows). `*out` is owned by the caller (`oc2_decision_free`).
+ */
+oc2_result oc2_consumer_rules_on_command(struct oc2_consumer_rules *rules,
+                                         const char *topic,
+                                         const uint8_t *payload,
+                                         size_t len,
+                                         const struct oc2_properties *props,
+                                         bool retained,
+                                         int64_t now_ms,
+                                         uint64_t monotonic_ms,
+                                         struct oc2_decision **out);
+
+/**
+ * The application's answer to `request`, a response object given as JSON
+ * text (`{"status": 200, "results": {...}}`, `len` bytes of UTF-8),
+ * addressed and encoded as the command came in: `*out` is owned by the
+ * caller (`oc2_publish_free`). `OC2_RESULT_ABSENT` (nothing written) when
+ * the producer asked not to get it (`response_requested` `none`, or `ack`,
+ * whose `102` was the answer). A response that is not valid gives its
+ * `OC2_RESULT_MESSAGE_*` code and `oc2_consumer_rules_last_error` says why.
+ */
+oc2_result oc2_consumer_rules_answer(const struct oc2_consumer_rules *rules,
+                                     const struct oc2_request *request,
+                                     const char *response_json,
+                                     size_t len,
+                                     struct oc2_publish **out);
+
+/**
+ * Copies the detail of the last failed `oc2_consumer_rules_answer` into
+ * `buf`; the empty string if it succeeded. Buffer rules as for `oc2_result_text`.
+ */
+oc2_result oc2_consumer_rules_last_error(const struct oc2_consumer_rules *rules,
+                                         char *buf,
+                                         size_t len,
+                                         size_t *written);
+
+/**
+ * Frees a decision (and the request and publishes it lends); NULL is
+ * accepted and ignored.
+ */
+void oc2_decision_free(struct oc2_decision *decision);
+
+/**
+ * How many responses to publish now, written to `*out`.
+ */
+oc2_result oc2_decision_publish_count(const struct oc2_decision *decision, size_t *out);
+
+/**
+ * The response to publish at `index` (in order: a `102` before the final
+ * answer), borrowed from the decision; `OC2_RESULT_OUT_OF_RANGE` past the end.
+ */
+oc2_result oc2_decision_publish(const struct oc2_decision *decision,
+                                size_t index,
+                                const struct oc2_publish **out);
+
+/**
+ * The command to run, borrowed from the decision; `OC2_RESULT_ABSENT`
+ * when nothing runs (`oc2_decision_skipped` says why).
+ */
+oc2_result oc2_decision_request(const struct oc2_decision *decision,
+                                const struct oc2_request **out);
+
+/**
+ * Why nothing runs: `duplicate`, `not_addressed`, `stale`,
+ * `not_a_command`, `answered` or `undecodable`, borrowed from the
+ * decision; `OC2_RESULT_ABSENT` when the command runs.
+ */
+oc2_result oc2_decision_skipped(const struct oc2_decision *decision, struct oc2_str *out);
+
+/**
+ * The detail of a skip: why it is stale, why it does not decode, the
+ * status it was answered with; `OC2_RESULT_ABSENT` when there is none.
+ */
+oc2_result oc2_decision_reason(const struct oc2_decision *decision, struct oc2_str *out);
+
+/**
+ * The request message (action, target, headers, `command_id` defaulted
+ * to `request_id`; `oc2_message_topic`, `oc2_message_encoding` and
+ * `oc2_message_dialect` say how it came), borrowed from the request.
+ */
+oc2_result oc2_request_message(const struct oc2_request *request, const struct oc2_message **out);
+
+/**
+ * Frees a publish `oc2_consumer_rules_answer` returned; NULL is accepted
+ * and ignored. Never free one a decision lends.
+ */
+void oc2_publish_free(struct oc2_publish *publish);
+
+/**
+ * The topics to publish on, in order, borrowed from `publish`.
+ */
+oc2_result oc2_publish_topics(const struct oc2_publish *publish, const struct oc2_strings **out);
+
+/**
+ * The payload bytes, borrowed from `publish` (JSON payloads are not NUL-terminated).
+ */
+oc2_result oc2_publish_payload(const struct oc2_publish *publish, struct oc2_bytes *out);
+
+/**
+ * The PUBLISH properties to send with the payload (ignored over MQTT
+ * 3.1.1), borrowed from `publish`.
+ */
+oc2_result oc2_publish_properties(const struct oc2_publish *publish,
+                                  const struct oc2_properties **out);
+
+/**
  * Creates the standard layout (`oc2/cmd/...`, `oc2/rsp/...`), no prefix.
  */
 oc2_result oc2_topics_new(struct oc2_topics **out);
@@ -1669,6 +2214,19 @@ oc2_result oc2_topics_set_prefix(struct oc2_topics *topics, const char *prefix);
  * Also uses otupy's response topic `oc2/rsp/device/<producer>`.
  */
 oc2_result oc2_topics_set_otupy_compatible(struct oc2_topics *topics, bool on);
+
+/**
+ * Suits `peer` (`OC2_PEER_*`): its topics, and its response topics until
+ * `oc2_topics_set_response_topics` says otherwise.
+ */
+oc2_result oc2_topics_set_peer(struct oc2_topics *topics, oc2_peer peer);
+
+/**
+ * Sets where responses go (`OC2_RESPONSE_TOPICS_*`; `OC2_RESPONSE_TOPICS_PEER`:
+ * as the peer has it).
+ */
+oc2_result oc2_topics_set_response_topics(struct oc2_topics *topics,
+                                          oc2_response_topics response_topics);
 
 /**
  * The filters a `role` subscribes to. `id` is the device id (required for

@@ -240,6 +240,34 @@ pub extern "C" fn oc2_config_builder_set_topic_prefix(
     })
 }
 
+/// Suits `peer` (`OC2_PEER_*`; default `OC2_PEER_SPEC`): the topics, dialect
+/// and `msgType` spelling its family of peers needs. Every peer's forms are
+/// decoded whatever this says.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_config_builder_set_peer(
+    builder: *mut oc2_config_builder,
+    peer: crate::topics::oc2_peer,
+) -> oc2_result {
+    set(builder, |c| {
+        c.peer = crate::topics::peer_from(peer)?;
+        Ok(())
+    })
+}
+
+/// Sets where a consumer publishes its responses (`OC2_RESPONSE_TOPICS_*`;
+/// default `OC2_RESPONSE_TOPICS_PEER`: as the peer has it, `oc2/rsp` only
+/// for the specification's peers).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_config_builder_set_response_topics(
+    builder: *mut oc2_config_builder,
+    response_topics: crate::topics::oc2_response_topics,
+) -> oc2_result {
+    set(builder, |c| {
+        c.response_topics = crate::topics::response_topics_from(response_topics)?;
+        Ok(())
+    })
+}
+
 /// Sets how long connecting may take, in seconds.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_connect_timeout(
@@ -252,6 +280,34 @@ pub extern "C" fn oc2_config_builder_set_connect_timeout(
     })
 }
 
+/// Puts a Message Expiry Interval of `seconds` on every publish (MQTT v5),
+/// so that a broker drops commands and responses nobody received in time;
+/// 0: none (the default).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_config_builder_set_message_expiry(
+    builder: *mut oc2_config_builder,
+    seconds: u32,
+) -> oc2_result {
+    set(builder, |c| {
+        c.message_expiry_secs = (seconds != 0).then_some(seconds);
+        Ok(())
+    })
+}
+
+/// Sets the largest payload accepted, in bytes (default 1 MiB): larger
+/// ones are refused before parsing (a consumer answers `400` when it can
+/// tell who sent it; counted in `oc2_stats.decode_errors`).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_config_builder_set_max_payload(
+    builder: *mut oc2_config_builder,
+    bytes: usize,
+) -> oc2_result {
+    set(builder, |c| {
+        c.max_payload = bytes;
+        Ok(())
+    })
+}
+
 /// A setting as a C caller knows it: by the function that sets it.
 fn setter(setting: &str) -> String {
     let function = match setting {
@@ -260,6 +316,8 @@ fn setter(setting: &str) -> String {
         "connect_timeout_secs" => "connect timeout (oc2_config_builder_set_connect_timeout)",
         "client_id" => "client id (oc2_config_builder_set_client_id)",
         "cert_file" => "cert_file (oc2_config_builder_set_tls)",
+        "max_payload" => "max payload (oc2_config_builder_set_max_payload)",
+        "message_expiry_secs" => "message expiry (oc2_config_builder_set_message_expiry)",
         other => other,
     };
     function.to_owned()

@@ -13,6 +13,7 @@ use oc2::{MessageError, MessageErrorKind, Response};
 use crate::client::{SharedError, block, block_for, oc2_stats};
 use crate::config::oc2_config;
 use crate::error::{message_error_code, oc2_result};
+use crate::events::{ConnectionCallbacks, oc2_connect_callback, oc2_disconnect_callback};
 use crate::ffi::{
     free_box, guard, guard_free, to_c, try_cstr, try_cstr_array, try_mut, try_opt_cstr, try_out,
     try_ref, try_slice, write, write_text,
@@ -35,6 +36,7 @@ pub struct oc2_consumer {
     server: Mutex<Option<(JoinHandle<()>, ThreadId)>>,
     /// Tells the callback thread to stop taking commands.
     stopping: Arc<AtomicBool>,
+    callbacks: ConnectionCallbacks,
 }
 
 /// How often the callback thread looks at `stopping` while no command comes.
@@ -63,7 +65,7 @@ pub type oc2_command_callback = Option<
 /// `oc2_consumer_connect_with` (which copies it: free it with
 /// `oc2_consumer_options_free` when you like). Not thread-safe.
 pub struct oc2_consumer_options {
-    options: ConsumerOptions,
+    pub(crate) options: ConsumerOptions,
 }
 
 /// Starts the options of device `device_id` (its topic is
@@ -142,6 +144,52 @@ pub extern "C" fn oc2_consumer_options_set_freshness(
     })
 }
 
+/// Joins consumer group `group`: the consumer subscribes through
+/// `$share/<group>/...`, so that each command reaches one member of the
+/// group (brokers with shared subscriptions: Mosquitto, not RabbitMQ 3.x nor
+/// ActiveMQ 5.x). `OC2_RESULT_TOPIC` at connect for a group that cannot be
+/// a topic level.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_set_group(
+    options: *mut oc2_consumer_options,
+    group: *const c_char,
+) -> oc2_result {
+    set_option(options, |o| {
+        o.group = Some(try_cstr(group)?.to_owned());
+        Ok(())
+    })
+}
+
+/// Declares the most commands per minute this device takes; `query
+/// features` reports it as `rate_limit`. `OC2_RESULT_INVALID_ARGUMENT`
+/// unless finite and not negative.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_set_rate_limit(
+    options: *mut oc2_consumer_options,
+    per_minute: f64,
+) -> oc2_result {
+    set_option(options, |o| {
+        if !per_minute.is_finite() || per_minute < 0.0 {
+            return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
+        }
+        o.rate_limit = Some(per_minute);
+        Ok(())
+    })
+}
+
+/// Delivers `query features` to the application (true) instead of
+/// answering it from these options (false, the default).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_set_handle_features(
+    options: *mut oc2_consumer_options,
+    handle: bool,
+) -> oc2_result {
+    set_option(options, |o| {
+        o.handle_features = handle;
+        Ok(())
+    })
+}
+
 /// The freshness window in seconds (0: off), written to `*out`.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_options_freshness(
@@ -170,6 +218,7 @@ fn connect(
             last_error: SharedError::default(),
             server: Mutex::new(None),
             stopping: Arc::new(AtomicBool::new(false)),
+            callbacks: ConnectionCallbacks::default(),
         }),
     );
     Ok(())
@@ -250,6 +299,7 @@ impl oc2_consumer {
             }
         }
         block(self.consumer.close());
+        self.callbacks.join();
     }
 }
 
@@ -470,6 +520,23 @@ pub extern "C" fn oc2_consumer_broker(
     written: *mut usize,
 ) -> oc2_result {
     guard(|| write_text(&try_ref(consumer)?.consumer.broker(), buf, len, written))
+}
+
+/// Connection callbacks, as `oc2_producer_set_connection_callbacks`:
+/// `oc2_consumer_close` and `oc2_consumer_free` deliver
+/// `OC2_DISCONNECT_CLOSED` and wait for the last callback to return.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_set_connection_callbacks(
+    consumer: *const oc2_consumer,
+    on_connect: oc2_connect_callback,
+    on_disconnect: oc2_disconnect_callback,
+    userdata: *mut c_void,
+) -> oc2_result {
+    guard(|| {
+        let c = try_ref(consumer)?;
+        c.callbacks
+            .start(c.consumer.events(), on_connect, on_disconnect, userdata)
+    })
 }
 
 /// Copies the detail of the consumer's last failure into `buf`; the empty

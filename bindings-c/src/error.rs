@@ -1,6 +1,6 @@
 //! Result codes and the one mapping from core errors to them.
 
-use std::ffi::c_char;
+use std::ffi::{CStr, c_char};
 
 use oc2::{Error, MessageError, MessageErrorKind};
 
@@ -117,39 +117,39 @@ impl oc2_result {
         Self::ALL.into_iter().find(|c| *c as u32 == n)
     }
 
-    fn text(self) -> &'static str {
+    fn text(self) -> &'static CStr {
         match self {
-            Self::OC2_RESULT_OK => "success",
-            Self::OC2_RESULT_NULL_PARAMETER => "a required argument was NULL",
-            Self::OC2_RESULT_INSUFFICIENT_SIZE => "the buffer is too small",
-            Self::OC2_RESULT_PANIC => "internal error (a panic was caught)",
-            Self::OC2_RESULT_INVALID_UTF8 => "a string argument is not valid UTF-8",
-            Self::OC2_RESULT_INVALID_ARGUMENT => "an argument is out of range",
-            Self::OC2_RESULT_ABSENT => "no such field in this message",
-            Self::OC2_RESULT_OUT_OF_RANGE => "index out of range",
-            Self::OC2_RESULT_DONE => "done: nothing more will come",
-            Self::OC2_RESULT_MESSAGE_TOO_LARGE => "message: payload too large",
-            Self::OC2_RESULT_MESSAGE_SYNTAX => "message: malformed JSON or CBOR",
-            Self::OC2_RESULT_MESSAGE_UTF8 => "message: payload is not valid UTF-8",
+            Self::OC2_RESULT_OK => c"success",
+            Self::OC2_RESULT_NULL_PARAMETER => c"a required argument was NULL",
+            Self::OC2_RESULT_INSUFFICIENT_SIZE => c"the buffer is too small",
+            Self::OC2_RESULT_PANIC => c"internal error (a panic was caught)",
+            Self::OC2_RESULT_INVALID_UTF8 => c"a string argument is not valid UTF-8",
+            Self::OC2_RESULT_INVALID_ARGUMENT => c"an argument is out of range",
+            Self::OC2_RESULT_ABSENT => c"no such field in this message",
+            Self::OC2_RESULT_OUT_OF_RANGE => c"index out of range",
+            Self::OC2_RESULT_DONE => c"done: nothing more will come",
+            Self::OC2_RESULT_MESSAGE_TOO_LARGE => c"message: payload too large",
+            Self::OC2_RESULT_MESSAGE_SYNTAX => c"message: malformed JSON or CBOR",
+            Self::OC2_RESULT_MESSAGE_UTF8 => c"message: payload is not valid UTF-8",
             Self::OC2_RESULT_MESSAGE_CONTENT_TYPE => {
-                "message: unsupported content type or encoding"
+                c"message: unsupported content type or encoding"
             }
-            Self::OC2_RESULT_MESSAGE_DIALECT => "message: unrecognised message shape",
-            Self::OC2_RESULT_MESSAGE_TYPE => "message: a field has the wrong type",
-            Self::OC2_RESULT_MESSAGE_MISSING => "message: a required field is absent",
-            Self::OC2_RESULT_MESSAGE_VALUE => "message: a field has an invalid value",
-            Self::OC2_RESULT_MESSAGE_OTHER => "message: invalid",
-            Self::OC2_RESULT_TOPIC => "invalid topic or id",
-            Self::OC2_RESULT_CONFIG => "invalid configuration",
-            Self::OC2_RESULT_CONNECT => "cannot connect to the broker",
-            Self::OC2_RESULT_AUTH => "the broker refused the credentials",
-            Self::OC2_RESULT_TLS => "TLS handshake failed",
-            Self::OC2_RESULT_TIMEOUT => "timed out",
-            Self::OC2_RESULT_PUBLISH => "the broker refused a publish or subscribe",
-            Self::OC2_RESULT_CLOSED => "closed",
-            Self::OC2_RESULT_HANDLER => "the handler failed",
-            Self::OC2_RESULT_IO => "I/O error",
-            Self::OC2_RESULT_ERROR_OTHER => "error",
+            Self::OC2_RESULT_MESSAGE_DIALECT => c"message: unrecognised message shape",
+            Self::OC2_RESULT_MESSAGE_TYPE => c"message: a field has the wrong type",
+            Self::OC2_RESULT_MESSAGE_MISSING => c"message: a required field is absent",
+            Self::OC2_RESULT_MESSAGE_VALUE => c"message: a field has an invalid value",
+            Self::OC2_RESULT_MESSAGE_OTHER => c"message: invalid",
+            Self::OC2_RESULT_TOPIC => c"invalid topic or id",
+            Self::OC2_RESULT_CONFIG => c"invalid configuration",
+            Self::OC2_RESULT_CONNECT => c"cannot connect to the broker",
+            Self::OC2_RESULT_AUTH => c"the broker refused the credentials",
+            Self::OC2_RESULT_TLS => c"TLS handshake failed",
+            Self::OC2_RESULT_TIMEOUT => c"timed out",
+            Self::OC2_RESULT_PUBLISH => c"the broker refused a publish or subscribe",
+            Self::OC2_RESULT_CLOSED => c"closed",
+            Self::OC2_RESULT_HANDLER => c"the handler failed",
+            Self::OC2_RESULT_IO => c"I/O error",
+            Self::OC2_RESULT_ERROR_OTHER => c"error",
         }
     }
 }
@@ -215,9 +215,30 @@ pub extern "C" fn oc2_result_text(
     written: *mut usize,
 ) -> oc2_result {
     guard(|| {
-        let text = oc2_result::from_u32(result).map_or("unknown result code", oc2_result::text);
+        let text = text_of(result).to_str().unwrap_or_default();
         write_text(text, buf, len, written)
     })
+}
+
+/// The text of a code, or "unknown result code".
+fn text_of(result: u32) -> &'static CStr {
+    oc2_result::from_u32(result).map_or(UNKNOWN_RESULT, oc2_result::text)
+}
+
+const UNKNOWN_RESULT: &CStr = c"unknown result code";
+
+/// The short English text of `result` ("cannot connect to the broker"), as
+/// a static NUL-terminated string: never NULL, never to be freed. An
+/// unknown number gives "unknown result code". The same text as
+/// `oc2_result_text`, for callers who need no buffer.
+///
+/// ```c
+/// fprintf(stderr, "oc2mqtt: %s\n", oc2_result_str(rc));
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_result_str(result: u32) -> *const c_char {
+    // Nothing here can panic: no boundary needed (and none could return a code).
+    text_of(result).as_ptr()
 }
 
 /// The library version ("0.1.0"), static, NUL-terminated.
@@ -228,4 +249,45 @@ pub extern "C" fn oc2_version() -> oc2_str {
         data: VERSION.as_ptr().cast(),
         len: VERSION.len() - 1,
     }
+}
+
+/// The major version of this header (`OC2MQTT_VERSION_NUMBER` is
+/// `major * 1000000 + minor * 1000 + patch`, as libmosquitto's).
+pub const OC2MQTT_VERSION_MAJOR: u32 = 0;
+/// The minor version of this header.
+pub const OC2MQTT_VERSION_MINOR: u32 = 1;
+/// The patch version of this header.
+pub const OC2MQTT_VERSION_PATCH: u32 = 0;
+/// This header's version as one number, for `#if OC2MQTT_VERSION_NUMBER >=
+/// 1002000`; compare with `oc2_version_number()` for the library loaded.
+pub const OC2MQTT_VERSION_NUMBER: u32 =
+    OC2MQTT_VERSION_MAJOR * 1_000_000 + OC2MQTT_VERSION_MINOR * 1000 + OC2MQTT_VERSION_PATCH;
+
+/// `u32` of a decimal string, at compile time.
+const fn parse_u32(s: &str) -> u32 {
+    let b = s.as_bytes();
+    let mut n = 0u32;
+    let mut i = 0;
+    while i < b.len() {
+        assert!(b[i].is_ascii_digit(), "a version part is a number");
+        n = n * 10 + (b[i] - b'0') as u32;
+        i += 1;
+    }
+    n
+}
+
+// The header's version constants are what Cargo builds: a version bump
+// without them does not compile (cbindgen reads literals only).
+const _: () = assert!(
+    OC2MQTT_VERSION_MAJOR == parse_u32(env!("CARGO_PKG_VERSION_MAJOR"))
+        && OC2MQTT_VERSION_MINOR == parse_u32(env!("CARGO_PKG_VERSION_MINOR"))
+        && OC2MQTT_VERSION_PATCH == parse_u32(env!("CARGO_PKG_VERSION_PATCH")),
+    "OC2MQTT_VERSION_* in bindings-c/src/error.rs must match the workspace version"
+);
+
+/// The version of the library loaded, as `OC2MQTT_VERSION_NUMBER`: a
+/// program built against one header can check the library it runs with.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_version_number() -> u32 {
+    OC2MQTT_VERSION_NUMBER
 }

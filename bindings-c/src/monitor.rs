@@ -1,6 +1,6 @@
 //! `oc2_monitor` and `oc2_monitor_event`: watch OpenC2 traffic.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 
 use oc2::client::{Monitor, MonitorEvent};
 use oc2::monitor::Observed;
@@ -8,6 +8,7 @@ use oc2::monitor::Observed;
 use crate::client::{block, block_for, oc2_stats};
 use crate::config::oc2_config;
 use crate::error::oc2_result;
+use crate::events::{ConnectionCallbacks, oc2_connect_callback, oc2_disconnect_callback};
 use crate::ffi::{
     NulStr, free_box, guard, guard_free, oc2_bytes, oc2_str, oc2_strings, to_c, try_opt_cstr,
     try_out, try_ref, write, write_text,
@@ -30,6 +31,7 @@ pub const OC2_EVENT_UNANSWERED: oc2_event_kind = 5;
 /// A connected monitor. Thread-safe. Free with `oc2_monitor_free`.
 pub struct oc2_monitor {
     monitor: Monitor,
+    callbacks: ConnectionCallbacks,
 }
 
 /// One thing the monitor saw; owned by the caller (`oc2_monitor_event_free`).
@@ -58,7 +60,13 @@ pub extern "C" fn oc2_monitor_connect(
         let out = try_out(out)?;
         let monitor = block(Monitor::connect(config.config.clone(), filter))
             .map_err(|e| config.last_error.fail(&e))?;
-        write(out, to_c(oc2_monitor { monitor }));
+        write(
+            out,
+            to_c(oc2_monitor {
+                monitor,
+                callbacks: ConnectionCallbacks::default(),
+            }),
+        );
         Ok(())
     })
 }
@@ -69,6 +77,7 @@ pub extern "C" fn oc2_monitor_free(monitor: *mut oc2_monitor) {
     guard_free(|| {
         if let Ok(m) = try_ref(monitor) {
             block(m.monitor.close());
+            m.callbacks.join();
         }
         free_box(monitor);
     });
@@ -155,6 +164,23 @@ pub extern "C" fn oc2_monitor_stats(
         let out = try_out(out)?;
         write(out, m.monitor.stats().into());
         Ok(())
+    })
+}
+
+/// Connection callbacks, as `oc2_producer_set_connection_callbacks`:
+/// `oc2_monitor_free` delivers `OC2_DISCONNECT_CLOSED` and waits for the
+/// last callback to return.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_monitor_set_connection_callbacks(
+    monitor: *const oc2_monitor,
+    on_connect: oc2_connect_callback,
+    on_disconnect: oc2_disconnect_callback,
+    userdata: *mut c_void,
+) -> oc2_result {
+    guard(|| {
+        let m = try_ref(monitor)?;
+        m.callbacks
+            .start(m.monitor.events(), on_connect, on_disconnect, userdata)
     })
 }
 

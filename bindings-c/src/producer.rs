@@ -1,7 +1,7 @@
 //! `oc2_producer` and `oc2_exchange`: send commands, read their responses.
 
 use std::collections::VecDeque;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
 use oc2::client::{Exchange, Producer, Reply, SendOptions};
@@ -10,6 +10,7 @@ use oc2::{Command, MessageError, MessageErrorKind};
 use crate::client::{SharedError, block, block_for, oc2_stats};
 use crate::config::oc2_config;
 use crate::error::{message_error_code, oc2_result};
+use crate::events::{ConnectionCallbacks, oc2_connect_callback, oc2_disconnect_callback};
 use crate::ffi::{
     NulStr, free_box, guard, guard_free, oc2_str, oc2_strings, to_c, try_cstr, try_cstr_array,
     try_mut, try_out, try_ref, try_slice, write, write_text,
@@ -22,6 +23,7 @@ use crate::message::{dialect_from, encoding_from, oc2_dialect, oc2_encoding, oc2
 pub struct oc2_producer {
     producer: Producer,
     last_error: SharedError,
+    callbacks: ConnectionCallbacks,
 }
 
 /// The responses to one command, as they arrive. Owned by the caller
@@ -53,6 +55,7 @@ pub extern "C" fn oc2_producer_connect(
             to_c(oc2_producer {
                 producer,
                 last_error: SharedError::default(),
+                callbacks: ConnectionCallbacks::default(),
             }),
         );
         Ok(())
@@ -66,6 +69,7 @@ pub extern "C" fn oc2_producer_free(producer: *mut oc2_producer) {
     guard_free(|| {
         if let Ok(p) = try_ref(producer) {
             block(p.producer.close());
+            p.callbacks.join();
         }
         free_box(producer);
     });
@@ -178,6 +182,44 @@ pub extern "C" fn oc2_producer_send_message(
     })
 }
 
+/// The next response that matched no exchange (`*out`, owned by the
+/// caller, as `oc2_exchange_next` gives them): a peer's bare `{"status":
+/// 200}` without request_id, an answer after its exchange ended. Waits up
+/// to `timeout_ms` (0: only what is queued; `OC2_WAIT_FOREVER`: no limit).
+/// `OC2_RESULT_TIMEOUT` if none came, `OC2_RESULT_DONE` once the producer is
+/// closed. Up to 1024 wait to be read; more are only counted in
+/// `oc2_stats.unsolicited`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_producer_next_unsolicited(
+    producer: *const oc2_producer,
+    timeout_ms: u32,
+    out: *mut *mut oc2_message,
+) -> oc2_result {
+    guard(|| {
+        let p = try_ref(producer)?;
+        let out = try_out(out)?;
+        let Reply {
+            message,
+            topic,
+            encoding,
+            dialect,
+            latency,
+        } = block_for(timeout_ms, p.producer.next_unsolicited())?
+            .ok_or(oc2_result::OC2_RESULT_DONE)?;
+        write(
+            out,
+            to_c(oc2_message::received(
+                message,
+                encoding,
+                dialect,
+                &topic,
+                Some(latency),
+            )),
+        );
+        Ok(())
+    })
+}
+
 /// The producer's counters.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_producer_stats(
@@ -202,6 +244,36 @@ pub extern "C" fn oc2_producer_broker(
     written: *mut usize,
 ) -> oc2_result {
     guard(|| write_text(&try_ref(producer)?.producer.broker(), buf, len, written))
+}
+
+/// Calls `on_connect(userdata, info)` when the producer is connected and
+/// `on_disconnect(userdata, info)` when its connection is lost, when a
+/// reconnect attempt fails, and when it is closed, as libmosquitto's
+/// callbacks do; either may be NULL, not both. Both run on one library
+/// thread, in order, starting at once with the current state (`on_connect`
+/// for the connection already made). `userdata` is passed through untouched
+/// and must be usable from that thread. `oc2_producer_free` delivers
+/// `OC2_DISCONNECT_CLOSED` and waits for the last callback to return (not
+/// from inside a callback). Once per producer: `OC2_RESULT_INVALID_ARGUMENT`
+/// the second time.
+///
+/// ```c
+/// static void on_connect(void *ud, const oc2_connection_info *i) { printf("up: %s\n", i->broker.data); }
+/// static void on_disconnect(void *ud, const oc2_disconnect_info *i) { printf("down: %s\n", i->reason.data); }
+/// oc2_producer_set_connection_callbacks(producer, on_connect, on_disconnect, NULL);
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_producer_set_connection_callbacks(
+    producer: *const oc2_producer,
+    on_connect: oc2_connect_callback,
+    on_disconnect: oc2_disconnect_callback,
+    userdata: *mut c_void,
+) -> oc2_result {
+    guard(|| {
+        let p = try_ref(producer)?;
+        p.callbacks
+            .start(p.producer.events(), on_connect, on_disconnect, userdata)
+    })
 }
 
 /// Copies the detail of the producer's last failure into `buf`; the empty

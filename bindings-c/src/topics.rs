@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use oc2::topics::{self, Role, Topics};
+use oc2::topics::{self, Peer, ResponseTopics, Role, Topics};
 
 use crate::error::{error_code, oc2_result};
 use crate::ffi::{
@@ -20,6 +20,67 @@ pub const OC2_ROLE_PRODUCER: oc2_role = 1;
 pub const OC2_ROLE_CONSUMER: oc2_role = 2;
 /// Observes all OpenC2 traffic.
 pub const OC2_ROLE_MONITOR: oc2_role = 3;
+
+/// The peers to suit (their topics, dialect and `msgType` spelling): one
+/// of the `OC2_PEER_*` constants. Decoding accepts every peer's forms.
+pub type oc2_peer = u32;
+/// MQTT-T as written: responses on `oc2/rsp`, the spec dialect (the default).
+pub const OC2_PEER_SPEC: oc2_peer = 0;
+/// otupy 1.1: its flat dialect, and its producers' `oc2/rsp/device/<id>` too.
+pub const OC2_PEER_OTUPY: oc2_peer = 1;
+/// yuuki consumers listen on `oc2/cmd`: every command goes there too.
+pub const OC2_PEER_YUUKI: oc2_peer = 2;
+/// The OIF orchestrator: responses on `oc2/rsp` and `oc2/rsp/<its id>`,
+/// `msgType` spelled `request`/`response`.
+pub const OC2_PEER_OIF: oc2_peer = 3;
+
+/// Where a consumer publishes its responses: one of the
+/// `OC2_RESPONSE_TOPICS_*` constants.
+pub type oc2_response_topics = u32;
+/// As the peer has it (`oc2/rsp` only, but for `OC2_PEER_OIF`).
+pub const OC2_RESPONSE_TOPICS_PEER: oc2_response_topics = 0;
+/// `oc2/rsp` only: every conforming producer hears each response once.
+pub const OC2_RESPONSE_TOPICS_SHARED: oc2_response_topics = 1;
+/// `oc2/rsp/<producer>` only (`oc2/rsp` when the producer is unknown).
+pub const OC2_RESPONSE_TOPICS_PRODUCER: oc2_response_topics = 2;
+/// Both `oc2/rsp` and `oc2/rsp/<producer>`.
+pub const OC2_RESPONSE_TOPICS_BOTH: oc2_response_topics = 3;
+
+/// The core peer of an `OC2_PEER_*` constant.
+pub(crate) fn peer_from(code: oc2_peer) -> Result<Peer, oc2_result> {
+    match code {
+        OC2_PEER_SPEC => Ok(Peer::Spec),
+        OC2_PEER_OTUPY => Ok(Peer::Otupy),
+        OC2_PEER_YUUKI => Ok(Peer::Yuuki),
+        OC2_PEER_OIF => Ok(Peer::Oif),
+        _ => Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT),
+    }
+}
+
+/// The core choice of an `OC2_RESPONSE_TOPICS_*` constant (`None`: as the peer has it).
+pub(crate) fn response_topics_from(
+    code: oc2_response_topics,
+) -> Result<Option<ResponseTopics>, oc2_result> {
+    match code {
+        OC2_RESPONSE_TOPICS_PEER => Ok(None),
+        OC2_RESPONSE_TOPICS_SHARED => Ok(Some(ResponseTopics::Shared)),
+        OC2_RESPONSE_TOPICS_PRODUCER => Ok(Some(ResponseTopics::Producer)),
+        OC2_RESPONSE_TOPICS_BOTH => Ok(Some(ResponseTopics::Both)),
+        _ => Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT),
+    }
+}
+
+/// The topic scheme of `peer` and `response_topics`.
+pub(crate) fn scheme(
+    peer: oc2_peer,
+    response_topics: oc2_response_topics,
+) -> Result<Topics, oc2_result> {
+    let mut t = Topics::new().with_peer(peer_from(peer)?);
+    if let Some(r) = response_topics_from(response_topics)? {
+        t = t.with_response_topics(r);
+    }
+    Ok(t)
+}
 
 /// The topic layout (optional site prefix, otupy compatibility) and the
 /// detail of its last failure. Created by `oc2_topics_new`, freed by
@@ -85,6 +146,33 @@ pub extern "C" fn oc2_topics_set_otupy_compatible(topics: *mut oc2_topics, on: b
     guard(|| {
         let t = try_mut(topics)?;
         t.topics = t.topics.clone().otupy_compatible(on);
+        Ok(())
+    })
+}
+
+/// Suits `peer` (`OC2_PEER_*`): its topics, and its response topics until
+/// `oc2_topics_set_response_topics` says otherwise.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_set_peer(topics: *mut oc2_topics, peer: oc2_peer) -> oc2_result {
+    guard(|| {
+        let t = try_mut(topics)?;
+        t.topics = t.topics.clone().with_peer(peer_from(peer)?);
+        Ok(())
+    })
+}
+
+/// Sets where responses go (`OC2_RESPONSE_TOPICS_*`; `OC2_RESPONSE_TOPICS_PEER`:
+/// as the peer has it).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_topics_set_response_topics(
+    topics: *mut oc2_topics,
+    response_topics: oc2_response_topics,
+) -> oc2_result {
+    guard(|| {
+        let t = try_mut(topics)?;
+        let r = response_topics_from(response_topics)?
+            .unwrap_or_else(|| t.topics.peer().response_topics());
+        t.topics = t.topics.clone().with_response_topics(r);
         Ok(())
     })
 }

@@ -90,6 +90,88 @@ static void version_is_static_text(void) {
     CHECK(v.len >= 5 && v.data[v.len] == 0 && v.data[0] >= '0' && v.data[0] <= '9');
 }
 
+static void result_str_is_the_same_static_text(void) {
+    char buf[128];
+    size_t n;
+    for (unsigned code = 0; code < 300; code++) {
+        const char *s = oc2_result_str(code);
+        CHECK(s != NULL);
+        CHECK_RC(oc2_result_text(code, buf, sizeof buf, &n), OC2_RESULT_OK);
+        CHECK(strcmp(s, buf) == 0);
+    }
+    CHECK(strcmp(oc2_result_str(OC2_RESULT_CONNECT), "cannot connect to the broker") == 0);
+    CHECK(strcmp(oc2_result_str(4000000000u), "unknown result code") == 0);
+    /* Static: the same pointer every time. */
+    CHECK(oc2_result_str(OC2_RESULT_TIMEOUT) == oc2_result_str(OC2_RESULT_TIMEOUT));
+}
+
+/* The header's macros (compile time) against the library loaded (run time). */
+#if !defined(OC2MQTT_VERSION_NUMBER) || OC2MQTT_VERSION_NUMBER < 1000
+#error "oc2mqtt.h defines OC2MQTT_VERSION_NUMBER (major * 1000000 + minor * 1000 + patch)"
+#endif
+static void version_macros_match_the_library(void) {
+    char text[32];
+    snprintf(text, sizeof text, "%u.%u.%u", (unsigned)OC2MQTT_VERSION_MAJOR, (unsigned)OC2MQTT_VERSION_MINOR,
+             (unsigned)OC2MQTT_VERSION_PATCH);
+    CHECK_STR(oc2_version(), text);
+    CHECK(oc2_version_number() == OC2MQTT_VERSION_NUMBER);
+    CHECK(OC2MQTT_VERSION_NUMBER ==
+          OC2MQTT_VERSION_MAJOR * 1000000 + OC2MQTT_VERSION_MINOR * 1000 + OC2MQTT_VERSION_PATCH);
+}
+
+static void on_log_ignored(void *userdata, const oc2_log_params *params) {
+    (void)userdata;
+    (void)params;
+}
+
+/* What needs no broker: argument checks of the log and connection
+ * callbacks and of the builder's options (tests/events.c and roundtrip.c
+ * use them on a broker). */
+static void callbacks_and_options_check_their_arguments(void) {
+    CHECK_RC(oc2_log_set_callback(on_log_ignored, 0, NULL), OC2_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(oc2_log_set_callback(on_log_ignored, OC2_LOG_TRACE + 1, NULL), OC2_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(oc2_log_set_callback(on_log_ignored, OC2_LOG_TRACE, NULL), OC2_RESULT_OK);
+    CHECK_RC(oc2_log_set_callback(NULL, OC2_LOG_ERROR, NULL), OC2_RESULT_OK);
+    CHECK(OC2_LOG_ERROR < OC2_LOG_WARN && OC2_LOG_WARN < OC2_LOG_INFO && OC2_LOG_INFO < OC2_LOG_DEBUG);
+    CHECK_RC(oc2_producer_set_connection_callbacks(NULL, NULL, NULL, NULL), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_set_connection_callbacks(NULL, NULL, NULL, NULL), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_monitor_set_connection_callbacks(NULL, NULL, NULL, NULL), OC2_RESULT_NULL_PARAMETER);
+
+    oc2_config_builder *b = NULL;
+    oc2_config *c = NULL;
+    char text[256];
+    size_t n;
+    CHECK_RC(oc2_config_builder_new("mqtt://127.0.0.1:1883", &b), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_message_expiry(b, 30), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_message_expiry(b, 0), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_max_payload(b, 4096), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_peer(b, OC2_PEER_OTUPY), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_peer(b, 99), OC2_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_OK);
+    oc2_config_free(c);
+    c = NULL;
+    CHECK_RC(oc2_config_builder_set_max_payload(b, 0), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_CONFIG);
+    CHECK_RC(oc2_config_builder_last_error(b, text, sizeof text, &n), OC2_RESULT_OK);
+    CHECK(strstr(text, "oc2_config_builder_set_max_payload") != NULL);
+    if (!strstr(text, "oc2_config_builder_set_max_payload")) fprintf(stderr, "  last error: %s\n", text);
+    CHECK(c == NULL);
+    CHECK_RC(oc2_config_builder_set_message_expiry(NULL, 1), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_config_builder_set_max_payload(NULL, 1), OC2_RESULT_NULL_PARAMETER);
+    oc2_config_builder_free(b);
+
+    oc2_consumer_options *o = NULL;
+    CHECK_RC(oc2_consumer_options_new("fw-1", &o), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_set_group(o, "g1"), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_set_rate_limit(o, 120.0), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_set_handle_features(o, true), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_set_group(o, NULL), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_options_set_group(NULL, "g"), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_options_set_rate_limit(NULL, 1.0), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_options_set_rate_limit(o, -1.0), OC2_RESULT_INVALID_ARGUMENT);
+    oc2_consumer_options_free(o);
+}
+
 static void null_arguments_are_refused(void) {
     oc2_codec *codec = NULL;
     oc2_str s = {NULL, 0};
@@ -213,7 +295,8 @@ static void decoded_message_exposes_its_fields(void) {
     CHECK_RC(oc2_message_created(r, &created), OC2_RESULT_ABSENT);
     CHECK_RC(oc2_message_action(r, &s), OC2_RESULT_ABSENT);
     CHECK_RC(oc2_message_json(r, &s), OC2_RESULT_OK);
-    CHECK_STR(s, "{\"body\":{\"openc2\":{\"response\":{\"status\":404,\"status_text\":\"no such rule\"}}},\"headers\":{}}");
+    /* Headers are never emitted empty (issue 16). */
+    CHECK_STR(s, "{\"body\":{\"openc2\":{\"response\":{\"status\":404,\"status_text\":\"no such rule\"}}}}");
     oc2_message_free(r);
 
     /* Setters: strings borrowed before a change are re-read after it. */
@@ -490,9 +573,12 @@ static void topics_follow_the_spec(void) {
     oc2_strings_free(list);
     oc2_message *rsp = NULL;
     CHECK_RC(oc2_codec_response_from_json(codec, cmd, "{\"status\":200}", 14, &rsp), OC2_RESULT_OK);
+    /* Published once, on oc2/rsp, by default (issue 16: OC2_RESPONSE_TOPICS_*). */
     CHECK_RC(oc2_topics_response_topics(t, rsp, &list), OC2_RESULT_OK);
-    CHECK_RC(oc2_strings_get(list, 1, &s), OC2_RESULT_OK);
-    CHECK_STR(s, "site-a/oc2/rsp/producer-1");
+    CHECK_RC(oc2_strings_len(list, &n), OC2_RESULT_OK);
+    CHECK(n == 1);
+    CHECK_RC(oc2_strings_get(list, 0, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "site-a/oc2/rsp");
     oc2_strings_free(list);
 
     bool match = false;
@@ -633,6 +719,9 @@ int main(void) {
     RUN(result_text_names_every_code);
     RUN(small_buffers_give_the_needed_size);
     RUN(version_is_static_text);
+    RUN(result_str_is_the_same_static_text);
+    RUN(version_macros_match_the_library);
+    RUN(callbacks_and_options_check_their_arguments);
     RUN(null_arguments_are_refused);
     RUN(decoded_message_exposes_its_fields);
     RUN(decode_errors_say_what_and_where);

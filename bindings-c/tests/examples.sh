@@ -30,6 +30,7 @@ kill -TERM $consumer
 wait $consumer
 expect "$out/consumer.txt" 'fw-ex from example-producer: deny "10.1.0.0/16"'
 wait $monitor
+expect "$out/monitor.txt" "connected to $OC2_TEST_BROKER (MQTT 5)"
 expect "$out/monitor.txt" 'oc2/cmd/device/fw-ex'
 expect "$out/monitor.txt" ' ms  {"body":{"openc2":{"response"'
 echo "examples: consumer, producer and monitor ok"

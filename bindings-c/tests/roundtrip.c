@@ -359,6 +359,91 @@ static void callback_style_round_trip(void) {
     oc2_config_free(c);
 }
 
+/* The builder options Python, Node and the CLI also have: a consumer
+ * group (each command reaches one member), the rate limit `query features`
+ * reports, the largest payload accepted, and a message expiry on publishes. */
+static void builder_options_take_effect(void) {
+    oc2_config_builder *cb = NULL;
+    oc2_config *c = NULL;
+    CHECK_RC(oc2_config_builder_new(broker, &cb), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_message_expiry(cb, 60), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_build(cb, &c), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set_max_payload(cb, 200), OC2_RESULT_OK);
+    oc2_config *small = NULL;
+    CHECK_RC(oc2_config_builder_build(cb, &small), OC2_RESULT_OK);
+    oc2_config_builder_free(cb);
+
+    oc2_consumer_options *o = NULL;
+    oc2_consumer *members[2] = {NULL, NULL};
+    CHECK_RC(oc2_consumer_options_new("fw-group", &o), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_set_group(o, "c-group"), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_set_rate_limit(o, 30.0), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_connect_with(c, o, &members[0]), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_connect_with(c, o, &members[1]), OC2_RESULT_OK);
+    oc2_consumer_options_free(o);
+    oc2_producer *producer = NULL;
+    CHECK_RC(oc2_producer_connect(c, "p-opts", &producer), OC2_RESULT_OK);
+
+    const char *to[] = {"fw-group"};
+    oc2_exchange *x[10] = {NULL};
+    for (int i = 0; i < 10; i++)
+        CHECK_RC(oc2_producer_send(producer, DENY, strlen(DENY), to, 1, 5000, &x[i]), OC2_RESULT_OK);
+    int got[2] = {0, 0};
+    for (int quiet = 0; quiet < 2;) {
+        quiet = 0;
+        for (int m = 0; m < 2; m++) {
+            oc2_command *cmd = NULL;
+            if (oc2_consumer_next(members[m], 300, &cmd) != OC2_RESULT_OK) {
+                quiet++;
+                continue;
+            }
+            got[m]++;
+            CHECK_RC(oc2_consumer_reply_status(members[m], cmd, 200, NULL), OC2_RESULT_OK);
+            oc2_command_free(cmd);
+        }
+    }
+    CHECK(got[0] + got[1] == 10); /* not 20: one member each */
+    if (got[0] + got[1] != 10) fprintf(stderr, "  members got %d and %d\n", got[0], got[1]);
+    for (int i = 0; i < 10; i++) {
+        bool complete = false;
+        CHECK_RC(oc2_exchange_wait(x[i]), OC2_RESULT_OK);
+        CHECK_RC(oc2_exchange_is_complete(x[i], &complete), OC2_RESULT_OK);
+        CHECK(complete);
+        oc2_exchange_free(x[i]);
+    }
+    const char *rate = "{\"action\":\"query\",\"target\":{\"features\":[\"rate_limit\"]}}";
+    oc2_exchange *q = NULL;
+    oc2_message *r = NULL;
+    oc2_str s;
+    CHECK_RC(oc2_producer_send(producer, rate, strlen(rate), to, 1, 5000, &q), OC2_RESULT_OK);
+    CHECK_RC(oc2_exchange_next(q, 5000, &r), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_content_json(r, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "{\"results\":{\"rate_limit\":30.0},\"status\":200}");
+    oc2_message_free(r);
+    oc2_exchange_free(q);
+
+    /* A consumer that takes 200 bytes at most refuses a larger command unparsed. */
+    oc2_consumer *tiny = NULL;
+    CHECK_RC(oc2_consumer_connect(small, "fw-tiny", NULL, 0, NULL, 0, &tiny), OC2_RESULT_OK);
+    char big[512];
+    int len = snprintf(big, sizeof big, "{\"action\":\"deny\",\"target\":{\"ipv4_net\":\"10.0.0.0/8\"},\"args\":{\"x-pad\":\"%0300d\"}}", 0);
+    const char *tiny_to[] = {"fw-tiny"};
+    CHECK_RC(oc2_producer_send(producer, big, (size_t)len, tiny_to, 1, 2000, &q), OC2_RESULT_OK);
+    oc2_command *none = NULL;
+    CHECK_RC(oc2_consumer_next(tiny, 1000, &none), OC2_RESULT_TIMEOUT);
+    oc2_stats st;
+    CHECK_RC(oc2_consumer_stats(tiny, &st), OC2_RESULT_OK);
+    CHECK(st.decode_errors == 1);
+    oc2_exchange_free(q);
+
+    oc2_consumer_free(tiny);
+    oc2_producer_free(producer);
+    oc2_consumer_free(members[0]);
+    oc2_consumer_free(members[1]);
+    oc2_config_free(small);
+    oc2_config_free(c);
+}
+
 /* Runs `oc2mqtt send` in the background and returns its stdout. */
 static FILE *cli_send(const char *to, const char *command) {
     const char *cli = getenv("OC2_TEST_CLI");
@@ -476,6 +561,7 @@ int main(void) {
     RUN(pull_style_round_trip);
     RUN(stale_command_is_not_executed);
     RUN(callback_style_round_trip);
+    RUN(builder_options_take_effect);
     RUN(rust_cli_is_answered_by_c_consumers);
     RUN(monitor_pairs_requests_and_responses);
     return TEST_SUMMARY("roundtrip");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command with a throwaway Mosquitto (tests/broker/broker.py) on a
-# free port: OC2_TEST_BROKER=mqtt://127.0.0.1:PORT in its environment.
+# free port: OC2_TEST_BROKER=mqtt://127.0.0.1:PORT in its environment, and
+# OC2_TEST_BROKER_PY for tests that start (and restart) a broker of their own.
 # The broker is stopped by PID however the command ends.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,4 +12,5 @@ pid=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pid"])' "$info
 port=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["port"])' "$info")
 trap 'python3 "$broker_py" stop --pid "$pid" >/dev/null; rm -rf "$dir"' EXIT
 export OC2_TEST_BROKER="mqtt://127.0.0.1:$port"
+export OC2_TEST_BROKER_PY="$broker_py"
 "$@"

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use napi::bindgen_prelude::{Env, Object, Unknown, ValueType};
 
 use oc2mqtt::client::{ClientConfig, MqttVersion, Stats};
+use oc2mqtt::topics::{Peer, ResponseTopics};
 
 use crate::convert::{self, field};
 
@@ -27,6 +28,8 @@ pub(crate) const CLIENT_KEYS: &[&str] = &[
     "messageExpirySecs",
     "topicPrefix",
     "otupyCompat",
+    "peer",
+    "responseTopics",
     "connectTimeoutSecs",
     "maxPayload",
 ];
@@ -165,6 +168,14 @@ pub(crate) fn config(env: &Env, obj: &Object<'_>) -> napi::Result<ClientConfig> 
     {
         c.otupy_compat = b;
     }
+    if let Some(p) = peer(env, field(env, obj, "peer")?, "config.peer")? {
+        c.peer = p;
+    }
+    c.response_topics = response_topics(
+        env,
+        field(env, obj, "responseTopics")?,
+        "config.responseTopics",
+    )?;
     if let Some(s) = secs(env, obj, "connectTimeoutSecs")? {
         c.connect_timeout_secs = s;
     }
@@ -177,6 +188,40 @@ pub(crate) fn config(env: &Env, obj: &Object<'_>) -> napi::Result<ClientConfig> 
         c.max_payload = n as usize;
     }
     Ok(c)
+}
+
+/// The text of a configuration error without its `configuration: ` prefix.
+fn reason(e: &oc2mqtt::Error) -> String {
+    match e {
+        oc2mqtt::Error::Config(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A peer name (`'spec'`, `'otupy'`, `'yuuki'`, `'oif'`), or `None` when absent.
+pub(crate) fn peer(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Option<Peer>> {
+    convert::opt_string(env, v, what)?
+        .map(|p| {
+            p.parse::<Peer>().map_err(|e| {
+                convert::value_error(env, &format!("The {what} is invalid: {}", reason(&e)))
+            })
+        })
+        .transpose()
+}
+
+/// Where responses go (`'shared'`, `'producer'`, `'both'`), or `None` when absent.
+pub(crate) fn response_topics(
+    env: &Env,
+    v: Unknown<'_>,
+    what: &str,
+) -> napi::Result<Option<ResponseTopics>> {
+    convert::opt_string(env, v, what)?
+        .map(|r| {
+            r.parse::<ResponseTopics>().map_err(|e| {
+                convert::value_error(env, &format!("The {what} is invalid: {}", reason(&e)))
+            })
+        })
+        .transpose()
 }
 
 /// The configuration object of a role: an object whose keys are known.

@@ -26,12 +26,14 @@ use oc2mqtt::message::{Message, Response};
 use crate::client::{self, config_object};
 use crate::convert::{self, field};
 use crate::error::OrThrow;
+use crate::events::EventSink;
 use crate::runtime::{self, Raw, promise};
 
-const CONSUMER_KEYS: &[&str] = &[
+pub(crate) const CONSUMER_KEYS: &[&str] = &[
     "deviceId",
     "profiles",
     "pairs",
+    "args",
     "rateLimit",
     "group",
     "handleFeatures",
@@ -76,7 +78,8 @@ fn pairs(env: &Env, v: Unknown<'_>) -> napi::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-fn consumer_options(env: &Env, obj: &Object<'_>) -> napi::Result<ConsumerOptions> {
+/// The consumer options of a `Consumer`'s (or a `ConsumerRules`') configuration object.
+pub(crate) fn consumer_options(env: &Env, obj: &Object<'_>) -> napi::Result<ConsumerOptions> {
     let mut o = ConsumerOptions::new(convert::string(
         env,
         field(env, obj, "deviceId")?,
@@ -85,6 +88,8 @@ fn consumer_options(env: &Env, obj: &Object<'_>) -> napi::Result<ConsumerOptions
     o.profiles = convert::opt_string_list(env, field(env, obj, "profiles")?, "config.profiles")?
         .unwrap_or_default();
     o.pairs = pairs(env, field(env, obj, "pairs")?)?;
+    o.args =
+        convert::opt_string_list(env, field(env, obj, "args")?, "config.args")?.unwrap_or_default();
     let rate = field(env, obj, "rateLimit")?;
     if !convert::is_absent(&rate)? {
         match convert::json(env, rate, "config.rateLimit")? {
@@ -197,6 +202,10 @@ fn command_to_js(env: &Env, m: &Message) -> napi::Result<Raw> {
 
 /// Receives OpenC2 commands and answers them over one MQTT connection.
 ///
+/// An `EventEmitter` of its connection, as an mqtt.js client: `'connect'`,
+/// `'offline'`, `'reconnect'`, `'error'` (a failed reconnect attempt),
+/// `'close'` and `'end'`. `await using` closes it at the end of the block.
+///
 /// ```js
 /// const consumer = new Consumer({ url: 'mqtt://127.0.0.1:1883', deviceId: 'fw-1', profiles: ['slpf'] })
 /// await consumer.connect()
@@ -213,13 +222,16 @@ pub struct Consumer {
     options: ConsumerOptions,
     connected: Arc<Mutex<Option<core::Consumer>>>,
     connecting: Arc<tokio::sync::Mutex<()>>,
+    events: EventSink,
 }
 
 #[napi]
 impl Consumer {
     /// `config`: the broker (`url` or `brokers`) and client settings, plus
     /// `deviceId` (required), `profiles`, `pairs` (action/target pairs it
-    /// implements; others get 501), `rateLimit`, `group` (shared
+    /// implements; others get 501), `args` (command arguments it takes
+    /// beyond the Language Specification's and its profiles'; others get
+    /// 501 once pairs, profiles or args are declared), `rateLimit`, `group` (shared
     /// subscription), `handleFeatures` (deliver `query features` to the
     /// handler instead of answering it) and `freshnessSecs` (commands whose
     /// `created` is older are not run; 0: off; default the core's window).
@@ -231,7 +243,14 @@ impl Consumer {
             options: consumer_options(&env, &obj)?,
             connected: Arc::new(Mutex::new(None)),
             connecting: Arc::new(tokio::sync::Mutex::new(())),
+            events: EventSink::default(),
         })
+    }
+
+    /// Sets the function index.js routes connection events through (see `events.rs`).
+    #[napi(js_name = "_setEventSink", skip_typescript)]
+    pub fn set_event_sink(&self, env: Env, listener: Unknown<'_>) -> napi::Result<()> {
+        self.events.set(&env, listener)
     }
 
     /// This consumer's device id.
@@ -253,6 +272,7 @@ impl Consumer {
     pub fn connect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let (config, options) = (self.config.clone(), self.options.clone());
         let (slot, gate) = (Arc::clone(&self.connected), Arc::clone(&self.connecting));
+        let events = self.events.clone();
         promise(
             env,
             async move {
@@ -262,6 +282,7 @@ impl Consumer {
                 }
                 client::validate(&config)?;
                 let consumer = core::Consumer::connect(config, options).await?;
+                events.forward(consumer.events());
                 *lock(&slot) = Some(consumer);
                 Ok(())
             },
@@ -362,6 +383,7 @@ impl Consumer {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let consumer = lock(&self.connected).take();
+        self.events.clear();
         promise(
             env,
             async move {
@@ -375,10 +397,9 @@ impl Consumer {
     }
 }
 
+/// Logs through the core's `tracing`, which `setLogger` routes to JavaScript.
 fn tracing_warn(e: &oc2mqtt::Error) {
-    // The core logs through `tracing`; a Node process has no subscriber, so
-    // this only matters to embedders that install one.
-    let _ = e;
+    tracing::warn!(error = %e, "the answer to a command could not be sent");
 }
 
 fn instance_unknown<'a>(i: &ClassInstance<'a, Incoming>) -> Unknown<'a> {

@@ -9,7 +9,8 @@
 //! maps them. Network work runs on the core's tokio runtime; [`runtime`]
 //! settles Promises from there, converting results on the JavaScript thread.
 //! The JavaScript layer in `index.js` adds what is JavaScript by nature:
-//! async iteration, `AbortSignal`, and the Monitor's `EventEmitter` side.
+//! async iteration, `AbortSignal`, `Symbol.asyncDispose`, the roles'
+//! `EventEmitter` side and `setLogger`.
 
 mod client;
 mod codec;
@@ -18,7 +19,9 @@ mod convert;
 mod correlate;
 mod dedup;
 mod error;
+mod events;
 mod monitor;
 mod producer;
+mod rules;
 mod runtime;
 mod topics;

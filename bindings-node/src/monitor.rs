@@ -16,6 +16,7 @@ use oc2mqtt::monitor::Observed;
 use crate::client::{self, config_object};
 use crate::convert::{self, field};
 use crate::error;
+use crate::events::EventSink;
 use crate::runtime::{self, Raw, promise};
 
 const MONITOR_KEYS: &[&str] = &["filter", "pairingWindowMs"];
@@ -82,7 +83,9 @@ fn event_to_js<'e>(env: &'e Env, ev: &MonitorEvent) -> napi::Result<Object<'e>> 
 ///
 /// Both an async iterator (`for await (const event of monitor)`) and an
 /// `EventEmitter` (`'request'`, `'response'`, `'notification'`,
-/// `'undecodable'`, `'unanswered'`, then `'close'`); use either or both.
+/// `'undecodable'`, `'unanswered'`); use either or both. Its connection
+/// events are those of every role (`'connect'`, `'offline'`,
+/// `'reconnect'`, `'error'`, `'close'`, `'end'`).
 ///
 /// ```js
 /// const monitor = new Monitor({ url: 'mqtt://127.0.0.1:1883' })
@@ -98,6 +101,7 @@ pub struct Monitor {
     connecting: Arc<tokio::sync::Mutex<()>>,
     /// Set by `close()`: `next()` then reports the end rather than an error.
     closed: Arc<AtomicBool>,
+    events: EventSink,
 }
 
 #[napi]
@@ -125,7 +129,14 @@ impl Monitor {
             connected: Arc::new(Mutex::new(None)),
             connecting: Arc::new(tokio::sync::Mutex::new(())),
             closed: Arc::new(AtomicBool::new(false)),
+            events: EventSink::default(),
         })
+    }
+
+    /// Sets the function index.js routes connection events through (see `events.rs`).
+    #[napi(js_name = "_setEventSink", skip_typescript)]
+    pub fn set_event_sink(&self, env: Env, listener: Unknown<'_>) -> napi::Result<()> {
+        self.events.set(&env, listener)
     }
 
     /// Connects and subscribes.
@@ -134,6 +145,7 @@ impl Monitor {
         let (config, filter, window) = (self.config.clone(), self.filter.clone(), self.window);
         let (slot, gate) = (Arc::clone(&self.connected), Arc::clone(&self.connecting));
         let closed = Arc::clone(&self.closed);
+        let events = self.events.clone();
         promise(
             env,
             async move {
@@ -143,6 +155,7 @@ impl Monitor {
                 }
                 client::validate(&config)?;
                 let monitor = core::Monitor::connect_with_window(config, filter, window).await?;
+                events.forward(monitor.events());
                 *lock(&slot) = Some(Arc::new(monitor));
                 closed.store(false, Ordering::SeqCst);
                 Ok(())
@@ -216,11 +229,12 @@ impl Monitor {
         client::stats_to_js(env, &stats)
     }
 
-    /// Stops and disconnects; iteration ends and `'close'` is emitted.
+    /// Stops and disconnects; iteration ends, and `'close'` and `'end'` are emitted.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let monitor = lock(&self.connected).take();
         self.closed.store(true, Ordering::SeqCst);
+        self.events.clear();
         promise(
             env,
             async move {

@@ -20,6 +20,7 @@ use crate::client::{self, config_object};
 use crate::codec;
 use crate::convert::{self, field};
 use crate::error::{self, OrThrow};
+use crate::events::EventSink;
 use crate::runtime::{self, Raw, promise};
 
 const SEND_KEYS: &[&str] = &[
@@ -122,6 +123,10 @@ fn send_options(env: &Env, v: Unknown<'_>) -> napi::Result<SendOptions> {
 
 /// Sends OpenC2 commands and collects their responses over one MQTT connection.
 ///
+/// An `EventEmitter` of its connection, as an mqtt.js client: `'connect'`,
+/// `'offline'`, `'reconnect'`, `'error'` (a failed reconnect attempt),
+/// `'close'` and `'end'`. `await using` closes it at the end of the block.
+///
 /// ```js
 /// const producer = new Producer({ url: 'mqtt://127.0.0.1:1883', id: 'producer-1' })
 /// await producer.connect()
@@ -135,6 +140,7 @@ pub struct Producer {
     id: String,
     connected: Arc<Mutex<Option<core::Producer>>>,
     connecting: Arc<tokio::sync::Mutex<()>>,
+    events: EventSink,
 }
 
 #[napi]
@@ -151,6 +157,7 @@ impl Producer {
             id,
             connected: Arc::new(Mutex::new(None)),
             connecting: Arc::new(tokio::sync::Mutex::new(())),
+            events: EventSink::default(),
         })
     }
 
@@ -160,6 +167,12 @@ impl Producer {
         self.id.clone()
     }
 
+    /// Sets the function index.js routes connection events through (see `events.rs`).
+    #[napi(js_name = "_setEventSink", skip_typescript)]
+    pub fn set_event_sink(&self, env: Env, listener: Unknown<'_>) -> napi::Result<()> {
+        self.events.set(&env, listener)
+    }
+
     /// Connects and subscribes to `oc2/rsp` and `oc2/rsp/<id>`. Rejects with
     /// `OC2_CONFIG`, `OC2_CONNECT`, `OC2_AUTH`, `OC2_TLS`, `OC2_TIMEOUT` or `OC2_IO`.
     /// Connecting a connected producer does nothing.
@@ -167,6 +180,7 @@ impl Producer {
     pub fn connect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let (config, id) = (self.config.clone(), self.id.clone());
         let (slot, gate) = (Arc::clone(&self.connected), Arc::clone(&self.connecting));
+        let events = self.events.clone();
         promise(
             env,
             async move {
@@ -176,6 +190,7 @@ impl Producer {
                 }
                 client::validate(&config)?;
                 let producer = core::Producer::connect(config, &id).await?;
+                events.forward(producer.events());
                 *lock(&slot) = Some(producer);
                 Ok(())
             },
@@ -242,11 +257,53 @@ impl Producer {
         client::stats_to_js(env, &stats)
     }
 
+    /// The next response that matched no exchange (a peer's bare `{ status:
+    /// 200 }` without `request_id`, an answer after its exchange ended), as
+    /// a `Reply`; `null` after `timeoutMs` (default: no limit) or once
+    /// closed. Up to 1024 wait to be read; more are only counted in
+    /// `stats().unsolicited`. Rejects with `OC2_CLOSED` when not connected.
+    #[napi(
+        ts_args_type = "timeoutMs?: number | null",
+        ts_return_type = "Promise<Reply | null>"
+    )]
+    pub fn next_unsolicited<'e>(
+        &self,
+        env: &'e Env,
+        timeout_ms: Unknown<'_>,
+    ) -> napi::Result<Object<'e>> {
+        let timeout =
+            convert::opt_uint(env, timeout_ms, "\"timeoutMs\" argument", convert::MAX_SAFE)?
+                .map(Duration::from_millis);
+        let producer = lock(&self.connected).clone();
+        promise(
+            env,
+            async move {
+                let p = producer.ok_or_else(|| {
+                    oc2mqtt::Error::Closed(
+                        "the producer is not connected: call connect() first".to_owned(),
+                    )
+                })?;
+                Ok(match timeout {
+                    Some(t) => tokio::time::timeout(t, p.next_unsolicited())
+                        .await
+                        .ok()
+                        .flatten(),
+                    None => p.next_unsolicited().await,
+                })
+            },
+            |env, reply| match reply {
+                Some(r) => Ok(Raw::of(&reply_to_js(env, &r)?)),
+                None => Ok(Raw::of(&convert::to_js(env, &serde_json::Value::Null)?)),
+            },
+        )
+    }
+
     /// Disconnects. Open exchanges end at their timeout; `send` throws
     /// `OC2_CLOSED` until the next `connect()`.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let producer = lock(&self.connected).take();
+        self.events.clear();
         promise(
             env,
             async move {

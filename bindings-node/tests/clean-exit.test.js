@@ -51,3 +51,25 @@ test('a process with a consumer still serving does not exit (the check can fail)
     broker.stop()
   }
 })
+
+test('a role whose connection events are listened to keeps the process alive until closed, as an mqtt.js client', async () => {
+  const broker = startBroker()
+  try {
+    const pkg = JSON.stringify(path.join(__dirname, '..'))
+    const url = JSON.stringify(broker.url)
+    const listening = `const { Producer } = require(${pkg});
+      (async () => { const p = new Producer({ url: ${url}, id: 'stay' }); p.on('offline', () => {}); await p.connect(); console.log('listening') })()`
+    const r = await run(['-e', listening], 3000)
+    assert.match(r.out, /listening/)
+    assert.equal(r.signal, 'SIGKILL', 'kept alive while someone listens')
+    const quiet = `const { Producer } = require(${pkg});
+      (async () => { const p = new Producer({ url: ${url}, id: 'go' }); p.on('offline', () => {}); await p.connect();
+        p.removeAllListeners('offline'); console.log('not listening') })()`
+    const q = await run(['-e', quiet], 10000)
+    assert.match(q.out, /not listening/)
+    assert.equal(q.signal, null, 'exits once nobody listens')
+    assert.equal(q.code, 0, q.err)
+  } finally {
+    broker.stop()
+  }
+})

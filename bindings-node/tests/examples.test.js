@@ -36,6 +36,7 @@ test('producer, consumer and monitor examples', { timeout: 60000 }, async () => 
   try {
     await consumer.waitFor(/fw-1 serving on/)
     await monitor.waitFor(/watching oc2\/# on/)
+    assert.match(monitor.out, new RegExp(`connected to ${broker.url.replace(/\./g, '\\.')} \\(MQTT 5\\)`))
 
     const query = start('producer.mjs', [...url, '--to', 'fw-1'])
     assert.deepEqual(await query.exited, { code: 0, signal: null }, query.out)

@@ -8,7 +8,8 @@ const { spawnSync } = require('node:child_process')
 const path = require('node:path')
 
 const HERE = path.join(__dirname, 'types')
-const TSC = require.resolve('typescript/bin/tsc')
+// TypeScript 7 exports no subpaths; its launcher is bin/tsc beside package.json.
+const TSC = path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc')
 const FLAGS = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022']
 
 function tsc (file) {

@@ -26,8 +26,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::{IntoPyObjectExt, intern};
 
-/// Converts a finished Rust result into the Python value (on the loop's thread).
-type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+/// Converts a finished Rust result into the Python value (on the loop's
+/// thread). With `false` the asyncio future was cancelled meanwhile: nobody
+/// awaits the value, which goes to the future's `unclaimed` hook instead.
+type Finish = Box<dyn FnOnce(Python<'_>, bool) -> Option<PyResult<Py<PyAny>>> + Send>;
 
 /// The completions waiting for one event loop.
 struct LoopWaker {
@@ -117,9 +119,22 @@ impl Drain {
             std::mem::take(&mut q.ready)
         };
         for (fut, finish) in ready {
-            if let Err(e) = resolve(fut.bind(py), finish(py)) {
-                // Only a broken future object gets here; the others still resolve.
-                e.write_unraisable(py, Some(fut.bind(py)));
+            let fut = fut.bind(py);
+            // Only a broken future object fails here; the others still resolve.
+            let wanted = match fut
+                .call_method0(intern!(py, "done"))
+                .and_then(|d| d.is_truthy())
+            {
+                Ok(done) => !done,
+                Err(e) => {
+                    e.write_unraisable(py, Some(fut));
+                    continue;
+                }
+            };
+            if let Some(result) = finish(py, wanted)
+                && let Err(e) = resolve(fut, result)
+            {
+                e.write_unraisable(py, Some(fut));
             }
         }
     }
@@ -186,18 +201,39 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'py> IntoPyObject<'py> + Send + 'static,
 {
+    future_into_py_or(py, fut, drop)
+}
+
+/// [`future_into_py`], handing a result that arrives after its asyncio
+/// future was cancelled to `unclaimed` instead of dropping it (a command
+/// taken from the consumer's queue must not be lost).
+pub fn future_into_py_or<F, T, U>(
+    py: Python<'_>,
+    fut: F,
+    unclaimed: U,
+) -> PyResult<Bound<'_, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+    U: FnOnce(T) + Send + 'static,
+{
     let event_loop = running_loop(py)?;
     let waker = LoopWaker::of(py, &event_loop)?;
     let py_fut = event_loop.call_method0(intern!(py, "create_future"))?;
     let target = py_fut.clone().unbind();
     let task = oc2mqtt::client::runtime().spawn(async move {
         let outcome = CatchUnwind(Box::pin(fut)).await;
-        let finish: Finish = Box::new(move |py| match outcome {
-            Ok(result) => result.and_then(|v| v.into_py_any(py)),
-            Err(panic) => Err(PyRuntimeError::new_err(format!(
+        let finish: Finish = Box::new(move |py, wanted| match outcome {
+            Ok(Ok(v)) if !wanted => {
+                unclaimed(v);
+                None
+            }
+            _ if !wanted => None,
+            Ok(result) => Some(result.and_then(|v| v.into_py_any(py))),
+            Err(panic) => Some(Err(PyRuntimeError::new_err(format!(
                 "oc2mqtt: internal error (a Rust panic): {}",
                 oc2mqtt::client::panic_text(&*panic)
-            ))),
+            )))),
         });
         waker.complete(target, finish);
     });
@@ -206,4 +242,84 @@ where
         (CancelOnDone(task.abort_handle()),),
     )?;
     Ok(py_fut)
+}
+
+/// An awaitable already resolved to `value` (for `__aenter__` of a connected object).
+pub fn ready<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let fut = running_loop(py)?.call_method0(intern!(py, "create_future"))?;
+    fut.call_method1(intern!(py, "set_result"), (value,))?;
+    Ok(fut)
+}
+
+/// Runs `work` (a close) to its end on the core's runtime, and returns an
+/// asyncio future of its completion. Cancelling the await does not cut the
+/// close short: a half-closed connection would be worse than a late one.
+pub fn detached<'py, F>(py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let task = oc2mqtt::client::runtime().spawn(work);
+    future_into_py(py, async move {
+        task.await
+            .map_err(|e| PyRuntimeError::new_err(format!("oc2mqtt: internal error: {e}")))
+    })
+}
+
+/// A connection under way: `await` it for the connected object, or use it
+/// as `async with Producer.connect_async(...) as producer:`, which also
+/// closes it at the end of the block. Neither blocks the event loop.
+#[pyclass(name = "Connecting", module = "oc2mqtt", frozen)]
+pub struct PyConnecting {
+    fut: Py<PyAny>,
+    what: &'static str,
+}
+
+impl PyConnecting {
+    /// Connects with `fut` on the core's runtime; `what` names the role in reprs.
+    pub fn start<F, T>(py: Python<'_>, what: &'static str, fut: F) -> PyResult<Self>
+    where
+        F: Future<Output = PyResult<T>> + Send + 'static,
+        T: for<'py> IntoPyObject<'py> + Send + 'static,
+    {
+        Ok(Self {
+            fut: future_into_py(py, fut)?.unbind(),
+            what,
+        })
+    }
+}
+
+#[pymethods]
+impl PyConnecting {
+    fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.fut.bind(py).call_method0(intern!(py, "__await__"))
+    }
+
+    /// Awaiting the same future again gives the connected object.
+    fn __aenter__(&self, py: Python<'_>) -> Py<PyAny> {
+        self.fut.clone_ref(py)
+    }
+
+    /// Closes the object `__aenter__` gave (it connected, or the block never ran).
+    #[pyo3(signature = (*exc))]
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        exc: &Bound<'py, pyo3::types::PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let connected = self.fut.bind(py).call_method0(intern!(py, "result"))?;
+        connected.call_method1(intern!(py, "__aexit__"), exc)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let done = self
+            .fut
+            .bind(py)
+            .call_method0(intern!(py, "done"))?
+            .is_truthy()?;
+        Ok(format!(
+            "<Connecting {} ({})>",
+            self.what,
+            if done { "done" } else { "pending" }
+        ))
+    }
 }

@@ -10,9 +10,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use oc2mqtt::client::{ClientConfig, MqttVersion, Stats};
+use oc2mqtt::topics::{Peer, ResponseTopics};
 
 use crate::convert;
 use crate::errors::IntoPyResult;
+use crate::repr::Repr;
 
 /// How often a blocking wait wakes up to let Python handle signals (Ctrl-C).
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
@@ -106,8 +108,33 @@ fn set<'a, 'py>(o: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny
     o.filter(|x| !x.is_none())
 }
 
-/// How to reach and talk to the broker; keyword arguments mirror the Rust
-/// `ClientConfig`. Checked when made: a `ConfigError` or `IoError` names the setting.
+/// How to reach and talk to the broker; checked when made (a `ConfigError`
+/// or `IoError` names the setting).
+///
+/// `broker` is a URL (`mqtt://`, `mqtts://`, `ws://`, `wss://`) or a list of
+/// them, tried in order (failover). The keyword arguments, with their defaults:
+///
+/// - `client_id`: the MQTT client id (default None: generated, and the
+///   session ends with the connection); `client_id_file`: a file that keeps
+///   one across restarts (default None)
+/// - `username`, `password` (default None); the password is never shown
+/// - `ca_file`: CA certificates (PEM) for TLS (default None: the system's);
+///   `cert_file`, `key_file`: a client certificate (default None)
+/// - `insecure_skip_verify`: skip the broker's certificate check, testing only (default False)
+/// - `keep_alive_secs`: at most 300 (default 60)
+/// - `session_expiry_secs`: for a given client id (default 3600)
+/// - `qos`: 1 or 2 (default 1)
+/// - `mqtt_version`: "5", "3.1.1" or "auto", which falls back to 3.1.1 (default 'auto')
+/// - `message_expiry_secs`: MQTT v5 message expiry (default None: none)
+/// - `topic_prefix`: before `oc2/` in every topic (default None)
+/// - `peer`: the peers to suit, "spec", "otupy", "yuuki" or "oif": their
+///   topics, dialect and `msgType` spelling (default 'spec')
+/// - `response_topics`: where a consumer's responses go, "shared"
+///   (`oc2/rsp`), "producer" (`oc2/rsp/<producer>`) or "both" (default None:
+///   as the peer has it, `oc2/rsp` for the specification's)
+/// - `otupy_compat`: the same as `peer="otupy"`, kept for existing callers (default False)
+/// - `connect_timeout_secs`: one connection attempt (default 10)
+/// - `max_payload`: largest payload decoded, in bytes (default 1048576)
 #[pyclass(name = "ClientConfig", module = "oc2mqtt", frozen)]
 #[derive(Clone)]
 pub struct PyClientConfig {
@@ -121,8 +148,8 @@ impl PyClientConfig {
         broker, *, client_id = None, client_id_file = None, username = None, password = None,
         ca_file = None, cert_file = None, key_file = None, insecure_skip_verify = None,
         keep_alive_secs = None, session_expiry_secs = None, qos = None, mqtt_version = None,
-        message_expiry_secs = None, topic_prefix = None, otupy_compat = None,
-        connect_timeout_secs = None, max_payload = None
+        message_expiry_secs = None, topic_prefix = None, otupy_compat = None, peer = None,
+        response_topics = None, connect_timeout_secs = None, max_payload = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -143,6 +170,8 @@ impl PyClientConfig {
         message_expiry_secs: Option<&Bound<'_, PyAny>>,
         topic_prefix: Option<&Bound<'_, PyAny>>,
         otupy_compat: Option<&Bound<'_, PyAny>>,
+        peer: Option<&Bound<'_, PyAny>>,
+        response_topics: Option<&Bound<'_, PyAny>>,
         connect_timeout_secs: Option<&Bound<'_, PyAny>>,
         max_payload: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
@@ -188,6 +217,10 @@ impl PyClientConfig {
         }
         c.topic_prefix = convert::opt_string_arg(topic_prefix, "topic_prefix")?;
         c.otupy_compat = convert::bool_arg(otupy_compat, "otupy_compat", false)?;
+        if let Some(p) = peer_arg(py, peer)? {
+            c.peer = p;
+        }
+        c.response_topics = response_topics_arg(py, response_topics)?;
         if let Some(v) = set(connect_timeout_secs) {
             c.connect_timeout_secs = u32_arg(v, "connect_timeout_secs")?;
         }
@@ -260,6 +293,16 @@ impl PyClientConfig {
     fn otupy_compat(&self) -> bool {
         self.inner.otupy_compat
     }
+    /// The peers suited: `peer`, or "otupy" when `otupy_compat`.
+    #[getter]
+    fn peer(&self) -> &'static str {
+        self.inner.peer().as_str()
+    }
+    /// Where a consumer's responses go, or None: as the peer has it.
+    #[getter]
+    fn response_topics(&self) -> Option<&'static str> {
+        self.inner.response_topics.map(ResponseTopics::as_str)
+    }
     #[getter]
     fn connect_timeout_secs(&self) -> u32 {
         self.inner.connect_timeout_secs
@@ -269,10 +312,86 @@ impl PyClientConfig {
         self.inner.max_payload
     }
 
-    fn __repr__(&self) -> String {
-        // The core's Debug never shows the password.
-        format!("{:?}", self.inner)
+    /// The broker(s) and every setting that is not at its default; never the password.
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let c = &self.inner;
+        let d = ClientConfig::default();
+        let r = Repr::new(py, "ClientConfig");
+        let r = match c.brokers.as_slice() {
+            [one] => r.arg(one)?,
+            many => r.arg(many)?,
+        };
+        let mut r = r
+            .field_if(c.client_id.is_some(), "client_id", &c.client_id)?
+            .field_if(
+                c.client_id_file.is_some(),
+                "client_id_file",
+                &c.client_id_file,
+            )?
+            .field_if(c.username.is_some(), "username", &c.username)?;
+        if c.password.is_some() {
+            r = r.raw("password", "<hidden>");
+        }
+        r.field_if(c.ca_file.is_some(), "ca_file", &c.ca_file)?
+            .field_if(c.cert_file.is_some(), "cert_file", &c.cert_file)?
+            .field_if(c.key_file.is_some(), "key_file", &c.key_file)?
+            .field_if(c.insecure_skip_verify, "insecure_skip_verify", true)?
+            .field_if(
+                c.keep_alive_secs != d.keep_alive_secs,
+                "keep_alive_secs",
+                c.keep_alive_secs,
+            )?
+            .field_if(
+                c.session_expiry_secs != d.session_expiry_secs,
+                "session_expiry_secs",
+                c.session_expiry_secs,
+            )?
+            .field_if(c.qos != d.qos, "qos", c.qos)?
+            .field_if(
+                c.mqtt_version != d.mqtt_version,
+                "mqtt_version",
+                c.mqtt_version.to_string(),
+            )?
+            .field_if(
+                c.message_expiry_secs.is_some(),
+                "message_expiry_secs",
+                c.message_expiry_secs,
+            )?
+            .field_if(c.topic_prefix.is_some(), "topic_prefix", &c.topic_prefix)?
+            .field_if(c.otupy_compat, "otupy_compat", true)?
+            .field_if(c.peer != d.peer, "peer", c.peer.as_str())?
+            .field_if(
+                c.response_topics.is_some(),
+                "response_topics",
+                c.response_topics.map(ResponseTopics::as_str),
+            )?
+            .field_if(
+                c.connect_timeout_secs != d.connect_timeout_secs,
+                "connect_timeout_secs",
+                c.connect_timeout_secs,
+            )?
+            .field_if(c.max_payload != d.max_payload, "max_payload", c.max_payload)
+            .map(Repr::finish)
     }
+}
+
+/// A peer name ("spec", "otupy", "yuuki", "oif"); None when not given.
+pub fn peer_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Peer>> {
+    convert::opt_string_arg(obj, "peer")?
+        .map(|p| p.parse::<Peer>())
+        .transpose()
+        .py_err(py)
+}
+
+/// Where responses go ("shared", "producer", "both"); None when not given.
+pub fn response_topics_arg(
+    py: Python<'_>,
+    obj: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<ResponseTopics>> {
+    convert::opt_string_arg(obj, "response_topics")?
+        .map(|r| r.parse::<ResponseTopics>())
+        .transpose()
+        .py_err(py)
 }
 
 /// A config argument: a `ClientConfig` or a broker URL.

@@ -3,6 +3,8 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
+
+use crate::repr::Repr;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use oc2mqtt::codec::{self, Decoded, Dialect, Encoding, PublishProperties};
@@ -79,14 +81,14 @@ impl PyDecoded {
         self.inner.message.response().map(|r| r.status)
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "Decoded(msg_type={:?}, encoding={:?}, dialect={:?}, request_id={:?})",
-            self.msg_type(),
-            self.encoding(),
-            self.dialect(),
-            self.request_id()
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Decoded")
+            .field("msg_type", self.msg_type())?
+            .field("encoding", self.encoding())?
+            .field("dialect", self.dialect())?
+            .field("request_id", self.request_id())?
+            .field("sender", self.sender())?
+            .finish())
     }
 }
 
@@ -344,7 +346,8 @@ pub fn command_to_dict<'py>(py: Python<'py>, m: &Message) -> PyResult<Bound<'py,
     Ok(crate::pyser::to_py(py, cmd)?.cast_into::<PyDict>()?)
 }
 
-/// A request message for `command` with a fresh `request_id` and `created`.
+/// A request message for `command` with a fresh `request_id` and `created`;
+/// `sender` sets `from`, `to` (one id or a list) sets `to` (default: neither).
 #[pyfunction]
 #[pyo3(signature = (command, *, sender = None, to = None))]
 pub fn request<'py>(
@@ -359,7 +362,7 @@ pub fn request<'py>(
         msg = msg.from(sender);
     }
     if let Some(to) = to.filter(|t| !t.is_none()) {
-        msg = msg.to(convert::string_list(to, "to")?);
+        msg = msg.to(convert::one_or_many(to, "to")?);
     }
     message_to_dict(py, &msg)
 }

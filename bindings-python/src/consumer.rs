@@ -1,13 +1,15 @@
 //! `Consumer` and `Incoming`: `serve(handler)` with a plain Python function,
-//! or pull style (`for incoming in consumer`, `next()`, `next_async()`).
+//! `serve_async(handler)` with an async (or plain) one, or pull style
+//! (`for incoming in consumer`, `async for`, `next()`, `next_async()`).
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, PoisonError};
 
-use crate::aio::future_into_py;
-use pyo3::exceptions::PyTypeError;
+use crate::aio::{PyConnecting, detached, future_into_py, future_into_py_or, ready};
+use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyInt, PyList, PyTuple};
+use pyo3::types::{PyDict, PyInt, PyList, PyTuple, PyType};
 
 use oc2mqtt::client::{Consumer, ConsumerOptions, Incoming};
 use oc2mqtt::message::{Message, Response};
@@ -16,6 +18,7 @@ use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
 use crate::codec::{command_to_dict, message_to_dict, response_arg, response_value};
 use crate::convert;
 use crate::errors::IntoPyResult;
+use crate::repr::Repr;
 
 /// A command for the application, with the means to answer it.
 #[pyclass(name = "Incoming", module = "oc2mqtt", frozen)]
@@ -137,15 +140,34 @@ impl PyIncoming {
         })
     }
 
-    fn __repr__(&self) -> String {
+    /// Answers with what a `serve()` handler gave back: `result` (a response
+    /// dict, a status code, or None for a plain 200) or, with `error`, the
+    /// exception it raised (a 500 with its text). The rule is the core's
+    /// (`Incoming::answer`); `serve_async()` answers through this.
+    #[pyo3(signature = (result = None, *, error = None))]
+    fn _answer(
+        &self,
+        py: Python<'_>,
+        result: Option<Bound<'_, PyAny>>,
+        error: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let out = match error.filter(|e| !e.is_none()) {
+            Some(e) => Err(PyErr::from_value(e)),
+            None => Ok(result.unwrap_or_else(|| py.None().into_bound(py))),
+        };
+        let outcome = handler_result(py, out);
+        let inc = Arc::clone(&self.inner);
+        wait(py, async move { inc.answer(outcome).await })?.py_err(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let c = self.inner.command();
-        format!(
-            "Incoming(action={:?}, target={:?}, request_id={:?}, sender={:?})",
-            c.action.as_str(),
-            c.target.name,
-            self.request_id(),
-            self.sender()
-        )
+        Ok(Repr::new(py, "Incoming")
+            .field("action", c.action.as_str())?
+            .field("target", c.target.name.as_str())?
+            .field("request_id", self.request_id())?
+            .field("sender", self.sender())?
+            .finish())
     }
 }
 
@@ -189,17 +211,30 @@ fn call_handler(handler: &Py<PyAny>, msg: &Message) -> Result<Option<Response>, 
     .unwrap_or_else(|| Err("the Python interpreter is shutting down".to_owned()))
 }
 
+/// Action/target pairs: `{"deny": ["ipv4_net"], ...}` (the shape of LS 4.1
+/// and of `query features` results) or `[("deny", "ipv4_net"), ...]`.
 fn pairs_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(Vec::new());
     };
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut out = Vec::new();
+        for (action, targets) in d.iter() {
+            let action = convert::string_arg(&action, "pairs key")?;
+            let at = format!("pairs['{action}']");
+            for target in convert::string_list(&targets, &at)? {
+                out.push((action.clone(), target));
+            }
+        }
+        return Ok(out);
+    }
     let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
         l.iter().collect()
     } else if let Ok(t) = obj.cast::<PyTuple>() {
         t.iter().collect()
     } else {
         return Err(PyTypeError::new_err(format!(
-            "pairs: expected a list of (action, target) pairs, found {}",
+            "pairs: expected a dict {{action: [targets]}} or a list of (action, target) pairs, found {}",
             obj.get_type().name()?
         )));
     };
@@ -222,7 +257,69 @@ fn pairs_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> 
         .collect()
 }
 
+/// Consumer options from the constructor's arguments (also `ConsumerRules`'s).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn consumer_options(
+    device_id: &Bound<'_, PyAny>,
+    profiles: Option<&Bound<'_, PyAny>>,
+    pairs: Option<&Bound<'_, PyAny>>,
+    args: Option<&Bound<'_, PyAny>>,
+    rate_limit: Option<&Bound<'_, PyAny>>,
+    group: Option<&Bound<'_, PyAny>>,
+    handle_features: Option<&Bound<'_, PyAny>>,
+    freshness_secs: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ConsumerOptions> {
+    let mut o = ConsumerOptions::new(convert::string_arg(device_id, "device_id")?);
+    if let Some(p) = profiles.filter(|p| !p.is_none()) {
+        o.profiles = convert::string_list(p, "profiles")?;
+    }
+    o.pairs = pairs_arg(pairs)?;
+    if let Some(a) = args.filter(|a| !a.is_none()) {
+        o.args = convert::string_list(a, "args")?;
+    }
+    if let Some(r) = rate_limit.filter(|r| !r.is_none()) {
+        o.rate_limit = Some(convert::f64_arg(r, "rate_limit")?);
+    }
+    o.group = convert::opt_string_arg(group, "group")?;
+    o.handle_features = convert::bool_arg(handle_features, "handle_features", false)?;
+    if let Some(f) = freshness_secs.filter(|f| !f.is_none()) {
+        o.freshness_secs = convert::u64_arg(f, "freshness_secs")?;
+    }
+    Ok(o)
+}
+
+fn check_handler(handler: &Bound<'_, PyAny>, returns: &str) -> PyResult<()> {
+    if handler.is_callable() {
+        return Ok(());
+    }
+    Err(PyTypeError::new_err(format!(
+        "handler: expected a callable (command: dict) -> {returns}, found {}",
+        handler.get_type().name()?
+    )))
+}
+
 /// Receives commands and answers them; one MQTT connection.
+///
+/// `Consumer(config, device_id, ...)` connects and subscribes before it
+/// returns (the GIL released meanwhile); `config` is a `ClientConfig` or a
+/// broker URL. In asyncio code, `await Consumer.connect_async(...)` (or
+/// `async with Consumer.connect_async(...) as consumer:`) does not block the
+/// event loop. Keyword arguments, with their defaults:
+///
+/// - `profiles`: actuator profiles implemented, one `oc2/cmd/ap/<p>`
+///   subscription each (default None)
+/// - `pairs`: action/target pairs implemented, `{"deny": ["ipv4_net"]}` (as
+///   LS 4.1 lists them) or `[("deny", "ipv4_net")]`; when given, other pairs
+///   are answered 501 (default None: all are passed on)
+/// - `args`: command arguments implemented beyond the Language
+///   Specification's and the profiles' (`"x-acme"` or `"x-acme.mode"`);
+///   once pairs, profiles or args are declared, other arguments are
+///   answered 501 (default None)
+/// - `rate_limit`: commands per minute, reported by `query features` (default None)
+/// - `group`: consumer group; each command reaches one member (default None)
+/// - `handle_features`: pass `query features` on instead of answering it (default False)
+/// - `freshness_secs`: commands older than this are not run, 0 turns the
+///   check off (default 900)
 ///
 /// Before a command reaches Python the core has decoded it (answering 400
 /// to malformed ones), dropped duplicates, ignored commands addressed to
@@ -233,14 +330,86 @@ fn pairs_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> 
 #[pyclass(name = "Consumer", module = "oc2mqtt", frozen)]
 pub struct PyConsumer {
     inner: Consumer,
+    /// Commands taken for an `await` that was cancelled before it got them:
+    /// the next `next`/`next_async`/`async for` gets them first.
+    unclaimed: Arc<Unclaimed>,
+}
+
+/// Commands handed over to an `await` that was cancelled before the event
+/// loop got to them, and a wake-up for whoever waits for the next command.
+#[derive(Default)]
+struct Unclaimed {
+    commands: std::sync::Mutex<VecDeque<PyIncoming>>,
+    kept: tokio::sync::Notify,
+}
+
+impl Unclaimed {
+    fn take(&self) -> Option<PyIncoming> {
+        self.commands
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+    }
+
+    /// The hook for [`future_into_py_or`]: keeps the command, first in line.
+    fn keeper(this: &Arc<Self>) -> impl FnOnce(Option<PyIncoming>) + Send + 'static {
+        let this = Arc::clone(this);
+        move |i| {
+            if let Some(i) = i {
+                this.commands
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push_front(i);
+                this.kept.notify_one();
+            }
+        }
+    }
+}
+
+impl PyConsumer {
+    fn wrap(inner: Consumer) -> Self {
+        Self {
+            inner,
+            unclaimed: Arc::default(),
+        }
+    }
+
+    /// The next command, a kept one first, waiting at most `timeout`. A
+    /// command kept while this waits wakes it (the cancelled await's command
+    /// must not wait for the next one to arrive).
+    fn next_command(
+        &self,
+        timeout: Option<std::time::Duration>,
+    ) -> impl std::future::Future<Output = Option<PyIncoming>> + Send + 'static {
+        let c = self.inner.clone();
+        let unclaimed = Arc::clone(&self.unclaimed);
+        let next = async move {
+            loop {
+                if let Some(i) = unclaimed.take() {
+                    return Some(i);
+                }
+                // The core's queue is cancel-safe: leaving `next()` loses nothing.
+                tokio::select! {
+                    got = c.next() => return got.map(PyIncoming::from),
+                    () = unclaimed.kept.notified() => {}
+                }
+            }
+        };
+        async move {
+            match timeout {
+                Some(t) => tokio::time::timeout(t, next).await.ok().flatten(),
+                None => next.await,
+            }
+        }
+    }
 }
 
 #[pymethods]
 impl PyConsumer {
     #[new]
     #[pyo3(signature = (
-        config, device_id, *, profiles = None, pairs = None, rate_limit = None, group = None,
-        handle_features = None, freshness_secs = None
+        config, device_id, *, profiles = None, pairs = None, args = None, rate_limit = None,
+        group = None, handle_features = None, freshness_secs = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -249,28 +418,69 @@ impl PyConsumer {
         device_id: &Bound<'_, PyAny>,
         profiles: Option<&Bound<'_, PyAny>>,
         pairs: Option<&Bound<'_, PyAny>>,
+        args: Option<&Bound<'_, PyAny>>,
         rate_limit: Option<&Bound<'_, PyAny>>,
         group: Option<&Bound<'_, PyAny>>,
         handle_features: Option<&Bound<'_, PyAny>>,
         freshness_secs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = config_arg(config)?;
-        let mut o = ConsumerOptions::new(convert::string_arg(device_id, "device_id")?);
-        if let Some(p) = profiles.filter(|p| !p.is_none()) {
-            o.profiles = convert::string_list(p, "profiles")?;
-        }
-        o.pairs = pairs_arg(pairs)?;
-        if let Some(r) = rate_limit.filter(|r| !r.is_none()) {
-            o.rate_limit = Some(convert::f64_arg(r, "rate_limit")?);
-        }
-        o.group = convert::opt_string_arg(group, "group")?;
-        o.handle_features = convert::bool_arg(handle_features, "handle_features", false)?;
-        if let Some(f) = freshness_secs.filter(|f| !f.is_none()) {
-            o.freshness_secs = convert::u64_arg(f, "freshness_secs")?;
-        }
+        let o = consumer_options(
+            device_id,
+            profiles,
+            pairs,
+            args,
+            rate_limit,
+            group,
+            handle_features,
+            freshness_secs,
+        )?;
         crate::logging::refresh_logging();
         let inner = wait(py, Consumer::connect(config, o))?.py_err(py)?;
-        Ok(Self { inner })
+        Ok(Self::wrap(inner))
+    }
+
+    /// Connects without blocking the event loop (same arguments as the
+    /// constructor): `await Consumer.connect_async(config, device_id)`, or
+    /// `async with Consumer.connect_async(config, device_id) as consumer:`
+    /// (closed at the end of the block).
+    #[classmethod]
+    #[pyo3(signature = (
+        config, device_id, *, profiles = None, pairs = None, args = None, rate_limit = None,
+        group = None, handle_features = None, freshness_secs = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn connect_async(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        device_id: &Bound<'_, PyAny>,
+        profiles: Option<&Bound<'_, PyAny>>,
+        pairs: Option<&Bound<'_, PyAny>>,
+        args: Option<&Bound<'_, PyAny>>,
+        rate_limit: Option<&Bound<'_, PyAny>>,
+        group: Option<&Bound<'_, PyAny>>,
+        handle_features: Option<&Bound<'_, PyAny>>,
+        freshness_secs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyConnecting> {
+        let config = config_arg(config)?;
+        let o = consumer_options(
+            device_id,
+            profiles,
+            pairs,
+            args,
+            rate_limit,
+            group,
+            handle_features,
+            freshness_secs,
+        )?;
+        crate::logging::refresh_logging();
+        PyConnecting::start(py, "Consumer", async move {
+            Consumer::connect(config, o)
+                .await
+                .map_err(|e| crate::shutdown::error(&e))
+                .map(PyConsumer::wrap)
+        })
     }
 
     /// This consumer's device id.
@@ -288,12 +498,7 @@ impl PyConsumer {
     /// its text, and serving goes on. Handlers run on worker threads, up to
     /// 64 at once: guard shared state with a lock.
     fn serve(&self, py: Python<'_>, handler: Py<PyAny>) -> PyResult<()> {
-        if !handler.bind(py).is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "handler: expected a callable (command: dict) -> dict | int | None, found {}",
-                handler.bind(py).get_type().name()?
-            )));
-        }
+        check_handler(handler.bind(py), "dict | int | None")?;
         let c = self.inner.clone();
         wait(py, async move {
             c.serve(move |msg: &Message| call_handler(&handler, msg))
@@ -302,7 +507,29 @@ impl PyConsumer {
         .py_err(py)
     }
 
-    /// The next command, or None once closed (or after `timeout` seconds).
+    /// `serve()` for asyncio: a coroutine that runs `handler(command)` for
+    /// every command until `close()`, then returns once the running handlers
+    /// finished. `handler` may be an `async def` (awaited on the event loop,
+    /// up to 64 at once) or a plain function (called on the event loop: keep
+    /// it short). Its result is answered as `serve()` answers it.
+    ///
+    /// Cancelling the coroutine (`task.cancel()`, `asyncio.timeout`, Ctrl-C
+    /// in `asyncio.run`) stops taking commands and cancels the running
+    /// handlers, whose commands are answered 500; the consumer stays
+    /// connected.
+    fn serve_async<'py>(
+        slf: &Bound<'py, Self>,
+        handler: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_handler(handler, "dict | int | None, or an async one")?;
+        static SERVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        SERVE
+            .import(slf.py(), "oc2mqtt._serve", "serve")?
+            .call1((slf, handler))
+    }
+
+    /// The next command, or None once closed (or after `timeout` seconds;
+    /// default None: no limit).
     #[pyo3(signature = (timeout = None))]
     fn next(
         &self,
@@ -310,14 +537,9 @@ impl PyConsumer {
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Option<PyIncoming>> {
         let timeout = opt_seconds_arg(timeout, "timeout", None)?;
-        let c = self.inner.clone();
-        let got = wait(py, async move {
-            match timeout {
-                Some(t) => tokio::time::timeout(t, c.next()).await.ok().flatten(),
-                None => c.next().await,
-            }
-        })?;
-        Ok(got.map(PyIncoming::from))
+        // Ctrl-C drops the wait only while no command was taken (the core's
+        // queue gives one up only to a wait that then returns it).
+        wait(py, self.next_command(timeout))
     }
 
     /// `next()` as an awaitable.
@@ -328,14 +550,9 @@ impl PyConsumer {
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = opt_seconds_arg(timeout, "timeout", None)?;
-        let c = self.inner.clone();
-        future_into_py(py, async move {
-            let got = match timeout {
-                Some(t) => tokio::time::timeout(t, c.next()).await.ok().flatten(),
-                None => c.next().await,
-            };
-            Ok(got.map(PyIncoming::from))
-        })
+        let next = self.next_command(timeout);
+        let keep = Unclaimed::keeper(&self.unclaimed);
+        future_into_py_or(py, async move { Ok(next.await) }, keep)
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -344,6 +561,21 @@ impl PyConsumer {
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyIncoming>> {
         self.next(py, None)
+    }
+
+    /// `async for incoming in consumer:` until `close()`.
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let next = self.next_command(None);
+        let keep = Unclaimed::keeper(&self.unclaimed);
+        future_into_py_or(
+            py,
+            async move { next.await.ok_or_else(|| PyStopAsyncIteration::new_err(())) },
+            move |i| keep(Some(i)),
+        )
     }
 
     /// The freshness window in seconds (0: off): older commands are not run.
@@ -371,6 +603,12 @@ impl PyConsumer {
         wait(py, async move { c.close().await })
     }
 
+    /// `close()` as an awaitable.
+    fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.inner.clone();
+        detached(py, async move { c.close().await })
+    }
+
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
@@ -381,7 +619,23 @@ impl PyConsumer {
         Ok(false)
     }
 
-    fn __repr__(&self) -> String {
-        format!("Consumer(device_id={:?})", self.device_id())
+    fn __aenter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        ready(slf.py(), slf.clone().into_any())
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _exc: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.close_async(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Consumer")
+            .field("device_id", self.device_id())?
+            .field("broker", self.inner.broker())?
+            .finish())
     }
 }

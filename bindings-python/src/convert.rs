@@ -272,6 +272,26 @@ pub fn string_list(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> 
         .collect()
 }
 
+/// Ids from one `str` or a list or tuple of them (`to="fw-1"`, `to=["fw-1", "fw-2"]`).
+pub fn one_or_many(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
+    if obj.cast::<PyString>().is_ok() {
+        return Ok(vec![string_arg(obj, what)?]);
+    }
+    string_list(obj, what).map_err(|e| {
+        if e.is_instance_of::<PyTypeError>(obj.py())
+            && obj.cast::<PyList>().is_err()
+            && obj.cast::<PyTuple>().is_err()
+        {
+            PyTypeError::new_err(format!(
+                "{what}: expected a str or a list of str, found {}",
+                type_name(obj)
+            ))
+        } else {
+            e
+        }
+    })
+}
+
 /// A non-negative integer argument that fits in `u64`.
 pub fn u64_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
     if obj.cast::<PyBool>().is_ok() || obj.cast::<PyInt>().is_err() {

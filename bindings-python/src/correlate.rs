@@ -2,6 +2,8 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use crate::repr::Repr;
 use pyo3::types::{PyBool, PyInt};
 
 use oc2mqtt::correlate::{self, CloseReason, Correlator, Expect, Outcome};
@@ -27,11 +29,13 @@ pub struct PyClosed {
 
 #[pymethods]
 impl PyClosed {
-    fn __repr__(&self) -> String {
-        format!(
-            "Closed(request_id={:?}, reason={:?}, missing={:?}, missing_count={})",
-            self.request_id, self.reason, self.missing, self.missing_count
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Closed")
+            .field("request_id", &self.request_id)?
+            .field("reason", self.reason)?
+            .field("missing", &self.missing)?
+            .field("missing_count", self.missing_count)?
+            .finish())
     }
 }
 
@@ -72,18 +76,13 @@ pub struct PyOutcome {
 
 #[pymethods]
 impl PyOutcome {
-    fn __repr__(&self) -> String {
-        format!(
-            "Outcome(kind={:?}, is_final={}, expected={})",
-            self.kind,
-            py_bool(self.is_final),
-            py_bool(self.expected)
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Outcome")
+            .field("kind", self.kind)?
+            .field("is_final", self.is_final)?
+            .field("expected", self.expected)?
+            .finish())
     }
-}
-
-fn py_bool(b: bool) -> &'static str {
-    if b { "True" } else { "False" }
 }
 
 fn expect_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Expect> {
@@ -240,11 +239,10 @@ impl PyCorrelator {
         self.inner.unsolicited()
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "Correlator(open={}, unsolicited={})",
-            self.inner.len(),
-            self.inner.unsolicited()
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Correlator")
+            .field("open", self.inner.len())?
+            .field("unsolicited", self.inner.unsolicited())?
+            .finish())
     }
 }

@@ -2,6 +2,8 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use crate::repr::Repr;
 use pyo3::types::PyDict;
 
 use oc2mqtt::dedup::{self, DedupKey, Deduplicator};
@@ -9,10 +11,13 @@ use oc2mqtt::dedup::{self, DedupKey, Deduplicator};
 use crate::codec::{PyDecoded, message_arg};
 use crate::convert;
 
-/// Remembers recently seen messages for `window_ms`, at most `capacity` of them.
+/// Remembers recently seen messages for `window_ms` (default 60 000), at most
+/// `capacity` of them (default 100 000; the oldest is forgotten first).
 #[pyclass(name = "Deduplicator", module = "oc2mqtt")]
 pub struct PyDeduplicator {
     inner: Deduplicator,
+    window_ms: u64,
+    capacity: usize,
 }
 
 #[pymethods]
@@ -40,6 +45,8 @@ impl PyDeduplicator {
         };
         Ok(Self {
             inner: Deduplicator::new(window, capacity),
+            window_ms: window,
+            capacity,
         })
     }
 
@@ -86,8 +93,12 @@ impl PyDeduplicator {
         Ok(d)
     }
 
-    fn __repr__(&self) -> String {
-        format!("{:?}", self.inner)
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Deduplicator")
+            .field("window_ms", self.window_ms)?
+            .field("capacity", self.capacity)?
+            .field("remembered", self.inner.len())?
+            .finish())
     }
 }
 

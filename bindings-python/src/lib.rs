@@ -5,6 +5,7 @@
 use pyo3::prelude::*;
 
 mod aio;
+mod cli;
 mod client;
 mod codec;
 mod consumer;
@@ -16,12 +17,16 @@ mod logging;
 mod monitor;
 mod producer;
 mod pyser;
+mod repr;
+mod rules;
 mod shutdown;
 mod topics;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    logging::install();
+    // The logging bridge is installed by the first client (or `refresh_logging`),
+    // not here: `python -m oc2mqtt` imports this module and then runs the
+    // command line, which installs its own logging.
     shutdown::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
@@ -40,6 +45,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<correlate::PyOutcome>()?;
     m.add_class::<correlate::PyClosed>()?;
     m.add_class::<dedup::PyDeduplicator>()?;
+    rules::register(m)?;
     m.add_class::<client::PyClientConfig>()?;
     m.add_class::<producer::PyProducer>()?;
     m.add_class::<producer::PyExchange>()?;
@@ -49,6 +55,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<consumer::PyIncoming>()?;
     m.add_class::<monitor::PyMonitor>()?;
     m.add_class::<monitor::PyMonitorEvent>()?;
+    m.add_class::<aio::PyConnecting>()?;
+    m.add_function(wrap_pyfunction!(cli::_cli, m)?)?;
     m.add_function(wrap_pyfunction!(logging::refresh_logging, m)?)?;
     m.add_function(wrap_pyfunction!(logging::_emit_log, m)?)?;
     Ok(())

@@ -8,6 +8,7 @@
 //! It never blocks interpreter shutdown: it skips events it cannot deliver.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, RwLock};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -123,17 +124,30 @@ impl Log for PyLogger {
     fn flush(&self) {}
 }
 
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
 /// Installs the bridge (once per process; a second call is harmless).
 pub fn install() {
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
     if log::set_logger(&*LOGGER).is_ok() {
         log::set_max_level(LevelFilter::Trace);
     }
 }
 
+/// Whether the bridge was installed (a client was made): then the command
+/// line, which installs its own logging, cannot run in this process.
+pub fn installed() -> bool {
+    INSTALLED.load(Ordering::SeqCst)
+}
+
 /// Forgets the cached logger levels, so that level changes made with
-/// `logging` since the last event take effect.
+/// `logging` since the last event take effect. Installs the bridge first:
+/// every client calls this when it starts.
 #[pyfunction]
 pub fn refresh_logging() {
+    install();
     if let Ok(mut m) = LOGGER.levels.write() {
         m.clear();
     }
@@ -155,6 +169,7 @@ pub fn _emit_log(level: &str, message: &str) -> PyResult<()> {
             )));
         }
     };
+    install();
     // Through tracing, exactly like the core's events.
     match level {
         Level::Error => tracing::error!(target: "oc2mqtt::python", "{message}"),

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::aio::future_into_py;
+use crate::aio::{PyConnecting, detached, future_into_py, ready};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
 
 use oc2mqtt::client::{Monitor, MonitorEvent};
 use oc2mqtt::monitor::DEFAULT_PAIRING_WINDOW;
@@ -16,6 +16,7 @@ use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
 use crate::codec::message_to_dict;
 use crate::convert;
 use crate::errors::IntoPyResult;
+use crate::repr::Repr;
 
 /// One thing the monitor saw. `kind` is `request`, `response`,
 /// `notification`, `undecodable` (payload and error set) or `unanswered`
@@ -154,20 +155,43 @@ impl PyMonitorEvent {
             _ => None,
         }
     }
-    fn __repr__(&self) -> String {
-        format!(
-            "MonitorEvent(kind={:?}, topic={:?}, request_id={:?}, sender={:?})",
-            self.kind(),
-            self.topic(),
-            self.request_id(),
-            self.sender()
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let r = Repr::new(py, "MonitorEvent")
+            .field("kind", self.kind())?
+            .field("topic", self.topic())?
+            .field("request_id", self.request_id())?
+            .field("sender", self.sender())?;
+        let r = match &self.inner {
+            MonitorEvent::Response { .. } => r
+                .field("status", self.status())?
+                .field("latency", self.latency().map(|l| (l * 1e6).round() / 1e6))?,
+            MonitorEvent::Unanswered { .. } => r.field("missing", self.missing())?,
+            _ => r,
+        };
+        Ok(r.finish())
     }
 }
 
-/// Watches OpenC2 traffic (default filter `oc2/#`), pairs responses with
-/// their command (latency) and reports commands left unanswered after
-/// `window` seconds. Iterate it (or `async for`) to get events.
+/// The monitor's filter and pairing window from the constructor's arguments.
+fn monitor_args(
+    filter: Option<&Bound<'_, PyAny>>,
+    window: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Option<String>, Duration)> {
+    let filter = convert::opt_string_arg(filter, "filter")?;
+    let window =
+        opt_seconds_arg(window, "window", Some(DEFAULT_PAIRING_WINDOW))?.unwrap_or(Duration::ZERO);
+    Ok((filter, window))
+}
+
+/// Watches OpenC2 traffic, pairs responses with their command (latency) and
+/// reports commands left unanswered. Iterate it (or `async for`) to get events.
+///
+/// `Monitor(config, filter=None, *, window=None)` connects and subscribes
+/// before it returns; `await Monitor.connect_async(...)` (or `async with
+/// Monitor.connect_async(...) as monitor:`) does not block the event loop.
+/// `filter`: the topic filter (default None: `oc2/#` under the topic prefix);
+/// `window`: seconds a command waits for its responses before it is reported
+/// `unanswered` (default 30).
 #[pyclass(name = "Monitor", module = "oc2mqtt", frozen)]
 pub struct PyMonitor {
     inner: Arc<Monitor>,
@@ -184,9 +208,7 @@ impl PyMonitor {
         window: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = config_arg(config)?;
-        let filter = convert::opt_string_arg(filter, "filter")?;
-        let window = opt_seconds_arg(window, "window", Some(DEFAULT_PAIRING_WINDOW))?
-            .unwrap_or(Duration::ZERO);
+        let (filter, window) = monitor_args(filter, window)?;
         crate::logging::refresh_logging();
         let inner = wait(py, Monitor::connect_with_window(config, filter, window))?.py_err(py)?;
         Ok(Self {
@@ -194,7 +216,33 @@ impl PyMonitor {
         })
     }
 
-    /// The next event, or None once closed (or after `timeout` seconds).
+    /// Connects without blocking the event loop (same arguments as the
+    /// constructor): `await Monitor.connect_async(config)`, or `async with
+    /// Monitor.connect_async(config) as monitor:` (closed at the end of the block).
+    #[classmethod]
+    #[pyo3(signature = (config, filter = None, *, window = None))]
+    fn connect_async(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        filter: Option<&Bound<'_, PyAny>>,
+        window: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyConnecting> {
+        let config = config_arg(config)?;
+        let (filter, window) = monitor_args(filter, window)?;
+        crate::logging::refresh_logging();
+        PyConnecting::start(py, "Monitor", async move {
+            Monitor::connect_with_window(config, filter, window)
+                .await
+                .map_err(|e| crate::shutdown::error(&e))
+                .map(|inner| PyMonitor {
+                    inner: Arc::new(inner),
+                })
+        })
+    }
+
+    /// The next event, or None once closed (or after `timeout` seconds;
+    /// default None: no limit).
     #[pyo3(signature = (timeout = None))]
     fn next(
         &self,
@@ -210,6 +258,24 @@ impl PyMonitor {
             }
         })?;
         Ok(got.map(PyMonitorEvent::from))
+    }
+
+    /// `next()` as an awaitable.
+    #[pyo3(signature = (timeout = None))]
+    fn next_async<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = opt_seconds_arg(timeout, "timeout", None)?;
+        let m = Arc::clone(&self.inner);
+        future_into_py(py, async move {
+            let got = match timeout {
+                Some(t) => tokio::time::timeout(t, m.next()).await.ok().flatten(),
+                None => m.next().await,
+            };
+            Ok(got.map(PyMonitorEvent::from))
+        })
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -258,6 +324,12 @@ impl PyMonitor {
         wait(py, async move { m.close().await })
     }
 
+    /// `close()` as an awaitable.
+    fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let m = Arc::clone(&self.inner);
+        detached(py, async move { m.close().await })
+    }
+
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
@@ -266,5 +338,24 @@ impl PyMonitor {
     fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
         self.close(py)?;
         Ok(false)
+    }
+
+    fn __aenter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        ready(slf.py(), slf.clone().into_any())
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _exc: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.close_async(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Monitor")
+            .field("broker", self.inner.broker())?
+            .finish())
     }
 }

@@ -2,9 +2,8 @@
 //! the `*_async` methods and `async for` return asyncio awaitables.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::aio::future_into_py;
+use crate::aio::{PyConnecting, detached, future_into_py, ready};
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -18,6 +17,7 @@ use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
 use crate::codec::{command_arg, dialect_arg, encoding_arg, message_arg, message_to_dict};
 use crate::convert;
 use crate::errors::IntoPyResult;
+use crate::repr::Repr;
 
 /// A response received in an exchange.
 #[pyclass(name = "Reply", module = "oc2mqtt", frozen)]
@@ -86,14 +86,13 @@ impl PyReply {
     fn latency(&self) -> f64 {
         self.inner.latency.as_secs_f64()
     }
-    fn __repr__(&self) -> String {
-        format!(
-            "Reply(sender={:?}, status={:?}, topic={:?}, latency={:.6})",
-            self.sender(),
-            self.status(),
-            self.inner.topic,
-            self.latency()
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Reply")
+            .field("sender", self.sender())?
+            .field("status", self.status())?
+            .field("topic", &self.inner.topic)?
+            .field("latency", (self.latency() * 1e6).round() / 1e6)?
+            .finish())
     }
 }
 
@@ -164,14 +163,14 @@ impl PySummary {
     fn __len__(&self) -> usize {
         self.responses.len()
     }
-    fn __repr__(&self) -> String {
-        format!(
-            "Summary(request_id={:?}, responses={}, complete={}, missing={:?})",
-            self.request_id,
-            self.responses.len(),
-            if self.complete { "True" } else { "False" },
-            self.missing
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let statuses: Vec<Option<u16>> = self.responses.iter().map(|r| r.get().status()).collect();
+        Ok(Repr::new(py, "Summary")
+            .field("request_id", &self.request_id)?
+            .field("statuses", statuses)?
+            .field("complete", self.complete)?
+            .field("missing", &self.missing)?
+            .finish())
     }
 }
 
@@ -312,12 +311,11 @@ impl PyExchange {
         }
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "Exchange(request_id={:?}, closed={})",
-            self.request_id,
-            if self.is_closed() { "True" } else { "False" }
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Exchange")
+            .field("request_id", &self.request_id)?
+            .field("closed", self.is_closed())?
+            .finish())
     }
 }
 
@@ -333,11 +331,10 @@ fn send_options(
 ) -> PyResult<SendOptions> {
     let mut o = SendOptions::default();
     if let Some(to) = to.filter(|t| !t.is_none()) {
-        o.to = convert::string_list(to, "to")?;
+        o.to = convert::one_or_many(to, "to")?;
     }
     o.profile = convert::opt_string_arg(profile, "profile")?;
-    o.timeout =
-        opt_seconds_arg(timeout, "timeout", Some(Duration::from_secs(10)))?.unwrap_or_default();
+    o.timeout = opt_seconds_arg(timeout, "timeout", Some(o.timeout))?.unwrap_or_default();
     if let Some(e) = expect.filter(|e| !e.is_none()) {
         let n = convert::u64_arg(e, "expect")?;
         o.expect = Some(
@@ -358,6 +355,17 @@ fn send_options(
     Ok(o)
 }
 
+/// The producer's next unsolicited response, waiting up to `timeout`.
+async fn unsolicited(p: &Producer, timeout: Option<std::time::Duration>) -> Option<Reply> {
+    match timeout {
+        Some(t) => tokio::time::timeout(t, p.next_unsolicited())
+            .await
+            .ok()
+            .flatten(),
+        None => p.next_unsolicited().await,
+    }
+}
+
 enum Outgoing {
     Command(oc2mqtt::Command),
     Message(Message),
@@ -372,8 +380,12 @@ async fn send(p: Producer, what: Outgoing, o: SendOptions) -> oc2mqtt::Result<Ex
 
 /// Sends commands and collects their responses; one MQTT connection.
 ///
-/// `Producer(config, producer_id)` connects (blocking, GIL released); use it
-/// as a context manager or call `close()`.
+/// `Producer(config, producer_id)` connects before it returns (the GIL
+/// released meanwhile); `config` is a `ClientConfig` or a broker URL. Use it
+/// as a context manager (`with`, or `async with`) or call `close()`. In
+/// asyncio code, `await Producer.connect_async(config, producer_id)` (or
+/// `async with Producer.connect_async(...) as producer:`) connects without
+/// blocking the event loop.
 #[pyclass(name = "Producer", module = "oc2mqtt", frozen)]
 pub struct PyProducer {
     inner: Producer,
@@ -394,18 +406,21 @@ impl PyProducer {
         Ok(Self { inner })
     }
 
-    /// Connects without blocking the event loop: `await Producer.connect_async(config, id)`.
+    /// Connects without blocking the event loop: `await
+    /// Producer.connect_async(config, producer_id)`, or `async with
+    /// Producer.connect_async(config, producer_id) as producer:` (closed at
+    /// the end of the block).
     #[classmethod]
-    fn connect_async<'py>(
-        _cls: &Bound<'py, PyType>,
-        py: Python<'py>,
-        config: &Bound<'py, PyAny>,
-        producer_id: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn connect_async(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        producer_id: &Bound<'_, PyAny>,
+    ) -> PyResult<PyConnecting> {
         let config = config_arg(config)?;
         let id = convert::string_arg(producer_id, "producer_id")?;
         crate::logging::refresh_logging();
-        future_into_py(py, async move {
+        PyConnecting::start(py, "Producer", async move {
             let inner = Producer::connect(config, &id).await;
             inner
                 .map_err(|e| crate::shutdown::error(&e))
@@ -420,11 +435,17 @@ impl PyProducer {
     }
 
     /// Sends a command (`{"action": ..., "target": {...}}`) with a fresh
-    /// request id. `to`: recipients (the exchange completes when each sent a
-    /// final response); `profile`: actuator profile; `timeout` in seconds
-    /// (it also bounds the wait for the broker's acknowledgement: a
-    /// `TimeoutExpired` then); `expect`: complete after this many responders
-    /// (broadcasts).
+    /// request id and returns its `Exchange`. Keyword arguments, with their
+    /// defaults:
+    ///
+    /// - `to`: a recipient id or a list of them; the exchange completes when
+    ///   each sent a final response (default None: a broadcast)
+    /// - `profile`: actuator profile, for `oc2/cmd/ap/<profile>` (default None)
+    /// - `timeout`: seconds to wait for responses; it also bounds the wait for
+    ///   the broker's acknowledgement, a `TimeoutExpired` then (default 10)
+    /// - `expect`: complete after this many responders, for broadcasts (default None)
+    /// - `encoding`: "json" or "cbor" (default 'json')
+    /// - `dialect`: "spec", "otupy" or "bare" (default 'spec')
     #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
     #[allow(clippy::too_many_arguments)]
     fn send(
@@ -445,7 +466,8 @@ impl PyProducer {
     }
 
     /// Sends a whole request message (dict or `Decoded`), filling in
-    /// `request_id`, `created` and `from` when absent.
+    /// `request_id`, `created` and `from` when absent; recipients come from
+    /// its `to` header. Keyword arguments and defaults as for `send()`.
     #[pyo3(signature = (message, *, timeout = None, expect = None, encoding = None, dialect = None))]
     fn send_message(
         &self,
@@ -462,7 +484,7 @@ impl PyProducer {
         Ok(PyExchange::new(ex))
     }
 
-    /// `send()` as an awaitable resolving to an `Exchange`.
+    /// `send()` as an awaitable resolving to an `Exchange` (same arguments and defaults).
     #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
     #[allow(clippy::too_many_arguments)]
     fn send_async<'py>(
@@ -506,10 +528,47 @@ impl PyProducer {
         py.detach(|| self.inner.open_exchanges())
     }
 
+    /// The next response that matched no exchange (a peer's bare
+    /// `{"status": 200}` without request_id, an answer after its exchange
+    /// ended), or None once closed or after `timeout` seconds (default None:
+    /// no limit). Up to 1024 wait to be read; more are only counted in
+    /// `stats["unsolicited"]`.
+    #[pyo3(signature = (timeout = None))]
+    fn next_unsolicited(
+        &self,
+        py: Python<'_>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<PyReply>> {
+        let timeout = opt_seconds_arg(timeout, "timeout", None)?;
+        let p = self.inner.clone();
+        let got = wait(py, async move { unsolicited(&p, timeout).await })?;
+        Ok(got.map(PyReply::from))
+    }
+
+    /// `next_unsolicited()` as an awaitable.
+    #[pyo3(signature = (timeout = None))]
+    fn next_unsolicited_async<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = opt_seconds_arg(timeout, "timeout", None)?;
+        let p = self.inner.clone();
+        future_into_py(py, async move {
+            Ok(unsolicited(&p, timeout).await.map(PyReply::from))
+        })
+    }
+
     /// Disconnects; open exchanges end at their next wait.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let p = self.inner.clone();
         wait(py, async move { p.close().await })
+    }
+
+    /// `close()` as an awaitable.
+    fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let p = self.inner.clone();
+        detached(py, async move { p.close().await })
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -522,7 +581,23 @@ impl PyProducer {
         Ok(false)
     }
 
-    fn __repr__(&self) -> String {
-        format!("Producer(id={:?})", self.inner.id())
+    fn __aenter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        ready(slf.py(), slf.clone().into_any())
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _exc: &Bound<'py, pyo3::types::PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.close_async(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Producer")
+            .field("id", self.inner.id())?
+            .field("broker", self.inner.broker())?
+            .finish())
     }
 }

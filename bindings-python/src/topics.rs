@@ -3,6 +3,8 @@
 
 use pyo3::prelude::*;
 
+use crate::repr::Repr;
+
 use oc2mqtt::topics::{self, Role, Topics};
 
 use crate::codec::message_arg;
@@ -100,12 +102,11 @@ impl PyTopics {
         Ok(self.inner.response_topics_to(id.as_deref()))
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "Topics(prefix={:?}, otupy_compat={})",
-            self.inner.prefix(),
-            if self.otupy_compat { "True" } else { "False" }
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(Repr::new(py, "Topics")
+            .field("prefix", self.inner.prefix())?
+            .field("otupy_compat", self.otupy_compat)?
+            .finish())
     }
 }
 

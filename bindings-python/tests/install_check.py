@@ -2,14 +2,17 @@
 
 Run by `make -C bindings-python test-install` with the fresh venv's python,
 outside the source tree, so `import oc2mqtt` can only find the installed
-package. It decodes a message and runs one real exchange through a
-throwaway Mosquitto; it exits non-zero, saying what failed, otherwise.
+package. It decodes a message, runs one real exchange through a
+throwaway Mosquitto and asks the `oc2mqtt` console script for its version;
+it exits non-zero, saying what failed, otherwise.
 Not collected by pytest (its name does not start with test_).
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 from pathlib import Path
@@ -47,7 +50,14 @@ def main() -> None:
     statuses = [r.status for r in summary.responses]
     if not summary.complete or statuses != [200]:
         sys.exit(f"install check: exchange incomplete or wrong: {summary!r}, statuses {statuses}")
-    print(f"install check: oc2mqtt {oc2mqtt.__version__} from {where.parent}: decode and a round trip OK")
+    script = Path(sysconfig.get_path("scripts")) / "oc2mqtt"
+    cli = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30, check=False)
+    if cli.returncode != 0 or cli.stdout != f"oc2mqtt {oc2mqtt.__version__}\n":
+        sys.exit(f"install check: {script} --version: exit {cli.returncode}, {cli.stdout!r} {cli.stderr!r}")
+    print(
+        f"install check: oc2mqtt {oc2mqtt.__version__} from {where.parent}: decode, a round trip "
+        "and the oc2mqtt command OK"
+    )
 
 
 if __name__ == "__main__":

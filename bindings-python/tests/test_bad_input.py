@@ -111,10 +111,10 @@ CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
     ),
     ("request command str", lambda: oc2mqtt.request("query"), TypeError, "command: expected a dict"),
     (
-        "request to str",
-        lambda: oc2mqtt.request({"action": "query", "target": {"features": []}}, to="d1"),
+        "request to int",
+        lambda: oc2mqtt.request({"action": "query", "target": {"features": []}}, to=5),
         TypeError,
-        "to: expected a list of str, found a single str",
+        "to: expected a str or a list of str, found int",
     ),
     (
         "request to item",

@@ -140,7 +140,7 @@ def test_unknown_header_keys_and_extension_values_are_kept() -> None:
 
 def test_decoded_repr_and_immutability() -> None:
     d = oc2mqtt.decode(b'{"status": 102}')
-    assert repr(d) == 'Decoded(msg_type="response", encoding="json", dialect="bare", request_id=None)'
+    assert repr(d) == "Decoded(msg_type='response', encoding='json', dialect='bare', request_id=None, sender=None)"
     with pytest.raises(AttributeError):
         d.encoding = "cbor"  # type: ignore[misc]
 

@@ -523,6 +523,17 @@ impl Skip {
             Self::Undecodable(_) => "undecodable",
         }
     }
+
+    /// The detail, where there is one: why it is stale, the decoding
+    /// error, the status the consumer answered with.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Self::Stale(why) => Some(why.clone()),
+            Self::Undecodable(e) => Some(e.to_string()),
+            Self::Answered(status) => Some(status.to_string()),
+            Self::Duplicate | Self::NotAddressed | Self::NotACommand => None,
+        }
+    }
 }
 
 /// What to do with one received message.

@@ -1,5 +1,7 @@
 /* Prints the OpenC2 traffic on a broker, one line per message, with the
- * latency of each response to its command.
+ * latency of each response to its command; says when the broker goes away
+ * and comes back (connection callbacks), and prints the library's warnings
+ * (log callback) on stderr.
  *
  *   ./monitor mqtt://127.0.0.1:1883 [SECONDS]
  *
@@ -9,6 +11,22 @@
 #include <time.h>
 
 #include <oc2mqtt.h>
+
+static void on_log(void *userdata, const oc2_log_params *p) {
+    fprintf((FILE *)userdata, "oc2mqtt: %s\n", p->message.data);
+}
+
+static void on_connect(void *userdata, const oc2_connection_info *info) {
+    (void)userdata;
+    printf("connected to %s (MQTT %s)\n", info->broker.data, info->mqtt_version == OC2_MQTT_V5 ? "5" : "3.1.1");
+    fflush(stdout);
+}
+
+static void on_disconnect(void *userdata, const oc2_disconnect_info *info) {
+    (void)userdata;
+    if (info->kind == OC2_DISCONNECT_LOST) printf("offline: %s; reconnecting\n", info->reason.data);
+    fflush(stdout);
+}
 
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 3) {
@@ -20,6 +38,7 @@ int main(int argc, char **argv) {
     oc2_config_builder *builder = NULL;
     oc2_config *config = NULL;
     oc2_monitor *monitor = NULL;
+    oc2_log_set_callback(on_log, OC2_LOG_WARN, stderr);
     if (oc2_config_builder_new(argv[1], &builder) != OC2_RESULT_OK ||
         oc2_config_builder_build(builder, &config) != OC2_RESULT_OK) {
         fprintf(stderr, "invalid broker URL %s\n", argv[1]);
@@ -37,6 +56,7 @@ int main(int argc, char **argv) {
     }
     printf("watching %s\n", argv[1]);
     fflush(stdout);
+    oc2_monitor_set_connection_callbacks(monitor, on_connect, on_disconnect, NULL);
 
     while (!until || time(NULL) < until) {
         oc2_monitor_event *event = NULL;

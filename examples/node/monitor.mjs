@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Prints every OpenC2 message on the broker, pairing responses with their
-// command (latency) and reporting responders that never answered.
+// command (latency) and reporting responders that never answered; says when
+// the broker goes away and comes back, and prints the library's warnings.
 //
 //   node monitor.mjs --url mqtt://127.0.0.1:1883 [--filter 'oc2/#'] [--count N]
 
 import { parseArgs } from 'node:util'
-import { Monitor } from 'oc2mqtt'
+import { Monitor, setLogger } from 'oc2mqtt'
 
 const { values: o } = parseArgs({
   options: {
@@ -15,7 +16,11 @@ const { values: o } = parseArgs({
   }
 })
 
+setLogger(console, { level: 'warn' })
 const monitor = new Monitor({ url: o.url, filter: o.filter })
+monitor
+  .on('connect', (e) => console.log(`connected to ${e.broker} (MQTT ${e.mqttVersion})`))
+  .on('offline', (e) => console.log(`offline: ${e.reason}; reconnecting`))
 await monitor.connect()
 console.log(`watching ${o.filter ?? 'oc2/#'} on ${o.url}`)
 process.once('SIGINT', () => monitor.close())

@@ -2,8 +2,9 @@
 // must describe the API as the README uses it.
 import {
   decode, encode, Topics, Correlator, Deduplicator, filterMatches, validateId,
-  Producer, Consumer, Monitor, Exchange,
+  Producer, Consumer, Monitor, Exchange, setLogger, __napiBindingTarget,
   type Message, type Reply, type Summary, type MonitorEvent, type DecodeError, type Stats, type ResponseEvent,
+  type ConnectEvent, type ReconnectError, type LogRecord,
 } from '../..'
 
 const msg: Message = {
@@ -71,4 +72,25 @@ async function clients (): Promise<void> {
   }
   await monitor.close()
 }
-void clients, kind, ok, fresh, key
+
+async function connectionEvents (): Promise<void> {
+  setLogger(console, { level: 'warn' })
+  setLogger((r: LogRecord) => console.error(r.level, r.target, r.message, r.fields.why), { level: 'debug' })
+  setLogger(null)
+  await using producer = new Producer({ url: 'mqtt://127.0.0.1:1', id: 'p1' })
+  producer
+    .on('connect', (e: ConnectEvent) => console.log(e.broker, e.mqttVersion, e.sessionResumed))
+    .on('offline', (e) => console.log(e.reason.length))
+    .on('reconnect', (e) => console.log(e.attempt + 1))
+    .on('error', (e: ReconnectError) => console.log(e.code, e.broker))
+    .on('close', () => {})
+    .on('end', () => {})
+  await producer.connect()
+  await using consumer = new Consumer({ url: 'mqtt://127.0.0.1:1', deviceId: 'fw-1' })
+  consumer.once('offline', (e) => console.log(e.reason))
+  await using monitor = new Monitor({ url: 'mqtt://127.0.0.1:1' })
+  monitor.on('connect', (e) => console.log(e.mqttVersion)).on('response', (e) => console.log(e.status))
+  const target: 'native' | 'wasm32-wasi' | 'wasm32-wasip1' = __napiBindingTarget
+  console.log(target)
+}
+void clients, connectionEvents, kind, ok, fresh, key

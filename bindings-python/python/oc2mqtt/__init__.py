@@ -3,8 +3,11 @@
 One Rust implementation (the ``oc2mqtt`` crate) behind a Python API:
 
 - sans-IO helpers for any MQTT client: :func:`decode`, :func:`encode`,
-  :func:`request`, :func:`response_to`, the topic helpers, :class:`Correlator`
-  and :class:`Deduplicator`;
+  :func:`request`, :func:`response_to`, the topic helpers, :class:`Correlator`,
+  :class:`Deduplicator` and a consumer's rules, :class:`ConsumerRules`;
+- :class:`Producer`, :class:`Consumer` and :class:`Monitor`, blocking (the
+  GIL released) or with asyncio (``async with``, ``async for``,
+  :meth:`Consumer.serve_async`);
 - one exception base, :class:`Error`, with a subclass per kind;
 - core log events on the ``oc2mqtt`` logger of :mod:`logging`.
 
@@ -27,8 +30,11 @@ from oc2mqtt._native import (
     ClosedError,
     ConfigError,
     ConnectError,
+    Connecting,
     Consumer,
+    ConsumerRules,
     Correlator,
+    Decision,
     Decoded,
     Deduplicator,
     Error,
@@ -41,8 +47,10 @@ from oc2mqtt._native import (
     MonitorEvent,
     Outcome,
     Producer,
+    Publish,
     PublishError,
     Reply,
+    Request,
     Summary,
     TimeoutExpired,
     TlsError,
@@ -68,8 +76,11 @@ __all__ = [
     "ClosedError",
     "ConfigError",
     "ConnectError",
+    "Connecting",
     "Consumer",
+    "ConsumerRules",
     "Correlator",
+    "Decision",
     "Decoded",
     "Deduplicator",
     "Error",
@@ -82,8 +93,10 @@ __all__ = [
     "MonitorEvent",
     "Outcome",
     "Producer",
+    "Publish",
     "PublishError",
     "Reply",
+    "Request",
     "Summary",
     "TimeoutExpired",
     "TlsError",

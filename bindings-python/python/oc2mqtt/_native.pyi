@@ -1,8 +1,8 @@
 """Type stubs of the native module ``oc2mqtt._native`` (checked by mypy.stubtest)."""
 
 import os
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, TypedDict, Union, final
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from typing import Any, Generic, Literal, TypedDict, TypeVar, Union, final
 
 from typing_extensions import Self
 
@@ -13,8 +13,11 @@ __all__ = [
     "ClosedError",
     "ConfigError",
     "ConnectError",
+    "Connecting",
     "Consumer",
+    "ConsumerRules",
     "Correlator",
+    "Decision",
     "Decoded",
     "Deduplicator",
     "Error",
@@ -27,14 +30,17 @@ __all__ = [
     "MonitorEvent",
     "Outcome",
     "Producer",
+    "Publish",
     "PublishError",
     "Reply",
+    "Request",
     "Summary",
     "TimeoutExpired",
     "TlsError",
     "TopicError",
     "Topics",
     "__version__",
+    "_cli",
     "_emit_log",
     "command_topics",
     "decode",
@@ -166,8 +172,11 @@ def encode(
     Defaults: ``encoding="json"``, ``dialect="spec"``. Raises :class:`MessageError`.
     """
 
-def request(command: dict[str, Any], *, sender: str | None = None, to: Sequence[str] | None = None) -> _Message:
-    """A request message for ``command`` with a fresh ``request_id`` and ``created``."""
+def request(command: dict[str, Any], *, sender: str | None = None, to: str | Sequence[str] | None = None) -> _Message:
+    """A request message for ``command`` with a fresh ``request_id`` and ``created``.
+
+    ``sender`` sets ``from``; ``to`` (one id or a list) sets ``to`` (default: neither).
+    """
 
 def response_to(
     command_message: _Message | Decoded,
@@ -280,7 +289,8 @@ class _DedupStats(TypedDict):
 
 @final
 class Deduplicator:
-    """Remembers recently seen messages for ``window_ms`` (default 60 000), at most ``capacity`` (100 000)."""
+    """Remembers recently seen messages for ``window_ms`` (default 60 000), at most
+    ``capacity`` of them (default 100 000; the oldest is forgotten first)."""
 
     def __new__(cls, window_ms: int | None = None, capacity: int | None = None) -> Deduplicator: ...
     def check(self, message: _Message | Decoded, payload: _Payload | None = None, *, now_ms: int | None = None) -> bool:
@@ -296,9 +306,20 @@ def refresh_logging() -> None:
 
 def _emit_log(level: str, message: str) -> None: ...
 
+# ---------------------------------------------------------------- command line
+
+def _cli(args: list[str]) -> int:
+    """Runs the oc2mqtt command line (``args[0]`` is the program name); returns its exit status.
+
+    For a process's entry point (``python -m oc2mqtt``): it sets up its own
+    logging and SIGINT/SIGTERM handling.
+    """
+
 # ---------------------------------------------------------------- client
 
 _Path = Union[str, "os.PathLike[str]"]
+_Peer = Literal["spec", "otupy", "yuuki", "oif"]
+_ResponseTopics = Literal["shared", "producer", "both"]
 
 class _Stats(TypedDict):
     mqtt_version: Literal["5", "3.1.1"] | None
@@ -315,7 +336,34 @@ class _Stats(TypedDict):
 
 @final
 class ClientConfig:
-    """How to reach and talk to the broker; checked when made (ConfigError / IoError name the setting)."""
+    """How to reach and talk to the broker; checked when made (a ``ConfigError``
+    or ``IoError`` names the setting).
+
+    ``broker`` is a URL (``mqtt://``, ``mqtts://``, ``ws://``, ``wss://``) or a
+    list of them, tried in order (failover). The keyword arguments, with their defaults:
+
+    - ``client_id``: the MQTT client id (default None: generated, and the
+      session ends with the connection); ``client_id_file``: a file that keeps
+      one across restarts (default None)
+    - ``username``, ``password`` (default None); the password is never shown
+    - ``ca_file``: CA certificates (PEM) for TLS (default None: the system's);
+      ``cert_file``, ``key_file``: a client certificate (default None)
+    - ``insecure_skip_verify``: skip the broker's certificate check, testing only (default False)
+    - ``keep_alive_secs``: at most 300 (default 60)
+    - ``session_expiry_secs``: for a given client id (default 3600)
+    - ``qos``: 1 or 2 (default 1)
+    - ``mqtt_version``: "5", "3.1.1" or "auto", which falls back to 3.1.1 (default 'auto')
+    - ``message_expiry_secs``: MQTT v5 message expiry (default None: none)
+    - ``topic_prefix``: before ``oc2/`` in every topic (default None)
+    - ``peer``: the peers to suit, "spec", "otupy", "yuuki" or "oif": their
+      topics, dialect and ``msgType`` spelling (default 'spec')
+    - ``response_topics``: where a consumer's responses go, "shared"
+      (``oc2/rsp``), "producer" (``oc2/rsp/<producer>``) or "both" (default
+      None: as the peer has it, ``oc2/rsp`` for the specification's)
+    - ``otupy_compat``: the same as ``peer="otupy"``, kept for existing callers (default False)
+    - ``connect_timeout_secs``: one connection attempt (default 10)
+    - ``max_payload``: largest payload decoded, in bytes (default 1048576)
+    """
 
     def __new__(
         cls,
@@ -336,6 +384,8 @@ class ClientConfig:
         message_expiry_secs: int | None = None,
         topic_prefix: str | None = None,
         otupy_compat: bool | None = None,
+        peer: _Peer | None = None,
+        response_topics: _ResponseTopics | None = None,
         connect_timeout_secs: int | None = None,
         max_payload: int | None = None,
     ) -> ClientConfig: ...
@@ -370,11 +420,28 @@ class ClientConfig:
     @property
     def otupy_compat(self) -> bool: ...
     @property
+    def peer(self) -> _Peer:
+        """The peers suited: ``peer``, or "otupy" when ``otupy_compat``."""
+    @property
+    def response_topics(self) -> _ResponseTopics | None:
+        """Where a consumer's responses go, or None: as the peer has it."""
+    @property
     def connect_timeout_secs(self) -> int: ...
     @property
     def max_payload(self) -> int: ...
 
 _Config = ClientConfig | str
+_T = TypeVar("_T")
+
+@final
+class Connecting(Generic[_T]):
+    """A connection under way: ``await`` it for the connected object, or use it as
+    ``async with Producer.connect_async(...) as producer:``, which also closes it
+    at the end of the block. Neither blocks the event loop."""
+
+    def __await__(self) -> Generator[Any, Any, _T]: ...
+    def __aenter__(self) -> Awaitable[_T]: ...
+    def __aexit__(self, *exc: object) -> Awaitable[None]: ...
 
 @final
 class Reply:
@@ -436,11 +503,20 @@ class Exchange:
 
 @final
 class Producer:
-    """Sends commands and collects their responses; one MQTT connection."""
+    """Sends commands and collects their responses; one MQTT connection.
+
+    ``Producer(config, producer_id)`` connects before it returns (the GIL
+    released meanwhile); ``config`` is a :class:`ClientConfig` or a broker URL.
+    Use it as a context manager (``with``, or ``async with``) or call
+    ``close()``. In asyncio code, ``await Producer.connect_async(config,
+    producer_id)`` (or ``async with Producer.connect_async(...) as producer:``)
+    connects without blocking the event loop.
+    """
 
     def __new__(cls, config: _Config, producer_id: str) -> Producer: ...
     @classmethod
-    def connect_async(cls, config: _Config, producer_id: str) -> Awaitable[Producer]: ...
+    def connect_async(cls, config: _Config, producer_id: str) -> Connecting[Producer]:
+        """Connects without blocking the event loop; await it, or ``async with`` it."""
     @property
     def id(self) -> str: ...
     @property
@@ -450,13 +526,26 @@ class Producer:
         self,
         command: dict[str, Any],
         *,
-        to: Sequence[str] | None = None,
+        to: str | Sequence[str] | None = None,
         profile: str | None = None,
         timeout: float | None = None,
         expect: int | None = None,
         encoding: _Encoding | None = None,
         dialect: _Dialect | None = None,
-    ) -> Exchange: ...
+    ) -> Exchange:
+        """Sends a command with a fresh request id and returns its :class:`Exchange`.
+
+        Keyword arguments, with their defaults:
+
+        - ``to``: a recipient id or a list of them; the exchange completes when
+          each sent a final response (default None: a broadcast)
+        - ``profile``: actuator profile, for ``oc2/cmd/ap/<profile>`` (default None)
+        - ``timeout``: seconds to wait for responses; it also bounds the wait for
+          the broker's acknowledgement, a :class:`TimeoutExpired` then (default 10)
+        - ``expect``: complete after this many responders, for broadcasts (default None)
+        - ``encoding``: "json" or "cbor" (default 'json')
+        - ``dialect``: "spec", "otupy" or "bare" (default 'spec')
+        """
     def send_message(
         self,
         message: _Message | Decoded,
@@ -465,25 +554,39 @@ class Producer:
         expect: int | None = None,
         encoding: _Encoding | None = None,
         dialect: _Dialect | None = None,
-    ) -> Exchange: ...
+    ) -> Exchange:
+        """Sends a whole request message, filling in ``request_id``, ``created`` and
+        ``from`` when absent; recipients come from its ``to`` header. Defaults as for
+        :meth:`send` (``timeout`` 10 s)."""
     def send_async(
         self,
         command: dict[str, Any],
         *,
-        to: Sequence[str] | None = None,
+        to: str | Sequence[str] | None = None,
         profile: str | None = None,
         timeout: float | None = None,
         expect: int | None = None,
         encoding: _Encoding | None = None,
         dialect: _Dialect | None = None,
-    ) -> Awaitable[Exchange]: ...
+    ) -> Awaitable[Exchange]:
+        """:meth:`send` as an awaitable (same arguments and defaults: ``timeout`` 10 s)."""
     @property
     def stats(self) -> _Stats: ...
     @property
     def open_exchanges(self) -> int: ...
+    def next_unsolicited(self, timeout: float | None = None) -> Reply | None:
+        """The next response that matched no exchange (a peer's bare ``{"status": 200}``
+        without request_id, an answer after its exchange ended), or None once closed
+        or after ``timeout`` seconds (default None: no limit). Up to 1024 wait to be
+        read; more are only counted in ``stats["unsolicited"]``."""
+    def next_unsolicited_async(self, timeout: float | None = None) -> Awaitable[Reply | None]:
+        """:meth:`next_unsolicited` as an awaitable."""
     def close(self) -> None: ...
+    def close_async(self) -> Awaitable[None]: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *_exc: object) -> bool: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(self, *_exc: object) -> Awaitable[None]: ...
 
 @final
 class Incoming:
@@ -511,12 +614,35 @@ class Incoming:
     def reply_async(
         self, status: int | None = None, *, status_text: str | None = None, results: dict[str, Any] | None = None
     ) -> Awaitable[None]: ...
+    def _answer(self, result: Any = None, *, error: BaseException | None = None) -> None: ...
 
-_Handler = Callable[[dict[str, Any]], dict[str, Any] | int | None]
+_Response = dict[str, Any] | int | None
+_Handler = Callable[[dict[str, Any]], _Response]
+_AsyncHandler = Callable[[dict[str, Any]], Awaitable[_Response] | _Response]
+_Pairs = Mapping[str, Sequence[str]] | Sequence[Sequence[str]]
 
 @final
 class Consumer:
-    """Receives commands and answers them; one MQTT connection."""
+    """Receives commands and answers them; one MQTT connection.
+
+    ``Consumer(config, device_id, ...)`` connects and subscribes before it
+    returns; ``await Consumer.connect_async(...)`` (or ``async with
+    Consumer.connect_async(...) as consumer:``) does not block the event loop.
+    Keyword arguments, with their defaults:
+
+    - ``profiles``: actuator profiles implemented (default None)
+    - ``pairs``: action/target pairs implemented, ``{"deny": ["ipv4_net"]}`` (as
+      LS 4.1 lists them) or ``[("deny", "ipv4_net")]``; when given, other pairs
+      are answered 501 (default None: all are passed on)
+    - ``args``: command arguments implemented beyond the Language
+      Specification's and the profiles' (``"x-acme"`` or ``"x-acme.mode"``);
+      once pairs, profiles or args are declared, other arguments are answered
+      501 (default None)
+    - ``rate_limit``: commands per minute, reported by ``query features`` (default None)
+    - ``group``: consumer group; each command reaches one member (default None)
+    - ``handle_features``: pass ``query features`` on instead of answering it (default False)
+    - ``freshness_secs``: commands older than this are not run, 0 turns the check off (default 900)
+    """
 
     def __new__(
         cls,
@@ -524,12 +650,28 @@ class Consumer:
         device_id: str,
         *,
         profiles: Sequence[str] | None = None,
-        pairs: Sequence[Sequence[str]] | None = None,
+        pairs: _Pairs | None = None,
+        args: Sequence[str] | None = None,
         rate_limit: float | None = None,
         group: str | None = None,
         handle_features: bool | None = None,
         freshness_secs: int | None = None,
     ) -> Consumer: ...
+    @classmethod
+    def connect_async(
+        cls,
+        config: _Config,
+        device_id: str,
+        *,
+        profiles: Sequence[str] | None = None,
+        pairs: _Pairs | None = None,
+        args: Sequence[str] | None = None,
+        rate_limit: float | None = None,
+        group: str | None = None,
+        handle_features: bool | None = None,
+        freshness_secs: int | None = None,
+    ) -> Connecting[Consumer]:
+        """Connects without blocking the event loop (same arguments as the constructor)."""
     @property
     def device_id(self) -> str: ...
     @property
@@ -538,16 +680,135 @@ class Consumer:
     @property
     def broker(self) -> str:
         """The broker URL connected to (after a failover, the one in use)."""
-    def serve(self, handler: _Handler) -> None: ...
-    def next(self, timeout: float | None = None) -> Incoming | None: ...
+    def serve(self, handler: _Handler) -> None:
+        """Runs ``handler(command)`` for every command until ``close()`` or Ctrl-C.
+
+        Return a response dict, a status code, or None for a plain 200; an
+        exception becomes a 500 with its text. Handlers run on worker threads,
+        up to 64 at once.
+        """
+    def serve_async(self, handler: _AsyncHandler) -> Coroutine[Any, Any, None]:
+        """:meth:`serve` for asyncio, until ``close()``: ``handler`` may be an
+        ``async def`` (up to 64 at once) or a plain function (called on the loop).
+
+        Cancelling it stops taking commands and cancels the running handlers
+        (their commands are answered 500); the consumer stays connected.
+        """
+    def next(self, timeout: float | None = None) -> Incoming | None:
+        """The next command, or None once closed (or after ``timeout`` seconds; default None: no limit)."""
     def next_async(self, timeout: float | None = None) -> Awaitable[Incoming | None]: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> Incoming: ...
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Awaitable[Incoming]: ...
     @property
     def stats(self) -> _Stats: ...
     def close(self) -> None: ...
+    def close_async(self) -> Awaitable[None]: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *_exc: object) -> bool: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(self, *_exc: object) -> Awaitable[None]: ...
+
+@final
+class Publish:
+    """A response to publish: the same ``payload`` and ``properties`` on each of ``topics``."""
+
+    @property
+    def topics(self) -> list[str]: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def properties(self) -> _Properties:
+        """The MQTT v5 properties, as :func:`encode` returns them (ignored over 3.1.1)."""
+    @property
+    def message(self) -> _Message:
+        """The response message the payload encodes."""
+    @property
+    def status(self) -> int | None: ...
+
+@final
+class Request:
+    """A command for the application to run; give it back to :meth:`ConsumerRules.answer`."""
+
+    @property
+    def message(self) -> _Message:
+        """The whole request message (``command_id`` defaulted to ``request_id``)."""
+    @property
+    def command(self) -> dict[str, Any]: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def sender(self) -> str | None: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def encoding(self) -> _Encoding: ...
+    @property
+    def dialect(self) -> _Dialect: ...
+    @property
+    def response_requested(self) -> Literal["none", "ack", "status", "complete"]: ...
+
+_Skip = Literal["duplicate", "not_addressed", "stale", "not_a_command", "answered", "undecodable"]
+
+@final
+class Decision:
+    """What to do with one received message: publish ``publish`` now, in order;
+    run ``execute`` if it is not None; else ``skipped`` says why nothing runs."""
+
+    @property
+    def publish(self) -> list[Publish]: ...
+    @property
+    def execute(self) -> Request | None: ...
+    @property
+    def skipped(self) -> _Skip | None: ...
+    @property
+    def reason(self) -> str | None:
+        """Why it is stale, why it does not decode, the status it was answered with; else None."""
+
+@final
+class ConsumerRules:
+    """A consumer's OpenC2 rules without the network, for scripts that keep their own
+    MQTT client: give it each message received on a command topic with the time,
+    publish what it says, run what it hands over, and give the application's answer
+    back to :meth:`answer`.
+
+    The keyword arguments are the :class:`Consumer`'s and the :class:`ClientConfig`'s
+    ``peer`` and ``response_topics``. It reads no clock: ``now_ms`` is the wall clock
+    in milliseconds since the epoch (for ``created``), ``monotonic_ms`` any monotonic
+    clock in milliseconds (for the duplicate windows).
+    """
+
+    def __new__(
+        cls,
+        device_id: str,
+        *,
+        profiles: Sequence[str] | None = None,
+        pairs: _Pairs | None = None,
+        args: Sequence[str] | None = None,
+        rate_limit: float | None = None,
+        group: str | None = None,
+        handle_features: bool | None = None,
+        freshness_secs: int | None = None,
+        peer: _Peer | None = None,
+        response_topics: _ResponseTopics | None = None,
+    ) -> ConsumerRules: ...
+    @property
+    def device_id(self) -> str: ...
+    def on_command(
+        self,
+        topic: str,
+        payload: _Payload,
+        properties: _Properties | Any | None = None,
+        retained: bool = False,
+        *,
+        now_ms: int,
+        monotonic_ms: int,
+    ) -> Decision:
+        """Decides what to do with a message received on ``topic``."""
+    def answer(self, request: Request, response: dict[str, Any]) -> Publish | None:
+        """The application's answer to ``request``; None when ``response_requested`` says
+        not to send it (``none``, or ``ack``, whose ``102`` was the answer)."""
 
 @final
 class MonitorEvent:
@@ -582,10 +843,23 @@ class MonitorEvent:
 
 @final
 class Monitor:
-    """Watches OpenC2 traffic, pairs responses with their command."""
+    """Watches OpenC2 traffic, pairs responses with their command.
+
+    ``filter``: the topic filter (default None: ``oc2/#`` under the topic
+    prefix); ``window``: seconds a command waits for its responses before it
+    is reported ``unanswered`` (default 30). ``await Monitor.connect_async(...)``
+    (or ``async with``) does not block the event loop.
+    """
 
     def __new__(cls, config: _Config, filter: str | None = None, *, window: float | None = None) -> Monitor: ...
-    def next(self, timeout: float | None = None) -> MonitorEvent | None: ...
+    @classmethod
+    def connect_async(
+        cls, config: _Config, filter: str | None = None, *, window: float | None = None
+    ) -> Connecting[Monitor]:
+        """Connects without blocking the event loop (same arguments as the constructor)."""
+    def next(self, timeout: float | None = None) -> MonitorEvent | None:
+        """The next event, or None once closed (or after ``timeout`` seconds; default None: no limit)."""
+    def next_async(self, timeout: float | None = None) -> Awaitable[MonitorEvent | None]: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> MonitorEvent: ...
     def __aiter__(self) -> Self: ...
@@ -599,3 +873,6 @@ class Monitor:
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *_exc: object) -> bool: ...
+    def close_async(self) -> Awaitable[None]: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(self, *_exc: object) -> Awaitable[None]: ...

@@ -187,11 +187,12 @@ struct HubState {
 impl EventHub {
     /// Hands `event` to every subscriber; after `Closed`, nothing more.
     pub(crate) fn emit(&self, event: ConnectionEvent) {
+        // Logged before taking the lock: a logger may subscribe.
+        tracing::debug!(event = %event, "connection event");
         let mut hub = lock(&self.0);
         if hub.closed {
             return;
         }
-        tracing::debug!(event = %event, "connection event");
         if event.is_state() {
             hub.state = Some(event.clone());
         }
