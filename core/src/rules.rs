@@ -344,8 +344,8 @@ pub fn builtin_response(options: &ConsumerOptions, cmd: &Command) -> Option<Resp
 
 /// Why a received command must not run although it is well-formed: it
 /// arrived retained (a stored message, not a live command; MQTT-T publishes
-/// with Retain 0), or its `created` is more than `freshness_secs` before
-/// `now_ms` (0 turns the age check off). A command without `created`
+/// with Retain 0), or its `created` is more than `freshness_secs` before or
+/// after `now_ms` (0 turns the age check off). A command without `created`
 /// cannot be judged by age and is fresh.
 ///
 /// ```
@@ -359,6 +359,10 @@ pub fn builtin_response(options: &ConsumerOptions, cmd: &Command) -> Option<Resp
 ///     Some("created 3600 s ago, older than the freshness window of 900 s")
 /// );
 /// assert!(stale_reason(&h, true, 1_700_000_000_000, 900).is_some());
+/// assert_eq!(
+///     stale_reason(&h, false, 1_699_999_000_000, 900).as_deref(),
+///     Some("created 1000 s in the future, beyond the freshness window of 900 s")
+/// );
 /// ```
 pub fn stale_reason(
     headers: &Headers,
@@ -375,10 +379,19 @@ pub fn stale_reason(
     }
     let age_ms = now_ms.saturating_sub(created);
     let window_ms = i64::try_from(freshness_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    (age_ms > window_ms).then(|| {
-        format!(
+    if age_ms > window_ms {
+        return Some(format!(
             "created {} s ago, older than the freshness window of {freshness_secs} s",
             age_ms / 1000
+        ));
+    }
+    // A `created` further ahead than the window is no clock drift: such a
+    // command would never turn stale, so a replay of it after the duplicate
+    // window would run again.
+    (age_ms < -window_ms).then(|| {
+        format!(
+            "created {} s in the future, beyond the freshness window of {freshness_secs} s",
+            age_ms.saturating_neg() / 1000
         )
     })
 }
