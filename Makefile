@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/oc2mqtt-target
 CARGO ?= cargo
 BINDINGS := python c node
 
-.PHONY: help setup build test test-brokers test-rust lint test-python test-c test-node bench bench-core demo fmt
+.PHONY: help setup build test test-brokers test-rust lint test-python test-c test-node bench bench-core demo fmt soak
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ test-c: ## C library tests (normal, ASan/UBSan, valgrind)
 
 test-node: ## Node package tests (node --test)
 	$(MAKE) -C bindings-node test
+
+soak: ## The long fault and soak runs (about 12 min): 20 broker SIGKILLs under load, 10 min at 800 commands/s
+	OC2MQTT_FAULT_KILLS=20 $(CARGO) test --release -p oc2mqtt --test faults -- --nocapture
+	OC2MQTT_SOAK_SECS=600 OC2MQTT_SOAK_RATE=800 $(CARGO) test --release -p oc2mqtt-cli --test soak -- --nocapture
 
 bench-core: ## Criterion benchmarks of the sans-IO core
 	$(CARGO) bench -p oc2mqtt --bench core -- --warm-up-time 1 --measurement-time 3

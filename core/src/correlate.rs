@@ -297,6 +297,11 @@ impl<T> Correlator<T> {
         out
     }
 
+    /// The open exchanges: request id and caller data.
+    pub fn open_exchanges(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.open.iter().map(|(id, x)| (id.as_str(), &x.data))
+    }
+
     /// The earliest deadline of an open exchange, if any.
     pub fn next_deadline(&mut self) -> Option<u64> {
         while let Some(Reverse((deadline, seq, id))) = self.deadlines.peek() {

@@ -49,3 +49,10 @@ pub use correlate::{Correlator, Expect};
 pub use dedup::{DedupKey, Deduplicator};
 pub use error::{Error, MessageError, MessageErrorKind, Result};
 pub use message::{Body, Command, Headers, Message, MsgType, Response, Target};
+
+/// Locks `m`, going on if a panic poisoned it: a panic while holding one of
+/// the crate's locks cannot leave its tables inconsistent in a way that
+/// matters more than to keep serving.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -102,6 +102,15 @@ enum Event {
 struct Slot {
     tx: mpsc::UnboundedSender<Event>,
     sent: Instant,
+    /// The command as published, to send again after a reconnect.
+    command: Arc<Published>,
+}
+
+/// A command as it went out: its topics, payload and properties.
+struct Published {
+    topics: Vec<String>,
+    payload: Vec<u8>,
+    props: codec::PublishProperties,
 }
 
 struct State {
@@ -185,6 +194,31 @@ impl Inner {
 }
 
 impl Inner {
+    /// Sends every command still waiting for an answer again, after a
+    /// reconnect: a broker that kept no session may have lost the command
+    /// or its answer. Consumers run it once anyway (same request_id and
+    /// `created`) and answer a command sent again with the answers it had.
+    fn resend_open(&self) {
+        let open: Vec<Arc<Published>> = self
+            .state()
+            .correlator
+            .open_exchanges()
+            .map(|(_, slot)| Arc::clone(&slot.command))
+            .collect();
+        if open.is_empty() {
+            return;
+        }
+        tracing::info!(
+            commands = open.len(),
+            "reconnected: sending again the commands still waiting for an answer"
+        );
+        for c in open {
+            if let Err(e) = self.conn.publish_detached(&c.topics, &c.payload, &c.props) {
+                tracing::warn!(error = %e, "cannot send a command again");
+            }
+        }
+    }
+
     /// A response that matches no open exchange: one addressed to another
     /// producer (every producer hears `oc2/rsp`) is not ours; the rest (a
     /// bare `{"status":200}` without request_id, a late answer) goes to
@@ -256,6 +290,20 @@ impl Producer {
                 inner.on_message(m);
             }
         });
+        let mut events = inner.conn.events();
+        let weak: Weak<Inner> = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let mut connections = 0_u32;
+            while let Some(e) = events.next().await {
+                if matches!(e, crate::client::ConnectionEvent::Connected { .. }) {
+                    connections += 1;
+                    if connections > 1 {
+                        let Some(inner) = weak.upgrade() else { break };
+                        inner.resend_open();
+                    }
+                }
+            }
+        });
         Ok(Self { inner })
     }
 
@@ -322,7 +370,15 @@ impl Producer {
             };
             let deadline_ms = monotonic_ms()
                 .saturating_add(u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX));
-            let slot = Slot { tx, sent };
+            let slot = Slot {
+                tx,
+                sent,
+                command: Arc::new(Published {
+                    topics: topics.clone(),
+                    payload: payload.clone(),
+                    props: props.clone(),
+                }),
+            };
             let mut st = self.inner.state();
             if rr == ResponseRequested::Ack {
                 st.correlator

@@ -29,11 +29,15 @@
 //! assert_eq!(reply.message.headers.to.as_deref(), Some(&["p1".to_owned()][..]));
 //! ```
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
 use serde_json::{Map, Value};
 
 use crate::codec::{self, DEFAULT_MAX_PAYLOAD, Dialect, Encoding, PublishProperties};
 use crate::dedup::{DEFAULT_CAPACITY, DEFAULT_WINDOW_MS, DedupKey, Deduplicator};
 use crate::error::{Error, MessageError, Result};
+use crate::lock;
 use crate::message::{
     Action, Body, Command, Headers, JsonMap, Message, MsgType, Response, ResponseRequested,
 };
@@ -475,6 +479,9 @@ pub struct Request {
     pub encoding: Encoding,
     /// Its dialect; the answer uses the same.
     pub dialect: Dialect,
+    /// Its identity among the commands seen, and when it was first seen
+    /// (monotonic ms): the answers are recorded under it.
+    seen: Option<(DedupKey, u64)>,
 }
 
 impl Request {
@@ -583,6 +590,8 @@ pub struct ConsumerRules {
     /// Commands without `created`, by (from, request_id) or payload, for
     /// [`REPEAT_WINDOW_MS`].
     repeats: Deduplicator,
+    /// The answers given, for commands sent again.
+    answers: Arc<Mutex<AnswerBook>>,
 }
 
 impl ConsumerRules {
@@ -605,6 +614,9 @@ impl ConsumerRules {
                 DEFAULT_CAPACITY,
             ),
             repeats: Deduplicator::new(REPEAT_WINDOW_MS, DEFAULT_CAPACITY),
+            answers: Arc::new(Mutex::new(AnswerBook::new(dedup_window_ms(
+                options.freshness_secs,
+            )))),
             options,
             topics,
             max_payload,
@@ -621,6 +633,7 @@ impl ConsumerRules {
         Responder {
             device_id: self.options.device_id.clone(),
             topics: self.topics.clone(),
+            answers: Arc::clone(&self.answers),
         }
     }
 
@@ -640,8 +653,9 @@ impl ConsumerRules {
         if !addressed_to(&message.headers, &self.options.device_id) {
             return Decision::skip(Skip::NotAddressed);
         }
-        if !self.first_sighting(&message.headers, m.payload, monotonic_ms) {
-            return Decision::skip(Skip::Duplicate);
+        let (key, first) = self.first_sighting(&message.headers, m.payload, monotonic_ms);
+        if !first {
+            return self.on_duplicate(key, monotonic_ms);
         }
         if let Some(why) = stale_reason(
             &message.headers,
@@ -656,6 +670,7 @@ impl ConsumerRules {
             topic: m.topic.to_owned(),
             encoding: decoded.encoding,
             dialect: decoded.dialect,
+            seen: Some((key, monotonic_ms)),
         };
         let responder = self.responder();
         let rr = request.response_requested();
@@ -697,17 +712,35 @@ impl ConsumerRules {
         self.responder().answer(request, response)
     }
 
-    /// Whether a command is seen for the first time.
-    fn first_sighting(&mut self, headers: &Headers, payload: &[u8], monotonic_ms: u64) -> bool {
+    /// A command's identity, and whether it is seen for the first time.
+    fn first_sighting(
+        &mut self,
+        headers: &Headers,
+        payload: &[u8],
+        monotonic_ms: u64,
+    ) -> (DedupKey, bool) {
         let from = headers.from.as_deref();
-        match (headers.request_id.as_deref(), headers.created) {
-            (Some(id), Some(created)) => self
-                .by_created
-                .check(DedupKey::command_created(from, id, created), monotonic_ms),
-            (Some(id), None) => self
-                .repeats
-                .check(DedupKey::command(from, id), monotonic_ms),
-            (None, _) => self.repeats.check(DedupKey::payload(payload), monotonic_ms),
+        let (key, table) = match (headers.request_id.as_deref(), headers.created) {
+            (Some(id), Some(created)) => (
+                DedupKey::command_created(from, id, created),
+                &mut self.by_created,
+            ),
+            (Some(id), None) => (DedupKey::command(from, id), &mut self.repeats),
+            (None, _) => (DedupKey::payload(payload), &mut self.repeats),
+        };
+        (key, table.check(key, monotonic_ms))
+    }
+
+    /// A duplicate: nothing runs; but a command sent again (a producer
+    /// re-sends what is unanswered after it reconnects) gets the answers it
+    /// already had, since the broker may have lost them. Copies of one
+    /// publish on several topics (within [`REPEAT_WINDOW_MS`]) get nothing.
+    fn on_duplicate(&self, key: DedupKey, monotonic_ms: u64) -> Decision {
+        let publish = lock(&self.answers).again(key, monotonic_ms);
+        Decision {
+            publish,
+            execute: None,
+            skipped: Some(Skip::Duplicate),
         }
     }
 
@@ -732,8 +765,9 @@ impl ConsumerRules {
             from: s.from.clone(),
             ..Headers::default()
         };
-        if !self.first_sighting(&headers, m.payload, monotonic_ms) {
-            return Decision::skip(Skip::Duplicate);
+        let (key, first) = self.first_sighting(&headers, m.payload, monotonic_ms);
+        if !first {
+            return self.on_duplicate(key, monotonic_ms);
         }
         let request = Request {
             message: Message {
@@ -744,6 +778,7 @@ impl ConsumerRules {
             topic: m.topic.to_owned(),
             encoding: s.encoding.unwrap_or_default(),
             dialect: s.dialect.unwrap_or_default(),
+            seen: Some((key, monotonic_ms)),
         };
         let publish = self
             .responder()
@@ -765,6 +800,7 @@ impl ConsumerRules {
 pub struct Responder {
     device_id: String,
     topics: Topics,
+    answers: Arc<Mutex<AnswerBook>>,
 }
 
 impl Responder {
@@ -782,7 +818,16 @@ impl Responder {
             return Ok(None);
         }
         let msg = self.message(request, response);
-        Ok(Some(self.encode_message(request, msg)?))
+        let publish = self.encode_message(request, msg)?;
+        self.record(request, &publish);
+        Ok(Some(publish))
+    }
+
+    /// Keeps `publish` as an answer to `request`, for a copy sent again.
+    fn record(&self, request: &Request, publish: &Publish) {
+        if let Some((key, seen_ms)) = request.seen {
+            lock(&self.answers).record(key, seen_ms, publish);
+        }
     }
 
     /// The response message to `request`: request_id copied, `to` its
@@ -806,9 +851,67 @@ impl Responder {
     /// status of ours, a text), so a failure is logged and nothing sent.
     fn encode(&self, request: &Request, response: Response) -> Option<Publish> {
         let msg = self.message(request, response);
-        self.encode_message(request, msg)
+        let publish = self
+            .encode_message(request, msg)
             .inspect_err(|e| tracing::warn!(error = %e, "cannot encode a response"))
-            .ok()
+            .ok()?;
+        self.record(request, &publish);
+        Some(publish)
+    }
+}
+
+/// Most answers kept for commands sent again: at 800 commands/s, those of
+/// the last 20 s (a broker restart and a reconnect).
+const ANSWERS_KEPT: usize = 16_384;
+
+/// The answers given, by command, so that a command sent again after a
+/// reconnect (its answer lost with a broker that kept no sessions) gets
+/// them again without running twice. Bounded: [`ANSWERS_KEPT`] commands,
+/// for as long as commands are remembered (`dedup_window_ms`).
+#[derive(Debug)]
+struct AnswerBook {
+    by_key: HashMap<u128, (u64, Vec<Publish>)>,
+    order: VecDeque<(u128, u64)>,
+    window_ms: u64,
+}
+
+impl AnswerBook {
+    fn new(window_ms: u64) -> Self {
+        Self {
+            by_key: HashMap::new(),
+            order: VecDeque::new(),
+            window_ms,
+        }
+    }
+
+    fn record(&mut self, key: DedupKey, seen_ms: u64, publish: &Publish) {
+        let k = key.as_u128();
+        if let Some((_, list)) = self.by_key.get_mut(&k) {
+            list.push(publish.clone());
+            return;
+        }
+        self.by_key.insert(k, (seen_ms, vec![publish.clone()]));
+        self.order.push_back((k, seen_ms));
+        while self.order.len() > ANSWERS_KEPT
+            || self
+                .order
+                .front()
+                .is_some_and(|(_, t)| seen_ms.saturating_sub(*t) > self.window_ms)
+        {
+            if let Some((old, _)) = self.order.pop_front() {
+                self.by_key.remove(&old);
+            }
+        }
+    }
+
+    /// The answers to send again for a duplicate of `key` seen at `now_ms`.
+    fn again(&self, key: DedupKey, now_ms: u64) -> Vec<Publish> {
+        match self.by_key.get(&key.as_u128()) {
+            Some((seen_ms, list)) if now_ms.saturating_sub(*seen_ms) >= REPEAT_WINDOW_MS => {
+                list.clone()
+            }
+            _ => Vec::new(),
+        }
     }
 }
 

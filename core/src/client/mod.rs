@@ -46,12 +46,7 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Locks `m`, going on if a panic poisoned it: a panic while holding one of
-/// the client's locks cannot leave its tables inconsistent in a way that
-/// matters more than to keep serving.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+pub(crate) use crate::lock;
 
 /// What a caught panic said (its `&str` or `String` payload), for the error
 /// or the `500` it becomes; bindings use it for panics of their own tasks.
