@@ -97,7 +97,11 @@ export interface Encoded {
 export interface TopicsOptions {
   /** Put before `oc2/` in every topic (brokers shared between sites). */
   prefix?: string
-  /** Also use otupy's response topic `oc2/rsp/device/<id>`. */
+  /** The peers to suit, as in `ClientConfig.peer` (default `'spec'`). */
+  peer?: Peer
+  /** Where responses go, as in `ClientConfig.responseTopics` (default: as the peer has it). */
+  responseTopics?: ResponseTopics
+  /** The same as `peer: 'otupy'` (producers also listen on `oc2/rsp/device/<id>`). */
   otupyCompatible?: boolean
 }
 
@@ -340,8 +344,10 @@ export interface Stats {
   /** Responses that matched no open exchange. */
   unsolicited: number
   reconnects: number
-  /** Publishes the broker refused or that could not be sent (each is also logged). */
+  /** Publishes the broker refused (each is also logged). */
   publishErrors: number
+  /** Publishes the client dropped itself: closed before sent or acknowledged, or too many waiting. */
+  discarded: number
   /** Commands not run: retained, or older than the consumer's `freshnessSecs`. */
   stale: number
 }

@@ -504,7 +504,7 @@ typedef struct oc2_stats {
    */
   uint64_t reconnects;
   /**
-   * Publishes the broker refused or that could not be sent (each is also logged).
+   * Publishes the broker refused (each is also logged).
    */
   uint64_t publish_errors;
   /**
@@ -517,6 +517,12 @@ typedef struct oc2_stats {
    * `OC2_MQTT_V311`; `OC2_MQTT_AUTO` before the first connection.
    */
   oc2_mqtt_version mqtt_version;
+  /**
+   * Publishes the client dropped itself, never refused by the broker:
+   * closed before they were sent or acknowledged, or too many waiting
+   * (each is also logged).
+   */
+  uint64_t discarded;
 } oc2_stats;
 
 /**

@@ -79,7 +79,7 @@ pub struct oc2_stats {
     pub unsolicited: u64,
     /// Automatic reconnections to the broker.
     pub reconnects: u64,
-    /// Publishes the broker refused or that could not be sent (each is also logged).
+    /// Publishes the broker refused (each is also logged).
     pub publish_errors: u64,
     /// Commands not executed because they arrived retained or were older
     /// than the consumer's freshness window (each is also logged).
@@ -87,6 +87,10 @@ pub struct oc2_stats {
     /// The MQTT version spoken with the broker: `OC2_MQTT_V5` or
     /// `OC2_MQTT_V311`; `OC2_MQTT_AUTO` before the first connection.
     pub mqtt_version: oc2_mqtt_version,
+    /// Publishes the client dropped itself, never refused by the broker:
+    /// closed before they were sent or acknowledged, or too many waiting
+    /// (each is also logged).
+    pub discarded: u64,
 }
 
 impl From<Stats> for oc2_stats {
@@ -101,6 +105,7 @@ impl From<Stats> for oc2_stats {
             publish_errors: s.publish_errors,
             stale: s.stale,
             mqtt_version: s.mqtt_version.map_or(OC2_MQTT_AUTO, mqtt_version_to_c),
+            discarded: s.discarded,
         }
     }
 }

@@ -247,6 +247,7 @@ pub(crate) fn stats_to_js<'e>(env: &'e Env, s: &Stats) -> napi::Result<Object<'e
     o.set("unsolicited", s.unsolicited as f64)?;
     o.set("reconnects", s.reconnects as f64)?;
     o.set("publishErrors", s.publish_errors as f64)?;
+    o.set("discarded", s.discarded as f64)?;
     o.set("stale", s.stale as f64)?;
     Ok(o)
 }

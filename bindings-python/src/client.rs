@@ -422,6 +422,7 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict
     d.set_item("unsolicited", s.unsolicited)?;
     d.set_item("reconnects", s.reconnects)?;
     d.set_item("publish_errors", s.publish_errors)?;
+    d.set_item("discarded", s.discarded)?;
     d.set_item("stale", s.stale)?;
     Ok(d)
 }

@@ -137,13 +137,14 @@ pub(crate) async fn run(args: ServeArgs) -> Result<u8, Failure> {
     consumer.close().await;
     let s = consumer.stats();
     eprintln!(
-        "oc2mqtt serve: {stopped_by}: stopped; {} commands handled, {} received, {} published, {} duplicates, {} undecodable, {} refused publishes, {} stale",
+        "oc2mqtt serve: {stopped_by}: stopped; {} commands handled, {} received, {} published, {} duplicates, {} undecodable, {} refused publishes, {} discarded, {} stale",
         handled.load(Ordering::Relaxed),
         s.received,
         s.published,
         s.duplicates,
         s.decode_errors,
         s.publish_errors,
+        s.discarded,
         s.stale,
     );
     Ok(EXIT_OK)

@@ -458,6 +458,45 @@ async fn a_broker_that_stops_answering_ends_a_send_at_its_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_dropped_by_the_client_are_counted_apart_from_refusals() {
+    // A consumer answers into a broker that stopped reading; it is closed
+    // before the answers are acknowledged: discarded by the client, not
+    // refused by the broker.
+    let broker = Broker::start(&[]);
+    let consumer = oc2mqtt::client::Consumer::connect(
+        ClientConfig::new(broker.url()),
+        oc2mqtt::client::ConsumerOptions::new("fw-1"),
+    )
+    .await
+    .expect("consumer");
+    let p = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let _x = p.send(deny(1), to("fw-1")).await.expect("sent");
+    let incoming = consumer.next().await.expect("the command");
+    let pid = broker.info["pid"].as_u64().expect("pid").to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill runs")
+    };
+    assert!(signal("-STOP").success());
+    incoming
+        .reply(oc2mqtt::message::Response::new(200))
+        .await
+        .expect("handed to the client");
+    consumer.close().await;
+    assert!(signal("-CONT").success());
+    let s = consumer.stats();
+    assert_eq!(
+        (s.discarded, s.publish_errors, s.published),
+        (1, 0, 0),
+        "{s:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_session_delivers_every_command_queued_while_offline() {
     let broker = Broker::start(&[]);
     let mut cc = ClientConfig::new(broker.url());

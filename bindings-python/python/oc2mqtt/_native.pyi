@@ -194,13 +194,32 @@ _Role = Literal["producer", "consumer", "monitor"]
 
 @final
 class Topics:
-    """The topic scheme: an optional site prefix, and otupy's response topics when ``otupy_compat``."""
+    """The topic scheme: an optional site prefix, the peers to suit, and where responses go.
 
-    def __new__(cls, prefix: str | None = None, *, otupy_compat: bool | None = None) -> Topics: ...
+    - ``peer``: "spec", "otupy", "yuuki" or "oif", as in :class:`ClientConfig` (default 'spec')
+    - ``response_topics``: "shared" (``oc2/rsp``), "producer" (``oc2/rsp/<producer>``)
+      or "both" (default None: as the peer has it)
+    - ``otupy_compat``: the same as ``peer="otupy"``, kept for existing callers
+    """
+
+    def __new__(
+        cls,
+        prefix: str | None = None,
+        *,
+        otupy_compat: bool | None = None,
+        peer: _Peer | None = None,
+        response_topics: _ResponseTopics | None = None,
+    ) -> Topics: ...
     @property
     def prefix(self) -> str: ...
     @property
     def otupy_compat(self) -> bool: ...
+    @property
+    def peer(self) -> _Peer:
+        """The peers suited."""
+    @property
+    def responses(self) -> _ResponseTopics:
+        """Where responses go: ``response_topics``, else the peer's choice."""
     def subscriptions(
         self, role: _Role, device_id: str | None = None, profiles: Sequence[str] | None = None
     ) -> list[str]: ...
@@ -215,7 +234,7 @@ def command_topics(message: _Message | Decoded) -> list[str]:
     """The topics a command is published on: one per ``to``, else its actuator's profile, else ``oc2/cmd/all``."""
 
 def response_topics(message: _Message | Decoded) -> list[str]:
-    """The topics a response is published on: ``oc2/rsp`` and ``oc2/rsp/<to>``."""
+    """The topics a response is published on: ``oc2/rsp`` (MQTT-T 3.2; see :class:`Topics` for the others)."""
 
 def topic_matches(filter: str, topic: str) -> bool:
     """Whether an MQTT filter (``+``, ``#``, ``$share/<group>/``) matches a topic name."""
@@ -331,6 +350,9 @@ class _Stats(TypedDict):
     unsolicited: int
     reconnects: int
     publish_errors: int
+    """Publishes the broker refused."""
+    discarded: int
+    """Publishes the client dropped itself (closed before acknowledged, too many waiting)."""
     stale: int
     """Commands not executed: retained, or older than the consumer's ``freshness_secs``."""
 

@@ -197,11 +197,24 @@ struct Outgoing {
 }
 
 impl Outgoing {
+    /// Ends a publish: acknowledged, refused by the broker, or (an
+    /// `Error::Closed`) dropped by the client itself.
     fn finish(self, counters: &Counters, outcome: Result<()>) {
+        let local = matches!(outcome, Err(Error::Closed(_)));
+        self.finish_as(counters, outcome, local);
+    }
+
+    /// [`Outgoing::finish`], saying whether a failure is the client's own
+    /// doing (counted in `discarded`) or the broker's (`publish_errors`).
+    fn finish_as(self, counters: &Counters, outcome: Result<()>, local: bool) {
         match &outcome {
             Ok(()) => Counters::bump(&counters.published),
             Err(e) => {
-                Counters::bump(&counters.publish_errors);
+                Counters::bump(if local {
+                    &counters.discarded
+                } else {
+                    &counters.publish_errors
+                });
                 if self.done.is_none() {
                     tracing::warn!(error = %e, "a publish was not delivered");
                 }
@@ -1110,7 +1123,7 @@ impl Driver {
                     "cannot publish to {}: {MAX_QUEUED} publishes already wait for the broker",
                     o.topic
                 ));
-                o.finish(self.counters(), Err(e));
+                o.finish_as(self.counters(), Err(e), true);
             }
             Op::Publish(o) => self.queue.push_back(o),
             Op::Close(tx) => {

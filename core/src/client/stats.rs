@@ -20,9 +20,14 @@ pub struct Stats {
     pub unsolicited: u64,
     /// Automatic reconnections to the broker.
     pub reconnects: u64,
-    /// Publishes the broker refused or the client could not send (an ACL
-    /// denial, for one); each is also logged with its topic and reason.
+    /// Publishes the broker refused (an ACL denial, for one); each is also
+    /// logged with its topic and reason.
     pub publish_errors: u64,
+    /// Publishes the client dropped itself, never refused by the broker:
+    /// the connection was closed before they went out or were
+    /// acknowledged, or 100 000 already waited for the broker. Each is also
+    /// logged.
+    pub discarded: u64,
     /// Commands not executed because they arrived retained or were older
     /// than the consumer's freshness window; each is also logged.
     pub stale: u64,
@@ -37,6 +42,7 @@ pub(crate) struct Counters {
     pub(crate) unsolicited: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) publish_errors: AtomicU64,
+    pub(crate) discarded: AtomicU64,
     pub(crate) stale: AtomicU64,
 }
 
@@ -51,6 +57,7 @@ impl Counters {
             unsolicited: get(&self.unsolicited),
             reconnects: get(&self.reconnects),
             publish_errors: get(&self.publish_errors),
+            discarded: get(&self.discarded),
             stale: get(&self.stale),
             mqtt_version: None,
         }
