@@ -194,6 +194,13 @@ impl ConsumerOptions {
         if let Some(g) = &self.group {
             shared(g, "x")?;
         }
+        if let Some(r) = self.rate_limit {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(Error::Config(format!(
+                    "rate limit {r}: expected a positive number of commands per minute"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -1028,6 +1035,17 @@ mod tests {
         assert!(!addressed_to(&h, "fw-1"));
         h.to = Some(vec!["fw-2".into(), "fw-1".into()]);
         assert!(addressed_to(&h, "fw-1"));
+    }
+
+    #[test]
+    fn a_rate_limit_is_a_positive_number() {
+        let mut o = ConsumerOptions::new("a");
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            o.rate_limit = Some(bad);
+            assert!(o.validate().is_err(), "{bad}");
+        }
+        o.rate_limit = Some(60.0);
+        assert!(o.validate().is_ok());
     }
 
     #[test]
