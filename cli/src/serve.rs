@@ -54,6 +54,16 @@ pub(crate) struct ServeArgs {
     /// (0 = off). Retained commands are never run.
     #[arg(long, value_name = "SECS", default_value_t = oc2mqtt::consumer::DEFAULT_FRESHNESS_SECS)]
     freshness: u64,
+    /// Keep the commands taken and finished in FILE: killed and started
+    /// again with the same FILE (and a stable --client-id or
+    /// --client-id-file), serve runs the commands it had taken and not
+    /// finished, and nothing it had finished again.
+    #[arg(long, value_name = "FILE")]
+    journal: Option<std::path::PathBuf>,
+    /// Answer a command after this many milliseconds (to see how a slow
+    /// device behaves; 0 answers at once).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    work_ms: u64,
     #[command(flatten)]
     common: Common,
 }
@@ -92,6 +102,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<u8, Failure> {
         rate_limit: args.rate_limit,
         group: args.group.clone(),
         freshness_secs: args.freshness,
+        journal: args.journal.clone(),
         ..ConsumerOptions::default()
     };
     let consumer = connect_or_signal(
@@ -120,7 +131,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<u8, Failure> {
     );
     let handled = Arc::new(AtomicU64::new(0));
     let count = Arc::clone(&handled);
+    let work = std::time::Duration::from_millis(args.work_ms);
     let handler = move |msg: &Message| {
+        std::thread::sleep(work);
         count.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = print_line(&handled_line(msg)) {
             tracing::warn!(error = %e.message, "cannot print a handled command");

@@ -34,6 +34,7 @@ use crate::client::{
 };
 use crate::codec::{Dialect, Encoding};
 use crate::error::Result;
+use crate::journal::Journal;
 use crate::message::{Command, Message, Response, ResponseRequested};
 use crate::rules::{ConsumerRules, Publish, Received, Request, Responder, Skip};
 use crate::topics::{Role, shared};
@@ -47,9 +48,14 @@ pub use crate::rules::{
 const QUEUE: usize = 10_000;
 /// Handler calls running at once in [`Consumer::serve`].
 const CONCURRENT_HANDLERS: usize = 64;
-/// Commands that may wait while every [`Consumer::serve`] handler is busy;
-/// past them, new ones get `503` at once instead of waiting without bound.
+/// Commands that may wait while every [`Consumer::serve`] handler is busy
+/// and none has taken a command for [`STALLED_MS`]; past them, new ones get
+/// `503` at once instead of waiting without bound.
 const SATURATED_BACKLOG: usize = 64;
+/// How long without a command taken means the handlers are stuck, not slow:
+/// a backlog that moves (a device back online with its session's commands)
+/// waits its turn; one that does not is answered `503`.
+const STALLED_MS: u64 = 1_000;
 
 struct Inner {
     conn: Connection,
@@ -62,6 +68,10 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// Handlers of [`Consumer::serve`] running now (timed-out ones not counted).
     busy: AtomicUsize,
+    /// When the application last took a command (monotonic ms).
+    last_taken_ms: std::sync::atomic::AtomicU64,
+    /// The commands taken and finished, when [`ConsumerOptions::journal`] is set.
+    journal: Option<Mutex<Journal>>,
 }
 
 impl Inner {
@@ -69,10 +79,14 @@ impl Inner {
     /// and a backlog already waits, or the queue is full.
     fn overloaded(&self) -> Option<String> {
         let waiting = self.queue.max_capacity() - self.queue.capacity();
-        if self.busy.load(Ordering::Relaxed) >= CONCURRENT_HANDLERS && waiting >= SATURATED_BACKLOG
+        let stalled_ms = monotonic_ms().saturating_sub(self.last_taken_ms.load(Ordering::Relaxed));
+        if self.busy.load(Ordering::Relaxed) >= CONCURRENT_HANDLERS
+            && waiting >= SATURATED_BACKLOG
+            && stalled_ms >= STALLED_MS
         {
             return Some(format!(
-                "consumer busy: all {CONCURRENT_HANDLERS} handlers are running and {waiting} commands wait"
+                "consumer busy: all {CONCURRENT_HANDLERS} handlers are running, none finished for {:.1} s, and {waiting} commands wait",
+                stalled_ms as f64 / 1000.0
             ));
         }
         (self.queue.capacity() == 0).then(|| format!("consumer busy: {QUEUE} commands queued"))
@@ -95,14 +109,20 @@ impl Inner {
     /// Runs on the connection's task for every message on a command topic.
     fn on_message(self: &Arc<Self>, m: &Inbound) {
         let properties = m.properties();
-        let received = Received {
+        self.on_received(&Received {
             topic: m.topic(),
             payload: m.payload(),
             properties: properties.as_ref(),
             retained: m.retained(),
-        };
+        });
+    }
+
+    /// Decides on one message (from the broker, or from the journal at
+    /// start) and acts on the decision.
+    fn on_received(self: &Arc<Self>, received: &Received<'_>) {
+        let m = received;
         let decision =
-            lock(&self.rules).on_command(&received, crate::message::now_ms(), monotonic_ms());
+            lock(&self.rules).on_command(received, crate::message::now_ms(), monotonic_ms());
         for p in &decision.publish {
             self.publish_own(p);
         }
@@ -112,17 +132,17 @@ impl Inner {
             Some(Skip::Duplicate) => Counters::bump(&counters.duplicates),
             Some(Skip::Stale(why)) => {
                 Counters::bump(&counters.stale);
-                tracing::warn!(topic = m.topic(), why, "stale command not executed");
+                tracing::warn!(topic = m.topic, why, "stale command not executed");
             }
             Some(Skip::Undecodable(e)) => {
                 Counters::bump(&counters.decode_errors);
-                tracing::warn!(topic = m.topic(), error = %e, answered = !decision.publish.is_empty(), "undecodable command");
+                tracing::warn!(topic = m.topic, error = %e, answered = !decision.publish.is_empty(), "undecodable command");
             }
             Some(Skip::Answered(status)) => {
-                tracing::info!(topic = m.topic(), status, "answered by the consumer itself");
+                tracing::info!(topic = m.topic, status, "answered by the consumer itself");
             }
             Some(why @ (Skip::NotAddressed | Skip::NotACommand)) => {
-                tracing::debug!(topic = m.topic(), why = why.as_str(), "not for this device");
+                tracing::debug!(topic = m.topic, why = why.as_str(), "not for this device");
             }
         }
         let Some(request) = decision.execute else {
@@ -139,6 +159,11 @@ impl Inner {
         };
         if let Some(why) = self.overloaded() {
             return refuse(&request, why);
+        }
+        // Written before the application can see it: a process killed from
+        // here on runs it again when it starts.
+        if let (Some(journal), Some(key)) = (&self.journal, request.key()) {
+            lock(journal).taken(key, m.topic, m.payload);
         }
         let incoming = Incoming {
             inner: Arc::clone(self),
@@ -224,10 +249,17 @@ impl Incoming {
 
     /// [`Incoming::reply`] for callers that are not async.
     pub fn respond(&self, response: Response) -> Result<()> {
-        match self.inner.responder.answer(&self.request, response)? {
+        let is_final = response.is_final();
+        let sent = match self.inner.responder.answer(&self.request, response)? {
             Some(p) => self.inner.publish(&p),
             None => Ok(()),
+        };
+        if is_final {
+            if let (Some(journal), Some(key)) = (&self.inner.journal, self.request.key()) {
+                lock(journal).finished(key);
+            }
         }
+        sent
     }
 }
 
@@ -260,7 +292,18 @@ impl Consumer {
                 .map(|f| shared(group, f))
                 .collect::<Result<_>>()?;
         }
-        let rules = ConsumerRules::with_max_payload(options.clone(), topics, config.max_payload)?;
+        let mut rules =
+            ConsumerRules::with_max_payload(options.clone(), topics, config.max_payload)?;
+        let (journal, pending) = match &options.journal {
+            Some(path) => {
+                let (journal, pending, finished) = Journal::open(path)?;
+                for key in finished {
+                    rules.remember(key, monotonic_ms());
+                }
+                (Some(Mutex::new(journal)), pending)
+            }
+            None => (None, Vec::new()),
+        };
         let conn = Connection::open(&config, filters).await?;
         let (queue, rx) = mpsc::channel(QUEUE);
         let inner = Arc::new(Inner {
@@ -271,7 +314,18 @@ impl Consumer {
             queue,
             shutdown: watch::Sender::new(false),
             busy: AtomicUsize::new(0),
+            last_taken_ms: std::sync::atomic::AtomicU64::new(monotonic_ms()),
+            journal,
         });
+        if !pending.is_empty() {
+            tracing::warn!(
+                commands = pending.len(),
+                "the journal holds commands taken and not finished before the last stop: running them"
+            );
+        }
+        for p in &pending {
+            inner.on_received(&Received::new(&p.topic, &p.payload));
+        }
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         inner.conn.on_message(move |m| {
             if let Some(inner) = weak.upgrade() {
@@ -291,10 +345,16 @@ impl Consumer {
             return None;
         }
         let mut rx = self.rx.lock().await;
-        tokio::select! {
+        let taken = tokio::select! {
             m = rx.recv() => m,
             _ = closed.wait_for(|c| *c) => None,
+        };
+        if taken.is_some() {
+            self.inner
+                .last_taken_ms
+                .store(monotonic_ms(), Ordering::Relaxed);
         }
+        taken
     }
 
     /// Runs `handler` for every command until [`Consumer::close`] (or until

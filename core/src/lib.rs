@@ -35,6 +35,8 @@ pub mod correlate;
 pub mod dedup;
 pub mod error;
 mod fastpath;
+#[cfg(feature = "client")]
+mod journal;
 pub mod message;
 #[cfg(feature = "client")]
 pub mod monitor;

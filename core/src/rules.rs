@@ -123,6 +123,12 @@ pub struct ConsumerOptions {
     /// thread takes the handler's place; the handler is left to finish and
     /// its late answer is dropped. `None` (the default): no limit.
     pub handler_timeout: Option<std::time::Duration>,
+    /// A file where [`crate::client::Consumer`] keeps the commands it took
+    /// and those it finished: started again with the same file after it was
+    /// killed, it runs the commands it had taken and not finished, and
+    /// runs nothing it had finished again (see `journal.rs`). `None` (the
+    /// default): in memory only.
+    pub journal: Option<std::path::PathBuf>,
 }
 
 impl Default for ConsumerOptions {
@@ -137,6 +143,7 @@ impl Default for ConsumerOptions {
             handle_features: false,
             freshness_secs: DEFAULT_FRESHNESS_SECS,
             handler_timeout: None,
+            journal: None,
         }
     }
 }
@@ -499,6 +506,11 @@ impl Request {
             .expect("a Request always holds a command")
     }
 
+    /// Its identity among the commands seen (for a consumer's journal).
+    pub(crate) fn key(&self) -> Option<DedupKey> {
+        self.seen.map(|(k, _)| k)
+    }
+
     /// What the producer asked for.
     pub fn response_requested(&self) -> ResponseRequested {
         self.command().response_requested()
@@ -712,6 +724,12 @@ impl ConsumerRules {
                 skipped: None,
             },
         }
+    }
+
+    /// Remembers a command finished before this process started (from a
+    /// consumer's journal): sent again, it is a duplicate.
+    pub(crate) fn remember(&mut self, key: DedupKey, monotonic_ms: u64) {
+        self.by_created.check(key, monotonic_ms);
     }
 
     /// Answers `response` to `request` (see [`Responder::answer`]).

@@ -1,0 +1,162 @@
+//! A consumer killed in the middle of its work: `oc2mqtt serve` with a
+//! stable client id and a journal, handlers taking 0.5 s, SIGKILLed while
+//! 1 500 commands stream in and started again. Every command runs, none
+//! twice.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oc2mqtt::client::{ClientConfig, Producer, SendOptions};
+use oc2mqtt::message::{Command as Oc2Command, Target};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_oc2mqtt");
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Broker {
+    pid: u64,
+    port: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = Command::new("python3")
+            .arg(repo_root().join("tests/broker/broker.py"))
+            .args(["start", "--dir"])
+            .arg(dir.path())
+            .output()
+            .expect("broker.py");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let info: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        Self {
+            pid: info["pid"].as_u64().expect("pid"),
+            port: info["port"].as_u64().expect("port"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = Command::new("python3")
+            .arg(repo_root().join("tests/broker/broker.py"))
+            .args(["stop", "--pid", &self.pid.to_string()])
+            .status();
+    }
+}
+
+/// `serve` with the journal and client id file in `dir`; the request ids
+/// its handler ran go to `runs`.
+fn serve(url: &str, dir: &Path, runs: &Arc<Mutex<HashMap<String, u32>>>) -> Child {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--broker",
+            url,
+            "--device-id",
+            "fw-1",
+            "--work-ms",
+            "500",
+        ])
+        .arg("--client-id-file")
+        .arg(dir.join("client-id"))
+        .arg("--journal")
+        .arg(dir.join("journal"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    loop {
+        let line = err.next().expect("serve says ready").expect("line");
+        if line.contains("ready") {
+            break;
+        }
+    }
+    std::thread::spawn(move || err.for_each(drop));
+    let (out, seen) = (child.stdout.take().expect("stdout"), Arc::clone(runs));
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(id) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("request_id="))
+            {
+                *seen.lock().expect("lock").entry(id.to_owned()).or_default() += 1;
+            }
+        }
+    });
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_killed_mid_stream_and_started_again_loses_nothing_and_runs_nothing_twice() {
+    let broker = Broker::start();
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let dir = tempfile::tempdir().expect("dir");
+    let runs: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let mut first = serve(&url, dir.path(), &runs);
+    let producer = Producer::connect(ClientConfig::new(url.as_str()), "p1")
+        .await
+        .expect("producer");
+    let started = Instant::now();
+    let mut exchanges = Vec::new();
+    let mut killed = None;
+    for i in 0..1500_u32 {
+        let cmd = Oc2Command::new(
+            "deny",
+            Target::new("ipv4_net", format!("10.0.{}.{}/32", i / 250, i % 250)),
+        )
+        .expect("deny");
+        let options = SendOptions {
+            to: vec!["fw-1".into()],
+            timeout: Duration::from_secs(90),
+            ..SendOptions::default()
+        };
+        exchanges.push(producer.send(cmd, options).await.expect("sent"));
+        tokio::time::sleep(Duration::from_millis(4)).await;
+        if i == 700 {
+            first.kill().expect("SIGKILL serve");
+            let _ = first.wait();
+            killed = Some(runs.lock().expect("lock").len());
+        }
+        if i == 900 {
+            // Started again while commands keep coming (its session kept them).
+            drop(std::mem::replace(
+                &mut first,
+                serve(&url, dir.path(), &runs),
+            ));
+        }
+    }
+    let mut incomplete = 0;
+    for x in exchanges {
+        if !x.collect().await.complete {
+            incomplete += 1;
+        }
+    }
+    let _ = first.kill();
+    let _ = first.wait();
+    let runs = runs.lock().expect("lock");
+    let twice: Vec<_> = runs.iter().filter(|(_, n)| **n > 1).collect();
+    eprintln!(
+        "crash: 1500 commands, serve killed after {killed:?} had run; {} ran in all, {} twice, {incomplete} exchanges incomplete, {:.1} s",
+        runs.len(),
+        twice.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(twice.is_empty(), "run twice: {twice:?}");
+    assert_eq!(runs.len(), 1500, "every command ran");
+    assert_eq!(incomplete, 0);
+}

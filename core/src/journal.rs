@@ -1,0 +1,281 @@
+//! A consumer's journal: the commands it took and has not finished, and
+//! those it finished, kept in a file so that a consumer killed and started
+//! again runs what it had taken (at least once) and nothing it had finished
+//! (once within the window).
+//!
+//! The file is a list of lines, appended as things happen:
+//! `T <key> <topic hex> <payload hex>` when a command is taken for the
+//! application, `D <key>` when its handler has answered. A line is written
+//! with one `write` before the command goes to the application, so a
+//! process killed at any moment leaves every taken command in the file
+//! (an operating system crash may lose the last lines; the file is not
+//! synced). On start the file is read and rewritten with what still
+//! matters: the commands taken and not finished, and the finished keys;
+//! it is rewritten the same way whenever it holds four times that.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::dedup::DedupKey;
+use crate::error::{Error, Result};
+
+/// A command taken and not finished when the journal was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub(crate) key: DedupKey,
+    pub(crate) topic: String,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// The finished keys kept (older ones are forgotten: a command that old is
+/// stale or out of the duplicate window anyway).
+const FINISHED_KEPT: usize = 100_000;
+
+#[derive(Debug)]
+pub(crate) struct Journal {
+    path: PathBuf,
+    file: File,
+    /// Taken and not finished, by key, in order of taking.
+    open: HashMap<u128, Pending>,
+    order: Vec<u128>,
+    finished: Vec<u128>,
+    lines: usize,
+}
+
+fn io(path: &Path, what: &str, e: &std::io::Error) -> Error {
+    Error::Config(format!("journal {}: cannot {what}: {e}", path.display()))
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path`; returns it with what was
+    /// taken and not finished, and the finished keys.
+    pub(crate) fn open(path: &Path) -> Result<(Self, Vec<Pending>, Vec<DedupKey>)> {
+        let mut open: HashMap<u128, Pending> = HashMap::new();
+        let mut order = Vec::new();
+        let mut finished: Vec<u128> = Vec::new();
+        if path.exists() {
+            let text = std::fs::read_to_string(path).map_err(|e| io(path, "read it", &e))?;
+            // A last line without its newline was cut short by a kill in the
+            // middle of a write: what it said never happened.
+            let complete = text.split_inclusive('\n').filter(|l| l.ends_with('\n'));
+            for (n, line) in complete.enumerate() {
+                let line = line.trim_end_matches('\n');
+                let mut parts = line.split(' ');
+                let bad = || {
+                    Error::Config(format!(
+                        "journal {}: line {} is not one this library writes: {line:.80}",
+                        path.display(),
+                        n + 1
+                    ))
+                };
+                let kind = parts.next().ok_or_else(bad)?;
+                let key = parts
+                    .next()
+                    .and_then(|k| u128::from_str_radix(k, 16).ok())
+                    .ok_or_else(bad)?;
+                match kind {
+                    "T" => {
+                        let topic = parts
+                            .next()
+                            .and_then(unhex)
+                            .and_then(|t| String::from_utf8(t).ok())
+                            .ok_or_else(bad)?;
+                        let payload = parts.next().and_then(unhex).ok_or_else(bad)?;
+                        if !open.contains_key(&key) {
+                            order.push(key);
+                        }
+                        open.insert(
+                            key,
+                            Pending {
+                                key: DedupKey::from_u128(key),
+                                topic,
+                                payload,
+                            },
+                        );
+                    }
+                    "D" => {
+                        open.remove(&key);
+                        finished.push(key);
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+        }
+        order.retain(|k| open.contains_key(k));
+        let mut unique: HashSet<u128> = HashSet::new();
+        finished.reverse();
+        finished.retain(|k| unique.insert(*k));
+        finished.truncate(FINISHED_KEPT);
+        finished.reverse();
+        let pending: Vec<Pending> = order.iter().map(|k| open[k].clone()).collect();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| io(path, "open it for writing", &e))?;
+        let mut journal = Self {
+            path: path.to_owned(),
+            file,
+            open,
+            order,
+            finished: finished.clone(),
+            lines: 0,
+        };
+        journal.compact()?;
+        let keys = finished.into_iter().map(DedupKey::from_u128).collect();
+        Ok((journal, pending, keys))
+    }
+
+    fn append(&mut self, line: &str) {
+        if let Err(e) = self.file.write_all(line.as_bytes()) {
+            tracing::warn!(journal = %self.path.display(), error = %e, "cannot write the journal");
+        }
+        self.lines += 1;
+        if self.lines > 4 * (self.open.len() + self.finished.len()).max(1024) {
+            if let Err(e) = self.compact() {
+                tracing::warn!(error = %e, "cannot compact the journal");
+            }
+        }
+    }
+
+    /// A command goes to the application.
+    pub(crate) fn taken(&mut self, key: DedupKey, topic: &str, payload: &[u8]) {
+        let k = key.as_u128();
+        if self.open.contains_key(&k) {
+            return;
+        }
+        self.open.insert(
+            k,
+            Pending {
+                key,
+                topic: topic.to_owned(),
+                payload: payload.to_vec(),
+            },
+        );
+        self.order.push(k);
+        self.append(&format!(
+            "T {k:032x} {} {}\n",
+            hex(topic.as_bytes()),
+            hex(payload)
+        ));
+    }
+
+    /// Its handler answered.
+    pub(crate) fn finished(&mut self, key: DedupKey) {
+        let k = key.as_u128();
+        if self.open.remove(&k).is_none() {
+            return;
+        }
+        self.finished.push(k);
+        if self.finished.len() > FINISHED_KEPT {
+            self.finished.drain(..self.finished.len() - FINISHED_KEPT);
+        }
+        self.append(&format!("D {k:032x}\n"));
+    }
+
+    /// Rewrites the file with what still matters, through a temporary file
+    /// renamed over it.
+    fn compact(&mut self) -> Result<()> {
+        let tmp = self.path.with_extension("compacting");
+        let mut text = String::new();
+        for k in &self.finished {
+            text.push_str(&format!("D {k:032x}\n"));
+        }
+        self.order.retain(|k| self.open.contains_key(k));
+        for k in &self.order {
+            let p = &self.open[k];
+            text.push_str(&format!(
+                "T {k:032x} {} {}\n",
+                hex(p.topic.as_bytes()),
+                hex(&p.payload)
+            ));
+        }
+        std::fs::write(&tmp, text).map_err(|e| io(&tmp, "write it", &e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| io(&self.path, "replace it", &e))?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| io(&self.path, "open it for writing", &e))?;
+        self.lines = self.finished.len() + self.order.len();
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_was_taken_and_not_finished_comes_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("j");
+        let (a, b, c) = (
+            DedupKey::payload(b"a"),
+            DedupKey::payload(b"b"),
+            DedupKey::payload(b"c"),
+        );
+        {
+            let (mut j, pending, finished) = Journal::open(&path).expect("new");
+            assert!(pending.is_empty() && finished.is_empty());
+            j.taken(a, "oc2/cmd/all", b"{\"x\":1}");
+            j.taken(b, "oc2/cmd/device/d", b"bb");
+            j.taken(c, "oc2/cmd/all", b"cc");
+            j.finished(b);
+        }
+        // A kill in the middle of a line leaves half of it.
+        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        f.write_all(b"T 00ff").expect("write");
+        drop(f);
+        let (mut j, pending, finished) = Journal::open(&path).expect("reopen");
+        assert_eq!(
+            pending
+                .iter()
+                .map(|p| (p.key, p.topic.as_str(), p.payload.as_slice()))
+                .collect::<Vec<_>>(),
+            [
+                (a, "oc2/cmd/all", &b"{\"x\":1}"[..]),
+                (c, "oc2/cmd/all", &b"cc"[..])
+            ]
+        );
+        assert_eq!(finished, [b]);
+        j.finished(a);
+        j.finished(c);
+        let (_, pending, finished) = Journal::open(&path).expect("again");
+        assert!(pending.is_empty());
+        assert_eq!(finished, [b, a, c]);
+    }
+
+    #[test]
+    fn a_file_that_is_no_journal_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("j");
+        std::fs::write(&path, "hello world\nthis is not mine\n").expect("write");
+        let e = Journal::open(&path).expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("line 1 is not one this library writes"),
+            "{e}"
+        );
+    }
+}
