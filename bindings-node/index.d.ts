@@ -97,7 +97,11 @@ export interface Encoded {
 export interface TopicsOptions {
   /** Put before `oc2/` in every topic (brokers shared between sites). */
   prefix?: string
-  /** Also use otupy's response topic `oc2/rsp/device/<id>`. */
+  /** The peers to suit, as in `ClientConfig.peer` (default `'spec'`). */
+  peer?: Peer
+  /** Where responses go, as in `ClientConfig.responseTopics` (default: as the peer has it). */
+  responseTopics?: ResponseTopics
+  /** The same as `peer: 'otupy'` (producers also listen on `oc2/rsp/device/<id>`). */
   otupyCompatible?: boolean
 }
 
@@ -340,8 +344,10 @@ export interface Stats {
   /** Responses that matched no open exchange. */
   unsolicited: number
   reconnects: number
-  /** Publishes the broker refused or that could not be sent (each is also logged). */
+  /** Publishes the broker refused (each is also logged). */
   publishErrors: number
+  /** Publishes the client dropped itself: closed before sent or acknowledged, or too many waiting. */
+  discarded: number
   /** Commands not run: retained, or older than the consumer's `freshnessSecs`. */
   stale: number
 }
@@ -921,24 +927,34 @@ export declare class Request {
 }
 
 /**
- * The OpenC2 topic scheme in use: an optional site prefix and otupy
- * compatibility (MQTT-T 2.2).
+ * The OpenC2 topic scheme in use: an optional site prefix, the peers to
+ * suit, and where responses go (MQTT-T 2.2, 3.2).
  *
  * ```js
  * const t = new Topics({ prefix: 'site-a' })
  * t.subscriptions('consumer', 'fw-1', ['slpf'])
  * // ['site-a/oc2/cmd/all', 'site-a/oc2/cmd', 'site-a/oc2/cmd/ap/slpf', 'site-a/oc2/cmd/device/fw-1']
+ * new Topics({ responseTopics: 'both' }).responseTopicsTo('p1')
+ * // ['oc2/rsp', 'oc2/rsp/p1']
  * ```
  */
 export declare class Topics {
   /**
-   * Options: `prefix` (put before `oc2/` in every topic) and
-   * `otupyCompatible` (also use otupy's `oc2/rsp/device/<id>`).
-   * Throws `OC2_TOPIC` for a prefix that cannot be part of a topic.
+   * Options: `prefix` (put before `oc2/` in every topic), `peer` and
+   * `responseTopics` (as in the clients' config), and `otupyCompatible`
+   * (the same as `peer: 'otupy'`). Throws `OC2_TOPIC` for a prefix that
+   * cannot be part of a topic.
    */
   constructor(options?: TopicsOptions)
   /** The prefix, with its trailing `/`, or `''`. */
   get prefix(): string
+  /** The peers suited: `'spec'`, `'otupy'`, `'yuuki'` or `'oif'`. */
+  get peer(): Peer
+  /**
+   * Where responses go: `'shared'`, `'producer'` or `'both'` (the
+   * peer's choice unless `responseTopics` was given).
+   */
+  get responses(): ResponseTopics
   /**
    * The filters a client in `role` subscribes to. A consumer needs its
    * device id (and lists its profiles); a producer may give its id.
@@ -949,7 +965,10 @@ export declare class Topics {
    * else its actuator's profile topic, else `oc2/cmd/all`.
    */
   commandTopics(message: Message): Array<string>
-  /** The topics a response message is published on, from its `to` header. */
+  /**
+   * The topics a response message is published on, from its `to` header:
+   * `oc2/rsp` unless `responseTopics` (or the peer) says otherwise.
+   */
   responseTopics(message: Message): Array<string>
   /** The topics a response to `producer` is published on. */
   responseTopicsTo(producer?: string | null): Array<string>

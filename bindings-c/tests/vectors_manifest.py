@@ -8,12 +8,16 @@ string); `-` means "must be absent" and `*` "not checked". One case:
     case <group/name>
     payload <hex bytes>
     props none | props <indicator|-> <content type> <n>   then n lines: user <key> <value>
-    ok <encoding> <dialect> <msg_type> <bare_ok 0|1> <canonical json>
+    ok <encoding> <dialect> <msg_type> <bare_ok 0|1> <canonical json> <otupy json>
     err <kind> <path> <reason_contains> <request_id> <from> <dialect> <encoding> <msg_type>
     end
 
 The canonical JSON is compact with sorted keys, the form oc2_message_json
-writes, so the C side compares strings.
+writes, so the C side compares strings. The otupy JSON is what the message
+reads back as after a round trip through the otupy dialect, whose top level
+holds the headers: the message's own top-level keys (`signature`) come back
+as headers. bare_ok says whether the bare dialect can carry the message: it
+carries the four defined headers beside the body, and nothing else.
 
 Usage: vectors_manifest.py VECTORS_DIR OUT_FILE
 """
@@ -25,6 +29,7 @@ from pathlib import Path
 TOP_KEYS = {"description", "payload_json", "payload_text", "payload_hex", "payload_repeat", "properties", "expect"}
 PAYLOAD_KEYS = ("payload_json", "payload_text", "payload_hex", "payload_repeat")
 SALVAGE_KEYS = ("request_id", "from", "dialect", "encoding", "msg_type")
+BARE_HEADERS = {"request_id", "created", "from", "to"}
 
 
 def s(value):
@@ -88,9 +93,14 @@ def expect_line(expect, where):
     if extra:
         sys.exit(f"{where}: unknown expect keys {extra}")
     message = expect["message"]
-    bare_ok = int(message.get("headers") == {} and expect["msg_type"] != "notification")
-    canonical = json.dumps(message, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-    return f"ok {expect['encoding']} {expect['dialect']} {expect['msg_type']} {bare_ok} {s(canonical)}"
+    headers = message.get("headers", {})
+    top_level = {k: v for k, v in message.items() if k not in ("headers", "body")}
+    bare_ok = int(set(headers) <= BARE_HEADERS and not top_level and expect["msg_type"] != "notification")
+    via_otupy = {"headers": {**headers, **top_level}, "body": message["body"]} if top_level else message
+    canonical, otupy = (
+        json.dumps(m, separators=(",", ":"), ensure_ascii=False, sort_keys=True) for m in (message, via_otupy)
+    )
+    return f"ok {expect['encoding']} {expect['dialect']} {expect['msg_type']} {bare_ok} {s(canonical)} {s(otupy)}"
 
 
 def main():

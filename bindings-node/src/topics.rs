@@ -3,18 +3,22 @@
 use napi::bindgen_prelude::{Env, Unknown};
 use napi_derive::napi;
 
+use oc2mqtt::client::ClientConfig;
 use oc2mqtt::topics::{self, Role};
 
+use crate::client;
 use crate::convert::{self, field};
 use crate::error::OrThrow;
 
-/// The OpenC2 topic scheme in use: an optional site prefix and otupy
-/// compatibility (MQTT-T 2.2).
+/// The OpenC2 topic scheme in use: an optional site prefix, the peers to
+/// suit, and where responses go (MQTT-T 2.2, 3.2).
 ///
 /// ```js
 /// const t = new Topics({ prefix: 'site-a' })
 /// t.subscriptions('consumer', 'fw-1', ['slpf'])
 /// // ['site-a/oc2/cmd/all', 'site-a/oc2/cmd', 'site-a/oc2/cmd/ap/slpf', 'site-a/oc2/cmd/device/fw-1']
+/// new Topics({ responseTopics: 'both' }).responseTopicsTo('p1')
+/// // ['oc2/rsp', 'oc2/rsp/p1']
 /// ```
 #[napi]
 pub struct Topics {
@@ -23,25 +27,33 @@ pub struct Topics {
 
 #[napi]
 impl Topics {
-    /// Options: `prefix` (put before `oc2/` in every topic) and
-    /// `otupyCompatible` (also use otupy's `oc2/rsp/device/<id>`).
-    /// Throws `OC2_TOPIC` for a prefix that cannot be part of a topic.
+    /// Options: `prefix` (put before `oc2/` in every topic), `peer` and
+    /// `responseTopics` (as in the clients' config), and `otupyCompatible`
+    /// (the same as `peer: 'otupy'`). Throws `OC2_TOPIC` for a prefix that
+    /// cannot be part of a topic.
     #[napi(constructor, ts_args_type = "options?: TopicsOptions")]
     pub fn new(env: Env, options: Unknown<'_>) -> napi::Result<Self> {
-        let mut inner = topics::Topics::new();
+        // The same settings as a client's, resolved by the core the same way.
+        let mut config = ClientConfig::default();
         if let Some(o) = convert::opt_object(&env, options, "\"options\" argument")? {
-            if let Some(prefix) =
-                convert::opt_string(&env, field(&env, &o, "prefix")?, "options.prefix")?
-            {
-                inner = inner.with_prefix(&prefix).or_throw(&env)?;
-            }
-            let otupy = convert::opt_bool(
+            config.topic_prefix =
+                convert::opt_string(&env, field(&env, &o, "prefix")?, "options.prefix")?;
+            config.otupy_compat = convert::opt_bool(
                 &env,
                 field(&env, &o, "otupyCompatible")?,
                 "options.otupyCompatible",
+            )?
+            .unwrap_or(false);
+            if let Some(p) = client::peer(&env, field(&env, &o, "peer")?, "options.peer")? {
+                config.peer = p;
+            }
+            config.response_topics = client::response_topics(
+                &env,
+                field(&env, &o, "responseTopics")?,
+                "options.responseTopics",
             )?;
-            inner = inner.otupy_compatible(otupy.unwrap_or(false));
         }
+        let inner = config.topics().or_throw(&env)?;
         Ok(Self { inner })
     }
 
@@ -49,6 +61,19 @@ impl Topics {
     #[napi(getter)]
     pub fn prefix(&self) -> String {
         self.inner.prefix().to_owned()
+    }
+
+    /// The peers suited: `'spec'`, `'otupy'`, `'yuuki'` or `'oif'`.
+    #[napi(getter, ts_return_type = "Peer")]
+    pub fn peer(&self) -> &'static str {
+        self.inner.peer().as_str()
+    }
+
+    /// Where responses go: `'shared'`, `'producer'` or `'both'` (the
+    /// peer's choice unless `responseTopics` was given).
+    #[napi(getter, ts_return_type = "ResponseTopics")]
+    pub fn responses(&self) -> &'static str {
+        self.inner.responses().as_str()
     }
 
     /// The filters a client in `role` subscribes to. A consumer needs its
@@ -86,7 +111,8 @@ impl Topics {
         self.inner.command_topics(&msg).or_throw(&env)
     }
 
-    /// The topics a response message is published on, from its `to` header.
+    /// The topics a response message is published on, from its `to` header:
+    /// `oc2/rsp` unless `responseTopics` (or the peer) says otherwise.
     #[napi(ts_args_type = "message: Message")]
     pub fn response_topics(&self, env: Env, message: Unknown<'_>) -> napi::Result<Vec<String>> {
         let msg = convert::message(&env, message, "\"message\" argument")?;

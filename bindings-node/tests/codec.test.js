@@ -40,10 +40,20 @@ test('every encoding and dialect round-trips, integers staying integers', () => 
   assert.equal(cbor.properties.payloadFormatIndicator, false)
 })
 
-test('the bare dialect drops the headers', () => {
+test('the bare dialect carries the headers beside the command keys', () => {
+  // `from` on every message, whatever its dialect (MQTT-T 3.2).
   const { payload } = encode(command, { dialect: 'bare' })
-  assert.equal(payload.toString(), '{"action":"deny","target":{"ipv4_net":"10.0.0.0/8"},"args":{"duration":500,"start_time":1700000000000}}')
-  assert.deepEqual(decode(payload).message.headers, {})
+  assert.equal(payload.toString(), '{"action":"deny","target":{"ipv4_net":"10.0.0.0/8"},"args":{"duration":500,"start_time":1700000000000},' +
+    '"request_id":"r-1","created":1700000000123,"from":"producer-1","to":["fw-1"]}')
+  const d = decode(payload)
+  assert.equal(d.dialect, 'bare')
+  assert.deepEqual(d.message, command)
+  // With no header, the bare form is the command alone, and the canonical form has no headers.
+  const headerless = { body: command.body }
+  const bare = encode(headerless, { dialect: 'bare' }).payload
+  assert.equal(bare.toString(), '{"action":"deny","target":{"ipv4_net":"10.0.0.0/8"},"args":{"duration":500,"start_time":1700000000000}}')
+  assert.deepEqual(decode(bare).message, headerless)
+  assert.equal('headers' in decode(bare).message, false)
 })
 
 test('decode takes a Uint8Array and properties in pairs or in the mqtt.js shape', () => {

@@ -18,7 +18,11 @@ test('topics: subscriptions per role, with a prefix', () => {
   assert.deepEqual(t.subscriptions('monitor'), ['oc2/#'])
   const site = new Topics({ prefix: 'site-a/', otupyCompatible: true })
   assert.equal(site.prefix, 'site-a/')
+  assert.equal(site.peer, 'otupy')
+  // otupy's producers listen on oc2/rsp/device/<id> too; responses still go once to oc2/rsp.
   assert.deepEqual(site.subscriptions('producer', 'p1'), ['site-a/oc2/rsp', 'site-a/oc2/rsp/p1', 'site-a/oc2/rsp/device/p1'])
+  assert.equal(site.responses, 'shared')
+  assert.deepEqual(site.responseTopicsTo('p1'), ['site-a/oc2/rsp'])
   assert.equal(site.allCommands(), 'site-a/oc2/cmd/all')
   assert.equal(site.allResponses(), 'site-a/oc2/rsp')
   assert.equal(site.profileCommands('slpf'), 'site-a/oc2/cmd/ap/slpf')
@@ -31,9 +35,46 @@ test('topics: the polite rule for commands, and response topics', () => {
   assert.deepEqual(t.commandTopics(request(null, 'slpf')), ['oc2/cmd/ap/slpf'])
   assert.deepEqual(t.commandTopics(request(['d1', 'd2'], 'slpf')), ['oc2/cmd/device/d1', 'oc2/cmd/device/d2'])
   const rsp = { headers: { request_id: 'r', from: 'fw-1', to: ['p1'] }, body: { openc2: { response: { status: 200 } } } }
-  assert.deepEqual(t.responseTopics(rsp), ['oc2/rsp', 'oc2/rsp/p1'])
-  assert.deepEqual(t.responseTopicsTo('oc2/rsp/p01'), ['oc2/rsp', 'oc2/rsp/p01'])
+  // Published once, on oc2/rsp, which every producer subscribes (MQTT-T 3.2).
+  assert.equal(t.responses, 'shared')
+  assert.deepEqual(t.responseTopics(rsp), ['oc2/rsp'])
+  assert.deepEqual(t.responseTopicsTo('oc2/rsp/p01'), ['oc2/rsp'])
   assert.deepEqual(t.responseTopicsTo(null), ['oc2/rsp'])
+  const both = new Topics({ responseTopics: 'both' })
+  assert.deepEqual(both.responseTopics(rsp), ['oc2/rsp', 'oc2/rsp/p1'])
+  assert.deepEqual(both.responseTopicsTo('oc2/rsp/p01'), ['oc2/rsp', 'oc2/rsp/p01'])
+})
+
+test('topics: responseTopics chooses where responses go', () => {
+  const rsp = { headers: { request_id: 'r', from: 'fw-1', to: ['p1'] }, body: { openc2: { response: { status: 200 } } } }
+  const both = new Topics({ responseTopics: 'both' })
+  assert.equal(both.responses, 'both')
+  assert.equal(both.peer, 'spec')
+  assert.deepEqual(both.responseTopics(rsp), ['oc2/rsp', 'oc2/rsp/p1'])
+  const producer = new Topics({ responseTopics: 'producer', prefix: 'site-a' })
+  assert.deepEqual(producer.responseTopics(rsp), ['site-a/oc2/rsp/p1'])
+  // Without a producer to address, the answer still reaches oc2/rsp.
+  assert.deepEqual(producer.responseTopicsTo(null), ['site-a/oc2/rsp'])
+  assert.deepEqual(new Topics({ responseTopics: 'shared' }).responseTopics(rsp), ['oc2/rsp'])
+  assert.throws(() => new Topics({ responseTopics: 'twice' }), {
+    code: 'ERR_INVALID_ARG_VALUE', message: /The options.responseTopics is invalid: unknown response topics 'twice'; expected shared, producer or both/
+  })
+})
+
+test('topics: peer sets its topics and its response topics', () => {
+  const rsp = { headers: { request_id: 'r', from: 'fw-1', to: ['orch@10.0.0.1:1883'] }, body: { openc2: { response: { status: 200 } } } }
+  // The OIF orchestrator listens on oc2/rsp/<its id>: its peer answers on both.
+  const oif = new Topics({ peer: 'oif' })
+  assert.deepEqual([oif.peer, oif.responses], ['oif', 'both'])
+  assert.deepEqual(oif.responseTopics(rsp), ['oc2/rsp', 'oc2/rsp/orch'])
+  // responseTopics overrides the peer's choice.
+  assert.deepEqual(new Topics({ peer: 'oif', responseTopics: 'shared' }).responseTopics(rsp), ['oc2/rsp'])
+  // yuuki consumers listen on oc2/cmd: commands go there too.
+  assert.deepEqual(new Topics({ peer: 'yuuki' }).commandTopics(request()), ['oc2/cmd/all', 'oc2/cmd'])
+  assert.deepEqual(new Topics({ peer: 'otupy' }).subscriptions('producer', 'p1'), ['oc2/rsp', 'oc2/rsp/p1', 'oc2/rsp/device/p1'])
+  assert.throws(() => new Topics({ peer: 'mosquitto' }), {
+    code: 'ERR_INVALID_ARG_VALUE', message: /The options.peer is invalid: unknown peer 'mosquitto'; expected spec, otupy, yuuki or oif/
+  })
 })
 
 test('topics: bad ids are OC2_TOPIC errors that say why', () => {
@@ -61,9 +102,11 @@ test('correlator: an exchange completes when every responder sent a final respon
   c.open('r', ['a', 'b'], 100)
   assert.equal(c.isOpen('r'), true)
   assert.deepEqual(c.onResponse(response('r', 'a', 102)), { state: 'open', requestId: 'r', isFinal: false, expected: true })
+  // While several responders are awaited, one nobody awaits is not counted.
+  assert.deepEqual(c.onResponse(response('r', 'x', 200)), { state: 'open', requestId: 'r', isFinal: true, expected: false })
+  assert.deepEqual(c.missing('r'), ['a', 'b'])
   assert.deepEqual(c.onResponse(response('r', 'a', 200)), { state: 'open', requestId: 'r', isFinal: true, expected: true })
   assert.deepEqual(c.missing('r'), ['b'])
-  assert.deepEqual(c.onResponse(response('r', 'x', 200)), { state: 'open', requestId: 'r', isFinal: true, expected: false })
   assert.deepEqual(c.onResponse(response('r', 'b', 200)), {
     state: 'complete', requestId: 'r', closed: { requestId: 'r', reason: 'complete', missing: [], missingCount: 0 }
   })
@@ -71,6 +114,20 @@ test('correlator: an exchange completes when every responder sent a final respon
   assert.deepEqual(c.onResponse(response('r', 'b', 200)), { state: 'unsolicited' })
   assert.equal(c.unsolicited, 1)
   assert.equal(c.missing('r'), null)
+})
+
+test('correlator: the last awaited responder may answer under another name', () => {
+  // yuuki answers as "Yuuki", the OIF device as its MQTT client id: the
+  // request_id is the command's, so the exchange completes.
+  const c = new Correlator()
+  c.open('r', ['c01'], 100)
+  assert.deepEqual(c.onResponse(response('r', 'Yuuki', 200)), {
+    state: 'complete', requestId: 'r', closed: { requestId: 'r', reason: 'complete', missing: [], missingCount: 0 }
+  })
+  // Forms of address of the same device match it whatever is pending.
+  c.open('s', ['c01', 'c02'], 100)
+  assert.deepEqual(c.onResponse(response('s', 'c02@10.0.0.2:1883', 200)), { state: 'open', requestId: 's', isFinal: true, expected: true })
+  assert.deepEqual(c.missing('s'), ['c01'])
 })
 
 test('correlator: counts, deadlines, close, and no double open', () => {

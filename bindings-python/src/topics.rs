@@ -1,12 +1,14 @@
-//! Topic helpers: `Topics` (prefix, otupy compatibility) and module-level
+//! Topic helpers: `Topics` (prefix, peer, response topics) and module-level
 //! functions using the specification's plain topics.
 
 use pyo3::prelude::*;
 
 use crate::repr::Repr;
 
-use oc2mqtt::topics::{self, Role, Topics};
+use oc2mqtt::client::ClientConfig;
+use oc2mqtt::topics::{self, Peer, Role, Topics};
 
+use crate::client::{peer_arg, response_topics_arg};
 use crate::codec::message_arg;
 use crate::convert;
 use crate::errors::IntoPyResult;
@@ -24,8 +26,9 @@ fn profiles_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
     }
 }
 
-/// The topic scheme: an optional site prefix before `oc2/`, and otupy's
-/// extra response topic `oc2/rsp/device/<id>` when `otupy_compat`.
+/// The topic scheme: an optional site prefix before `oc2/`, the peers to
+/// suit (`peer`; `otupy_compat` is `peer="otupy"`), and where responses go
+/// (`response_topics`; default: as the peer has it).
 #[pyclass(name = "Topics", module = "oc2mqtt", frozen)]
 pub struct PyTopics {
     inner: Topics,
@@ -35,20 +38,25 @@ pub struct PyTopics {
 #[pymethods]
 impl PyTopics {
     #[new]
-    #[pyo3(signature = (prefix = None, *, otupy_compat = None))]
+    #[pyo3(signature = (prefix = None, *, otupy_compat = None, peer = None, response_topics = None))]
     fn new(
         py: Python<'_>,
         prefix: Option<&Bound<'_, PyAny>>,
         otupy_compat: Option<&Bound<'_, PyAny>>,
+        peer: Option<&Bound<'_, PyAny>>,
+        response_topics: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let otupy_compat = convert::bool_arg(otupy_compat, "otupy_compat", false)?;
-        let mut inner = Topics::new().otupy_compatible(otupy_compat);
-        if let Some(prefix) = convert::opt_string_arg(prefix, "prefix")? {
-            inner = inner.with_prefix(&prefix).py_err(py)?;
-        }
+        // The same settings as ClientConfig's, resolved by the core the same way.
+        let config = ClientConfig {
+            topic_prefix: convert::opt_string_arg(prefix, "prefix")?,
+            otupy_compat: convert::bool_arg(otupy_compat, "otupy_compat", false)?,
+            peer: peer_arg(py, peer)?.unwrap_or(Peer::Spec),
+            response_topics: response_topics_arg(py, response_topics)?,
+            ..ClientConfig::default()
+        };
         Ok(Self {
-            inner,
-            otupy_compat,
+            inner: config.topics().py_err(py)?,
+            otupy_compat: config.otupy_compat,
         })
     }
 
@@ -58,10 +66,23 @@ impl PyTopics {
         self.inner.prefix()
     }
 
-    /// Whether otupy's response topics are used too.
+    /// Whether `otupy_compat` was given (the same as `peer="otupy"`).
     #[getter]
     fn otupy_compat(&self) -> bool {
         self.otupy_compat
+    }
+
+    /// The peers suited: "spec", "otupy", "yuuki" or "oif".
+    #[getter]
+    fn peer(&self) -> &'static str {
+        self.inner.peer().as_str()
+    }
+
+    /// Where responses go: "shared", "producer" or "both" (the peer's
+    /// choice unless `response_topics` was given).
+    #[getter]
+    fn responses(&self) -> &'static str {
+        self.inner.responses().as_str()
     }
 
     /// The filters a client in `role` ("producer", "consumer", "monitor") subscribes to.
@@ -105,7 +126,8 @@ impl PyTopics {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(Repr::new(py, "Topics")
             .field("prefix", self.inner.prefix())?
-            .field("otupy_compat", self.otupy_compat)?
+            .field("peer", self.inner.peer().as_str())?
+            .field("response_topics", self.inner.responses().as_str())?
             .finish())
     }
 }

@@ -460,8 +460,9 @@ def test_acl_refusals_are_errors_and_counted(tmp_path: Path, serve: Callable[...
         "topic write oc2/rsp",
     ]
     with Broker(tmp_path, users=["p:pw", "d:pw"], acl=acl) as b:
-        login = lambda user: oc2mqtt.ClientConfig(b.url, username=user, password="pw")  # noqa: E731
-        consumer = oc2mqtt.Consumer(login("d"), "allowed")
+        login = lambda user, **kw: oc2mqtt.ClientConfig(b.url, username=user, password="pw", **kw)  # noqa: E731
+        # Responses on both topics: the one on oc2/rsp/<producer> is refused by the ACL.
+        consumer = oc2mqtt.Consumer(login("d", response_topics="both"), "allowed")
         serve(consumer, lambda cmd: {"status": 200})
         with oc2mqtt.Producer(login("p"), "acl-p") as p:
             with pytest.raises(oc2mqtt.PublishError) as info:

@@ -79,7 +79,7 @@ def test_config_repr_is_pythonic_and_never_shows_the_password() -> None:
 def test_reprs_are_pythonic(broker: Any, serve: Callable[..., Serving]) -> None:
     decoded = oc2mqtt.decode(b'{"action": "query", "target": {"features": []}}')
     assert repr(decoded) == "Decoded(msg_type='request', encoding='json', dialect='bare', request_id=None, sender=None)"
-    assert repr(oc2mqtt.Topics("site/")) == "Topics(prefix='site/', otupy_compat=False)"
+    assert repr(oc2mqtt.Topics("site/")) == "Topics(prefix='site/', peer='spec', response_topics='shared')"
     assert repr(oc2mqtt.Deduplicator()) == "Deduplicator(window_ms=60000, capacity=100000, remembered=0)"
     corr = oc2mqtt.Correlator()
     corr.open("r1", ["fw-1"], now_ms=0)

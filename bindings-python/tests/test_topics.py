@@ -30,17 +30,56 @@ def test_command_topics_follow_the_polite_rule() -> None:
     ]
 
 
-def test_response_topics_go_to_the_producer() -> None:
+def test_responses_are_published_once_on_the_shared_topic() -> None:
     cmd = oc2mqtt.request(QUERY, sender="p1")
     rsp = oc2mqtt.response_to(cmd, 200, sender="fw-1")
-    assert oc2mqtt.response_topics(rsp) == ["oc2/rsp", "oc2/rsp/p1"]
+    assert oc2mqtt.response_topics(rsp) == ["oc2/rsp"]
+    # otupy_compat: producers also listen on otupy's oc2/rsp/device/<id>,
+    # while responses still go once to oc2/rsp.
     t = oc2mqtt.Topics("site-a/", otupy_compat=True)
-    assert t.prefix == "site-a/" and t.otupy_compat
-    assert t.response_topics(rsp) == ["site-a/oc2/rsp", "site-a/oc2/rsp/p1", "site-a/oc2/rsp/device/p1"]
+    assert t.prefix == "site-a/" and t.otupy_compat and t.peer == "otupy" and t.responses == "shared"
+    assert t.response_topics(rsp) == ["site-a/oc2/rsp"]
     assert t.response_topics_to(None) == ["site-a/oc2/rsp"]
+    assert t.subscriptions("producer", "p1") == ["site-a/oc2/rsp", "site-a/oc2/rsp/p1", "site-a/oc2/rsp/device/p1"]
     assert t.subscriptions("monitor") == ["site-a/oc2/#"]
     assert t.command_topics(cmd) == ["site-a/oc2/cmd/all"]
-    assert repr(t) == 'Topics(prefix="site-a/", otupy_compat=True)'
+    assert repr(t) == "Topics(prefix='site-a/', peer='otupy', response_topics='shared')"
+
+
+def test_response_topics_option_chooses_where_responses_go() -> None:
+    cmd = oc2mqtt.request(QUERY, sender="p1")
+    rsp = oc2mqtt.response_to(cmd, 200, sender="fw-1")
+    both = oc2mqtt.Topics(response_topics="both")
+    assert both.responses == "both" and both.peer == "spec"
+    assert both.response_topics(rsp) == ["oc2/rsp", "oc2/rsp/p1"]
+    assert repr(both) == "Topics(prefix='', peer='spec', response_topics='both')"
+    producer = oc2mqtt.Topics(response_topics="producer")
+    assert producer.response_topics(rsp) == ["oc2/rsp/p1"]
+    # Without a producer to address, the answer still reaches oc2/rsp.
+    assert producer.response_topics_to(None) == ["oc2/rsp"]
+    assert oc2mqtt.Topics(response_topics="shared").response_topics(rsp) == ["oc2/rsp"]
+    with pytest.raises(oc2mqtt.ConfigError, match="unknown response topics 'twice'"):
+        oc2mqtt.Topics(response_topics="twice")  # type: ignore[arg-type]
+
+
+def test_peer_sets_topics_and_its_response_topics() -> None:
+    cmd = oc2mqtt.request(QUERY, sender="orch@10.0.0.1:1883")
+    rsp = oc2mqtt.response_to(cmd, 200, sender="fw-1")
+    # The OIF orchestrator listens on oc2/rsp/<its id>: its peer answers on both topics.
+    oif = oc2mqtt.Topics(peer="oif")
+    assert (oif.peer, oif.responses) == ("oif", "both")
+    assert oif.response_topics(rsp) == ["oc2/rsp", "oc2/rsp/orch"]
+    # response_topics overrides the peer's choice.
+    assert oc2mqtt.Topics(peer="oif", response_topics="shared").response_topics(rsp) == ["oc2/rsp"]
+    # yuuki consumers listen on oc2/cmd: commands go there too.
+    assert oc2mqtt.Topics(peer="yuuki").command_topics(oc2mqtt.request(QUERY)) == ["oc2/cmd/all", "oc2/cmd"]
+    assert oc2mqtt.Topics(peer="otupy").subscriptions("producer", "p1") == [
+        "oc2/rsp",
+        "oc2/rsp/p1",
+        "oc2/rsp/device/p1",
+    ]
+    with pytest.raises(oc2mqtt.ConfigError, match="unknown peer 'mosquitto'"):
+        oc2mqtt.Topics(peer="mosquitto")  # type: ignore[arg-type]
 
 
 def test_bad_ids_raise_topic_error_with_reason() -> None:

@@ -22,6 +22,11 @@ try {
   void where
 }
 const t = new Topics({ prefix: 'site' })
+const oif = new Topics({ peer: 'oif', responseTopics: 'both' })
+const suited: 'spec' | 'otupy' | 'yuuki' | 'oif' = oif.peer
+const responses: 'shared' | 'producer' | 'both' = oif.responses
+void suited
+void responses
 const subs: string[] = t.subscriptions('consumer', 'fw-1', ['slpf'])
 const ok: boolean = filterMatches('oc2/#', subs[0])
 validateId('device id', 'fw-1')
