@@ -5,58 +5,19 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use oc2mqtt::client::{ClientConfig, Producer, SendOptions};
 use oc2mqtt::message::{Command as Oc2Command, Target};
-use serde_json::Value;
+
+mod common;
+
+use common::Broker;
 
 const BIN: &str = env!("CARGO_BIN_EXE_oc2mqtt");
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-struct Broker {
-    pid: u64,
-    port: u64,
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let out = Command::new("python3")
-            .arg(repo_root().join("tests/broker/broker.py"))
-            .args(["start", "--dir"])
-            .arg(dir.path())
-            .output()
-            .expect("broker.py");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let info: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        Self {
-            pid: info["pid"].as_u64().expect("pid"),
-            port: info["port"].as_u64().expect("port"),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Command::new("python3")
-            .arg(repo_root().join("tests/broker/broker.py"))
-            .args(["stop", "--pid", &self.pid.to_string()])
-            .status();
-    }
-}
 
 /// `serve` with the journal and client id file in `dir`; the request ids
 /// its handler ran go to `runs`.
@@ -104,7 +65,7 @@ fn serve(url: &str, dir: &Path, runs: &Arc<Mutex<HashMap<String, u32>>>) -> Chil
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_killed_mid_stream_and_started_again_loses_nothing_and_runs_nothing_twice() {
     let broker = Broker::start();
-    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let url = broker.url();
     let dir = tempfile::tempdir().expect("dir");
     let runs: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let mut first = serve(&url, dir.path(), &runs);

@@ -8,14 +8,16 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use oc2mqtt::client::{ClientConfig, Producer, SendOptions};
 use oc2mqtt::message::{Command as Oc2Command, Target};
-use serde_json::Value;
+
+mod common;
+
+use common::Broker;
 
 const BIN: &str = env!("CARGO_BIN_EXE_oc2mqtt");
 
@@ -24,48 +26,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-struct Broker {
-    pid: u64,
-    port: u64,
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let out = Command::new("python3")
-            .arg(repo_root().join("tests/broker/broker.py"))
-            .args(["start", "--dir"])
-            .arg(dir.path())
-            .output()
-            .expect("broker.py");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let info: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-        Self {
-            pid: info["pid"].as_u64().expect("pid"),
-            port: info["port"].as_u64().expect("port"),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Command::new("python3")
-            .arg(repo_root().join("tests/broker/broker.py"))
-            .args(["stop", "--pid", &self.pid.to_string()])
-            .status();
-    }
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -131,7 +91,7 @@ async fn a_steady_stream_loses_nothing_runs_nothing_twice_and_memory_stays_flat(
     let seconds = env_u64("OC2MQTT_SOAK_SECS", 15);
     let rate = env_u64("OC2MQTT_SOAK_RATE", 400);
     let broker = Broker::start();
-    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let url = broker.url();
     let mut devices: Vec<Device> = (0..2)
         .map(|i| Device::start(&url, &format!("soak-{i}")))
         .collect();

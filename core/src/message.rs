@@ -1076,10 +1076,8 @@ pub(crate) fn header_len(h: &Headers) -> usize {
         + h.extra.len()
 }
 
-pub(crate) fn serialize_header_entries<M: SerializeMap>(
-    h: &Headers,
-    map: &mut M,
-) -> Result<(), M::Error> {
+/// The four headers the specifications define, those that are set.
+fn serialize_defined_headers<M: SerializeMap>(h: &Headers, map: &mut M) -> Result<(), M::Error> {
     if let Some(id) = &h.request_id {
         map.serialize_entry("request_id", id)?;
     }
@@ -1092,6 +1090,14 @@ pub(crate) fn serialize_header_entries<M: SerializeMap>(
     if let Some(t) = &h.to {
         map.serialize_entry("to", t)?;
     }
+    Ok(())
+}
+
+pub(crate) fn serialize_header_entries<M: SerializeMap>(
+    h: &Headers,
+    map: &mut M,
+) -> Result<(), M::Error> {
+    serialize_defined_headers(h, map)?;
     for (k, v) in &h.extra {
         map.serialize_entry(k, v)?;
     }
@@ -1207,19 +1213,7 @@ impl Serialize for BareView<'_> {
                 }
             }
         }
-        let h = &m.headers;
-        if let Some(id) = &h.request_id {
-            map.serialize_entry("request_id", id)?;
-        }
-        if let Some(c) = &h.created {
-            map.serialize_entry("created", c)?;
-        }
-        if let Some(f) = &h.from {
-            map.serialize_entry("from", f)?;
-        }
-        if let Some(t) = &h.to {
-            map.serialize_entry("to", t)?;
-        }
+        serialize_defined_headers(&m.headers, &mut map)?;
         map.end()
     }
 }
