@@ -118,6 +118,11 @@ struct State {
     dedup: Deduplicator,
 }
 
+/// When, after a reconnect, the commands still waiting for an answer are
+/// sent again (each wait after the previous one): at once, and twice more
+/// for consumers that reconnect later than this producer.
+const RESEND_AFTER_RECONNECT_MS: [u64; 3] = [0, 1_000, 2_000];
+
 /// Unsolicited responses kept for [`Producer::next_unsolicited`]; more are
 /// counted and dropped.
 const UNSOLICITED_KEPT: usize = 1024;
@@ -298,8 +303,17 @@ impl Producer {
                 if matches!(e, crate::client::ConnectionEvent::Connected { .. }) {
                     connections += 1;
                     if connections > 1 {
-                        let Some(inner) = weak.upgrade() else { break };
-                        inner.resend_open();
+                        let weak = weak.clone();
+                        tokio::spawn(async move {
+                            // Now, and again as the consumers come back (a
+                            // broker that lost every session drops what is
+                            // published before they have subscribed again).
+                            for wait_ms in RESEND_AFTER_RECONNECT_MS {
+                                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                                let Some(inner) = weak.upgrade() else { return };
+                                inner.resend_open();
+                            }
+                        });
                     }
                 }
             }
