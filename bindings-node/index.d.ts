@@ -233,6 +233,8 @@ export interface ConsumerConfig extends ClientConfig {
   handleFeatures?: boolean
   /** Commands whose `created` is older than this many seconds are not run nor answered, only counted in `stats().stale`; 0 turns the check off. Default: the core's freshness window. */
   freshnessSecs?: number
+  /** A file where each command is written before the handler sees it and marked finished once answered: started again with the same file (and a stable `clientId` or `clientIdFile`) after a kill, the consumer runs what it had taken and not finished, and nothing it had finished. Not synced: an operating system crash may lose the last lines. Default: in memory only. */
+  journal?: string
 }
 
 /**
@@ -569,8 +571,10 @@ export declare class Consumer {
    * beyond the Language Specification's and its profiles'; others get
    * 501 once pairs, profiles or args are declared), `rateLimit`, `group` (shared
    * subscription), `handleFeatures` (deliver `query features` to the
-   * handler instead of answering it) and `freshnessSecs` (commands whose
-   * `created` is older are not run; 0: off; default the core's window).
+   * handler instead of answering it), `freshnessSecs` (commands whose
+   * `created` is older are not run; 0: off; default the core's window)
+   * and `journal` (a file that keeps the commands taken and finished
+   * across a kill).
    */
   constructor(config: ConsumerConfig)
   /** This consumer's device id. */

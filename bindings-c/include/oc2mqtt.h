@@ -276,7 +276,7 @@ typedef struct oc2_consumer oc2_consumer;
 
 /**
  * What a consumer is and implements, before it connects: the device id,
- * profiles, action/target pairs and the freshness window. Made by
+ * profiles, action/target pairs, the freshness window and the journal. Made by
  * `oc2_consumer_options_new`, changed by its setters, used by
  * `oc2_consumer_connect_with` (which copies it: free it with
  * `oc2_consumer_options_free` when you like). Not thread-safe.
@@ -1347,6 +1347,21 @@ oc2_result oc2_consumer_options_set_rate_limit(struct oc2_consumer_options *opti
  */
 oc2_result oc2_consumer_options_set_handle_features(struct oc2_consumer_options *options,
                                                     bool handle);
+
+/**
+ * Keeps a journal in the file at `path` (`len` bytes, no NUL needed): each
+ * command is written there before the application sees it and marked
+ * finished once answered with a final status. Started again with the same
+ * file (and a stable client id: `oc2_config_builder_set_client_id_file`)
+ * after a kill, the consumer delivers again the commands it had taken and
+ * not finished, and none it had finished. The file is not synced: an
+ * operating system crash may lose its last lines. `OC2_RESULT_INVALID_ARGUMENT`
+ * for an empty path; a file that cannot be opened fails at connect
+ * (`OC2_RESULT_CONFIG`).
+ */
+oc2_result oc2_consumer_options_set_journal(struct oc2_consumer_options *options,
+                                            const char *path,
+                                            size_t len);
 
 /**
  * The freshness window in seconds (0: off), written to `*out`.

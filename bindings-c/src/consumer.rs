@@ -60,7 +60,7 @@ pub type oc2_command_callback = Option<
 >;
 
 /// What a consumer is and implements, before it connects: the device id,
-/// profiles, action/target pairs and the freshness window. Made by
+/// profiles, action/target pairs, the freshness window and the journal. Made by
 /// `oc2_consumer_options_new`, changed by its setters, used by
 /// `oc2_consumer_connect_with` (which copies it: free it with
 /// `oc2_consumer_options_free` when you like). Not thread-safe.
@@ -188,6 +188,45 @@ pub extern "C" fn oc2_consumer_options_set_handle_features(
         o.handle_features = handle;
         Ok(())
     })
+}
+
+/// Keeps a journal in the file at `path` (`len` bytes, no NUL needed): each
+/// command is written there before the application sees it and marked
+/// finished once answered with a final status. Started again with the same
+/// file (and a stable client id: `oc2_config_builder_set_client_id_file`)
+/// after a kill, the consumer delivers again the commands it had taken and
+/// not finished, and none it had finished. The file is not synced: an
+/// operating system crash may lose its last lines. `OC2_RESULT_INVALID_ARGUMENT`
+/// for an empty path; a file that cannot be opened fails at connect
+/// (`OC2_RESULT_CONFIG`).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_set_journal(
+    options: *mut oc2_consumer_options,
+    path: *const c_char,
+    len: usize,
+) -> oc2_result {
+    set_option(options, |o| {
+        let bytes = try_slice(path.cast(), len)?;
+        if bytes.is_empty() {
+            return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
+        }
+        o.journal = Some(path_of(bytes)?);
+        Ok(())
+    })
+}
+
+/// A path from its bytes: any bytes on Unix, UTF-8 elsewhere.
+#[cfg(unix)]
+fn path_of(bytes: &[u8]) -> Result<std::path::PathBuf, oc2_result> {
+    use std::os::unix::ffi::OsStrExt;
+    Ok(std::ffi::OsStr::from_bytes(bytes).into())
+}
+
+#[cfg(not(unix))]
+fn path_of(bytes: &[u8]) -> Result<std::path::PathBuf, oc2_result> {
+    std::str::from_utf8(bytes)
+        .map(Into::into)
+        .map_err(|_| oc2_result::OC2_RESULT_INVALID_UTF8)
 }
 
 /// The freshness window in seconds (0: off), written to `*out`.

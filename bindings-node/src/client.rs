@@ -90,7 +90,7 @@ fn secs(env: &Env, obj: &Object<'_>, key: &str) -> napi::Result<Option<u32>> {
     .map(|n| n as u32))
 }
 
-fn path(env: &Env, obj: &Object<'_>, key: &str) -> napi::Result<Option<PathBuf>> {
+pub(crate) fn path(env: &Env, obj: &Object<'_>, key: &str) -> napi::Result<Option<PathBuf>> {
     Ok(
         convert::opt_string(env, field(env, obj, key)?, &format!("config.{key}"))?
             .map(PathBuf::from),

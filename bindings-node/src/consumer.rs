@@ -40,6 +40,21 @@ pub(crate) const CONSUMER_KEYS: &[&str] = &[
     "freshnessSecs",
 ];
 
+/// The keys of a `Consumer`'s configuration: `ConsumerRules`' and its
+/// journal (`handler_timeout` is not here: it applies to the core's serve
+/// loop, and this binding's `serve` is its own).
+const CONNECTED_CONSUMER_KEYS: &[&str] = &[
+    "deviceId",
+    "profiles",
+    "pairs",
+    "args",
+    "rateLimit",
+    "group",
+    "handleFeatures",
+    "freshnessSecs",
+    "journal",
+];
+
 /// Handler calls waiting on the JavaScript side at once; more commands wait in the core's queue.
 const CONCURRENT_HANDLERS: usize = 64;
 
@@ -233,14 +248,18 @@ impl Consumer {
     /// beyond the Language Specification's and its profiles'; others get
     /// 501 once pairs, profiles or args are declared), `rateLimit`, `group` (shared
     /// subscription), `handleFeatures` (deliver `query features` to the
-    /// handler instead of answering it) and `freshnessSecs` (commands whose
-    /// `created` is older are not run; 0: off; default the core's window).
+    /// handler instead of answering it), `freshnessSecs` (commands whose
+    /// `created` is older are not run; 0: off; default the core's window)
+    /// and `journal` (a file that keeps the commands taken and finished
+    /// across a kill).
     #[napi(constructor, ts_args_type = "config: ConsumerConfig")]
     pub fn new(env: Env, config: Unknown<'_>) -> napi::Result<Self> {
-        let obj = config_object(&env, config, CONSUMER_KEYS)?;
+        let obj = config_object(&env, config, CONNECTED_CONSUMER_KEYS)?;
+        let mut options = consumer_options(&env, &obj)?;
+        options.journal = client::path(&env, &obj, "journal")?;
         Ok(Self {
             config: client::config(&env, &obj)?,
-            options: consumer_options(&env, &obj)?,
+            options,
             connected: Arc::new(Mutex::new(None)),
             connecting: Arc::new(tokio::sync::Mutex::new(())),
             events: EventSink::default(),

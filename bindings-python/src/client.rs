@@ -75,7 +75,7 @@ fn u32_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u32> {
     u32::try_from(v).map_err(|_| PyValueError::new_err(format!("{what}: {v} is too large")))
 }
 
-fn path_arg(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<PathBuf>> {
+pub(crate) fn path_arg(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<PathBuf>> {
     match obj.filter(|o| !o.is_none()) {
         None => Ok(None),
         Some(o) => {

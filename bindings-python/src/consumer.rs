@@ -288,6 +288,18 @@ pub(crate) fn consumer_options(
     Ok(o)
 }
 
+/// The options of a connected consumer only (not `ConsumerRules`'s): its
+/// journal and `serve()`'s handler time limit.
+fn connection_options(
+    o: &mut ConsumerOptions,
+    journal: Option<&Bound<'_, PyAny>>,
+    handler_timeout: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    o.journal = crate::client::path_arg(journal, "journal")?;
+    o.handler_timeout = opt_seconds_arg(handler_timeout, "handler_timeout", None)?;
+    Ok(())
+}
+
 fn check_handler(handler: &Bound<'_, PyAny>, returns: &str) -> PyResult<()> {
     if handler.is_callable() {
         return Ok(());
@@ -320,6 +332,14 @@ fn check_handler(handler: &Bound<'_, PyAny>, returns: &str) -> PyResult<()> {
 /// - `handle_features`: pass `query features` on instead of answering it (default False)
 /// - `freshness_secs`: commands older than this are not run, 0 turns the
 ///   check off (default 900)
+/// - `journal`: a file (str or os.PathLike) where each command is written
+///   before the handler sees it and marked finished once answered; started
+///   again with the same file and a stable client id after a kill, the
+///   consumer runs what it had taken and not finished, and nothing it had
+///   finished (default None: in memory only)
+/// - `handler_timeout`: seconds a `serve()` handler may take; past it the
+///   command is answered 500 and another thread takes the handler's place
+///   (default None: no limit; `serve_async()` does not apply it)
 ///
 /// Before a command reaches Python the core has decoded it (answering 400
 /// to malformed ones), dropped duplicates, ignored commands addressed to
@@ -409,7 +429,8 @@ impl PyConsumer {
     #[new]
     #[pyo3(signature = (
         config, device_id, *, profiles = None, pairs = None, args = None, rate_limit = None,
-        group = None, handle_features = None, freshness_secs = None
+        group = None, handle_features = None, freshness_secs = None, journal = None,
+        handler_timeout = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -423,9 +444,11 @@ impl PyConsumer {
         group: Option<&Bound<'_, PyAny>>,
         handle_features: Option<&Bound<'_, PyAny>>,
         freshness_secs: Option<&Bound<'_, PyAny>>,
+        journal: Option<&Bound<'_, PyAny>>,
+        handler_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = config_arg(config)?;
-        let o = consumer_options(
+        let mut o = consumer_options(
             device_id,
             profiles,
             pairs,
@@ -435,6 +458,7 @@ impl PyConsumer {
             handle_features,
             freshness_secs,
         )?;
+        connection_options(&mut o, journal, handler_timeout)?;
         crate::logging::refresh_logging();
         let inner = wait(py, Consumer::connect(config, o))?.py_err(py)?;
         Ok(Self::wrap(inner))
@@ -447,7 +471,8 @@ impl PyConsumer {
     #[classmethod]
     #[pyo3(signature = (
         config, device_id, *, profiles = None, pairs = None, args = None, rate_limit = None,
-        group = None, handle_features = None, freshness_secs = None
+        group = None, handle_features = None, freshness_secs = None, journal = None,
+        handler_timeout = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn connect_async(
@@ -462,9 +487,11 @@ impl PyConsumer {
         group: Option<&Bound<'_, PyAny>>,
         handle_features: Option<&Bound<'_, PyAny>>,
         freshness_secs: Option<&Bound<'_, PyAny>>,
+        journal: Option<&Bound<'_, PyAny>>,
+        handler_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyConnecting> {
         let config = config_arg(config)?;
-        let o = consumer_options(
+        let mut o = consumer_options(
             device_id,
             profiles,
             pairs,
@@ -474,6 +501,7 @@ impl PyConsumer {
             handle_features,
             freshness_secs,
         )?;
+        connection_options(&mut o, journal, handler_timeout)?;
         crate::logging::refresh_logging();
         PyConnecting::start(py, "Consumer", async move {
             Consumer::connect(config, o)

@@ -296,6 +296,13 @@ impl Consumer {
             ConsumerRules::with_max_payload(options.clone(), topics, config.max_payload)?;
         let (journal, pending) = match &options.journal {
             Some(path) => {
+                if config.client_id.is_none() && config.client_id_file.is_none() {
+                    tracing::warn!(
+                        journal = %path.display(),
+                        "a journal without a stable client id: commands sent while this consumer \
+                         is down are not kept by the broker (set client_id or client_id_file)"
+                    );
+                }
                 let (journal, pending, finished) = Journal::open(path)?;
                 for key in finished {
                     rules.remember(key, monotonic_ms());

@@ -53,7 +53,7 @@ async function clients (): Promise<void> {
   const where: string | null = producer.broker
   console.log(s.complete, st.published, st.stale, version, where)
 
-  const consumer = new Consumer({ url: 'mqtt://127.0.0.1:1', deviceId: 'fw-1', pairs: [['deny', 'ipv4_net']], freshnessSecs: 600 })
+  const consumer = new Consumer({ url: 'mqtt://127.0.0.1:1', deviceId: 'fw-1', pairs: [['deny', 'ipv4_net']], freshnessSecs: 600, journal: '/var/lib/fw-1/oc2.journal' })
   const window: number = consumer.freshnessSecs
   await consumer.connect()
   const serving: Promise<void> = consumer.serve(async (command, incoming) => {

@@ -664,6 +664,13 @@ class Consumer:
     - ``group``: consumer group; each command reaches one member (default None)
     - ``handle_features``: pass ``query features`` on instead of answering it (default False)
     - ``freshness_secs``: commands older than this are not run, 0 turns the check off (default 900)
+    - ``journal``: a file where each command is written before the handler sees
+      it and marked finished once answered; started again with the same file
+      and a stable client id after a kill, the consumer runs what it had taken
+      and not finished, and nothing it had finished (default None: in memory only)
+    - ``handler_timeout``: seconds a ``serve()`` handler may take; past it the
+      command is answered 500 and another thread takes the handler's place
+      (default None: no limit; ``serve_async()`` does not apply it)
     """
 
     def __new__(
@@ -678,6 +685,8 @@ class Consumer:
         group: str | None = None,
         handle_features: bool | None = None,
         freshness_secs: int | None = None,
+        journal: _Path | None = None,
+        handler_timeout: float | None = None,
     ) -> Consumer: ...
     @classmethod
     def connect_async(
@@ -692,6 +701,8 @@ class Consumer:
         group: str | None = None,
         handle_features: bool | None = None,
         freshness_secs: int | None = None,
+        journal: _Path | None = None,
+        handler_timeout: float | None = None,
     ) -> Connecting[Consumer]:
         """Connects without blocking the event loop (same arguments as the constructor)."""
     @property
