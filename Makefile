@@ -40,7 +40,7 @@ test-node: ## Node package tests (node --test)
 	$(MAKE) -C bindings-node test
 
 soak: ## The long fault and soak runs (about 12 min): 20 broker SIGKILLs under load, 10 min at 800 commands/s
-	OC2MQTT_FAULT_KILLS=20 $(CARGO) test --release -p oc2mqtt --test faults -- --nocapture
+	OC2MQTT_FAULT_KILLS=20 $(CARGO) test --release -p oc2mqtt --test faults -- --include-ignored --nocapture
 	OC2MQTT_SOAK_SECS=600 OC2MQTT_SOAK_RATE=800 $(CARGO) test --release -p oc2mqtt-cli --test soak -- --nocapture
 
 bench-core: ## Criterion benchmarks of the sans-IO core

@@ -48,14 +48,40 @@ struct Tally {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_killed_without_sessions_under_load_loses_nothing_and_runs_nothing_twice() {
-    let kills = kills();
-    let mut broker = Broker::start(&[]);
+    killed_under_load(&[], false, kills()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long (about a minute): make soak runs it"]
+async fn broker_killed_with_persistence_and_stable_ids_loses_nothing_and_runs_nothing_twice() {
+    // Sessions survive: the broker redelivers what it had; nothing runs twice.
+    killed_under_load(&["--persistence"], true, kills()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long (ActiveMQ restarts take seconds): make soak runs it"]
+async fn activemq_killed_under_load_loses_nothing_and_runs_nothing_twice() {
+    // ActiveMQ keeps sessions and replays stored messages (MQTT 3.1.1).
+    killed_under_load(&["--kind", "activemq"], true, kills().min(3)).await;
+}
+
+/// The stream, the kills, the counts; `stable` gives every client a stable
+/// id, so that a broker that keeps sessions resumes them.
+async fn killed_under_load(broker_args: &[&str], stable: bool, kills: usize) {
+    let mut broker = Broker::start(broker_args);
     let url = broker.url();
+    let config = |id: &str| {
+        let mut c = ClientConfig::new(url.as_str());
+        if stable {
+            c.client_id = Some(format!("faults-{id}"));
+        }
+        c
+    };
     let runs: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let mut consumers = Vec::new();
     for i in 0..CONSUMERS {
         let c = Consumer::connect(
-            ClientConfig::new(url.as_str()),
+            config(&format!("c{i}")),
             ConsumerOptions::new(format!("c{i}")),
         )
         .await
@@ -72,7 +98,7 @@ async fn broker_killed_without_sessions_under_load_loses_nothing_and_runs_nothin
         });
         consumers.push(c);
     }
-    let producer = Producer::connect(ClientConfig::new(url.as_str()), "p1")
+    let producer = Producer::connect(config("p1"), "p1")
         .await
         .expect("producer");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -143,7 +169,7 @@ async fn broker_killed_without_sessions_under_load_loses_nothing_and_runs_nothin
         .collect();
     let doubled: Vec<(&String, &usize)> = runs.iter().filter(|(_, n)| **n > 1).collect();
     eprintln!(
-        "faults: {kills} kills; {} commands sent, {} complete, {} failed within their timeout, {} late; {} lost, {} run twice; producer reconnects {}",
+        "faults ({broker_args:?}, stable ids {stable}): {kills} kills; {} commands sent, {} complete, {} failed within their timeout, {} late; {} lost, {} run twice; producer reconnects {}",
         tally.sent.len(),
         tally.completed,
         tally.failed_in_time,
