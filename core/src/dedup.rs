@@ -163,6 +163,8 @@ pub struct Deduplicator {
     seen: HashSet<DedupKey, BuildHasherDefault<PassThrough>>,
     order: VecDeque<(DedupKey, u64)>,
     stats: DedupStats,
+    /// When a key was last evicted before its window passed.
+    last_evicted_at: Option<u64>,
 }
 
 impl Default for Deduplicator {
@@ -191,6 +193,30 @@ impl Deduplicator {
             seen: HashSet::default(),
             order: VecDeque::new(),
             stats: DedupStats::default(),
+            last_evicted_at: None,
+        }
+    }
+
+    /// How far back, at `now`, every key seen is still remembered: the
+    /// window, unless the capacity evicted keys younger than it (a rate the
+    /// capacity cannot hold for the whole window), then the age of the
+    /// oldest key kept.
+    ///
+    /// ```
+    /// use oc2mqtt::dedup::{DedupKey, Deduplicator};
+    /// let mut d = Deduplicator::new(60_000, 2);
+    /// for (i, t) in [0_u64, 10, 20].into_iter().enumerate() {
+    ///     d.check(DedupKey::payload(&[i as u8]), t);
+    /// }
+    /// assert_eq!(d.memory_ms(25), 15); // the key seen at 0 was evicted
+    /// assert_eq!(d.memory_ms(60_021), 60_000); // that eviction is a window old
+    /// ```
+    pub fn memory_ms(&self, now: u64) -> u64 {
+        match (self.last_evicted_at, self.order.front()) {
+            (Some(t), Some(&(_, oldest))) if now.saturating_sub(t) < self.window_ms => {
+                now.saturating_sub(oldest)
+            }
+            _ => self.window_ms,
         }
     }
 
@@ -215,6 +241,7 @@ impl Deduplicator {
             if let Some((old, _)) = self.order.pop_front() {
                 self.seen.remove(&old);
                 self.stats.evicted += 1;
+                self.last_evicted_at = Some(now);
             }
         }
         true

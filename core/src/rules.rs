@@ -681,7 +681,9 @@ impl ConsumerRules {
             m.retained,
             now_ms,
             self.options.freshness_secs,
-        ) {
+        )
+        .or_else(|| self.beyond_memory(&message.headers, now_ms, monotonic_ms))
+        {
             return Decision::skip(Skip::Stale(why));
         }
         let request = Request {
@@ -735,6 +737,27 @@ impl ConsumerRules {
     /// Answers `response` to `request` (see [`Responder::answer`]).
     pub fn answer(&self, request: &Request, response: Response) -> Result<Option<Publish>> {
         self.responder().answer(request, response)
+    }
+
+    /// Why a fresh command must still not run: at a rate the duplicate
+    /// table cannot hold for the whole freshness window, commands are
+    /// remembered for less, and one created before that could be a replay
+    /// that is no longer recognised.
+    fn beyond_memory(&self, headers: &Headers, now_ms: i64, monotonic_ms: u64) -> Option<String> {
+        let created = headers.created?;
+        if self.options.freshness_secs == 0 {
+            return None;
+        }
+        let memory_ms = self.by_created.memory_ms(monotonic_ms);
+        let age_ms = now_ms.saturating_sub(created);
+        (u64::try_from(age_ms).is_ok_and(|age| age > memory_ms)).then(|| {
+            format!(
+                "created {} s ago, and at this rate commands are remembered only {:.1} s \
+                 (at most {DEFAULT_CAPACITY}): it could be a replay no longer recognised",
+                age_ms / 1000,
+                memory_ms as f64 / 1000.0
+            )
+        })
     }
 
     /// A command's identity, and whether it is seen for the first time.
@@ -1053,6 +1076,34 @@ mod tests {
         assert!(!addressed_to(&h, "fw-1"));
         h.to = Some(vec!["fw-2".into(), "fw-1".into()]);
         assert!(addressed_to(&h, "fw-1"));
+    }
+
+    #[test]
+    fn a_command_older_than_what_the_table_still_holds_is_stale() {
+        let mut rules =
+            ConsumerRules::new(ConsumerOptions::new("c01"), Topics::new()).expect("rules");
+        // A table of 2: at this "rate" commands are remembered for about a second.
+        rules.by_created = Deduplicator::new(dedup_window_ms(DEFAULT_FRESHNESS_SECS), 2);
+        let t0 = 1_700_000_000_000_i64;
+        let cmd = |id: &str, created: i64| {
+            serde_json::to_vec(&json!({"headers": {"request_id": id, "from": "p1", "created": created},
+                "body": {"openc2": {"request": {"action": "deny", "target": {"ipv4_net": "10.0.0.0/8"}}}}}))
+            .expect("json")
+        };
+        for (i, at) in [0_u64, 1000, 2000].into_iter().enumerate() {
+            let p = cmd(&format!("r{i}"), t0 + i64::try_from(at).expect("small"));
+            let d = rules.on_command(&Received::new("oc2/cmd/all", &p), t0 + 2000, at);
+            assert!(d.execute.is_some(), "{d:?}");
+        }
+        let old = cmd("late", t0 - 5000);
+        let d = rules.on_command(&Received::new("oc2/cmd/all", &old), t0 + 2100, 2100);
+        match d.skipped {
+            Some(Skip::Stale(why)) => assert!(why.contains("remembered only 0.1 s"), "{why}"),
+            other => panic!("expected stale, got {other:?}"),
+        }
+        let new = cmd("now", t0 + 2100);
+        let d = rules.on_command(&Received::new("oc2/cmd/all", &new), t0 + 2100, 2100);
+        assert!(d.execute.is_some(), "{d:?}");
     }
 
     #[test]
