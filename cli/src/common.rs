@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Args};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args};
 use oc2mqtt::Error;
 use oc2mqtt::client::{ClientConfig, MqttVersion};
 use oc2mqtt::topics::{Peer, ResponseTopics};
@@ -31,7 +32,8 @@ pub(crate) const EXIT_INCOMPLETE: u8 = 3;
 /// Exit code: stopped by SIGINT or SIGTERM before it was ready (128 + SIGINT).
 pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
-/// A failure to report as `error: <message>` with an exit code.
+/// A failure to report as `error: <message>` with an exit code; one with
+/// [`EXIT_OK`] ends the run quietly (see [`Failure::quiet`]).
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) code: u8,
@@ -39,6 +41,20 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    /// An end that is no error to report: the reader of stdout went away.
+    /// It stops the run with exit 0 and prints nothing; the message is for logs.
+    pub(crate) fn quiet(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_OK,
+            message: message.into(),
+        }
+    }
+
+    /// Whether the run ends quietly (see [`Failure::quiet`]).
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.code == EXIT_OK
+    }
+
     /// A usage or configuration error (exit 2).
     pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self {
@@ -95,71 +111,113 @@ pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("'{s}': {e}"))
 }
 
-/// Connection flags, on every subcommand.
+/// Connection flags, on every subcommand. Each can also come from an
+/// `OC2MQTT_*` environment variable (shown in --help), so that a script or a
+/// container sets them once; a flag wins over its variable.
+/// `--insecure-skip-verify` has no variable on purpose: a forgotten one
+/// would switch off TLS verification unseen.
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Connection")]
 pub(crate) struct Common {
-    /// Broker URL: mqtt://HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH; repeat for failover (tried in order).
-    #[arg(long = "broker", value_name = "URL", required = true)]
+    /// Broker URL: mqtt://HOST:PORT, mqtts://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH; repeat, or separate with commas, for failover (tried in order).
+    #[arg(
+        long = "broker",
+        value_name = "URL",
+        required = true,
+        env = "OC2MQTT_BROKER",
+        value_delimiter = ','
+    )]
     pub(crate) brokers: Vec<String>,
     /// MQTT client id [default: oc2mqtt-<random>, or read from --client-id-file].
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", env = "OC2MQTT_CLIENT_ID")]
     pub(crate) client_id: Option<String>,
     /// File holding the client id: read if it exists, else created with a generated
     /// one, so that the broker can resume the session after a restart.
-    #[arg(long, value_name = "PATH", conflicts_with = "client_id")]
+    #[arg(long, value_name = "PATH", env = "OC2MQTT_CLIENT_ID_FILE")]
     pub(crate) client_id_file: Option<PathBuf>,
     /// User name for the broker.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "OC2MQTT_USERNAME")]
     pub(crate) username: Option<String>,
-    /// Read the broker password from this environment variable (there is no password flag).
+    /// Read the broker password from this environment variable [default:
+    /// OC2MQTT_PASSWORD, when it is set]. There is no password flag: a
+    /// password never goes on the command line, into --help or into logs.
     #[arg(long, value_name = "VAR")]
     pub(crate) password_env: Option<String>,
     /// CA certificates (PEM) the broker's certificate must chain to.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", env = "OC2MQTT_CA")]
     pub(crate) ca: Option<PathBuf>,
     /// Client certificate (PEM) for mutual TLS; needs --key.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", env = "OC2MQTT_CERT")]
     pub(crate) cert: Option<PathBuf>,
     /// Client private key (PEM) for mutual TLS; needs --cert.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", env = "OC2MQTT_KEY")]
     pub(crate) key: Option<PathBuf>,
     /// Do not verify the broker's certificate and host name. Testing only.
     #[arg(long)]
     pub(crate) insecure_skip_verify: bool,
     /// MQTT protocol version: 5, 3.1.1, or auto (try 5, fall back to 3.1.1) [default: auto].
-    #[arg(long, value_name = "5|3.1.1|auto", value_parser = parse_mqtt_version)]
+    #[arg(long, value_name = "5|3.1.1|auto", value_parser = parse_mqtt_version, env = "OC2MQTT_MQTT_VERSION")]
     pub(crate) mqtt_version: Option<MqttVersion>,
     /// QoS of publishes and subscriptions [default: 1].
-    #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2))]
+    #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2), env = "OC2MQTT_QOS")]
     pub(crate) qos: Option<u8>,
     /// A prefix before oc2/ in every topic (e.g. site-a/).
-    #[arg(long, value_name = "PREFIX")]
+    #[arg(long, value_name = "PREFIX", env = "OC2MQTT_TOPIC_PREFIX")]
     pub(crate) topic_prefix: Option<String>,
     /// Keep-alive interval in seconds, at most 300 [default: 60].
-    #[arg(long, value_name = "SEC")]
+    #[arg(long, value_name = "SEC", env = "OC2MQTT_KEEP_ALIVE")]
     pub(crate) keep_alive: Option<u32>,
     /// Peers to suit: spec (MQTT-T as written), otupy (its flat dialect and
     /// oc2/rsp/device/<id>), yuuki (commands also on oc2/cmd), oif (responses
     /// also on oc2/rsp/<producer>, msgType request/response) [default: spec].
-    #[arg(long, value_name = "spec|otupy|yuuki|oif", value_parser = parse_peer)]
+    #[arg(long, value_name = "spec|otupy|yuuki|oif", value_parser = parse_peer, env = "OC2MQTT_PEER")]
     pub(crate) peer: Option<Peer>,
     /// The same as --peer otupy (kept for existing scripts).
     #[arg(long, hide = true)]
     pub(crate) otupy_compat: bool,
     /// Where responses are published: shared (oc2/rsp, which every producer
     /// subscribes), producer (oc2/rsp/<producer> only) or both [default: as --peer has it].
-    #[arg(long, value_name = "shared|producer|both", value_parser = parse_response_topics)]
+    #[arg(long, value_name = "shared|producer|both", value_parser = parse_response_topics, env = "OC2MQTT_RESPONSE_TOPICS")]
     pub(crate) response_topics: Option<ResponseTopics>,
     /// How long one connection attempt may take, in seconds [default: 10].
-    #[arg(long, value_name = "SEC")]
+    #[arg(long, value_name = "SEC", env = "OC2MQTT_CONNECT_TIMEOUT")]
     pub(crate) connect_timeout: Option<u32>,
-    /// Log to stderr: -v info, -vv debug, -vvv trace (default: warnings). RUST_LOG, when set, wins.
+    /// Log to stderr: -v info, -vv debug, -vvv trace, for oc2mqtt's own
+    /// logs (default: warnings); other libraries log warnings only.
+    /// RUST_LOG, when set, wins. Colours only on a terminal, never with NO_COLOR.
     #[arg(short, long, action = ArgAction::Count)]
     pub(crate) verbose: u8,
 }
 
+/// The environment variable that holds the password when --password-env is not given.
+pub(crate) const PASSWORD_VAR: &str = "OC2MQTT_PASSWORD";
+
 impl Common {
+    /// Settles --client-id against --client-id-file, which exclude each
+    /// other: a flag wins over the other's environment variable, so that
+    /// `--client-id-file` on the command line overrides `OC2MQTT_CLIENT_ID`.
+    pub(crate) fn settle_sources(&mut self, matches: &ArgMatches) -> Result<(), Failure> {
+        if self.client_id.is_none() || self.client_id_file.is_none() {
+            return Ok(());
+        }
+        let from_env = |id: &str| matches.value_source(id) == Some(ValueSource::EnvVariable);
+        match (from_env("client_id"), from_env("client_id_file")) {
+            (true, false) => self.client_id = None,
+            (false, true) => self.client_id_file = None,
+            (false, false) => {
+                return Err(Failure::usage(
+                    "--client-id and --client-id-file cannot be used together",
+                ));
+            }
+            (true, true) => {
+                return Err(Failure::usage(
+                    "OC2MQTT_CLIENT_ID and OC2MQTT_CLIENT_ID_FILE cannot both be set",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The client configuration these flags describe, checked by the core;
     /// its errors name the flags.
     pub(crate) fn config(&self) -> Result<ClientConfig, Failure> {
@@ -170,13 +228,22 @@ impl Common {
         c.client_id.clone_from(&self.client_id);
         c.client_id_file.clone_from(&self.client_id_file);
         c.username.clone_from(&self.username);
-        if let Some(var) = &self.password_env {
+        let password_var = match &self.password_env {
+            Some(var) => Some(var.as_str()),
+            None => std::env::var_os(PASSWORD_VAR).map(|_| PASSWORD_VAR),
+        };
+        if let Some(var) = password_var {
+            let source = if self.password_env.is_some() {
+                format!("--password-env {var}")
+            } else {
+                var.to_owned()
+            };
             let password = std::env::var(var).map_err(|e| match e {
                 std::env::VarError::NotPresent => Failure::usage(format!(
-                    "--password-env {var}: the environment variable {var} is not set"
+                    "{source}: the environment variable {var} is not set"
                 )),
                 std::env::VarError::NotUnicode(_) => Failure::usage(format!(
-                    "--password-env {var}: the environment variable {var} is not valid UTF-8"
+                    "{source}: the environment variable {var} is not valid UTF-8"
                 )),
             })?;
             c.password = Some(password);
@@ -237,26 +304,47 @@ fn flag(setting: &str) -> String {
     format!("--{flag}")
 }
 
-/// Installs the tracing subscriber: stderr, `warn` by default, more with `-v`.
-pub(crate) fn init_logging(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
+/// The log filter for `-v` counts: oc2mqtt's own targets at the chosen
+/// level, every other library (the MQTT engine, rustls) at warnings only,
+/// so that `-v` shows what oc2mqtt does rather than its dependencies' chatter.
+fn log_filter(verbose: u8) -> String {
     let level = match verbose {
-        0 => "warn",
+        0 => return "warn".to_owned(),
         1 => "info",
         2 => "debug",
         _ => "trace",
     };
+    format!("warn,oc2mqtt={level},oc2mqtt_cli={level}")
+}
+
+/// Whether log lines may carry ANSI colours: only on a terminal, and not
+/// when NO_COLOR is set to anything but the empty string (no-color.org).
+fn log_colours(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Installs the tracing subscriber: stderr, `warn` by default, more with `-v`.
+pub(crate) fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let default = log_filter(verbose);
     let filter = match std::env::var("RUST_LOG") {
         Ok(s) if !s.trim().is_empty() => EnvFilter::try_new(s).unwrap_or_else(|e| {
-            eprintln!("warning: RUST_LOG is not a valid filter ({e}); using {level}");
-            EnvFilter::new(level)
+            eprintln!("warning: RUST_LOG is not a valid filter ({e}); using {default}");
+            EnvFilter::new(&default)
         }),
-        _ => EnvFilter::new(level),
+        _ => EnvFilter::new(&default),
     };
-    tracing_subscriber::fmt()
+    let colours = log_colours(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
+    // `try_init`: an embedder (the Python wheel) may run the CLI twice in one process.
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours)
         .with_writer(std::io::stderr)
-        .init();
+        .try_init();
 }
 
 /// SIGINT and SIGTERM, installed before connecting so that neither can kill
@@ -333,7 +421,27 @@ pub(crate) fn print_line(line: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
-        .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
+        .map_err(stdout_failure)
+}
+
+/// Writes text to stdout as it is (completions, the man page).
+pub(crate) fn print_text(text: &[u8]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text)
+        .and_then(|()| out.flush())
+        .map_err(stdout_failure)
+}
+
+/// A write to stdout that failed. A closed pipe (`monitor --json | head -1`)
+/// means the reader has what it wanted: the run ends quietly with exit 0,
+/// as Unix tools do on SIGPIPE (Rust ignores SIGPIPE, so it comes as EPIPE).
+fn stdout_failure(e: std::io::Error) -> Failure {
+    let message = format!("cannot write to stdout: {e}");
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure::quiet(message)
+    } else {
+        Failure::runtime(message)
+    }
 }
 
 /// `HH:MM:SS.mmm` (UTC) of a time in milliseconds since the epoch.
@@ -373,6 +481,26 @@ mod tests {
             parse_secs("soon"),
             Err("'soon' is not a number of seconds".to_owned())
         );
+    }
+
+    #[test]
+    fn a_closed_stdout_ends_quietly_other_write_errors_do_not() {
+        let f = stdout_failure(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(f.is_quiet() && f.code == EXIT_OK, "{f:?}");
+        let f = stdout_failure(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert_eq!(f.code, EXIT_FAILURE);
+        assert!(!f.is_quiet());
+    }
+
+    #[test]
+    fn verbose_logs_are_oc2mqtts_own_and_colours_need_a_terminal() {
+        assert_eq!(log_filter(0), "warn");
+        assert_eq!(log_filter(1), "warn,oc2mqtt=info,oc2mqtt_cli=info");
+        assert_eq!(log_filter(5), "warn,oc2mqtt=trace,oc2mqtt_cli=trace");
+        assert!(log_colours(true, None));
+        assert!(log_colours(true, Some("".into())));
+        assert!(!log_colours(true, Some("1".into())));
+        assert!(!log_colours(false, None));
     }
 
     #[test]

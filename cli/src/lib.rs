@@ -6,14 +6,16 @@
 //! console script), which links it into its extension module.
 
 mod common;
+mod docs;
 mod monitor;
+mod progress;
 mod send;
 mod serve;
 
 use std::ffi::OsString;
 use std::io::Write;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::common::{Common, Failure};
 
@@ -40,6 +42,9 @@ enum Cmd {
     /// or, for a broadcast with neither, when at least one answered before the
     /// timeout; 3 when the timeout passed with responders missing (named on
     /// stderr); 2 for a usage or configuration error; 1 for other errors.
+    ///
+    /// On a terminal, a line on stderr shows who answered and who is still
+    /// awaited while it waits; pipes and files do not get it.
     Send(send::SendArgs),
     /// Run a reference consumer (device) until SIGINT or SIGTERM.
     ///
@@ -58,14 +63,35 @@ enum Cmd {
     /// after --duration, or on SIGINT/SIGTERM, then names on stderr the
     /// responders that have not answered.
     Monitor(monitor::MonitorArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    ///
+    /// bash: oc2mqtt completions bash > ~/.local/share/bash-completion/completions/oc2mqtt;
+    /// zsh: oc2mqtt completions zsh > _oc2mqtt in a directory of $fpath;
+    /// fish: oc2mqtt completions fish > ~/.config/fish/completions/oc2mqtt.fish.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: oc2mqtt(1), or a subcommand's.
+    ///
+    /// For example: oc2mqtt man > oc2mqtt.1; oc2mqtt man send > oc2mqtt-send.1;
+    /// or read it at once with oc2mqtt man | man -l -
+    Man {
+        /// The subcommand whose page to print [default: the page of oc2mqtt itself].
+        #[arg(value_name = "SUBCOMMAND", value_parser = ["send", "serve", "monitor"])]
+        subcommand: Option<String>,
+    },
 }
 
 impl Cmd {
-    fn common(&self) -> &Common {
+    /// The connection flags of a subcommand that connects.
+    fn common_mut(&mut self) -> Option<&mut Common> {
         match self {
-            Self::Send(a) => a.common(),
-            Self::Serve(a) => a.common(),
-            Self::Monitor(a) => a.common(),
+            Self::Send(a) => Some(a.common_mut()),
+            Self::Serve(a) => Some(a.common_mut()),
+            Self::Monitor(a) => Some(a.common_mut()),
+            Self::Completions { .. } | Self::Man { .. } => None,
         }
     }
 }
@@ -78,7 +104,7 @@ impl Cmd {
 /// the caller must leave both signals at their default disposition (or to
 /// this function), as a Rust binary has them.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match parse(args) {
         Ok(cli) => cli,
         Err(e) => {
             // What `Cli::parse` does, without `process::exit`: help and
@@ -87,21 +113,45 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             return u8::try_from(e.exit_code()).unwrap_or(common::EXIT_USAGE);
         }
     };
-    common::init_logging(cli.command.common().verbose);
-    let result: Result<u8, Failure> = oc2mqtt::client::runtime().block_on(async move {
-        match cli.command {
-            Cmd::Send(a) => send::run(a).await,
-            Cmd::Serve(a) => serve::run(a).await,
-            Cmd::Monitor(a) => monitor::run(a).await,
-        }
-    });
+    let result = match cli.command {
+        Cmd::Send(a) => connected(a.common().verbose, send::run(a)),
+        Cmd::Serve(a) => connected(a.common().verbose, serve::run(a)),
+        Cmd::Monitor(a) => connected(a.common().verbose, monitor::run(a)),
+        Cmd::Completions { shell } => docs::completions(shell),
+        Cmd::Man { subcommand } => docs::man_page(subcommand.as_deref()),
+    };
     // A binary's stdout is flushed when `main` returns; an embedder's is not.
     let _ = std::io::stdout().flush();
     match result {
         Ok(code) => code,
+        Err(f) if f.is_quiet() => f.code,
         Err(f) => {
             eprintln!("error: {}", f.message);
             f.code
         }
     }
+}
+
+/// Runs a subcommand that connects, with its logging, on the client's runtime.
+fn connected(
+    verbose: u8,
+    run: impl std::future::Future<Output = Result<u8, Failure>>,
+) -> Result<u8, Failure> {
+    common::init_logging(verbose);
+    oc2mqtt::client::runtime().block_on(run)
+}
+
+/// Parses the arguments as `Cli::try_parse_from` does, then settles the
+/// flags that exclude each other against their environment variables
+/// (which clap alone cannot tell apart from flags).
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    let mut command = Cli::command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    if let (Some(common), Some((_, sub))) = (cli.command.common_mut(), matches.subcommand()) {
+        common
+            .settle_sources(sub)
+            .map_err(|f| command.error(clap::error::ErrorKind::ArgumentConflict, f.message))?;
+    }
+    Ok(cli)
 }

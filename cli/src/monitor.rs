@@ -45,6 +45,10 @@ impl MonitorArgs {
     pub(crate) fn common(&self) -> &Common {
         &self.common
     }
+
+    pub(crate) fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
 }
 
 fn status_name(status: u16) -> &'static str {
@@ -297,7 +301,14 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<u8, Failure> {
             break Err(e);
         }
     };
-    for (request_id, mut missing) in monitor.pending() {
+    // With stdout closed (`| head -1`) the reader is gone: nothing more to say.
+    let stdout_closed = result.as_ref().is_err_and(Failure::is_quiet);
+    let pending = if stdout_closed {
+        Vec::new()
+    } else {
+        monitor.pending()
+    };
+    for (request_id, mut missing) in pending {
         missing.sort();
         eprintln!(
             "no response yet to {request_id} from: {}",

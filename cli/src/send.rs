@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use clap::Args;
 use oc2mqtt::client::{Producer, SendOptions};
+use oc2mqtt::message::ResponseRequested;
 use oc2mqtt::{Body, Command, Dialect, Encoding, codec};
 
 use crate::common::{Common, EXIT_INCOMPLETE, EXIT_OK, Failure, parse_secs, print_line};
+use crate::progress::{Progress, StatusLine};
 
 fn parse_encoding(s: &str) -> Result<Encoding, String> {
     s.parse().map_err(|_| "expected json or cbor".to_owned())
@@ -56,7 +58,10 @@ pub(crate) struct SendArgs {
     /// The command as JSON text, @FILE, or - for stdin: the command object
     /// ({"action": "query", "target": {"features": ["versions"]}}), or a whole
     /// message in any dialect, of which only the command is used.
-    #[arg(value_name = "COMMAND", allow_hyphen_values = true)]
+    // Not `allow_hyphen_values`: a mistyped flag (`--brokr URL`) must get
+    // clap's "similar argument" tip, not be read as COMMAND; a lone `-`
+    // (stdin) is a value to clap anyway, and JSON never starts with `-`.
+    #[arg(value_name = "COMMAND")]
     command: String,
     #[command(flatten)]
     common: Common,
@@ -65,6 +70,10 @@ pub(crate) struct SendArgs {
 impl SendArgs {
     pub(crate) fn common(&self) -> &Common {
         &self.common
+    }
+
+    pub(crate) fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
     }
 }
 
@@ -114,21 +123,40 @@ async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Res
         encoding: args.encoding,
         dialect: args.dialect.unwrap_or_else(|| args.common.peer().dialect()),
     };
+    let ack = command.response_requested() == ResponseRequested::Ack;
+    let deadline = tokio::time::Instant::now() + args.timeout;
     let mut exchange = producer.send(command, options).await?;
     tracing::info!(request_id = exchange.request_id(), "command sent");
+    // On a terminal, a line on stderr says who answered and who is awaited.
+    let mut status = StatusLine::on_terminal().filter(|_| !exchange.is_closed());
+    let mut progress = Progress::new(
+        exchange.request_id(),
+        &args.to,
+        args.expect.map(|n| n as usize),
+        ack,
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut received = 0usize;
     let mut final_from = HashSet::new();
     loop {
+        if let Some(s) = &mut status {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            s.show(&progress.line(left));
+        }
         let reply = tokio::select! {
             r = exchange.next() => match r {
                 Some(r) => r,
                 None => break,
             },
             Some(u) = producer.next_unsolicited() => {
+                clear(&mut status);
                 report_unsolicited(&u)?;
                 continue;
             }
+            _ = tick.tick(), if status.is_some() => continue,
         };
+        clear(&mut status);
+        progress.on_response(&reply.message);
         report_other_name(&reply, &args.to);
         // In the specification's order (headers, then body), whatever the dialect it came in.
         let line = serde_json::to_string(&reply.message)
@@ -143,6 +171,8 @@ async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Res
             final_from.insert(reply.message.headers.from.clone());
         }
     }
+    // Erased before the verdict goes to stderr.
+    drop(status);
     if exchange.is_complete() {
         return Ok(EXIT_OK);
     }
@@ -166,6 +196,12 @@ async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Res
     }
     eprintln!("no response within {secs} s");
     Ok(EXIT_INCOMPLETE)
+}
+
+fn clear(status: &mut Option<StatusLine>) {
+    if let Some(s) = status {
+        s.clear();
+    }
 }
 
 /// A response that matched no open exchange (a peer's bare

@@ -72,6 +72,10 @@ impl ServeArgs {
     pub(crate) fn common(&self) -> &Common {
         &self.common
     }
+
+    pub(crate) fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
 }
 
 /// One line about a command the handler ran.
