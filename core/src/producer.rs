@@ -373,6 +373,12 @@ impl Producer {
         let topics = self.inner.topics.command_topics(&msg)?;
         let (payload, mut props) = codec::encode(&msg, options.encoding, options.dialect)?;
         self.inner.topics.spell_msg_type(&mut props);
+        // Kept (without a copy) to send again after a reconnect.
+        let command = Arc::new(Published {
+            topics,
+            payload,
+            props,
+        });
         let (tx, rx) = mpsc::unbounded_channel();
         let sent = Instant::now();
         let deadline = tokio::time::Instant::now() + options.timeout;
@@ -387,11 +393,7 @@ impl Producer {
             let slot = Slot {
                 tx,
                 sent,
-                command: Arc::new(Published {
-                    topics: topics.clone(),
-                    payload: payload.clone(),
-                    props: props.clone(),
-                }),
+                command: Arc::clone(&command),
             };
             let mut st = self.inner.state();
             if rr == ResponseRequested::Ack {
@@ -405,7 +407,9 @@ impl Producer {
         // stops answering ends the send at the timeout, not when it resumes.
         let published = tokio::time::timeout_at(
             deadline,
-            self.inner.conn.publish_many(&topics, &payload, &props),
+            self.inner
+                .conn
+                .publish_many(&command.topics, &command.payload, &command.props),
         )
         .await
         .unwrap_or_else(|_| {
@@ -418,7 +422,7 @@ impl Producer {
             self.inner.state().correlator.close(&request_id);
             return Err(e);
         }
-        tracing::debug!(request_id, ?topics, "command sent");
+        tracing::debug!(request_id, topics = ?command.topics, "command sent");
         let mut exchange = Exchange {
             inner: Arc::clone(&self.inner),
             request_id,

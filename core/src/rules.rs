@@ -601,7 +601,9 @@ impl Decision {
 #[derive(Debug)]
 pub struct ConsumerRules {
     options: ConsumerOptions,
-    topics: Topics,
+    /// Addresses, encodes and records every response (built once: it is
+    /// used for every command).
+    responder: Responder,
     max_payload: usize,
     /// Commands with `created`, by (from, request_id, created), for as long
     /// as they are fresh.
@@ -609,8 +611,6 @@ pub struct ConsumerRules {
     /// Commands without `created`, by (from, request_id) or payload, for
     /// [`REPEAT_WINDOW_MS`].
     repeats: Deduplicator,
-    /// The answers given, for commands sent again.
-    answers: Arc<Mutex<AnswerBook>>,
 }
 
 impl ConsumerRules {
@@ -633,11 +633,14 @@ impl ConsumerRules {
                 DEFAULT_CAPACITY,
             ),
             repeats: Deduplicator::new(REPEAT_WINDOW_MS, DEFAULT_CAPACITY),
-            answers: Arc::new(Mutex::new(AnswerBook::new(dedup_window_ms(
-                options.freshness_secs,
-            )))),
+            responder: Responder {
+                device_id: options.device_id.clone(),
+                topics,
+                answers: Arc::new(Mutex::new(AnswerBook::new(dedup_window_ms(
+                    options.freshness_secs,
+                )))),
+            },
             options,
-            topics,
             max_payload,
         })
     }
@@ -647,13 +650,10 @@ impl ConsumerRules {
         &self.options
     }
 
-    /// A responder for answers given outside the rules' lock.
+    /// A responder for answers given outside the rules' lock (it shares
+    /// the record of answers).
     pub fn responder(&self) -> Responder {
-        Responder {
-            device_id: self.options.device_id.clone(),
-            topics: self.topics.clone(),
-            answers: Arc::clone(&self.answers),
-        }
+        self.responder.clone()
     }
 
     /// Decides what to do with a message received on a command topic at
@@ -693,7 +693,7 @@ impl ConsumerRules {
             dialect: decoded.dialect,
             seen: Some((key, monotonic_ms)),
         };
-        let responder = self.responder();
+        let responder = &self.responder;
         let rr = request.response_requested();
         let builtin = builtin_response(&self.options, request.command());
         let mut publish = Vec::new();
@@ -736,7 +736,7 @@ impl ConsumerRules {
 
     /// Answers `response` to `request` (see [`Responder::answer`]).
     pub fn answer(&self, request: &Request, response: Response) -> Result<Option<Publish>> {
-        self.responder().answer(request, response)
+        self.responder.answer(request, response)
     }
 
     /// Why a fresh command must still not run: at a rate the duplicate
@@ -784,7 +784,7 @@ impl ConsumerRules {
     /// already had, since the broker may have lost them. Copies of one
     /// publish on several topics (within [`REPEAT_WINDOW_MS`]) get nothing.
     fn on_duplicate(&self, key: DedupKey, monotonic_ms: u64) -> Decision {
-        let publish = lock(&self.answers).again(key, monotonic_ms);
+        let publish = lock(&self.responder.answers).again(key, monotonic_ms);
         Decision {
             publish,
             execute: None,
@@ -829,7 +829,7 @@ impl ConsumerRules {
             seen: Some((key, monotonic_ms)),
         };
         let publish = self
-            .responder()
+            .responder
             .encode(&request, Response::new(400).with_text(e.to_string()))
             .into_iter()
             .collect();
