@@ -586,12 +586,12 @@ def _rabbit_plugins_dir() -> str:
     return str(target)
 
 
-def _rabbit_env(d: Path, ports: dict) -> dict:
+def _rabbit_env(d: Path, ports: dict, node: str = RABBIT_NODE) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("RABBITMQ_") or k.startswith("ERL_") or k in ("NOTIFY_SOCKET",))}
     env.update({
         "HOME": str(d / "home"),
-        "RABBITMQ_NODENAME": RABBIT_NODE,
+        "RABBITMQ_NODENAME": node,
         "RABBITMQ_MNESIA_BASE": str(d / "mnesia"),
         "RABBITMQ_LOG_BASE": str(d / "log"),
         "RABBITMQ_LOGS": str(d / "log" / "rabbit.log"),
@@ -613,20 +613,32 @@ def _rabbit_env(d: Path, ports: dict) -> dict:
     return env
 
 
+def _start_epmd(d: Path, port: int) -> subprocess.Popen:
+    epmd = _popen([EPMD, "-port", str(port), "-address", "127.0.0.1"], d, stdout_name="epmd.log")
+    try:
+        _wait_listening(port, epmd, d / "epmd.log", 10.0, "epmd")
+    except Exception:
+        epmd.kill()
+        epmd.wait()
+        raise
+    return epmd
+
+
 def _rabbit_node(d: Path, conf_lines: list[str], ports: dict, timeout: float,
-                 probe: tuple[str | None, str | None]) -> tuple[subprocess.Popen, subprocess.Popen]:
-    """Boots the node described by DIR's files; returns (beam, epmd)."""
+                 probe: tuple[str | None, str | None], node: str = RABBIT_NODE,
+                 own_epmd: bool = True) -> tuple[subprocess.Popen, subprocess.Popen | None]:
+    """Boots the node described by DIR's files; returns (beam, epmd). Without
+    own_epmd, the node registers with the epmd already on ports["epmd"] (a
+    cluster's), and epmd is None."""
     for sub in ("home", "log"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     (d / "rabbitmq-env.conf").write_text("# all settings come from the environment (tests/broker/broker.py)\n")
     (d / "enabled_plugins").write_text("[rabbitmq_mqtt,rabbitmq_web_mqtt].\n")
     (d / "rabbitmq.conf").write_text("\n".join(conf_lines) + "\n")
-    env = _rabbit_env(d, ports)
-    epmd = _popen([EPMD, "-port", str(ports["epmd"]), "-address", "127.0.0.1"], d, env=env,
-                  stdout_name="epmd.log")
+    env = _rabbit_env(d, ports, node)
+    epmd = _start_epmd(d, ports["epmd"]) if own_epmd else None
     beam = None
     try:
-        _wait_listening(ports["epmd"], epmd, d / "epmd.log", 10.0, "epmd")
         beam = _popen([RABBITMQ_SERVER], d, env=env)
         logs = [d / "log" / "rabbit.log", d / "stdout.log"]
         start = time.monotonic()
@@ -640,21 +652,23 @@ def _rabbit_node(d: Path, conf_lines: list[str], ports: dict, timeout: float,
             beam.wait()
             for pid, st in _descendants(beam.pid):
                 _kill(pid, signal.SIGKILL, st)
-        epmd.kill()
-        epmd.wait()
+        if epmd is not None:
+            epmd.kill()
+            epmd.wait()
         raise
     return beam, epmd
 
 
-def _rabbit_template() -> Path | None:
-    """A stopped, freshly booted node database (mnesia base of RABBIT_NODE),
-    built once per machine and RabbitMQ version; None if it cannot be built.
-    Copying it saves the first boot's ~5 s (feature flags, the MQTT plugin's
-    Raft cluster formation wait)."""
+def _rabbit_template(node: str = RABBIT_NODE) -> Path | None:
+    """A stopped, freshly booted node database (mnesia base of node `node`:
+    mnesia is tied to the node name, so one template per name), built once
+    per machine and RabbitMQ version; None if it cannot be built. Copying it
+    saves the first boot's ~5 s (feature flags, the MQTT plugin's Raft
+    cluster formation wait)."""
     if os.environ.get("OC2_BROKER_NO_TEMPLATE"):
         return None
     cache = _cache_dir()
-    target = cache / f"rabbitmq-{_rabbit_version()}-{RABBIT_NODE.split('@')[0]}"
+    target = cache / f"rabbitmq-{_rabbit_version()}-{node.split('@')[0]}"
     if (target / "ok").exists():
         return target / "mnesia"
     cache.mkdir(parents=True, exist_ok=True)
@@ -674,7 +688,7 @@ def _rabbit_template() -> Path | None:
                 f"default_user = oc2-template-{secret[:8]}", f"default_pass = {secret}",
                 "loopback_users = none", "mqtt.allow_anonymous = false", "log.console = false",
             ]
-            beam, epmd = _rabbit_node(work, conf, ports, 90.0, (f"oc2-template-{secret[:8]}", secret))
+            beam, epmd = _rabbit_node(work, conf, ports, 90.0, (f"oc2-template-{secret[:8]}", secret), node)
             beam.terminate()
             try:
                 beam.wait(30)
