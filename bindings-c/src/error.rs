@@ -52,7 +52,8 @@ pub enum oc2_result {
     OC2_RESULT_MESSAGE_MISSING = 106,
     /// A field has a value the specification forbids.
     OC2_RESULT_MESSAGE_VALUE = 107,
-    /// A message error of a kind newer than this library's header.
+    /// Reserved for a message error kind newer than this header (a later
+    /// library behind an older header); this version never returns it.
     OC2_RESULT_MESSAGE_OTHER = 199,
 
     /// An id or topic cannot be used as an MQTT topic (level).
@@ -75,7 +76,7 @@ pub enum oc2_result {
     OC2_RESULT_HANDLER = 208,
     /// A local I/O operation failed (reading a file named in the configuration).
     OC2_RESULT_IO = 209,
-    /// An error of a kind newer than this library's header.
+    /// Reserved for an error kind newer than this header; this version never returns it.
     OC2_RESULT_ERROR_OTHER = 299,
 }
 
@@ -165,7 +166,6 @@ pub(crate) fn message_code(kind: MessageErrorKind) -> oc2_result {
         MessageErrorKind::Type => oc2_result::OC2_RESULT_MESSAGE_TYPE,
         MessageErrorKind::Missing => oc2_result::OC2_RESULT_MESSAGE_MISSING,
         MessageErrorKind::Value => oc2_result::OC2_RESULT_MESSAGE_VALUE,
-        _ => oc2_result::OC2_RESULT_MESSAGE_OTHER,
     }
 }
 
@@ -183,7 +183,6 @@ pub(crate) fn error_code(e: &Error) -> oc2_result {
         Error::Closed(_) => oc2_result::OC2_RESULT_CLOSED,
         Error::Handler(_) => oc2_result::OC2_RESULT_HANDLER,
         Error::Io(_) => oc2_result::OC2_RESULT_IO,
-        _ => oc2_result::OC2_RESULT_ERROR_OTHER,
     }
 }
 

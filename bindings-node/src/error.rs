@@ -24,8 +24,6 @@ pub(crate) fn code(e: &oc2mqtt::Error) -> &'static str {
         E::Closed(_) => "OC2_CLOSED",
         E::Handler(_) => "OC2_HANDLER",
         E::Io(_) => "OC2_IO",
-        // The core enum is non_exhaustive; a kind added there shows here.
-        _ => "OC2_ERROR",
     }
 }
 
@@ -93,25 +91,6 @@ impl<T> OrThrow<T> for Result<T, oc2mqtt::Error> {
 impl<T> OrThrow<T> for Result<T, MessageError> {
     fn or_throw(self, env: &Env) -> napi::Result<T> {
         self.map_err(|e| throw_message(env, e))
-    }
-}
-
-/// A copy of a core error, for results that several Promises report.
-pub(crate) fn duplicate(e: &oc2mqtt::Error) -> oc2mqtt::Error {
-    use oc2mqtt::Error as E;
-    match e {
-        E::Message(m) => E::Message(m.clone()),
-        E::Topic(s) => E::Topic(s.clone()),
-        E::Config(s) => E::Config(s.clone()),
-        E::Connect(s) => E::Connect(s.clone()),
-        E::Auth(s) => E::Auth(s.clone()),
-        E::Tls(s) => E::Tls(s.clone()),
-        E::Timeout(s) => E::Timeout(s.clone()),
-        E::Publish(s) => E::Publish(s.clone()),
-        E::Closed(s) => E::Closed(s.clone()),
-        E::Handler(s) => E::Handler(s.clone()),
-        E::Io(s) => E::Io(s.clone()),
-        other => E::Handler(other.to_string()),
     }
 }
 

@@ -327,7 +327,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 enum Sent {
     Pending,
     Done(String),
-    Failed(Arc<oc2mqtt::Error>),
+    Failed(oc2mqtt::Error),
 }
 
 struct ExchangeShared {
@@ -356,7 +356,7 @@ impl ExchangeShared {
                 self.sent.send_replace(Sent::Done(id));
             }
             Err(e) => {
-                self.sent.send_replace(Sent::Failed(Arc::new(e)));
+                self.sent.send_replace(Sent::Failed(e));
             }
         }
     }
@@ -370,7 +370,7 @@ impl ExchangeShared {
             _ = cancelled.wait_for(|c| *c) => Ok(None),
             s = sent.wait_for(|s| !matches!(s, Sent::Pending)) => match s.as_deref() {
                 Ok(Sent::Done(id)) => Ok(Some(id.clone())),
-                Ok(Sent::Failed(e)) => Err(error::duplicate(e)),
+                Ok(Sent::Failed(e)) => Err(e.clone()),
                 _ => Err(oc2mqtt::Error::Closed("the send task ended".to_owned())),
             },
         }

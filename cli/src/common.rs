@@ -85,8 +85,6 @@ impl From<Error> for Failure {
             | Error::Publish(_)
             | Error::Closed(_)
             | Error::Handler(_) => EXIT_FAILURE,
-            // `Error` is non-exhaustive: a future kind is a runtime failure until mapped.
-            _ => EXIT_FAILURE,
         };
         Self {
             code,

@@ -1,7 +1,9 @@
 //! The one error type of the crate.
 //!
-//! Every failure is an [`Error`]; bindings map [`Error::kind`] to their own
+//! Every failure is an [`Error`]; bindings map its variants to their own
 //! exception classes, result codes or `code` strings, one arm per variant.
+//! The enums are exhaustive on purpose: a variant added here fails every
+//! binding's build until its mapping names it.
 
 use std::fmt;
 
@@ -10,7 +12,6 @@ use std::fmt;
 /// The names (see [`MessageErrorKind::as_str`]) are used by the shared test
 /// vectors in `tests/vectors/` and by every binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum MessageErrorKind {
     /// The payload is larger than the configured limit; it was not parsed.
     TooLarge,
@@ -116,8 +117,7 @@ impl fmt::Display for MessageError {
 impl std::error::Error for MessageError {}
 
 /// Every error this crate returns.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// A message is malformed or invalid (on decode or before encode).
     #[error("{0}")]
@@ -155,7 +155,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable name of this error's kind, used by the bindings.
+    /// The stable name of this error's kind, for logs and machine-readable output.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Message(_) => "message",
