@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/oc2mqtt-target
 CARGO ?= cargo
 BINDINGS := python c node
 
-.PHONY: help setup build test test-brokers test-rust lint test-python test-c test-node bench bench-core demo fmt soak
+.PHONY: help setup build test test-brokers test-rust lint test-python test-c test-node bench bench-core demo fmt soak groups dynsec fleet cluster
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,21 @@ test-node: ## Node package tests (node --test)
 soak: ## The long fault and soak runs (about 12 min): 20 broker SIGKILLs under load, 10 min at 800 commands/s
 	OC2MQTT_FAULT_KILLS=20 $(CARGO) test --release -p oc2mqtt --test faults -- --include-ignored --nocapture
 	OC2MQTT_SOAK_SECS=600 OC2MQTT_SOAK_RATE=800 $(CARGO) test --release -p oc2mqtt-cli --test soak -- --nocapture
+
+groups: ## Consumer groups on Mosquitto (3 members share 3000 commands, one killed mid-stream); refused on RabbitMQ/ActiveMQ
+	OC2MQTT_GROUP_COMMANDS=3000 $(CARGO) test --release -p oc2mqtt --test groups -- --nocapture
+	$(CARGO) test --release -p oc2mqtt-cli --test cli serve_with_a_group -- --nocapture
+
+dynsec: ## Mosquitto's dynamic security: least-privilege roles made with mosquitto_ctrl, refusals, roles changed while running
+	$(CARGO) test --release -p oc2mqtt --test dynsec -- --nocapture
+	bindings-python/.venv/bin/python -m pytest -q -p no:cacheprovider tests/broker/test_broker.py -k dynsec
+
+cluster: ## A 3-node RabbitMQ cluster (about 6 min): nodes killed and stopped under a stream, clients failing over; every queue setting
+	OC2MQTT_CLUSTER_STOPS=6 $(CARGO) test --release -p oc2mqtt --test cluster -- --include-ignored --nocapture --test-threads 1
+	bindings-python/.venv/bin/python -m pytest -q -p no:cacheprovider tests/broker/test_broker.py -k cluster
+
+fleet: ## A fleet of 1 000 devices (about 2 min): a deny to all of them, `to` and broadcast, beside otupy's producer; writes bench/fleet/fleet.svg
+	bash bench/fleet/run.sh
 
 bench-core: ## Criterion benchmarks of the sans-IO core
 	$(CARGO) bench -p oc2mqtt --bench core -- --warm-up-time 1 --measurement-time 3

@@ -235,6 +235,8 @@ export interface ConsumerConfig extends ClientConfig {
   freshnessSecs?: number
   /** A file where each command is written before the handler sees it and marked finished once answered: started again with the same file (and a stable `clientId` or `clientIdFile`) after a kill, the consumer runs what it had taken and not finished, and nothing it had finished. Not synced: an operating system crash may lose the last lines. Default: in memory only. */
   journal?: string
+  /** Seconds a `serve()` handler may take; past it the command is answered 500 (`handler timed out after N s`) and the handler's late result is dropped. Default: no limit. */
+  handlerTimeoutSecs?: number
 }
 
 /**
@@ -364,15 +366,41 @@ interface ObservedEvent {
   dialect: Dialect
   /** Arrival time, ms since the epoch. */
   receivedAt: number
+  /** What it holds that the specification does not allow but that was kept; empty when it conforms. */
+  warnings: string[]
 }
 
-export interface RequestEvent extends ObservedEvent { type: 'request' }
+/**
+ * Where an event left its command's exchange, as the monitor pairs them,
+ * right after the event: a live view shows who is awaited from the moment
+ * the command is seen, without waiting for the pairing window to end.
+ */
+export interface Pairing {
+  /**
+   * `'open'`: responses are awaited until `deadline`; `'complete'`: every
+   * addressed responder sent a final response (this one, or an earlier one
+   * this copies); `'unanswered'`: the window passed with `awaiting` missing;
+   * `null`: not paired (no request id, `response_requested: none`, a
+   * response to a command the monitor did not see).
+   */
+  state: 'open' | 'complete' | 'unanswered' | null
+  /** Addressed responders (the command's `to`) without a final response yet, sorted; empty for a broadcast, which anyone may answer. */
+  awaiting: string[]
+  /** When the pairing window ends, ms since the epoch; null unless `'open'`. */
+  deadline: number | null
+}
+
+export interface RequestEvent extends ObservedEvent {
+  type: 'request'
+  pairing: Pairing
+}
 export interface NotificationEvent extends ObservedEvent { type: 'notification' }
 export interface ResponseEvent extends ObservedEvent {
   type: 'response'
   status: number
   /** Time since its command was seen, or `null` when the command was not seen. */
   latencyMs: number | null
+  pairing: Pairing
 }
 export interface UndecodableEvent {
   type: 'undecodable'

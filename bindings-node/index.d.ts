@@ -235,6 +235,8 @@ export interface ConsumerConfig extends ClientConfig {
   freshnessSecs?: number
   /** A file where each command is written before the handler sees it and marked finished once answered: started again with the same file (and a stable `clientId` or `clientIdFile`) after a kill, the consumer runs what it had taken and not finished, and nothing it had finished. Not synced: an operating system crash may lose the last lines. Default: in memory only. */
   journal?: string
+  /** Seconds a `serve()` handler may take; past it the command is answered 500 (`handler timed out after N s`) and the handler's late result is dropped. Default: no limit. */
+  handlerTimeoutSecs?: number
 }
 
 /**
@@ -364,15 +366,41 @@ interface ObservedEvent {
   dialect: Dialect
   /** Arrival time, ms since the epoch. */
   receivedAt: number
+  /** What it holds that the specification does not allow but that was kept; empty when it conforms. */
+  warnings: string[]
 }
 
-export interface RequestEvent extends ObservedEvent { type: 'request' }
+/**
+ * Where an event left its command's exchange, as the monitor pairs them,
+ * right after the event: a live view shows who is awaited from the moment
+ * the command is seen, without waiting for the pairing window to end.
+ */
+export interface Pairing {
+  /**
+   * `'open'`: responses are awaited until `deadline`; `'complete'`: every
+   * addressed responder sent a final response (this one, or an earlier one
+   * this copies); `'unanswered'`: the window passed with `awaiting` missing;
+   * `null`: not paired (no request id, `response_requested: none`, a
+   * response to a command the monitor did not see).
+   */
+  state: 'open' | 'complete' | 'unanswered' | null
+  /** Addressed responders (the command's `to`) without a final response yet, sorted; empty for a broadcast, which anyone may answer. */
+  awaiting: string[]
+  /** When the pairing window ends, ms since the epoch; null unless `'open'`. */
+  deadline: number | null
+}
+
+export interface RequestEvent extends ObservedEvent {
+  type: 'request'
+  pairing: Pairing
+}
 export interface NotificationEvent extends ObservedEvent { type: 'notification' }
 export interface ResponseEvent extends ObservedEvent {
   type: 'response'
   status: number
   /** Time since its command was seen, or `null` when the command was not seen. */
   latencyMs: number | null
+  pairing: Pairing
 }
 export interface UndecodableEvent {
   type: 'undecodable'
@@ -573,8 +601,9 @@ export declare class Consumer {
    * subscription), `handleFeatures` (deliver `query features` to the
    * handler instead of answering it), `freshnessSecs` (commands whose
    * `created` is older are not run; 0: off; default the core's window)
-   * and `journal` (a file that keeps the commands taken and finished
-   * across a kill).
+   * `journal` (a file that keeps the commands taken and finished
+   * across a kill) and `handlerTimeoutSecs` (past it a handler's command
+   * is answered 500).
    */
   constructor(config: ConsumerConfig)
   /** This consumer's device id. */
@@ -594,7 +623,9 @@ export declare class Consumer {
    * the returned Promise resolves then. The handler returns (or resolves
    * with) the response, or nothing for a plain `200`. A throw or a
    * rejection answers `500` with the error's message, and serving goes on.
-   * Use `incoming.reply({ status: 102 })` for an interim response.
+   * Use `incoming.reply({ status: 102 })` for an interim response. Up to
+   * 64 handlers run at once; while all 64 are stuck for a second, new
+   * commands are answered `503`.
    */
   serve(handler: (command: Command, incoming: Incoming) => Response | void | Promise<Response | void>): Promise<void>
   /**
@@ -827,6 +858,8 @@ export declare class Monitor {
   next(): Promise<IteratorResult<MonitorEvent, undefined>>
   /** Commands seen whose addressed responders have not all answered yet. */
   pending(): Array<{ requestId: string; missing: string[] }>
+  /** How long a command waits for its responses, in ms (`pairingWindowMs`). */
+  get pairingWindowMs(): number
   /**
    * The broker URL connected to (after a failover, the one in use); null
    * before `connect()` and after `close()`.

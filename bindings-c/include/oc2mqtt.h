@@ -172,7 +172,8 @@ enum oc2_result
    */
   OC2_RESULT_MESSAGE_VALUE = 107,
   /**
-   * A message error of a kind newer than this library's header.
+   * Reserved for a message error kind newer than this header (a later
+   * library behind an older header); this version never returns it.
    */
   OC2_RESULT_MESSAGE_OTHER = 199,
   /**
@@ -216,7 +217,7 @@ enum oc2_result
    */
   OC2_RESULT_IO = 209,
   /**
-   * An error of a kind newer than this library's header.
+   * Reserved for an error kind newer than this header; this version never returns it.
    */
   OC2_RESULT_ERROR_OTHER = 299,
 };
@@ -376,6 +377,12 @@ typedef struct oc2_properties oc2_properties;
 typedef struct oc2_publish oc2_publish;
 
 /**
+ * What an `oc2_handler_callback` adds to the status it returns: a
+ * `status_text` and `results`. Lives for the duration of the call.
+ */
+typedef struct oc2_reply oc2_reply;
+
+/**
  * A command for the application to run, with what its answer needs; give
  * it to `oc2_consumer_rules_answer`. Borrowed from its decision.
  */
@@ -474,6 +481,21 @@ typedef uint32_t oc2_response_topics;
 typedef void (*oc2_command_callback)(void *userdata,
                                      const struct oc2_consumer *consumer,
                                      struct oc2_command *command);
+
+/**
+ * Called for each command on one of the library's handler threads (up to
+ * 64 at once, so it must be thread-safe), with the command (borrowed for
+ * the call: action, target, headers, `oc2_message_topic`) and a `reply` to
+ * fill with `oc2_reply_set_text` / `oc2_reply_set_results`. Returns the
+ * final status: `200`, `400`, ... (a `102` may not be returned); `0` means
+ * the handler failed and answers `500` with the text set (or "the handler
+ * failed"). A status the specification does not define also answers `500`,
+ * naming it. The library sends the response; the callback may call any
+ * function on the consumer's handles except `oc2_consumer_free`.
+ */
+typedef uint16_t (*oc2_handler_callback)(void *userdata,
+                                         const struct oc2_message *command,
+                                         struct oc2_reply *reply);
 
 /**
  * Counters of a producer, consumer or monitor.
@@ -1364,6 +1386,15 @@ oc2_result oc2_consumer_options_set_journal(struct oc2_consumer_options *options
                                             size_t len);
 
 /**
+ * Sets how long an `oc2_consumer_serve_handler` handler may take, in
+ * milliseconds (0: no limit, the default): past it the command is answered
+ * `500` (`handler timed out after N s`) and the handler's late status is
+ * dropped.
+ */
+oc2_result oc2_consumer_options_set_handler_timeout(struct oc2_consumer_options *options,
+                                                    uint64_t timeout_ms);
+
+/**
  * The freshness window in seconds (0: off), written to `*out`.
  */
 oc2_result oc2_consumer_options_freshness(const struct oc2_consumer_options *options,
@@ -1425,11 +1456,39 @@ oc2_result oc2_consumer_next(const struct oc2_consumer *consumer,
  * `callback(userdata, consumer, command)` for each command, until
  * `oc2_consumer_close` or `oc2_consumer_free`. Returns at once.
  * `userdata` is passed through untouched and must be usable from that
- * thread. `OC2_RESULT_INVALID_ARGUMENT` if a callback is already running.
+ * thread. `OC2_RESULT_INVALID_ARGUMENT` if this consumer already serves
+ * (either style).
  */
 oc2_result oc2_consumer_serve(const struct oc2_consumer *consumer,
                               oc2_command_callback callback,
                               void *userdata);
+
+/**
+ * Sets the `status_text` of the response (`text`: NUL-terminated UTF-8).
+ */
+oc2_result oc2_reply_set_text(struct oc2_reply *reply, const char *text);
+
+/**
+ * Sets the `results` of the response: a JSON object as text (`len` bytes of
+ * UTF-8). `OC2_RESULT_MESSAGE_SYNTAX` for malformed JSON,
+ * `OC2_RESULT_MESSAGE_TYPE` for JSON that is not an object.
+ */
+oc2_result oc2_reply_set_results(struct oc2_reply *reply, const char *results_json, size_t len);
+
+/**
+ * Handler style: runs `handler(userdata, command, reply)` for each command
+ * on the library's handler threads (up to 64 at once) until
+ * `oc2_consumer_close` or `oc2_consumer_free`, and answers each with the
+ * status it returns (see `oc2_handler_callback`). Returns at once. As in
+ * every language: while all 64 handlers are stuck for a second, new
+ * commands are answered `503`; with a handler timeout
+ * (`oc2_consumer_options_set_handler_timeout`) a handler past it is
+ * answered `500`. `OC2_RESULT_INVALID_ARGUMENT` if this consumer already
+ * serves (either style).
+ */
+oc2_result oc2_consumer_serve_handler(const struct oc2_consumer *consumer,
+                                      oc2_handler_callback handler,
+                                      void *userdata);
 
 /**
  * Answers `command` with a response object given as JSON text

@@ -1,5 +1,7 @@
 //! `oc2_consumer` and `oc2_command`: receive commands and answer them,
-//! pull style (`oc2_consumer_next`) or callback style (`oc2_consumer_serve`).
+//! pull style (`oc2_consumer_next`), callback style (`oc2_consumer_serve`),
+//! or through a handler that returns the status (`oc2_consumer_serve_handler`,
+//! on the core's serve loop).
 
 use std::ffi::{c_char, c_void};
 use std::ptr::NonNull;
@@ -34,6 +36,8 @@ pub struct oc2_consumer {
     consumer: Consumer,
     last_error: SharedError,
     server: Mutex<Option<(JoinHandle<()>, ThreadId)>>,
+    /// The core's serve loop of `oc2_consumer_serve_handler`.
+    handler_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Tells the callback thread to stop taking commands.
     stopping: Arc<AtomicBool>,
     callbacks: ConnectionCallbacks,
@@ -229,6 +233,21 @@ fn path_of(bytes: &[u8]) -> Result<std::path::PathBuf, oc2_result> {
         .map_err(|_| oc2_result::OC2_RESULT_INVALID_UTF8)
 }
 
+/// Sets how long an `oc2_consumer_serve_handler` handler may take, in
+/// milliseconds (0: no limit, the default): past it the command is answered
+/// `500` (`handler timed out after N s`) and the handler's late status is
+/// dropped.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_set_handler_timeout(
+    options: *mut oc2_consumer_options,
+    timeout_ms: u64,
+) -> oc2_result {
+    set_option(options, |o| {
+        o.handler_timeout = (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms));
+        Ok(())
+    })
+}
+
 /// The freshness window in seconds (0: off), written to `*out`.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_options_freshness(
@@ -256,6 +275,7 @@ fn connect(
             consumer,
             last_error: SharedError::default(),
             server: Mutex::new(None),
+            handler_task: Mutex::new(None),
             stopping: Arc::new(AtomicBool::new(false)),
             callbacks: ConnectionCallbacks::default(),
         }),
@@ -338,6 +358,16 @@ impl oc2_consumer {
             }
         }
         block(self.consumer.close());
+        let task = self
+            .handler_task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        // The serve loop ends once its running handlers answered; a handler
+        // closing its own consumer cannot wait for itself.
+        if let Some(task) = task.filter(|_| !IN_HANDLER.get()) {
+            let _ = block(task);
+        }
         self.callbacks.join();
     }
 }
@@ -428,7 +458,8 @@ impl Callback {
 /// `callback(userdata, consumer, command)` for each command, until
 /// `oc2_consumer_close` or `oc2_consumer_free`. Returns at once.
 /// `userdata` is passed through untouched and must be usable from that
-/// thread. `OC2_RESULT_INVALID_ARGUMENT` if a callback is already running.
+/// thread. `OC2_RESULT_INVALID_ARGUMENT` if this consumer already serves
+/// (either style).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_serve(
     consumer: *const oc2_consumer,
@@ -443,8 +474,13 @@ pub extern "C" fn oc2_consumer_serve(
             .server
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if server.is_some() {
-            c.last_error.set("this consumer already runs a callback");
+        let handled = c
+            .handler_task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some();
+        if server.is_some() || handled {
+            c.last_error.set("this consumer already serves");
             return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
         }
         c.stopping.store(false, Ordering::Release);
@@ -464,6 +500,159 @@ pub extern "C" fn oc2_consumer_serve(
             })?;
         let id = handle.thread().id();
         *server = Some((handle, id));
+        Ok(())
+    })
+}
+
+/// What an `oc2_handler_callback` adds to the status it returns: a
+/// `status_text` and `results`. Lives for the duration of the call.
+pub struct oc2_reply {
+    text: Option<String>,
+    results: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Called for each command on one of the library's handler threads (up to
+/// 64 at once, so it must be thread-safe), with the command (borrowed for
+/// the call: action, target, headers, `oc2_message_topic`) and a `reply` to
+/// fill with `oc2_reply_set_text` / `oc2_reply_set_results`. Returns the
+/// final status: `200`, `400`, ... (a `102` may not be returned); `0` means
+/// the handler failed and answers `500` with the text set (or "the handler
+/// failed"). A status the specification does not define also answers `500`,
+/// naming it. The library sends the response; the callback may call any
+/// function on the consumer's handles except `oc2_consumer_free`.
+pub type oc2_handler_callback = Option<
+    extern "C" fn(userdata: *mut c_void, command: *const oc2_message, reply: *mut oc2_reply) -> u16,
+>;
+
+/// Sets the `status_text` of the response (`text`: NUL-terminated UTF-8).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_reply_set_text(reply: *mut oc2_reply, text: *const c_char) -> oc2_result {
+    guard(|| {
+        let r = try_mut(reply)?;
+        r.text = Some(try_cstr(text)?.to_owned());
+        Ok(())
+    })
+}
+
+/// Sets the `results` of the response: a JSON object as text (`len` bytes of
+/// UTF-8). `OC2_RESULT_MESSAGE_SYNTAX` for malformed JSON,
+/// `OC2_RESULT_MESSAGE_TYPE` for JSON that is not an object.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_reply_set_results(
+    reply: *mut oc2_reply,
+    results_json: *const c_char,
+    len: usize,
+) -> oc2_result {
+    guard(|| {
+        let r = try_mut(reply)?;
+        let bytes = try_slice(results_json.cast(), len)?;
+        match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(serde_json::Value::Object(map)) => {
+                r.results = Some(map);
+                Ok(())
+            }
+            Ok(_) => Err(oc2_result::OC2_RESULT_MESSAGE_TYPE),
+            Err(_) => Err(oc2_result::OC2_RESULT_MESSAGE_SYNTAX),
+        }
+    })
+}
+
+thread_local! {
+    /// Set while this thread runs an `oc2_handler_callback`.
+    static IN_HANDLER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The pointers a handler call needs on its thread.
+#[derive(Clone, Copy)]
+struct Handler {
+    f: extern "C" fn(*mut c_void, *const oc2_message, *mut oc2_reply) -> u16,
+    userdata: *mut c_void,
+}
+
+// SAFETY: the C caller promises (header) that `userdata` may be used from the
+// library's handler threads, several at once.
+unsafe impl Send for Handler {}
+unsafe impl Sync for Handler {}
+
+impl Handler {
+    /// Calls the C handler on `incoming`: the outcome for the core's rule.
+    fn call(self, incoming: &Incoming) -> Result<Option<Response>, String> {
+        let message = oc2_message::received(
+            incoming.message().clone(),
+            incoming.encoding(),
+            incoming.dialect(),
+            incoming.topic(),
+            None,
+        );
+        let mut reply = oc2_reply {
+            text: None,
+            results: None,
+        };
+        IN_HANDLER.set(true);
+        let status = (self.f)(self.userdata, &message, &mut reply);
+        IN_HANDLER.set(false);
+        if status == 0 {
+            return Err(reply
+                .text
+                .unwrap_or_else(|| "the handler failed".to_owned()));
+        }
+        let mut value = serde_json::json!({ "status": status });
+        if let Some(text) = reply.text {
+            value["status_text"] = text.into();
+        }
+        if let Some(results) = reply.results {
+            value["results"] = results.into();
+        }
+        match Response::from_json_value(value) {
+            Ok(r) if r.is_final() => Ok(Some(r)),
+            Ok(_) => Err(format!("the handler returned the interim status {status}")),
+            Err(e) => Err(format!("the handler returned an invalid response: {e}")),
+        }
+    }
+}
+
+/// Handler style: runs `handler(userdata, command, reply)` for each command
+/// on the library's handler threads (up to 64 at once) until
+/// `oc2_consumer_close` or `oc2_consumer_free`, and answers each with the
+/// status it returns (see `oc2_handler_callback`). Returns at once. As in
+/// every language: while all 64 handlers are stuck for a second, new
+/// commands are answered `503`; with a handler timeout
+/// (`oc2_consumer_options_set_handler_timeout`) a handler past it is
+/// answered `500`. `OC2_RESULT_INVALID_ARGUMENT` if this consumer already
+/// serves (either style).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_serve_handler(
+    consumer: *const oc2_consumer,
+    handler: oc2_handler_callback,
+    userdata: *mut c_void,
+) -> oc2_result {
+    guard(|| {
+        let c = try_ref(consumer)?;
+        c.last_error.clear();
+        let f = handler.ok_or(oc2_result::OC2_RESULT_NULL_PARAMETER)?;
+        let server = c
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut task = c
+            .handler_task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if server.is_some() || task.is_some() {
+            c.last_error.set("this consumer already serves");
+            return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
+        }
+        let handler = Handler { f, userdata };
+        let serving = c.consumer.clone();
+        *task = Some(oc2::client::runtime().spawn(async move {
+            let _ = serving
+                .serve_async(move |incoming| async move {
+                    tokio::task::spawn_blocking(move || handler.call(&incoming))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("handler thread failed: {e}")))
+                })
+                .await;
+        }));
         Ok(())
     })
 }

@@ -1,4 +1,4 @@
-/* Producer, consumer (pull and callback styles) and monitor against a real
+/* Producer, consumer (pull, callback and handler styles) and monitor against a real
  * Mosquitto, and the C consumer answering the Rust CLI `oc2mqtt send`.
  *
  * Environment: OC2_TEST_BROKER (mqtt://127.0.0.1:PORT of a broker started
@@ -362,6 +362,99 @@ static void callback_style_round_trip(void) {
 /* The builder options Python, Node and the CLI also have: a consumer
  * group (each command reaches one member), the rate limit `query features`
  * reports, the largest payload accepted, and a message expiry on publishes. */
+/* Handler style: the handler returns the status; the core's serve loop
+ * answers it (and decides what a failure, a bad status or a timeout means). */
+static atomic_int handled;
+
+static uint16_t handle(void *userdata, const oc2_message *command, oc2_reply *reply) {
+    (void)userdata;
+    oc2_str action;
+    atomic_fetch_add(&handled, 1);
+    if (oc2_message_action(command, &action) != OC2_RESULT_OK) return 0;
+    if (strcmp(action.data, "deny") == 0) {
+        const char *results = "{\"x-acme\":{\"rule\":7}}";
+        CHECK_RC(oc2_reply_set_results(reply, "[1]", 3), OC2_RESULT_MESSAGE_TYPE);
+        CHECK_RC(oc2_reply_set_results(reply, "{", 1), OC2_RESULT_MESSAGE_SYNTAX);
+        CHECK_RC(oc2_reply_set_results(reply, results, strlen(results)), OC2_RESULT_OK);
+        CHECK_RC(oc2_reply_set_text(reply, "denied"), OC2_RESULT_OK);
+        return 200;
+    }
+    if (strcmp(action.data, "contain") == 0) {
+        oc2_reply_set_text(reply, "no such host");
+        return 0;
+    }
+    if (strcmp(action.data, "allow") == 0) return 999;
+    if (strcmp(action.data, "start") == 0) return 102;
+    if (strcmp(action.data, "stop") == 0) {
+        struct timespec t = {2, 0};
+        nanosleep(&t, NULL);
+        return 200;
+    }
+    return 0;
+}
+
+static char *final_answer(oc2_producer *producer, const char *action, uint16_t *status) {
+    char command[128];
+    const char *to[] = {"fw-h"};
+    oc2_exchange *x = NULL;
+    oc2_message *r = NULL;
+    oc2_str text = {0};
+    snprintf(command, sizeof command, "{\"action\":\"%s\",\"target\":{\"ipv4_net\":\"10.0.0.0/8\"}}", action);
+    CHECK_RC(oc2_producer_send(producer, command, strlen(command), to, 1, 5000, &x), OC2_RESULT_OK);
+    CHECK_RC(oc2_exchange_next(x, OC2_WAIT_FOREVER, &r), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_status(r, status), OC2_RESULT_OK);
+    char *out = strdup(oc2_message_status_text(r, &text) == OC2_RESULT_OK ? text.data : "");
+    oc2_message_free(r);
+    oc2_exchange_free(x);
+    return out;
+}
+
+static void handler_style_answers_the_status_it_returns(void) {
+    oc2_config *c = make_config(broker);
+    oc2_consumer_options *o = NULL;
+    oc2_consumer *consumer = NULL;
+    oc2_producer *producer = NULL;
+    CHECK_RC(oc2_consumer_options_new("fw-h", &o), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_set_handler_timeout(o, 500), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_connect_with(c, o, &consumer), OC2_RESULT_OK);
+    oc2_consumer_options_free(o);
+    CHECK_RC(oc2_producer_connect(c, "p-h", &producer), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_serve_handler(consumer, NULL, NULL), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_serve_handler(consumer, handle, NULL), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_serve_handler(consumer, handle, NULL), OC2_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(oc2_consumer_serve(consumer, answer, NULL), OC2_RESULT_INVALID_ARGUMENT);
+    char err[64];
+    size_t written = 0;
+    CHECK_RC(oc2_consumer_last_error(consumer, err, sizeof err, &written), OC2_RESULT_OK);
+    CHECK(strcmp(err, "this consumer already serves") == 0);
+
+    uint16_t status = 0;
+    char *text = final_answer(producer, "deny", &status);
+    CHECK(status == 200 && strcmp(text, "denied") == 0);
+    free(text);
+    text = final_answer(producer, "contain", &status);
+    CHECK(status == 500 && strcmp(text, "no such host") == 0);
+    free(text);
+    text = final_answer(producer, "allow", &status);
+    CHECK(status == 500 && strncmp(text, "the handler returned an invalid response: ", 42) == 0);
+    free(text);
+    text = final_answer(producer, "start", &status);
+    CHECK(status == 500 && strcmp(text, "the handler returned the interim status 102") == 0);
+    free(text);
+    text = final_answer(producer, "stop", &status);
+    CHECK(status == 500 && strcmp(text, "handler timed out after 0.5 s") == 0);
+    free(text);
+    text = final_answer(producer, "deny", &status);
+    CHECK(status == 200); /* still serving */
+    free(text);
+    CHECK(atomic_load(&handled) == 6);
+    /* Close waits for the serve loop, not for the handler let go at its timeout. */
+    CHECK_RC(oc2_consumer_close(consumer), OC2_RESULT_OK);
+    oc2_producer_free(producer);
+    oc2_consumer_free(consumer);
+    oc2_config_free(c);
+}
+
 static void builder_options_take_effect(void) {
     oc2_config_builder *cb = NULL;
     oc2_config *c = NULL;
@@ -561,6 +654,7 @@ int main(void) {
     RUN(pull_style_round_trip);
     RUN(stale_command_is_not_executed);
     RUN(callback_style_round_trip);
+    RUN(handler_style_answers_the_status_it_returns);
     RUN(builder_options_take_effect);
     RUN(rust_cli_is_answered_by_c_consumers);
     RUN(monitor_pairs_requests_and_responses);

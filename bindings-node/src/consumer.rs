@@ -17,7 +17,7 @@ use napi::threadsafe_function::{
 };
 use napi_derive::napi;
 use serde_json::Value;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 use oc2mqtt::client::{self as core, ConsumerOptions};
 use oc2mqtt::codec;
@@ -40,9 +40,8 @@ pub(crate) const CONSUMER_KEYS: &[&str] = &[
     "freshnessSecs",
 ];
 
-/// The keys of a `Consumer`'s configuration: `ConsumerRules`' and its
-/// journal (`handler_timeout` is not here: it applies to the core's serve
-/// loop, and this binding's `serve` is its own).
+/// The keys of a `Consumer`'s configuration: `ConsumerRules`', its journal
+/// and the handler timeout of `serve`.
 const CONNECTED_CONSUMER_KEYS: &[&str] = &[
     "deviceId",
     "profiles",
@@ -53,10 +52,8 @@ const CONNECTED_CONSUMER_KEYS: &[&str] = &[
     "handleFeatures",
     "freshnessSecs",
     "journal",
+    "handlerTimeoutSecs",
 ];
-
-/// Handler calls waiting on the JavaScript side at once; more commands wait in the core's queue.
-const CONCURRENT_HANDLERS: usize = 64;
 
 fn pairs(env: &Env, v: Unknown<'_>) -> napi::Result<Vec<(String, String)>> {
     const WHAT: &str = "config.pairs ([[action, target], ...] or { action: [targets] })";
@@ -133,6 +130,31 @@ pub(crate) fn consumer_options(env: &Env, obj: &Object<'_>) -> napi::Result<Cons
         o.freshness_secs = secs;
     }
     Ok(o)
+}
+
+/// `handlerTimeoutSecs`: a positive number of seconds (fractions allowed).
+fn handler_timeout(env: &Env, obj: &Object<'_>) -> napi::Result<Option<std::time::Duration>> {
+    const WHAT: &str = "config.handlerTimeoutSecs";
+    let v = field(env, obj, "handlerTimeoutSecs")?;
+    if convert::is_absent(&v)? {
+        return Ok(None);
+    }
+    match convert::json(env, v, WHAT)? {
+        Value::Number(n) => match n
+            .as_f64()
+            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        {
+            Some(d) if !d.is_zero() => Ok(Some(d)),
+            _ => Err(convert::range_error(
+                env,
+                &format!("The {WHAT} must be a positive number of seconds. Received {n}"),
+            )),
+        },
+        _ => Err(convert::type_error(
+            env,
+            &format!("The {WHAT} must be of type number"),
+        )),
+    }
 }
 
 /// A response object from JavaScript (`{ status, status_text?, results? }`).
@@ -250,13 +272,15 @@ impl Consumer {
     /// subscription), `handleFeatures` (deliver `query features` to the
     /// handler instead of answering it), `freshnessSecs` (commands whose
     /// `created` is older are not run; 0: off; default the core's window)
-    /// and `journal` (a file that keeps the commands taken and finished
-    /// across a kill).
+    /// `journal` (a file that keeps the commands taken and finished
+    /// across a kill) and `handlerTimeoutSecs` (past it a handler's command
+    /// is answered 500).
     #[napi(constructor, ts_args_type = "config: ConsumerConfig")]
     pub fn new(env: Env, config: Unknown<'_>) -> napi::Result<Self> {
         let obj = config_object(&env, config, CONNECTED_CONSUMER_KEYS)?;
         let mut options = consumer_options(&env, &obj)?;
         options.journal = client::path(&env, &obj, "journal")?;
+        options.handler_timeout = handler_timeout(&env, &obj)?;
         Ok(Self {
             config: client::config(&env, &obj)?,
             options,
@@ -313,7 +337,9 @@ impl Consumer {
     /// the returned Promise resolves then. The handler returns (or resolves
     /// with) the response, or nothing for a plain `200`. A throw or a
     /// rejection answers `500` with the error's message, and serving goes on.
-    /// Use `incoming.reply({ status: 102 })` for an interim response.
+    /// Use `incoming.reply({ status: 102 })` for an interim response. Up to
+    /// 64 handlers run at once; while all 64 are stuck for a second, new
+    /// commands are answered `503`.
     #[napi(
         ts_args_type = "handler: (command: Command, incoming: Incoming) => Response | void | Promise<Response | void>",
         ts_return_type = "Promise<void>"
@@ -352,29 +378,22 @@ impl Consumer {
                 )))
             })?;
         let tsfn = Arc::new(tsfn);
+        // Core's serve loop: the concurrency limit, the outcome rule (None →
+        // 200, failure → 500), the handler timeout and the 503 of a stall.
         promise(
             env,
             async move {
-                let slots = Arc::new(Semaphore::new(CONCURRENT_HANDLERS));
-                while let Some(incoming) = consumer.next().await {
-                    let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                        break;
-                    };
-                    let tsfn = Arc::clone(&tsfn);
-                    tokio::spawn(async move {
-                        let incoming = Arc::new(incoming);
-                        // Core decides what an outcome means (None → 200, failure → 500).
-                        let outcome = match call_handler(&tsfn, Arc::clone(&incoming)).await {
-                            HandlerOutcome::Response(r) => Ok(r),
-                            HandlerOutcome::Failed(text) => Err(text),
-                        };
-                        if let Err(e) = incoming.answer(outcome).await {
-                            tracing_warn(&e);
+                consumer
+                    .serve_async(move |incoming| {
+                        let tsfn = Arc::clone(&tsfn);
+                        async move {
+                            match call_handler(&tsfn, incoming).await {
+                                HandlerOutcome::Response(r) => Ok(r),
+                                HandlerOutcome::Failed(text) => Err(text),
+                            }
                         }
-                        drop(permit);
-                    });
-                }
-                Ok(())
+                    })
+                    .await
             },
             |env, ()| runtime::undefined(env),
         )
@@ -414,11 +433,6 @@ impl Consumer {
             |env, ()| runtime::undefined(env),
         )
     }
-}
-
-/// Logs through the core's `tracing`, which `setLogger` routes to JavaScript.
-fn tracing_warn(e: &oc2mqtt::Error) {
-    tracing::warn!(error = %e, "the answer to a command could not be sent");
 }
 
 fn instance_unknown<'a>(i: &ClassInstance<'a, Incoming>) -> Unknown<'a> {

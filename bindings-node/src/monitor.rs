@@ -11,7 +11,7 @@ use napi::bindgen_prelude::{Buffer, Env, Object, Unknown};
 use napi_derive::napi;
 
 use oc2mqtt::client::{self as core, MonitorEvent};
-use oc2mqtt::monitor::Observed;
+use oc2mqtt::monitor::{Observed, Pairing};
 
 use crate::client::{self, config_object};
 use crate::convert::{self, field};
@@ -32,12 +32,36 @@ fn observed_to_js<'e>(env: &'e Env, kind: &str, o: &Observed) -> napi::Result<Ob
     e.set("encoding", o.encoding.as_str())?;
     e.set("dialect", o.dialect.as_str())?;
     e.set("receivedAt", o.received_ms as f64)?;
+    e.set("warnings", o.warnings.clone())?;
     Ok(e)
 }
 
-fn event_to_js<'e>(env: &'e Env, ev: &MonitorEvent) -> napi::Result<Object<'e>> {
+/// `{ state: 'open' | 'complete' | 'unanswered' | null, awaiting, deadline }`.
+fn pairing_to_js<'e>(env: &'e Env, p: &Pairing) -> napi::Result<Object<'e>> {
+    let mut o = Object::new(env)?;
+    let (state, awaiting, deadline): (Option<&str>, &[String], Option<f64>) = match p {
+        Pairing::Open {
+            awaiting,
+            deadline_ms,
+        } => (Some("open"), awaiting, Some(*deadline_ms as f64)),
+        Pairing::Complete => (Some("complete"), &[], None),
+        Pairing::Unanswered { missing } => (Some("unanswered"), missing, None),
+        // Unpaired, and whatever a later core adds.
+        _ => (None, &[], None),
+    };
+    o.set("state", state)?;
+    o.set("awaiting", awaiting.to_vec())?;
+    o.set("deadline", deadline)?;
+    Ok(o)
+}
+
+fn event_to_js<'e>(env: &'e Env, ev: &MonitorEvent, pairing: &Pairing) -> napi::Result<Object<'e>> {
     Ok(match ev {
-        MonitorEvent::Request(o) => observed_to_js(env, "request", o)?,
+        MonitorEvent::Request(o) => {
+            let mut e = observed_to_js(env, "request", o)?;
+            e.set("pairing", pairing_to_js(env, pairing)?)?;
+            e
+        }
         MonitorEvent::Notification(o) => observed_to_js(env, "notification", o)?,
         MonitorEvent::Response { observed, latency } => {
             let mut e = observed_to_js(env, "response", observed)?;
@@ -46,6 +70,7 @@ fn event_to_js<'e>(env: &'e Env, ev: &MonitorEvent) -> napi::Result<Object<'e>> 
                 observed.message.response().map(|r| u32::from(r.status)),
             )?;
             e.set("latencyMs", latency.map(|l| l.as_secs_f64() * 1000.0))?;
+            e.set("pairing", pairing_to_js(env, pairing)?)?;
             e
         }
         MonitorEvent::Undecodable {
@@ -174,7 +199,7 @@ impl Monitor {
             env,
             async move {
                 match monitor {
-                    Some(m) => Ok(m.next().await),
+                    Some(m) => Ok(m.next_with_pairing().await),
                     None if closed => Ok(None),
                     None => Err(oc2mqtt::Error::Closed(
                         "the monitor is not connected: call connect() first".to_owned(),
@@ -185,7 +210,7 @@ impl Monitor {
                 let mut o = Object::new(env)?;
                 o.set("done", ev.is_none())?;
                 match ev {
-                    Some(ev) => o.set("value", event_to_js(env, &ev)?)?,
+                    Some((ev, pairing)) => o.set("value", event_to_js(env, &ev, &pairing)?)?,
                     None => o.set("value", ())?,
                 }
                 Ok(Raw::of(&o))
@@ -209,6 +234,12 @@ impl Monitor {
                 Ok(o)
             })
             .collect()
+    }
+
+    /// How long a command waits for its responses, in ms (`pairingWindowMs`).
+    #[napi(getter)]
+    pub fn pairing_window_ms(&self) -> f64 {
+        self.window.as_secs_f64() * 1000.0
     }
 
     /// The broker URL connected to (after a failover, the one in use); null

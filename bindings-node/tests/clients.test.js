@@ -174,6 +174,24 @@ test('a handler that throws or rejects answers 500, and serving continues', asyn
   assert.deepEqual(await ask('err-1', 'ok'), { status: 200 }, 'still serving')
 })
 
+test('a handler past handlerTimeoutSecs is answered 500 while the others go on', async () => {
+  assert.throws(() => new Consumer({ url: broker.url, deviceId: 'to-x', handlerTimeoutSecs: 0 }), { name: 'RangeError', message: 'The config.handlerTimeoutSecs must be a positive number of seconds. Received 0' })
+  assert.throws(() => new Consumer({ url: broker.url, deviceId: 'to-x', handlerTimeoutSecs: '1' }), { name: 'TypeError', message: 'The config.handlerTimeoutSecs must be of type number' })
+  const c = await connected(new Consumer({ url: broker.url, deviceId: 'to-1', handlerTimeoutSecs: 0.5 }))
+  c.serve(async (command) => {
+    if (command.args.mode === 'hang') await new Promise(() => {})
+    return { status: 200, status_text: 'quick' }
+  })
+  const producer = await connected(new Producer({ url: broker.url, id: 'to-p' }))
+  const ask = async (mode) => (await producer.send({ ...START, args: { mode } }, { to: 'to-1', timeout: 5000 }).collect()).responses[0].message.body.openc2.response
+  const t0 = Date.now()
+  const [hung, quick] = await Promise.all([ask('hang'), ask('ok')])
+  assert.deepEqual(hung, { status: 500, status_text: 'handler timed out after 0.5 s' })
+  assert.deepEqual(quick, { status: 200, status_text: 'quick' })
+  assert.ok(Date.now() - t0 < 3000, 'answered at the timeout, not the exchange timeout')
+  await c.close()
+})
+
 test('response_requested none completes on the PUBACK', async () => {
   const producer = await connected(new Producer({ url: broker.url, id: 'none-p' }))
   const t0 = Date.now()

@@ -105,3 +105,17 @@ def test_wrong_password_is_refused(brokers: dict[str, Broker], kind: str) -> Non
     assert str(info.value) == "broker refused the connection: bad user name or password", kind
     assert isinstance(info.value, PermissionError)
     assert time.monotonic() - t0 < 5, f"{kind}: refused after {time.monotonic() - t0:.2f} s"
+
+
+def test_a_consumer_group_is_refused_without_shared_subscriptions(brokers: dict[str, Broker]) -> None:
+    """RabbitMQ 3.10 takes ``$share/<group>/...`` for an ordinary topic: a group
+    member would receive nothing, so the consumer refuses to start, saying why."""
+    b = brokers["rabbitmq"]
+    with pytest.raises(oc2mqtt.ConfigError) as info:
+        oc2mqtt.Consumer(login(b.url), "fw-1", group="pool")
+    text = str(info.value)
+    assert text.startswith(
+        "configuration: consumer groups need shared subscriptions ($share/<group>/...), "
+        f"and the check of the broker at {b.url} failed: "
+    ), text
+    assert "RabbitMQ 3.10 and ActiveMQ 5.17 do not" in text and "without a group" in text, text

@@ -519,6 +519,30 @@ fn serve_says_which_mqtt_version_it_speaks_and_works_on_rabbitmq() {
     assert_eq!(s.wait().0, 0);
 }
 
+#[test]
+fn serve_with_a_group_exits_2_on_a_broker_without_shared_subscriptions() {
+    let b = Broker::start(&["--kind", "activemq"]);
+    let url = b.url();
+    let out = run(&[
+        "serve",
+        "--broker",
+        &url,
+        "--device-id",
+        "fw-1",
+        "--group",
+        "pool",
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "consumer groups need shared subscriptions ($share/<group>/...), and the check of the broker at {url} failed"
+        )) && err.contains("RabbitMQ 3.10 and ActiveMQ 5.17 do not")
+            && !err.contains("ready"),
+        "{err}"
+    );
+}
+
 /// Publishes a raw payload with a hand-rolled MQTT v3.1.1 client (QoS 0, no properties).
 fn publish_raw(port: u16, topic: &str, payload: &[u8]) {
     fn remaining(mut n: usize, out: &mut Vec<u8>) {

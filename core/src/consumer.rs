@@ -30,10 +30,10 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::{mpsc, watch};
 
 use crate::client::{
-    ClientConfig, Connection, Counters, Inbound, Stats, lock, monotonic_ms, panic_text,
+    ClientConfig, Connection, Counters, Inbound, SharedProbe, Stats, lock, monotonic_ms, panic_text,
 };
 use crate::codec::{Dialect, Encoding};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::message::{Command, Message, Response, ResponseRequested};
 use crate::rules::{ConsumerRules, Publish, Received, Request, Responder, Skip};
@@ -66,7 +66,9 @@ struct Inner {
     responder: Responder,
     queue: mpsc::Sender<Incoming>,
     shutdown: watch::Sender<bool>,
-    /// Handlers of [`Consumer::serve`] running now (timed-out ones not counted).
+    /// Commands the application took ([`Consumer::next`], either serve loop)
+    /// and has not finished: no final answer yet, not dropped. A handler
+    /// answered 500 at its timeout no longer counts.
     busy: AtomicUsize,
     /// When the application last took a command (monotonic ms).
     last_taken_ms: std::sync::atomic::AtomicU64,
@@ -168,6 +170,7 @@ impl Inner {
         let incoming = Incoming {
             inner: Arc::clone(self),
             request,
+            taken: std::sync::atomic::AtomicBool::new(false),
         };
         if let Err(mpsc::error::TrySendError::Full(incoming)) = self.queue.try_send(incoming) {
             refuse(
@@ -178,10 +181,48 @@ impl Inner {
     }
 }
 
+/// Why a consumer group cannot start on the broker at `broker`.
+fn no_shared_subscriptions(broker: &str, why: &str) -> Error {
+    Error::Config(format!(
+        "consumer groups need shared subscriptions ($share/<group>/...), and the check of the \
+         broker at {broker} failed: {why}. Mosquitto 2, EMQX and HiveMQ have them; RabbitMQ 3.10 \
+         and ActiveMQ 5.17 do not (they take $share/... for an ordinary topic, so a group \
+         member would receive nothing). Run one consumer per device id, without a group, or \
+         use a broker that has them"
+    ))
+}
+
 /// A command for the application, with the means to answer it.
 pub struct Incoming {
     inner: Arc<Inner>,
     request: Request,
+    /// Counted in `Inner::busy`: taken by the application, not finished.
+    taken: std::sync::atomic::AtomicBool,
+}
+
+impl Incoming {
+    /// Counts this command as taken by the application.
+    fn take(self) -> Self {
+        self.inner.busy.fetch_add(1, Ordering::SeqCst);
+        self.taken.store(true, Ordering::SeqCst);
+        self.inner
+            .last_taken_ms
+            .store(monotonic_ms(), Ordering::Relaxed);
+        self
+    }
+
+    /// No longer counts this command as taken (once).
+    fn finish(&self) {
+        if self.taken.swap(false, Ordering::SeqCst) {
+            self.inner.busy.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 impl std::fmt::Debug for Incoming {
@@ -258,6 +299,7 @@ impl Incoming {
             if let (Some(journal), Some(key)) = (&self.inner.journal, self.request.key()) {
                 lock(journal).finished(key);
             }
+            self.finish();
         }
         sent
     }
@@ -292,6 +334,17 @@ impl Consumer {
                 .map(|f| shared(group, f))
                 .collect::<Result<_>>()?;
         }
+        // On a topic of its own, outside oc2/: no consumer, producer or
+        // monitor sees the probe.
+        let probe = options.group.as_ref().map(|group| SharedProbe {
+            group: group.clone(),
+            topic: format!(
+                "{}oc2mqtt/probe/{}",
+                topics.prefix(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            refusal: no_shared_subscriptions,
+        });
         let mut rules =
             ConsumerRules::with_max_payload(options.clone(), topics, config.max_payload)?;
         let (journal, pending) = match &options.journal {
@@ -311,7 +364,7 @@ impl Consumer {
             }
             None => (None, Vec::new()),
         };
-        let conn = Connection::open(&config, filters).await?;
+        let conn = Connection::open_with(&config, filters, probe).await?;
         let (queue, rx) = mpsc::channel(QUEUE);
         let inner = Arc::new(Inner {
             conn,
@@ -356,12 +409,7 @@ impl Consumer {
             m = rx.recv() => m,
             _ = closed.wait_for(|c| *c) => None,
         };
-        if taken.is_some() {
-            self.inner
-                .last_taken_ms
-                .store(monotonic_ms(), Ordering::Relaxed);
-        }
-        taken
+        taken.map(Incoming::take)
     }
 
     /// Runs `handler` for every command until [`Consumer::close`] (or until
@@ -396,6 +444,68 @@ impl Consumer {
         let _stop_on_drop = StopOnDrop(Arc::clone(&serve));
         Serve::start(&serve);
         let _ = all_finished.wait_for(|f| *f).await;
+        Ok(())
+    }
+
+    /// [`Consumer::serve`] for an asynchronous handler (a binding's
+    /// JavaScript or Python coroutine, a tokio task's work): runs
+    /// `handler(incoming)` for every command until [`Consumer::close`], up to
+    /// 64 at a time as tasks on the runtime, and answers each with its
+    /// outcome by the same rule ([`outcome_response`]): the response given,
+    /// `Ok(None)` as `200`, `Err(text)` or a panic as `500`, a handler
+    /// running past [`ConsumerOptions::handler_timeout`] as `500` (its
+    /// future is dropped). While all 64 run and none finishes, new commands
+    /// wait and then get `503`, as with [`Consumer::serve`]. The handler may
+    /// send a `102` itself through the [`Incoming`] it gets.
+    ///
+    /// Returns once the consumer is closed and the handlers running then
+    /// have answered; dropping the returned future stops taking commands
+    /// (the running handlers still finish and answer).
+    pub async fn serve_async<F, Fut>(&self, handler: F) -> Result<()>
+    where
+        F: Fn(Arc<Incoming>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<Option<Response>, String>>
+            + Send
+            + 'static,
+    {
+        use futures::FutureExt as _;
+        let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_HANDLERS));
+        // Dropping this future detaches the running handlers instead of
+        // aborting them: each still answers its command.
+        let mut running = DetachOnDrop(tokio::task::JoinSet::new());
+        let running = &mut running.0;
+        loop {
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                break;
+            };
+            let Some(incoming) = self.next().await else {
+                break;
+            };
+            while running.try_join_next().is_some() {}
+            let incoming = Arc::new(incoming);
+            let limit = self.inner.options.handler_timeout;
+            let work = std::panic::AssertUnwindSafe(handler(Arc::clone(&incoming))).catch_unwind();
+            running.spawn(async move {
+                let outcome = match limit {
+                    Some(limit) => match tokio::time::timeout(limit, work).await {
+                        Ok(done) => done,
+                        Err(_) => {
+                            let text =
+                                format!("handler timed out after {:.1} s", limit.as_secs_f64());
+                            tracing::warn!(request_id = ?incoming.message().headers.request_id, "{text}");
+                            Ok(Err(text))
+                        }
+                    },
+                    None => work.await,
+                }
+                .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
+                if let Err(e) = incoming.respond(outcome_response(outcome)) {
+                    tracing::warn!(error = %e, "cannot answer a command");
+                }
+                drop(slot);
+            });
+        }
+        while running.join_next().await.is_some() {}
         Ok(())
     }
 
@@ -501,7 +611,6 @@ where
         let inner = &self.consumer.inner;
         let incoming = Arc::new(incoming);
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        inner.busy.fetch_add(1, Ordering::SeqCst);
         let watchdog = inner.options.handler_timeout.map(|limit| {
             let (serve, incoming, done) =
                 (Arc::clone(self), Arc::clone(&incoming), Arc::clone(&done));
@@ -515,7 +624,6 @@ where
                 if let Err(e) = incoming.respond(Response::new(500).with_text(text)) {
                     tracing::warn!(error = %e, "cannot answer a command");
                 }
-                serve.consumer.inner.busy.fetch_sub(1, Ordering::SeqCst);
                 // The stuck thread keeps its handler; a new one takes its slot.
                 Serve::start(&serve);
             })
@@ -533,11 +641,19 @@ where
             );
             return false;
         }
-        inner.busy.fetch_sub(1, Ordering::SeqCst);
         if let Err(e) = incoming.respond(outcome_response(outcome)) {
             tracing::warn!(error = %e, "cannot answer a command");
         }
         true
+    }
+}
+
+/// The handler tasks of a [`Consumer::serve_async`], left to finish when it is dropped.
+struct DetachOnDrop(tokio::task::JoinSet<()>);
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        self.0.detach_all();
     }
 }
 

@@ -83,12 +83,63 @@ pub enum MonitorEvent {
     },
 }
 
+/// Where an event leaves its command's exchange, as the monitor's pairing
+/// sees it right after the event ([`Monitor::next_with_pairing`]): what a
+/// live view shows without waiting for the pairing window to end.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Pairing {
+    /// Not part of an exchange the monitor pairs: a notification, a command
+    /// without a request id or with `response_requested: none`, a response
+    /// to a command it did not see, an undecodable payload.
+    #[default]
+    Unpaired,
+    /// Responses are still awaited until `deadline_ms`.
+    Open {
+        /// Addressed responders (the command's `to`) that have not sent a
+        /// final response yet, sorted; empty for a broadcast, which any
+        /// responder may answer until the deadline.
+        awaiting: Vec<String>,
+        /// When the pairing window ends, milliseconds since the epoch.
+        deadline_ms: i64,
+    },
+    /// Every addressed responder sent a final response (this event's
+    /// response, or an earlier one of which this is a copy).
+    Complete,
+    /// The pairing window passed with these addressed responders missing
+    /// (the [`MonitorEvent::Unanswered`] event).
+    Unanswered {
+        /// Responders that sent no final response.
+        missing: Vec<String>,
+    },
+}
+
+/// An open exchange: when its command was seen, when its window ends.
+struct Seen {
+    at: Instant,
+    deadline_ms: i64,
+}
+
 /// Open exchanges, and completed ones kept for the pairing window so that
 /// the same response seen on `oc2/rsp` and `oc2/rsp/<producer>` pairs twice.
 #[derive(Default)]
 struct Pairs {
-    open: Correlator<Instant>,
+    open: Correlator<Seen>,
     done: HashMap<String, Instant>,
+}
+
+impl Pairs {
+    /// The state of the open exchange `request_id`, or `Unpaired`.
+    fn open_state(&mut self, request_id: &str) -> Pairing {
+        let deadline_ms = self.open.get_mut(request_id).map(|s| s.deadline_ms);
+        match (deadline_ms, self.open.missing(request_id)) {
+            (Some(deadline_ms), Some(awaiting)) => Pairing::Open {
+                awaiting,
+                deadline_ms,
+            },
+            _ => Pairing::Unpaired,
+        }
+    }
 }
 
 struct Inner {
@@ -99,7 +150,7 @@ struct Inner {
     /// several topics (a command to two devices; a response from a peer
     /// that publishes on `oc2/rsp` and `oc2/rsp/<producer>`) show once.
     copies: Mutex<Deduplicator>,
-    events: mpsc::UnboundedSender<MonitorEvent>,
+    events: mpsc::UnboundedSender<(MonitorEvent, Pairing)>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -116,25 +167,30 @@ impl Inner {
         drop(pairs);
         for closed in expired {
             if !closed.missing.is_empty() {
-                let _ = self.events.send(MonitorEvent::Unanswered {
+                let pairing = Pairing::Unanswered {
+                    missing: closed.missing.clone(),
+                };
+                let event = MonitorEvent::Unanswered {
                     request_id: closed.request_id,
                     missing: closed.missing,
-                });
+                };
+                let _ = self.events.send((event, pairing));
             }
         }
     }
 
-    fn observe(&self, m: &Inbound) -> MonitorEvent {
+    fn observe(&self, m: &Inbound) -> (MonitorEvent, Pairing) {
         let received_ms = now_ms();
         let decoded = match self.conn.decode(m) {
             Ok(d) => d,
             Err(error) => {
-                return MonitorEvent::Undecodable {
+                let event = MonitorEvent::Undecodable {
                     topic: m.topic().to_owned(),
                     payload: m.payload().to_vec(),
                     error,
                     received_ms,
                 };
+                return (event, Pairing::Unpaired);
             }
         };
         let observed = Observed {
@@ -152,57 +208,66 @@ impl Inner {
                     .command()
                     .map(|c| c.response_requested())
                     .unwrap_or_default();
+                let mut pairing = Pairing::Unpaired;
                 if let (Some(id), true) = (
                     &observed.message.headers.request_id,
                     rr != ResponseRequested::None,
                 ) {
                     let expect = Expect::from_to(observed.message.headers.to.as_deref());
-                    let deadline = monotonic_ms()
-                        .saturating_add(u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX));
+                    let window = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
+                    let deadline = monotonic_ms().saturating_add(window);
+                    let seen = Seen {
+                        at: Instant::now(),
+                        deadline_ms: received_ms
+                            .saturating_add(i64::try_from(window).unwrap_or(i64::MAX)),
+                    };
                     let mut pairs = self.pairs();
                     // The same command on several topics: the first sighting counts.
                     let _ = if rr == ResponseRequested::Ack {
-                        pairs.open.open_ack(id, expect, deadline, Instant::now())
+                        pairs.open.open_ack(id, expect, deadline, seen)
                     } else {
-                        pairs.open.open(id, expect, deadline, Instant::now())
+                        pairs.open.open(id, expect, deadline, seen)
                     };
+                    pairing = pairs.open_state(id);
                 }
-                MonitorEvent::Request(observed)
+                (MonitorEvent::Request(observed), pairing)
             }
             MsgType::Response => {
+                let id = observed
+                    .message
+                    .headers
+                    .request_id
+                    .as_deref()
+                    .unwrap_or_default();
                 let mut pairs = self.pairs();
-                let latency = match pairs.open.on_response(&observed.message) {
-                    Outcome::Open { data, .. } => Some(data.elapsed()),
+                let (latency, pairing) = match pairs.open.on_response(&observed.message) {
+                    Outcome::Open { data, .. } => {
+                        let latency = data.at.elapsed();
+                        (Some(latency), pairs.open_state(id))
+                    }
                     Outcome::Complete(c) => {
-                        pairs.done.insert(c.request_id, c.data);
-                        Some(c.data.elapsed())
+                        pairs.done.insert(c.request_id, c.data.at);
+                        (Some(c.data.at.elapsed()), Pairing::Complete)
                     }
-                    Outcome::Unsolicited => {
-                        let id = observed
-                            .message
-                            .headers
-                            .request_id
-                            .as_deref()
-                            .unwrap_or_default();
-                        let seen = pairs.done.get(id).map(Instant::elapsed);
-                        if seen.is_none() {
+                    Outcome::Unsolicited => match pairs.done.get(id) {
+                        Some(at) => (Some(at.elapsed()), Pairing::Complete),
+                        None => {
                             Counters::bump(&self.conn.counters.unsolicited);
+                            (None, Pairing::Unpaired)
                         }
-                        seen
-                    }
+                    },
                 };
                 drop(pairs);
-                MonitorEvent::Response { observed, latency }
+                (MonitorEvent::Response { observed, latency }, pairing)
             }
-            MsgType::Notification => MonitorEvent::Notification(observed),
+            MsgType::Notification => (MonitorEvent::Notification(observed), Pairing::Unpaired),
         }
     }
 
     /// Runs on the connection's task for every message.
     fn on_message(&self, m: &Inbound) {
         if lock(&self.copies).check(DedupKey::payload(m.payload()), monotonic_ms()) {
-            let event = self.observe(m);
-            let _ = self.events.send(event);
+            let _ = self.events.send(self.observe(m));
         } else {
             Counters::bump(&self.conn.counters.duplicates);
         }
@@ -213,7 +278,7 @@ impl Inner {
 /// Watches traffic on a topic filter; one MQTT connection.
 pub struct Monitor {
     inner: Arc<Inner>,
-    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<MonitorEvent>>,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<(MonitorEvent, Pairing)>>,
 }
 
 impl Monitor {
@@ -272,6 +337,13 @@ impl Monitor {
 
     /// The next event; `None` once closed.
     pub async fn next(&self) -> Option<MonitorEvent> {
+        self.next_with_pairing().await.map(|(event, _)| event)
+    }
+
+    /// The next event with where it left its command's exchange
+    /// ([`Pairing`]: the responders still awaited and the deadline as soon
+    /// as the command is seen, complete, unanswered); `None` once closed.
+    pub async fn next_with_pairing(&self) -> Option<(MonitorEvent, Pairing)> {
         let mut closed = self.inner.shutdown.subscribe();
         if *closed.borrow() {
             return None;
@@ -293,6 +365,11 @@ impl Monitor {
             .into_iter()
             .filter(|(_, missing)| !missing.is_empty())
             .collect()
+    }
+
+    /// How long a command waits for its responses.
+    pub fn pairing_window(&self) -> Duration {
+        self.inner.window
     }
 
     /// The broker URL connected to (after a failover, the one in use).

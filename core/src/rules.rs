@@ -911,16 +911,53 @@ impl Responder {
 /// Most answers kept for commands sent again: at 800 commands/s, those of
 /// the last 20 s (a broker restart and a reconnect).
 const ANSWERS_KEPT: usize = 16_384;
+/// Most bytes of answers kept (payloads, topics, properties): a consumer's
+/// memory stays flat however many commands it answers (1 000 consumers in
+/// one process hold at most this each).
+const ANSWER_BYTES_KEPT: usize = 2 << 20;
+
+/// An answer as it went on the wire: what a command sent again gets. The
+/// decoded message is not kept (a `Message` is several times its payload);
+/// it is read back from the payload on the rare replay.
+#[derive(Debug)]
+struct KeptAnswer {
+    topics: Vec<String>,
+    payload: Vec<u8>,
+    properties: PublishProperties,
+}
+
+impl KeptAnswer {
+    fn size(&self) -> usize {
+        self.payload.len()
+            + self.topics.iter().map(|t| t.len() + 24).sum::<usize>()
+            + std::mem::size_of::<Self>()
+    }
+
+    fn publish(&self) -> Option<Publish> {
+        let message = codec::decode(&self.payload, Some(&self.properties))
+            .inspect_err(|e| tracing::warn!(error = %e, "a kept answer no longer decodes"))
+            .ok()?
+            .message;
+        Some(Publish {
+            topics: self.topics.clone(),
+            payload: self.payload.clone(),
+            properties: self.properties.clone(),
+            message,
+        })
+    }
+}
 
 /// The answers given, by command, so that a command sent again after a
 /// reconnect (its answer lost with a broker that kept no sessions) gets
-/// them again without running twice. Bounded: [`ANSWERS_KEPT`] commands,
-/// for as long as commands are remembered (`dedup_window_ms`).
+/// them again without running twice. Bounded: [`ANSWERS_KEPT`] commands and
+/// [`ANSWER_BYTES_KEPT`] bytes, for as long as commands are remembered
+/// (`dedup_window_ms`).
 #[derive(Debug)]
 struct AnswerBook {
-    by_key: HashMap<u128, (u64, Vec<Publish>)>,
+    by_key: HashMap<u128, (u64, Vec<KeptAnswer>)>,
     order: VecDeque<(u128, u64)>,
     window_ms: u64,
+    bytes: usize,
 }
 
 impl AnswerBook {
@@ -929,25 +966,36 @@ impl AnswerBook {
             by_key: HashMap::new(),
             order: VecDeque::new(),
             window_ms,
+            bytes: 0,
         }
     }
 
     fn record(&mut self, key: DedupKey, seen_ms: u64, publish: &Publish) {
         let k = key.as_u128();
+        let kept = KeptAnswer {
+            topics: publish.topics.clone(),
+            payload: publish.payload.clone(),
+            properties: publish.properties.clone(),
+        };
+        self.bytes += kept.size();
         if let Some((_, list)) = self.by_key.get_mut(&k) {
-            list.push(publish.clone());
-            return;
+            list.push(kept);
+        } else {
+            self.by_key.insert(k, (seen_ms, vec![kept]));
+            self.order.push_back((k, seen_ms));
         }
-        self.by_key.insert(k, (seen_ms, vec![publish.clone()]));
-        self.order.push_back((k, seen_ms));
         while self.order.len() > ANSWERS_KEPT
+            || (self.bytes > ANSWER_BYTES_KEPT && self.order.len() > 1)
             || self
                 .order
                 .front()
                 .is_some_and(|(_, t)| seen_ms.saturating_sub(*t) > self.window_ms)
         {
-            if let Some((old, _)) = self.order.pop_front() {
-                self.by_key.remove(&old);
+            let Some((old, _)) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, list)) = self.by_key.remove(&old) {
+                self.bytes -= list.iter().map(KeptAnswer::size).sum::<usize>();
             }
         }
     }
@@ -956,7 +1004,7 @@ impl AnswerBook {
     fn again(&self, key: DedupKey, now_ms: u64) -> Vec<Publish> {
         match self.by_key.get(&key.as_u128()) {
             Some((seen_ms, list)) if now_ms.saturating_sub(*seen_ms) >= REPEAT_WINDOW_MS => {
-                list.clone()
+                list.iter().filter_map(KeptAnswer::publish).collect()
             }
             _ => Vec::new(),
         }
@@ -979,6 +1027,63 @@ mod tests {
     use super::*;
     use crate::message::Target;
     use serde_json::json;
+
+    #[test]
+    fn the_answer_book_keeps_its_byte_budget_and_answers_a_replay_as_before() {
+        let topics = Topics::default();
+        let responder = Responder {
+            device_id: "fw-1".into(),
+            topics,
+            answers: Arc::new(Mutex::new(AnswerBook::new(60_000))),
+        };
+        let request = |i: usize| {
+            let mut cmd = Message::request(
+                Command::new("deny", Target::new("ipv4_net", json!("10.0.0.0/8"))).expect("deny"),
+            )
+            .from("p1");
+            cmd.headers.request_id = Some(format!("r{i}"));
+            let (payload, props) =
+                codec::encode(&cmd, Encoding::Json, Dialect::Spec).expect("encodes");
+            let d = codec::decode(&payload, Some(&props)).expect("decodes");
+            let key = DedupKey::command(Some("p1"), &format!("r{i}"));
+            Request {
+                topic: "oc2/cmd/device/fw-1".into(),
+                message: d.message,
+                encoding: d.encoding,
+                dialect: d.dialect,
+                seen: Some((key, i as u64)),
+            }
+        };
+        let first = request(0);
+        let sent = responder
+            .answer(&first, Response::new(200).with_text("x".repeat(1000)))
+            .expect("valid")
+            .expect("sent");
+        // 20 000 answers of about 1.2 kB: far past the budget.
+        for i in 1..20_000 {
+            responder
+                .answer(&request(i), Response::new(200).with_text("x".repeat(1000)))
+                .expect("valid");
+        }
+        let book = lock(&responder.answers);
+        assert!(book.bytes <= ANSWER_BYTES_KEPT, "{} bytes", book.bytes);
+        assert!(book.order.len() < 20_000 && book.order.len() > 1000);
+        // The latest is still kept, and a replay gets the very same publish.
+        let last = DedupKey::command(Some("p1"), "r19999");
+        let again = book.again(last, 19_999 + REPEAT_WINDOW_MS);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].topics, sent.topics);
+        assert_eq!(
+            again[0].message.headers.request_id.as_deref(),
+            Some("r19999")
+        );
+        assert_eq!(again[0].message.response().map(|r| r.status), Some(200));
+        assert!(
+            book.again(DedupKey::command(Some("p1"), "r0"), 30_000)
+                .is_empty(),
+            "evicted"
+        );
+    }
 
     #[test]
     fn a_replayed_command_never_runs_twice() {

@@ -1023,3 +1023,193 @@ async fn stuck_handlers_get_503_for_the_overflow_and_500_at_their_timeout() {
     assert!(s.complete, "{s:?}");
     assert_eq!(s.responses.len(), 1);
 }
+
+fn deny_net(net: &str) -> Command {
+    Command::new("deny", Target::new("ipv4_net", json!(net))).expect("deny is an action")
+}
+
+fn net_of(incoming: &oc2mqtt::client::Incoming) -> String {
+    let target = &incoming.command().target;
+    target.value.as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_async_answers_each_outcome_by_the_core_rule() {
+    // One serve loop in core for asynchronous handlers (the Node and Python
+    // bindings' coroutines): the same outcome rule as the threaded serve.
+    let broker = Broker::start(&[]);
+    let mut opts = ConsumerOptions::new("fw-1");
+    opts.handler_timeout = Some(Duration::from_millis(800));
+    let consumer = Consumer::connect(ClientConfig::new(broker.url()), opts)
+        .await
+        .expect("consumer");
+    let serving = consumer.clone();
+    let served = tokio::spawn(async move {
+        serving
+            .serve_async(|incoming: Arc<oc2mqtt::client::Incoming>| async move {
+                match net_of(&incoming).as_str() {
+                    "10.0.0.1/32" => Ok(Some(Response::new(200).with_text("denied"))),
+                    "10.0.0.2/32" => Ok(None),
+                    "10.0.0.3/32" => Err("no such rule".to_owned()),
+                    "10.0.0.4/32" => panic!("the handler broke"),
+                    "10.0.0.5/32" => {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        Ok(None)
+                    }
+                    _ => {
+                        incoming
+                            .reply(Response::new(102).with_text("working"))
+                            .await
+                            .expect("102 sent");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok(Some(Response::new(200).with_text("done")))
+                    }
+                }
+            })
+            .await
+    });
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let status_of = |net: &'static str| {
+        let producer = producer.clone();
+        async move {
+            let s = producer
+                .send(deny_net(net), opts_to(&["fw-1"]))
+                .await
+                .expect("sent")
+                .collect()
+                .await;
+            s.responses
+                .iter()
+                .map(|r| {
+                    let rsp = r.message.response().expect("a response");
+                    (rsp.status, rsp.status_text.clone().unwrap_or_default())
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let started = std::time::Instant::now();
+    let (a, b, c, d, e, f) = tokio::join!(
+        status_of("10.0.0.1/32"),
+        status_of("10.0.0.2/32"),
+        status_of("10.0.0.3/32"),
+        status_of("10.0.0.4/32"),
+        status_of("10.0.0.5/32"),
+        status_of("10.0.0.6/32"),
+    );
+    let final_of = |v: &Vec<(u16, String)>| v.iter().find(|(s, _)| *s != 102).cloned();
+    assert_eq!(final_of(&a), Some((200, "denied".to_owned())), "{a:?}");
+    assert_eq!(final_of(&b), Some((200, String::new())), "{b:?}");
+    assert_eq!(
+        final_of(&c),
+        Some((500, "no such rule".to_owned())),
+        "{c:?}"
+    );
+    assert_eq!(
+        final_of(&d),
+        Some((500, "handler panicked: the handler broke".to_owned())),
+        "{d:?}"
+    );
+    assert_eq!(
+        final_of(&e),
+        Some((500, "handler timed out after 0.8 s".to_owned())),
+        "{e:?}"
+    );
+    assert!(f.contains(&(102, "working".to_owned())), "{f:?}");
+    assert_eq!(final_of(&f), Some((200, "done".to_owned())), "{f:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the timed-out handler held nothing up"
+    );
+    // Closed, serve_async returns.
+    consumer.close().await;
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .expect("serve_async returns after close")
+        .expect("task")
+        .expect("no error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_async_runs_64_handlers_at_once_and_refuses_a_stalled_overflow_503() {
+    let broker = Broker::start(&[]);
+    let consumer = Consumer::connect(
+        ClientConfig::new(broker.url()),
+        ConsumerOptions::new("fw-1"),
+    )
+    .await
+    .expect("consumer");
+    let release = Arc::new(tokio::sync::Notify::new());
+    let entered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (gate, entering) = (Arc::clone(&release), Arc::clone(&entered));
+    let serving = consumer.clone();
+    tokio::spawn(async move {
+        serving
+            .serve_async(move |_incoming| {
+                let (gate, entering) = (Arc::clone(&gate), Arc::clone(&entering));
+                async move {
+                    entering.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    gate.notified().await;
+                    Ok(None)
+                }
+            })
+            .await
+    });
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let send_batch = |n: usize| {
+        let producer = producer.clone();
+        async move {
+            let mut exchanges = Vec::new();
+            for _ in 0..n {
+                let mut options = opts_to(&["fw-1"]);
+                options.timeout = Duration::from_secs(15);
+                exchanges.push(producer.send(deny(), options).await.expect("sent"));
+            }
+            exchanges
+        }
+    };
+    let first = send_batch(128).await;
+    let started = std::time::Instant::now();
+    while entered.load(std::sync::atomic::Ordering::SeqCst) < 64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "64 handlers start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        entered.load(std::sync::atomic::Ordering::SeqCst),
+        64,
+        "no more than 64 at once"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    // Stalled for a second with 64 waiting: new commands are refused at once.
+    for mut x in send_batch(20).await {
+        let reply = tokio::time::timeout(Duration::from_millis(1500), x.next())
+            .await
+            .expect("refused at once")
+            .expect("an answer");
+        let rsp = reply.message.response().expect("response");
+        assert_eq!(rsp.status, 503, "{rsp:?}");
+    }
+    // Released (the waiting ones run as places free up), every one of the
+    // first 128 is answered 200.
+    let releasing = tokio::spawn(async move {
+        loop {
+            release.notify_waiters();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    for (i, mut x) in first.into_iter().enumerate() {
+        let reply = x
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("no answer to command {i}"));
+        assert_eq!(reply.message.response().expect("response").status, 200);
+    }
+    releasing.abort();
+}

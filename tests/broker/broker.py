@@ -11,11 +11,11 @@ Command line (used by the Rust, C and Node tests and by ``make demo``)::
     broker.py start --dir DIR [--kind KIND] [--tls] [--tls-version tlsv1.2]
                     [--ciphers STRING] [--require-cert] [--user NAME:PASSWORD]...
                     [--deny USER:read|write:TOPIC]... [--acl LINE]... [--persistence]
-                    [--port N] [--tls-port N] [--ws] [--ws-port N] [--upstream PORT]
+                    [--port N] [--tls-port N] [--ws] [--ws-port N] [--upstream PORT] [--dynsec]
         prints one JSON line:
           {"kind", "pid", "port", "tls_port", "ws_port", "dir", "log", "conf",
            "ca", "wrong_ca", "server_cert", "server_key", "client_cert", "client_key"  (with --tls),
-           "upstream" (proxies), "packets" (recorder),
+           "upstream" (proxies), "packets" (recorder), "admin_user", "admin_password" (--dynsec),
            "amqp_port", "dist_port", "epmd_port", "epmd_pid", "node", "env" (rabbitmq)}
     broker.py stop --pid PID      (the "pid" printed by start; also ends what that broker left behind)
     broker.py certs --dir DIR     (only generate the certificates)
@@ -33,6 +33,24 @@ Kinds (``--kind``, default ``mosquitto``):
     AES128-SHA``). ``--ws`` adds a websockets listener (``ws_port``).
     ``--deny`` uses the dynamic-security plugin (``dynamic-security.json``,
     everything allowed by default, per-user deny ACLs).
+    ``--dynsec`` runs the dynamic-security plugin as operators set it up:
+    ``mosquitto_ctrl dynsec init`` writes ``dynamic-security.json`` with one
+    client, ``admin`` (rights on ``$CONTROL/dynamic-security/#`` only), and
+    Mosquitto's defaults (publishing and subscribing denied unless a role
+    allows them); clients and roles are then made with ``mosquitto_ctrl -h
+    127.0.0.1 -p PORT -u admin -P PASSWORD dynsec createClient/createRole/
+    addRoleACL/addClientRole ...`` against the running broker. Prints
+    ``admin_user`` and ``admin_password`` (kept in DIR/dynsec-admin, so a
+    restart keeps the clients, roles and password). Not with --user, --deny
+    or --acl. Observed with Mosquitto 2.0.11: ``mosquitto_ctrl`` exits 0
+    even when the plugin refuses (``createRole: Error: Role already
+    exists`` on stderr); a change to a client's roles (``removeClientRole``,
+    ``addClientRole``) or to the ACLs of a role it has (``removeRoleACL``,
+    ``addRoleACL``) closes that client's connections at once (MQTT 5:
+    DISCONNECT 0x98 "administrative action"; 3.1.1: closed), so they
+    reconnect under the new rights; the subscribe ACL of a shared
+    subscription is checked against the whole filter (``$share/g/t``, not
+    ``t``).
 ``rabbitmq``
     Debian's rabbitmq-server 3.10 with rabbitmq_mqtt and rabbitmq_web_mqtt
     (websocket on ``ws_port``, path ``/ws``; always on). A node of its own:
@@ -93,6 +111,18 @@ Subscriptions whose filter merely overlaps a denied topic (``#`` when
 ``a/#`` is denied) are accepted: Mosquitto then withholds the denied
 messages, RabbitMQ and ActiveMQ deliver them (they check the filter only).
 
+A shared subscription, ``$share/g/t`` (what a consumer group subscribes;
+observed by test_broker.py and with mosquitto_sub/pub -V mqttv311):
+
+* Mosquitto 2.0.11: SUBACK 0x01 (granted); a publish to ``t`` reaches one
+  member of group ``g``. Its MQTT 5 CONNACK has no Shared Subscription
+  Available property (so: available).
+* RabbitMQ 3.10: SUBACK 0x01, connection stays open, but ``$share/g/t`` is
+  an ordinary topic to it: a publish to ``t`` is not delivered (one to the
+  literal ``$share/g/t`` is).
+* ActiveMQ 5.17: SUBACK 0x01, connection stays open, and nothing is
+  delivered, neither a publish to ``t`` nor one to ``$share/g/t``.
+
 An MQTT 5 CONNECT: Mosquitto accepts it; RabbitMQ 3.10 closes the
 connection without a CONNACK; ActiveMQ 5.17 answers a 3.1.1 CONNACK 0x01
 (unacceptable protocol version) and closes. ``v311-proxy`` closes without
@@ -119,6 +149,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import fcntl
 import glob
@@ -140,6 +171,7 @@ from pathlib import Path
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+MOSQUITTO_CTRL = shutil.which("mosquitto_ctrl") or "/usr/bin/mosquitto_ctrl"
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 EPMD = shutil.which("epmd") or "/usr/bin/epmd"
 ACTIVEMQ_HOME = "/usr/share/activemq"
@@ -413,7 +445,7 @@ def _dynsec_client(name: str, password: str, roles: list[str]) -> dict:
 
 
 def _start_mosquitto(d: Path, info: dict, *, tls, tls_version, require_cert, users, acl, persistence, port,
-                     tls_port, ws, ws_port, deny, ciphers) -> subprocess.Popen:
+                     tls_port, ws, ws_port, deny, ciphers, dynsec=False) -> subprocess.Popen:
     port = port or free_port()
     lines = [
         f"pid_file {d / 'mosquitto.pid'}",
@@ -431,7 +463,21 @@ def _start_mosquitto(d: Path, info: dict, *, tls, tls_version, require_cert, use
     if os.geteuid() == 0:
         # Mosquitto drops to user 'mosquitto' before reading keys, passwords and ACLs.
         lines.insert(0, "user root")
-    if deny:
+    if dynsec:
+        ds = d / "dynamic-security.json"
+        admin = d / "dynsec-admin"
+        if not ds.exists() or not admin.exists():
+            # What an operator runs; the password stays in DIR for a restart.
+            password = secrets.token_urlsafe(18)
+            ds.unlink(missing_ok=True)
+            subprocess.run([MOSQUITTO_CTRL, "dynsec", "init", str(ds), "admin", password],
+                           check=True, capture_output=True)
+            admin.write_text(password)
+            os.chmod(admin, 0o600)
+        os.chmod(ds, 0o600)
+        info.update({"admin_user": "admin", "admin_password": admin.read_text()})
+        lines += [f"plugin {DYNSEC_PLUGIN}", f"plugin_opt_config_file {ds}", "allow_anonymous false"]
+    elif deny:
         # acl_file can only deny both directions at once; the dynamic-security
         # plugin has per-direction allow/deny ACLs over an allow-all default.
         roles = []
@@ -507,6 +553,13 @@ def _start_mosquitto(d: Path, info: dict, *, tls, tls_version, require_cert, use
         raise
     info.update({"log": str(d / "mosquitto.log"), "conf": str(conf)})
     return proc
+
+
+def mosquitto_ctrl(info: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs ``mosquitto_ctrl ... dynsec ARGS`` as the admin of a broker started with dynsec=True."""
+    return subprocess.run([MOSQUITTO_CTRL, "-h", "127.0.0.1", "-p", str(info["port"]), "-u", info["admin_user"],
+                           "-P", info["admin_password"], "dynsec", *args], check=check, capture_output=True,
+                          text=True, timeout=30)
 
 
 # ---------------------------------------------------------------------------
@@ -713,16 +766,29 @@ def _rabbit_template(node: str = RABBIT_NODE) -> Path | None:
 
 
 def _start_rabbitmq(d: Path, info: dict, *, tls, tls_version, require_cert, users, persistence, port,
-                    tls_port, ws_port, deny, ciphers) -> tuple[subprocess.Popen, list[dict]]:
-    ports = {"mqtt": port or free_port(), "ws": ws_port or free_port(), "amqp": free_port(),
-             "dist": free_port(), "epmd": free_port()}
+                    tls_port, ws_port, deny, ciphers, node: str = RABBIT_NODE, cluster: dict | None = None
+                    ) -> tuple[subprocess.Popen, list[dict]]:
+    """One node. With `cluster` ({"epmd_port", "cookie", "ports" (fixed, for a
+    restart), "conf", "policies"}), a cluster member: the cluster's epmd and
+    Erlang cookie, no epmd of its own."""
+    fixed = (cluster or {}).get("ports") or {}
+    ports = {"mqtt": port or fixed.get("mqtt") or free_port(), "ws": ws_port or fixed.get("ws") or free_port(),
+             "amqp": fixed.get("amqp") or free_port(), "dist": fixed.get("dist") or free_port(),
+             "epmd": cluster["epmd_port"] if cluster else free_port()}
     if tls:
-        ports["tls"] = tls_port or free_port()
+        ports["tls"] = tls_port or fixed.get("tls") or free_port()
+    if cluster:
+        cookie = d / "home" / ".erlang.cookie"
+        cookie.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            cookie.chmod(0o600)
+        cookie.write_text(cluster["cookie"])
+        cookie.chmod(0o400)
     mnesia = d / "mnesia"
     if not persistence and mnesia.exists():
         shutil.rmtree(mnesia)
     if not mnesia.exists():
-        template = _rabbit_template()
+        template = _rabbit_template(node)
         if template is not None:
             shutil.copytree(template, mnesia, symlinks=True)
             # Ra (the MQTT plugin's client-id tracker) keeps absolute paths in its server configs.
@@ -738,6 +804,7 @@ def _start_rabbitmq(d: Path, info: dict, *, tls, tls_version, require_cert, user
                    "tags": "administrator" if not users else ""} for n, p in people],
         "permissions": [{"user": n, "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"} for n, _ in people],
         "topic_permissions": [],
+        "policies": (cluster or {}).get("policies", []),
     }
     for name, _ in people:
         reads = [t for u, m, t in deny if u == name and m == "read"]
@@ -764,6 +831,7 @@ def _start_rabbitmq(d: Path, info: dict, *, tls, tls_version, require_cert, user
         f"load_definitions = {d / 'definitions.json'}",
         "log.console = false",
         "log.file.level = info",
+        *(cluster or {}).get("conf", []),
     ]
     if tls:
         certs = make_certs(d / "certs")
@@ -781,13 +849,15 @@ def _start_rabbitmq(d: Path, info: dict, *, tls, tls_version, require_cert, user
         for i, c in enumerate((ciphers or "").split(":") if ciphers else [], 1):
             conf.append(f"ssl_options.ciphers.{i} = {c}")
     probe = people[0] if users else (None, None)
-    beam, epmd = _rabbit_node(d, conf, ports, START_TIMEOUT["rabbitmq"], probe)
+    beam, epmd = _rabbit_node(d, conf, ports, START_TIMEOUT["rabbitmq"], probe, node, own_epmd=not cluster)
     info.update({"port": ports["mqtt"], "tls_port": ports.get("tls"), "ws_port": ports["ws"],
                  "amqp_port": ports["amqp"], "dist_port": ports["dist"], "epmd_port": ports["epmd"],
-                 "epmd_pid": epmd.pid,
-                 "node": RABBIT_NODE, "log": str(d / "log" / "rabbit.log"), "conf": str(d / "rabbitmq.conf"),
-                 "env": {k: v for k, v in _rabbit_env(d, ports).items()
+                 "epmd_pid": epmd.pid if epmd else None,
+                 "node": node, "log": str(d / "log" / "rabbit.log"), "conf": str(d / "rabbitmq.conf"),
+                 "env": {k: v for k, v in _rabbit_env(d, ports, node).items()
                          if k.startswith(("RABBITMQ_", "ERL_")) or k == "HOME"}})
+    if epmd is None:
+        return beam, []
     _STARTED[epmd.pid] = epmd
     return beam, [_companion(epmd.pid)]
 
@@ -798,6 +868,199 @@ def rabbitmqctl(info: dict, *args: str, check: bool = True) -> subprocess.Comple
     env.pop("RUNNING_UNDER_SYSTEMD", None)
     return subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", *args], env=env, check=check,
                           capture_output=True, text=True)
+
+
+# ---------------------------------------------------------------------------
+# RabbitMQ cluster
+
+# What holds an MQTT subscription's messages (a session with a stable client
+# id, Clean Session 0): a classic queue on the node the client was connected
+# to; the same, mirrored to every node (classic mirrored queues, policy
+# ha-mode all); or a quorum queue (mqtt.durable_queue_type = quorum; replicas
+# on up to 3 nodes, available while a majority of them runs).
+CLUSTER_QUEUES = ("classic", "mirrored", "quorum")
+
+
+def _cluster_node_name(i: int) -> str:
+    return f"oc2c{i}@localhost"
+
+
+def _cluster_settings(queues: str) -> dict:
+    if queues not in CLUSTER_QUEUES:
+        raise ValueError(f"--queues {queues!r}: one of {', '.join(CLUSTER_QUEUES)}")
+    conf = ["mqtt.durable_queue_type = quorum"] if queues == "quorum" else []
+    policies = [{"vhost": "/", "name": "oc2-mqtt-mirrored", "pattern": "^mqtt-subscription-",
+                 "apply-to": "queues", "priority": 0,
+                 "definition": {"ha-mode": "all", "ha-sync-mode": "automatic"}}] if queues == "mirrored" else []
+    return {"conf": conf, "policies": policies}
+
+
+@contextlib.contextmanager
+def _cluster_state(d: Path):
+    """The cluster's description (DIR/cluster.json), locked while read and updated."""
+    with open(d / "cluster.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads((d / "cluster.json").read_text())
+        yield state
+        tmp = d / ".cluster.json.tmp"
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.chmod(0o600)
+        os.replace(tmp, d / "cluster.json")
+
+
+def _free_ports(n: int) -> list[int]:
+    """n distinct free ports (all bound at once, then released)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _cluster_node(d: Path, state: dict, i: int, ports: dict | None) -> dict:
+    """Boots node i (1-based) of the cluster in DIR/n<i>; registers it for stop().
+    A first boot whose free port was taken meanwhile (eaddrinuse) gets new ports, once."""
+    nd = d / f"n{i}"
+    info: dict = {"kind": "rabbitmq", "index": i, "port": None, "tls_port": None, "ws_port": None,
+                  "wss_port": None, "dir": str(nd)}
+    people = _parse_users(state["users"])
+    for attempt in (1, 2):
+        try:
+            beam, _ = _start_rabbitmq(nd, info, tls=False, tls_version=None, require_cert=False, users=people,
+                                      persistence=True, port=None, tls_port=None, ws_port=None,
+                                      deny=_parse_deny(state["deny"], people), ciphers=None,
+                                      node=_cluster_node_name(i),
+                                      cluster={"epmd_port": state["epmd_port"], "cookie": state["cookie"],
+                                               "ports": ports, **_cluster_settings(state["queues"])})
+            break
+        except RuntimeError as e:
+            if attempt == 2 or state["nodes"] or "eaddrinuse" not in str(e):
+                raise
+            shutil.rmtree(nd / "mnesia", ignore_errors=True)
+            ports = dict(zip(("mqtt", "ws", "amqp", "dist"), _free_ports(4)))
+    _STARTED[beam.pid] = beam
+    _register(beam.pid, {"kind": "rabbitmq", "dir": str(nd), "companions": [], "grace": STOP_GRACE["rabbitmq"]})
+    info["pid"] = beam.pid
+    return info
+
+
+def _node_ports(n: dict) -> dict:
+    return {"mqtt": n["port"], "ws": n["ws_port"], "amqp": n["amqp_port"], "dist": n["dist_port"]}
+
+
+def _start_cluster(d: Path, size: int, *, users: list[str], deny: list[str], queues: str) -> dict:
+    """N nodes on one epmd, joined to node 1 with rabbitmqctl join_cluster."""
+    if not 2 <= size <= 9:
+        raise ValueError(f"--cluster {size}: 2 to 9 nodes")
+    _cluster_settings(queues)
+    for i in range(1, size + 1):  # a new cluster: no node database of an earlier one
+        shutil.rmtree(d / f"n{i}" / "mnesia", ignore_errors=True)
+    epmd_port = free_port()
+    epmd = _start_epmd(d, epmd_port)
+    _STARTED[epmd.pid] = epmd
+    state = {"size": size, "queues": queues, "users": users, "deny": deny, "epmd_port": epmd_port,
+             "epmd_pid": epmd.pid, "cookie": secrets.token_hex(20), "nodes": []}
+    (d / "cluster.json").write_text(json.dumps(state, indent=1))
+    (d / "cluster.json").chmod(0o600)
+    _register(epmd.pid, {"kind": "rabbitmq-cluster", "dir": str(d), "companions": [], "grace": 0.0,
+                         "cluster": str(d / "cluster.json")})
+    try:
+        # Boot every node at once (each from its own template), then join them to node 1.
+        with concurrent.futures.ThreadPoolExecutor(size) as pool:
+            free = _free_ports(4 * size)
+            futures = [pool.submit(_cluster_node, d, state, i, dict(zip(("mqtt", "ws", "amqp", "dist"),
+                                                                         free[4 * (i - 1):4 * i])))
+                       for i in range(1, size + 1)]
+            errors = [f.exception() for f in futures]
+            nodes = [f.result() for f, e in zip(futures, errors) if e is None]
+        state["nodes"] = nodes
+        (d / "cluster.json").write_text(json.dumps(state, indent=1))
+        for e in errors:
+            if e is not None:
+                raise e
+        seed = nodes[0]["node"]
+        for n in nodes[1:]:
+            for args in (["stop_app"], ["join_cluster", seed], ["start_app"]):
+                r = rabbitmqctl(n, *args, check=False)
+                if r.returncode != 0:
+                    raise RuntimeError(f"rabbitmqctl -n {n['node']} {' '.join(args)} failed: "
+                                       f"{r.stdout}{r.stderr}\n{_tail(Path(n['log']))}")
+            people = _parse_users(users)
+            _wait_mqtt_ready(n["port"], _STARTED[n["pid"]], [Path(n["log"])], START_TIMEOUT["rabbitmq"],
+                             "rabbitmq", *(people[0] if people else (None, None)))
+    except Exception:
+        stop(epmd.pid)
+        raise
+    return {"kind": "rabbitmq", "cluster": size, "queues": queues, "pid": epmd.pid, "epmd_pid": epmd.pid,
+            "epmd_port": epmd_port, "dir": str(d), "port": nodes[0]["port"], "tls_port": None,
+            "ws_port": nodes[0]["ws_port"], "wss_port": None, "nodes": nodes}
+
+
+def start_node(d: Path, index: int) -> dict:
+    """Starts node `index` (1-based) of the cluster in DIR again, after it was
+    stopped or killed: same name, ports and node database; it rejoins the cluster."""
+    d = Path(d).resolve()
+    if not (d / "cluster.json").exists():
+        raise RuntimeError(f"{d} holds no cluster (no cluster.json): start one with --cluster N")
+    with _cluster_state(d) as state:
+        old = state["nodes"][index - 1]
+        if old.get("pid") and _alive(old["pid"]):
+            raise RuntimeError(f"node {index} ({old['node']}) still runs as PID {old['pid']}")
+        with contextlib.suppress(OSError):
+            (_registry() / f"{old['pid']}.json").unlink()
+        info = _cluster_node(d, state, index, _node_ports(old))
+        state["nodes"][index - 1] = info
+    return info
+
+
+class Cluster:
+    """A RabbitMQ cluster (context manager): ``nodes[i]`` are node descriptions
+    (pid, port, node, env, ...); each node can be stopped and started alone.
+
+        with Cluster(tmp_path, size=3, queues="quorum") as c:
+            c.url(0), c.stop_node(1, kill=True), c.start_node(1), c.rabbitmqctl(0, "cluster_status")
+    """
+
+    def __init__(self, directory, size: int = 3, **options):
+        self.directory = Path(directory)
+        self.options = {"size": size, **options}
+        self.info: dict = {}
+
+    def __enter__(self) -> Cluster:
+        self.info = start(self.directory, kind="rabbitmq", cluster=self.options["size"],
+                          **{k: v for k, v in self.options.items() if k != "size"})
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def nodes(self) -> list[dict]:
+        return self.info["nodes"]
+
+    def url(self, i: int) -> str:
+        return f"mqtt://127.0.0.1:{self.nodes[i]['port']}"
+
+    def stop_node(self, i: int, kill: bool = False) -> None:
+        """Stops node i (0-based): SIGKILL, or SIGTERM (a clean shutdown)."""
+        stop(self.nodes[i]["pid"], timeout=0.0 if kill else None)
+
+    def start_node(self, i: int) -> dict:
+        self.nodes[i] = start_node(self.directory, i + 1)
+        return self.nodes[i]
+
+    def rabbitmqctl(self, i: int, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return rabbitmqctl(self.nodes[i], *args, check=check)
+
+    def stop(self) -> None:
+        if self.info.get("pid"):
+            stop(self.info["pid"])
+            self.info["pid"] = None
 
 
 # ---------------------------------------------------------------------------
@@ -1327,7 +1590,8 @@ def start(d: Path, *, kind: str = "mosquitto", tls: bool = False, tls_version: s
           require_cert: bool = False, users: list[str] | None = None, acl: list[str] | None = None,
           persistence: bool = False, port: int | None = None, tls_port: int | None = None,
           ws: bool = False, ws_port: int | None = None, deny: list[str] | None = None,
-          ciphers: str | None = None, upstream: int | None = None) -> dict:
+          ciphers: str | None = None, upstream: int | None = None, cluster: int | None = None,
+          queues: str = "classic", dynsec: bool = False) -> dict:
     """Starts a broker (or fake server); returns its description (see the module doc)."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
@@ -1335,8 +1599,17 @@ def start(d: Path, *, kind: str = "mosquitto", tls: bool = False, tls_version: s
     d.mkdir(parents=True, exist_ok=True)
     people = _parse_users(users)
     rules = _parse_deny(deny, people)
+    if cluster is not None:
+        if kind != "rabbitmq":
+            raise ValueError("--cluster is for --kind rabbitmq")
+        if tls or acl or persistence or port or tls_port or ws or ws_port or ciphers or upstream:
+            raise ValueError("--cluster takes only --user, --deny and --queues")
+        return _start_cluster(d, cluster, users=users or [], deny=deny or [], queues=queues)
     if acl and kind != "mosquitto":
         raise ValueError("--acl is Mosquitto's acl_file syntax; use --deny for the other kinds")
+    if dynsec and (kind != "mosquitto" or people or rules or acl):
+        raise ValueError("--dynsec is for --kind mosquitto, without --user, --deny or --acl "
+                         "(make clients and roles with mosquitto_ctrl)")
     if kind in FAKE_KINDS and (tls or people or rules or persistence or ws or ws_port):
         raise ValueError(f"--kind {kind} takes only --port and --upstream")
     info: dict = {"kind": kind, "port": None, "tls_port": None, "ws_port": None, "wss_port": None, "dir": str(d)}
@@ -1344,7 +1617,7 @@ def start(d: Path, *, kind: str = "mosquitto", tls: bool = False, tls_version: s
     if kind == "mosquitto":
         proc = _start_mosquitto(d, info, tls=tls, tls_version=tls_version, require_cert=require_cert,
                                 users=people, acl=acl, persistence=persistence, port=port, tls_port=tls_port,
-                                ws=ws, ws_port=ws_port, deny=rules, ciphers=ciphers)
+                                ws=ws, ws_port=ws_port, deny=rules, ciphers=ciphers, dynsec=dynsec)
     elif kind == "rabbitmq":
         proc, companions = _start_rabbitmq(d, info, tls=tls, tls_version=tls_version, require_cert=require_cert,
                                            users=people, persistence=persistence, port=port, tls_port=tls_port,
@@ -1371,6 +1644,13 @@ def stop(pid: int, timeout: float | None = None) -> None:
     record: dict = {}
     with contextlib.suppress(OSError, ValueError):
         record = json.loads(reg.read_text())
+    if record.get("cluster"):  # a RabbitMQ cluster (PID: its epmd): every node first, outright
+        nodes = []
+        with contextlib.suppress(OSError, ValueError):
+            nodes = json.loads(Path(record["cluster"]).read_text())["nodes"]
+        for n in nodes:
+            if n.get("pid"):
+                stop(n["pid"], timeout=0.0)
     grace = timeout if timeout is not None else record.get("grace", 5.0)
     proc = _STARTED.pop(pid, None)
     starttime = record.get("starttime")
@@ -1473,6 +1753,12 @@ def main(argv: list[str]) -> int:
     s.add_argument("--ws", action="store_true")
     s.add_argument("--ws-port", type=int)
     s.add_argument("--upstream", type=int)
+    s.add_argument("--cluster", type=int, metavar="N")
+    s.add_argument("--queues", choices=CLUSTER_QUEUES, default="classic")
+    s.add_argument("--dynsec", action="store_true")
+    sn = sub.add_parser("start-node")
+    sn.add_argument("--dir", required=True, type=Path)
+    sn.add_argument("--index", required=True, type=int)
     k = sub.add_parser("stop")
     k.add_argument("--pid", required=True, type=int)
     c = sub.add_parser("certs")
@@ -1489,8 +1775,16 @@ def main(argv: list[str]) -> int:
         try:
             info = start(a.dir, kind=a.kind, tls=a.tls, tls_version=a.tls_version, require_cert=a.require_cert,
                          users=a.user, acl=a.acl, persistence=a.persistence, port=a.port, tls_port=a.tls_port,
-                         ws=a.ws, ws_port=a.ws_port, deny=a.deny, ciphers=a.ciphers, upstream=a.upstream)
+                         ws=a.ws, ws_port=a.ws_port, deny=a.deny, ciphers=a.ciphers, upstream=a.upstream,
+                         cluster=a.cluster, queues=a.queues, dynsec=a.dynsec)
         except (RuntimeError, ValueError) as e:
+            print(f"broker.py: {e}", file=sys.stderr)
+            return 1
+        print(json.dumps(info), flush=True)
+    elif a.cmd == "start-node":
+        try:
+            info = start_node(a.dir, a.index)
+        except (RuntimeError, ValueError, OSError, IndexError) as e:
             print(f"broker.py: {e}", file=sys.stderr)
             return 1
         print(json.dumps(info), flush=True)

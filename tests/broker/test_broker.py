@@ -34,6 +34,9 @@ REFUSED_PUBLISH = {"mosquitto": "PUBACK", "rabbitmq": "closed", "activemq": "PUB
 # A subscription to '#' by a user denied reading secret/#: (SUBACK, gets secret/z?)
 OVERLAP = {"mosquitto": ("SUBACK 0x01", False), "rabbitmq": ("SUBACK 0x01", True),
            "activemq": ("SUBACK 0x01", True)}
+# A 3.1.1 SUBSCRIBE to $share/g/share/t: (SUBACK, does a publish to share/t come through it?)
+SHARED = {"mosquitto": ("SUBACK 0x01", True), "rabbitmq": ("SUBACK 0x01", False),
+          "activemq": ("SUBACK 0x01", False)}
 # 0x01: the 3.1.1 "unacceptable protocol version" CONNACK
 V5_CONNECT = {"mosquitto": "CONNACK 0x00", "rabbitmq": "closed", "activemq": "CONNACK 0x01, closed"}
 
@@ -257,6 +260,22 @@ def test_json_line_keys(open_broker, secured_broker):
     assert open_broker.tls_port is None
 
 
+def test_shared_subscriptions(open_broker):
+    """$share/<group>/<filter>: a shared subscription on Mosquitto; RabbitMQ and
+    ActiveMQ grant it but deliver nothing published to the filter."""
+    kind, port = open_broker.kind, open_broker.port
+    member = raw(port)
+    answer = member.subscribe("$share/g/share/t")
+    time.sleep(0.2)
+    p = raw(port)
+    assert p.publish("share/t", b"shared") == "PUBACK"
+    got = member.messages(1, count=1)
+    print(f"{kind}: SUBSCRIBE $share/g/share/t -> {answer}, gets share/t: {bool(got)}")
+    assert (answer, bool(got)) == SHARED[kind]
+    member.close()
+    p.close()
+
+
 def test_password_user(secured_broker):
     port = secured_broker.port
     roundtrip(port, "oc2/pw/t", "-u", "alice", "-P", "apw")
@@ -467,6 +486,60 @@ def test_stop_by_pid_cli(open_broker, tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# a RabbitMQ cluster
+
+def _running_nodes(c: broker.Cluster, i: int) -> list[str]:
+    return sorted(json.loads(c.rabbitmqctl(i, "cluster_status", "--formatter", "json").stdout)["running_nodes"])
+
+
+def test_rabbitmq_cluster(tmp_path):
+    """--cluster 2: one cluster (cluster_status lists both nodes), a message published
+    on node 1 reaches a subscriber on node 2; a node killed alone leaves the other
+    serving, and started again (start-node) rejoins on its ports."""
+    _need("rabbitmq")
+    t0 = time.monotonic()
+    with broker.Cluster(tmp_path, size=2) as c:
+        print(f"2-node cluster started in {time.monotonic() - t0:.2f}s")
+        names = ["oc2c1@localhost", "oc2c2@localhost"]
+        assert [n["node"] for n in c.nodes] == names
+        assert len({n["port"] for n in c.nodes}) == 2 and c.nodes[0]["epmd_port"] == c.nodes[1]["epmd_port"]
+        assert _running_nodes(c, 1) == names
+        s = sub_start(c.nodes[1]["port"], "oc2/cluster/t")
+        r = pub(c.nodes[0]["port"], "oc2/cluster/t", "across")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert sub_result(s) == ["oc2/cluster/t across"]
+
+        before = dict(c.nodes[1])
+        c.stop_node(1, kill=True)
+        assert not broker._alive(before["pid"])
+        assert broker._alive(c.nodes[0]["pid"]) and broker._alive(c.info["epmd_pid"])
+        roundtrip(c.nodes[0]["port"], "oc2/cluster/alone")
+        out = subprocess.run([sys.executable, BROKER_PY, "start-node", "--dir", str(tmp_path), "--index", "2"],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        again = json.loads(out.stdout)
+        assert again["pid"] != before["pid"] and again["port"] == before["port"]
+        c.nodes[1] = again
+        assert _running_nodes(c, 0) == names
+        s = sub_start(c.nodes[0]["port"], "oc2/cluster/back")
+        assert pub(c.nodes[1]["port"], "oc2/cluster/back", "rejoined").returncode == 0
+        assert sub_result(s) == ["oc2/cluster/back rejoined"]
+        pids = [n["pid"] for n in c.nodes] + [c.info["epmd_pid"]]
+    assert not any(broker._alive(p) for p in pids), "stop ends every node and the cluster's epmd"
+
+
+def test_rabbitmq_cluster_bad_options(tmp_path):
+    for bad in ({"cluster": 1}, {"cluster": 2, "tls": True}, {"cluster": 2, "queues": "sharded"},
+                {"cluster": 2, "kind": "mosquitto"}):
+        with pytest.raises(ValueError) as e:
+            broker.start(tmp_path, **{"kind": "rabbitmq", **bad})
+        assert "--cluster" in str(e.value) or "--queues" in str(e.value), e.value
+    out = subprocess.run([sys.executable, BROKER_PY, "start-node", "--dir", str(tmp_path), "--index", "1"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "cluster.json" in out.stderr and out.stdout == ""
+
+
+# ---------------------------------------------------------------------------
 # options that are not per kind
 
 def test_mosquitto_ciphers(tmp_path):
@@ -488,6 +561,52 @@ def test_mosquitto_ciphers(tmp_path):
                             str(b.tls_port), "--tls-version", "tlsv1.2", "--ciphers", "AES128-SHA", "-t", "c",
                             "-m", "x"], capture_output=True, text=True, timeout=15)
         assert r.returncode == 0, r.stderr
+
+
+def test_mosquitto_dynsec(tmp_path):
+    """--dynsec: only the admin client exists, which may publish to the
+    plugin's topics only; clients and roles come from mosquitto_ctrl; a role given to
+    or taken from a connected client closes its connection; a restart keeps them."""
+    _need("mosquitto")
+    with broker.Broker(tmp_path, dynsec=True) as b:
+        assert b.admin_user == "admin" and len(b.admin_password) >= 16
+        # The admin may read everything, but publish only to the plugin's topics.
+        admin = raw(b.port, b.admin_user, b.admin_password)
+        assert admin.subscribe("a/t") == "SUBACK 0x01"
+        assert admin.publish("a/t", b"x") == "PUBACK"  # 3.1.1: dropped, still acknowledged
+        assert admin.messages(0.5) == []
+        admin.close()
+        for args in (("createClient", "carol", "-p", "cpw"), ("createRole", "reader"),
+                     ("addRoleACL", "reader", "subscribeLiteral", "a/t", "allow"),
+                     ("addRoleACL", "reader", "publishClientSend", "a/t", "allow")):
+            r = broker.mosquitto_ctrl(b.info, *args)
+            assert "Error" not in r.stdout + r.stderr, r.stderr
+        # mosquitto_ctrl exits 0 even when the plugin refuses: read what it says.
+        r = broker.mosquitto_ctrl(b.info, "createRole", "reader")
+        assert r.returncode == 0 and "createRole: Error: Role already exists" in r.stderr, r.stderr
+        carol = raw(b.port, "carol", "cpw")
+        assert carol.subscribe("a/t") == "SUBACK 0x80"  # no role yet: the defaults deny
+        broker.mosquitto_ctrl(b.info, "addClientRole", "carol", "reader")
+        assert carol.read(3) is None, "a role change closes carol's connection, even one that adds"
+        carol = raw(b.port, "carol", "cpw")
+        assert carol.subscribe("a/t") == "SUBACK 0x01"
+        assert carol.publish("a/t", b"mine") == "PUBACK"
+        assert carol.messages(3, count=1) == [("a/t", b"mine")]
+        broker.mosquitto_ctrl(b.info, "removeClientRole", "carol", "reader")
+        assert carol.read(3) is None, "the role change closes carol's connection"
+        c = Raw(b.port, "carol", "wrong")
+        assert c.connack() == "CONNACK 0x05"
+        c.close()
+        broker.mosquitto_ctrl(b.info, "addClientRole", "carol", "reader")
+        password = b.admin_password
+        b.restart()
+        assert b.admin_password == password
+        carol = raw(b.port, "carol", "cpw")
+        assert carol.subscribe("a/t") == "SUBACK 0x01"
+        carol.close()
+    for bad in ({"users": ["x:y"]}, {"kind": "rabbitmq"}):
+        with pytest.raises(ValueError, match="--dynsec"):
+            broker.start(tmp_path / "bad", dynsec=True, **bad)
 
 
 def test_start_failure_shows_the_log(tmp_path):

@@ -30,15 +30,25 @@ use crate::error::{Error, MessageError, Result};
 /// PINGREQ goes out after 95 % of the keep-alive without traffic (MQTT-T 3.4).
 const PING_PERMILLE: u64 = 950;
 /// A publish that was in flight, oldest first, each time the broker closed
-/// the connection this many times is refused, not sent again: the broker
-/// (RabbitMQ, for one) closes the connection on a publish its ACL refuses.
+/// the connection this many times, and for at least [`STRIKE_SPAN`], is
+/// refused, not sent again: the broker (RabbitMQ, for one) closes the
+/// connection on a publish its ACL refuses.
 const MAX_STRIKES: u8 = 3;
+/// How long the broker must keep closing the connection on the same publish
+/// before it is refused: a RabbitMQ cluster does the same for a moment when
+/// a node dies (to a publish routed to a queue there, or to a quorum queue
+/// electing a new leader), and that publish must go out once it is over.
+const STRIKE_SPAN: Duration = Duration::from_secs(3);
 /// Publishes kept while the broker is away; more are refused, not buffered.
 const MAX_QUEUED: usize = 100_000;
 /// Longest wait between two reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long `close` lets publishes in flight finish before DISCONNECT.
 const CLOSE_DRAIN: Duration = Duration::from_millis(1500);
+/// How long the shared-subscription probe waits for its message to come back.
+const SHARED_PROBE_WAIT: Duration = Duration::from_secs(2);
+/// The payload of that probe: not an OpenC2 message, and on a topic of its own.
+const SHARED_PROBE_PAYLOAD: &[u8] = b"oc2mqtt shared subscription probe";
 
 /// A message the broker delivered: the received PUBLISH, read in place.
 pub(crate) struct Inbound(InboundPacket);
@@ -189,6 +199,8 @@ struct Outgoing {
     done: Option<oneshot::Sender<Result<()>>>,
     /// Times the connection was lost while this was the oldest publish in flight.
     strikes: u8,
+    /// When that happened first.
+    first_strike: Option<Instant>,
     /// Whether it ever went out (a publish nobody waits for any more is
     /// dropped only if it never did).
     sent: bool,
@@ -235,6 +247,20 @@ enum Op {
     Close(oneshot::Sender<()>),
 }
 
+/// How a consumer group's first connection checks that the broker has
+/// shared subscriptions (`$share/<group>/...`): a v5 CONNACK says so (or
+/// not: without the property they are available, MQTT 5 3.2.2.3.15); with
+/// 3.1.1, a message published to `topic` must come back through
+/// `$share/<group>/<topic>` within [`SHARED_PROBE_WAIT`].
+pub(crate) struct SharedProbe {
+    /// The consumer group.
+    pub(crate) group: String,
+    /// A topic of this connection's alone, outside the OpenC2 topics.
+    pub(crate) topic: String,
+    /// The error for a broker without them: its URL, and why.
+    pub(crate) refusal: fn(&str, &str) -> Error,
+}
+
 pub(crate) struct Connection {
     ops: mpsc::UnboundedSender<Op>,
     client_id: String,
@@ -249,6 +275,16 @@ impl Connection {
     /// starts the connection's task. Inbound messages are kept until the
     /// role installs its handler with [`Connection::on_message`].
     pub(crate) async fn open(config: &ClientConfig, filters: Vec<String>) -> Result<Self> {
+        Self::open_with(config, filters, None).await
+    }
+
+    /// [`Connection::open`] for a consumer group: the first connection also
+    /// checks that the broker has shared subscriptions (see [`SharedProbe`]).
+    pub(crate) async fn open_with(
+        config: &ClientConfig,
+        filters: Vec<String>,
+        probe: Option<SharedProbe>,
+    ) -> Result<Self> {
         config.validate()?;
         let urls = config
             .brokers
@@ -287,6 +323,9 @@ impl Connection {
             inflight: HashMap::new(),
             subacks: HashMap::new(),
             closing: None,
+            probe,
+            probing: None,
+            disconnect_reason: None,
         };
         let link = driver.first_link().await?;
         let client_id = driver.client_id.clone();
@@ -317,6 +356,7 @@ impl Connection {
             props: Arc::clone(props),
             done,
             strikes: 0,
+            first_strike: None,
             sent: false,
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
         };
@@ -436,6 +476,8 @@ enum Connack {
         session_present: bool,
         server_keep_alive: Option<u16>,
         max_qos: Option<u8>,
+        /// Shared Subscription Available (MQTT v5), when the broker said.
+        shared_subscriptions: Option<bool>,
     },
     VersionRefused(String),
     BadCredentials,
@@ -459,6 +501,10 @@ impl Connack {
                             Property::MaximumQos(q) => Some(q.val()),
                             _ => None,
                         }),
+                        shared_subscriptions: c.props().iter().find_map(|p| match p {
+                            Property::SharedSubscriptionAvailable(s) => Some(s.val() != 0),
+                            _ => None,
+                        }),
                     },
                     R::UnsupportedProtocolVersion => {
                         Self::VersionRefused("CONNACK: unsupported protocol version".to_owned())
@@ -475,6 +521,7 @@ impl Connack {
                         session_present: c.session_present(),
                         server_keep_alive: None,
                         max_qos: None,
+                        shared_subscriptions: None,
                     },
                     R::UnacceptableProtocolVersion => {
                         Self::VersionRefused("CONNACK: unacceptable protocol version".to_owned())
@@ -512,6 +559,8 @@ struct Link {
     max_qos: Option<u8>,
     /// CONNACK's Session Present: the broker resumed the session.
     session_present: bool,
+    /// CONNACK's Shared Subscription Available (MQTT v5), when announced.
+    shared_subscriptions: Option<bool>,
     /// Events that arrived with the CONNACK, applied once the driver has the link.
     backlog: Vec<Event>,
 }
@@ -545,6 +594,14 @@ struct Driver {
     subacks: HashMap<u16, (String, Option<std::result::Result<u8, String>>)>,
     /// Set once the user asked to close: whom to tell, and the drain deadline.
     closing: Option<(oneshot::Sender<()>, Instant)>,
+    /// For a consumer group: the check of the first connection.
+    probe: Option<SharedProbe>,
+    /// The probe's topic and whether its message came back; kept after
+    /// the check so that the probe never reaches the role's handler.
+    probing: Option<(String, bool)>,
+    /// The reason of a DISCONNECT from the broker (MQTT v5), for the
+    /// `Offline` event that follows.
+    disconnect_reason: Option<String>,
 }
 
 impl Driver {
@@ -694,6 +751,7 @@ impl Driver {
             url: url.original.clone(),
             max_qos: None,
             session_present: false,
+            shared_subscriptions: None,
             backlog: Vec::new(),
         };
         let events = link.engine.send(connect);
@@ -748,8 +806,10 @@ impl Driver {
                                 session_present,
                                 server_keep_alive,
                                 max_qos,
+                                shared_subscriptions,
                             } => {
                                 link.max_qos = max_qos;
+                                link.shared_subscriptions = shared_subscriptions;
                                 link.session_present = session_present;
                                 let version = if v5 { 5 } else { 4 };
                                 self.established(link, version, session_present, server_keep_alive)
@@ -814,8 +874,12 @@ impl Driver {
     }
 
     /// Subscribes every filter, one SUBSCRIBE each, all sent at once, and
-    /// waits for their SUBACKs. On the first connection a refusal is an
-    /// error naming the filter; after a reconnect it is logged.
+    /// waits for their SUBACKs. A refusal is an error naming the filter: on
+    /// the first connection `connect` fails with it; after a reconnect
+    /// (rights withdrawn meanwhile: Mosquitto's dynamic security closes the
+    /// connections of a client whose roles change) the attempt counts as
+    /// failed (`ReconnectFailed` with it) and is tried again with backoff,
+    /// rather than going on without the subscription.
     async fn subscribe(&mut self, link: &mut Link, first: bool) -> Result<()> {
         let backlog = std::mem::take(&mut link.backlog);
         if let Err(why) = self.apply(link, backlog) {
@@ -826,6 +890,9 @@ impl Driver {
                 "the broker supports QoS 1 at most (CONNACK); publishing at QoS 1 instead of 2"
             );
             self.qos = Qos::AtLeastOnce;
+        }
+        if first && self.probe.is_some() {
+            self.check_shared(link).await?;
         }
         if self.filters.is_empty() {
             return Ok(());
@@ -914,17 +981,17 @@ impl Driver {
             };
             match result {
                 Ok(q) => granted_below_2 |= q < 2,
-                Err(why) if first => {
+                Err(why) => {
+                    if !first {
+                        tracing::error!(
+                            filter,
+                            why,
+                            "the broker refused a subscription after reconnecting"
+                        );
+                    }
                     return Err(Error::Auth(format!(
                         "broker refused the subscription to {filter}: {why} (not authorized?)"
                     )));
-                }
-                Err(why) => {
-                    tracing::error!(
-                        filter,
-                        why,
-                        "the broker refused a subscription after reconnecting"
-                    );
                 }
             }
         }
@@ -934,6 +1001,136 @@ impl Driver {
         }
         tracing::debug!(filters = ?self.filters, "subscribed");
         Ok(())
+    }
+
+    /// Checks, on a consumer group's first connection, that the broker has
+    /// shared subscriptions (see [`SharedProbe`]); the error says why not.
+    async fn check_shared(&mut self, link: &mut Link) -> Result<()> {
+        let Some(probe) = &self.probe else {
+            return Ok(());
+        };
+        let refusal = probe.refusal;
+        if link.shared_subscriptions == Some(false) {
+            return Err(refusal(
+                &link.url,
+                "its CONNACK says so (Shared Subscription Available: 0)",
+            ));
+        }
+        if self.v5 {
+            // MQTT 5 3.2.2.3.15: absent, the property means they are available.
+            return Ok(());
+        }
+        let filter = format!("$share/{}/{}", probe.group, probe.topic);
+        let topic = probe.topic.clone();
+        let started = Instant::now();
+        self.probing = Some((topic.clone(), false));
+        let outcome = self.run_probe(link, &filter, &topic).await;
+        // Nothing left behind, even in a session that outlives the connection.
+        self.unsubscribe(link, &filter).await;
+        match outcome {
+            Ok(true) => {
+                tracing::debug!(
+                    filter,
+                    ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "the broker has shared subscriptions (MQTT 3.1.1 probe)"
+                );
+                Ok(())
+            }
+            Ok(false) => Err(refusal(
+                &link.url,
+                &format!(
+                    "a message published to {topic} did not come back through the subscription \
+                     {filter} within {} s (unless this client may not publish to {topic})",
+                    SHARED_PROBE_WAIT.as_secs()
+                ),
+            )),
+            Err(why) => Err(refusal(&link.url, &why)),
+        }
+    }
+
+    /// Subscribes `$share/<group>/<topic>` and publishes one message to
+    /// `topic` (MQTT 3.1.1, QoS 1); `Ok(true)` once it came back.
+    async fn run_probe(
+        &mut self,
+        link: &mut Link,
+        filter: &str,
+        topic: &str,
+    ) -> std::result::Result<bool, String> {
+        let bad = |e: mqtt::result_code::MqttError| format!("cannot probe with {filter}: {e:?}");
+        let sub_id = link.engine.acquire_packet_id().map_err(bad)?;
+        let entry = SubEntry::new(filter, SubOpts::new().set_qos(Qos::AtLeastOnce)).map_err(bad)?;
+        let subscribe: Packet = v3_1_1::Subscribe::builder()
+            .packet_id(sub_id)
+            .entries(vec![entry])
+            .build()
+            .map_err(bad)?
+            .into();
+        self.subacks.insert(sub_id, (filter.to_owned(), None));
+        let events = link.engine.send(subscribe);
+        self.apply(link, events)?;
+        let pub_id = link.engine.acquire_packet_id().map_err(bad)?;
+        let publish: Packet = v3_1_1::Publish::builder()
+            .topic_name(topic)
+            .map_err(bad)?
+            .qos(Qos::AtLeastOnce)
+            .retain(false)
+            .packet_id(pub_id)
+            .payload(SHARED_PROBE_PAYLOAD)
+            .build()
+            .map_err(bad)?
+            .into();
+        let events = link.engine.send(publish);
+        self.apply(link, events)?;
+        let closed = || {
+            format!("it closed the connection on the subscription to {filter} (not authorized?)")
+        };
+        link.flush().await.map_err(|_| closed())?;
+        let deadline = Instant::now() + SHARED_PROBE_WAIT;
+        let outcome = loop {
+            if let Some((_, Some(Err(why)))) = self.subacks.get(&sub_id) {
+                break Err(format!(
+                    "it refused the subscription to {filter}: {why} (not authorized? with MQTT \
+                     3.1.1 a group member subscribes to $share/<group>/<topic> and publishes to \
+                     <topic> once, with <topic> under {})",
+                    topic.rsplit_once('/').map_or(topic, |(dir, _)| dir)
+                ));
+            }
+            if self.probing.as_ref().is_some_and(|(_, seen)| *seen) {
+                break Ok(true);
+            }
+            let n = match tokio::time::timeout_at(deadline, link.transport.read(&mut link.rbuf))
+                .await
+            {
+                Err(_) => break Ok(false),
+                Ok(Ok(n)) => n,
+                Ok(Err(_)) => 0,
+            };
+            if n == 0 {
+                break Err(closed());
+            }
+            let events = link.recv_all();
+            self.apply(link, events)?;
+            link.flush().await.map_err(|_| closed())?;
+        };
+        self.subacks.remove(&sub_id);
+        outcome
+    }
+
+    /// Sends UNSUBSCRIBE for `filter` (MQTT 3.1.1) without waiting for UNSUBACK.
+    async fn unsubscribe(&mut self, link: &mut Link, filter: &str) {
+        let Ok(pid) = link.engine.acquire_packet_id() else {
+            return;
+        };
+        let Ok(packet) = v3_1_1::Unsubscribe::builder()
+            .packet_id(pid)
+            .entries(vec![filter])
+            .and_then(|b| b.build())
+        else {
+            return;
+        };
+        let events = link.engine.send(packet.into());
+        let _ = self.apply(link, events);
+        let _ = tokio::time::timeout(Duration::from_millis(500), link.flush()).await;
     }
 
     /// Applies the engine's events: writes, timers, received packets.
@@ -948,9 +1145,11 @@ impl Driver {
                     close.get_or_insert_with(|| format!("MQTT protocol error: {e:?}"));
                 }
                 Event::RequestClose => {
-                    close.get_or_insert_with(|| {
-                        "the connection was closed by the protocol engine".to_owned()
-                    });
+                    let why = match &self.disconnect_reason {
+                        Some(_) => self.closed_reason(),
+                        None => "the connection was closed by the protocol engine".to_owned(),
+                    };
+                    close.get_or_insert(why);
                 }
                 other => link.apply_io(other),
             }
@@ -965,6 +1164,12 @@ impl Driver {
                 self.shared.inlet.deliver(Inbound(InboundPacket::V5(m)));
             }
             Packet::V3_1_1Publish(m) => {
+                if let Some((topic, seen)) = &mut self.probing {
+                    if m.topic_name() == topic.as_str() {
+                        *seen = true;
+                        return;
+                    }
+                }
                 Counters::bump(&self.shared.counters.received);
                 self.shared.inlet.deliver(Inbound(InboundPacket::V3(m)));
             }
@@ -1005,6 +1210,14 @@ impl Driver {
             }
             Packet::V5_0Disconnect(d) => {
                 tracing::warn!(reason = ?d.reason_code(), "the broker sent DISCONNECT");
+                self.disconnect_reason = d.reason_code().map(|rc| {
+                    let words = reason_words(&format!("{rc:?}"));
+                    if words == "administrative action" {
+                        format!("{words} (with Mosquitto's dynamic security: the client's roles or ACLs changed)")
+                    } else {
+                        words
+                    }
+                });
             }
             _ => {}
         }
@@ -1203,15 +1416,35 @@ impl Driver {
         let mut lost: Vec<_> = self.inflight.drain().map(|(_, o)| o).collect();
         lost.sort_by_key(|o| o.seq);
         if let Some(oldest) = lost.first_mut() {
-            oldest.strikes += 1;
+            oldest.strikes = oldest.strikes.saturating_add(1);
+            oldest.first_strike.get_or_insert_with(Instant::now);
         }
-        if lost.first().is_some_and(|o| o.strikes >= MAX_STRIKES) {
+        if lost.first().is_some_and(|o| {
+            o.strikes >= MAX_STRIKES && o.first_strike.is_some_and(|t| t.elapsed() >= STRIKE_SPAN)
+        }) {
             let oldest = lost.remove(0);
-            let e = Error::Publish(format!(
+            let why = format!(
                 "the broker closed the connection each time it received the publish to {} ({} times; not authorized?)",
                 oldest.topic, oldest.strikes
-            ));
-            oldest.finish(self.counters(), Err(e));
+            );
+            // What else waits for that topic (a command sent again after
+            // each reconnect, for one) would meet the same: refused alike.
+            let topic = oldest.topic.clone();
+            oldest.finish(self.counters(), Err(Error::Publish(why.clone())));
+            let (refused, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.queue)
+                .into_iter()
+                .chain(lost.drain(..))
+                .partition(|o| o.topic == topic);
+            for o in refused {
+                o.finish(self.counters(), Err(Error::Publish(why.clone())));
+            }
+            for o in kept {
+                if o.sent {
+                    lost.push(o);
+                } else {
+                    self.queue.push_back(o);
+                }
+            }
         }
         for o in lost.into_iter().rev() {
             self.queue.push_front(o);
@@ -1223,6 +1456,15 @@ impl Driver {
     async fn reconnect(&mut self) -> Option<Link> {
         let mut delay = Duration::from_millis(100);
         let mut attempt = 0u32;
+        // The broker closed the connection on the same publish before: not
+        // straight back to it (100 ms, doubling with each strike, up to 1.6 s).
+        let strikes = self.queue.front().map_or(0, |o| o.strikes);
+        if strikes >= 2 {
+            let pause = Duration::from_millis(100 << (strikes - 2).min(4));
+            if !self.wait_until(Instant::now() + pause).await {
+                return None;
+            }
+        }
         loop {
             for k in 0..self.urls.len() {
                 let i = (self.url_index + k) % self.urls.len();
@@ -1265,24 +1507,42 @@ impl Driver {
             }
             let wake = Instant::now() + delay;
             delay = (delay * 2).min(MAX_BACKOFF);
-            loop {
-                if self.closing.is_some() {
-                    return None;
-                }
-                tokio::select! {
-                    op = self.rx.recv() => match op {
-                        Some(op) => self.take_op(op),
-                        None => return None,
-                    },
-                    () = tokio::time::sleep_until(wake) => break,
-                }
+            if !self.wait_until(wake).await {
+                return None;
             }
             self.queue.retain(|o| !o.abandoned());
         }
     }
 
+    /// Waits offline until `wake`, taking publishes meanwhile; false when
+    /// closed while waiting.
+    async fn wait_until(&mut self, wake: Instant) -> bool {
+        loop {
+            if self.closing.is_some() {
+                return false;
+            }
+            tokio::select! {
+                op = self.rx.recv() => match op {
+                    Some(op) => self.take_op(op),
+                    None => return false,
+                },
+                () = tokio::time::sleep_until(wake) => return true,
+            }
+        }
+    }
+
+    /// Why the broker closed the connection: with the reason of its
+    /// DISCONNECT (MQTT v5), if it sent one.
+    fn closed_reason(&mut self) -> String {
+        match self.disconnect_reason.take() {
+            Some(why) => format!("the broker closed the connection: {why}"),
+            None => "the broker closed the connection".to_owned(),
+        }
+    }
+
     /// Runs one link until it ends.
     async fn serve(&mut self, mut link: Link) -> End {
+        self.disconnect_reason = None;
         loop {
             self.send_queued(&mut link);
             if let Err(e) = link.flush().await {
@@ -1313,7 +1573,7 @@ impl Driver {
                     }
                 },
                 n = link.transport.read(&mut link.rbuf) => match n {
-                    Ok(0) => return End::Lost("the broker closed the connection".to_owned()),
+                    Ok(0) => return End::Lost(self.closed_reason()),
                     Err(e) => return End::Lost(io_reason(&e)),
                     Ok(_) => {
                         let events = link.recv_all();
@@ -1482,6 +1742,34 @@ mod tests {
         inlet.deliver(Inbound::test("oc2/rsp", "boom"));
         inlet.deliver(Inbound::test("oc2/rsp", "after"));
         assert_eq!(*seen.lock().expect("lock"), [b"after".to_vec()]);
+    }
+
+    fn connack_shared(props: Vec<Property>) -> Option<bool> {
+        let c = v5_0::Connack::builder()
+            .session_present(false)
+            .reason_code(mqtt::result_code::ConnectReasonCode::Success)
+            .props(props)
+            .build()
+            .expect("connack");
+        match Connack::read(&c.into()) {
+            Some(Connack::Accepted {
+                shared_subscriptions,
+                ..
+            }) => shared_subscriptions,
+            _ => panic!("not accepted"),
+        }
+    }
+
+    #[test]
+    fn connack_tells_whether_shared_subscriptions_are_available() {
+        let said = |v| {
+            vec![Property::SharedSubscriptionAvailable(
+                mqtt::packet::SharedSubscriptionAvailable::new(v).expect("property"),
+            )]
+        };
+        assert_eq!(connack_shared(said(0)), Some(false));
+        assert_eq!(connack_shared(said(1)), Some(true));
+        assert_eq!(connack_shared(Vec::new()), None);
     }
 
     #[test]

@@ -3,10 +3,14 @@
 //
 //   node dashboard/server.mjs --url mqtt://127.0.0.1:1883 [--port 8080]
 //        [--host 127.0.0.1] [--allowed-host localhost:9000 ...]
+//        [--pairing-window 30000]
 //
 // A Monitor watches oc2/# and every event goes to the browsers over
 // Server-Sent Events (GET /events); a Producer sends the commands of the
-// page's form (POST /api/send). The page (public/) needs no build step.
+// page's form (POST /api/send). Both are the package's public API, and so
+// are the connection events behind the page's broker light. The page
+// (public/) needs no build step. `--pairing-window` (ms) is how long a
+// command's responders are awaited before they are reported missing.
 //
 // It commands devices, so it is locked by default (access.mjs): it listens
 // on 127.0.0.1 only, and every request needs the token of this run, printed
@@ -27,7 +31,8 @@ const { values: o } = parseArgs({
     port: { type: 'string', default: '8080' },
     host: { type: 'string', default: '127.0.0.1' },
     'allowed-host': { type: 'string', multiple: true, default: [] },
-    id: { type: 'string', default: `dashboard-${process.pid}` }
+    id: { type: 'string', default: `dashboard-${process.pid}` },
+    'pairing-window': { type: 'string', default: '30000' }
   }
 })
 
@@ -37,16 +42,39 @@ if (fixedToken !== undefined && tokenProblem(fixedToken)) {
   process.exit(2)
 }
 const token = fixedToken ?? newToken()
+if (!/^[1-9]\d{0,8}$/.test(o['pairing-window'])) {
+  console.error(`dashboard: --pairing-window must be a whole number of milliseconds (1 to 999999999), not ${JSON.stringify(o['pairing-window'])}`)
+  process.exit(2)
+}
 let access // set once the port is known
 
 const PUBLIC = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public')
 const KEEP = 200 // exchanges and errors kept for pages that connect later
+const HISTORY = 120 // seconds of the chart
 
 // --- what the page shows ---------------------------------------------------
+//
+// Everything about an exchange comes from the Monitor: the responders still
+// awaited and the deadline as soon as the command is seen (`pairing`), each
+// response once (the core shows a publish seen on several topics once),
+// completion, and the responders that never answered. The server only keeps
+// the last of it for pages that connect later, and counts per second.
 
 const exchanges = new Map() // requestId -> exchange view, oldest first
 const errors = []
+const devices = new Map() // device id -> what was last seen of it
+const history = [] // one bucket a second: the chart
+const recent = [] // [arrival, latency ms] of the last minute's responses
+let lastMinute = { p50: null, p95: null, n: 0 }
 const clients = new Set()
+let bucket = newBucket(Date.now())
+
+// The broker as each of the server's two connections sees it.
+const broker = {
+  url: o.url,
+  monitor: { state: 'connecting', since: Date.now(), down: null, detail: null },
+  producer: { state: 'connecting', since: Date.now(), down: null, detail: null }
+}
 
 function broadcast (event, data) {
   const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
@@ -56,7 +84,7 @@ function broadcast (event, data) {
 function exchangeFor (requestId) {
   let x = exchanges.get(requestId)
   if (x === undefined) {
-    x = { requestId, at: null, from: null, to: null, topic: null, command: null, responses: [], missing: [], complete: null }
+    x = { requestId, at: null, from: null, to: null, topic: null, command: null, warnings: [], responses: [], state: null, awaiting: [], deadline: null, missing: [] }
     exchanges.set(requestId, x)
     if (exchanges.size > KEEP) exchanges.delete(exchanges.keys().next().value)
   }
@@ -69,37 +97,139 @@ function addError (e) {
   broadcast('problem', e)
 }
 
+function deviceFor (id) {
+  let d = devices.get(id)
+  if (d === undefined) {
+    d = { id, lastSeen: null, lastCommand: null, lastCommandAt: null, lastStatus: null, lastStatusText: null, latencyMs: null, missedAt: null }
+    devices.set(id, d)
+  }
+  return d
+}
+
+const describe = (command) => command ? `${command.action} ${Object.keys(command.target ?? {})[0] ?? ''}`.trim() : null
+
+// The pairing of the event replaces what the exchange showed.
+function pair (x, pairing) {
+  x.state = pairing.state
+  x.awaiting = pairing.awaiting
+  x.deadline = pairing.deadline
+}
+
+function newBucket (now) {
+  return { t: Math.floor(now / 1000) * 1000, requests: 0, responses: 0, errors: 0, latencies: [] }
+}
+
+// Nearest rank: the smallest value with at least p of them at or below it.
+function percentile (sorted, p) {
+  return sorted.length === 0 ? null : sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]
+}
+
+function tick () {
+  const now = Date.now()
+  const sorted = bucket.latencies.sort((a, b) => a - b)
+  const done = { t: bucket.t, requests: bucket.requests, responses: bucket.responses, errors: bucket.errors, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), max: percentile(sorted, 1) }
+  history.push(done)
+  if (history.length > HISTORY) history.shift()
+  bucket = newBucket(now)
+  let old = 0
+  while (old < recent.length && recent[old][0] < now - 60000) old++
+  recent.splice(0, old)
+  const minute = recent.map(([, ms]) => ms).sort((a, b) => a - b)
+  lastMinute = { p50: percentile(minute, 0.5), p95: percentile(minute, 0.95), n: minute.length }
+  broadcast('tick', { now, bucket: done, lastMinute })
+  // A broadcast is open to anyone until its deadline, and the Monitor says
+  // nothing when that passes (nobody is missing): show the window as over.
+  // (Addressed commands end with the Monitor's 'unanswered' or complete.)
+  for (const x of exchanges.values()) {
+    if (x.state === 'open' && x.awaiting.length === 0 && x.deadline !== null && x.deadline < now) {
+      Object.assign(x, { state: 'closed', deadline: null })
+      broadcast('exchange', x)
+    }
+  }
+}
+
 // --- the broker side ---------------------------------------------------------
 
-const monitor = new Monitor({ url: o.url })
+const monitor = new Monitor({ url: o.url, pairingWindowMs: Number(o['pairing-window']) })
 const producer = new Producer({ url: o.url, id: o.id })
 
+// Connection events (the package's, with mqtt.js's names): what the page's
+// broker light shows.
+for (const [name, role] of [['monitor', monitor], ['producer', producer]]) {
+  const set = (state, detail) => {
+    const was = broker[name]
+    // `down`: since when it has not been connected (null while it is).
+    const down = state === 'connected' ? null : (was.down ?? Date.now())
+    broker[name] = { state, since: Date.now(), down, detail }
+    broadcast('broker', broker)
+  }
+  role.on('connect', (e) => { broker.url = e.broker; set('connected', `MQTT ${e.mqttVersion}`) })
+  role.on('offline', (e) => set('offline', e.reason))
+  role.on('reconnect', (e) => set('reconnecting', `attempt ${e.attempt}`))
+  // A failed attempt (the next 'reconnect' follows).
+  role.on('error', (e) => set(broker[name].state === 'connected' ? 'connected' : 'reconnecting', `attempt ${e.attempt ?? '?'} failed: ${e.message}`))
+  role.on('end', () => set('closed', null))
+}
+
 monitor.on('request', (e) => {
+  bucket.requests++
+  const command = e.message.body.openc2.request
+  for (const id of e.to ?? []) {
+    const d = deviceFor(id)
+    Object.assign(d, { lastCommand: describe(command), lastCommandAt: e.receivedAt })
+    broadcast('device', d)
+  }
+  if (e.warnings.length > 0) addError({ at: e.receivedAt, kind: 'warning', text: `${e.topic}: ${e.warnings.join('; ')}`, requestId: e.requestId })
   if (e.requestId === null) return
   const x = exchangeFor(e.requestId)
-  Object.assign(x, { at: e.receivedAt, from: e.from, to: e.to, topic: e.topic, command: e.message.body.openc2.request })
+  Object.assign(x, { at: e.receivedAt, from: e.from, to: e.to, topic: e.topic, command, warnings: e.warnings })
+  pair(x, e.pairing)
   broadcast('exchange', x)
 })
 
 monitor.on('response', (e) => {
+  bucket.responses++
+  if (e.latencyMs !== null) {
+    bucket.latencies.push(e.latencyMs)
+    recent.push([e.receivedAt, e.latencyMs])
+    if (recent.length > 100000) recent.shift()
+  }
   const rsp = e.message.body.openc2.response
-  if (e.requestId === null) return
-  const x = exchangeFor(e.requestId)
-  // The same response arrives on oc2/rsp and oc2/rsp/<producer>: show it once.
-  const seen = x.responses.some((r) => r.from === e.from && r.status === e.status && r.statusText === (rsp.status_text ?? null))
-  if (seen) return
-  x.responses.push({ from: e.from, status: e.status, statusText: rsp.status_text ?? null, results: rsp.results ?? null, latencyMs: e.latencyMs })
+  const x = e.requestId === null ? null : exchangeFor(e.requestId)
+  if (e.from !== null) {
+    const d = deviceFor(e.from)
+    Object.assign(d, { lastSeen: e.receivedAt, lastStatus: e.status, lastStatusText: rsp.status_text ?? null, latencyMs: e.latencyMs })
+    if (x?.command) d.lastCommand = describe(x.command)
+    broadcast('device', d)
+  }
+  if (e.warnings.length > 0) addError({ at: e.receivedAt, kind: 'warning', text: `${e.topic}: ${e.warnings.join('; ')}`, requestId: e.requestId })
+  if (e.status >= 400) {
+    bucket.errors++
+    addError({ at: e.receivedAt, kind: `status ${e.status}`, text: `${e.from ?? '?'} answered ${e.status}${rsp.status_text ? `: ${rsp.status_text}` : ''}`, requestId: e.requestId })
+  }
+  if (x === null) return
+  x.responses.push({ at: e.receivedAt, from: e.from, status: e.status, statusText: rsp.status_text ?? null, results: rsp.results ?? null, latencyMs: e.latencyMs })
+  // A response to a command not seen (or long gone) keeps what the exchange showed.
+  if (e.pairing.state !== null || x.state === null) pair(x, e.pairing)
   broadcast('exchange', x)
-  if (e.status >= 400) addError({ at: e.receivedAt, kind: `status ${e.status}`, text: `${e.from ?? '?'} answered ${e.status}${rsp.status_text ? `: ${rsp.status_text}` : ''}`, requestId: e.requestId })
 })
 
 monitor.on('unanswered', (e) => {
   const x = exchangeFor(e.requestId)
-  x.missing = e.missing
+  Object.assign(x, { state: 'unanswered', awaiting: [], deadline: null, missing: e.missing })
   broadcast('exchange', x)
+  const now = Date.now()
+  for (const id of e.missing) {
+    const d = deviceFor(id)
+    d.missedAt = now
+    broadcast('device', d)
+  }
+  bucket.errors++
+  addError({ at: now, kind: 'unanswered', text: `${e.missing.join(', ')} never answered${x.command ? ` ${describe(x.command)}` : ''}`, requestId: e.requestId })
 })
 
 monitor.on('undecodable', (e) => {
+  bucket.errors++
   addError({ at: e.receivedAt, kind: e.error.code, text: `${e.topic}: ${e.error.message}`, payload: e.payload.toString('utf8').slice(0, 200) })
 })
 
@@ -109,12 +239,8 @@ async function send (body) {
   const to = (body.to ?? []).filter((t) => t.length > 0)
   const exchange = producer.send(command, { to: to.length > 0 ? to : undefined, profile: body.profile || undefined, timeout: Number(body.timeout) || 5000 })
   const requestId = await exchange.sent()
-  exchange.collect().then((s) => {
-    const x = exchangeFor(requestId)
-    x.complete = s.complete
-    x.missing = s.missing
-    broadcast('exchange', x)
-  }, (e) => addError({ at: Date.now(), kind: e.code ?? 'Error', text: e.message, requestId }))
+  // What it brings is shown from the Monitor, as for any producer's command.
+  exchange.collect().catch((e) => addError({ at: Date.now(), kind: e.code ?? 'Error', text: e.message, requestId }))
   return requestId
 }
 
@@ -186,7 +312,8 @@ async function handle (req, res) {
 
   if (pathname === '/events') {
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', connection: 'keep-alive' })
-    res.write(`event: snapshot\ndata: ${JSON.stringify({ broker: o.url, exchanges: [...exchanges.values()], errors })}\n\n`)
+    const snapshot = { now: Date.now(), pairingWindowMs: monitor.pairingWindowMs, broker, exchanges: [...exchanges.values()], errors, devices: [...devices.values()], history, lastMinute }
+    res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`)
     clients.add(res)
     req.on('close', () => clients.delete(res))
     return
@@ -205,6 +332,7 @@ const server = createServer((req, res) => {
 
 await monitor.connect()
 await producer.connect()
+const ticker = setInterval(tick, 1000)
 if (!isLoopback(o.host)) {
   console.error(`dashboard: warning: listening on ${o.host}, not only on this machine: whoever can reach it and learns the token can command your devices, and plain HTTP carries the token in clear. The default (127.0.0.1, with an SSH tunnel for remote use) is safer.`)
 }
@@ -220,6 +348,7 @@ server.listen(Number(o.port), o.host, () => {
 })
 
 async function shutdown () {
+  clearInterval(ticker)
   for (const res of clients) res.end()
   server.close()
   await producer.close()
