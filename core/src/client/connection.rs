@@ -1431,19 +1431,15 @@ impl Driver {
             // each reconnect, for one) would meet the same: refused alike.
             let topic = oldest.topic.clone();
             oldest.finish(self.counters(), Err(Error::Publish(why.clone())));
-            let (refused, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.queue)
+            let (in_flight, kept): (Vec<_>, Vec<_>) =
+                lost.into_iter().partition(|o| o.topic == topic);
+            lost = kept;
+            let (queued, kept): (Vec<_>, VecDeque<_>) = std::mem::take(&mut self.queue)
                 .into_iter()
-                .chain(lost.drain(..))
                 .partition(|o| o.topic == topic);
-            for o in refused {
+            self.queue = kept;
+            for o in in_flight.into_iter().chain(queued) {
                 o.finish(self.counters(), Err(Error::Publish(why.clone())));
-            }
-            for o in kept {
-                if o.sent {
-                    lost.push(o);
-                } else {
-                    self.queue.push_back(o);
-                }
             }
         }
         for o in lost.into_iter().rev() {
