@@ -713,6 +713,15 @@ export declare class Correlator {
    */
   open(requestId: string, expect: string[] | number | null | undefined, deadline: number): void
   /**
+   * Opens the exchange `command` (a request message) starts, as the
+   * package's `Producer` and `Monitor` do: keyed by its `request_id`,
+   * awaiting each id of its `to` (unknown without one); with
+   * `response_requested: 'ack'` a `102` completes a responder; with
+   * `'none'` nothing is awaited and nothing opened (returns `false`).
+   * Throws `OC2_DECODE` without a `request_id`, `OC2_CONFIG` if it is already open.
+   */
+  openCommand(command: Message, deadline: number): boolean
+  /**
    * Feeds a response message. Returns `{ state: 'unsolicited' }`,
    * `{ state: 'open', requestId, isFinal, expected }` or
    * `{ state: 'complete', requestId, closed }`.

@@ -1570,16 +1570,20 @@ oc2_result oc2_correlator_new(struct oc2_correlator **out);
 void oc2_correlator_free(struct oc2_correlator *correlator);
 
 /**
- * Opens an exchange for `command` (a request): keyed by its request_id,
- * expecting a final response from each id in its `to` header (or an
- * unknown number when it has none), closing at `deadline_ms`.
+ * Opens the exchange `command` (a request) starts, as the library's
+ * producers and monitors do: keyed by its request_id, expecting a final
+ * response from each id in its `to` header (or an unknown number when it
+ * has none), closing at `deadline_ms`; with `response_requested: ack` a
+ * `102` completes a responder; with `none` nothing is expected and nothing
+ * is opened (`OC2_RESULT_OK`; `*opened`, when not NULL, says which).
  * `OC2_RESULT_ABSENT` if the command has no request_id; `OC2_RESULT_CONFIG`
  * if an exchange with that id is already open.
  */
 oc2_result oc2_correlator_open_command(struct oc2_correlator *correlator,
                                        const struct oc2_message *command,
                                        uint64_t deadline_ms,
-                                       void *userdata);
+                                       void *userdata,
+                                       bool *opened);
 
 /**
  * Opens an exchange keyed by `request_id` that completes after final

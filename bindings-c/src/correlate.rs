@@ -114,9 +114,12 @@ fn open(
         })
 }
 
-/// Opens an exchange for `command` (a request): keyed by its request_id,
-/// expecting a final response from each id in its `to` header (or an
-/// unknown number when it has none), closing at `deadline_ms`.
+/// Opens the exchange `command` (a request) starts, as the library's
+/// producers and monitors do: keyed by its request_id, expecting a final
+/// response from each id in its `to` header (or an unknown number when it
+/// has none), closing at `deadline_ms`; with `response_requested: ack` a
+/// `102` completes a responder; with `none` nothing is expected and nothing
+/// is opened (`OC2_RESULT_OK`; `*opened`, when not NULL, says which).
 /// `OC2_RESULT_ABSENT` if the command has no request_id; `OC2_RESULT_CONFIG`
 /// if an exchange with that id is already open.
 #[unsafe(no_mangle)]
@@ -125,24 +128,26 @@ pub extern "C" fn oc2_correlator_open_command(
     command: *const oc2_message,
     deadline_ms: u64,
     userdata: *mut c_void,
+    opened: *mut bool,
 ) -> oc2_result {
     guard(|| {
         let c = try_mut(correlator)?;
         c.last_error.clear();
         let m = try_ref(command)?;
-        let id = m
-            .message
-            .headers
-            .request_id
-            .as_deref()
-            .ok_or(oc2_result::OC2_RESULT_ABSENT)?;
-        open(
-            c,
-            id,
-            Expect::from_to(m.message.headers.to.as_deref()),
-            deadline_ms,
-            userdata,
-        )
+        if m.message.headers.request_id.is_none() {
+            return Err(oc2_result::OC2_RESULT_ABSENT);
+        }
+        let done = c
+            .inner
+            .open_command(&m.message, None, deadline_ms, userdata as usize)
+            .map_err(|e| {
+                c.last_error.set(e.to_string());
+                error_code(&e)
+            })?;
+        if let Some(out) = std::ptr::NonNull::new(opened) {
+            write(out, done);
+        }
+        Ok(())
     })
 }
 

@@ -658,8 +658,10 @@ static void responses_are_correlated(void) {
     char text[256];
     size_t n;
     CHECK_RC(oc2_correlator_new(&c), OC2_RESULT_OK);
-    CHECK_RC(oc2_correlator_open_command(c, cmd, 1000, &token), OC2_RESULT_OK);
-    CHECK_RC(oc2_correlator_open_command(c, cmd, 1000, &token), OC2_RESULT_CONFIG);
+    bool opened = false;
+    CHECK_RC(oc2_correlator_open_command(c, cmd, 1000, &token, &opened), OC2_RESULT_OK);
+    CHECK(opened);
+    CHECK_RC(oc2_correlator_open_command(c, cmd, 1000, &token, NULL), OC2_RESULT_CONFIG);
     CHECK_RC(oc2_correlator_last_error(c, text, sizeof text, &n), OC2_RESULT_OK);
     CHECK(strcmp(text, "configuration: an exchange with request_id 'rid-1' is already open") == 0);
 
@@ -689,7 +691,7 @@ static void responses_are_correlated(void) {
     CHECK_RC(oc2_correlator_next_deadline(c, &deadline), OC2_RESULT_ABSENT);
 
     /* Deadlines close exchanges and report who did not answer. */
-    CHECK_RC(oc2_correlator_open_command(c, cmd, 500, &token), OC2_RESULT_OK);
+    CHECK_RC(oc2_correlator_open_command(c, cmd, 500, &token, NULL), OC2_RESULT_OK);
     CHECK_RC(oc2_correlator_open(c, "broadcast", 0, 800, NULL), OC2_RESULT_OK);
     CHECK_RC(oc2_correlator_next_deadline(c, &deadline), OC2_RESULT_OK);
     CHECK(deadline == 500);
@@ -708,8 +710,30 @@ static void responses_are_correlated(void) {
 
     /* A command without request_id cannot be correlated. */
     oc2_message *bare = decode(codec, "{\"action\":\"query\",\"target\":{\"features\":[]}}");
-    CHECK_RC(oc2_correlator_open_command(c, bare, 1, NULL), OC2_RESULT_ABSENT);
+    CHECK_RC(oc2_correlator_open_command(c, bare, 1, NULL, NULL), OC2_RESULT_ABSENT);
     oc2_message_free(bare);
+
+    /* response_requested decides what is awaited, as in every producer:
+     * none opens nothing; ack is complete at each responder's 102. */
+    oc2_message *none = decode(codec, "{\"headers\":{\"request_id\":\"rid-n\",\"to\":[\"fw-1\"]},\"body\":{\"openc2\":"
+                                      "{\"request\":{\"action\":\"deny\",\"target\":{\"ipv4_net\":\"10.0.0.0/8\"},"
+                                      "\"args\":{\"response_requested\":\"none\"}}}}}");
+    opened = true;
+    CHECK_RC(oc2_correlator_open_command(c, none, 1000, NULL, &opened), OC2_RESULT_OK);
+    CHECK(!opened);
+    CHECK_RC(oc2_correlator_len(c, &n), OC2_RESULT_OK);
+    CHECK(n == 0);
+    oc2_message_free(none);
+    oc2_message *ack = decode(codec, "{\"headers\":{\"request_id\":\"rid-1\",\"to\":[\"fw-1\"]},\"body\":{\"openc2\":"
+                                     "{\"request\":{\"action\":\"deny\",\"target\":{\"ipv4_net\":\"10.0.0.0/8\"},"
+                                     "\"args\":{\"response_requested\":\"ack\"}}}}}");
+    CHECK_RC(oc2_correlator_open_command(c, ack, 1000, &token, &opened), OC2_RESULT_OK);
+    CHECK(opened);
+    r = response_from(codec, "fw-1", 102);
+    CHECK_RC(oc2_correlator_on_response(c, r, &out), OC2_RESULT_OK);
+    CHECK(out.kind == OC2_OUTCOME_COMPLETE && out.userdata == &token);
+    oc2_message_free(r);
+    oc2_message_free(ack);
     oc2_correlator_free(c);
     oc2_message_free(cmd);
     oc2_codec_free(codec);

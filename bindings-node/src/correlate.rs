@@ -90,6 +90,26 @@ impl Correlator {
         self.inner.open(&id, expect, deadline, ()).or_throw(&env)
     }
 
+    /// Opens the exchange `command` (a request message) starts, as the
+    /// package's `Producer` and `Monitor` do: keyed by its `request_id`,
+    /// awaiting each id of its `to` (unknown without one); with
+    /// `response_requested: 'ack'` a `102` completes a responder; with
+    /// `'none'` nothing is awaited and nothing opened (returns `false`).
+    /// Throws `OC2_DECODE` without a `request_id`, `OC2_CONFIG` if it is already open.
+    #[napi(ts_args_type = "command: Message, deadline: number")]
+    pub fn open_command(
+        &mut self,
+        env: Env,
+        command: Unknown<'_>,
+        deadline: Unknown<'_>,
+    ) -> napi::Result<bool> {
+        let msg = convert::message(&env, command, "\"command\" argument")?;
+        let deadline = convert::time_ms(&env, deadline, "\"deadline\" argument")?;
+        self.inner
+            .open_command(&msg, None, deadline, ())
+            .or_throw(&env)
+    }
+
     /// Feeds a response message. Returns `{ state: 'unsolicited' }`,
     /// `{ state: 'open', requestId, isFinal, expected }` or
     /// `{ state: 'complete', requestId, closed }`.

@@ -116,6 +116,23 @@ test('correlator: an exchange completes when every responder sent a final respon
   assert.equal(c.missing('r'), null)
 })
 
+test('correlator: openCommand awaits what response_requested asks for', () => {
+  const c = new Correlator()
+  const command = (requestId, to, rr) => ({
+    headers: { ...(requestId ? { request_id: requestId } : {}), to },
+    body: { openc2: { request: { action: 'deny', target: { ipv4_net: '10.0.0.0/8' }, args: { response_requested: rr } } } }
+  })
+  assert.equal(c.openCommand(command('n', ['a'], 'none'), 100), false)
+  assert.equal(c.size, 0)
+  assert.equal(c.openCommand(command('k', ['a', 'b'], 'ack'), 100), true)
+  assert.equal(c.onResponse(response('k', 'a', 102)).state, 'open')
+  assert.equal(c.onResponse(response('k', 'b', 102)).state, 'complete')
+  assert.equal(c.openCommand(command('c', ['a'], 'complete'), 100), true)
+  assert.equal(c.onResponse(response('c', 'a', 102)).state, 'open')
+  assert.equal(c.onResponse(response('c', 'a', 200)).state, 'complete')
+  assert.throws(() => c.openCommand(command(null, ['a'], 'complete'), 100), { code: 'OC2_DECODE', message: 'headers.request_id: a command without request_id cannot be correlated' })
+})
+
 test('correlator: the last awaited responder may answer under another name', () => {
   // yuuki answers as "Yuuki", the OIF device as its MQTT client id: the
   // request_id is the command's, so the exchange completes.

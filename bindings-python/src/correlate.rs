@@ -138,6 +138,33 @@ impl PyCorrelator {
             .py_err(py)
     }
 
+    /// Opens the exchange `command` (a request: a dict or a `Decoded`)
+    /// starts, as `Producer` and `Monitor` do: keyed by its `request_id`,
+    /// awaiting each id of its `to` (unknown without one); with
+    /// `response_requested: "ack"` a 102 completes a responder; with
+    /// `"none"` nothing is awaited and nothing opened (returns False).
+    /// Raises `MessageError` without a `request_id`, `ConfigError` if it is
+    /// already open.
+    #[pyo3(signature = (command, *, timeout_ms = None, now_ms = None, data = None))]
+    fn open_command(
+        &mut self,
+        py: Python<'_>,
+        command: &Bound<'_, PyAny>,
+        timeout_ms: Option<&Bound<'_, PyAny>>,
+        now_ms: Option<&Bound<'_, PyAny>>,
+        data: Option<Py<PyAny>>,
+    ) -> PyResult<bool> {
+        let msg = message_arg(command, "command")?;
+        let timeout = match timeout_ms.filter(|t| !t.is_none()) {
+            Some(t) => convert::u64_arg(t, "timeout_ms")?,
+            None => 10_000,
+        };
+        let deadline = convert::now_ms(py, now_ms)?.saturating_add(timeout);
+        self.inner
+            .open_command(&msg, None, deadline, data.unwrap_or_else(|| py.None()))
+            .py_err(py)
+    }
+
     /// Feeds a response (a dict or a `Decoded`).
     fn on_response(&mut self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<PyOutcome> {
         let msg = message_arg(message, "message")?;

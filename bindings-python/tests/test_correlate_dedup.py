@@ -32,6 +32,27 @@ def test_exchange_completes_when_every_responder_is_final() -> None:
     assert done.closed.data == ["mine"] and len(c) == 0
 
 
+def command(request_id: str | None, to: list[str], response_requested: str) -> dict:
+    headers = {"to": to} | ({"request_id": request_id} if request_id else {})
+    args = {"response_requested": response_requested}
+    return {"headers": headers, "body": {"openc2": {"request": {**QUERY, "args": args}}}}
+
+
+def test_open_command_awaits_what_response_requested_asks_for() -> None:
+    c = oc2mqtt.Correlator()
+    assert c.open_command(command("n", ["a"], "none"), now_ms=0) is False
+    assert len(c) == 0
+    assert c.open_command(command("k", ["a", "b"], "ack"), now_ms=0, data=1) is True
+    assert c.missing("k") == ["a", "b"]
+    assert c.on_response(rsp("k", "a", 102)).kind == "open"
+    assert c.on_response(rsp("k", "b", 102)).kind == "complete"
+    assert c.open_command(oc2mqtt.decode(b'{"headers":{"request_id":"c","to":["a"]},"body":{"openc2":{"request":{"action":"query","target":{"features":[]}}}}}'), now_ms=0)
+    assert c.on_response(rsp("c", "a", 102)).kind == "open"
+    assert c.on_response(rsp("c", "a", 200)).kind == "complete"
+    with pytest.raises(oc2mqtt.MessageError, match="headers.request_id: a command without request_id cannot be correlated"):
+        c.open_command(command(None, ["a"], "complete"))
+
+
 def test_unsolicited_responses_are_counted_not_mixed_in() -> None:
     c = oc2mqtt.Correlator()
     c.open("mine", 1, now_ms=0)

@@ -22,8 +22,8 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use crate::error::{Error, Result};
-use crate::message::Message;
+use crate::error::{Error, MessageError, MessageErrorKind, Result};
+use crate::message::{Message, ResponseRequested};
 
 /// Who is expected to answer a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,6 +226,41 @@ impl<T> Correlator<T> {
         data: T,
     ) -> Result<()> {
         self.open_inner(request_id, expect, deadline, true, data)
+    }
+
+    /// Opens the exchange `command` starts, as producers and monitors do:
+    /// keyed by its `request_id`, expecting `expect` or, when `None`, each id
+    /// of its `to` header (unknown without one); with `response_requested:
+    /// ack` a `102` completes a responder ([`Correlator::open_ack`]); with
+    /// `none` nothing is expected and nothing is opened (`Ok(false)`).
+    ///
+    /// Fails if the command has no `request_id`, or if an exchange with it
+    /// is already open.
+    pub fn open_command(
+        &mut self,
+        command: &Message,
+        expect: Option<Expect>,
+        deadline: u64,
+        data: T,
+    ) -> Result<bool> {
+        let rr = command
+            .command()
+            .map(|c| c.response_requested())
+            .unwrap_or_default();
+        let Some(request_id) = command.headers.request_id.as_deref() else {
+            return Err(Error::Message(Box::new(MessageError::new(
+                MessageErrorKind::Missing,
+                "headers.request_id",
+                "a command without request_id cannot be correlated",
+            ))));
+        };
+        if rr == ResponseRequested::None {
+            return Ok(false);
+        }
+        let expect = expect.unwrap_or_else(|| Expect::from_to(command.headers.to.as_deref()));
+        let ack_only = rr == ResponseRequested::Ack;
+        self.open_inner(request_id, expect, deadline, ack_only, data)?;
+        Ok(true)
     }
 
     fn open_inner(

@@ -22,10 +22,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::client::{ClientConfig, Connection, Counters, Inbound, Stats, lock, monotonic_ms};
 use crate::codec::{Dialect, Encoding};
-use crate::correlate::{Correlator, Expect, Outcome};
+use crate::correlate::{Correlator, Outcome};
 use crate::dedup::{DedupKey, Deduplicator};
 use crate::error::{MessageError, Result};
-use crate::message::{Message, MsgType, ResponseRequested, now_ms};
+use crate::message::{Message, MsgType, now_ms};
 use crate::topics::Role;
 
 /// How long the monitor waits for the responses to a command.
@@ -203,17 +203,8 @@ impl Inner {
         };
         match observed.message.msg_type() {
             MsgType::Request => {
-                let rr = observed
-                    .message
-                    .command()
-                    .map(|c| c.response_requested())
-                    .unwrap_or_default();
                 let mut pairing = Pairing::Unpaired;
-                if let (Some(id), true) = (
-                    &observed.message.headers.request_id,
-                    rr != ResponseRequested::None,
-                ) {
-                    let expect = Expect::from_to(observed.message.headers.to.as_deref());
+                if let Some(id) = &observed.message.headers.request_id {
                     let window = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
                     let deadline = monotonic_ms().saturating_add(window);
                     let seen = Seen {
@@ -222,13 +213,14 @@ impl Inner {
                             .saturating_add(i64::try_from(window).unwrap_or(i64::MAX)),
                     };
                     let mut pairs = self.pairs();
-                    // The same command on several topics: the first sighting counts.
-                    let _ = if rr == ResponseRequested::Ack {
-                        pairs.open.open_ack(id, expect, deadline, seen)
-                    } else {
-                        pairs.open.open(id, expect, deadline, seen)
-                    };
-                    pairing = pairs.open_state(id);
+                    // The same command on several topics: the first sighting
+                    // counts (opening it again fails and changes nothing).
+                    let opened = pairs
+                        .open
+                        .open_command(&observed.message, None, deadline, seen);
+                    if !matches!(opened, Ok(false)) {
+                        pairing = pairs.open_state(id);
+                    }
                 }
                 (MonitorEvent::Request(observed), pairing)
             }

@@ -25,7 +25,7 @@ use crate::codec::{self, Dialect, Encoding};
 use crate::correlate::{Correlator, Expect, Outcome};
 use crate::dedup::{DedupKey, Deduplicator};
 use crate::error::{Error, Result};
-use crate::message::{self, Actuator, Command, Message, MsgType, ResponseRequested};
+use crate::message::{self, Actuator, Command, Message, MsgType};
 use crate::topics::{Role, Topics, validate_id};
 
 /// How to send one command.
@@ -355,14 +355,11 @@ impl Producer {
         if let Some(cmd) = msg.command() {
             cmd.check_before_sending()?;
         }
-        let rr = msg
-            .command()
-            .map(Command::response_requested)
-            .ok_or_else(|| {
-                Error::Config(
-                    "a producer sends requests, not responses or notifications".to_owned(),
-                )
-            })?;
+        if msg.command().is_none() {
+            return Err(Error::Config(
+                "a producer sends requests, not responses or notifications".to_owned(),
+            ));
+        }
         let h = &mut msg.headers;
         let request_id = h
             .request_id
@@ -382,27 +379,19 @@ impl Producer {
         let (tx, rx) = mpsc::unbounded_channel();
         let sent = Instant::now();
         let deadline = tokio::time::Instant::now() + options.timeout;
-        let wants_reply = rr != ResponseRequested::None;
-        if wants_reply {
-            let expect = match options.expect {
-                Some(n) => Expect::Count(n),
-                None => Expect::from_to(msg.headers.to.as_deref()),
-            };
-            let deadline_ms = monotonic_ms()
-                .saturating_add(u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX));
-            let slot = Slot {
-                tx,
-                sent,
-                command: Arc::clone(&command),
-            };
-            let mut st = self.inner.state();
-            if rr == ResponseRequested::Ack {
-                st.correlator
-                    .open_ack(&request_id, expect, deadline_ms, slot)?;
-            } else {
-                st.correlator.open(&request_id, expect, deadline_ms, slot)?;
-            }
-        }
+        let deadline_ms = monotonic_ms()
+            .saturating_add(u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX));
+        let slot = Slot {
+            tx,
+            sent,
+            command: Arc::clone(&command),
+        };
+        let wants_reply = self.inner.state().correlator.open_command(
+            &msg,
+            options.expect.map(Expect::Count),
+            deadline_ms,
+            slot,
+        )?;
         // The timeout bounds the broker's acknowledgement too: a broker that
         // stops answering ends the send at the timeout, not when it resumes.
         let published = tokio::time::timeout_at(
