@@ -40,11 +40,11 @@ pub struct oc2_consumer {
     handler_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Tells the callback thread to stop taking commands.
     stopping: Arc<AtomicBool>,
+    /// Wakes the callback thread while it waits for a command, once
+    /// `stopping` is set.
+    stop_signal: Arc<tokio::sync::Notify>,
     callbacks: ConnectionCallbacks,
 }
-
-/// How often the callback thread looks at `stopping` while no command comes.
-const STOP_POLL_MS: u32 = 100;
 
 /// A command for the application, with what is needed to answer it. Owned
 /// by the caller: answer it with `oc2_consumer_reply` (or
@@ -277,6 +277,7 @@ fn connect(
             server: Mutex::new(None),
             handler_task: Mutex::new(None),
             stopping: Arc::new(AtomicBool::new(false)),
+            stop_signal: Arc::new(tokio::sync::Notify::new()),
             callbacks: ConnectionCallbacks::default(),
         }),
     );
@@ -310,13 +311,9 @@ pub extern "C" fn oc2_consumer_connect(
             .map(str::to_owned)
             .collect();
         for pair in try_cstr_array(pairs, n_pairs)? {
-            let Some((action, target)) = pair.split_once(':') else {
-                config
-                    .last_error
-                    .set(format!("pair '{pair}': expected action:target"));
-                return Err(oc2_result::OC2_RESULT_CONFIG);
-            };
-            options = options.pair(action, target);
+            options = options
+                .pair_str(pair)
+                .map_err(|e| config.last_error.fail(&e))?;
         }
         let out = try_out(out)?;
         connect(config, options, out)
@@ -347,6 +344,8 @@ impl oc2_consumer {
     /// callback it cannot wait for itself: the thread ends when it returns.
     fn shut_down(&self) {
         self.stopping.store(true, Ordering::Release);
+        // A permit if the thread is not waiting now: its next wait ends at once.
+        self.stop_signal.notify_one();
         let server = self
             .server
             .lock()
@@ -433,6 +432,7 @@ struct Callback {
     userdata: *mut c_void,
     consumer: *const oc2_consumer,
     stopping: Arc<AtomicBool>,
+    stop_signal: Arc<tokio::sync::Notify>,
 }
 
 // SAFETY: the C caller promises (header) that `userdata` may be used from
@@ -445,10 +445,21 @@ impl Callback {
         // SAFETY: see `unsafe impl Send`: the consumer outlives this thread.
         let consumer = unsafe { &*self.consumer };
         while !self.stopping.load(Ordering::Acquire) {
-            match block_for(STOP_POLL_MS, consumer.consumer.next()) {
-                Ok(Some(incoming)) => (self.f)(self.userdata, self.consumer, command_of(incoming)),
-                Ok(None) => break,
-                Err(_) => {} // no command within STOP_POLL_MS: look at `stopping` again
+            // Woken by a command or by `shut_down`, no timer: the next command
+            // is not cancelled and started again every so often.
+            let next = block(async {
+                tokio::select! {
+                    biased;
+                    got = consumer.consumer.next() => Some(got),
+                    () = self.stop_signal.notified() => None,
+                }
+            });
+            match next {
+                Some(Some(incoming)) => {
+                    (self.f)(self.userdata, self.consumer, command_of(incoming));
+                }
+                Some(None) => break,
+                None => {} // stopped: `stopping` is set
             }
         }
     }
@@ -489,6 +500,7 @@ pub extern "C" fn oc2_consumer_serve(
             userdata,
             consumer,
             stopping: Arc::clone(&c.stopping),
+            stop_signal: Arc::clone(&c.stop_signal),
         };
         let handle = std::thread::Builder::new()
             .name("oc2mqtt-consumer".to_owned())

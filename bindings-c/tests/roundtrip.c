@@ -67,7 +67,7 @@ static void config_errors_name_the_setting(void) {
     const char *bad_pairs[] = {"deny-ipv4_net"};
     CHECK_RC(oc2_consumer_connect(c, "fw-x", NULL, 0, bad_pairs, 1, &consumer), OC2_RESULT_CONFIG);
     CHECK_RC(oc2_config_last_error(c, text, sizeof text, &n), OC2_RESULT_OK);
-    CHECK(strcmp(text, "pair 'deny-ipv4_net': expected action:target") == 0);
+    CHECK(strcmp(text, "configuration: pair 'deny-ipv4_net': expected ACTION:TARGET, e.g. deny:ipv4_connection") == 0);
     CHECK_RC(oc2_consumer_connect(c, "fw#x", NULL, 0, NULL, 0, &consumer), OC2_RESULT_TOPIC);
     CHECK_RC(oc2_config_last_error(c, text, sizeof text, &n), OC2_RESULT_OK);
     CHECK(strcmp(text, "invalid topic: device id 'fw#x' contains '#', which MQTT topic names forbid") == 0);

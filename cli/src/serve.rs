@@ -12,12 +12,9 @@ use crate::common::{
 };
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
-    match s.split_once(':') {
-        Some((a, t)) if !a.is_empty() && !t.is_empty() => Ok((a.to_owned(), t.to_owned())),
-        _ => Err(format!(
-            "'{s}': expected ACTION:TARGET, e.g. deny:ipv4_connection"
-        )),
-    }
+    oc2mqtt::rules::parse_pair(s)
+        .map(|(a, t)| (a.to_owned(), t.to_owned()))
+        .map_err(|e| e.to_string())
 }
 
 /// Runs a reference consumer until SIGINT or SIGTERM (then exits 0).

@@ -169,6 +169,22 @@ impl ConsumerOptions {
         self
     }
 
+    /// Adds a pair written `action:target` (`deny:ipv4_net`), as the CLI's
+    /// `--pair` and C's `oc2_consumer_connect` take them.
+    ///
+    /// ```
+    /// let o = oc2mqtt::client::ConsumerOptions::new("fw-1").pair_str("deny:ipv4_net").unwrap();
+    /// assert_eq!(o.pairs, [("deny".to_owned(), "ipv4_net".to_owned())]);
+    /// assert_eq!(
+    ///     oc2mqtt::client::ConsumerOptions::new("fw-1").pair_str("deny").unwrap_err().to_string(),
+    ///     "configuration: pair 'deny': expected ACTION:TARGET, e.g. deny:ipv4_connection"
+    /// );
+    /// ```
+    pub fn pair_str(self, pair: &str) -> Result<Self> {
+        let (action, target) = parse_pair(pair)?;
+        Ok(self.pair(action, target))
+    }
+
     /// Adds an argument (`x-acme` or `x-acme.mode`).
     pub fn arg(mut self, name: impl Into<String>) -> Self {
         self.args.push(name.into());
@@ -905,6 +921,16 @@ impl Responder {
             .ok()?;
         self.record(request, &publish);
         Some(publish)
+    }
+}
+
+/// An action/target pair written `action:target` (`deny:ipv4_net`).
+pub fn parse_pair(pair: &str) -> Result<(&str, &str)> {
+    match pair.split_once(':') {
+        Some((a, t)) if !a.is_empty() && !t.is_empty() => Ok((a, t)),
+        _ => Err(Error::Config(format!(
+            "pair '{pair}': expected ACTION:TARGET, e.g. deny:ipv4_connection"
+        ))),
     }
 }
 
