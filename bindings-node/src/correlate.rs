@@ -6,23 +6,15 @@
 use napi::bindgen_prelude::{Env, JsValue, Object, Unknown, ValueType};
 use napi_derive::napi;
 
-use oc2mqtt::correlate::{self, CloseReason, Expect, Outcome};
+use oc2mqtt::correlate::{self, Expect, Outcome};
 
 use crate::convert;
 use crate::error::OrThrow;
 
-fn reason(r: CloseReason) -> &'static str {
-    match r {
-        CloseReason::Complete => "complete",
-        CloseReason::Deadline => "deadline",
-        CloseReason::Closed => "closed",
-    }
-}
-
 fn closed_to_js<'e>(env: &'e Env, c: &correlate::Closed<()>) -> napi::Result<Object<'e>> {
     let mut o = Object::new(env)?;
     o.set("requestId", c.request_id.as_str())?;
-    o.set("reason", reason(c.reason))?;
+    o.set("reason", c.reason.as_str())?;
     o.set("missing", c.missing.clone())?;
     o.set("missingCount", c.missing_count as u32)?;
     Ok(o)

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use crate::repr::Repr;
 use pyo3::types::{PyBool, PyInt};
 
-use oc2mqtt::correlate::{self, CloseReason, Correlator, Expect, Outcome};
+use oc2mqtt::correlate::{self, Correlator, Expect, Outcome};
 
 use crate::codec::message_arg;
 use crate::convert;
@@ -39,19 +39,11 @@ impl PyClosed {
     }
 }
 
-fn reason_str(r: CloseReason) -> &'static str {
-    match r {
-        CloseReason::Complete => "complete",
-        CloseReason::Deadline => "deadline",
-        CloseReason::Closed => "closed",
-    }
-}
-
 impl From<correlate::Closed<Py<PyAny>>> for PyClosed {
     fn from(c: correlate::Closed<Py<PyAny>>) -> Self {
         Self {
             request_id: c.request_id,
-            reason: reason_str(c.reason),
+            reason: c.reason.as_str(),
             missing: c.missing,
             missing_count: c.missing_count,
             data: c.data,

@@ -1,6 +1,9 @@
 //! `Monitor` and `MonitorEvent`: all OpenC2 traffic, decoded and paired.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::aio::{PyConnecting, detached, future_into_py, ready};
@@ -50,16 +53,7 @@ impl PyMonitorEvent {
 impl PyMonitorEvent {
     #[getter]
     fn kind(&self) -> &'static str {
-        match &self.inner {
-            MonitorEvent::Request(_) => "request",
-            MonitorEvent::Response { .. } => "response",
-            MonitorEvent::Notification(_) => "notification",
-            MonitorEvent::Undecodable { .. } => "undecodable",
-            MonitorEvent::Unanswered { .. } => "unanswered",
-            // MonitorEvent is not exhaustive in spirit: name anything new plainly.
-            #[allow(unreachable_patterns)]
-            _ => "other",
-        }
+        self.inner.kind()
     }
     /// The topic (None for `unanswered`).
     #[getter]
@@ -195,6 +189,66 @@ fn monitor_args(
 #[pyclass(name = "Monitor", module = "oc2mqtt", frozen)]
 pub struct PyMonitor {
     inner: Arc<Monitor>,
+    /// Events taken from the core ahead of the caller, in arrival order: the
+    /// wait that gets one event also takes the events ready at that moment
+    /// (up to [`BATCH`]), so that the next calls return them without
+    /// releasing the GIL nor entering the runtime.
+    ready: Arc<Ready>,
+}
+
+/// The most events one wait takes from the core.
+const BATCH: usize = 256;
+
+#[derive(Default)]
+struct Ready(Mutex<VecDeque<MonitorEvent>>);
+
+impl Ready {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<MonitorEvent>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pop(&self) -> Option<MonitorEvent> {
+        self.lock().pop_front()
+    }
+
+    /// The next event: a taken one, else the core's, waiting (`None` once
+    /// closed); with the core's, every event ready then is taken too.
+    async fn next(&self, m: &Monitor) -> Option<MonitorEvent> {
+        if let Some(e) = self.pop() {
+            return Some(e);
+        }
+        let first = m.next().await?;
+        let mut more = Vec::new();
+        while more.len() < BATCH {
+            match now(m.next()) {
+                Some(Some(e)) => more.push(e),
+                _ => break,
+            }
+        }
+        if more.is_empty() {
+            return Some(first);
+        }
+        self.lock().extend(more);
+        Some(first)
+    }
+}
+
+/// `fut`'s output if it is ready without waiting (polled once).
+fn now<F: Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}
+
+impl PyMonitor {
+    fn wrap(inner: Monitor) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            ready: Arc::default(),
+        }
+    }
 }
 
 #[pymethods]
@@ -211,9 +265,7 @@ impl PyMonitor {
         let (filter, window) = monitor_args(filter, window)?;
         crate::logging::refresh_logging();
         let inner = wait(py, Monitor::connect_with_window(config, filter, window))?.py_err(py)?;
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        Ok(Self::wrap(inner))
     }
 
     /// Connects without blocking the event loop (same arguments as the
@@ -235,9 +287,7 @@ impl PyMonitor {
             Monitor::connect_with_window(config, filter, window)
                 .await
                 .map_err(|e| crate::shutdown::error(&e))
-                .map(|inner| PyMonitor {
-                    inner: Arc::new(inner),
-                })
+                .map(PyMonitor::wrap)
         })
     }
 
@@ -250,11 +300,14 @@ impl PyMonitor {
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Option<PyMonitorEvent>> {
         let timeout = opt_seconds_arg(timeout, "timeout", None)?;
-        let m = Arc::clone(&self.inner);
+        if let Some(e) = self.ready.pop() {
+            return Ok(Some(PyMonitorEvent::from(e)));
+        }
+        let (m, ready) = (Arc::clone(&self.inner), Arc::clone(&self.ready));
         let got = wait(py, async move {
             match timeout {
-                Some(t) => tokio::time::timeout(t, m.next()).await.ok().flatten(),
-                None => m.next().await,
+                Some(t) => tokio::time::timeout(t, ready.next(&m)).await.ok().flatten(),
+                None => ready.next(&m).await,
             }
         })?;
         Ok(got.map(PyMonitorEvent::from))
@@ -268,11 +321,11 @@ impl PyMonitor {
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = opt_seconds_arg(timeout, "timeout", None)?;
-        let m = Arc::clone(&self.inner);
+        let (m, ready) = (Arc::clone(&self.inner), Arc::clone(&self.ready));
         future_into_py(py, async move {
             let got = match timeout {
-                Some(t) => tokio::time::timeout(t, m.next()).await.ok().flatten(),
-                None => m.next().await,
+                Some(t) => tokio::time::timeout(t, ready.next(&m)).await.ok().flatten(),
+                None => ready.next(&m).await,
             };
             Ok(got.map(PyMonitorEvent::from))
         })
@@ -291,9 +344,9 @@ impl PyMonitor {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let m = Arc::clone(&self.inner);
+        let (m, ready) = (Arc::clone(&self.inner), Arc::clone(&self.ready));
         future_into_py(py, async move {
-            match m.next().await {
+            match ready.next(&m).await {
                 Some(e) => Ok(PyMonitorEvent::from(e)),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }
@@ -321,13 +374,19 @@ impl PyMonitor {
     /// Stops and disconnects.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let m = Arc::clone(&self.inner);
-        wait(py, async move { m.close().await })
+        wait(py, async move { m.close().await })?;
+        // As the core's: nothing more once closed.
+        self.ready.lock().clear();
+        Ok(())
     }
 
     /// `close()` as an awaitable.
     fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let m = Arc::clone(&self.inner);
-        detached(py, async move { m.close().await })
+        let (m, ready) = (Arc::clone(&self.inner), Arc::clone(&self.ready));
+        detached(py, async move {
+            m.close().await;
+            ready.lock().clear();
+        })
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

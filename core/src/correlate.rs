@@ -62,6 +62,17 @@ pub enum CloseReason {
     Closed,
 }
 
+impl CloseReason {
+    /// The stable name every binding shows: `complete`, `deadline`, `closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Deadline => "deadline",
+            Self::Closed => "closed",
+        }
+    }
+}
+
 /// An exchange that is no longer open.
 #[derive(Debug)]
 pub struct Closed<T> {

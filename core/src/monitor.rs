@@ -83,6 +83,20 @@ pub enum MonitorEvent {
     },
 }
 
+impl MonitorEvent {
+    /// The stable name every binding shows: `request`, `response`,
+    /// `notification`, `undecodable`, `unanswered`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Request(_) => "request",
+            Self::Response { .. } => "response",
+            Self::Notification(_) => "notification",
+            Self::Undecodable { .. } => "undecodable",
+            Self::Unanswered { .. } => "unanswered",
+        }
+    }
+}
+
 /// Where an event leaves its command's exchange, as the monitor's pairing
 /// sees it right after the event ([`Monitor::next_with_pairing`]): what a
 /// live view shows without waiting for the pairing window to end.
