@@ -195,17 +195,18 @@ class MQTTTransfer(_oc2.Transfer):  # type: ignore[misc]
             logger.info("stopped receiving OpenC2 messages")
 
     def _answer(self, incoming: oc2mqtt.Incoming, callback: Callable[[Any], Any]) -> None:
+        # What an outcome means (a response, an exception for a 500 with its
+        # text) is the core's rule, as in Consumer.serve; otupy's callback
+        # returning None means "send nothing".
         try:
-            response = callback(_from_dict(incoming.message, incoming.encoding))
-            if response is None:
+            try:
+                response = callback(_from_dict(incoming.message, incoming.encoding))
+            except Exception as e:  # a broken actuator must not stop the consumer
+                logger.exception("the otupy callback failed")
+                incoming._answer(error=e)
                 return
-            content = _to_dict(response)["body"]["openc2"]["response"]
-            status, text, results = content["status"], content.get("status_text"), content.get("results")
-        except Exception as e:  # a broken actuator must not stop the consumer
-            logger.exception("the otupy callback failed")
-            status, text, results = 500, str(e) or type(e).__name__, None
-        try:
-            incoming.reply(status, status_text=text, results=results)
+            if response is not None:
+                incoming._answer(_to_dict(response)["body"]["openc2"]["response"])
         except oc2mqtt.Error as e:  # the broker went away, or close() was called: keep going or end
             logger.warning("cannot answer %s: %s", incoming.request_id, e)
 
