@@ -270,6 +270,23 @@ def test_receive_returns_on_close(broker: Any) -> None:
     assert not c.thread.is_alive(), "receive() did not return after close()"
 
 
+def test_a_failing_actuator_is_answered_500_and_receiving_goes_on(broker: Any) -> None:
+    def actuator(message: Any) -> Any:
+        raise RuntimeError("the firewall is unreachable")
+
+    transfer = dropin.MQTTTransfer("127.0.0.1", broker.port, dropin.OpenC2Role.Consumer, ["slpf"], "o12-fw")
+    t = threading.Thread(target=transfer.receive, args=(actuator, JSONEncoder()), daemon=True)
+    t.start()
+    try:
+        with oc2mqtt.Producer(broker.url, "o12-p") as p:
+            for _ in range(2):
+                (r,) = p.send({"action": "deny", "target": {"ipv4_net": "10.0.0.0/8"}}, to="o12-fw", timeout=5)
+                assert (r.status, r.status_text) == (500, "the firewall is unreachable")
+    finally:
+        transfer.close()
+        t.join(10)
+
+
 def test_registered_in_otupys_transfers() -> None:
     assert oc2.Transfers["oc2mqtt"] is dropin.MQTTTransfer
     assert oc2.Transfers["oc2mqtts"] is dropin.MQTTSTransfer
