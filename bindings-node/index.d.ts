@@ -51,9 +51,9 @@ export interface Response {
   [key: string]: unknown
 }
 
-/** A message: `{ headers, body: { openc2: { request | response | notification } } }`. */
+/** A message: `{ headers?, body: { openc2: { request | response | notification } } }`; `headers` is absent when it would be empty (a bare command without any). */
 export interface Message {
-  headers: Headers
+  headers?: Headers
   body: { openc2: { request: Command } | { response: Response } | { notification: Record<string, unknown> } }
 }
 

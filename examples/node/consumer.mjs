@@ -33,7 +33,7 @@ console.log(`${o.id} serving on ${consumer.broker} with MQTT ${consumer.stats().
 process.once('SIGINT', () => consumer.close())
 
 await consumer.serve(async (command, incoming) => {
-  console.log(`${incoming.message.headers.from ?? '?'} -> ${command.action} ${Object.keys(command.target)[0]} (${incoming.topic})`)
+  console.log(`${incoming.message.headers?.from ?? '?'} -> ${command.action} ${Object.keys(command.target)[0]} (${incoming.topic})`)
   if (Number(o.delay) > 0) {
     await incoming.reply({ status: 102, status_text: 'working' })
     await new Promise((resolve) => setTimeout(resolve, Number(o.delay)))

@@ -12,7 +12,7 @@ const text: string | null = d.reason
 for (const p of d.publish) {
   const topics: string[] = p.topics
   const payload: Buffer = p.payload
-  console.log(topics, payload, p.properties.userProperties, p.message.headers.request_id)
+  console.log(topics, payload, p.properties.userProperties, p.message.headers?.request_id)
 }
 if (d.execute !== null) {
   const req: Request = d.execute
