@@ -195,6 +195,15 @@ impl Common {
     /// other: a flag wins over the other's environment variable, so that
     /// `--client-id-file` on the command line overrides `OC2MQTT_CLIENT_ID`.
     pub(crate) fn settle_sources(&mut self, matches: &ArgMatches) -> Result<(), Failure> {
+        if matches.value_source("brokers") == Some(ValueSource::EnvVariable)
+            && self.brokers.iter().any(|b| b.trim().is_empty())
+        {
+            return Err(Failure::usage(format!(
+                "OC2MQTT_BROKER is set to '{}', which holds an empty broker URL: set it to \
+                 mqtt://HOST:PORT (several separated by commas), or unset it and pass --broker",
+                self.brokers.join(",")
+            )));
+        }
         if self.client_id.is_none() || self.client_id_file.is_none() {
             return Ok(());
         }

@@ -265,6 +265,17 @@ fn connection_settings_come_from_the_environment_and_flags_win() {
         )
     );
 
+    // An empty OC2MQTT_BROKER (or an empty entry in it) names the variable.
+    for empty in ["", " ", &format!("{url},")] {
+        let out = run(&send, &[("OC2MQTT_BROKER", empty)]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let want = format!(
+            "error: OC2MQTT_BROKER is set to '{empty}', which holds an empty broker URL: set it to \
+             mqtt://HOST:PORT (several separated by commas), or unset it and pass --broker\n"
+        );
+        assert!(stderr(&out).starts_with(&want), "{}", stderr(&out));
+    }
+
     // Values from the environment are checked as flags are.
     let out = run(
         &send,
