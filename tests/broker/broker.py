@@ -17,6 +17,14 @@ Command line (used by the Rust, C and Node tests and by ``make demo``)::
            "ca", "wrong_ca", "server_cert", "server_key", "client_cert", "client_key"  (with --tls),
            "upstream" (proxies), "packets" (recorder), "admin_user", "admin_password" (--dynsec),
            "amqp_port", "dist_port", "epmd_port", "epmd_pid", "node", "env" (rabbitmq)}
+    broker.py start --dir DIR --kind rabbitmq --cluster N [--queues classic|mirrored|quorum]
+                    [--user NAME:PASSWORD]... [--deny USER:read|write:TOPIC]...
+        a RabbitMQ cluster of N nodes; prints one JSON line:
+          {"kind", "cluster", "queues", "pid" (= "epmd_pid": stop it to stop the whole cluster),
+           "epmd_port", "dir", "port" (node 1's), "nodes": [one rabbitmq line per node, plus "index"]}
+    broker.py start-node --dir DIR --index I
+                                  (node I, 1-based, of the cluster in DIR again, after it was
+                                  stopped or killed: same name, ports, data; prints its line)
     broker.py stop --pid PID      (the "pid" printed by start; also ends what that broker left behind)
     broker.py certs --dir DIR     (only generate the certificates)
     broker.py prepare [--kind rabbitmq|activemq]
@@ -137,11 +145,28 @@ messages do).
 Restarting with the same DIR and ``--port/--tls-port/--ws-port`` (what
 ``Broker.restart()`` does) brings the broker back on the same ports.
 
+``--kind rabbitmq --cluster N`` (2 to 9): nodes ``oc2c1@localhost`` ...
+in DIR/n1 ... (each its own ports, data, logs; one template per node name),
+one epmd and one Erlang cookie for all, booted at once, then nodes 2..N
+joined to node 1 (``rabbitmqctl stop_app; join_cluster; start_app``):
+about 8 s for 2 nodes, 12 s for 3. ``--queues`` says what holds an MQTT
+session's messages: ``classic`` (RabbitMQ's default: a classic queue on the
+node the session began on), ``mirrored`` (a policy ``ha-mode: all``,
+``ha-sync-mode: automatic`` on ``^mqtt-subscription-``), ``quorum``
+(``mqtt.durable_queue_type = quorum``; needs a majority of 3 replicas).
+Each node is stopped by its own PID (SIGTERM: a clean shutdown; or SIGKILL
+it) and started again with ``start-node``; it rejoins the cluster.
+``stop --pid`` with the cluster's PID kills every node, then the epmd.
+
 As a module (pytest)::
 
     with Broker(tmp_path, kind="rabbitmq", tls=True) as b:
         b.port, b.tls_port, b.ws_port, b.ca ...
         b.restart()
+
+    with Cluster(tmp_path, size=3, queues="quorum") as c:
+        c.nodes[0]["port"], c.url(1), c.stop_node(1, kill=True), c.start_node(1),
+        c.rabbitmqctl(0, "cluster_status")
 """
 
 from __future__ import annotations

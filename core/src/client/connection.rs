@@ -1434,7 +1434,7 @@ impl Driver {
             let (in_flight, kept): (Vec<_>, Vec<_>) =
                 lost.into_iter().partition(|o| o.topic == topic);
             lost = kept;
-            let (queued, kept): (Vec<_>, VecDeque<_>) = std::mem::take(&mut self.queue)
+            let (queued, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.queue)
                 .into_iter()
                 .partition(|o| o.topic == topic);
             self.queue = kept;
