@@ -30,7 +30,6 @@
 //! and draws `bench/fleet/fleet.svg`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,64 +40,15 @@ use oc2mqtt::client::{
 use oc2mqtt::message::{Command, Message, Response};
 use serde_json::{Value, json};
 
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+#[path = "../rust/src/fixture.rs"]
+mod fixture;
+
+use fixture::{Broker, Res, root};
 
 const DENY: &str = include_str!("../payloads/deny_command.json");
 const OK: &str = include_str!("../payloads/ok_response.json");
 /// Consumers connecting at once.
 const CONNECT_BATCH: usize = 100;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
-
-// ---------------------------------------------------------------- broker
-
-/// A throwaway Mosquitto, stopped by PID when dropped.
-struct Broker {
-    pid: u32,
-    port: u16,
-}
-
-impl Broker {
-    fn start(dir: &Path) -> Res<Self> {
-        let out = Process::new("python3")
-            .arg(root().join("tests/broker/broker.py"))
-            .args(["start", "--dir"])
-            .arg(dir)
-            .output()?;
-        if !out.status.success() {
-            return Err(format!(
-                "broker.py start failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
-        let info: Value = serde_json::from_slice(&out.stdout)?;
-        let pid = info["pid"].as_u64().ok_or("broker.py: no pid")?;
-        let port = info["port"].as_u64().ok_or("broker.py: no port")?;
-        Ok(Self {
-            pid: u32::try_from(pid)?,
-            port: u16::try_from(port)?,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Process::new("python3")
-            .arg(root().join("tests/broker/broker.py"))
-            .args(["stop", "--pid", &self.pid.to_string()])
-            .status();
-    }
-}
 
 // ---------------------------------------------------------------- measures
 

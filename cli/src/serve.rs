@@ -12,9 +12,12 @@ use crate::common::{
 };
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
-    oc2mqtt::rules::parse_pair(s)
-        .map(|(a, t)| (a.to_owned(), t.to_owned()))
-        .map_err(|e| e.to_string())
+    match oc2mqtt::rules::parse_pair(s) {
+        Ok((a, t)) => Ok((a.to_owned(), t.to_owned())),
+        // clap says which flag; the core's text says what is wrong.
+        Err(oc2mqtt::Error::Config(why)) => Err(why),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Runs a reference consumer until SIGINT or SIGTERM (then exits 0).
@@ -176,7 +179,7 @@ mod tests {
         );
         assert_eq!(
             parse_pair("deny"),
-            Err("'deny': expected ACTION:TARGET, e.g. deny:ipv4_connection".into())
+            Err("pair 'deny': expected ACTION:TARGET, e.g. deny:ipv4_connection".into())
         );
         assert!(parse_pair(":x").is_err());
     }

@@ -913,6 +913,21 @@ async fn a_command_without_command_id_reaches_the_handler_with_its_request_id_as
     assert_eq!(cmd.command_id.as_deref(), Some(ex.request_id()), "LS 3.3.1");
 }
 
+/// `n` denies to fw-1, each awaiting its answer for `timeout`.
+async fn send_denies(
+    producer: &Producer,
+    n: usize,
+    timeout: Duration,
+) -> Vec<oc2mqtt::client::Exchange> {
+    let mut exchanges = Vec::new();
+    for _ in 0..n {
+        let mut options = opts_to(&["fw-1"]);
+        options.timeout = timeout;
+        exchanges.push(producer.send(deny(), options).await.expect("sent"));
+    }
+    exchanges
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stuck_handlers_get_503_for_the_overflow_and_500_at_their_timeout() {
     // Handlers that never return: once 64 run and 64 more wait, new
@@ -953,18 +968,7 @@ async fn stuck_handlers_get_503_for_the_overflow_and_500_at_their_timeout() {
     let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
         .await
         .expect("producer");
-    let send_batch = |n: usize| {
-        let producer = producer.clone();
-        async move {
-            let mut exchanges = Vec::new();
-            for _ in 0..n {
-                let mut options = opts_to(&["fw-1"]);
-                options.timeout = Duration::from_secs(12);
-                exchanges.push(producer.send(deny(), options).await.expect("sent"));
-            }
-            exchanges
-        }
-    };
+    let send_batch = |n: usize| send_denies(&producer, n, Duration::from_secs(12));
     let answers = |exchanges: Vec<oc2mqtt::client::Exchange>, started: std::time::Instant| async move {
         let mut out = Vec::new();
         for (i, mut x) in exchanges.into_iter().enumerate() {
@@ -1159,18 +1163,7 @@ async fn serve_async_runs_64_handlers_at_once_and_refuses_a_stalled_overflow_503
     let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
         .await
         .expect("producer");
-    let send_batch = |n: usize| {
-        let producer = producer.clone();
-        async move {
-            let mut exchanges = Vec::new();
-            for _ in 0..n {
-                let mut options = opts_to(&["fw-1"]);
-                options.timeout = Duration::from_secs(15);
-                exchanges.push(producer.send(deny(), options).await.expect("sent"));
-            }
-            exchanges
-        }
-    };
+    let send_batch = |n: usize| send_denies(&producer, n, Duration::from_secs(15));
     let first = send_batch(128).await;
     let started = std::time::Instant::now();
     while entered.load(std::sync::atomic::Ordering::SeqCst) < 64 {

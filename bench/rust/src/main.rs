@@ -37,65 +37,15 @@ use oc2mqtt::message::{Command, Message, Response};
 use paho_mqtt as mqtt;
 use serde_json::{Value, json};
 
+mod fixture;
 mod raw;
 
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+use fixture::{Broker, Res, root};
 
 const DENY: &str = include_str!("../../payloads/deny_command.json");
 const OK: &str = include_str!("../../payloads/ok_response.json");
 const PIPELINE: usize = 64;
 const BROADCAST: usize = 16;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
-
-// ---------------------------------------------------------------- broker
-
-struct Broker {
-    pid: u32,
-    port: u16,
-}
-
-impl Broker {
-    fn start(dir: &Path) -> Res<Self> {
-        let out = Process::new("python3")
-            .arg(root().join("tests/broker/broker.py"))
-            .args(["start", "--dir"])
-            .arg(dir)
-            .output()?;
-        if !out.status.success() {
-            return Err(format!(
-                "broker.py start failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
-        let info: Value = serde_json::from_slice(&out.stdout)?;
-        let pid = info["pid"].as_u64().ok_or("broker.py: no pid")?;
-        let port = info["port"].as_u64().ok_or("broker.py: no port")?;
-        Ok(Self {
-            pid: u32::try_from(pid)?,
-            port: u16::try_from(port)?,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = Process::new("python3")
-            .arg(root().join("tests/broker/broker.py"))
-            .args(["stop", "--pid", &self.pid.to_string()])
-            .status();
-    }
-}
 
 // ---------------------------------------------------------------- helpers
 
