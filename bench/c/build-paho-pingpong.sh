@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds bench/c/paho_pingpong.c against the very Paho C static library that
-# oc2mqtt links (built by paho-mqtt-sys), into $OC2_BENCH_OUT (default
+# the benchmark crate bench/rust links (built by paho-mqtt-sys; oc2mqtt itself
+# no longer uses Paho), into $OC2_BENCH_OUT (default
 # $HOME/.cache/oc2mqtt-target/c-bench), and prints the binary's path.
-# The C, Python and Node benchmarks use it for the raw Paho C rows.
+# The Python and Node benchmarks use it for their raw Paho C reference rows.
 #
-#   bench/c/build-paho-pingpong.sh            # builds oc2mqtt (release) first if needed
+#   bench/c/build-paho-pingpong.sh            # builds oc2mqtt-bench (release) first if needed
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -14,7 +15,7 @@ mkdir -p "$out"
 find_lib() { ls -t "$target"/release/build/paho-mqtt-sys-*/out/lib/libpaho-mqtt3as.a 2>/dev/null | head -n 1; }
 paho_lib=$(find_lib)
 if [ -z "$paho_lib" ]; then
-  CARGO_TARGET_DIR="$target" cargo build -q --release -p oc2mqtt --manifest-path "$root/Cargo.toml" >&2
+  CARGO_TARGET_DIR="$target" cargo build -q --release -p oc2mqtt-bench --manifest-path "$root/Cargo.toml" >&2
   paho_lib=$(find_lib)
 fi
 if [ -z "$paho_lib" ]; then

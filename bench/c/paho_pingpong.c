@@ -1,15 +1,17 @@
 /*
  * The Paho C ceiling: the libmosquitto ping-pong of bench/rust/c/pingpong.c
  * written by hand on the Eclipse Paho C asynchronous API (MQTTAsync), the
- * very library oc2mqtt is built on (through the paho-mqtt crate). Same
+ * library oc2mqtt was built on before its own transport (core/src/client/,
+ * mqtt-protocol-core on tokio) replaced it: kept as a reference for what a
+ * C MQTT library does, not oc2mqtt's transport. Same
  * payloads, MQTT v5, clean start, QoS 1, subscriptions with No Local, the
  * same publish properties as oc2mqtt (payload format indicator, content
  * type, msgType, encoding). Paho C 1.3.16 sets TCP_NODELAY on its socket
  * itself. No JSON parsing, no correlation: the pure transport cost of one
  * command and one response through Mosquitto with Paho C's two threads
  * (one sending, one receiving and running the callbacks; both are per
- * process, so here the consumer and the producer share them, as they do in
- * bench/c/oc2_pingpong.c), i.e. the best any Paho-based library can do.
+ * process, so here the consumer and the producer share them), i.e. the best
+ * any Paho-based library can do.
  *
  * Link against the static library the paho-mqtt-sys crate builds (the newest
  * $CARGO_TARGET_DIR/release/build/paho-mqtt-sys-x/out holding it):

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# C benchmark (issue 5): sequential round trips, C producer <-> C consumer
-# through liboc2mqtt, against a hand-written libmosquitto ping-pong
-# (bench/rust/c/pingpong.c) and the same ping-pong on raw Paho C MQTTAsync
-# (bench/c/paho_pingpong.c, the transport oc2mqtt is built on), with the same
-# payloads, on the same throwaway nodelay Mosquitto, in the same run,
-# alternating, REPEAT times each; medians.
+# C benchmark (issues 5 and 21): C producer <-> C consumer through
+# liboc2mqtt (its transport: core/src/client/, mqtt-protocol-core on tokio),
+# against a hand-written libmosquitto ping-pong (bench/rust/c/pingpong.c)
+# with the same payloads and topics, on the same throwaway nodelay Mosquitto,
+# in the same run, alternating, REPEAT times each; medians. Sequential (one
+# in flight) and pipelined (64 in flight), with the consumer in each of the
+# three styles: pull (`oc2_consumer_next`), callback (`oc2_consumer_serve`),
+# handler (`oc2_consumer_serve_handler`). The Rust core (`oc2mqtt-bench`
+# `seq` and `pipe`, both ends in one process as here) runs in each round
+# beside them, on a broker of its own with the same configuration.
 #
 #   bench/c/run.sh                       # writes bench/c/RESULTS.md
 #   REPEAT=1 SECONDS_PER_RUN=1 bench/c/run.sh   # a quick look
+# Run it under the benchmark lock: flock /tmp/oc2mqtt-bench.lock bench/c/run.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -19,11 +24,10 @@ out="$CARGO_TARGET_DIR/c-bench"
 mkdir -p "$out"
 
 make -s -C "$root/bindings-c" build
+cargo build -q --release -p oc2mqtt-bench --manifest-path "$root/Cargo.toml"
 cc -std=c11 -O2 -Wall -Wextra -Werror -I"$root/bindings-c/include" "$here/oc2_pingpong.c" -o "$out/oc2_pingpong" \
   -L"$CARGO_TARGET_DIR/release" -loc2mqtt -lpthread -Wl,-rpath,"$CARGO_TARGET_DIR/c-tests"
 cc -O2 -Wall -Wextra -o "$out/pingpong" "$root/bench/rust/c/pingpong.c" -lmosquitto -lpthread
-# raw Paho C: the very static library oc2mqtt links
-OC2_BENCH_TARGET_DIR="$CARGO_TARGET_DIR" OC2_BENCH_OUT="$out" "$here/build-paho-pingpong.sh" >/dev/null
 
 cmd="$root/bench/payloads/deny_command.json"
 rsp="$root/bench/payloads/ok_response.json"
@@ -31,124 +35,169 @@ rsp="$root/bench/payloads/ok_response.json"
 results="$here/RESULTS.md"
 export results out cmd rsp repeat seconds warmup root
 "$root/bindings-c/tests/with_broker.sh" python3 - <<'PY'
-import json, os, platform, statistics, subprocess, time
+import json, os, platform, resource, statistics, subprocess, time
 url = os.environ["OC2_TEST_BROKER"]
 port = url.rsplit(":", 1)[1]
 out, cmd, rsp = os.environ["out"], os.environ["cmd"], os.environ["rsp"]
 seconds, warmup, repeat = os.environ["seconds"], os.environ["warmup"], int(os.environ["repeat"])
+root = os.environ["root"]
+rust_bin = os.path.join(os.environ["CARGO_TARGET_DIR"], "release", "oc2mqtt-bench")
+SEQ = ["c-plain", "c-dual", "oc2-pull", "oc2-serve", "oc2-handler"]
+PIPE = ["c-pipe", "oc2-pipe", "oc2-pipe-handler"]
 scenarios = {
     "c-plain": [f"{out}/pingpong", port, cmd, rsp, warmup, seconds],
     "c-dual": [f"{out}/pingpong", port, cmd, rsp, warmup, seconds, "dual"],
     "oc2-pull": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds],
     "oc2-serve": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "serve"],
-    "paho-plain": [f"{out}/paho_pingpong", port, cmd, rsp, warmup, seconds],
-    "paho-dual": [f"{out}/paho_pingpong", port, cmd, rsp, warmup, seconds, "dual"],
-    "paho-handoff": [f"{out}/paho_pingpong", port, cmd, rsp, warmup, seconds, "dual", "handoff"],
-    # 64 in flight, two response topics: a rate only, reported in the notes
-    "paho-pipe": [f"{out}/paho_pingpong", port, cmd, rsp, warmup, seconds, "dual", "pipe"],
+    "oc2-handler": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "handler"],
+    # 64 in flight, responses on two topics
+    "c-pipe": [f"{out}/pingpong", port, cmd, rsp, warmup, seconds, "dual", "pipe"],
+    "oc2-pipe": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "pipe"],
+    "oc2-pipe-handler": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "pipe-handler"],
 }
-runs = {k: [] for k in scenarios}
+
+
+def child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+runs = {k: [] for k in [*scenarios, "rust-seq", "rust-pipe"]}
 for i in range(repeat):
     for name, argv in scenarios.items():
+        cpu0 = child_cpu()
         line = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        runs[name].append(json.loads(line))
-        print(f"run {i + 1}/{repeat} {name:10s} {line}", flush=True)
-pipe_runs = runs.pop("paho-pipe")
-pipe = {"paho-pipe": statistics.median(r["exchanges_per_s"] for r in pipe_runs)}
-med = {k: {m: statistics.median(r[m] for r in v) for m in ("rt_per_s", "p50_us", "p99_us")} for k, v in runs.items()}
+        cpu = child_cpu() - cpu0
+        r = json.loads(line)
+        # CPU of the whole process (connect and warm-up included) over every exchange it made
+        # (pipelined: the rate over the half second of settling too): an upper bound per exchange.
+        made = int(warmup) + (r["n"] if "rt_per_s" in r else r["exchanges_per_s"] * (float(seconds) + 0.5))
+        r["rate"] = r.get("rt_per_s", r.get("exchanges_per_s"))
+        r["cpu_us"] = cpu / made * 1e6
+        runs[name].append(r)
+        print(f"run {i + 1}/{repeat} {name:16s} {line} cpu {r['cpu_us']:.0f} us/exchange", flush=True)
+    if os.path.exists(rust_bin):
+        p = subprocess.run([rust_bin, "--repeat", "1", "--seconds", seconds, "seq", "pipe"], capture_output=True,
+                           text=True, cwd=root)
+        if p.returncode == 0:
+            rep = json.loads(p.stdout)
+            for key, name in (("seq", "rust-seq"), ("pipe", "rust-pipe")):
+                m = rep[key]["median"]
+                runs[name].append({"rate": m.get("rt_per_s", m.get("exchanges_per_s")), "p50_us": m["p50_us"],
+                                   "p99_us": m["p99_us"], "cpu_us": m["cpu_us_per_rt_client"]})
+            print(f"run {i + 1}/{repeat} rust seq {runs['rust-seq'][-1]['rate']:.0f}/s "
+                  f"pipe {runs['rust-pipe'][-1]['rate']:.0f}/s", flush=True)
+rust = bool(runs["rust-seq"])
+if not rust:
+    runs.pop("rust-seq")
+    runs.pop("rust-pipe")
+med = {k: {m: statistics.median(r[m] for r in v if m in r) for m in ("rate", "p50_us", "p99_us", "cpu_us")
+           if any(m in r for r in v)} for k, v in runs.items()}
 
-def ratio(a, b):
-    return med[a]["rt_per_s"] / med[b]["rt_per_s"]
 
-rows = [
-    ("libmosquitto ping-pong, one response topic (`plain`)", "c-plain", "1.00× (the floor)"),
-    ("libmosquitto ping-pong, response on `oc2/rsp` and `oc2/rsp/<id>` like oc2mqtt (`dual`)", "c-dual", f"{ratio('c-dual', 'c-plain'):.2f}×"),
+def ratio(a: str, b: str) -> float:
+    return med[a]["rate"] / med[b]["rate"]
+
+
+def vs_rust(k: str, rk: str) -> str:
+    if not rust:
+        return "—"
+    return (f"{ratio(k, rk):.2f}× rate, CPU {med[k]['cpu_us']:.0f} µs vs {med[rk]['cpu_us']:.0f} µs "
+            f"(+{med[k]['cpu_us'] - med[rk]['cpu_us']:.0f} µs)")
+
+
+rows_seq = [
+    ("libmosquitto ping-pong, one response topic (`plain`)", "c-plain", "1.00×"),
+    ("libmosquitto ping-pong, responses on `oc2/rsp` and `oc2/rsp/<id>` like oc2mqtt (`dual`)", "c-dual",
+     f"{ratio('c-dual', 'c-plain'):.2f}×"),
     ("liboc2mqtt, pull style (`oc2_consumer_next` + `oc2_consumer_reply`)", "oc2-pull",
      f"**{ratio('oc2-pull', 'c-plain'):.2f}×** plain, **{ratio('oc2-pull', 'c-dual'):.2f}×** dual"),
     ("liboc2mqtt, callback style (`oc2_consumer_serve`)", "oc2-serve",
      f"{ratio('oc2-serve', 'c-plain'):.2f}× plain, {ratio('oc2-serve', 'c-dual'):.2f}× dual"),
-    ("raw Paho C (MQTTAsync) ping-pong, the transport oc2mqtt is built on, one response topic (`paho-plain`)",
-     "paho-plain", f"{ratio('paho-plain', 'c-plain'):.2f}× plain"),
-    ("raw Paho C (MQTTAsync) ping-pong, the transport oc2mqtt is built on, two response topics (`paho-dual`)",
-     "paho-dual", f"{ratio('paho-dual', 'c-plain'):.2f}× plain, {ratio('paho-dual', 'c-dual'):.2f}× dual"),
-    ("raw Paho C, two response topics, answered from a consumer thread as oc2mqtt's design requires (`paho-handoff`)",
-     "paho-handoff", f"{ratio('paho-handoff', 'c-plain'):.2f}× plain, {ratio('paho-handoff', 'c-dual'):.2f}× dual"),
-]
-target_met = ratio("oc2-pull", "c-plain") >= 0.8
-# The Rust client alone, for reference: is the gap in the C layer or in core?
-rust = None
-rust_bin = os.path.join(os.environ["CARGO_TARGET_DIR"], "release", "oc2mqtt-bench")
-if os.path.exists(rust_bin):
-    r = subprocess.run([rust_bin, "--repeat", "1", "--seconds", seconds, "seq"], capture_output=True, text=True,
-                       cwd=os.environ["root"])
-    if r.returncode == 0:
-        rust = json.loads(r.stdout)["seq"]["median"]
+    ("liboc2mqtt, handler style (`oc2_consumer_serve_handler`)", "oc2-handler",
+     f"{ratio('oc2-handler', 'c-plain'):.2f}× plain, {ratio('oc2-handler', 'c-dual'):.2f}× dual"),
+] + ([("Rust core, `Producer` ↔ `Consumer` (`oc2mqtt-bench seq`)", "rust-seq",
+       f"{ratio('rust-seq', 'c-plain'):.2f}× plain")] if rust else [])
+rows_pipe = [
+    ("libmosquitto ping-pong, 64 in flight, two response topics (`dual pipe`)", "c-pipe", "1.00×"),
+    ("liboc2mqtt, 64 in flight, pull style consumer", "oc2-pipe", f"**{ratio('oc2-pipe', 'c-pipe'):.2f}×**"),
+    ("liboc2mqtt, 64 in flight, handler style consumer", "oc2-pipe-handler",
+     f"**{ratio('oc2-pipe-handler', 'c-pipe'):.2f}×**"),
+] + ([("Rust core, 64 in flight (`oc2mqtt-bench pipe`)", "rust-pipe", f"{ratio('rust-pipe', 'c-pipe'):.2f}×")]
+     if rust else [])
+rust_of = {"oc2-pull": "rust-seq", "oc2-serve": "rust-seq", "oc2-handler": "rust-seq", "oc2-pipe": "rust-pipe",
+           "oc2-pipe-handler": "rust-pipe"}
 load = open("/proc/loadavg").read().split()[:3]
+best_seq = max(("oc2-pull", "oc2-serve", "oc2-handler"), key=lambda k: med[k]["rate"])
+best_pipe = max(("oc2-pipe", "oc2-pipe-handler"), key=lambda k: med[k]["rate"])
 lines = [
-    "# C benchmark: sequential round trips (issue 5)",
+    "# C benchmark: liboc2mqtt against libmosquitto (issues 5 and 21)",
     "",
     "Written by `bench/c/run.sh`; do not edit by hand. One command, one response,",
-    "one in flight, through a throwaway Mosquitto (`set_tcp_nodelay true`) on",
-    "127.0.0.1. Payloads: `bench/payloads/deny_command.json` and",
-    "`ok_response.json` (the oc2mqtt runs send their command and response",
-    "objects, with `response_requested: complete`). MQTT v5, QoS 1 everywhere.",
+    "through a throwaway Mosquitto (`set_tcp_nodelay true`) on 127.0.0.1.",
+    "liboc2mqtt runs on oc2mqtt's own transport (core/src/client/: mqtt-protocol-core on tokio).",
+    "Payloads: `bench/payloads/deny_command.json` and `ok_response.json` (the oc2mqtt runs",
+    "send their command and response objects, with `response_requested: complete`).",
+    "MQTT v5, QoS 1 everywhere, the same topics (`oc2/cmd/device/c-consumer`, responses on",
+    "`oc2/rsp` and `oc2/rsp/c-producer`). One process per scenario, both ends in it.",
     f"Each scenario ran {repeat}× {seconds} s after {warmup} warm-up round trips,",
-    "alternating, in the same run against the same broker; medians shown.",
+    "alternating, in the same run against the same broker; medians shown. The Rust core ran",
+    "in each round too (`oc2mqtt-bench seq pipe`, on its own broker with the same configuration).",
+    "CPU per exchange: the whole process's user+system CPU (connect and warm-up included) over",
+    "every exchange it made, so an upper bound; the Rust figure is measured over the run only.",
     "",
     f"Machine: {os.cpu_count()} CPUs, load average {' '.join(load)} at the end (shared with other jobs),",
     f"{platform.system()} {platform.release()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
     "",
-    "| scenario | round trips/s | p50 | p99 | vs libmosquitto |",
-    "|---|---|---|---|---|",
+    "Sequential (one in flight):",
+    "",
+    "| scenario | round trips/s | p50 | p99 | CPU/exchange | vs libmosquitto | vs the Rust core |",
+    "|---|---|---|---|---|---|---|",
 ]
-for label, key, vs in rows:
+for label, key, vs in rows_seq:
     m = med[key]
-    lines.append(f"| {label} | {m['rt_per_s']:.0f} | {m['p50_us'] / 1000:.3f} ms | {m['p99_us'] / 1000:.3f} ms | {vs} |")
+    lines.append(f"| {label} | {m['rate']:.0f} | {m['p50_us'] / 1000:.3f} ms | {m['p99_us'] / 1000:.3f} ms "
+                 f"| {m['cpu_us']:.0f} µs | {vs} | {vs_rust(key, rust_of[key]) if key in rust_of else ''} |")
 lines += [
     "",
-    f"Target (issue 5): liboc2mqtt ≥ 80 % of the libmosquitto ping-pong: **{'met' if target_met else 'not met'}** "
-    f"({ratio('oc2-pull', 'c-plain') * 100:.0f} % of `plain`, {ratio('oc2-pull', 'c-dual') * 100:.0f} % of `dual`).",
+    "Pipelined (64 in flight; liboc2mqtt: 16 producer threads each keep a ring of 4 exchanges, wait for the",
+    "oldest and send the next (`oc2_producer_send` returns once the broker acknowledged the command, so one",
+    "thread alone would wait for each acknowledgement in turn: 1 thread ran at about 0.7× libmosquitto, 4 at",
+    "1.1×, 16 at 1.1-1.6×, 64 at 0.7×, in alternating runs on this machine); libmosquitto: each response",
+    "sends the next command from its network thread):",
     "",
-    "The ceiling for any Paho-based library: the same ping-pong written by hand on raw Paho C",
-    "(`bench/c/paho_pingpong.c`: MQTTAsync from the very `libpaho-mqtt3as.a` that oc2mqtt links, same payloads,",
-    f"properties, QoS and No Local) runs at **{ratio('paho-plain', 'c-plain') * 100:.0f} %** of libmosquitto with one",
-    f"response topic, and at {ratio('paho-dual', 'c-dual') * 100:.0f} % of `dual` with two "
-    f"({ratio('paho-dual', 'c-plain') * 100:.0f} % of `plain`). Those two answer from Paho's network thread;",
-    "DESIGN.md rules that out for oc2mqtt (\"the handler never runs on the network thread\"), so the",
-    "like-for-like ceiling is `paho-handoff`: two response topics, and the network thread hands each command",
-    f"to a consumer thread that answers. It reaches **{ratio('paho-handoff', 'c-plain') * 100:.0f} %** of `plain`. "
-    + ("That is below the 80 % target: on this machine no implementation of oc2mqtt's design on Paho C "
-       "can reach it, whatever its own cost."
-       if ratio("paho-handoff", "c-plain") < 0.8 else
-       "That clears the 80 % target, so the transport and the design do not rule it out; the rest of the gap "
-       "is oc2mqtt's own."),
-    f"liboc2mqtt pull style reaches **{ratio('oc2-pull', 'paho-handoff') * 100:.0f} %** of `paho-handoff` "
-    f"(p50 {med['oc2-pull']['p50_us'] / 1000:.3f} ms against {med['paho-handoff']['p50_us'] / 1000:.3f} ms)"
-    + (": within this machine's run-to-run noise of that ceiling, so oc2mqtt's own work per round trip (encode, "
-       "decode and validate both ways, duplicate detection, correlation, the C layer) is not what separates it "
-       "from the target; the hand-off is."
-       if ratio("oc2-pull", "paho-handoff") >= 0.95 else
-       ": the rest of the gap is oc2mqtt's own work per round trip (encode, decode and validate both ways, "
-       "duplicate detection, correlation, the hand-off to the waiting producer thread, the C layer)."),
-    f"Raw Paho C with 64 commands in flight and two response topics (`paho-pipe`): {pipe['paho-pipe']:.0f} exchanges/s.",
-    "",
-] + ([
-    f"For reference, in this run: Rust `Producer` ↔ `Consumer` (`bench/rust` scenario `seq`, its own broker): "
-    f"{rust['rt_per_s']:.0f} round trips/s, p50 {rust['p50_us'] / 1000:.3f} ms, so liboc2mqtt pull style runs at "
-    f"{med['oc2-pull']['rt_per_s'] / rust['rt_per_s']:.2f}× the Rust client.",
-    "",
-] if rust else [
-    "(`oc2mqtt-bench` was not built, so the Rust client was not measured beside it: "
-    "`cargo build --release -p oc2mqtt-bench`.)",
-    "",
-]) + [
-    "All runs:",
-    "",
-    "```",
+    "| scenario | exchanges/s | CPU/exchange | vs libmosquitto | vs the Rust core |",
+    "|---|---|---|---|---|",
 ]
+for label, key, vs in rows_pipe:
+    m = med[key]
+    lines.append(f"| {label} | {m['rate']:.0f} | {m['cpu_us']:.0f} µs | {vs} "
+                 f"| {vs_rust(key, rust_of[key]) if key in rust_of else ''} |")
+seq_ok = ratio(best_seq, "c-plain") >= 1.0
+pipe_ok = ratio(best_pipe, "c-pipe") >= 1.0
+lines += [
+    "",
+    f"Targets (issue 21): sequential ≥ 1.0× libmosquitto: **{'met' if seq_ok else 'not met'}** "
+    f"(best style `{best_seq}`: {ratio(best_seq, 'c-plain'):.2f}× `plain`, {ratio(best_seq, 'c-dual'):.2f}× `dual`); "
+    f"pipelined ≥ 1.0× libmosquitto: **{'met' if pipe_ok else 'not met'}** "
+    f"(best `{best_pipe}`: {ratio(best_pipe, 'c-pipe'):.2f}×).",
+    "",
+]
+if rust:
+    lines += [
+        f"The Rust core itself, same topology, same rounds: {ratio('rust-seq', 'c-plain'):.2f}× libmosquitto "
+        f"sequentially and {ratio('rust-pipe', 'c-pipe'):.2f}× pipelined; the C layer runs at "
+        f"{ratio('oc2-pull', 'rust-seq'):.2f}× (pull, sequential) and {ratio(best_pipe, 'rust-pipe'):.2f}× "
+        "(pipelined) of it.",
+        "",
+    ]
+else:
+    lines += ["(`oc2mqtt-bench` was not built, so the Rust core was not measured beside it.)", ""]
+lines += ["All runs (rate, p50):", "", "```"]
 for k, v in runs.items():
-    lines.append(f"{k:10s} " + "  ".join(f"{r['rt_per_s']:.0f}/s p50 {r['p50_us']:.0f}us" for r in v))
-lines.append("paho-pipe  " + "  ".join(f"{r['exchanges_per_s']:.0f}/s" for r in pipe_runs))
+    lines.append(f"{k:16s} " + "  ".join(
+        f"{r['rate']:.0f}/s" + (f" p50 {r['p50_us']:.0f}us" if "p50_us" in r else "") + f" cpu {r['cpu_us']:.0f}us"
+        for r in v))
 lines.append("```")
 open(os.environ["results"], "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Python benchmarks: oc2mqtt against raw paho-mqtt and otupy 1.1.46, in one
-run, on one throwaway nodelay Mosquitto. Writes bench/python/RESULTS.md.
+"""Python benchmarks: oc2mqtt against raw paho-mqtt and otupy 1.1.46, and
+beside the Rust core in the same topology, in one run, on one throwaway
+nodelay Mosquitto. Writes bench/python/RESULTS.md.
 
     make -C bindings-python bench            # builds, then runs this
     bindings-python/.venv/bin/python bench/python/run.py [--quick]
@@ -18,12 +19,23 @@ Scenarios (the payloads are bench/payloads/*.json, as in every language):
   transfer's queue and event reset before each send).
 - pipelined: 64 exchanges in flight from one asyncio producer (send_async +
   collect_async) to an oc2mqtt consumer in another process.
+- the Rust core in the same topology (bench/rust `oc2mqtt-bench`: `seq`, both
+  ends in one process; `pipe-split`, 64 in flight, consumer in a child
+  process), run by this script in the same run on a broker of its own with
+  the same configuration: what the Python layer costs per exchange.
+- monitor ingest: a fast C publisher (bench/python/monitor_blast.c,
+  libmosquitto, QoS 1) sends a burst of commands and their responses while
+  the subscriber is away (persistent session: the burst waits at the
+  broker); `oc2mqtt.Monitor` iterated in Python (each event's kind and
+  message dict: decoded and paired) against a paho-mqtt subscriber
+  (TCP_NODELAY) doing json.loads on every payload of the same burst:
+  messages/s from reconnecting to the last message, and CPU per message.
 - raw Paho C (bench/c/paho_pingpong.c, built by bench/c/build-paho-pingpong.sh
   from the Paho C library the Rust benchmark builds), no Python, responses on
   two topics, each command answered from a consumer thread as oc2mqtt's design
-  requires: what a C program on Paho would reach. oc2mqtt itself no longer
-  uses Paho (issue 15); its own transport alone is measured in
-  bench/rust/RESULTS.md (`raw`).
+  requires: a reference for what a C program on a C MQTT library reaches.
+  oc2mqtt itself does not use Paho: its transport is core/src/client/
+  (mqtt-protocol-core on tokio), measured alone in bench/rust/RESULTS.md (`raw`).
 """
 
 from __future__ import annotations
@@ -108,7 +120,8 @@ def nodelay(client: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def seq_oc2mqtt(url: str, n: int) -> list[float]:
+def seq_oc2mqtt(url: str, n: int, cpu: list[float] | None = None) -> list[float]:
+    """Round trip latencies; appends the process's CPU µs per round trip (both ends) to `cpu`."""
     consumer = oc2mqtt.Consumer(url, "seq-fw", profiles=["slpf"])
     t = threading.Thread(target=consumer.serve, args=(lambda cmd: RESPONSE,), daemon=True)
     t.start()
@@ -116,11 +129,14 @@ def seq_oc2mqtt(url: str, n: int) -> list[float]:
     with oc2mqtt.Producer(url, "seq-p") as p:
         for _ in range(20):
             p.send(COMMAND, to=["seq-fw"], timeout=5).collect()
+        cpu0 = time.process_time()
         for _ in range(n):
             t0 = time.perf_counter()
             s = p.send(COMMAND, to=["seq-fw"], timeout=5).collect()
             lat.append(time.perf_counter() - t0)
             assert s.complete and s.responses[0].status == 200
+        if cpu is not None:
+            cpu.append((time.process_time() - cpu0) / n * 1e6)
     consumer.close()
     t.join(5)
     return lat
@@ -345,6 +361,201 @@ def pipelined(url: str, broker_pid: int, total: int, in_flight: int = 64) -> dic
             proc.wait()
 
 
+# ---------------------------------------------------------------- the Rust core
+
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "oc2mqtt-target"))
+
+
+def rust_core(seconds: float) -> dict[str, dict[str, float]] | None:
+    """The Rust core in the topologies of the Python scenarios (oc2mqtt-bench
+    `seq`: both ends in one process; `pipe-split`: 64 in flight, consumer in a
+    child process), one run each on the benchmark's own broker. None if the
+    benchmark cannot be built."""
+    build = subprocess.run(
+        ["cargo", "build", "-q", "--release", "-p", "oc2mqtt-bench"], cwd=REPO, capture_output=True, text=True
+    )
+    binary = TARGET / "release" / "oc2mqtt-bench"
+    if build.returncode != 0 or not binary.exists():
+        print(f"oc2mqtt-bench not built: {build.stderr.strip()[-300:]}", flush=True)
+        return None
+    out = subprocess.run(
+        [str(binary), "--repeat", "1", "--seconds", str(seconds), "seq", "pipe-split"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        print(f"oc2mqtt-bench failed: {out.stderr.strip()[-300:]}", flush=True)
+        return None
+    rep = json.loads(out.stdout)
+    seq, pipe = rep["seq"]["median"], rep["pipe-split"]["median"]
+    return {
+        "seq": {"rate": seq["rt_per_s"], "p50_ms": seq["p50_us"] / 1e3, "cpu_us": seq["cpu_us_per_rt_client"]},
+        # CPU of the producer process and the consumer child together
+        "pipe": {
+            "rate": pipe["exchanges_per_s"],
+            "p50_ms": pipe["p50_us"] / 1e3,
+            "cpu_us": pipe["cpu_us_per_rt_client"],
+        },
+    }
+
+
+# ---------------------------------------------------------------- monitor ingest
+
+ZERO_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def blaster(workdir: Path) -> tuple[str, Path, Path]:
+    """Builds bench/python/monitor_blast.c; writes its command and response
+    templates into `workdir`. Returns the binary and the two files."""
+    out = TARGET / "python-bench"
+    out.mkdir(parents=True, exist_ok=True)
+    binary = out / "monitor_blast"
+    src = HERE / "monitor_blast.c"
+    if not binary.exists() or src.stat().st_mtime > binary.stat().st_mtime:
+        subprocess.run(
+            ["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(binary), str(src), "-lmosquitto"],
+            check=True,
+        )
+    now = int(time.time() * 1000)
+    cmd = {
+        "headers": {"request_id": ZERO_ID, "created": now, "from": "blast-p", "to": ["blast-fw"]},
+        "body": {"openc2": {"request": COMMAND}},
+    }
+    rsp = {
+        "headers": {"request_id": ZERO_ID, "created": now, "from": "blast-fw", "to": ["blast-p"]},
+        "body": {"openc2": {"response": RESPONSE}},
+    }
+    files = workdir / "blast-cmd.json", workdir / "blast-rsp.json"
+    for f, m in zip(files, (cmd, rsp)):
+        f.write_text(json.dumps(m, separators=(",", ":")))
+    return str(binary), *files
+
+
+def blast(port: int, files: tuple[str, Path, Path], count: int) -> subprocess.Popen[str]:
+    binary, cmd, rsp = files
+    return subprocess.Popen(
+        [binary, str(port), "oc2/cmd/device/blast-fw", str(cmd), "oc2/rsp/blast-p", str(rsp), str(count)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def blast_rate(proc: subprocess.Popen[str]) -> float:
+    out, _ = proc.communicate(timeout=120)
+    return float(json.loads(out.strip().splitlines()[-1])["published_per_s"])
+
+
+def end_session(port: int, client_id: str) -> None:
+    """Ends the broker's session of `client_id` (clean start, no expiry), so
+    that it queues nothing of the next runs."""
+    import paho.mqtt.client as mqtt
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.connect("127.0.0.1", port, clean_start=True)
+    c.loop_start()
+    time.sleep(0.1)
+    c.loop_stop()
+    c.disconnect()
+
+
+def ingest_monitor(url: str, port: int, files: tuple[str, Path, Path], count: int) -> dict[str, float]:
+    """oc2mqtt.Monitor iterated in Python: every event's kind and message (a dict).
+
+    The burst waits at the broker: the monitor subscribes with a persistent
+    session, disconnects, the publisher sends everything, and the monitor
+    comes back for it, so the rate is the subscriber's, not the publisher's:
+    messages over the time from reconnecting to the last one; the CPU is the
+    whole process's over that time, per message."""
+    total = 2 * count
+    seen = paired = 0
+    last = 0.0
+    client_id = f"ingest-monitor-{uuid.uuid4().hex[:8]}"
+    config = oc2mqtt.ClientConfig(url, client_id=client_id)
+    oc2mqtt.Monitor(config).close()
+    publisher = blast_rate(blast(port, files, count))
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    with oc2mqtt.Monitor(config) as m:
+        while seen < total:
+            ev = m.next(timeout=10)
+            if ev is None:
+                break
+            if ev.kind == "response" and ev.latency is not None:
+                paired += 1
+            if ev.message is None:
+                continue
+            seen += 1
+            last = time.perf_counter()
+        cpu = time.process_time() - cpu0
+    end_session(port, client_id)
+    return {
+        "rate": seen / (last - t0),
+        "n": float(seen),
+        "paired": float(paired),
+        "publisher": publisher,
+        "cpu_us": cpu / max(seen, 1) * 1e6,
+    }
+
+
+def ingest_paho(port: int, files: tuple[str, Path, Path], count: int) -> dict[str, float]:
+    """A paho-mqtt v5 subscriber to oc2/# (TCP_NODELAY), json.loads on every
+    payload; the burst waits at the broker as for the monitor."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    total = 2 * count
+    state = {"seen": 0, "last": 0.0}
+    done, subscribed = threading.Event(), threading.Event()
+
+    def on_message(_c: Any, _u: Any, m: Any) -> None:
+        json.loads(m.payload)
+        state["seen"] += 1
+        state["last"] = time.perf_counter()
+        if state["seen"] == total:
+            done.set()
+
+    client_id = f"ingest-paho-{uuid.uuid4().hex[:8]}"
+
+    def client() -> Any:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        c.on_message = on_message
+        c.on_subscribe = lambda *_a: subscribed.set()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        c.connect("127.0.0.1", port, clean_start=False, properties=props)
+        nodelay(c)
+        return c
+
+    c = client()
+    c.subscribe("oc2/#", qos=1)
+    c.loop_start()
+    assert subscribed.wait(10), "paho: not subscribed"
+    c.loop_stop()
+    c.disconnect()
+    publisher = blast_rate(blast(port, files, count))
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    c = client()
+    c.loop_start()
+    try:
+        while not done.is_set():
+            seen = state["seen"]
+            if not done.wait(10) and state["seen"] == seen:
+                break  # nothing for 10 s: the rest is lost
+        cpu = time.process_time() - cpu0
+    finally:
+        c.loop_stop()
+        c.disconnect()
+        end_session(port, client_id)
+    seen = state["seen"]
+    return {
+        "rate": seen / (state["last"] - t0),
+        "n": float(seen),
+        "publisher": publisher,
+        "cpu_us": cpu / max(seen, 1) * 1e6,
+    }
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -364,6 +575,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = ap.parse_args()
     n_seq, n_otupy, n_pipe = (300, 20, 4_096) if args.quick else (2_000, 60, 32_768)
+    n_ingest, ingest_rounds = (5_000, 1) if args.quick else (20_000, 3)
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
@@ -371,7 +583,9 @@ def main() -> int:
     dec = bench_decode(args.quick)
     with tempfile.TemporaryDirectory() as d, Broker(Path(d)) as b:
         print("sequential: oc2mqtt ...", flush=True)
-        ours = summary(seq_oc2mqtt(b.url, n_seq))
+        seq_cpu: list[float] = []
+        ours = summary(seq_oc2mqtt(b.url, n_seq, seq_cpu))
+        ours["cpu_us"] = seq_cpu[0]
         print("sequential: raw paho ...", flush=True)
         paho_shipped = summary(seq_paho(b.port, n_otupy, fast=False))
         paho = summary(seq_paho(b.port, n_seq, fast=True))
@@ -385,7 +599,22 @@ def main() -> int:
         pipe_rate, pipe_incomplete = pipe["rate"], int(pipe["incomplete"])
         print("pipelined: the raw Paho C hand-off ceiling ...", flush=True)
         pipe_ceiling = paho_c(b.port, 1.0 if args.quick else 3.0, "pipe")
+        print(f"monitor ingest: {n_ingest} commands + responses, {ingest_rounds} rounds ...", flush=True)
+        files = blaster(Path(d))
+        ingest: dict[str, list[dict[str, float]]] = {"monitor": [], "paho": []}
+        for _ in range(ingest_rounds):
+            ingest["monitor"].append(ingest_monitor(b.url, b.port, files, n_ingest))
+            ingest["paho"].append(ingest_paho(b.port, files, n_ingest))
+            print(f"  monitor {ingest['monitor'][-1]}\n  paho    {ingest['paho'][-1]}", flush=True)
+    print("the Rust core (oc2mqtt-bench seq pipe-split, its own broker) ...", flush=True)
+    rust = rust_core(1.0 if args.quick else 3.0)
     load_after = os.getloadavg()
+    ing = {
+        k: {m: statistics.median(r[m] for r in v) for m in ("rate", "n", "publisher", "cpu_us")}
+        for k, v in ingest.items()
+    }
+    ing_paired = min(r["paired"] for r in ingest["monitor"])
+    r_ingest = ing["monitor"]["rate"] / ing["paho"]["rate"]
 
     r_paho = ours["rate"] / paho["rate"]
     r_otupy = ours["rate"] / otupy["rate"]
@@ -398,6 +627,36 @@ def main() -> int:
 
     def yes(ok: bool) -> str:
         return "**yes**" if ok else "**no**"
+
+    pipe_cpu = pipe["producer_us"] + pipe["consumer_us"]
+    if rust:
+        rs, rp = rust["seq"], rust["pipe"]
+        r_rust_seq = ours["rate"] / rs["rate"]
+        r_rust_pipe = pipe_rate / rp["rate"]
+        rust_rows = [
+            f"| sequential, the Rust core in the same topology (`oc2mqtt-bench seq`: both ends in one process) | "
+            f"{rs['rate']:,.0f}/s, p50 {rs['p50_ms']:.2f} ms, CPU {rs['cpu_us']:.0f} µs per round trip | "
+            f"oc2mqtt from Python: {ours['rate']:,.0f}/s, CPU {ours['cpu_us']:.0f} µs "
+            f"(+{ours['cpu_us'] - rs['cpu_us']:.0f} µs for the Python layer, both ends) | "
+            f"Python at {r_rust_seq:.2f}× | | |",
+            f"| pipelined, 64 in flight, the Rust core in the same topology (`oc2mqtt-bench pipe-split`: consumer in "
+            f"a child process) | {rp['rate']:,.0f} exchanges/s, CPU {rp['cpu_us']:.0f} µs per exchange "
+            "(both processes) | "
+            f"oc2mqtt from Python: {pipe_rate:,.0f}/s, CPU {pipe_cpu:.0f} µs (+{pipe_cpu - rp['cpu_us']:.0f} µs) | "
+            f"**{r_rust_pipe:.2f}×** | ≥ 0.95× | {yes(r_rust_pipe >= 0.95 and pipe_incomplete == 0)} |",
+        ]
+        ceiling_note = [
+            f"Sequential ceiling: in this run the Rust core itself (`oc2mqtt-bench seq`, no Python) makes "
+            f"{rs['rate']:,.0f} round trips/s, {rs['rate'] / paho['rate']:.2f}× raw paho-mqtt with `TCP_NODELAY`; "
+            f"oc2mqtt from Python reaches {r_rust_seq:.2f}× the core ({r_paho:.2f}× paho). The ≥ 5× target would "
+            "need the Python binding to beat the core it wraps. Pipelined, the Rust row's consumer is the pull "
+            "loop (`Consumer::next` + `reply`); the Python consumer runs `serve(handler)`: a Python handler per "
+            "command on the core's handler threads, each taking the GIL.",
+            "",
+        ]
+    else:
+        rust_rows = ["| the Rust core | not measured (`oc2mqtt-bench` did not build or run) | | | | |"]
+        ceiling_note = []
 
     lines = [
         "# Python benchmark results (issue 4)",
@@ -426,8 +685,15 @@ def main() -> int:
         f"| raw paho-mqtt with `TCP_NODELAY`: {paho['rate']:,.0f}/s | {r_ceiling:.2f}× | | |",
         f"| pipelined, 64 in flight, asyncio, consumer in another process | {pipe_rate:,.0f} exchanges/s "
         f"({pipe_incomplete} incomplete); CPU per exchange: this process {pipe['producer_us']:.0f} µs, "
-        f"consumer {pipe['consumer_us']:.0f} µs, broker {pipe['broker_us']:.0f} µs | — | — | ≥ 8 000/s | "
-        f"{yes(pipe_rate >= 8000 and pipe_incomplete == 0)} |",
+        f"consumer {pipe['consumer_us']:.0f} µs, broker {pipe['broker_us']:.0f} µs | the Rust core: see below | "
+        "| | |",
+        *rust_rows,
+        f"| monitor ingest: `oc2mqtt.Monitor` iterated in Python (event kind and message dict; "
+        f"{ing_paired:,.0f} of {n_ingest:,} responses paired) | {ing['monitor']['rate']:,.0f} messages/s, "
+        f"CPU {ing['monitor']['cpu_us']:.1f} µs per message "
+        f"| paho-mqtt subscriber with `TCP_NODELAY` + json.loads, same burst: {ing['paho']['rate']:,.0f} messages/s, "
+        f"CPU {ing['paho']['cpu_us']:.1f} µs "
+        f"| **{r_ingest:.2f}×** | ≥ 3× | {yes(r_ingest >= 3 and ing['monitor']['n'] == 2 * n_ingest)} |",
         f"| raw Paho C, pipelined, as above, 64 in flight (`paho_pingpong.c dual handoff pipe`) | "
         f"{pipe_ceiling['rate']:,.0f} exchanges/s | | | | |",
         f"| decode deny command ({dec['bytes']:.0f} B, spec dialect) to a dict | {dec['oc2mqtt_spec']:.2f} µs | "
@@ -440,7 +706,11 @@ def main() -> int:
         "Counts: sequential "
         f"{ours['n']:.0f} oc2mqtt / {paho['n']:.0f} paho ({paho_shipped['n']:.0f} as shipped) / "
         f"{otupy['n']:.0f} otupy ({otupy_shipped['n']:.0f} as shipped) round trips after a warm-up; "
-        f"pipelined {n_pipe} exchanges; decode timings are the best of 5 runs.",
+        f"pipelined {n_pipe} exchanges; decode timings are the best of 5 runs; monitor ingest: "
+        f"{ingest_rounds} alternating rounds of {2 * n_ingest:,} messages each (medians; received: Monitor "
+        f"{ing['monitor']['n']:,.0f}, paho {ing['paho']['n']:,.0f}; the C publisher sent "
+        f"{ing['monitor']['publisher']:,.0f} messages/s with the Monitor, "
+        f"{ing['paho']['publisher']:,.0f}/s with paho).",
         "",
         "The raw Paho C row is what a C program on Paho C does with the one hand-off this design requires "
         "(handlers never run on the network thread) and no Python at all: "
@@ -449,15 +719,20 @@ def main() -> int:
         f"{pipe_rate / pipe_ceiling['rate'] * 100:.0f} % pipelined ({pipe_ceiling['rate']:,.0f}/s). "
         "Its own transport alone, without Python, is in `bench/rust/RESULTS.md`.",
         "",
+        *ceiling_note,
         "Notes:",
         "- oc2mqtt's sequential figure includes a Python handler on the consumer side (the GIL is taken "
         "for each command) and both ends in one process, as for paho and otupy.",
         "- raw paho does the minimum a hand-written script does (no validation, no duplicate detection, "
         "no reconnect handling); its consumer answers on `oc2/rsp` and `oc2/rsp/<producer>` as oc2mqtt does.",
         "- otupy's `send` starts and stops paho's network thread on every call, which is most of its latency.",
-        "- pipelined: the same scenario in Rust and the libmosquitto C floor (64 in flight, responses on two "
-        "topics) are in `bench/rust/RESULTS.md`; the CPU per exchange of this process is what oc2mqtt's Python "
-        "layer adds.",
+        "- pipelined: the Rust row is the same topology in the same run (on the benchmark's own broker with the "
+        "same configuration); the CPU per exchange above the Rust core's is what oc2mqtt's Python layer adds. "
+        "The libmosquitto C floor is in `bench/rust/RESULTS.md` and `bench/c/RESULTS.md`.",
+        "- monitor ingest: both subscribers take the same burst from the same broker, one after the other: "
+        "each subscribes with a persistent session and disconnects, the C publisher sends the burst (it waits "
+        "at the broker), and the subscriber comes back for it; the rate is the subscriber's, from reconnecting "
+        "to its last message, and the CPU is its whole process's over that time.",
         "- decode: `oc2mqtt.decode` validates the message and normalises it (any dialect to the specification's "
         "shape, `created` in ms, `to` as a list) before building the dict; `json.loads` only parses.",
         "- paho-mqtt leaves Nagle's algorithm on its socket, so a script's request/response exchange stalls on "

@@ -392,6 +392,30 @@ def test_monitor_sees_traffic_pairs_it_and_reports_unanswered(broker: Any, serve
         assert unanswered.missing == ["mo-ghost"] and unanswered.message is None
 
 
+def test_monitor_delivers_a_burst_in_order_and_nothing_once_closed(broker: Any) -> None:
+    def wait_received(m: oc2mqtt.Monitor, n: int) -> None:
+        deadline = time.monotonic() + 5
+        while m.stats["received"] < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert m.stats["received"] >= n
+
+    with oc2mqtt.Producer(broker.url, "burst-p") as p:
+        with oc2mqtt.Monitor(broker.url) as m:
+            ids = [p.send(DENY, to=["burst-fw"], timeout=30).request_id for _ in range(100)]
+            wait_received(m, 100)  # all waiting: the first next() takes the others along
+            seen = [m.next(timeout=5) for _ in range(100)]
+            assert [e.request_id if e is not None else None for e in seen] == ids
+            assert all(e is not None and e.kind == "request" for e in seen)
+            assert m.next(timeout=0.2) is None
+        with oc2mqtt.Monitor(broker.url) as m:
+            for _ in range(20):
+                p.send(DENY, to=["burst-fw"], timeout=30)
+            wait_received(m, 20)
+            assert m.next(timeout=5) is not None
+            m.close()  # with 19 events already taken from the core
+            assert m.next(timeout=0.2) is None
+
+
 def test_monitor_shows_undecodable_payloads(broker: Any) -> None:
     import paho.mqtt.client as paho
 
