@@ -79,11 +79,13 @@ if (nativeNext !== undefined) {
   }
 }
 
-// --- Consumer.serve: any handler becomes a Promise that always fulfils -----
+// --- Consumer.serve: any handler's outcome becomes `{ response }` or `{ error }`
 //
 // The native side reads `{ response }` or `{ error }` on the JavaScript
-// thread; a throw, a rejection or a non-Error rejection value all become
-// `{ error: text }`, which the consumer answers with a 500.
+// thread, or a Promise that always fulfils with one (when the handler
+// returned a Promise or another thenable); a throw, a rejection or a
+// non-Error rejection value all become `{ error: text }`, which the
+// consumer answers with a 500.
 
 function errorText (e) {
   if (e instanceof Error) return e.message || e.name
@@ -105,8 +107,12 @@ Consumer.prototype.serve = function serve (handler) {
     let result
     try {
       result = handler(command, incoming)
+      // Answered at once: no Promise to make and wait for.
+      if (result === null || (typeof result !== 'object' && typeof result !== 'function') || typeof result.then !== 'function') {
+        return { response: result }
+      }
     } catch (e) {
-      return Promise.resolve({ error: errorText(e) })
+      return { error: errorText(e) }
     }
     return Promise.resolve(result).then((response) => ({ response }), (e) => ({ error: errorText(e) }))
   })
@@ -127,6 +133,7 @@ const CONNECTION_EVENTS = ['connect', 'offline', 'reconnect', 'error', 'close', 
 const kOnline = Symbol('oc2mqtt.online')
 const kLive = Symbol('oc2mqtt.live')
 const kKeepAlive = Symbol('oc2mqtt.keepAlive')
+const kFirstEvent = Symbol('oc2mqtt.firstEvent')
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
 function keepAlive (role) {
@@ -141,6 +148,7 @@ function keepAlive (role) {
 
 function connectionListener (role) {
   return (e) => {
+    role[kFirstEvent] = true
     switch (e.type) {
       case 'connect':
         role[kOnline] = true
@@ -177,8 +185,14 @@ for (const Role of [Producer, Consumer, Monitor]) {
   const nativeConnect = Role.prototype.connect
   Role.prototype.connect = async function connect () {
     // Set before connecting: the first 'connect' comes before this resolves.
+    this[kFirstEvent] = false
     this._setEventSink(connectionListener(this))
     await nativeConnect.call(this)
+    // The first connection event reached the JavaScript thread before
+    // connect() settled, through another threadsafe function, which libuv
+    // may run after the Promise's in the same pass: let it be emitted first
+    // (a few turns of the loop at most; it is already queued).
+    for (let i = 0; i < 10 && !this[kFirstEvent]; i++) await new Promise((resolve) => setImmediate(resolve))
     this[kLive] = true
     keepAlive(this)
   }
@@ -241,7 +255,7 @@ const MONITOR_EVENTS = new Set(['request', 'response', 'notification', 'undecoda
 const kPump = Symbol('oc2mqtt.monitorPump')
 const kConnected = Symbol('oc2mqtt.connected')
 const kWanted = Symbol('oc2mqtt.pumpWanted')
-const nativeMonitorNext = Monitor.prototype.next
+const nativeMonitorBatch = Monitor.prototype._nextBatch
 const nativeMonitorConnect = Monitor.prototype.connect
 const nativeMonitorClose = Monitor.prototype.close
 
@@ -272,16 +286,19 @@ function pump (monitor) {
   }
   const loop = async () => {
     for (;;) {
-      let r
+      let batch
       try {
-        r = await nativeMonitorNext.call(monitor)
+        // Every event waiting (up to 256) in one Promise, rather than one per event.
+        batch = await nativeMonitorBatch.call(monitor, 256)
       } catch (e) {
         p.error = e
         break
       }
-      if (r.done) break
-      if (p.iterating) p.queue.push(r.value)
-      monitor.emit(r.value.type, r.value)
+      if (batch === null) break
+      for (const event of batch) {
+        if (p.iterating) p.queue.push(event)
+        monitor.emit(event.type, event)
+      }
       settle()
     }
     p.done = true

@@ -8,8 +8,8 @@
 //! out of range is a `RangeError` with `ERR_OUT_OF_RANGE`.
 
 use napi::bindgen_prelude::{
-    Array, BufferSlice, Env, FromNapiValue, JsValue, Object, Status, ToNapiValue, Uint8ArraySlice,
-    Unknown, ValueType,
+    Array, BufferSlice, Env, FromNapiValue, JsObjectValue, JsValue, Object, Status, ToNapiValue,
+    Uint8ArraySlice, Unknown, ValueType,
 };
 use serde_json::{Map, Number, Value};
 
@@ -344,4 +344,97 @@ pub(crate) fn message_to_js<'e>(env: &'e Env, m: &Message) -> napi::Result<Unkno
 pub(crate) fn to_js<'e>(env: &'e Env, v: &Value) -> napi::Result<Unknown<'e>> {
     // SAFETY: the value was just created in this env.
     unsafe { Unknown::from_napi_value(env.raw(), <&Value>::to_napi_value(env.raw(), v)?) }
+}
+
+/// Whether `JSON.parse` of `v`'s text makes the same JavaScript value as
+/// [`to_js`]: it does unless an integer is beyond ±(2^53 - 1), which
+/// [`to_js`] makes a `BigInt` and `JSON.parse` a rounded number.
+pub(crate) fn parses_exactly(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_f64() || n.as_i64().is_some_and(|i| i.unsigned_abs() <= MAX_SAFE),
+        Value::Array(items) => items.iter().all(parses_exactly),
+        Value::Object(map) => map.values().all(parses_exactly),
+        _ => true,
+    }
+}
+
+/// JSON text of an object written field by field, for [`parse`]: one
+/// `JSON.parse` builds a whole object tree far faster than setting its
+/// properties one N-API call at a time.
+pub(crate) struct JsonText(String);
+
+impl JsonText {
+    pub(crate) fn object() -> Self {
+        Self(String::from("{"))
+    }
+
+    fn key(&mut self, key: &str) {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        self.0.push('"');
+        self.0.push_str(key);
+        self.0.push_str("\":");
+    }
+
+    /// A field (keys are plain ASCII names, written as they are).
+    pub(crate) fn field(&mut self, key: &str, v: impl Into<Value>) -> &mut Self {
+        self.key(key);
+        // Writing a Value to a String cannot fail.
+        self.0
+            .push_str(&serde_json::to_string(&v.into()).unwrap_or_default());
+        self
+    }
+
+    /// A field whose value is JSON text already.
+    pub(crate) fn raw(&mut self, key: &str, json: &str) -> &mut Self {
+        self.key(key);
+        self.0.push_str(json);
+        self
+    }
+
+    pub(crate) fn finish(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
+}
+
+/// A JavaScript value from JSON text, through the engine's `JSON.parse`.
+pub(crate) fn parse<'e>(env: &'e Env, text: &str) -> napi::Result<Unknown<'e>> {
+    let raw = env.raw();
+    let global = env.get_global()?;
+    let json: Object<'_> = global.get_named_property_unchecked("JSON")?;
+    let parse: Unknown<'_> = json.get_named_property_unchecked("parse")?;
+    let arg = env.create_string(text)?;
+    let mut out = std::ptr::null_mut();
+    // SAFETY: N-API call on the JavaScript thread with values of this env.
+    let status = unsafe {
+        napi::sys::napi_call_function(
+            raw,
+            json.raw(),
+            parse.raw(),
+            1,
+            [arg.raw()].as_ptr(),
+            &mut out,
+        )
+    };
+    if status != napi::sys::Status::napi_ok {
+        return Err(napi::Error::new(
+            Status::GenericFailure,
+            "JSON.parse of the binding's own output failed".to_owned(),
+        ));
+    }
+    // SAFETY: the value JSON.parse just returned in this env.
+    unsafe { Unknown::from_napi_value(raw, out) }
+}
+
+/// A message's canonical JSON text, when [`parse`] of it makes the same
+/// value as [`message_to_js`] (see [`parses_exactly`]).
+pub(crate) fn message_json(m: &Message) -> Option<String> {
+    let v = m.to_json_value();
+    if parses_exactly(&v) {
+        serde_json::to_string(&v).ok()
+    } else {
+        None
+    }
 }

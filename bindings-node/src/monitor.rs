@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Buffer, Env, Object, Unknown};
+use futures::FutureExt;
+use napi::bindgen_prelude::{Array, Buffer, Env, FromNapiValue, JsValue, Object, Unknown};
 use napi_derive::napi;
 
 use oc2mqtt::client::{self as core, MonitorEvent};
@@ -53,6 +54,85 @@ fn pairing_to_js<'e>(env: &'e Env, p: &Pairing) -> napi::Result<Object<'e>> {
     o.set("awaiting", awaiting.to_vec())?;
     o.set("deadline", deadline)?;
     Ok(o)
+}
+
+/// `{ state, awaiting, deadline }` as JSON text (see [`pairing_to_js`]).
+fn pairing_json(p: &Pairing) -> String {
+    let (state, awaiting, deadline): (Option<&str>, &[String], Option<f64>) = match p {
+        Pairing::Open {
+            awaiting,
+            deadline_ms,
+        } => (Some("open"), awaiting, Some(*deadline_ms as f64)),
+        Pairing::Complete => (Some("complete"), &[], None),
+        Pairing::Unanswered { missing } => (Some("unanswered"), missing, None),
+        _ => (None, &[], None),
+    };
+    let mut o = convert::JsonText::object();
+    o.field("state", state)
+        .field("awaiting", awaiting.to_vec())
+        .field("deadline", deadline);
+    o.finish()
+}
+
+/// A request, notification or response event as JSON text, the same
+/// object [`event_to_js`] builds; `None` for the other kinds, and for a
+/// message that JSON.parse would not make the same (see `convert::parses_exactly`).
+fn event_json(ev: &MonitorEvent, pairing: &Pairing) -> Option<String> {
+    let (kind, o) = match ev {
+        MonitorEvent::Request(o) => ("request", o),
+        MonitorEvent::Notification(o) => ("notification", o),
+        MonitorEvent::Response { observed, .. } => ("response", observed),
+        _ => return None,
+    };
+    let message = convert::message_json(&o.message)?;
+    let h = &o.message.headers;
+    let mut e = convert::JsonText::object();
+    e.field("type", kind)
+        .field("topic", o.topic.as_str())
+        .raw("message", &message)
+        .field("requestId", h.request_id.as_deref())
+        .field("from", h.from.as_deref())
+        .field("to", h.to.clone())
+        .field("encoding", o.encoding.as_str())
+        .field("dialect", o.dialect.as_str())
+        .field("receivedAt", o.received_ms as f64)
+        .field("warnings", o.warnings.clone());
+    match ev {
+        MonitorEvent::Request(_) => {
+            e.raw("pairing", &pairing_json(pairing));
+        }
+        MonitorEvent::Response { latency, .. } => {
+            e.field("status", o.message.response().map(|r| u32::from(r.status)))
+                .field("latencyMs", latency.map(|l| l.as_secs_f64() * 1000.0))
+                .raw("pairing", &pairing_json(pairing));
+        }
+        _ => {}
+    }
+    Some(e.finish())
+}
+
+/// Events as one JavaScript array: those with JSON text through one
+/// `JSON.parse`, the others (undecodable payloads, unanswered commands,
+/// messages with integers beyond 2^53) built property by property.
+fn events_to_js(env: &Env, events: &[(MonitorEvent, Pairing)]) -> napi::Result<Raw> {
+    let texts: Vec<Option<String>> = events.iter().map(|(ev, p)| event_json(ev, p)).collect();
+    let mut text = String::from("[");
+    for (i, t) in texts.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(t.as_deref().unwrap_or("null"));
+    }
+    text.push(']');
+    let parsed = convert::parse(env, &text)?;
+    // SAFETY: JSON.parse of an array text returns an array, in this env.
+    let mut arr = unsafe { Array::from_napi_value(env.raw(), parsed.raw()) }?;
+    for (i, ((ev, pairing), t)) in events.iter().zip(&texts).enumerate() {
+        if t.is_none() {
+            arr.set(i as u32, event_to_js(env, ev, pairing)?)?;
+        }
+    }
+    Ok(Raw::of(&arr))
 }
 
 fn event_to_js<'e>(env: &'e Env, ev: &MonitorEvent, pairing: &Pairing) -> napi::Result<Object<'e>> {
@@ -214,6 +294,47 @@ impl Monitor {
                     None => o.set("value", ())?,
                 }
                 Ok(Raw::of(&o))
+            },
+        )
+    }
+
+    /// The events waiting, at least one and at most `max`, as an array; `null`
+    /// once closed (the pull loop of index.js: one Promise per burst of
+    /// events rather than per event). Rejects with `OC2_CLOSED` before `connect()`.
+    #[napi(js_name = "_nextBatch", skip_typescript)]
+    pub fn next_batch<'e>(&self, env: &'e Env, max: u32) -> napi::Result<Object<'e>> {
+        let monitor = lock(&self.connected).clone();
+        let closed = self.closed.load(Ordering::SeqCst);
+        let max = max.max(1) as usize;
+        promise(
+            env,
+            async move {
+                let m = match monitor {
+                    Some(m) => m,
+                    None if closed => return Ok(Vec::new()),
+                    None => {
+                        return Err(oc2mqtt::Error::Closed(
+                            "the monitor is not connected: call connect() first".to_owned(),
+                        ));
+                    }
+                };
+                let Some(first) = m.next_with_pairing().await else {
+                    return Ok(Vec::new());
+                };
+                let mut batch = vec![first];
+                while batch.len() < max {
+                    match m.next_with_pairing().now_or_never() {
+                        Some(Some(ev)) => batch.push(ev),
+                        _ => break,
+                    }
+                }
+                Ok(batch)
+            },
+            |env, batch| {
+                if batch.is_empty() {
+                    return Ok(Raw::of(&convert::to_js(env, &serde_json::Value::Null)?));
+                }
+                events_to_js(env, &batch)
             },
         )
     }

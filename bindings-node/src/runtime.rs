@@ -2,16 +2,26 @@
 //!
 //! Work runs on `oc2mqtt::client::runtime()`, never on the JavaScript
 //! thread; only the conversion of the result happens there, when the
-//! Promise is settled. Each pending Promise keeps the Node event loop alive
-//! (through napi's deferred), and none is left pending once its future
-//! ends: a panic in the future rejects it instead.
+//! Promise is settled. Each pending Promise keeps the Node event loop alive,
+//! and none is left pending once its future ends: a panic in the future
+//! rejects it instead.
+//!
+//! All Promises of a JavaScript thread are settled through one long-lived
+//! threadsafe function (napi's deferred makes one per Promise, with its own
+//! libuv handle): a finished future queues its settlement, and the first
+//! one queued wakes the JavaScript thread, which then settles every queued
+//! Promise in one call. A burst of replies costs one wake-up.
 
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::ptr;
+use std::sync::{Arc, Mutex, RwLock};
 
 use futures::FutureExt;
 use napi::bindgen_prelude::{Env, FromNapiValue, JsValue, Object, ToNapiValue};
-use napi::sys;
+use napi::{JsError, sys};
 
 use crate::error;
 
@@ -38,6 +48,188 @@ impl ToNapiValue for Raw {
 
 type Resolver = Box<dyn FnOnce(Env) -> napi::Result<Raw> + Send>;
 
+/// A Promise's deferred handle: made on the JavaScript thread, only used there.
+struct Deferred(sys::napi_deferred);
+
+// SAFETY: the handle only travels through the queue; it is resolved on the
+// JavaScript thread that made it (the settler's threadsafe function calls there).
+unsafe impl Send for Deferred {}
+
+/// The settlements waiting for the JavaScript thread, and the threadsafe
+/// function that wakes it: `None` once Node finalized it (the environment
+/// is being torn down); the lock keeps it from being finalized mid-call.
+struct Settler {
+    tsfn: RwLock<Option<TsfnHandle>>,
+    queue: Mutex<Vec<(Deferred, Resolver)>>,
+}
+
+struct TsfnHandle(sys::napi_threadsafe_function);
+
+// SAFETY: napi's threadsafe functions are made to be called from any thread.
+unsafe impl Send for TsfnHandle {}
+unsafe impl Sync for TsfnHandle {}
+
+impl Settler {
+    /// Queues a settlement; the first queued after a drain wakes the JavaScript thread.
+    fn push(&self, deferred: Deferred, resolver: Resolver) {
+        let first = {
+            let mut q = lock(&self.queue);
+            q.push((deferred, resolver));
+            q.len() == 1
+        };
+        if first {
+            let tsfn = self
+                .tsfn
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(t) = tsfn.as_ref() {
+                // SAFETY: not finalized (checked under the lock finalization takes).
+                unsafe {
+                    sys::napi_call_threadsafe_function(
+                        t.0,
+                        ptr::null_mut(),
+                        sys::ThreadsafeFunctionCallMode::nonblocking,
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing holds this lock across a panic that could leave it inconsistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+thread_local! {
+    /// This JavaScript thread's settler, with the environment it belongs to.
+    static SETTLER: RefCell<Option<(sys::napi_env, Arc<Settler>)>> = const { RefCell::new(None) };
+    /// Promises of this thread not settled yet: while any is, the settler
+    /// keeps the event loop alive.
+    static PENDING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// This thread's settler, made on first use.
+fn settler(env: &Env) -> napi::Result<Arc<Settler>> {
+    let raw = env.raw();
+    if let Some(s) = SETTLER.with_borrow(|s| {
+        s.as_ref()
+            .filter(|(e, _)| *e == raw)
+            .map(|(_, s)| Arc::clone(s))
+    }) {
+        return Ok(s);
+    }
+    let s = Arc::new(Settler {
+        tsfn: RwLock::new(None),
+        queue: Mutex::new(Vec::new()),
+    });
+    let name = env.create_string("oc2mqtt.settle")?;
+    let mut tsfn = ptr::null_mut();
+    let context = Arc::into_raw(Arc::clone(&s)).cast_mut().cast::<c_void>();
+    // SAFETY: plain N-API calls on the JavaScript thread; `context` is an
+    // `Arc<Settler>` that `finalize` takes back.
+    unsafe {
+        let status = sys::napi_create_threadsafe_function(
+            raw,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            name.raw(),
+            0,
+            1,
+            context,
+            Some(finalize),
+            context,
+            Some(drain),
+            &mut tsfn,
+        );
+        if status != sys::Status::napi_ok {
+            drop(Arc::from_raw(context.cast::<Settler>()));
+            return Err(napi::Error::new(
+                napi::Status::GenericFailure,
+                "cannot create the threadsafe function that settles Promises".to_owned(),
+            ));
+        }
+        // Idle, it does not keep the event loop alive; `promise` refs it while Promises are pending.
+        sys::napi_unref_threadsafe_function(raw, tsfn);
+    }
+    *s.tsfn
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(TsfnHandle(tsfn));
+    PENDING.set(0);
+    SETTLER.set(Some((raw, Arc::clone(&s))));
+    Ok(s)
+}
+
+/// Node finalizes the threadsafe function when the environment goes away.
+unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: the `Arc` given to napi_create_threadsafe_function.
+    let s = unsafe { Arc::from_raw(data.cast::<Settler>()) };
+    *s.tsfn
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    lock(&s.queue).clear();
+}
+
+/// On the JavaScript thread: settles every queued Promise.
+unsafe extern "C" fn drain(
+    env: sys::napi_env,
+    _js_callback: sys::napi_value,
+    context: *mut c_void,
+    _data: *mut c_void,
+) {
+    if env.is_null() || context.is_null() {
+        return;
+    }
+    // SAFETY: the settler outlives its threadsafe function (`finalize` drops it).
+    let s = unsafe { &*context.cast::<Settler>() };
+    let batch = std::mem::take(&mut *lock(&s.queue));
+    let settled = batch.len();
+    for (deferred, resolver) in batch {
+        // SAFETY: N-API calls on the JavaScript thread, in a scope per Promise.
+        unsafe { settle(env, deferred.0, resolver) };
+    }
+    let left = PENDING.get().saturating_sub(settled);
+    PENDING.set(left);
+    if left == 0 {
+        if let Some(t) = s
+            .tsfn
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            // SAFETY: on the JavaScript thread, not finalized.
+            unsafe { sys::napi_unref_threadsafe_function(env, t.0) };
+        }
+    }
+}
+
+unsafe fn settle(env: sys::napi_env, deferred: sys::napi_deferred, resolver: Resolver) {
+    let mut scope = ptr::null_mut();
+    // SAFETY (whole body): N-API calls on the JavaScript thread.
+    unsafe {
+        sys::napi_open_handle_scope(env, &mut scope);
+        match resolver(Env::from_raw(env)) {
+            Ok(v) => {
+                sys::napi_resolve_deferred(env, deferred, v.0);
+            }
+            Err(e) => {
+                // A conversion that threw leaves its exception pending: that is the rejection.
+                let mut pending = false;
+                sys::napi_is_exception_pending(env, &mut pending);
+                let reason = if pending {
+                    let mut ex = ptr::null_mut();
+                    sys::napi_get_and_clear_last_exception(env, &mut ex);
+                    ex
+                } else {
+                    JsError::from(e).into_value(env)
+                };
+                sys::napi_reject_deferred(env, deferred, reason);
+            }
+        }
+        sys::napi_close_handle_scope(env, scope);
+    }
+}
+
 /// Runs `fut` on the core runtime and returns a Promise of its result,
 /// converted by `to_js` on the JavaScript thread. Core errors reject with
 /// the mapped `Error` (`code: 'OC2_...'`).
@@ -47,22 +239,49 @@ where
     F: Future<Output = oc2mqtt::Result<T>> + Send + 'static,
     C: FnOnce(&Env, T) -> napi::Result<Raw> + Send + 'static,
 {
-    let (deferred, promise) = env.create_deferred::<Raw, Resolver>()?;
+    let settler = settler(env)?;
+    let (mut deferred, mut raw_promise) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: N-API calls on the JavaScript thread.
+    unsafe {
+        let status = sys::napi_create_promise(env.raw(), &mut deferred, &mut raw_promise);
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::new(
+                napi::Status::GenericFailure,
+                "cannot create a Promise".to_owned(),
+            ));
+        }
+        if PENDING.get() == 0 {
+            if let Some(t) = settler
+                .tsfn
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+            {
+                sys::napi_ref_threadsafe_function(env.raw(), t.0);
+            }
+        }
+    }
+    PENDING.set(PENDING.get() + 1);
+    let deferred = Deferred(deferred);
     oc2mqtt::client::runtime().spawn(async move {
         let outcome = AssertUnwindSafe(fut).catch_unwind().await;
-        deferred.resolve(Box::new(move |env: Env| match outcome {
-            Ok(Ok(v)) => to_js(&env, v),
-            Ok(Err(e)) => Err(error::rejection(&env, &e)),
-            Err(panic) => Err(error::rejection(
-                &env,
-                &oc2mqtt::Error::Handler(format!(
-                    "internal error: a task panicked: {}",
-                    oc2mqtt::client::panic_text(panic.as_ref())
+        settler.push(
+            deferred,
+            Box::new(move |env: Env| match outcome {
+                Ok(Ok(v)) => to_js(&env, v),
+                Ok(Err(e)) => Err(error::rejection(&env, &e)),
+                Err(panic) => Err(error::rejection(
+                    &env,
+                    &oc2mqtt::Error::Handler(format!(
+                        "internal error: a task panicked: {}",
+                        oc2mqtt::client::panic_text(panic.as_ref())
+                    )),
                 )),
-            )),
-        }));
+            }),
+        );
     });
-    Ok(promise)
+    // SAFETY: the Promise just made in this env.
+    unsafe { Object::from_napi_value(env.raw(), raw_promise) }
 }
 
 /// `undefined`, for Promises of nothing.
@@ -74,6 +293,11 @@ pub(crate) fn undefined(env: &Env) -> napi::Result<Raw> {
 impl Raw {
     /// The raw handle, for conversions on the JavaScript thread.
     pub(crate) fn into_raw(self) -> sys::napi_value {
+        self.0
+    }
+
+    /// The raw handle, borrowed.
+    pub(crate) fn as_raw(&self) -> sys::napi_value {
         self.0
     }
 }

@@ -140,7 +140,13 @@ struct Seen {
 struct Pairs {
     open: Correlator<Seen>,
     done: HashMap<String, Instant>,
+    /// When `done` was last swept: a sweep walks every entry, so it runs
+    /// at most every [`SWEEP_EVERY`], not per message (lookups check the age).
+    swept: Option<Instant>,
 }
+
+/// How often completed exchanges past the pairing window are dropped.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 impl Pairs {
     /// The state of the open exchange `request_id`, or `Unpaired`.
@@ -176,7 +182,10 @@ impl Inner {
     fn expire(&self) {
         let mut pairs = self.pairs();
         let window = self.window;
-        pairs.done.retain(|_, sent| sent.elapsed() < window);
+        if pairs.swept.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+            pairs.done.retain(|_, sent| sent.elapsed() < window);
+            pairs.swept = Some(Instant::now());
+        }
         let expired = pairs.open.expire(monotonic_ms());
         drop(pairs);
         for closed in expired {
@@ -255,13 +264,15 @@ impl Inner {
                         pairs.done.insert(c.request_id, c.data.at);
                         (Some(c.data.at.elapsed()), Pairing::Complete)
                     }
-                    Outcome::Unsolicited => match pairs.done.get(id) {
-                        Some(at) => (Some(at.elapsed()), Pairing::Complete),
-                        None => {
-                            Counters::bump(&self.conn.counters.unsolicited);
-                            (None, Pairing::Unpaired)
+                    Outcome::Unsolicited => {
+                        match pairs.done.get(id).filter(|at| at.elapsed() < self.window) {
+                            Some(at) => (Some(at.elapsed()), Pairing::Complete),
+                            None => {
+                                Counters::bump(&self.conn.counters.unsolicited);
+                                (None, Pairing::Unpaired)
+                            }
                         }
-                    },
+                    }
                 };
                 drop(pairs);
                 (MonitorEvent::Response { observed, latency }, pairing)
