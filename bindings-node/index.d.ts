@@ -161,7 +161,7 @@ export interface DecodeError extends Oc2Error {
   /** Dotted path of the offending field (`body.openc2.request.target`), `''` for the whole payload. */
   path: string
   reason: string
-  salvage: { requestId: string | null; from: string | null; dialect: Dialect | null; encoding: Encoding | null; msgType: MsgType | null }
+  salvage: { requestId: string | null; from: string | null; dialect: Dialect | null; encoding: Encoding | null; msgType: MsgType | null; to: string[] | null; responseRequested: 'none' | 'ack' | 'status' | 'complete' | null }
 }
 
 // ---------------------------------------------------------------------------

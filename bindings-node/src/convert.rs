@@ -340,6 +340,42 @@ pub(crate) fn message_to_js<'e>(env: &'e Env, m: &Message) -> napi::Result<Unkno
     to_js(env, &m.to_json_value())
 }
 
+/// A core type's serde form as JavaScript, its keys in camel case
+/// (`request_id` → `requestId`): the one place Node's spelling of the core's
+/// names is made. For shapes the core defines, not for user data (whose
+/// keys must stay as sent).
+pub(crate) fn to_js_camel<'e, T: serde::Serialize>(
+    env: &'e Env,
+    v: &T,
+) -> napi::Result<Unknown<'e>> {
+    fn camel(key: &str) -> String {
+        let mut out = String::with_capacity(key.len());
+        let mut upper = false;
+        for c in key.chars() {
+            match c {
+                '_' => upper = true,
+                c if upper => {
+                    out.extend(c.to_uppercase());
+                    upper = false;
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+    fn keys(v: Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                Value::Object(m.into_iter().map(|(k, v)| (camel(&k), keys(v))).collect())
+            }
+            Value::Array(a) => Value::Array(a.into_iter().map(keys).collect()),
+            other => other,
+        }
+    }
+    let value = serde_json::to_value(v).map_err(|e| napi::Error::from_reason(e.to_string()))?;
+    to_js(env, &keys(value))
+}
+
 /// A JSON value as a plain JavaScript value.
 pub(crate) fn to_js<'e>(env: &'e Env, v: &Value) -> napi::Result<Unknown<'e>> {
     // SAFETY: the value was just created in this env.

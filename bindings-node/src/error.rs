@@ -7,7 +7,7 @@
 
 use napi::bindgen_prelude::{Env, JsValue, Object, Status};
 
-use oc2mqtt::error::{MessageError, Salvage};
+use oc2mqtt::error::MessageError;
 
 /// The `code` of a JavaScript error for a core error kind.
 pub(crate) fn code(e: &oc2mqtt::Error) -> &'static str {
@@ -27,16 +27,6 @@ pub(crate) fn code(e: &oc2mqtt::Error) -> &'static str {
     }
 }
 
-fn salvage_object<'e>(env: &'e Env, s: &Salvage) -> napi::Result<Object<'e>> {
-    let mut o = Object::new(env)?;
-    o.set("requestId", s.request_id.as_deref())?;
-    o.set("from", s.from.as_deref())?;
-    o.set("dialect", s.dialect.map(|d| d.as_str()))?;
-    o.set("encoding", s.encoding.map(|e| e.as_str()))?;
-    o.set("msgType", s.msg_type.map(|t| t.as_key()))?;
-    Ok(o)
-}
-
 /// Builds the JavaScript `Error` for a core error.
 pub(crate) fn js_error<'e>(env: &'e Env, e: &oc2mqtt::Error) -> napi::Result<Object<'e>> {
     let mut err = env.create_error(napi::Error::new(Status::GenericFailure, e.to_string()))?;
@@ -51,7 +41,7 @@ fn set_message_fields(env: &Env, err: &mut Object<'_>, m: &MessageError) -> napi
     err.set("kind", m.kind.as_str())?;
     err.set("path", m.path.as_str())?;
     err.set("reason", m.reason.as_str())?;
-    err.set("salvage", salvage_object(env, &m.salvage)?)?;
+    err.set("salvage", crate::convert::to_js_camel(env, &m.salvage)?)?;
     Ok(())
 }
 

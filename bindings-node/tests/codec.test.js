@@ -65,6 +65,15 @@ test('decode takes a Uint8Array and properties in pairs or in the mqtt.js shape'
   }
 })
 
+test('the salvage holds every field the core reads, in camel case', () => {
+  const bad = Buffer.from('{"headers":{"request_id":"r2","to":["fw-1","fw-2"]},"body":{"openc2":{"request":{"action":"deny","target":{"a":1,"b":2},"args":{"response_requested":"none"}}}}}')
+  assert.throws(() => decode(bad), (e) => {
+    assert.deepEqual(e.salvage.to, ['fw-1', 'fw-2'])
+    assert.equal(e.salvage.responseRequested, 'none')
+    return true
+  })
+})
+
 test('a decode error carries code, kind, path, reason and salvage', () => {
   const bad = Buffer.from('{"headers":{"request_id":"abc","from":"p9"},"body":{"openc2":{"request":{"action":"deny","target":{"a":1,"b":2}}}}}')
   assert.throws(() => decode(bad), (e) => {
@@ -74,7 +83,7 @@ test('a decode error carries code, kind, path, reason and salvage', () => {
     assert.equal(e.kind, 'value')
     assert.equal(e.path, 'body.openc2.request.target')
     assert.equal(e.reason, 'expected exactly one key, found 2')
-    assert.deepEqual(e.salvage, { requestId: 'abc', from: 'p9', dialect: 'spec', encoding: 'json', msgType: 'request' })
+    assert.deepEqual(e.salvage, { requestId: 'abc', from: 'p9', dialect: 'spec', encoding: 'json', msgType: 'request', to: null, responseRequested: null })
     return true
   })
 })

@@ -75,7 +75,7 @@ for (const { name, group, data } of cases) {
       assert.equal(err.kind, expect.error, err.message)
       if ('path' in expect) assert.equal(err.path, expect.path)
       if ('reason_contains' in expect) assert.ok(err.reason.includes(expect.reason_contains), `${err.reason} contains ${expect.reason_contains}`)
-      const names = { request_id: 'requestId', from: 'from', dialect: 'dialect', encoding: 'encoding', msg_type: 'msgType' }
+      const names = { request_id: 'requestId', from: 'from', dialect: 'dialect', encoding: 'encoding', msg_type: 'msgType', to: 'to', response_requested: 'responseRequested' }
       for (const [k, v] of Object.entries(expect.salvage ?? {})) {
         assert.ok(k in names, `unknown salvage key ${k}`)
         assert.equal(err.salvage[names[k]], v, `salvage.${k}`)

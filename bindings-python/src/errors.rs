@@ -130,15 +130,9 @@ fn raise(py: Python<'_>, class: &Py<PyType>, text: String) -> PyErr {
     }
 }
 
-/// The `salvage` attribute of a `MessageError`: a dict with the five keys.
-pub fn salvage_dict<'py>(py: Python<'py>, s: &Salvage) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("request_id", s.request_id.as_deref())?;
-    d.set_item("from", s.from.as_deref())?;
-    d.set_item("dialect", s.dialect.map(|x| x.as_str()))?;
-    d.set_item("encoding", s.encoding.map(|x| x.as_str()))?;
-    d.set_item("msg_type", s.msg_type.map(|x| x.as_key()))?;
-    Ok(d)
+/// The `salvage` attribute of a `MessageError`: the core's fields, as a dict.
+pub fn salvage_dict<'py>(py: Python<'py>, s: &Salvage) -> PyResult<Bound<'py, PyAny>> {
+    crate::pyser::to_py(py, s)
 }
 
 fn message_error(py: Python<'_>, e: &MessageError) -> PyErr {

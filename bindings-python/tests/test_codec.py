@@ -79,7 +79,20 @@ def test_invalid_message_names_field_and_reason_and_salvages() -> None:
         "dialect": "spec",
         "encoding": "json",
         "msg_type": "request",
+        "to": None,
+        "response_requested": None,
     }
+
+
+def test_salvage_holds_every_field_the_core_reads() -> None:
+    bad = (
+        b'{"headers":{"request_id":"r2","from":"p9","to":["fw-1","fw-2"]},"body":{"openc2":{"request":'
+        b'{"action":"deny","target":{"a":1,"b":2},"args":{"response_requested":"none"}}}}}'
+    )
+    with pytest.raises(oc2mqtt.MessageError) as info:
+        oc2mqtt.decode(bad)
+    assert info.value.salvage["to"] == ["fw-1", "fw-2"]
+    assert info.value.salvage["response_requested"] == "none"
 
 
 def test_size_limit_is_checked_before_parsing() -> None:

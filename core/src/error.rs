@@ -75,6 +75,28 @@ pub struct Salvage {
     pub response_requested: Option<crate::message::ResponseRequested>,
 }
 
+/// One definition of what a binding shows: every field, `null` when unread,
+/// in snake case (`request_id`, `from`, `dialect`, `encoding`, `msg_type`,
+/// `to`, `response_requested`); Node turns the keys to camel case, as for
+/// everything it returns.
+impl serde::Serialize for Salvage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(7))?;
+        m.serialize_entry("request_id", &self.request_id)?;
+        m.serialize_entry("from", &self.from)?;
+        m.serialize_entry("dialect", &self.dialect.map(|d| d.as_str()))?;
+        m.serialize_entry("encoding", &self.encoding.map(|e| e.as_str()))?;
+        m.serialize_entry("msg_type", &self.msg_type.map(|t| t.as_key()))?;
+        m.serialize_entry("to", &self.to)?;
+        m.serialize_entry(
+            "response_requested",
+            &self.response_requested.map(|r| r.as_str()),
+        )?;
+        m.end()
+    }
+}
+
 /// A message that could not be decoded or does not satisfy the specification.
 ///
 /// `path` names the offending field in the wire document (for example

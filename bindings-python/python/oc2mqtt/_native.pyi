@@ -83,6 +83,8 @@ _Salvage = TypedDict(
         "dialect": str | None,
         "encoding": str | None,
         "msg_type": str | None,
+        "to": list[str] | None,
+        "response_requested": str | None,
     },
 )
 
