@@ -43,7 +43,7 @@ use serde_json::{Value, json};
 #[path = "../rust/src/fixture.rs"]
 mod fixture;
 
-use fixture::{Broker, Res, root};
+use fixture::{Broker, Res, cpu_us, percentile, root};
 
 const DENY: &str = include_str!("../payloads/deny_command.json");
 const OK: &str = include_str!("../payloads/ok_response.json");
@@ -54,21 +54,7 @@ const CONNECT_BATCH: usize = 100;
 
 /// CPU time (user + system) of a process so far, in ms; `None` is this process.
 fn cpu_ms(pid: Option<u32>) -> f64 {
-    let path = pid.map_or_else(
-        || "/proc/self/stat".to_owned(),
-        |p| format!("/proc/{p}/stat"),
-    );
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    // After the command name: utime is field 14 and stime 15 (1-based).
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
-        .sum();
-    ticks * 1e3 / 100.0 // USER_HZ is 100 on Linux
+    cpu_us(pid) / 1e3
 }
 
 /// A `/proc/self/status` line in MiB (`VmRSS`, `VmHWM`).
@@ -84,14 +70,6 @@ fn status_mib(key: &str) -> f64 {
 /// Open file descriptors of this process.
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64) * p) as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn ms(d: Duration) -> f64 {

@@ -35,9 +35,8 @@ use crate::message::oc2_message;
 pub struct oc2_consumer {
     consumer: Consumer,
     last_error: SharedError,
-    server: Mutex<Option<(JoinHandle<()>, ThreadId)>>,
-    /// The core's serve loop of `oc2_consumer_serve_handler`.
-    handler_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// How it serves, if it does: one style at a time.
+    serving: Mutex<Serving>,
     /// Tells the callback thread to stop taking commands.
     stopping: Arc<AtomicBool>,
     /// Wakes the callback thread while it waits for a command, once
@@ -274,8 +273,7 @@ fn connect(
         to_c(oc2_consumer {
             consumer,
             last_error: SharedError::default(),
-            server: Mutex::new(None),
-            handler_task: Mutex::new(None),
+            serving: Mutex::new(Serving::No),
             stopping: Arc::new(AtomicBool::new(false)),
             stop_signal: Arc::new(tokio::sync::Notify::new()),
             callbacks: ConnectionCallbacks::default(),
@@ -338,7 +336,36 @@ pub extern "C" fn oc2_consumer_connect_with(
     })
 }
 
+/// How a consumer serves: `oc2_consumer_serve`'s thread, or
+/// `oc2_consumer_serve_handler`'s task on the core's serve loop.
+enum Serving {
+    No,
+    Callback(JoinHandle<()>, ThreadId),
+    Handler(tokio::task::JoinHandle<()>),
+}
+
 impl oc2_consumer {
+    fn serving(&self) -> std::sync::MutexGuard<'_, Serving> {
+        self.serving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts serving with what `start` returns, unless it already serves
+    /// (`OC2_RESULT_INVALID_ARGUMENT`).
+    fn serve_with(
+        &self,
+        start: impl FnOnce() -> Result<Serving, oc2_result>,
+    ) -> Result<(), oc2_result> {
+        let mut serving = self.serving();
+        if !matches!(*serving, Serving::No) {
+            self.last_error.set("this consumer already serves");
+            return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
+        }
+        *serving = start()?;
+        Ok(())
+    }
+
     /// Stops the callback thread, letting a callback in progress finish
     /// (its reply needs the connection), then disconnects. From inside the
     /// callback it cannot wait for itself: the thread ends when it returns.
@@ -346,26 +373,21 @@ impl oc2_consumer {
         self.stopping.store(true, Ordering::Release);
         // A permit if the thread is not waiting now: its next wait ends at once.
         self.stop_signal.notify_one();
-        let server = self
-            .server
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some((handle, id)) = server {
+        let serving = std::mem::replace(&mut *self.serving(), Serving::No);
+        if let Serving::Callback(handle, id) = serving {
             if id != std::thread::current().id() {
                 let _ = handle.join();
             }
-        }
-        block(self.consumer.close());
-        let task = self
-            .handler_task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        // The serve loop ends once its running handlers answered; a handler
-        // closing its own consumer cannot wait for itself.
-        if let Some(task) = task.filter(|_| !IN_HANDLER.get()) {
-            let _ = block(task);
+            block(self.consumer.close());
+        } else {
+            block(self.consumer.close());
+            // The serve loop ends once its running handlers answered; a
+            // handler closing its own consumer cannot wait for itself.
+            if let Serving::Handler(task) = serving {
+                if !IN_HANDLER.get() {
+                    let _ = block(task);
+                }
+            }
         }
         self.callbacks.join();
     }
@@ -481,38 +503,26 @@ pub extern "C" fn oc2_consumer_serve(
         let c = try_ref(consumer)?;
         c.last_error.clear();
         let f = callback.ok_or(oc2_result::OC2_RESULT_NULL_PARAMETER)?;
-        let mut server = c
-            .server
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let handled = c
-            .handler_task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_some();
-        if server.is_some() || handled {
-            c.last_error.set("this consumer already serves");
-            return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
-        }
-        c.stopping.store(false, Ordering::Release);
-        let job = Callback {
-            f,
-            userdata,
-            consumer,
-            stopping: Arc::clone(&c.stopping),
-            stop_signal: Arc::clone(&c.stop_signal),
-        };
-        let handle = std::thread::Builder::new()
-            .name("oc2mqtt-consumer".to_owned())
-            .spawn(move || job.run())
-            .map_err(|e| {
-                c.last_error
-                    .set(format!("cannot start the callback thread: {e}"));
-                oc2_result::OC2_RESULT_IO
-            })?;
-        let id = handle.thread().id();
-        *server = Some((handle, id));
-        Ok(())
+        c.serve_with(|| {
+            c.stopping.store(false, Ordering::Release);
+            let job = Callback {
+                f,
+                userdata,
+                consumer,
+                stopping: Arc::clone(&c.stopping),
+                stop_signal: Arc::clone(&c.stop_signal),
+            };
+            let handle = std::thread::Builder::new()
+                .name("oc2mqtt-consumer".to_owned())
+                .spawn(move || job.run())
+                .map_err(|e| {
+                    c.last_error
+                        .set(format!("cannot start the callback thread: {e}"));
+                    oc2_result::OC2_RESULT_IO
+                })?;
+            let id = handle.thread().id();
+            Ok(Serving::Callback(handle, id))
+        })
     })
 }
 
@@ -642,30 +652,19 @@ pub extern "C" fn oc2_consumer_serve_handler(
         let c = try_ref(consumer)?;
         c.last_error.clear();
         let f = handler.ok_or(oc2_result::OC2_RESULT_NULL_PARAMETER)?;
-        let server = c
-            .server
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut task = c
-            .handler_task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if server.is_some() || task.is_some() {
-            c.last_error.set("this consumer already serves");
-            return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
-        }
         let handler = Handler { f, userdata };
         let serving = c.consumer.clone();
-        *task = Some(oc2::client::runtime().spawn(async move {
-            let _ = serving
-                .serve_async(move |incoming| async move {
-                    tokio::task::spawn_blocking(move || handler.call(&incoming))
-                        .await
-                        .unwrap_or_else(|e| Err(format!("handler thread failed: {e}")))
-                })
-                .await;
-        }));
-        Ok(())
+        c.serve_with(|| {
+            Ok(Serving::Handler(oc2::client::runtime().spawn(async move {
+                let _ = serving
+                    .serve_async(move |incoming| async move {
+                        tokio::task::spawn_blocking(move || handler.call(&incoming))
+                            .await
+                            .unwrap_or_else(|e| Err(format!("handler thread failed: {e}")))
+                    })
+                    .await;
+            })))
+        })
     })
 }
 

@@ -1,5 +1,6 @@
-//! What every bench binary of this crate shares: the repository root and a
-//! throwaway Mosquitto from tests/broker/broker.py, stopped by PID.
+//! What every bench binary of this crate shares: the repository root, a
+//! throwaway Mosquitto from tests/broker/broker.py stopped by PID, process
+//! CPU time and percentiles.
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
@@ -57,4 +58,32 @@ impl Drop for Broker {
             .args(["stop", "--pid", &self.pid.to_string()])
             .status();
     }
+}
+
+/// CPU time (user + system) of a process so far, in µs; `None` is this process.
+pub fn cpu_us(pid: Option<u32>) -> f64 {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_owned(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    // After the command name: state is field 3, utime 14 and stime 15 (1-based).
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks * 1e6 / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// The `p` quantile (0..=1) of already sorted values; NaN when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64) * p) as usize;
+    sorted[i.min(sorted.len() - 1)]
 }

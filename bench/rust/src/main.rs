@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 mod fixture;
 mod raw;
 
-use fixture::{Broker, Res, root};
+use fixture::{Broker, Res, cpu_us, percentile, root};
 
 const DENY: &str = include_str!("../../payloads/deny_command.json");
 const OK: &str = include_str!("../../payloads/ok_response.json");
@@ -85,14 +85,6 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64) * p) as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(f64::total_cmp);
     v
@@ -103,25 +95,6 @@ fn median(v: &[f64]) -> f64 {
 }
 
 static BROKER_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-
-/// CPU time (user + system) of a process so far, in µs; `None` is this process.
-fn cpu_us(pid: Option<u32>) -> f64 {
-    let path = pid.map_or_else(
-        || "/proc/self/stat".to_owned(),
-        |p| format!("/proc/{p}/stat"),
-    );
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    // After the command name: state is field 3, utime 14 and stime 15 (1-based).
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
-        .sum();
-    ticks * 1e6 / 100.0 // USER_HZ is 100 on Linux
-}
 
 /// Context switches (voluntary and not) of every thread of a process
 /// (`None`: this one) so far: each is a thread hand-off, the main cost of a
