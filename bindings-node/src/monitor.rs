@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::FutureExt;
 use napi::bindgen_prelude::{Array, Buffer, Env, FromNapiValue, JsValue, Object, Unknown};
 use napi_derive::napi;
 
@@ -318,17 +317,7 @@ impl Monitor {
                         ));
                     }
                 };
-                let Some(first) = m.next_with_pairing().await else {
-                    return Ok(Vec::new());
-                };
-                let mut batch = vec![first];
-                while batch.len() < max {
-                    match m.next_with_pairing().now_or_never() {
-                        Some(Some(ev)) => batch.push(ev),
-                        _ => break,
-                    }
-                }
-                Ok(batch)
+                Ok(m.next_batch(max).await)
             },
             |env, batch| {
                 if batch.is_empty() {

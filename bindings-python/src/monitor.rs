@@ -1,9 +1,7 @@
 //! `Monitor` and `MonitorEvent`: all OpenC2 traffic, decoded and paired.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::aio::{PyConnecting, detached, future_into_py, ready};
@@ -217,28 +215,10 @@ impl Ready {
         if let Some(e) = self.pop() {
             return Some(e);
         }
-        let first = m.next().await?;
-        let mut more = Vec::new();
-        while more.len() < BATCH {
-            match now(m.next()) {
-                Some(Some(e)) => more.push(e),
-                _ => break,
-            }
-        }
-        if more.is_empty() {
-            return Some(first);
-        }
-        self.lock().extend(more);
+        let mut batch = m.next_batch(BATCH).await.into_iter().map(|(e, _)| e);
+        let first = batch.next()?;
+        self.lock().extend(batch);
         Some(first)
-    }
-}
-
-/// `fut`'s output if it is ready without waiting (polled once).
-fn now<F: Future>(fut: F) -> Option<F::Output> {
-    let mut fut = std::pin::pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => Some(v),
-        Poll::Pending => None,
     }
 }
 

@@ -372,6 +372,33 @@ impl Monitor {
         }
     }
 
+    /// The next event and every one ready with it, at most `max` (at least
+    /// one), each with its [`Pairing`]; empty once closed. For bindings that
+    /// hand events over in bursts: one wake-up of a JavaScript or Python
+    /// thread per burst instead of per event.
+    pub async fn next_batch(&self, max: usize) -> Vec<(MonitorEvent, Pairing)> {
+        let mut closed = self.inner.shutdown.subscribe();
+        if *closed.borrow() {
+            return Vec::new();
+        }
+        let mut rx = self.rx.lock().await;
+        let first = tokio::select! {
+            e = rx.recv() => e,
+            _ = closed.wait_for(|c| *c) => None,
+        };
+        let Some(first) = first else {
+            return Vec::new();
+        };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
     /// Commands seen whose addressed responders have not all answered yet:
     /// request id and the missing responders.
     pub fn pending(&self) -> Vec<(String, Vec<String>)> {
