@@ -12,6 +12,9 @@
 //! - [`dedup`]: dropping duplicates;
 //! - [`rules`]: a consumer's OpenC2 rules (a command in, the responses out).
 //!
+//! With the `client` feature, [`settings`] describes every setting the
+//! bindings take (name, kind, meaning) once, for their generic converters.
+//!
 //! ```
 //! use oc2mqtt::{codec, topics::Topics};
 //! use oc2mqtt::message::{Command, Message, Target};
@@ -43,6 +46,8 @@ pub mod monitor;
 #[cfg(feature = "client")]
 pub mod producer;
 pub mod rules;
+#[cfg(feature = "client")]
+pub mod settings;
 mod strict;
 pub mod topics;
 

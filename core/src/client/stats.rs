@@ -3,7 +3,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a producer, consumer or monitor has seen so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// Serializes to a map of the fields' names (the MQTT version as its text,
+/// `"5"` or `"3.1.1"`, or none): how every binding hands it over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     /// The MQTT version spoken with the broker (`V5` or `V311`; `Auto`
     /// before the first connection).

@@ -1,0 +1,874 @@
+//! Every setting a binding takes, described once: its name, the kind of
+//! value it takes, whether it is secret, and what it means. Defaults are the
+//! types' own `Default`; nothing here repeats them.
+//!
+//! A binding converts a host value (a Python keyword argument, a JavaScript
+//! property, a C string) to a [`Value`] of the setting's [`Kind`] with its
+//! host's error texts, then calls [`Settings::set`]; unknown names are
+//! refused with the caller's own spelling ([`Spelling`]). Reading back goes
+//! through [`Settings::get`] and [`Settings::changed`] (for a `repr` that
+//! shows what differs from the defaults). So a new option is one field, one
+//! row in its table, one arm in `set` and `get`, here, and every binding has
+//! it.
+//!
+//! ```
+//! use oc2mqtt::client::ClientConfig;
+//! use oc2mqtt::settings::{Settings, Spelling, Value};
+//! let mut c = ClientConfig::default();
+//! c.set(Spelling::Camel, "keepAliveSecs", Value::Count(30)).unwrap();
+//! assert_eq!(c.keep_alive_secs, 30);
+//! let e = c.set(Spelling::Camel, "keepalive", Value::Count(30)).unwrap_err();
+//! assert!(e.to_string().starts_with("configuration: unknown setting 'keepalive'"));
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::client::{ClientConfig, MqttVersion};
+use crate::codec::{Dialect, Encoding};
+use crate::error::{Error, Result};
+use crate::producer::SendOptions;
+use crate::rules::{self, ConsumerOptions};
+use crate::topics::{Peer, ResponseTopics};
+
+/// The kind of value a setting takes; a binding converts its host's value to
+/// the matching [`Value`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `true` or `false` ([`Value::Flag`]).
+    Flag,
+    /// A whole number from 0 to `max` ([`Value::Count`]).
+    Count {
+        /// The largest value taken.
+        max: u64,
+    },
+    /// A number of seconds, fractions allowed, finite and not negative
+    /// ([`Value::Number`], or [`Value::Count`]); the name says `_secs` in every language.
+    Seconds,
+    /// A span of time in the host's own unit: seconds in Python, milliseconds
+    /// in JavaScript and C ([`Value::Number`] in seconds after conversion).
+    Duration,
+    /// A number, finite and greater than 0 ([`Value::Number`]).
+    Number,
+    /// Text ([`Value::Text`]).
+    Text,
+    /// A file path ([`Value::Text`]).
+    Path,
+    /// One text or a list of texts ([`Value::Texts`], or [`Value::Text`] for one).
+    Texts,
+    /// One of `values` ([`Value::Text`]); where `numeric`, a number is read
+    /// as its decimal text (`mqtt_version: 5`).
+    Choice {
+        /// The texts taken.
+        values: &'static [&'static str],
+        /// Whether a number is taken too.
+        numeric: bool,
+    },
+}
+
+impl Kind {
+    /// What the kind takes, for messages: "a whole number from 0 to 300".
+    pub fn expected(self) -> Cow<'static, str> {
+        match self {
+            Self::Flag => "true or false".into(),
+            Self::Count { max } => format!("a whole number from 0 to {max}").into(),
+            Self::Seconds | Self::Duration => "a finite, non-negative number of seconds".into(),
+            Self::Number => "a finite number greater than 0".into(),
+            Self::Text => "a text".into(),
+            Self::Path => "a path".into(),
+            Self::Texts => "a text or a list of texts".into(),
+            Self::Choice { values, .. } => format!("one of {}", values.join(", ")).into(),
+        }
+    }
+}
+
+/// One setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// Its name in snake case (`keep_alive_secs`); see [`Spelling`].
+    pub name: &'static str,
+    /// What it takes.
+    pub kind: Kind,
+    /// Never shown (a password): [`Settings::changed`] reports it as set, not its value.
+    pub secret: bool,
+    /// What it means, one line.
+    pub doc: &'static str,
+}
+
+const fn s(name: &'static str, kind: Kind, doc: &'static str) -> Setting {
+    Setting {
+        name,
+        kind,
+        secret: false,
+        doc,
+    }
+}
+
+/// A setting's value, as a binding hands it over.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// For [`Kind::Flag`].
+    Flag(bool),
+    /// For [`Kind::Count`] (and whole seconds).
+    Count(u64),
+    /// For [`Kind::Seconds`], [`Kind::Duration`] (in seconds) and [`Kind::Number`].
+    Number(f64),
+    /// For [`Kind::Text`], [`Kind::Path`], [`Kind::Choice`], and one of [`Kind::Texts`].
+    Text(String),
+    /// For [`Kind::Texts`].
+    Texts(Vec<String>),
+}
+
+impl Value {
+    /// Reads `text` as a value of `kind`: how C and command lines hand settings over
+    /// (`"true"`, `"60"`, `"2.5"`, `"a,b"` for a list, `"json"`).
+    pub fn parse(kind: Kind, text: &str) -> Result<Self> {
+        let bad = || {
+            Error::Config(format!(
+                "expected {}, found '{}'",
+                kind.expected(),
+                text.escape_debug()
+            ))
+        };
+        Ok(match kind {
+            Kind::Flag => match text {
+                "true" | "1" | "yes" | "on" => Self::Flag(true),
+                "false" | "0" | "no" | "off" => Self::Flag(false),
+                _ => return Err(bad()),
+            },
+            Kind::Count { .. } => Self::Count(text.trim().parse().map_err(|_| bad())?),
+            Kind::Seconds | Kind::Duration | Kind::Number => {
+                Self::Number(text.trim().parse().map_err(|_| bad())?)
+            }
+            Kind::Texts => Self::Texts(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(String::from)
+                    .collect(),
+            ),
+            Kind::Text | Kind::Path | Kind::Choice { .. } => Self::Text(text.to_owned()),
+        })
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flag(b) => write!(f, "{b}"),
+            Self::Count(n) => write!(f, "{n}"),
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Text(t) => f.write_str(t),
+            Self::Texts(t) => f.write_str(&t.join(",")),
+        }
+    }
+}
+
+/// How the caller spells names: `keep_alive_secs` (Rust, Python, C) or
+/// `keepAliveSecs` (JavaScript). Messages name settings the caller's way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Spelling {
+    /// `keep_alive_secs`.
+    #[default]
+    Snake,
+    /// `keepAliveSecs`.
+    Camel,
+}
+
+impl Spelling {
+    /// `name` (snake case) spelled this way.
+    pub fn spell(self, name: &str) -> Cow<'_, str> {
+        match self {
+            Self::Snake => name.into(),
+            Self::Camel => {
+                let mut out = String::with_capacity(name.len());
+                let mut upper = false;
+                for ch in name.chars() {
+                    match ch {
+                        '_' => upper = true,
+                        c if upper => {
+                            out.push(c.to_ascii_uppercase());
+                            upper = false;
+                        }
+                        c => out.push(c),
+                    }
+                }
+                out.into()
+            }
+        }
+    }
+}
+
+/// A type whose fields are set by name: [`ClientConfig`], [`ConsumerOptions`], [`SendOptions`].
+pub trait Settings: Default {
+    /// The type's name in messages.
+    const NAME: &'static str;
+    /// Its settings, in the order they are documented.
+    const SETTINGS: &'static [Setting];
+
+    /// Sets `name` (snake case, from [`Self::SETTINGS`]) to `value`, already of the setting's kind.
+    /// Errors say why without naming the setting; [`Settings::set`] adds the name.
+    fn set_value(&mut self, name: &str, value: Value) -> Result<()>;
+
+    /// The value of `name`; `None` when it is unset (an absent optional).
+    fn get_value(&self, name: &str) -> Option<Value>;
+
+    /// The setting the caller calls `key`, or an error listing the known ones their way.
+    fn setting(spelling: Spelling, key: &str) -> Result<&'static Setting> {
+        Self::SETTINGS
+            .iter()
+            .find(|s| spelling.spell(s.name) == key)
+            .ok_or_else(|| {
+                let known: Vec<_> = Self::SETTINGS
+                    .iter()
+                    .map(|s| spelling.spell(s.name))
+                    .collect();
+                Error::Config(format!(
+                    "unknown setting '{}' for {}; known: {}",
+                    key.escape_debug(),
+                    Self::NAME,
+                    known.join(", ")
+                ))
+            })
+    }
+
+    /// Sets the setting the caller calls `key`: checks the value against its kind
+    /// (a count's range, a choice's values, finite seconds) and names `key` as given in an error.
+    fn set(&mut self, spelling: Spelling, key: &str, value: Value) -> Result<()> {
+        let setting = Self::setting(spelling, key)?;
+        check(setting.kind, value)
+            .and_then(|v| self.set_value(setting.name, v))
+            .map_err(|e| match e {
+                Error::Config(why) => Error::Config(format!("{key}: {why}")),
+                other => other,
+            })
+    }
+
+    /// The value of the setting the caller calls `key` (`None`: unset).
+    fn get(&self, spelling: Spelling, key: &str) -> Result<Option<Value>> {
+        Self::setting(spelling, key).map(|s| self.get_value(s.name))
+    }
+
+    /// The settings whose value differs from the default, in order, with
+    /// their values; a secret one's value is `None`.
+    fn changed(&self) -> Vec<(&'static Setting, Option<Value>)> {
+        let default = Self::default();
+        Self::SETTINGS
+            .iter()
+            .filter_map(|s| {
+                let v = self.get_value(s.name);
+                (v != default.get_value(s.name)).then_some((s, if s.secret { None } else { v }))
+            })
+            .collect()
+    }
+}
+
+/// `value` brought to `kind`, or why it does not fit.
+fn check(kind: Kind, value: Value) -> Result<Value> {
+    let mismatch = |v: &Value| {
+        Error::Config(format!(
+            "expected {}, found {}",
+            kind.expected(),
+            match v {
+                Value::Flag(_) => "true/false",
+                Value::Count(_) | Value::Number(_) => "a number",
+                Value::Text(_) => "a text",
+                Value::Texts(_) => "a list",
+            }
+        ))
+    };
+    Ok(match (kind, value) {
+        (Kind::Flag, v @ Value::Flag(_)) => v,
+        (Kind::Count { max }, Value::Count(n)) if n <= max => Value::Count(n),
+        (Kind::Count { max }, Value::Count(n)) => {
+            return Err(Error::Config(format!("{n} is too large (at most {max})")));
+        }
+        (Kind::Seconds | Kind::Duration, Value::Count(n)) => Value::Number(n as f64),
+        (Kind::Seconds | Kind::Duration, Value::Number(n)) if n.is_finite() && n >= 0.0 => {
+            Value::Number(n)
+        }
+        (Kind::Number, Value::Count(n)) if n > 0 => Value::Number(n as f64),
+        (Kind::Number, Value::Number(n)) if n.is_finite() && n > 0.0 => Value::Number(n),
+        (
+            Kind::Seconds | Kind::Duration | Kind::Number,
+            v @ (Value::Count(_) | Value::Number(_)),
+        ) => {
+            return Err(Error::Config(format!(
+                "expected {}, found {v}",
+                kind.expected()
+            )));
+        }
+        (Kind::Text | Kind::Path, v @ Value::Text(_)) => v,
+        (Kind::Texts, Value::Text(t)) => Value::Texts(vec![t]),
+        (Kind::Texts, v @ Value::Texts(_)) => v,
+        (Kind::Choice { numeric: true, .. }, Value::Count(n)) => Value::Text(n.to_string()),
+        (Kind::Choice { values, .. }, Value::Text(t)) if values.contains(&t.as_str()) => {
+            Value::Text(t)
+        }
+        // A choice's own parser names what it takes (and takes aliases: "v5", "JSON").
+        (Kind::Choice { .. }, v @ Value::Text(_)) => v,
+        (_, v) => return Err(mismatch(&v)),
+    })
+}
+
+fn flag(v: Value) -> bool {
+    matches!(v, Value::Flag(true))
+}
+
+fn count(v: Value) -> u64 {
+    match v {
+        Value::Count(n) => n,
+        _ => 0,
+    }
+}
+
+fn number(v: Value) -> f64 {
+    match v {
+        Value::Number(n) => n,
+        Value::Count(n) => n as f64,
+        _ => 0.0,
+    }
+}
+
+fn text(v: Value) -> String {
+    match v {
+        Value::Text(t) => t,
+        other => other.to_string(),
+    }
+}
+
+fn texts(v: Value) -> Vec<String> {
+    match v {
+        Value::Texts(t) => t,
+        Value::Text(t) => vec![t],
+        _ => Vec::new(),
+    }
+}
+
+fn duration(v: Value) -> Duration {
+    Duration::try_from_secs_f64(number(v)).unwrap_or(Duration::MAX)
+}
+
+fn of_text(t: &Option<String>) -> Option<Value> {
+    t.clone().map(Value::Text)
+}
+
+fn of_path(p: &Option<PathBuf>) -> Option<Value> {
+    p.as_ref()
+        .map(|p| Value::Text(p.to_string_lossy().into_owned()))
+}
+
+fn unknown(name: &str) -> Error {
+    Error::Config(format!("no setting '{name}'"))
+}
+
+const U32: Kind = Kind::Count {
+    max: u32::MAX as u64,
+};
+
+impl Settings for ClientConfig {
+    const NAME: &'static str = "ClientConfig";
+    const SETTINGS: &'static [Setting] = &[
+        s(
+            "brokers",
+            Kind::Texts,
+            "broker URLs (mqtt://, mqtts://, ws://, wss://); several = failover in order",
+        ),
+        s(
+            "client_id",
+            Kind::Text,
+            "the MQTT client id (default: generated, and the session ends with the connection)",
+        ),
+        s(
+            "client_id_file",
+            Kind::Path,
+            "a file that keeps the client id across restarts",
+        ),
+        s("username", Kind::Text, "user name for the broker"),
+        Setting {
+            secret: true,
+            ..s(
+                "password",
+                Kind::Text,
+                "password for the broker; never shown",
+            )
+        },
+        s(
+            "ca_file",
+            Kind::Path,
+            "CA certificates (PEM) for TLS (default: the system's)",
+        ),
+        s(
+            "cert_file",
+            Kind::Path,
+            "client certificate (PEM) for mutual TLS",
+        ),
+        s(
+            "key_file",
+            Kind::Path,
+            "client private key (PEM) for mutual TLS",
+        ),
+        s(
+            "insecure_skip_verify",
+            Kind::Flag,
+            "skip the broker's certificate check; testing only",
+        ),
+        s("keep_alive_secs", U32, "keep-alive interval, at most 300"),
+        s(
+            "session_expiry_secs",
+            U32,
+            "how long the broker keeps the session of a given client id",
+        ),
+        s(
+            "qos",
+            Kind::Count { max: 255 },
+            "QoS for publishing: 1 or 2",
+        ),
+        s(
+            "mqtt_version",
+            Kind::Choice {
+                values: &["5", "3.1.1", "auto"],
+                numeric: true,
+            },
+            "\"5\", \"3.1.1\", or \"auto\": 5, falling back to 3.1.1",
+        ),
+        s(
+            "message_expiry_secs",
+            U32,
+            "MQTT v5 Message Expiry Interval on every publish",
+        ),
+        s(
+            "topic_prefix",
+            Kind::Text,
+            "a prefix before oc2/ in every topic",
+        ),
+        s(
+            "otupy_compat",
+            Kind::Flag,
+            "the same as peer \"otupy\", kept for existing callers",
+        ),
+        s(
+            "peer",
+            Kind::Choice {
+                values: &["spec", "otupy", "yuuki", "oif"],
+                numeric: false,
+            },
+            "the peers to suit: their topics, dialect and msgType spelling",
+        ),
+        s(
+            "response_topics",
+            Kind::Choice {
+                values: &["shared", "producer", "both"],
+                numeric: false,
+            },
+            "where a consumer's responses go (default: as the peer has it)",
+        ),
+        s(
+            "connect_timeout_secs",
+            U32,
+            "how long one connection attempt may take",
+        ),
+        s(
+            "max_payload",
+            Kind::Count {
+                max: usize::MAX as u64,
+            },
+            "largest payload decoded, in bytes",
+        ),
+    ];
+
+    fn set_value(&mut self, name: &str, v: Value) -> Result<()> {
+        match name {
+            "brokers" => self.brokers = texts(v),
+            "client_id" => self.client_id = Some(text(v)),
+            "client_id_file" => self.client_id_file = Some(text(v).into()),
+            "username" => self.username = Some(text(v)),
+            "password" => self.password = Some(text(v)),
+            "ca_file" => self.ca_file = Some(text(v).into()),
+            "cert_file" => self.cert_file = Some(text(v).into()),
+            "key_file" => self.key_file = Some(text(v).into()),
+            "insecure_skip_verify" => self.insecure_skip_verify = flag(v),
+            "keep_alive_secs" => self.keep_alive_secs = count(v) as u32,
+            "session_expiry_secs" => self.session_expiry_secs = count(v) as u32,
+            "qos" => self.qos = count(v) as u8,
+            "mqtt_version" => self.mqtt_version = text(v).parse::<MqttVersion>().map_err(bare)?,
+            "message_expiry_secs" => self.message_expiry_secs = Some(count(v) as u32),
+            "topic_prefix" => self.topic_prefix = Some(text(v)),
+            "otupy_compat" => self.otupy_compat = flag(v),
+            "peer" => self.peer = text(v).parse::<Peer>().map_err(bare)?,
+            "response_topics" => {
+                self.response_topics = Some(text(v).parse::<ResponseTopics>().map_err(bare)?);
+            }
+            "connect_timeout_secs" => self.connect_timeout_secs = count(v) as u32,
+            "max_payload" => self.max_payload = usize::try_from(count(v)).unwrap_or(usize::MAX),
+            _ => return Err(unknown(name)),
+        }
+        Ok(())
+    }
+
+    fn get_value(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "brokers" => Value::Texts(self.brokers.clone()),
+            "client_id" => return of_text(&self.client_id),
+            "client_id_file" => return of_path(&self.client_id_file),
+            "username" => return of_text(&self.username),
+            "password" => return of_text(&self.password),
+            "ca_file" => return of_path(&self.ca_file),
+            "cert_file" => return of_path(&self.cert_file),
+            "key_file" => return of_path(&self.key_file),
+            "insecure_skip_verify" => Value::Flag(self.insecure_skip_verify),
+            "keep_alive_secs" => Value::Count(self.keep_alive_secs.into()),
+            "session_expiry_secs" => Value::Count(self.session_expiry_secs.into()),
+            "qos" => Value::Count(self.qos.into()),
+            "mqtt_version" => Value::Text(self.mqtt_version.to_string()),
+            "message_expiry_secs" => {
+                return self.message_expiry_secs.map(|n| Value::Count(n.into()));
+            }
+            "topic_prefix" => return of_text(&self.topic_prefix),
+            "otupy_compat" => Value::Flag(self.otupy_compat),
+            "peer" => Value::Text(self.peer.as_str().to_owned()),
+            "response_topics" => {
+                return self
+                    .response_topics
+                    .map(|r| Value::Text(r.as_str().to_owned()));
+            }
+            "connect_timeout_secs" => Value::Count(self.connect_timeout_secs.into()),
+            "max_payload" => Value::Count(self.max_payload as u64),
+            _ => return None,
+        })
+    }
+}
+
+impl Settings for ConsumerOptions {
+    const NAME: &'static str = "ConsumerOptions";
+    const SETTINGS: &'static [Setting] = &[
+        s(
+            "device_id",
+            Kind::Text,
+            "this device's id: its topic oc2/cmd/device/<id> and the from of its responses",
+        ),
+        s(
+            "profiles",
+            Kind::Texts,
+            "actuator profiles implemented (slpf, ...): one oc2/cmd/ap/<p> subscription each",
+        ),
+        s(
+            "pairs",
+            Kind::Texts,
+            "action:target pairs implemented; when any are declared, others get 501",
+        ),
+        s(
+            "args",
+            Kind::Texts,
+            "command arguments implemented beyond the specification's and the profiles'",
+        ),
+        s(
+            "rate_limit",
+            Kind::Number,
+            "commands per minute, reported by query features",
+        ),
+        s(
+            "group",
+            Kind::Text,
+            "consumer group: each command reaches one member ($share/<group>/...)",
+        ),
+        s(
+            "handle_features",
+            Kind::Flag,
+            "deliver query features to the application instead of answering it",
+        ),
+        s(
+            "freshness_secs",
+            Kind::Count { max: u64::MAX },
+            "commands older than this are stale: not run nor answered (0: off)",
+        ),
+        s(
+            "handler_timeout_secs",
+            Kind::Seconds,
+            "how long serve's handler may take before the command is answered 500",
+        ),
+        s(
+            "journal",
+            Kind::Path,
+            "a file keeping the commands taken and finished, so a restart runs none twice",
+        ),
+    ];
+
+    fn set_value(&mut self, name: &str, v: Value) -> Result<()> {
+        match name {
+            "device_id" => self.device_id = text(v),
+            "profiles" => self.profiles = texts(v),
+            "pairs" => {
+                self.pairs = texts(v)
+                    .iter()
+                    .map(|p| rules::parse_pair(p).map(|(a, t)| (a.to_owned(), t.to_owned())))
+                    .collect::<Result<_>>()
+                    .map_err(bare)?;
+            }
+            "args" => self.args = texts(v),
+            "rate_limit" => self.rate_limit = Some(number(v)),
+            "group" => self.group = Some(text(v)),
+            "handle_features" => self.handle_features = flag(v),
+            "freshness_secs" => self.freshness_secs = count(v),
+            "handler_timeout_secs" => self.handler_timeout = Some(duration(v)),
+            "journal" => self.journal = Some(text(v).into()),
+            _ => return Err(unknown(name)),
+        }
+        Ok(())
+    }
+
+    fn get_value(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "device_id" => Value::Text(self.device_id.clone()),
+            "profiles" => Value::Texts(self.profiles.clone()),
+            "pairs" => Value::Texts(self.pairs.iter().map(|(a, t)| format!("{a}:{t}")).collect()),
+            "args" => Value::Texts(self.args.clone()),
+            "rate_limit" => return self.rate_limit.map(Value::Number),
+            "group" => return of_text(&self.group),
+            "handle_features" => Value::Flag(self.handle_features),
+            "freshness_secs" => Value::Count(self.freshness_secs),
+            "handler_timeout_secs" => {
+                return self.handler_timeout.map(|d| Value::Number(d.as_secs_f64()));
+            }
+            "journal" => return of_path(&self.journal),
+            _ => return None,
+        })
+    }
+}
+
+impl Settings for SendOptions {
+    const NAME: &'static str = "SendOptions";
+    const SETTINGS: &'static [Setting] = &[
+        s(
+            "to",
+            Kind::Texts,
+            "recipients: each gets the command on oc2/cmd/device/<id> and must answer",
+        ),
+        s(
+            "profile",
+            Kind::Text,
+            "actuator profile: the command goes to oc2/cmd/ap/<profile> when there is no to",
+        ),
+        s("timeout", Kind::Duration, "how long to wait for responses"),
+        s(
+            "expect",
+            U32,
+            "complete after this many distinct responders answered (broadcasts)",
+        ),
+        s(
+            "encoding",
+            Kind::Choice {
+                values: &["json", "cbor"],
+                numeric: false,
+            },
+            "payload encoding",
+        ),
+        s(
+            "dialect",
+            Kind::Choice {
+                values: &["spec", "otupy", "bare"],
+                numeric: false,
+            },
+            "wire dialect; bare carries no request_id, so its responses cannot be correlated",
+        ),
+    ];
+
+    fn set_value(&mut self, name: &str, v: Value) -> Result<()> {
+        match name {
+            "to" => self.to = texts(v),
+            "profile" => self.profile = Some(text(v)),
+            "timeout" => self.timeout = duration(v),
+            "expect" => self.expect = Some(count(v) as usize),
+            "encoding" => {
+                self.encoding = text(v)
+                    .parse::<Encoding>()
+                    .map_err(|e| Error::Config(e.to_string()))?;
+            }
+            "dialect" => {
+                self.dialect = text(v)
+                    .parse::<Dialect>()
+                    .map_err(|e| Error::Config(e.to_string()))?;
+            }
+            _ => return Err(unknown(name)),
+        }
+        Ok(())
+    }
+
+    fn get_value(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "to" => Value::Texts(self.to.clone()),
+            "profile" => return of_text(&self.profile),
+            "timeout" => Value::Number(self.timeout.as_secs_f64()),
+            "expect" => return self.expect.map(|n| Value::Count(n as u64)),
+            "encoding" => Value::Text(self.encoding.as_str().to_owned()),
+            "dialect" => Value::Text(self.dialect.as_str().to_owned()),
+            _ => return None,
+        })
+    }
+}
+
+/// A parser's configuration error without its `configuration: ` prefix
+/// (the setting's name goes there instead).
+fn bare(e: Error) -> Error {
+    match e {
+        Error::Config(why) => Error::Config(why),
+        other => Error::Config(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every setting of `T` can be read back after it is set to what `get` returned.
+    fn round_trips<T: Settings>() {
+        let d = T::default();
+        for st in T::SETTINGS {
+            let mut t = T::default();
+            if let Some(v) = d.get_value(st.name) {
+                t.set(Spelling::Snake, st.name, v.clone())
+                    .unwrap_or_else(|e| panic!("{}: {e}", st.name));
+                assert_eq!(t.get_value(st.name), Some(v), "{}", st.name);
+            }
+            assert!(
+                T::setting(Spelling::Camel, &Spelling::Camel.spell(st.name)).is_ok(),
+                "{}",
+                st.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_setting_is_read_back_as_it_was_set() {
+        round_trips::<ClientConfig>();
+        round_trips::<ConsumerOptions>();
+        round_trips::<SendOptions>();
+    }
+
+    #[test]
+    fn every_setting_in_a_table_is_one_that_set_and_get_know() {
+        fn known<T: Settings>() {
+            for st in T::SETTINGS {
+                let sample = match st.kind {
+                    Kind::Flag => Value::Flag(true),
+                    Kind::Count { .. } => Value::Count(1),
+                    Kind::Seconds | Kind::Duration | Kind::Number => Value::Number(1.5),
+                    Kind::Text | Kind::Path => Value::Text("x".into()),
+                    Kind::Texts => Value::Texts(vec![if st.name == "pairs" {
+                        "deny:ipv4_net".into()
+                    } else {
+                        "x".into()
+                    }]),
+                    Kind::Choice { values, .. } => Value::Text(values[0].into()),
+                };
+                let mut t = T::default();
+                t.set(Spelling::Snake, st.name, sample.clone())
+                    .unwrap_or_else(|e| panic!("{}: {e}", st.name));
+                assert!(t.get_value(st.name).is_some(), "{}", st.name);
+            }
+        }
+        known::<ClientConfig>();
+        known::<ConsumerOptions>();
+        known::<SendOptions>();
+    }
+
+    #[test]
+    fn unknown_names_are_refused_in_the_callers_spelling() {
+        let mut c = ClientConfig::default();
+        let e = c
+            .set(Spelling::Camel, "keep_alive_secs", Value::Count(1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("configuration: unknown setting 'keep_alive_secs' for ClientConfig; known: brokers, clientId, clientIdFile,"),
+            "{e}"
+        );
+        let e = c
+            .set(Spelling::Snake, "keepalive", Value::Count(1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("known: brokers, client_id, client_id_file,"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn values_are_checked_against_their_kind_and_named_as_given() {
+        let mut c = ClientConfig::default();
+        let e = |r: Result<()>| r.unwrap_err().to_string();
+        assert_eq!(
+            e(c.set(Spelling::Camel, "qos", Value::Count(256))),
+            "configuration: qos: 256 is too large (at most 255)"
+        );
+        assert_eq!(
+            e(c.set(Spelling::Camel, "keepAliveSecs", Value::Text("60".into()))),
+            "configuration: keepAliveSecs: expected a whole number from 0 to 4294967295, found a text"
+        );
+        assert_eq!(
+            e(c.set(Spelling::Snake, "mqtt_version", Value::Text("6".into()))),
+            "configuration: mqtt_version: unknown MQTT version '6'; expected 5, 3.1.1 or auto"
+        );
+        c.set(Spelling::Snake, "mqtt_version", Value::Count(5))
+            .unwrap();
+        assert_eq!(c.mqtt_version, MqttVersion::V5);
+        let mut o = ConsumerOptions::default();
+        assert_eq!(
+            e(o.set(Spelling::Snake, "pairs", Value::Text("deny".into()))),
+            "configuration: pairs: pair 'deny': expected ACTION:TARGET, e.g. deny:ipv4_connection"
+        );
+        assert_eq!(
+            e(o.set(Spelling::Camel, "rateLimit", Value::Number(f64::NAN))),
+            "configuration: rateLimit: expected a finite number greater than 0, found NaN"
+        );
+        o.set(Spelling::Camel, "handlerTimeoutSecs", Value::Number(0.5))
+            .unwrap();
+        assert_eq!(o.handler_timeout, Some(Duration::from_millis(500)));
+        let mut s = SendOptions::default();
+        assert_eq!(
+            e(s.set(Spelling::Snake, "dialect", Value::Text("xml".into()))),
+            "configuration: dialect: unknown dialect 'xml'; expected spec, otupy or bare"
+        );
+        s.set(Spelling::Snake, "to", Value::Text("fw-1".into()))
+            .unwrap();
+        assert_eq!(s.to, ["fw-1"]);
+    }
+
+    #[test]
+    fn changed_lists_what_differs_from_the_default_and_hides_secrets() {
+        let mut c = ClientConfig::new("mqtt://h:1883");
+        c.username = Some("ops".into());
+        c.password = Some("s3cret".into());
+        c.qos = 2;
+        let changed: Vec<_> = c
+            .changed()
+            .into_iter()
+            .map(|(s, v)| (s.name, v.map(|v| v.to_string())))
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                ("brokers", Some("mqtt://h:1883".into())),
+                ("username", Some("ops".into())),
+                ("password", None),
+                ("qos", Some("2".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_is_parsed_by_kind_as_c_and_command_lines_hand_it_over() {
+        assert_eq!(Value::parse(Kind::Flag, "yes").unwrap(), Value::Flag(true));
+        assert_eq!(Value::parse(U32, "60").unwrap(), Value::Count(60));
+        assert_eq!(
+            Value::parse(Kind::Texts, "a, b").unwrap(),
+            Value::Texts(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            Value::parse(Kind::Flag, "maybe").unwrap_err().to_string(),
+            "configuration: expected true or false, found 'maybe'"
+        );
+    }
+}
