@@ -9,6 +9,7 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args};
 use oc2mqtt::Error;
 use oc2mqtt::client::{ClientConfig, MqttVersion};
+use oc2mqtt::settings::{Settings, Spelling, Value};
 use oc2mqtt::topics::{Peer, ResponseTopics};
 
 fn parse_peer(s: &str) -> Result<Peer, String> {
@@ -180,6 +181,11 @@ pub(crate) struct Common {
     /// How long one connection attempt may take, in seconds [default: 10].
     #[arg(long, value_name = "SEC", env = "OC2MQTT_CONNECT_TIMEOUT")]
     pub(crate) connect_timeout: Option<u32>,
+    /// Any other client setting, by its name in the library
+    /// (session_expiry_secs=600, message_expiry_secs=30, max_payload=65536,
+    /// ...); repeatable. Applied after the flags above. Not for the password.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub(crate) settings: Vec<String>,
     /// Log to stderr: -v info, -vv debug, -vvv trace, for oc2mqtt's own
     /// logs (default: warnings); other libraries log warnings only.
     /// RUST_LOG, when set, wins. Colours only on a terminal, never with NO_COLOR.
@@ -280,6 +286,9 @@ impl Common {
         if let Some(t) = self.connect_timeout {
             c.connect_timeout_secs = t;
         }
+        for setting in &self.settings {
+            apply_setting(&mut c, setting)?;
+        }
         c.validate_naming(flag)?;
         Ok(c)
     }
@@ -296,6 +305,35 @@ impl Common {
     /// The brokers, for messages.
     pub(crate) fn broker_list(&self) -> String {
         self.brokers.join(", ")
+    }
+}
+
+/// Applies one `--set NAME=VALUE` through the core's settings table (which
+/// names, checks and parses every client setting), so a setting the CLI has
+/// no flag for is still reachable.
+fn apply_setting(c: &mut ClientConfig, setting: &str) -> Result<(), Failure> {
+    let usage = |why: String| Failure::usage(format!("--set {setting}: {why}"));
+    let Some((name, value)) = setting.split_once('=') else {
+        return Err(usage("expected NAME=VALUE".to_owned()));
+    };
+    let known = ClientConfig::setting(Spelling::Snake, name).map_err(|e| usage(reason(&e)))?;
+    if known.secret {
+        // Not `usage`: the message must not repeat the value.
+        return Err(Failure::usage(format!(
+            "--set {name}: cannot be set on the command line, where anyone on this machine \
+             can read it; use --password-env"
+        )));
+    }
+    Value::parse(known.kind, value)
+        .and_then(|v| c.set(Spelling::Snake, name, v))
+        .map_err(|e| usage(reason(&e)))
+}
+
+/// A core error's text without its `configuration: ` prefix.
+fn reason(e: &Error) -> String {
+    match e {
+        Error::Config(why) => why.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -471,6 +509,26 @@ mod tests {
     fn clock_is_utc_time_of_day() {
         assert_eq!(clock(0), "00:00:00.000");
         assert_eq!(clock(1_595_268_027_123), "18:00:27.123");
+    }
+
+    #[test]
+    fn set_reaches_the_settings_that_have_no_flag() {
+        let mut c = ClientConfig::new("mqtt://h:1883");
+        apply_setting(&mut c, "session_expiry_secs=600").unwrap();
+        apply_setting(&mut c, "message_expiry_secs=30").unwrap();
+        apply_setting(&mut c, "max_payload=65536").unwrap();
+        apply_setting(&mut c, "mqtt_version=3.1.1").unwrap();
+        assert_eq!(
+            (
+                c.session_expiry_secs,
+                c.message_expiry_secs,
+                c.max_payload,
+                c.mqtt_version
+            ),
+            (600, Some(30), 65536, MqttVersion::V311)
+        );
+        let e = apply_setting(&mut c, "max_payload").unwrap_err();
+        assert_eq!(e.message, "--set max_payload: expected NAME=VALUE");
     }
 
     #[test]

@@ -694,7 +694,28 @@ fn bad_commands_and_settings_are_usage_errors() {
         args.push(cmd);
         run(&args)
     };
-    let cases: [(&[&str], &str, &str); 7] = [
+    let cases: [(&[&str], &str, &str); 11] = [
+        (
+            &["--set", "keepalive=5"],
+            QUERY,
+            "error: --set keepalive=5: unknown setting 'keepalive' for ClientConfig; known: brokers, client_id,",
+        ),
+        (
+            &["--set", "session_expiry_secs=soon"],
+            QUERY,
+            "error: --set session_expiry_secs=soon: expected a whole number from 0 to 4294967295, found 'soon'\n",
+        ),
+        (
+            &["--set", "password=hunter2"],
+            QUERY,
+            "error: --set password: cannot be set on the command line",
+        ),
+        (
+            // Checked by the core after it is applied, named as the library names it.
+            &["--set", "qos=0"],
+            QUERY,
+            "error: configuration: --qos is 0, but OpenC2 over MQTT uses 1 or 2\n",
+        ),
         (
             &[],
             "not json",
@@ -740,6 +761,11 @@ fn bad_commands_and_settings_are_usage_errors() {
             stderr(&out)
         );
         assert!(out.stdout.is_empty());
+        assert!(
+            !stderr(&out).contains("hunter2"),
+            "a secret repeated: {}",
+            stderr(&out)
+        );
     }
     let out = run(&["send", "--broker", &url, "--from", "p#1", QUERY]);
     assert_eq!(code(&out), 2);
