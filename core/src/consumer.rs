@@ -33,8 +33,9 @@ use crate::client::{
     ClientConfig, Connection, Counters, Inbound, SharedProbe, Stats, lock, monotonic_ms, panic_text,
 };
 use crate::codec::{Dialect, Encoding};
+use crate::dedup::DedupKey;
 use crate::error::{Error, Result};
-use crate::journal::Journal;
+use crate::journal::{Journal, Unsent};
 use crate::message::{Command, Message, Response, ResponseRequested};
 use crate::rules::{ConsumerRules, Publish, Received, Request, Responder, Skip};
 use crate::topics::{Role, shared};
@@ -73,7 +74,7 @@ struct Inner {
     /// When the application last took a command (monotonic ms).
     last_taken_ms: std::sync::atomic::AtomicU64,
     /// The commands taken and finished, when [`ConsumerOptions::journal`] is set.
-    journal: Option<Mutex<Journal>>,
+    journal: Option<Arc<Mutex<Journal>>>,
 }
 
 impl Inner {
@@ -99,6 +100,28 @@ impl Inner {
     fn publish(&self, p: &Publish) -> Result<()> {
         self.conn
             .publish_detached(&p.topics, &p.payload, &p.properties)
+    }
+
+    /// Sends the final answer of a journaled command: recorded as answered
+    /// first, finished once the broker acknowledged it, so that a consumer
+    /// killed in between sends it again after a restart (and does not run
+    /// the command again).
+    fn publish_journaled(
+        &self,
+        journal: &Arc<Mutex<Journal>>,
+        key: DedupKey,
+        p: &Unsent,
+    ) -> Result<()> {
+        lock(journal).answered(key, &p.topics, &p.payload, &p.properties);
+        let journal = Arc::clone(journal);
+        self.conn
+            .publish_then(&p.topics, &p.payload, &p.properties, move |acked| match acked {
+                Ok(()) => lock(&journal).finished(key),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "a response was not acknowledged; the journal keeps it to send again after a restart"
+                ),
+            })
     }
 
     /// Sends a response of the consumer's own (102, 400, 501, 503, query features).
@@ -291,14 +314,29 @@ impl Incoming {
     /// [`Incoming::reply`] for callers that are not async.
     pub fn respond(&self, response: Response) -> Result<()> {
         let is_final = response.is_final();
-        let sent = match self.inner.responder.answer(&self.request, response)? {
-            Some(p) => self.inner.publish(&p),
-            None => Ok(()),
+        let publish = self.inner.responder.answer(&self.request, response)?;
+        let journaled = match (&self.inner.journal, self.request.key()) {
+            (Some(journal), Some(key)) if is_final => Some((journal, key)),
+            _ => None,
+        };
+        let sent = match (publish, journaled) {
+            (Some(p), Some((journal, key))) => {
+                let answer = Unsent {
+                    key,
+                    topics: p.topics,
+                    payload: p.payload,
+                    properties: p.properties,
+                };
+                self.inner.publish_journaled(journal, key, &answer)
+            }
+            (Some(p), None) => self.inner.publish(&p),
+            (None, Some((journal, key))) => {
+                lock(journal).finished(key);
+                Ok(())
+            }
+            (None, None) => Ok(()),
         };
         if is_final {
-            if let (Some(journal), Some(key)) = (&self.inner.journal, self.request.key()) {
-                lock(journal).finished(key);
-            }
             self.finish();
         }
         sent
@@ -347,7 +385,7 @@ impl Consumer {
         });
         let mut rules =
             ConsumerRules::with_max_payload(options.clone(), topics, config.max_payload)?;
-        let (journal, pending) = match &options.journal {
+        let (journal, pending, unsent) = match &options.journal {
             Some(path) => {
                 if config.client_id.is_none() && config.client_id_file.is_none() {
                     tracing::warn!(
@@ -356,13 +394,20 @@ impl Consumer {
                          is down are not kept by the broker (set client_id or client_id_file)"
                     );
                 }
-                let (journal, pending, finished) = Journal::open(path)?;
-                for key in finished {
+                let (journal, opened) = Journal::open(path)?;
+                for key in opened.finished {
                     rules.remember(key, monotonic_ms());
                 }
-                (Some(Mutex::new(journal)), pending)
+                for u in &opened.unsent {
+                    rules.remember(u.key, monotonic_ms());
+                }
+                (
+                    Some(Arc::new(Mutex::new(journal))),
+                    opened.pending,
+                    opened.unsent,
+                )
             }
-            None => (None, Vec::new()),
+            None => (None, Vec::new(), Vec::new()),
         };
         let conn = Connection::open_with(&config, filters, probe).await?;
         let (queue, rx) = mpsc::channel(QUEUE);
@@ -382,6 +427,19 @@ impl Consumer {
                 commands = pending.len(),
                 "the journal holds commands taken and not finished before the last stop: running them"
             );
+        }
+        if let Some(journal) = &inner.journal {
+            if !unsent.is_empty() {
+                tracing::warn!(
+                    answers = unsent.len(),
+                    "the journal holds answers the broker had not acknowledged before the last stop: sending them again"
+                );
+            }
+            for u in &unsent {
+                if let Err(e) = inner.publish_journaled(journal, u.key, u) {
+                    tracing::warn!(error = %e, "cannot send a response again");
+                }
+            }
         }
         for p in &pending {
             inner.on_received(&Received::new(&p.topic, &p.payload));

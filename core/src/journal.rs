@@ -5,19 +5,23 @@
 //!
 //! The file is a list of lines, appended as things happen:
 //! `T <key> <topic hex> <payload hex>` when a command is taken for the
-//! application, `D <key>` when its handler has answered. A line is written
-//! with one `write` before the command goes to the application, so a
-//! process killed at any moment leaves every taken command in the file
-//! (an operating system crash may lose the last lines; the file is not
-//! synced). On start the file is read and rewritten with what still
-//! matters: the commands taken and not finished, and the finished keys;
-//! it is rewritten the same way whenever it holds four times that.
+//! application, `A <key> <answer hex>` when its handler has answered and the
+//! answer goes to the broker, `D <key>` once the broker acknowledged the
+//! answer (or when there was nothing to send). A line is written with one
+//! `write` before what it records happens, so a process killed at any
+//! moment leaves every taken command in the file and every answer not yet
+//! acknowledged (an operating system crash may lose the last lines; the
+//! file is not synced). On start the file is read and rewritten with what
+//! still matters: the commands taken and not answered (run again), the
+//! answers not acknowledged (sent again, not run again), and the finished
+//! keys; it is rewritten the same way whenever it holds four times that.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::codec::PublishProperties;
 use crate::dedup::DedupKey;
 use crate::error::{Error, Result};
 
@@ -27,6 +31,74 @@ pub(crate) struct Pending {
     pub(crate) key: DedupKey,
     pub(crate) topic: String,
     pub(crate) payload: Vec<u8>,
+}
+
+/// An answer handed to the broker and not acknowledged when the journal was
+/// read: to send again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unsent {
+    pub(crate) key: DedupKey,
+    pub(crate) topics: Vec<String>,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) properties: PublishProperties,
+}
+
+impl Unsent {
+    /// The line's text after the key: the answer as hex of a small JSON object.
+    fn encode(&self) -> String {
+        let props = &self.properties;
+        let json = serde_json::json!({
+            "topics": self.topics,
+            "payload": hex(&self.payload),
+            "format": props.payload_format_indicator,
+            "content_type": props.content_type,
+            "user": props.user_properties,
+        });
+        hex(json.to_string().as_bytes())
+    }
+
+    fn decode(key: DedupKey, text: &str) -> Option<Self> {
+        let json: serde_json::Value = serde_json::from_slice(&unhex(text)?).ok()?;
+        let strings = |v: &serde_json::Value| -> Option<Vec<String>> {
+            v.as_array()?
+                .iter()
+                .map(|t| t.as_str().map(String::from))
+                .collect()
+        };
+        Some(Self {
+            key,
+            topics: strings(&json["topics"])?,
+            payload: unhex(json["payload"].as_str()?)?,
+            properties: PublishProperties {
+                payload_format_indicator: json["format"]
+                    .as_u64()
+                    .and_then(|f| u8::try_from(f).ok()),
+                content_type: json["content_type"].as_str().map(String::from),
+                user_properties: json["user"]
+                    .as_array()?
+                    .iter()
+                    .map(|kv| {
+                        let kv = strings(kv)?;
+                        match <[String; 2]>::try_from(kv) {
+                            Ok([k, v]) => Some((k, v)),
+                            Err(_) => None,
+                        }
+                    })
+                    .collect::<Option<_>>()?,
+            },
+        })
+    }
+}
+
+/// What a journal holds when it is opened.
+#[derive(Debug, Default)]
+pub(crate) struct Opened {
+    /// Taken and not answered: to run again, in order of taking.
+    pub(crate) pending: Vec<Pending>,
+    /// Answered and not acknowledged: to send again, not to run again.
+    pub(crate) unsent: Vec<Unsent>,
+    /// Finished: duplicates if they come again.
+    pub(crate) finished: Vec<DedupKey>,
 }
 
 /// The finished keys kept (older ones are forgotten: a command that old is
@@ -40,6 +112,8 @@ pub(crate) struct Journal {
     /// Taken and not finished, by key, in order of taking.
     open: HashMap<u128, Pending>,
     order: Vec<u128>,
+    /// Answered, the broker's acknowledgement awaited.
+    answered: HashMap<u128, Unsent>,
     finished: Vec<u128>,
     lines: usize,
 }
@@ -50,9 +124,11 @@ fn io(path: &Path, what: &str, e: &std::io::Error) -> Error {
 
 impl Journal {
     /// Opens (or creates) the journal at `path`; returns it with what was
-    /// taken and not finished, and the finished keys.
-    pub(crate) fn open(path: &Path) -> Result<(Self, Vec<Pending>, Vec<DedupKey>)> {
+    /// taken and not answered, what was answered and not acknowledged, and
+    /// the finished keys.
+    pub(crate) fn open(path: &Path) -> Result<(Self, Opened)> {
         let mut open: HashMap<u128, Pending> = HashMap::new();
+        let mut answered: HashMap<u128, Unsent> = HashMap::new();
         let mut order = Vec::new();
         let mut finished: Vec<u128> = Vec::new();
         if path.exists() {
@@ -95,21 +171,38 @@ impl Journal {
                             },
                         );
                     }
+                    "A" => {
+                        let answer = parts
+                            .next()
+                            .and_then(|a| Unsent::decode(DedupKey::from_u128(key), a))
+                            .ok_or_else(bad)?;
+                        open.remove(&key);
+                        if !answered.contains_key(&key) {
+                            order.push(key);
+                        }
+                        answered.insert(key, answer);
+                    }
                     "D" => {
                         open.remove(&key);
+                        answered.remove(&key);
                         finished.push(key);
                     }
                     _ => return Err(bad()),
                 }
             }
         }
-        order.retain(|k| open.contains_key(k));
+        let mut unique: HashSet<u128> = HashSet::new();
+        order.retain(|k| (open.contains_key(k) || answered.contains_key(k)) && unique.insert(*k));
         let mut unique: HashSet<u128> = HashSet::new();
         finished.reverse();
         finished.retain(|k| unique.insert(*k));
         finished.truncate(FINISHED_KEPT);
         finished.reverse();
-        let pending: Vec<Pending> = order.iter().map(|k| open[k].clone()).collect();
+        let pending: Vec<Pending> = order.iter().filter_map(|k| open.get(k).cloned()).collect();
+        let unsent: Vec<Unsent> = order
+            .iter()
+            .filter_map(|k| answered.get(k).cloned())
+            .collect();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -120,12 +213,20 @@ impl Journal {
             file,
             open,
             order,
+            answered,
             finished: finished.clone(),
             lines: 0,
         };
         journal.compact()?;
-        let keys = finished.into_iter().map(DedupKey::from_u128).collect();
-        Ok((journal, pending, keys))
+        let finished = finished.into_iter().map(DedupKey::from_u128).collect();
+        Ok((
+            journal,
+            Opened {
+                pending,
+                unsent,
+                finished,
+            },
+        ))
     }
 
     fn append(&mut self, line: &str) {
@@ -133,7 +234,8 @@ impl Journal {
             tracing::warn!(journal = %self.path.display(), error = %e, "cannot write the journal");
         }
         self.lines += 1;
-        if self.lines > 4 * (self.open.len() + self.finished.len()).max(1024) {
+        if self.lines > 4 * (self.open.len() + self.answered.len() + self.finished.len()).max(1024)
+        {
             if let Err(e) = self.compact() {
                 tracing::warn!(error = %e, "cannot compact the journal");
             }
@@ -162,10 +264,34 @@ impl Journal {
         ));
     }
 
-    /// Its handler answered.
+    /// Its handler answered and the answer goes to the broker now: until
+    /// [`Journal::finished`], a restart sends it again instead of running the command again.
+    pub(crate) fn answered(
+        &mut self,
+        key: DedupKey,
+        topics: &[String],
+        payload: &[u8],
+        properties: &PublishProperties,
+    ) {
+        let k = key.as_u128();
+        if self.open.remove(&k).is_none() && !self.answered.contains_key(&k) {
+            return;
+        }
+        let answer = Unsent {
+            key,
+            topics: topics.to_vec(),
+            payload: payload.to_vec(),
+            properties: properties.clone(),
+        };
+        let line = format!("A {k:032x} {}\n", answer.encode());
+        self.answered.insert(k, answer);
+        self.append(&line);
+    }
+
+    /// Its answer reached the broker (or there was none to send).
     pub(crate) fn finished(&mut self, key: DedupKey) {
         let k = key.as_u128();
-        if self.open.remove(&k).is_none() {
+        if self.open.remove(&k).is_none() && self.answered.remove(&k).is_none() {
             return;
         }
         self.finished.push(k);
@@ -183,14 +309,18 @@ impl Journal {
         for k in &self.finished {
             text.push_str(&format!("D {k:032x}\n"));
         }
-        self.order.retain(|k| self.open.contains_key(k));
+        self.order
+            .retain(|k| self.open.contains_key(k) || self.answered.contains_key(k));
         for k in &self.order {
-            let p = &self.open[k];
-            text.push_str(&format!(
-                "T {k:032x} {} {}\n",
-                hex(p.topic.as_bytes()),
-                hex(&p.payload)
-            ));
+            if let Some(p) = self.open.get(k) {
+                text.push_str(&format!(
+                    "T {k:032x} {} {}\n",
+                    hex(p.topic.as_bytes()),
+                    hex(&p.payload)
+                ));
+            } else if let Some(a) = self.answered.get(k) {
+                text.push_str(&format!("A {k:032x} {}\n", a.encode()));
+            }
         }
         std::fs::write(&tmp, text).map_err(|e| io(&tmp, "write it", &e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| io(&self.path, "replace it", &e))?;
@@ -236,8 +366,8 @@ mod tests {
             DedupKey::payload(b"c"),
         );
         {
-            let (mut j, pending, finished) = Journal::open(&path).expect("new");
-            assert!(pending.is_empty() && finished.is_empty());
+            let (mut j, opened) = Journal::open(&path).expect("new");
+            assert!(opened.pending.is_empty() && opened.finished.is_empty());
             j.taken(a, "oc2/cmd/all", b"{\"x\":1}");
             j.taken(b, "oc2/cmd/device/d", b"bb");
             j.taken(c, "oc2/cmd/all", b"cc");
@@ -247,7 +377,12 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).expect("open");
         f.write_all(b"T 00ff").expect("write");
         drop(f);
-        let (mut j, pending, finished) = Journal::open(&path).expect("reopen");
+        let (
+            mut j,
+            Opened {
+                pending, finished, ..
+            },
+        ) = Journal::open(&path).expect("reopen");
         assert_eq!(
             pending
                 .iter()
@@ -261,9 +396,61 @@ mod tests {
         assert_eq!(finished, [b]);
         j.finished(a);
         j.finished(c);
-        let (_, pending, finished) = Journal::open(&path).expect("again");
+        let (
+            _,
+            Opened {
+                pending, finished, ..
+            },
+        ) = Journal::open(&path).expect("again");
         assert!(pending.is_empty());
         assert_eq!(finished, [b, a, c]);
+    }
+
+    #[test]
+    fn an_answer_not_acknowledged_comes_back_to_be_sent_not_run() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("j");
+        let (a, b) = (DedupKey::payload(b"a"), DedupKey::payload(b"b"));
+        let props = PublishProperties {
+            payload_format_indicator: Some(1),
+            content_type: Some("application/openc2".into()),
+            user_properties: vec![
+                ("msgType".into(), "rsp".into()),
+                ("encoding".into(), "json".into()),
+            ],
+        };
+        let topics = ["oc2/rsp".to_owned(), "oc2/rsp/p 1".to_owned()];
+        {
+            let (mut j, _) = Journal::open(&path).expect("new");
+            j.taken(a, "oc2/cmd/all", b"ca");
+            j.taken(b, "oc2/cmd/all", b"cb");
+            // Killed after the answer went to the client, before the broker's PUBACK.
+            j.answered(a, &topics, b"{\"status\":200}", &props);
+            j.answered(b, &topics, b"rb", &props);
+            j.finished(b);
+        }
+        // Opened again: the answer comes back to be sent, not the command to be run.
+        let (j, opened) = Journal::open(&path).expect("reopen");
+        assert!(opened.pending.is_empty(), "{:?}", opened.pending);
+        assert_eq!(opened.finished, [b]);
+        assert_eq!(
+            opened.unsent,
+            [Unsent {
+                key: a,
+                topics: topics.to_vec(),
+                payload: b"{\"status\":200}".to_vec(),
+                properties: props.clone(),
+            }]
+        );
+        drop(j);
+        // The compacted file says the same; once acknowledged, it is finished.
+        let (mut j, again) = Journal::open(&path).expect("again");
+        assert_eq!(again.unsent, opened.unsent);
+        j.finished(a);
+        drop(j);
+        let (_, last) = Journal::open(&path).expect("last");
+        assert!(last.unsent.is_empty() && last.pending.is_empty());
+        assert_eq!(last.finished, [b, a]);
     }
 
     #[test]

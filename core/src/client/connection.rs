@@ -381,6 +381,43 @@ impl Connection {
         Ok(())
     }
 
+    /// Publishes one payload on each topic without waiting, as
+    /// [`Connection::publish_detached`], and calls `acked` once the broker
+    /// acknowledged every one (`Ok`), or refused one or the connection
+    /// closed first (`Err`). `acked` runs on the runtime and holds nothing
+    /// of the connection.
+    pub(crate) fn publish_then(
+        &self,
+        topics: &[String],
+        payload: &[u8],
+        props: &PublishProperties,
+        acked: impl FnOnce(Result<()>) + Send + 'static,
+    ) -> Result<()> {
+        let (payload, props) = (Arc::from(payload), Arc::new(props.clone()));
+        let mut waits = Vec::with_capacity(topics.len());
+        for topic in topics {
+            let (tx, rx) = oneshot::channel();
+            self.submit(topic, &payload, &props, Some(tx))?;
+            waits.push(rx);
+        }
+        tokio::spawn(async move {
+            let mut outcome = Ok(());
+            for w in waits {
+                let one = w.await.unwrap_or_else(|_| {
+                    Err(Error::Closed(
+                        "the connection was closed before the broker acknowledged the publish"
+                            .to_owned(),
+                    ))
+                });
+                if outcome.is_ok() {
+                    outcome = one;
+                }
+            }
+            acked(outcome);
+        });
+        Ok(())
+    }
+
     /// Publishes one payload on each topic and waits until the broker
     /// acknowledged every one (PUBACK/PUBCOMP). The publishes go out together.
     /// Dropping the future abandons the publishes not yet sent.
