@@ -579,3 +579,137 @@ impl Drop for Exchange {
         self.close_now();
     }
 }
+
+/// An [`Exchange`] with several owners: any of them, on any thread, reads
+/// the next response, collects the rest or cancels it, and a cancel ends a
+/// wait in progress at once (an [`Exchange`] needs `&mut` for each). What a
+/// binding hands to its host language, so that none keeps a lifecycle of
+/// its own around the core's exchange.
+#[derive(Clone)]
+pub struct SharedExchange {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    request_id: String,
+    /// `None` once collected.
+    exchange: tokio::sync::Mutex<Option<Exchange>>,
+    cancelled: std::sync::atomic::AtomicBool,
+    cancel: tokio::sync::Notify,
+    /// Snapshots for readers that do not wait: closed, complete.
+    closed: std::sync::atomic::AtomicBool,
+    complete: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for SharedExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedExchange")
+            .field("request_id", &self.inner.request_id)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl From<Exchange> for SharedExchange {
+    fn from(exchange: Exchange) -> Self {
+        use std::sync::atomic::AtomicBool;
+        Self {
+            inner: Arc::new(Shared {
+                request_id: exchange.request_id.clone(),
+                closed: AtomicBool::new(exchange.closed),
+                complete: AtomicBool::new(exchange.complete),
+                exchange: tokio::sync::Mutex::new(Some(exchange)),
+                cancelled: AtomicBool::new(false),
+                cancel: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+}
+
+impl SharedExchange {
+    /// The command's request id.
+    pub fn request_id(&self) -> &str {
+        &self.inner.request_id
+    }
+
+    /// The next response; `None` once the exchange is complete, timed out,
+    /// cancelled or collected. Owners calling at once take turns.
+    pub async fn next(&self) -> Option<Reply> {
+        let mut guard = self.inner.exchange.lock().await;
+        let exchange = guard.as_mut()?;
+        self.step(exchange).await
+    }
+
+    /// Waits for the remaining responses and returns them, as soon as the
+    /// exchange is complete, at the timeout or when cancelled; `None` when
+    /// another owner collected it already. Responses already read are not repeated.
+    pub async fn collect(&self) -> Option<Summary> {
+        let mut exchange = self.inner.exchange.lock().await.take()?;
+        let mut responses = Vec::new();
+        while let Some(r) = self.step(&mut exchange).await {
+            responses.push(r);
+        }
+        Some(Summary {
+            request_id: exchange.request_id.clone(),
+            responses,
+            complete: exchange.complete,
+            missing: std::mem::take(&mut exchange.missing),
+            missing_count: exchange.missing_count,
+        })
+    }
+
+    /// Ends the exchange now, from any thread, without waiting: a `next` or
+    /// `collect` in progress returns what had arrived, then `None`.
+    pub fn cancel(&self) {
+        use std::sync::atomic::Ordering;
+        self.inner.cancelled.store(true, Ordering::SeqCst);
+        self.inner.cancel.notify_waiters();
+        // Nobody waiting: close it here, so the producer stops expecting
+        // responses now rather than at the next read.
+        if let Ok(mut guard) = self.inner.exchange.try_lock()
+            && let Some(exchange) = guard.as_mut()
+        {
+            exchange.cancel();
+            self.snapshot(exchange);
+        }
+    }
+
+    /// Whether the exchange ended (complete, timed out, cancelled or collected).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether every expected responder answered (as far as read).
+    pub fn is_complete(&self) -> bool {
+        self.inner
+            .complete
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn step(&self, exchange: &mut Exchange) -> Option<Reply> {
+        use std::sync::atomic::Ordering;
+        let reply = loop {
+            let cancelled = self.inner.cancel.notified();
+            tokio::pin!(cancelled);
+            // Registered before the flag is read: a cancel in between wakes it.
+            cancelled.as_mut().enable();
+            if self.inner.cancelled.load(Ordering::SeqCst) {
+                exchange.cancel();
+            }
+            tokio::select! {
+                reply = exchange.next() => break reply,
+                () = &mut cancelled => exchange.cancel(),
+            }
+        };
+        self.snapshot(exchange);
+        reply
+    }
+
+    fn snapshot(&self, exchange: &Exchange) {
+        use std::sync::atomic::Ordering;
+        self.inner.closed.store(exchange.closed, Ordering::SeqCst);
+        self.inner
+            .complete
+            .store(exchange.complete, Ordering::SeqCst);
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{Broker, RawClient};
 use oc2mqtt::client::{
     ClientConfig, Consumer, ConsumerOptions, Monitor, MonitorEvent, MqttVersion, Producer,
-    SendOptions,
+    SendOptions, SharedExchange,
 };
 use oc2mqtt::codec::{self, Dialect, Encoding};
 use oc2mqtt::message::{Command, Message, Response, Target};
@@ -264,6 +264,67 @@ async fn an_absent_device_is_reported_missing() {
     assert!(!s.complete);
     assert_eq!(s.missing, ["fw-9"]);
     assert_eq!(s.responses.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_exchange_is_read_by_several_owners_and_a_cancel_ends_a_wait_at_once() {
+    let broker = Broker::start(&[]);
+    let _d = device(&broker.url(), "fw-1").await;
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let options = SendOptions {
+        timeout: Duration::from_secs(30),
+        ..opts_to(&["fw-1", "fw-9"])
+    };
+    let shared = SharedExchange::from(producer.send(deny(), options.clone()).await.expect("sent"));
+    let reader = shared.clone();
+    // fw-1 answers; fw-9 never does: the second read waits for the 30 s timeout...
+    let first = reader.next().await.expect("fw-1 answers");
+    assert_eq!(first.message.headers.from.as_deref(), Some("fw-1"));
+    let waiting = tokio::spawn(async move { reader.next().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished() && !shared.is_closed());
+    // ... until another owner cancels it, from a plain thread.
+    let started = std::time::Instant::now();
+    let canceller = shared.clone();
+    std::thread::spawn(move || canceller.cancel())
+        .join()
+        .expect("cancel");
+    let last = tokio::time::timeout(Duration::from_secs(2), waiting)
+        .await
+        .expect("the wait ends at the cancel")
+        .expect("task");
+    assert!(last.is_none());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(shared.is_closed() && !shared.is_complete());
+    let summary = shared.collect().await.expect("not collected yet");
+    assert_eq!(summary.missing, ["fw-9"]);
+    assert!(
+        summary.responses.is_empty(),
+        "fw-1's answer was read already"
+    );
+    assert!(shared.collect().await.is_none(), "collected once");
+    assert!(shared.next().await.is_none());
+
+    // Cancelled before anyone reads: collect returns at once, what had arrived kept.
+    let shared = SharedExchange::from(producer.send(deny(), options).await.expect("sent"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shared.cancel();
+    let started = std::time::Instant::now();
+    let summary = shared.collect().await.expect("summary");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(summary.missing, ["fw-9"]);
+    assert!(!summary.complete);
+    assert_eq!(
+        summary.responses.len(),
+        1,
+        "fw-1 had answered before the cancel"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,7 @@ pub(crate) use stats::Counters;
 
 pub use crate::consumer::{Consumer, ConsumerOptions, Incoming};
 pub use crate::monitor::{Monitor, MonitorEvent};
-pub use crate::producer::{Exchange, Producer, Reply, SendOptions, Summary};
+pub use crate::producer::{Exchange, Producer, Reply, SendOptions, SharedExchange, Summary};
 
 use std::sync::OnceLock;
 use std::time::Instant;
