@@ -1,16 +1,13 @@
 //! `Producer`, `Exchange`, `Reply`, `Summary`: blocking calls release the GIL;
 //! the `*_async` methods and `async for` return asyncio awaitables.
 
-use std::sync::Arc;
-
 use crate::aio::{PyConnecting, detached, future_into_py, ready};
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
-use tokio::sync::Mutex;
 
-use oc2mqtt::client::{Exchange, Producer, Reply, SendOptions, Summary};
+use oc2mqtt::client::{Exchange, Producer, Reply, SendOptions, SharedExchange, Summary};
 use oc2mqtt::{Dialect, Encoding, Message};
 
 use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
@@ -174,59 +171,43 @@ impl PySummary {
     }
 }
 
-type Shared = Arc<Mutex<Option<Exchange>>>;
-
-async fn next_reply(ex: Shared) -> Option<Reply> {
-    let mut guard = ex.lock().await;
-    match guard.as_mut() {
-        Some(x) => x.next().await,
-        None => None,
-    }
-}
-
-async fn collect_all(ex: Shared) -> Option<Summary> {
-    let taken = ex.lock().await.take();
-    match taken {
-        Some(x) => Some(x.collect().await),
-        None => None,
-    }
-}
-
 /// The responses to one command: iterate (or `async for`) to get them as
 /// they arrive, or `collect()` them. Ends when every addressed consumer sent
-/// a final response, or at the timeout.
+/// a final response, or at the timeout. The core's `SharedExchange`: any
+/// thread may read it or cancel it.
 #[pyclass(name = "Exchange", module = "oc2mqtt", frozen)]
 pub struct PyExchange {
-    request_id: String,
-    inner: Shared,
+    /// `None` only while it is dropped.
+    inner: Option<SharedExchange>,
 }
 
 impl PyExchange {
     fn new(ex: Exchange) -> Self {
         Self {
-            request_id: ex.request_id().to_owned(),
-            inner: Arc::new(Mutex::new(Some(ex))),
+            inner: Some(SharedExchange::from(ex)),
         }
     }
 
-    fn collected_twice(&self) -> PyErr {
-        PyValueError::new_err(format!("exchange {}: already collected", self.request_id))
+    fn ex(&self) -> &SharedExchange {
+        self.inner.as_ref().expect("set until dropped")
     }
+}
+
+fn collected_twice(request_id: &str) -> PyErr {
+    PyValueError::new_err(format!("exchange {request_id}: already collected"))
 }
 
 impl Drop for PyExchange {
     fn drop(&mut self) {
-        // Collected or closed (the usual case): dropping it takes no lock.
-        if let Ok(ex) = self.inner.try_lock()
-            && ex.as_ref().is_none_or(Exchange::is_closed)
+        // Closing an open core exchange (its last owner gone) takes the
+        // producer's lock, which a network thread may hold while it waits
+        // for the GIL to log: let go of it off this (GIL-holding) thread.
+        // Other owners (a `collect_async` in progress) keep it open.
+        if let Some(ex) = self.inner.take()
+            && !ex.is_closed()
         {
-            return;
+            oc2mqtt::client::runtime().spawn(async move { drop(ex) });
         }
-        // Dropping an open core exchange takes the producer's lock, which a
-        // network thread may hold while it waits for the GIL to log: drop it
-        // off this (GIL-holding) thread.
-        let ex = std::mem::replace(&mut self.inner, Arc::new(Mutex::new(None)));
-        oc2mqtt::client::runtime().spawn(async move { drop(ex) });
     }
 }
 
@@ -235,7 +216,7 @@ impl PyExchange {
     /// The command's request id.
     #[getter]
     fn request_id(&self) -> &str {
-        &self.request_id
+        self.ex().request_id()
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -243,15 +224,15 @@ impl PyExchange {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyReply>> {
-        Ok(wait(py, next_reply(Arc::clone(&self.inner)))?.map(PyReply::from))
+        Ok(wait(py, self.ex().next())?.map(PyReply::from))
     }
 
     /// Waits for the remaining responses; returns as soon as the exchange is
     /// complete, else at the timeout. Responses already iterated are not repeated.
     fn collect(&self, py: Python<'_>) -> PyResult<PySummary> {
-        match wait(py, collect_all(Arc::clone(&self.inner)))? {
+        match wait(py, self.ex().collect())? {
             Some(s) => PySummary::new(py, s),
-            None => Err(self.collected_twice()),
+            None => Err(collected_twice(self.ex().request_id())),
         }
     }
 
@@ -260,9 +241,9 @@ impl PyExchange {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ex = Arc::clone(&self.inner);
+        let ex = self.ex().clone();
         future_into_py(py, async move {
-            match next_reply(ex).await {
+            match ex.next().await {
                 Some(r) => Ok(PyReply::from(r)),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }
@@ -271,49 +252,37 @@ impl PyExchange {
 
     /// `collect()` as an awaitable.
     fn collect_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ex = Arc::clone(&self.inner);
-        let id = self.request_id.clone();
+        let ex = self.ex().clone();
         future_into_py(py, async move {
-            match collect_all(ex).await {
+            match ex.collect().await {
                 Some(s) => Ok(SummaryOut(s)),
-                None => Err(PyValueError::new_err(format!(
-                    "exchange {id}: already collected"
-                ))),
+                None => Err(collected_twice(ex.request_id())),
             }
         })
     }
 
-    /// Ends the exchange now; responses already received can still be read.
-    fn cancel(&self, py: Python<'_>) -> PyResult<()> {
-        let ex = Arc::clone(&self.inner);
-        wait(py, async move {
-            if let Some(x) = ex.lock().await.as_mut() {
-                x.cancel();
-            }
-        })
+    /// Ends the exchange now, from any thread (an iteration waiting in
+    /// another thread returns at once); responses already received can
+    /// still be read.
+    fn cancel(&self) {
+        self.ex().cancel();
     }
 
     /// Whether the exchange ended (complete, timed out, cancelled or collected).
     #[getter]
     fn is_closed(&self) -> bool {
-        match self.inner.try_lock() {
-            Ok(g) => g.as_ref().is_none_or(Exchange::is_closed),
-            Err(_) => false,
-        }
+        self.ex().is_closed()
     }
 
     /// Whether every expected responder answered (so far as iterated).
     #[getter]
     fn is_complete(&self) -> bool {
-        match self.inner.try_lock() {
-            Ok(g) => g.as_ref().is_some_and(Exchange::is_complete),
-            Err(_) => false,
-        }
+        self.ex().is_complete()
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(Repr::new(py, "Exchange")
-            .field("request_id", &self.request_id)?
+            .field("request_id", self.ex().request_id())?
             .field("closed", self.is_closed())?
             .finish())
     }

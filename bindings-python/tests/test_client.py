@@ -355,6 +355,30 @@ def test_cancelling_an_await_drops_the_rust_side(broker: Any) -> None:
     asyncio.run(main())
 
 
+def test_cancel_from_another_thread_ends_an_iteration_waiting_at_once(broker: Any) -> None:
+    with oc2mqtt.Producer(broker.url, "ct-p") as p:
+        ex = p.send(DENY, to=["ct-nobody"], timeout=30)
+        done = threading.Event()
+        got: list[Any] = []
+
+        def iterate() -> None:
+            got.append(next(ex, "ended"))
+            done.set()
+
+        reader = threading.Thread(target=iterate)
+        reader.start()
+        time.sleep(0.2)
+        assert not done.is_set() and not ex.is_closed
+        started = time.monotonic()
+        ex.cancel()
+        assert done.wait(2), "the waiting iteration did not end at the cancel"
+        assert time.monotonic() - started < 1
+        reader.join()
+        assert got == ["ended"] and ex.is_closed and not ex.is_complete
+        summary = ex.collect()
+        assert not summary.complete and summary.missing == ["ct-nobody"]
+
+
 def test_awaitables_need_a_running_event_loop(broker: Any) -> None:
     with oc2mqtt.Producer(broker.url, "nl-p") as p:
         ex = p.send(DENY, to=["nl-nobody"], timeout=0.1)
