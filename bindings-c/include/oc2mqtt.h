@@ -1166,39 +1166,81 @@ oc2_result oc2_config_builder_new(const char *broker_url, struct oc2_config_buil
 void oc2_config_builder_free(struct oc2_config_builder *builder);
 
 /**
- * Adds a failover broker, tried when the ones before it cannot be reached.
+ * Sets the setting called `name` from `value` written as text; every
+ * typed setter below is a shorthand for one (or two, three) of these.
+ *
+ * Names are the snake-case names of the library in every language:
+ * `brokers`, `client_id`, `client_id_file`, `username`, `password`,
+ * `ca_file`, `cert_file`, `key_file`, `insecure_skip_verify`,
+ * `keep_alive_secs`, `session_expiry_secs`, `qos`, `mqtt_version`,
+ * `message_expiry_secs`, `topic_prefix`, `otupy_compat`, `peer`,
+ * `response_topics`, `connect_timeout_secs`, `max_payload`. Values by kind:
+ * flags `true`/`false` (or `1`/`0`, `yes`/`no`, `on`/`off`), whole numbers
+ * in decimal, lists separated by commas (`"mqtt://a:1883,mqtt://b:1883"`
+ * replaces the broker list), choices by their text (`mqtt_version`:
+ * `"5"`, `"3.1.1"` or `"auto"`; `peer`: `"spec"`, `"otupy"`, `"yuuki"`,
+ * `"oif"`; `response_topics`: `"shared"`, `"producer"`, `"both"`).
+ *
+ * `OC2_RESULT_CONFIG` for an unknown name or a value that does not fit,
+ * with the reason in `oc2_config_builder_last_error` ("unknown setting
+ * 'keepalive' for ClientConfig; known: brokers, ..." or "qos: expected a
+ * whole number from 0 to 255, found 'two'"); nothing is changed then.
+ * Ranges between settings (QoS 1 or 2, keep-alive at most 300) are
+ * checked by `oc2_config_builder_build`.
+ */
+oc2_result oc2_config_builder_set(struct oc2_config_builder *builder,
+                                  const char *name,
+                                  const char *value);
+
+/**
+ * Copies the setting called `name` (as for `oc2_config_builder_set`) into
+ * `buf` as text: `"60"`, `"true"`, lists joined by commas. Buffer rules as
+ * for `oc2_result_text`. `OC2_RESULT_ABSENT` when the setting is unset (no
+ * client id given) or secret (`password` is never read back);
+ * `OC2_RESULT_CONFIG` for an unknown name.
+ */
+oc2_result oc2_config_builder_get(const struct oc2_config_builder *builder,
+                                  const char *name,
+                                  char *buf,
+                                  size_t len,
+                                  size_t *written);
+
+/**
+ * Adds a failover broker, tried when the ones before it cannot be reached
+ * (appends to `brokers`).
  */
 oc2_result oc2_config_builder_add_broker(struct oc2_config_builder *builder,
                                          const char *broker_url);
 
 /**
- * Sets the MQTT client id. Keep it stable so the broker can resume the
- * session and deliver what queued while the client was away: only a
- * client id given here or by `oc2_config_builder_set_client_id_file` keeps
- * a session on the broker (a generated one ends with the connection).
+ * Sets the MQTT client id (`client_id`). Keep it stable so the broker can
+ * resume the session and deliver what queued while the client was away:
+ * only a client id given here or by `oc2_config_builder_set_client_id_file`
+ * keeps a session on the broker (a generated one ends with the connection).
  */
 oc2_result oc2_config_builder_set_client_id(struct oc2_config_builder *builder,
                                             const char *client_id);
 
 /**
- * Keeps the client id in the file at `path`: read if it exists, else
- * generated once and written there.
+ * Keeps the client id in the file at `path` (`client_id_file`): read if it
+ * exists, else generated once and written there.
  */
 oc2_result oc2_config_builder_set_client_id_file(struct oc2_config_builder *builder,
                                                  const char *path);
 
 /**
- * Sets the username and password (`password` may be NULL).
+ * Sets the username and password (`username`, `password`; `password` may
+ * be NULL: none).
  */
 oc2_result oc2_config_builder_set_credentials(struct oc2_config_builder *builder,
                                               const char *username,
                                               const char *password);
 
 /**
- * Sets the TLS files (PEM): the CA that signed the broker's certificate,
- * and a client certificate and key for brokers that require one. Each
- * may be NULL. TLS is used for `mqtts://` and `wss://` brokers, at version
- * 1.2 or later.
+ * Sets the TLS files (PEM; `ca_file`, `cert_file`, `key_file`): the CA
+ * that signed the broker's certificate, and a client certificate and key
+ * for brokers that require one. Each may be NULL (none; the system's CAs).
+ * TLS is used for `mqtts://` and `wss://` brokers, at version 1.2 or later.
  */
 oc2_result oc2_config_builder_set_tls(struct oc2_config_builder *builder,
                                       const char *ca_file,
@@ -1206,75 +1248,76 @@ oc2_result oc2_config_builder_set_tls(struct oc2_config_builder *builder,
                                       const char *key_file);
 
 /**
- * Skips the broker certificate check. For tests only: anyone can then
- * impersonate the broker.
+ * Skips the broker certificate check (`insecure_skip_verify`). For tests
+ * only: anyone can then impersonate the broker.
  */
 oc2_result oc2_config_builder_set_insecure_skip_verify(struct oc2_config_builder *builder,
                                                        bool skip);
 
 /**
- * Sets the keep-alive in seconds (at most 300, as MQTT-T requires).
+ * Sets the keep-alive in seconds (`keep_alive_secs`; at most 300, as
+ * MQTT-T requires).
  */
 oc2_result oc2_config_builder_set_keep_alive(struct oc2_config_builder *builder, uint32_t seconds);
 
 /**
  * Sets how long the broker keeps the session after a disconnect, in
- * seconds (MQTT v5), when the client id is given: a generated client id's
- * session ends with the connection.
+ * seconds (`session_expiry_secs`, MQTT v5), when the client id is given: a
+ * generated client id's session ends with the connection.
  */
 oc2_result oc2_config_builder_set_session_expiry(struct oc2_config_builder *builder,
                                                  uint32_t seconds);
 
 /**
- * Sets the QoS of publishes and subscriptions (1 or 2).
+ * Sets the QoS of publishes and subscriptions (`qos`: 1 or 2).
  */
 oc2_result oc2_config_builder_set_qos(struct oc2_config_builder *builder, uint8_t qos);
 
 /**
- * Sets the MQTT version (`OC2_MQTT_*`).
+ * Sets the MQTT version (`OC2_MQTT_*`; `mqtt_version`).
  */
 oc2_result oc2_config_builder_set_mqtt_version(struct oc2_config_builder *builder,
                                                oc2_mqtt_version version);
 
 /**
- * Puts every topic under `prefix` (`site-a/oc2/...`).
+ * Puts every topic under `prefix` (`site-a/oc2/...`; `topic_prefix`).
  */
 oc2_result oc2_config_builder_set_topic_prefix(struct oc2_config_builder *builder,
                                                const char *prefix);
 
 /**
- * Suits `peer` (`OC2_PEER_*`; default `OC2_PEER_SPEC`): the topics, dialect
- * and `msgType` spelling its family of peers needs. Every peer's forms are
- * decoded whatever this says.
+ * Suits `peer` (`OC2_PEER_*`; default `OC2_PEER_SPEC`; `peer`): the topics,
+ * dialect and `msgType` spelling its family of peers needs. Every peer's
+ * forms are decoded whatever this says.
  */
 oc2_result oc2_config_builder_set_peer(struct oc2_config_builder *builder, oc2_peer peer);
 
 /**
  * Sets where a consumer publishes its responses (`OC2_RESPONSE_TOPICS_*`;
- * default `OC2_RESPONSE_TOPICS_PEER`: as the peer has it, `oc2/rsp` only
- * for the specification's peers).
+ * `response_topics`; default `OC2_RESPONSE_TOPICS_PEER`: as the peer has
+ * it, `oc2/rsp` only for the specification's peers).
  */
 oc2_result oc2_config_builder_set_response_topics(struct oc2_config_builder *builder,
                                                   oc2_response_topics response_topics);
 
 /**
- * Sets how long connecting may take, in seconds.
+ * Sets how long connecting may take, in seconds (`connect_timeout_secs`).
  */
 oc2_result oc2_config_builder_set_connect_timeout(struct oc2_config_builder *builder,
                                                   uint32_t seconds);
 
 /**
- * Puts a Message Expiry Interval of `seconds` on every publish (MQTT v5),
- * so that a broker drops commands and responses nobody received in time;
- * 0: none (the default).
+ * Puts a Message Expiry Interval of `seconds` on every publish (MQTT v5;
+ * `message_expiry_secs`), so that a broker drops commands and responses
+ * nobody received in time; 0: none (the default).
  */
 oc2_result oc2_config_builder_set_message_expiry(struct oc2_config_builder *builder,
                                                  uint32_t seconds);
 
 /**
- * Sets the largest payload accepted, in bytes (default 1 MiB): larger
- * ones are refused before parsing (a consumer answers `400` when it can
- * tell who sent it; counted in `oc2_stats.decode_errors`).
+ * Sets the largest payload accepted, in bytes (`max_payload`; default 1
+ * MiB): larger ones are refused before parsing (a consumer answers `400`
+ * when it can tell who sent it; counted in `oc2_stats.decode_errors`).
  */
 oc2_result oc2_config_builder_set_max_payload(struct oc2_config_builder *builder, size_t bytes);
 
@@ -1324,30 +1367,75 @@ oc2_result oc2_consumer_options_new(const char *device_id, struct oc2_consumer_o
 void oc2_consumer_options_free(struct oc2_consumer_options *options);
 
 /**
- * Adds an actuator profile implemented (`"slpf"`): the consumer subscribes
- * to `oc2/cmd/ap/<profile>`.
+ * Sets the setting called `name` from `value` written as text, as
+ * `oc2_config_builder_set` does for connection settings; the typed setters
+ * below are shorthands for it.
+ *
+ * Names: `device_id`, `profiles`, `pairs`, `args` (lists, separated by
+ * commas: `"deny:ipv4_net,query:features"`; they replace the list the
+ * `_add_` functions append to), `rate_limit` (commands per minute, greater
+ * than 0), `group`, `handle_features` (`true`/`false`), `freshness_secs`,
+ * `handler_timeout_secs` (seconds, fractions allowed) and `journal` (a path).
+ *
+ * `OC2_RESULT_CONFIG` for an unknown name or a value that does not fit,
+ * with the reason in `oc2_consumer_options_last_error` ("rate_limit:
+ * expected a finite number greater than 0, found 0"); nothing is changed
+ * then.
+ */
+oc2_result oc2_consumer_options_set(struct oc2_consumer_options *options,
+                                    const char *name,
+                                    const char *value);
+
+/**
+ * Copies the setting called `name` (as for `oc2_consumer_options_set`)
+ * into `buf` as text, as `oc2_config_builder_get` does.
+ * `OC2_RESULT_ABSENT` when it is unset; `OC2_RESULT_CONFIG` for an
+ * unknown name.
+ */
+oc2_result oc2_consumer_options_get(const struct oc2_consumer_options *options,
+                                    const char *name,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *written);
+
+/**
+ * Copies into `buf` the detail of the last failed setter on `options`
+ * (a value refused: "rate_limit: expected a finite number greater than 0,
+ * found -1"); the empty string if the last one succeeded. Buffer rules as
+ * for `oc2_result_text`.
+ */
+oc2_result oc2_consumer_options_last_error(const struct oc2_consumer_options *options,
+                                           char *buf,
+                                           size_t len,
+                                           size_t *written);
+
+/**
+ * Adds an actuator profile implemented (`"slpf"`; appends to `profiles`):
+ * the consumer subscribes to `oc2/cmd/ap/<profile>`.
  */
 oc2_result oc2_consumer_options_add_profile(struct oc2_consumer_options *options,
                                             const char *profile);
 
 /**
- * Adds an action/target pair implemented (`"deny"`, `"ipv4_net"`); once
- * any pair is declared, commands with other pairs get `501`.
+ * Adds an action/target pair implemented (`"deny"`, `"ipv4_net"`; appends
+ * to `pairs`); once any pair is declared, commands with other pairs get
+ * `501`.
  */
 oc2_result oc2_consumer_options_add_pair(struct oc2_consumer_options *options,
                                          const char *action,
                                          const char *target);
 
 /**
- * Sets the freshness window in seconds: a command whose `created` is
- * older than this is not executed nor answered, only logged and counted in
- * `oc2_stats.stale` (as is a retained command). 0 turns the check off.
+ * Sets the freshness window in seconds (`freshness_secs`): a command whose
+ * `created` is older than this is not executed nor answered, only logged
+ * and counted in `oc2_stats.stale` (as is a retained command). 0 turns the
+ * check off.
  */
 oc2_result oc2_consumer_options_set_freshness(struct oc2_consumer_options *options,
                                               uint64_t seconds);
 
 /**
- * Joins consumer group `group`: the consumer subscribes through
+ * Joins consumer group `group` (`group`): the consumer subscribes through
  * `$share/<group>/...`, so that each command reaches one member of the
  * group (brokers with shared subscriptions: Mosquitto, not RabbitMQ 3.x nor
  * ActiveMQ 5.x). `OC2_RESULT_TOPIC` at connect for a group that cannot be
@@ -1356,16 +1444,17 @@ oc2_result oc2_consumer_options_set_freshness(struct oc2_consumer_options *optio
 oc2_result oc2_consumer_options_set_group(struct oc2_consumer_options *options, const char *group);
 
 /**
- * Declares the most commands per minute this device takes; `query
- * features` reports it as `rate_limit`. `OC2_RESULT_INVALID_ARGUMENT`
- * unless finite and not negative.
+ * Declares the most commands per minute this device takes (`rate_limit`);
+ * `query features` reports it as `rate_limit`.
+ * `OC2_RESULT_INVALID_ARGUMENT` unless finite and greater than 0 (the
+ * reason in `oc2_consumer_options_last_error`).
  */
 oc2_result oc2_consumer_options_set_rate_limit(struct oc2_consumer_options *options,
                                                double per_minute);
 
 /**
  * Delivers `query features` to the application (true) instead of
- * answering it from these options (false, the default).
+ * answering it from these options (false, the default; `handle_features`).
  */
 oc2_result oc2_consumer_options_set_handle_features(struct oc2_consumer_options *options,
                                                     bool handle);
@@ -1387,9 +1476,9 @@ oc2_result oc2_consumer_options_set_journal(struct oc2_consumer_options *options
 
 /**
  * Sets how long an `oc2_consumer_serve_handler` handler may take, in
- * milliseconds (0: no limit, the default): past it the command is answered
- * `500` (`handler timed out after N s`) and the handler's late status is
- * dropped.
+ * milliseconds (`handler_timeout_secs`; 0: no limit, the default): past it
+ * the command is answered `500` (`handler timed out after N s`) and the
+ * handler's late status is dropped.
  */
 oc2_result oc2_consumer_options_set_handler_timeout(struct oc2_consumer_options *options,
                                                     uint64_t timeout_ms);
@@ -1698,6 +1787,45 @@ oc2_result oc2_dedup_len(const struct oc2_dedup *dedup, size_t *out);
 oc2_result oc2_dedup_get_stats(const struct oc2_dedup *dedup, struct oc2_dedup_stats *out);
 
 /**
+ * Sends the library's log records at `max_level` (`OC2_LOG_*`) and above
+ * to `callback(userdata, params)`, as `mosquitto_log_callback_set` does;
+ * NULL turns logging off (the default: nothing is logged). Process-wide:
+ * a second call replaces the first. `OC2_RESULT_INVALID_ARGUMENT` for an
+ * unknown level.
+ *
+ * The callback runs on the thread that logged: a library thread, or yours
+ * inside a call to this library. It must be quick, may be called from
+ * several threads at once, and must not call this library's blocking
+ * functions (connect, send, wait, free); what it logs itself is dropped.
+ * `params` and its strings are valid during the call only.
+ *
+ * ```c
+ * static void on_log(void *userdata, const oc2_log_params *p) {
+ *     fprintf((FILE *)userdata, "oc2mqtt %u: %s\n", p->level, p->message.data);
+ * }
+ * oc2_log_set_callback(on_log, OC2_LOG_INFO, stderr);
+ * ```
+ */
+oc2_result oc2_log_set_callback(oc2_log_callback callback, oc2_log_level max_level, void *userdata);
+
+/**
+ * Number of strings in `list`, written to `*out`.
+ */
+oc2_result oc2_strings_len(const struct oc2_strings *list, size_t *out);
+
+/**
+ * The string at `index` in `list`, written to `*out`; borrowed from `list`.
+ *
+ * Returns `OC2_RESULT_OUT_OF_RANGE` when `index` is not below the length.
+ */
+oc2_result oc2_strings_get(const struct oc2_strings *list, size_t index, struct oc2_str *out);
+
+/**
+ * Frees a list this library returned as owned; NULL is accepted and ignored.
+ */
+void oc2_strings_free(struct oc2_strings *list);
+
+/**
  * Writes a short English text for `result` into `buf` (`len` bytes),
  * NUL-terminated, and its length (without the NUL) into `*written`.
  *
@@ -1738,45 +1866,6 @@ struct oc2_str oc2_version(void);
  * program built against one header can check the library it runs with.
  */
 uint32_t oc2_version_number(void);
-
-/**
- * Sends the library's log records at `max_level` (`OC2_LOG_*`) and above
- * to `callback(userdata, params)`, as `mosquitto_log_callback_set` does;
- * NULL turns logging off (the default: nothing is logged). Process-wide:
- * a second call replaces the first. `OC2_RESULT_INVALID_ARGUMENT` for an
- * unknown level.
- *
- * The callback runs on the thread that logged: a library thread, or yours
- * inside a call to this library. It must be quick, may be called from
- * several threads at once, and must not call this library's blocking
- * functions (connect, send, wait, free); what it logs itself is dropped.
- * `params` and its strings are valid during the call only.
- *
- * ```c
- * static void on_log(void *userdata, const oc2_log_params *p) {
- *     fprintf((FILE *)userdata, "oc2mqtt %u: %s\n", p->level, p->message.data);
- * }
- * oc2_log_set_callback(on_log, OC2_LOG_INFO, stderr);
- * ```
- */
-oc2_result oc2_log_set_callback(oc2_log_callback callback, oc2_log_level max_level, void *userdata);
-
-/**
- * Number of strings in `list`, written to `*out`.
- */
-oc2_result oc2_strings_len(const struct oc2_strings *list, size_t *out);
-
-/**
- * The string at `index` in `list`, written to `*out`; borrowed from `list`.
- *
- * Returns `OC2_RESULT_OUT_OF_RANGE` when `index` is not below the length.
- */
-oc2_result oc2_strings_get(const struct oc2_strings *list, size_t index, struct oc2_str *out);
-
-/**
- * Frees a list this library returned as owned; NULL is accepted and ignored.
- */
-void oc2_strings_free(struct oc2_strings *list);
 
 /**
  * Frees a message; NULL is accepted and ignored.
@@ -2134,7 +2223,7 @@ oc2_result oc2_exchange_missing(const struct oc2_exchange *exchange, struct oc2_
  * and the declared profiles': a top-level name (`"x-acme"`, any value
  * beneath it) or `"namespace.name"` (`"x-acme.mode"`). Once pairs,
  * profiles or arguments are declared, a command with another argument
- * gets `501`.
+ * gets `501`. Appends to `args`.
  */
 oc2_result oc2_consumer_options_add_arg(struct oc2_consumer_options *options, const char *name);
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use oc2::client::{Stats, runtime};
 
 use crate::config::{OC2_MQTT_AUTO, mqtt_version_to_c, oc2_mqtt_version};
-use crate::error::{error_code, oc2_result};
+use crate::error::{Failure, oc2_result};
 use crate::ffi::LastError;
 
 /// Pass as `timeout_ms` to wait without limit.
@@ -48,10 +48,9 @@ impl SharedError {
         self.lock().clear();
     }
 
-    /// Records `e` and returns its code.
-    pub(crate) fn fail(&self, e: &oc2::Error) -> oc2_result {
-        self.lock().set(e.to_string());
-        error_code(e)
+    /// Records `e`'s text and returns its code.
+    pub(crate) fn fail(&self, e: &impl Failure) -> oc2_result {
+        self.lock().fail(e)
     }
 
     pub(crate) fn set(&self, text: impl Into<String>) {

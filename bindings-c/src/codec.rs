@@ -4,13 +4,14 @@
 use std::ffi::c_char;
 
 use oc2::codec::{self, DEFAULT_MAX_PAYLOAD, PublishProperties};
-use oc2::{Command, Dialect, Encoding, Message, MessageError, MessageErrorKind, Response};
+use oc2::{Command, Dialect, Encoding, Message, MessageError, Response};
 use serde_json::Value;
 
-use crate::error::{message_error_code, oc2_result};
+use crate::error::{Failure, JsonTextError, oc2_result};
 use crate::ffi::{
-    LastError, NulStr, Outcome, free_box, guard, guard_free, oc2_bytes, oc2_str, to_c, try_cstr,
-    try_mut, try_out, try_ref, try_slice, write, write_text,
+    LastError, NulStr, Outcome, box_handle, free_box, guard, guard_free, oc2_bytes, oc2_str,
+    parse_json, to_c, try_cstr, try_mut, try_opt_ref, try_out, try_ref, try_slice, write,
+    write_text,
 };
 use crate::message::{
     dialect_code, dialect_from, encoding_code, encoding_from, msg_type_code, oc2_dialect,
@@ -37,6 +38,7 @@ pub struct oc2_codec {
     salvage_from: Option<NulStr>,
     salvage: oc2::error::Salvage,
 }
+box_handle!(oc2_codec);
 
 impl oc2_codec {
     fn begin(&mut self) {
@@ -53,7 +55,7 @@ impl oc2_codec {
         self.salvage_request_id = e.salvage.request_id.as_deref().map(NulStr::new);
         self.salvage_from = e.salvage.from.as_deref().map(NulStr::new);
         self.salvage = e.salvage.clone();
-        message_error_code(e)
+        e.code()
     }
 
     fn fail_with(&mut self, code: oc2_result, text: String) -> oc2_result {
@@ -124,8 +126,7 @@ pub extern "C" fn oc2_codec_decode(
         let codec = try_mut(codec)?;
         codec.begin();
         let payload = try_slice(payload, len)?;
-        // SAFETY: NULL or a live oc2_properties (header contract).
-        let props = unsafe { props.as_ref() }.map(|p| &p.props);
+        let props = try_opt_ref(props).map(|p| &p.props);
         let out = try_out(out)?;
         let decoded = codec::decode_with_limit(payload, props, codec.max_payload)
             .map_err(|e| codec.fail(&e))?;
@@ -143,19 +144,9 @@ pub extern "C" fn oc2_codec_decode(
 
 /// Parses `len` bytes of JSON text as UTF-8.
 fn json_value(codec: &mut oc2_codec, json: *const c_char, len: usize) -> Result<Value, oc2_result> {
-    let bytes = try_slice(json.cast(), len)?;
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        codec.fail_with(
-            oc2_result::OC2_RESULT_INVALID_UTF8,
-            format!("JSON text is not valid UTF-8 (at byte {})", e.valid_up_to()),
-        )
-    })?;
-    serde_json::from_str(text).map_err(|e| {
-        codec.fail(&MessageError::new(
-            MessageErrorKind::Syntax,
-            "",
-            format!("malformed JSON: {e}"),
-        ))
+    parse_json(try_slice(json.cast(), len)?).map_err(|e| match e {
+        JsonTextError::Syntax(m) => codec.fail(&m),
+        utf8 => codec.fail_with(utf8.code(), utf8.to_string()),
     })
 }
 
@@ -389,6 +380,7 @@ pub struct oc2_properties {
     content_type: Option<NulStr>,
     users: Vec<(NulStr, NulStr)>,
 }
+box_handle!(oc2_properties);
 
 impl oc2_properties {
     pub(crate) fn new(props: PublishProperties) -> Self {
@@ -535,6 +527,7 @@ pub struct oc2_payload {
     bytes: Vec<u8>,
     props: oc2_properties,
 }
+box_handle!(oc2_payload);
 
 /// Frees a payload; NULL is accepted and ignored.
 #[unsafe(no_mangle)]

@@ -1,15 +1,18 @@
 //! `oc2_config_builder` and `oc2_config`: how to reach the broker.
 
 use std::ffi::c_char;
-use std::path::PathBuf;
 
 use oc2::client::{ClientConfig, MqttVersion};
+use oc2::settings::Value;
 
 use crate::client::SharedError;
 use crate::error::oc2_result;
 use crate::ffi::{
-    LastError, free_box, guard, guard_free, to_c, try_cstr, try_mut, try_opt_cstr, try_out,
-    try_ref, write, write_text,
+    LastError, box_handle, free_box, guard, guard_free, to_c, try_cstr, try_mut, try_out, try_ref,
+    write, write_text,
+};
+use crate::settings::{
+    Append, Change, Holder, OrDefault, ZeroIsDefault, get_text, set_by_name, set_text,
 };
 
 /// An MQTT protocol version: one of the `OC2_MQTT_*` constants.
@@ -28,6 +31,7 @@ pub struct oc2_config_builder {
     config: ClientConfig,
     last_error: LastError,
 }
+box_handle!(oc2_config_builder);
 
 /// Immutable connection settings, shared by any number of producers,
 /// consumers and monitors, on any thread. Free with `oc2_config_free`
@@ -39,6 +43,7 @@ pub struct oc2_config {
     pub(crate) config: ClientConfig,
     pub(crate) last_error: SharedError,
 }
+box_handle!(oc2_config);
 
 /// Starts a configuration for the broker at `broker_url` (`mqtt://host:port`,
 /// `mqtts://host:port` for TLS, or `ws://host:port/path` and
@@ -71,71 +76,109 @@ pub extern "C" fn oc2_config_builder_free(builder: *mut oc2_config_builder) {
     guard_free(|| free_box(builder));
 }
 
-fn set(
-    builder: *mut oc2_config_builder,
-    f: impl FnOnce(&mut ClientConfig) -> Result<(), oc2_result>,
-) -> oc2_result {
-    guard(|| f(&mut try_mut(builder)?.config))
+impl Holder for oc2_config_builder {
+    type Settings = ClientConfig;
+    fn parts(&mut self) -> (&mut ClientConfig, &mut LastError) {
+        (&mut self.config, &mut self.last_error)
+    }
+    fn settings(&self) -> &ClientConfig {
+        &self.config
+    }
 }
 
-/// Adds a failover broker, tried when the ones before it cannot be reached.
+/// Sets the setting called `name` from `value` written as text; every
+/// typed setter below is a shorthand for one (or two, three) of these.
+///
+/// Names are the snake-case names of the library in every language:
+/// `brokers`, `client_id`, `client_id_file`, `username`, `password`,
+/// `ca_file`, `cert_file`, `key_file`, `insecure_skip_verify`,
+/// `keep_alive_secs`, `session_expiry_secs`, `qos`, `mqtt_version`,
+/// `message_expiry_secs`, `topic_prefix`, `otupy_compat`, `peer`,
+/// `response_topics`, `connect_timeout_secs`, `max_payload`. Values by kind:
+/// flags `true`/`false` (or `1`/`0`, `yes`/`no`, `on`/`off`), whole numbers
+/// in decimal, lists separated by commas (`"mqtt://a:1883,mqtt://b:1883"`
+/// replaces the broker list), choices by their text (`mqtt_version`:
+/// `"5"`, `"3.1.1"` or `"auto"`; `peer`: `"spec"`, `"otupy"`, `"yuuki"`,
+/// `"oif"`; `response_topics`: `"shared"`, `"producer"`, `"both"`).
+///
+/// `OC2_RESULT_CONFIG` for an unknown name or a value that does not fit,
+/// with the reason in `oc2_config_builder_last_error` ("unknown setting
+/// 'keepalive' for ClientConfig; known: brokers, ..." or "qos: expected a
+/// whole number from 0 to 255, found 'two'"); nothing is changed then.
+/// Ranges between settings (QoS 1 or 2, keep-alive at most 300) are
+/// checked by `oc2_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_config_builder_set(
+    builder: *mut oc2_config_builder,
+    name: *const c_char,
+    value: *const c_char,
+) -> oc2_result {
+    guard(|| set_text(builder, name, value))
+}
+
+/// Copies the setting called `name` (as for `oc2_config_builder_set`) into
+/// `buf` as text: `"60"`, `"true"`, lists joined by commas. Buffer rules as
+/// for `oc2_result_text`. `OC2_RESULT_ABSENT` when the setting is unset (no
+/// client id given) or secret (`password` is never read back);
+/// `OC2_RESULT_CONFIG` for an unknown name.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_config_builder_get(
+    builder: *const oc2_config_builder,
+    name: *const c_char,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> oc2_result {
+    guard(|| get_text(builder, name, buf, len, written))
+}
+
+/// Adds a failover broker, tried when the ones before it cannot be reached
+/// (appends to `brokers`).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_add_broker(
     builder: *mut oc2_config_builder,
     broker_url: *const c_char,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.brokers.push(try_cstr(broker_url)?.to_owned());
-        Ok(())
-    })
+    set_by_name!(builder; "brokers" = Append(broker_url))
 }
 
-/// Sets the MQTT client id. Keep it stable so the broker can resume the
-/// session and deliver what queued while the client was away: only a
-/// client id given here or by `oc2_config_builder_set_client_id_file` keeps
-/// a session on the broker (a generated one ends with the connection).
+/// Sets the MQTT client id (`client_id`). Keep it stable so the broker can
+/// resume the session and deliver what queued while the client was away:
+/// only a client id given here or by `oc2_config_builder_set_client_id_file`
+/// keeps a session on the broker (a generated one ends with the connection).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_client_id(
     builder: *mut oc2_config_builder,
     client_id: *const c_char,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.client_id = Some(try_cstr(client_id)?.to_owned());
-        Ok(())
-    })
+    set_by_name!(builder; "client_id" = client_id)
 }
 
-/// Keeps the client id in the file at `path`: read if it exists, else
-/// generated once and written there.
+/// Keeps the client id in the file at `path` (`client_id_file`): read if it
+/// exists, else generated once and written there.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_client_id_file(
     builder: *mut oc2_config_builder,
     path: *const c_char,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.client_id_file = Some(PathBuf::from(try_cstr(path)?));
-        Ok(())
-    })
+    set_by_name!(builder; "client_id_file" = path)
 }
 
-/// Sets the username and password (`password` may be NULL).
+/// Sets the username and password (`username`, `password`; `password` may
+/// be NULL: none).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_credentials(
     builder: *mut oc2_config_builder,
     username: *const c_char,
     password: *const c_char,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.username = Some(try_cstr(username)?.to_owned());
-        c.password = try_opt_cstr(password)?.map(str::to_owned);
-        Ok(())
-    })
+    set_by_name!(builder; "username" = username, "password" = OrDefault(password))
 }
 
-/// Sets the TLS files (PEM): the CA that signed the broker's certificate,
-/// and a client certificate and key for brokers that require one. Each
-/// may be NULL. TLS is used for `mqtts://` and `wss://` brokers, at version
-/// 1.2 or later.
+/// Sets the TLS files (PEM; `ca_file`, `cert_file`, `key_file`): the CA
+/// that signed the broker's certificate, and a client certificate and key
+/// for brokers that require one. Each may be NULL (none; the system's CAs).
+/// TLS is used for `mqtts://` and `wss://` brokers, at version 1.2 or later.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_tls(
     builder: *mut oc2_config_builder,
@@ -143,63 +186,51 @@ pub extern "C" fn oc2_config_builder_set_tls(
     cert_file: *const c_char,
     key_file: *const c_char,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.ca_file = try_opt_cstr(ca_file)?.map(PathBuf::from);
-        c.cert_file = try_opt_cstr(cert_file)?.map(PathBuf::from);
-        c.key_file = try_opt_cstr(key_file)?.map(PathBuf::from);
-        Ok(())
-    })
+    set_by_name!(builder;
+        "ca_file" = OrDefault(ca_file),
+        "cert_file" = OrDefault(cert_file),
+        "key_file" = OrDefault(key_file),
+    )
 }
 
-/// Skips the broker certificate check. For tests only: anyone can then
-/// impersonate the broker.
+/// Skips the broker certificate check (`insecure_skip_verify`). For tests
+/// only: anyone can then impersonate the broker.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_insecure_skip_verify(
     builder: *mut oc2_config_builder,
     skip: bool,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.insecure_skip_verify = skip;
-        Ok(())
-    })
+    set_by_name!(builder; "insecure_skip_verify" = skip)
 }
 
-/// Sets the keep-alive in seconds (at most 300, as MQTT-T requires).
+/// Sets the keep-alive in seconds (`keep_alive_secs`; at most 300, as
+/// MQTT-T requires).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_keep_alive(
     builder: *mut oc2_config_builder,
     seconds: u32,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.keep_alive_secs = seconds;
-        Ok(())
-    })
+    set_by_name!(builder; "keep_alive_secs" = seconds)
 }
 
 /// Sets how long the broker keeps the session after a disconnect, in
-/// seconds (MQTT v5), when the client id is given: a generated client id's
-/// session ends with the connection.
+/// seconds (`session_expiry_secs`, MQTT v5), when the client id is given: a
+/// generated client id's session ends with the connection.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_session_expiry(
     builder: *mut oc2_config_builder,
     seconds: u32,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.session_expiry_secs = seconds;
-        Ok(())
-    })
+    set_by_name!(builder; "session_expiry_secs" = seconds)
 }
 
-/// Sets the QoS of publishes and subscriptions (1 or 2).
+/// Sets the QoS of publishes and subscriptions (`qos`: 1 or 2).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_qos(
     builder: *mut oc2_config_builder,
     qos: u8,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.qos = qos;
-        Ok(())
-    })
+    set_by_name!(builder; "qos" = qos)
 }
 
 /// The `OC2_MQTT_*` constant of a core version.
@@ -211,101 +242,104 @@ pub(crate) fn mqtt_version_to_c(v: MqttVersion) -> oc2_mqtt_version {
     }
 }
 
-/// Sets the MQTT version (`OC2_MQTT_*`).
+/// The `mqtt_version` choice of an `OC2_MQTT_*` constant.
+fn mqtt_version(version: oc2_mqtt_version) -> Result<Change, oc2_result> {
+    let v = match version {
+        OC2_MQTT_AUTO => MqttVersion::Auto,
+        OC2_MQTT_V311 => MqttVersion::V311,
+        OC2_MQTT_V5 => MqttVersion::V5,
+        _ => return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT),
+    };
+    Ok(Change::Set(Value::Text(v.to_string())))
+}
+
+/// Sets the MQTT version (`OC2_MQTT_*`; `mqtt_version`).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_mqtt_version(
     builder: *mut oc2_config_builder,
     version: oc2_mqtt_version,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.mqtt_version = match version {
-            OC2_MQTT_AUTO => MqttVersion::Auto,
-            OC2_MQTT_V311 => MqttVersion::V311,
-            OC2_MQTT_V5 => MqttVersion::V5,
-            _ => return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT),
-        };
-        Ok(())
-    })
+    set_by_name!(builder; "mqtt_version" = mqtt_version(version))
 }
 
-/// Puts every topic under `prefix` (`site-a/oc2/...`).
+/// Puts every topic under `prefix` (`site-a/oc2/...`; `topic_prefix`).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_topic_prefix(
     builder: *mut oc2_config_builder,
     prefix: *const c_char,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.topic_prefix = Some(try_cstr(prefix)?.to_owned());
-        Ok(())
-    })
+    set_by_name!(builder; "topic_prefix" = prefix)
 }
 
-/// Suits `peer` (`OC2_PEER_*`; default `OC2_PEER_SPEC`): the topics, dialect
-/// and `msgType` spelling its family of peers needs. Every peer's forms are
-/// decoded whatever this says.
+/// The `peer` choice of an `OC2_PEER_*` constant.
+fn peer_choice(peer: crate::topics::oc2_peer) -> Result<Change, oc2_result> {
+    crate::topics::peer_from(peer).map(|p| Change::Set(Value::Text(p.as_str().into())))
+}
+
+/// The `response_topics` choice of an `OC2_RESPONSE_TOPICS_*` constant
+/// (`OC2_RESPONSE_TOPICS_PEER`: the default, as the peer has it).
+fn response_topics_choice(
+    response_topics: crate::topics::oc2_response_topics,
+) -> Result<Change, oc2_result> {
+    Ok(
+        match crate::topics::response_topics_from(response_topics)? {
+            Some(r) => Change::Set(Value::Text(r.as_str().into())),
+            None => Change::Unset,
+        },
+    )
+}
+
+/// Suits `peer` (`OC2_PEER_*`; default `OC2_PEER_SPEC`; `peer`): the topics,
+/// dialect and `msgType` spelling its family of peers needs. Every peer's
+/// forms are decoded whatever this says.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_peer(
     builder: *mut oc2_config_builder,
     peer: crate::topics::oc2_peer,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.peer = crate::topics::peer_from(peer)?;
-        Ok(())
-    })
+    set_by_name!(builder; "peer" = peer_choice(peer))
 }
 
 /// Sets where a consumer publishes its responses (`OC2_RESPONSE_TOPICS_*`;
-/// default `OC2_RESPONSE_TOPICS_PEER`: as the peer has it, `oc2/rsp` only
-/// for the specification's peers).
+/// `response_topics`; default `OC2_RESPONSE_TOPICS_PEER`: as the peer has
+/// it, `oc2/rsp` only for the specification's peers).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_response_topics(
     builder: *mut oc2_config_builder,
     response_topics: crate::topics::oc2_response_topics,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.response_topics = crate::topics::response_topics_from(response_topics)?;
-        Ok(())
-    })
+    set_by_name!(builder; "response_topics" = response_topics_choice(response_topics))
 }
 
-/// Sets how long connecting may take, in seconds.
+/// Sets how long connecting may take, in seconds (`connect_timeout_secs`).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_connect_timeout(
     builder: *mut oc2_config_builder,
     seconds: u32,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.connect_timeout_secs = seconds;
-        Ok(())
-    })
+    set_by_name!(builder; "connect_timeout_secs" = seconds)
 }
 
-/// Puts a Message Expiry Interval of `seconds` on every publish (MQTT v5),
-/// so that a broker drops commands and responses nobody received in time;
-/// 0: none (the default).
+/// Puts a Message Expiry Interval of `seconds` on every publish (MQTT v5;
+/// `message_expiry_secs`), so that a broker drops commands and responses
+/// nobody received in time; 0: none (the default).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_message_expiry(
     builder: *mut oc2_config_builder,
     seconds: u32,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.message_expiry_secs = (seconds != 0).then_some(seconds);
-        Ok(())
-    })
+    set_by_name!(builder; "message_expiry_secs" = ZeroIsDefault(seconds))
 }
 
-/// Sets the largest payload accepted, in bytes (default 1 MiB): larger
-/// ones are refused before parsing (a consumer answers `400` when it can
-/// tell who sent it; counted in `oc2_stats.decode_errors`).
+/// Sets the largest payload accepted, in bytes (`max_payload`; default 1
+/// MiB): larger ones are refused before parsing (a consumer answers `400`
+/// when it can tell who sent it; counted in `oc2_stats.decode_errors`).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_config_builder_set_max_payload(
     builder: *mut oc2_config_builder,
     bytes: usize,
 ) -> oc2_result {
-    set(builder, |c| {
-        c.max_payload = bytes;
-        Ok(())
-    })
+    set_by_name!(builder; "max_payload" = bytes)
 }
 
 /// A setting as a C caller knows it: by the function that sets it.
@@ -337,10 +371,9 @@ pub extern "C" fn oc2_config_builder_build(
         let b = try_mut(builder)?;
         b.last_error.clear();
         let out = try_out(out)?;
-        b.config.validate_naming(setter).map_err(|e| {
-            b.last_error.set(e.to_string());
-            crate::error::error_code(&e)
-        })?;
+        b.config
+            .validate_naming(setter)
+            .map_err(|e| b.last_error.fail(&e))?;
         write(
             out,
             to_c(oc2_config {

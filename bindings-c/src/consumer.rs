@@ -10,17 +10,20 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
 use oc2::client::{Consumer, ConsumerOptions, Incoming};
-use oc2::{MessageError, MessageErrorKind, Response};
+use oc2::{MessageError, Response};
 
 use crate::client::{SharedError, block, block_for, oc2_stats};
 use crate::config::oc2_config;
-use crate::error::{message_error_code, oc2_result};
+use crate::error::oc2_result;
 use crate::events::{ConnectionCallbacks, oc2_connect_callback, oc2_disconnect_callback};
 use crate::ffi::{
-    free_box, guard, guard_free, to_c, try_cstr, try_cstr_array, try_mut, try_opt_cstr, try_out,
-    try_ref, try_slice, write, write_text,
+    LastError, box_handle, free_box, guard, guard_free, parse_json, to_c, try_cstr, try_cstr_array,
+    try_mut, try_opt_cstr, try_out, try_ref, try_slice, write, write_text,
 };
 use crate::message::oc2_message;
+use crate::settings::{
+    Append, Change, Holder, Millis, ZeroIsDefault, get_text, set_by_name, set_text,
+};
 
 /// A connected consumer (a device). Thread-safe. Free with
 /// `oc2_consumer_free`, which stops the callback thread and disconnects.
@@ -44,6 +47,7 @@ pub struct oc2_consumer {
     stop_signal: Arc<tokio::sync::Notify>,
     callbacks: ConnectionCallbacks,
 }
+box_handle!(oc2_consumer);
 
 /// A command for the application, with what is needed to answer it. Owned
 /// by the caller: answer it with `oc2_consumer_reply` (or
@@ -52,6 +56,7 @@ pub struct oc2_command {
     incoming: Incoming,
     message: oc2_message,
 }
+box_handle!(oc2_command);
 
 /// Called on the consumer's library thread for each command, one at a
 /// time, in arrival order. `command` is the callee's: answer it with
@@ -69,7 +74,9 @@ pub type oc2_command_callback = Option<
 /// `oc2_consumer_options_free` when you like). Not thread-safe.
 pub struct oc2_consumer_options {
     pub(crate) options: ConsumerOptions,
+    last_error: LastError,
 }
+box_handle!(oc2_consumer_options);
 
 /// Starts the options of device `device_id` (its topic is
 /// `oc2/cmd/device/<device_id>`): no profiles, no pairs, the library's
@@ -86,6 +93,7 @@ pub extern "C" fn oc2_consumer_options_new(
             out,
             to_c(oc2_consumer_options {
                 options: ConsumerOptions::new(id),
+                last_error: LastError::default(),
             }),
         );
         Ok(())
@@ -98,56 +106,112 @@ pub extern "C" fn oc2_consumer_options_free(options: *mut oc2_consumer_options) 
     guard_free(|| free_box(options));
 }
 
-fn set_option(
-    options: *mut oc2_consumer_options,
-    f: impl FnOnce(&mut ConsumerOptions) -> Result<(), oc2_result>,
-) -> oc2_result {
-    guard(|| f(&mut try_mut(options)?.options))
+impl Holder for oc2_consumer_options {
+    type Settings = ConsumerOptions;
+    fn parts(&mut self) -> (&mut ConsumerOptions, &mut LastError) {
+        (&mut self.options, &mut self.last_error)
+    }
+    fn settings(&self) -> &ConsumerOptions {
+        &self.options
+    }
 }
 
-/// Adds an actuator profile implemented (`"slpf"`): the consumer subscribes
-/// to `oc2/cmd/ap/<profile>`.
+/// Sets the setting called `name` from `value` written as text, as
+/// `oc2_config_builder_set` does for connection settings; the typed setters
+/// below are shorthands for it.
+///
+/// Names: `device_id`, `profiles`, `pairs`, `args` (lists, separated by
+/// commas: `"deny:ipv4_net,query:features"`; they replace the list the
+/// `_add_` functions append to), `rate_limit` (commands per minute, greater
+/// than 0), `group`, `handle_features` (`true`/`false`), `freshness_secs`,
+/// `handler_timeout_secs` (seconds, fractions allowed) and `journal` (a path).
+///
+/// `OC2_RESULT_CONFIG` for an unknown name or a value that does not fit,
+/// with the reason in `oc2_consumer_options_last_error` ("rate_limit:
+/// expected a finite number greater than 0, found 0"); nothing is changed
+/// then.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_set(
+    options: *mut oc2_consumer_options,
+    name: *const c_char,
+    value: *const c_char,
+) -> oc2_result {
+    guard(|| set_text(options, name, value))
+}
+
+/// Copies the setting called `name` (as for `oc2_consumer_options_set`)
+/// into `buf` as text, as `oc2_config_builder_get` does.
+/// `OC2_RESULT_ABSENT` when it is unset; `OC2_RESULT_CONFIG` for an
+/// unknown name.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_get(
+    options: *const oc2_consumer_options,
+    name: *const c_char,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> oc2_result {
+    guard(|| get_text(options, name, buf, len, written))
+}
+
+/// Copies into `buf` the detail of the last failed setter on `options`
+/// (a value refused: "rate_limit: expected a finite number greater than 0,
+/// found -1"); the empty string if the last one succeeded. Buffer rules as
+/// for `oc2_result_text`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_options_last_error(
+    options: *const oc2_consumer_options,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> oc2_result {
+    guard(|| write_text(try_ref(options)?.last_error.text(), buf, len, written))
+}
+
+/// Adds an actuator profile implemented (`"slpf"`; appends to `profiles`):
+/// the consumer subscribes to `oc2/cmd/ap/<profile>`.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_options_add_profile(
     options: *mut oc2_consumer_options,
     profile: *const c_char,
 ) -> oc2_result {
-    set_option(options, |o| {
-        o.profiles.push(try_cstr(profile)?.to_owned());
-        Ok(())
-    })
+    set_by_name!(options; "profiles" = Append(profile))
 }
 
-/// Adds an action/target pair implemented (`"deny"`, `"ipv4_net"`); once
-/// any pair is declared, commands with other pairs get `501`.
+/// `action:target`, appended to `pairs`.
+fn pair(action: *const c_char, target: *const c_char) -> Result<Change, oc2_result> {
+    Ok(Change::Add(format!(
+        "{}:{}",
+        try_cstr(action)?,
+        try_cstr(target)?
+    )))
+}
+
+/// Adds an action/target pair implemented (`"deny"`, `"ipv4_net"`; appends
+/// to `pairs`); once any pair is declared, commands with other pairs get
+/// `501`.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_options_add_pair(
     options: *mut oc2_consumer_options,
     action: *const c_char,
     target: *const c_char,
 ) -> oc2_result {
-    set_option(options, |o| {
-        o.pairs
-            .push((try_cstr(action)?.to_owned(), try_cstr(target)?.to_owned()));
-        Ok(())
-    })
+    set_by_name!(options; "pairs" = pair(action, target))
 }
 
-/// Sets the freshness window in seconds: a command whose `created` is
-/// older than this is not executed nor answered, only logged and counted in
-/// `oc2_stats.stale` (as is a retained command). 0 turns the check off.
+/// Sets the freshness window in seconds (`freshness_secs`): a command whose
+/// `created` is older than this is not executed nor answered, only logged
+/// and counted in `oc2_stats.stale` (as is a retained command). 0 turns the
+/// check off.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_options_set_freshness(
     options: *mut oc2_consumer_options,
     seconds: u64,
 ) -> oc2_result {
-    set_option(options, |o| {
-        o.freshness_secs = seconds;
-        Ok(())
-    })
+    set_by_name!(options; "freshness_secs" = seconds)
 }
 
-/// Joins consumer group `group`: the consumer subscribes through
+/// Joins consumer group `group` (`group`): the consumer subscribes through
 /// `$share/<group>/...`, so that each command reaches one member of the
 /// group (brokers with shared subscriptions: Mosquitto, not RabbitMQ 3.x nor
 /// ActiveMQ 5.x). `OC2_RESULT_TOPIC` at connect for a group that cannot be
@@ -157,40 +221,29 @@ pub extern "C" fn oc2_consumer_options_set_group(
     options: *mut oc2_consumer_options,
     group: *const c_char,
 ) -> oc2_result {
-    set_option(options, |o| {
-        o.group = Some(try_cstr(group)?.to_owned());
-        Ok(())
-    })
+    set_by_name!(options; "group" = group)
 }
 
-/// Declares the most commands per minute this device takes; `query
-/// features` reports it as `rate_limit`. `OC2_RESULT_INVALID_ARGUMENT`
-/// unless finite and not negative.
+/// Declares the most commands per minute this device takes (`rate_limit`);
+/// `query features` reports it as `rate_limit`.
+/// `OC2_RESULT_INVALID_ARGUMENT` unless finite and greater than 0 (the
+/// reason in `oc2_consumer_options_last_error`).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_options_set_rate_limit(
     options: *mut oc2_consumer_options,
     per_minute: f64,
 ) -> oc2_result {
-    set_option(options, |o| {
-        if !per_minute.is_finite() || per_minute < 0.0 {
-            return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
-        }
-        o.rate_limit = Some(per_minute);
-        Ok(())
-    })
+    set_by_name!(options; "rate_limit" = per_minute)
 }
 
 /// Delivers `query features` to the application (true) instead of
-/// answering it from these options (false, the default).
+/// answering it from these options (false, the default; `handle_features`).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_options_set_handle_features(
     options: *mut oc2_consumer_options,
     handle: bool,
 ) -> oc2_result {
-    set_option(options, |o| {
-        o.handle_features = handle;
-        Ok(())
-    })
+    set_by_name!(options; "handle_features" = handle)
 }
 
 /// Keeps a journal in the file at `path` (`len` bytes, no NUL needed): each
@@ -208,7 +261,10 @@ pub extern "C" fn oc2_consumer_options_set_journal(
     path: *const c_char,
     len: usize,
 ) -> oc2_result {
-    set_option(options, |o| {
+    // Not through the settings table: a path here is any bytes (on Unix),
+    // where a setting's text is UTF-8.
+    guard(|| {
+        let o = &mut try_mut(options)?.options;
         let bytes = try_slice(path.cast(), len)?;
         if bytes.is_empty() {
             return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
@@ -233,18 +289,15 @@ fn path_of(bytes: &[u8]) -> Result<std::path::PathBuf, oc2_result> {
 }
 
 /// Sets how long an `oc2_consumer_serve_handler` handler may take, in
-/// milliseconds (0: no limit, the default): past it the command is answered
-/// `500` (`handler timed out after N s`) and the handler's late status is
-/// dropped.
+/// milliseconds (`handler_timeout_secs`; 0: no limit, the default): past it
+/// the command is answered `500` (`handler timed out after N s`) and the
+/// handler's late status is dropped.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_options_set_handler_timeout(
     options: *mut oc2_consumer_options,
     timeout_ms: u64,
 ) -> oc2_result {
-    set_option(options, |o| {
-        o.handler_timeout = (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms));
-        Ok(())
-    })
+    set_by_name!(options; "handler_timeout_secs" = ZeroIsDefault(Millis(timeout_ms)))
 }
 
 /// The freshness window in seconds (0: off), written to `*out`.
@@ -692,24 +745,8 @@ pub extern "C" fn oc2_consumer_reply(
         c.last_error.clear();
         let cmd = try_ref(command)?;
         let bytes = try_slice(response_json.cast(), len)?;
-        let fail = |e: MessageError| {
-            c.last_error.set(e.to_string());
-            message_error_code(&e)
-        };
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            c.last_error.set(format!(
-                "JSON text is not valid UTF-8 (at byte {})",
-                e.valid_up_to()
-            ));
-            oc2_result::OC2_RESULT_INVALID_UTF8
-        })?;
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            fail(MessageError::new(
-                MessageErrorKind::Syntax,
-                "",
-                format!("malformed JSON: {e}"),
-            ))
-        })?;
+        let value = parse_json(bytes).map_err(|e| c.last_error.fail(&e))?;
+        let fail = |e: MessageError| c.last_error.fail(&e);
         send(c, cmd, Response::from_json_value(value).map_err(fail)?)
     })
 }

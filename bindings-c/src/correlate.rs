@@ -4,10 +4,10 @@ use std::ffi::{c_char, c_void};
 
 use oc2::correlate::{CloseReason, Closed, Correlator, Expect, Outcome};
 
-use crate::error::{error_code, oc2_result};
+use crate::error::oc2_result;
 use crate::ffi::{
-    LastError, NulStr, free_box, guard, guard_free, oc2_str, oc2_strings, to_c, try_cstr, try_mut,
-    try_out, try_ref, write, write_text,
+    LastError, NulStr, box_handle, free_box, guard, guard_free, oc2_str, oc2_strings, to_c,
+    try_cstr, try_mut, try_out, try_ref, write, write_text,
 };
 use crate::message::oc2_message;
 
@@ -76,6 +76,7 @@ pub struct oc2_correlator {
     inner: Correlator<usize>,
     last_error: LastError,
 }
+box_handle!(oc2_correlator);
 
 /// Creates an empty correlator.
 #[unsafe(no_mangle)]
@@ -108,10 +109,7 @@ fn open(
 ) -> Result<(), oc2_result> {
     c.inner
         .open(request_id, expect, deadline_ms, userdata as usize)
-        .map_err(|e| {
-            c.last_error.set(e.to_string());
-            error_code(&e)
-        })
+        .map_err(|e| c.last_error.fail(&e))
 }
 
 /// Opens the exchange `command` (a request) starts, as the library's
@@ -140,10 +138,7 @@ pub extern "C" fn oc2_correlator_open_command(
         let done = c
             .inner
             .open_command(&m.message, None, deadline_ms, userdata as usize)
-            .map_err(|e| {
-                c.last_error.set(e.to_string());
-                error_code(&e)
-            })?;
+            .map_err(|e| c.last_error.fail(&e))?;
         if let Some(out) = std::ptr::NonNull::new(opened) {
             write(out, done);
         }

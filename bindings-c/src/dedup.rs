@@ -4,7 +4,9 @@
 use oc2::dedup::{DEFAULT_CAPACITY, DEFAULT_WINDOW_MS, DedupKey, Deduplicator};
 
 use crate::error::oc2_result;
-use crate::ffi::{free_box, guard, guard_free, to_c, try_mut, try_out, try_ref, try_slice, write};
+use crate::ffi::{
+    box_handle, free_box, guard, guard_free, to_c, try_mut, try_out, try_ref, try_slice, write,
+};
 use crate::message::oc2_message;
 
 /// The default window of `oc2_dedup_new`: 60 000 ms.
@@ -26,6 +28,7 @@ const _: () = assert!(
 pub struct oc2_dedup {
     inner: Deduplicator,
 }
+box_handle!(oc2_dedup);
 
 /// Counters of an `oc2_dedup`.
 #[repr(C)]

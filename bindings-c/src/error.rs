@@ -1,10 +1,11 @@
-//! Result codes and the one mapping from core errors to them.
+//! Result codes and the one mapping from core errors to them. A leaf:
+//! it uses nothing of this crate, and every other file uses it (the entry
+//! points about codes, `oc2_result_text` and `oc2_result_str`, are in
+//! `library.rs`).
 
-use std::ffi::{CStr, c_char};
+use std::ffi::CStr;
 
 use oc2::{Error, MessageError, MessageErrorKind};
-
-use crate::ffi::{guard, oc2_str, write_text};
 
 /// What every function returns. The numbers are stable and never reused:
 /// 0 is success; 1-99 are about the call itself (arguments, buffers);
@@ -114,11 +115,11 @@ impl oc2_result {
         Self::OC2_RESULT_ERROR_OTHER,
     ];
 
-    fn from_u32(n: u32) -> Option<Self> {
+    pub(crate) fn from_u32(n: u32) -> Option<Self> {
         Self::ALL.into_iter().find(|c| *c as u32 == n)
     }
 
-    fn text(self) -> &'static CStr {
+    pub(crate) fn text(self) -> &'static CStr {
         match self {
             Self::OC2_RESULT_OK => c"success",
             Self::OC2_RESULT_NULL_PARAMETER => c"a required argument was NULL",
@@ -155,8 +156,52 @@ impl oc2_result {
     }
 }
 
+/// A failure handed back to C: its code, from the one mapping below, and
+/// (through `Display`) the text a handle's `_last_error` gives.
+pub(crate) trait Failure: std::fmt::Display {
+    fn code(&self) -> oc2_result;
+}
+
+impl Failure for Error {
+    fn code(&self) -> oc2_result {
+        error_code(self)
+    }
+}
+
+impl Failure for MessageError {
+    fn code(&self) -> oc2_result {
+        message_code(self.kind)
+    }
+}
+
+/// JSON text from C that is not a JSON document.
+pub(crate) enum JsonTextError {
+    /// Not UTF-8: where the valid text ends.
+    Utf8(usize),
+    /// Not well-formed JSON.
+    Syntax(MessageError),
+}
+
+impl std::fmt::Display for JsonTextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Utf8(at) => write!(f, "JSON text is not valid UTF-8 (at byte {at})"),
+            Self::Syntax(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Failure for JsonTextError {
+    fn code(&self) -> oc2_result {
+        match self {
+            Self::Utf8(_) => oc2_result::OC2_RESULT_INVALID_UTF8,
+            Self::Syntax(e) => e.code(),
+        }
+    }
+}
+
 /// The code of a message error kind.
-pub(crate) fn message_code(kind: MessageErrorKind) -> oc2_result {
+fn message_code(kind: MessageErrorKind) -> oc2_result {
     match kind {
         MessageErrorKind::TooLarge => oc2_result::OC2_RESULT_MESSAGE_TOO_LARGE,
         MessageErrorKind::Syntax => oc2_result::OC2_RESULT_MESSAGE_SYNTAX,
@@ -170,7 +215,7 @@ pub(crate) fn message_code(kind: MessageErrorKind) -> oc2_result {
 }
 
 /// The code of a core error: the one mapping of this binding.
-pub(crate) fn error_code(e: &Error) -> oc2_result {
+fn error_code(e: &Error) -> oc2_result {
     match e {
         Error::Message(m) => message_code(m.kind),
         Error::Topic(_) => oc2_result::OC2_RESULT_TOPIC,
@@ -184,109 +229,4 @@ pub(crate) fn error_code(e: &Error) -> oc2_result {
         Error::Handler(_) => oc2_result::OC2_RESULT_HANDLER,
         Error::Io(_) => oc2_result::OC2_RESULT_IO,
     }
-}
-
-/// Code of a message error (convenience for `map_err`).
-pub(crate) fn message_error_code(e: &MessageError) -> oc2_result {
-    message_code(e.kind)
-}
-
-/// Writes a short English text for `result` into `buf` (`len` bytes),
-/// NUL-terminated, and its length (without the NUL) into `*written`.
-///
-/// An unknown number gets the text "unknown result code". When `len` is too
-/// small (pass `buf` NULL and `len` 0 to ask), nothing is copied, `*written`
-/// receives the size needed *including* the NUL, and the function returns
-/// `OC2_RESULT_INSUFFICIENT_SIZE`. This is the one case where an output is
-/// written on failure, and every `_last_error` and text function behaves the
-/// same way.
-///
-/// ```c
-/// char text[128];
-/// size_t n;
-/// oc2_result_text(rc, text, sizeof text, &n);
-/// ```
-#[unsafe(no_mangle)]
-pub extern "C" fn oc2_result_text(
-    result: u32,
-    buf: *mut c_char,
-    len: usize,
-    written: *mut usize,
-) -> oc2_result {
-    guard(|| {
-        let text = text_of(result).to_str().unwrap_or_default();
-        write_text(text, buf, len, written)
-    })
-}
-
-/// The text of a code, or "unknown result code".
-fn text_of(result: u32) -> &'static CStr {
-    oc2_result::from_u32(result).map_or(UNKNOWN_RESULT, oc2_result::text)
-}
-
-const UNKNOWN_RESULT: &CStr = c"unknown result code";
-
-/// The short English text of `result` ("cannot connect to the broker"), as
-/// a static NUL-terminated string: never NULL, never to be freed. An
-/// unknown number gives "unknown result code". The same text as
-/// `oc2_result_text`, for callers who need no buffer.
-///
-/// ```c
-/// fprintf(stderr, "oc2mqtt: %s\n", oc2_result_str(rc));
-/// ```
-#[unsafe(no_mangle)]
-pub extern "C" fn oc2_result_str(result: u32) -> *const c_char {
-    // Nothing here can panic: no boundary needed (and none could return a code).
-    text_of(result).as_ptr()
-}
-
-/// The library version ("0.1.0"), static, NUL-terminated.
-#[unsafe(no_mangle)]
-pub extern "C" fn oc2_version() -> oc2_str {
-    const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
-    oc2_str {
-        data: VERSION.as_ptr().cast(),
-        len: VERSION.len() - 1,
-    }
-}
-
-/// The major version of this header (`OC2MQTT_VERSION_NUMBER` is
-/// `major * 1000000 + minor * 1000 + patch`, as libmosquitto's).
-pub const OC2MQTT_VERSION_MAJOR: u32 = 0;
-/// The minor version of this header.
-pub const OC2MQTT_VERSION_MINOR: u32 = 1;
-/// The patch version of this header.
-pub const OC2MQTT_VERSION_PATCH: u32 = 0;
-/// This header's version as one number, for `#if OC2MQTT_VERSION_NUMBER >=
-/// 1002000`; compare with `oc2_version_number()` for the library loaded.
-pub const OC2MQTT_VERSION_NUMBER: u32 =
-    OC2MQTT_VERSION_MAJOR * 1_000_000 + OC2MQTT_VERSION_MINOR * 1000 + OC2MQTT_VERSION_PATCH;
-
-/// `u32` of a decimal string, at compile time.
-const fn parse_u32(s: &str) -> u32 {
-    let b = s.as_bytes();
-    let mut n = 0u32;
-    let mut i = 0;
-    while i < b.len() {
-        assert!(b[i].is_ascii_digit(), "a version part is a number");
-        n = n * 10 + (b[i] - b'0') as u32;
-        i += 1;
-    }
-    n
-}
-
-// The header's version constants are what Cargo builds: a version bump
-// without them does not compile (cbindgen reads literals only).
-const _: () = assert!(
-    OC2MQTT_VERSION_MAJOR == parse_u32(env!("CARGO_PKG_VERSION_MAJOR"))
-        && OC2MQTT_VERSION_MINOR == parse_u32(env!("CARGO_PKG_VERSION_MINOR"))
-        && OC2MQTT_VERSION_PATCH == parse_u32(env!("CARGO_PKG_VERSION_PATCH")),
-    "OC2MQTT_VERSION_* in bindings-c/src/error.rs must match the workspace version"
-);
-
-/// The version of the library loaded, as `OC2MQTT_VERSION_NUMBER`: a
-/// program built against one header can check the library it runs with.
-#[unsafe(no_mangle)]
-pub extern "C" fn oc2_version_number() -> u32 {
-    OC2MQTT_VERSION_NUMBER
 }

@@ -9,7 +9,7 @@ use std::thread::{JoinHandle, ThreadId};
 use oc2::client::{ConnectionEvent, ConnectionEvents, LogLevel, LogRecord, set_logger};
 
 use crate::config::{mqtt_version_to_c, oc2_mqtt_version};
-use crate::error::{error_code, oc2_result};
+use crate::error::{Failure, oc2_result};
 use crate::ffi::{NulStr, guard, oc2_str};
 
 /// How severe a log record is: one of the `OC2_LOG_*` constants.
@@ -117,7 +117,7 @@ pub extern "C" fn oc2_log_set_callback(
                 f(userdata.ptr(), &params);
             }) as oc2::client::LogFn
         });
-        set_logger(level, logger).map_err(|e| error_code(&e))
+        set_logger(level, logger).map_err(|e| e.code())
     })
 }
 
@@ -271,7 +271,7 @@ fn call_back(
                 error,
             } => disconnect(
                 OC2_DISCONNECT_RECONNECT_FAILED,
-                error_code(&error),
+                error.code(),
                 &NulStr::new(&error.to_string()),
                 &NulStr::new(&broker),
                 attempt,

@@ -1,29 +1,44 @@
-//! The plumbing every entry point shares: the panic boundary, argument
-//! checks, borrowed string views and caller-buffer text output.
+//! The plumbing every entry point shares: the one panic boundary, the
+//! null checks and every read of a caller's pointer, the handles C owns,
+//! borrowed string views and caller-buffer text output. Every `unsafe`
+//! block on a caller's pointer is here.
+//!
+//! Learnt from rustls-ffi's `ffi_panic_boundary!`, `try_ref_from_ptr!` and
+//! `box_castable!`, shaped for a library whose every entry point returns a
+//! result code: the body is a closure returning `Result<(), oc2_result>`, so
+//! a null check is `try_ref(p)?` (no per-return-type default is needed),
+//! and [`box_handle!`] marks the types handed out as boxes.
 
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
-use crate::error::oc2_result;
+use oc2::{MessageError, MessageErrorKind};
+
+use crate::error::{Failure, JsonTextError, oc2_result};
 
 /// What an entry point's body returns: `Err` carries the code to hand back.
 pub(crate) type Outcome = Result<(), oc2_result>;
 
-/// Runs `body` inside the panic boundary: a panic becomes
-/// `OC2_RESULT_PANIC`, never an unwind into C.
+/// The one panic boundary: runs `body`, and hands back `on_panic` if it
+/// panics, never an unwind into C.
+fn boundary<R>(on_panic: R, body: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(on_panic)
+}
+
+/// Runs an entry point's body inside the panic boundary: `Ok` is
+/// `OC2_RESULT_OK`, `Err` its code, a panic `OC2_RESULT_PANIC`.
 pub(crate) fn guard(body: impl FnOnce() -> Outcome) -> oc2_result {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => oc2_result::OC2_RESULT_OK,
-        Ok(Err(code)) => code,
-        Err(_) => oc2_result::OC2_RESULT_PANIC,
-    }
+    boundary(oc2_result::OC2_RESULT_PANIC, || match body() {
+        Ok(()) => oc2_result::OC2_RESULT_OK,
+        Err(code) => code,
+    })
 }
 
 /// Runs a `_free` body inside the panic boundary; a panic is swallowed
 /// because `_free` returns nothing.
 pub(crate) fn guard_free(body: impl FnOnce()) {
-    let _ = catch_unwind(AssertUnwindSafe(body));
+    boundary((), body);
 }
 
 /// A borrowed, read-only string: `len` bytes of UTF-8 at `data`.
@@ -81,6 +96,7 @@ impl NulStr {
 pub struct oc2_strings {
     pub(crate) items: Vec<NulStr>,
 }
+box_handle!(oc2_strings);
 
 impl oc2_strings {
     pub(crate) fn from_iter<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Self {
@@ -134,6 +150,12 @@ pub(crate) fn try_ref<'a, T>(p: *const T) -> Result<&'a T, oc2_result> {
     unsafe { p.as_ref() }.ok_or(oc2_result::OC2_RESULT_NULL_PARAMETER)
 }
 
+/// `&T` from a caller's pointer that may be NULL (`None`).
+pub(crate) fn try_opt_ref<'a, T>(p: *const T) -> Option<&'a T> {
+    // SAFETY: the caller passes NULL or a live object of this type (header contract).
+    unsafe { p.as_ref() }
+}
+
 /// `&mut T` from a caller's pointer, or `OC2_RESULT_NULL_PARAMETER`.
 pub(crate) fn try_mut<'a, T>(p: *mut T) -> Result<&'a mut T, oc2_result> {
     // SAFETY: the caller passes NULL or a live object not used elsewhere during the call.
@@ -151,13 +173,26 @@ pub(crate) fn write<T>(out: NonNull<T>, value: T) {
     unsafe { out.as_ptr().write(value) }
 }
 
+/// A type C holds as an owned pointer to a `Box`: made by [`to_c`], freed
+/// by [`free_box`]; nothing else is, so no pointer of another type (a
+/// borrowed view, a plain struct) can be freed as one by mistake.
+pub(crate) trait BoxHandle {}
+
+/// Declares a C handle type as boxed (see [`BoxHandle`]), beside its definition.
+macro_rules! box_handle {
+    ($($t:ty),+ $(,)?) => {
+        $(impl $crate::ffi::BoxHandle for $t {})+
+    };
+}
+pub(crate) use box_handle;
+
 /// Hands a new object to C.
-pub(crate) fn to_c<T>(value: T) -> *mut T {
+pub(crate) fn to_c<T: BoxHandle>(value: T) -> *mut T {
     Box::into_raw(Box::new(value))
 }
 
 /// Takes back and drops an object handed out by `to_c`; NULL is ignored.
-pub(crate) fn free_box<T>(p: *mut T) {
+pub(crate) fn free_box<T: BoxHandle>(p: *mut T) {
     if !p.is_null() {
         // SAFETY: `p` came from `to_c` (header contract: free only what we returned, once).
         drop(unsafe { Box::from_raw(p) });
@@ -217,6 +252,18 @@ pub(crate) fn try_cstr_array<'a>(
     ptrs.iter().map(|&s| try_cstr(s)).collect()
 }
 
+/// `bytes` of JSON text from C as a JSON document.
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, JsonTextError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| JsonTextError::Utf8(e.valid_up_to()))?;
+    serde_json::from_str(text).map_err(|e| {
+        JsonTextError::Syntax(MessageError::new(
+            MessageErrorKind::Syntax,
+            "",
+            format!("malformed JSON: {e}"),
+        ))
+    })
+}
+
 /// Copies `text` and a NUL into the caller's buffer.
 ///
 /// On success `*written` is the text length (without the NUL). When the
@@ -249,6 +296,12 @@ pub(crate) struct LastError(Option<String>);
 impl LastError {
     pub(crate) fn clear(&mut self) {
         self.0 = None;
+    }
+
+    /// Records `e`'s text and returns its code.
+    pub(crate) fn fail(&mut self, e: &impl Failure) -> oc2_result {
+        self.set(e.to_string());
+        e.code()
     }
 
     pub(crate) fn set(&mut self, text: impl Into<String>) {

@@ -6,6 +6,20 @@
 //! every body inside a panic boundary. The C documentation is the generated
 //! header `include/oc2mqtt.h`; its preamble (in `cbindgen.toml`) states the
 //! ownership rules.
+//!
+//! Layers, each using only those above it:
+//! - `error.rs`: the result codes and the one mapping of core errors to
+//!   them (`Failure`); it uses nothing else of this crate.
+//! - `ffi.rs`: what every entry point goes through: the one panic boundary
+//!   (`guard`, `guard_free`), the one null check and pointer reading
+//!   (`try_ref`, `try_mut`, `try_opt_ref`, `try_out`, `try_cstr`, ...),
+//!   `LastError::fail` (a failure's text kept, its code returned) and the
+//!   handles C owns (`box_handle!`: only those are made by `to_c` and
+//!   freed by `free_box`).
+//! - `settings.rs`: options by name through core's settings table; every
+//!   typed setter is one `set_by_name!` line.
+//! - the handle files (`config.rs`, `consumer.rs`, ...) and `library.rs`
+//!   (result texts, versions).
 
 // The C caller upholds the pointer contracts documented on each function;
 // marking every entry point `unsafe` would add nothing for a C caller.
@@ -23,10 +37,12 @@ mod dedup;
 mod error;
 mod events;
 mod ffi;
+mod library;
 mod message;
 mod monitor;
 mod producer;
 mod rules;
+mod settings;
 mod topics;
 
 pub use client::{OC2_WAIT_FOREVER, oc2_stats};
@@ -38,6 +54,7 @@ pub use dedup::*;
 pub use error::*;
 pub use events::*;
 pub use ffi::{oc2_bytes, oc2_str, oc2_strings};
+pub use library::*;
 pub use message::*;
 pub use monitor::*;
 pub use producer::*;

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::error::oc2_result;
 use crate::ffi::{
-    NulStr, Outcome, free_box, guard, guard_free, oc2_str, oc2_strings, try_cstr, try_cstr_array,
-    try_mut, try_out, try_ref, write,
+    NulStr, Outcome, box_handle, free_box, guard, guard_free, oc2_str, oc2_strings, try_cstr,
+    try_cstr_array, try_mut, try_out, try_ref, write,
 };
 
 /// A message type: one of the `OC2_MSG_TYPE_*` constants.
@@ -94,6 +94,7 @@ pub struct oc2_message {
     fields: OnceLock<Fields>,
     json: OnceLock<NulStr>,
 }
+box_handle!(oc2_message);
 
 /// The NUL-terminated copies that accessors lend out, made on first use.
 struct Fields {

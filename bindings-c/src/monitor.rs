@@ -10,8 +10,8 @@ use crate::config::oc2_config;
 use crate::error::oc2_result;
 use crate::events::{ConnectionCallbacks, oc2_connect_callback, oc2_disconnect_callback};
 use crate::ffi::{
-    NulStr, free_box, guard, guard_free, oc2_bytes, oc2_str, oc2_strings, to_c, try_opt_cstr,
-    try_out, try_ref, write, write_text,
+    NulStr, box_handle, free_box, guard, guard_free, oc2_bytes, oc2_str, oc2_strings, to_c,
+    try_opt_cstr, try_out, try_ref, write, write_text,
 };
 use crate::message::oc2_message;
 
@@ -33,6 +33,7 @@ pub struct oc2_monitor {
     monitor: Monitor,
     callbacks: ConnectionCallbacks,
 }
+box_handle!(oc2_monitor);
 
 /// One thing the monitor saw; owned by the caller (`oc2_monitor_event_free`).
 pub struct oc2_monitor_event {
@@ -44,6 +45,7 @@ pub struct oc2_monitor_event {
     request_id: Option<NulStr>,
     missing: oc2_strings,
 }
+box_handle!(oc2_monitor_event);
 
 /// Connects and subscribes to `filter` (NULL: `oc2/#` under the configured
 /// prefix). On failure the detail is in `oc2_config_last_error(config, ...)`.

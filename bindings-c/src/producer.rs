@@ -5,15 +5,15 @@ use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
 use oc2::client::{Exchange, Producer, Reply, SendOptions};
-use oc2::{Command, MessageError, MessageErrorKind};
+use oc2::{Command, MessageError};
 
 use crate::client::{SharedError, block, block_for, oc2_stats};
 use crate::config::oc2_config;
-use crate::error::{message_error_code, oc2_result};
+use crate::error::oc2_result;
 use crate::events::{ConnectionCallbacks, oc2_connect_callback, oc2_disconnect_callback};
 use crate::ffi::{
-    NulStr, free_box, guard, guard_free, oc2_str, oc2_strings, to_c, try_cstr, try_cstr_array,
-    try_mut, try_out, try_ref, try_slice, write, write_text,
+    NulStr, box_handle, free_box, guard, guard_free, oc2_str, oc2_strings, parse_json, to_c,
+    try_cstr, try_cstr_array, try_mut, try_out, try_ref, try_slice, write, write_text,
 };
 use crate::message::{dialect_from, encoding_from, oc2_dialect, oc2_encoding, oc2_message};
 
@@ -25,6 +25,7 @@ pub struct oc2_producer {
     last_error: SharedError,
     callbacks: ConnectionCallbacks,
 }
+box_handle!(oc2_producer);
 
 /// The responses to one command, as they arrive. Owned by the caller
 /// (`oc2_exchange_free`); use it from one thread at a time.
@@ -34,6 +35,7 @@ pub struct oc2_exchange {
     /// Responses gathered by `oc2_exchange_wait`, not yet taken.
     buffered: VecDeque<Reply>,
 }
+box_handle!(oc2_exchange);
 
 /// Connects to the broker as producer `producer_id` and subscribes to its
 /// response topics. Blocks up to the configured connect timeout. On failure
@@ -124,24 +126,8 @@ pub extern "C" fn oc2_producer_send(
 }
 
 fn parse_command(p: &oc2_producer, bytes: &[u8]) -> Result<oc2::Command, oc2_result> {
-    let fail = |e: MessageError| {
-        p.last_error.set(e.to_string());
-        message_error_code(&e)
-    };
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        p.last_error.set(format!(
-            "JSON text is not valid UTF-8 (at byte {})",
-            e.valid_up_to()
-        ));
-        oc2_result::OC2_RESULT_INVALID_UTF8
-    })?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        fail(MessageError::new(
-            MessageErrorKind::Syntax,
-            "",
-            format!("malformed JSON: {e}"),
-        ))
-    })?;
+    let value = parse_json(bytes).map_err(|e| p.last_error.fail(&e))?;
+    let fail = |e: MessageError| p.last_error.fail(&e);
     Command::from_json_value(value).map_err(fail)
 }
 

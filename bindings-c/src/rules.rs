@@ -6,40 +6,32 @@
 use std::ffi::c_char;
 
 use oc2::rules::{ConsumerRules, Decision, Publish, Received, Request, Skip};
-use oc2::{MessageError, MessageErrorKind, Response};
+use oc2::{MessageError, Response};
 
 use crate::client::SharedError;
 use crate::codec::oc2_properties;
 use crate::consumer::oc2_consumer_options;
-use crate::error::{error_code, message_error_code, oc2_result};
+use crate::error::{Failure, oc2_result};
 use crate::ffi::{
-    NulStr, Outcome, free_box, guard, guard_free, oc2_bytes, oc2_str, oc2_strings, to_c, try_cstr,
-    try_mut, try_out, try_ref, try_slice, write, write_text,
+    NulStr, Outcome, box_handle, free_box, guard, guard_free, oc2_bytes, oc2_str, oc2_strings,
+    parse_json, to_c, try_cstr, try_mut, try_opt_ref, try_out, try_ref, try_slice, write,
+    write_text,
 };
 use crate::message::oc2_message;
+use crate::settings::{Append, set_by_name};
 use crate::topics::{oc2_peer, oc2_response_topics, scheme};
-
-fn set_option(
-    options: *mut oc2_consumer_options,
-    f: impl FnOnce(&mut oc2::consumer::ConsumerOptions) -> Outcome,
-) -> oc2_result {
-    guard(|| f(&mut try_mut(options)?.options))
-}
 
 /// Adds a command argument implemented beyond the Language Specification's
 /// and the declared profiles': a top-level name (`"x-acme"`, any value
 /// beneath it) or `"namespace.name"` (`"x-acme.mode"`). Once pairs,
 /// profiles or arguments are declared, a command with another argument
-/// gets `501`.
+/// gets `501`. Appends to `args`.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_options_add_arg(
     options: *mut oc2_consumer_options,
     name: *const c_char,
 ) -> oc2_result {
-    set_option(options, |o| {
-        o.args.push(try_cstr(name)?.to_owned());
-        Ok(())
-    })
+    set_by_name!(options; "args" = Append(name))
 }
 
 /// Copies into `buf` why `oc2_consumer_rules_new` (and
@@ -69,6 +61,7 @@ pub struct oc2_consumer_rules {
     rules: ConsumerRules,
     last_error: SharedError,
 }
+box_handle!(oc2_consumer_rules);
 
 /// What to do with one received message: publish every
 /// `oc2_decision_publish` now, in order; run `oc2_decision_request` if
@@ -80,6 +73,7 @@ pub struct oc2_decision {
     skipped: Option<NulStr>,
     reason: Option<NulStr>,
 }
+box_handle!(oc2_decision);
 
 /// A command for the application to run, with what its answer needs; give
 /// it to `oc2_consumer_rules_answer`. Borrowed from its decision.
@@ -98,6 +92,7 @@ pub struct oc2_publish {
     payload: Vec<u8>,
     props: oc2_properties,
 }
+box_handle!(oc2_publish);
 
 impl From<Publish> for oc2_publish {
     fn from(p: Publish) -> Self {
@@ -154,7 +149,7 @@ pub extern "C" fn oc2_consumer_rules_new(
         let options = try_ref(options)?.options.clone();
         let topics = scheme(peer, response_topics)?;
         let out = try_out(out)?;
-        let rules = ConsumerRules::new(options, topics).map_err(|e| error_code(&e))?;
+        let rules = ConsumerRules::new(options, topics).map_err(|e| e.code())?;
         write(
             out,
             to_c(oc2_consumer_rules {
@@ -195,8 +190,7 @@ pub extern "C" fn oc2_consumer_rules_on_command(
         let r = try_mut(rules)?;
         let topic = try_cstr(topic)?;
         let payload = try_slice(payload, len)?;
-        // SAFETY: NULL or a live oc2_properties (header contract).
-        let props = unsafe { props.as_ref() }.map(|p| &p.props);
+        let props = try_opt_ref(props).map(|p| &p.props);
         let out = try_out(out)?;
         let received = Received {
             topic,
@@ -231,24 +225,8 @@ pub extern "C" fn oc2_consumer_rules_answer(
         let request = try_ref(request)?;
         let bytes = try_slice(response_json.cast(), len)?;
         let out = try_out(out)?;
-        let fail = |e: MessageError| {
-            r.last_error.set(e.to_string());
-            message_error_code(&e)
-        };
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            r.last_error.set(format!(
-                "JSON text is not valid UTF-8 (at byte {})",
-                e.valid_up_to()
-            ));
-            oc2_result::OC2_RESULT_INVALID_UTF8
-        })?;
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            fail(MessageError::new(
-                MessageErrorKind::Syntax,
-                "",
-                format!("malformed JSON: {e}"),
-            ))
-        })?;
+        let value = parse_json(bytes).map_err(|e| r.last_error.fail(&e))?;
+        let fail = |e: MessageError| r.last_error.fail(&e);
         let response = Response::from_json_value(value).map_err(fail)?;
         let publish = r
             .rules

@@ -5,10 +5,10 @@ use std::ffi::c_char;
 
 use oc2::topics::{self, Peer, ResponseTopics, Role, Topics};
 
-use crate::error::{error_code, oc2_result};
+use crate::error::oc2_result;
 use crate::ffi::{
-    LastError, free_box, guard, guard_free, oc2_strings, to_c, try_cstr, try_cstr_array, try_mut,
-    try_opt_cstr, try_out, try_ref, write, write_text,
+    LastError, box_handle, free_box, guard, guard_free, oc2_strings, to_c, try_cstr,
+    try_cstr_array, try_mut, try_opt_cstr, try_out, try_ref, write, write_text,
 };
 use crate::message::oc2_message;
 
@@ -89,13 +89,7 @@ pub struct oc2_topics {
     topics: Topics,
     last_error: LastError,
 }
-
-impl oc2_topics {
-    fn fail(&mut self, e: &oc2::Error) -> oc2_result {
-        self.last_error.set(e.to_string());
-        error_code(e)
-    }
-}
+box_handle!(oc2_topics);
 
 /// Creates the standard layout (`oc2/cmd/...`, `oc2/rsp/...`), no prefix.
 #[unsafe(no_mangle)]
@@ -135,7 +129,7 @@ pub extern "C" fn oc2_topics_set_prefix(
             .topics
             .clone()
             .with_prefix(prefix)
-            .map_err(|e| t.fail(&e))?;
+            .map_err(|e| t.last_error.fail(&e))?;
         Ok(())
     })
 }
@@ -205,7 +199,7 @@ pub extern "C" fn oc2_topics_subscriptions(
         let subs = t
             .topics
             .subscriptions(role, id, &profiles)
-            .map_err(|e| t.fail(&e))?;
+            .map_err(|e| t.last_error.fail(&e))?;
         write(out, to_c(oc2_strings::from_iter(subs)));
         Ok(())
     })
@@ -227,7 +221,7 @@ pub extern "C" fn oc2_topics_command_topics(
         let list = t
             .topics
             .command_topics(&m.message)
-            .map_err(|e| t.fail(&e))?;
+            .map_err(|e| t.last_error.fail(&e))?;
         write(out, to_c(oc2_strings::from_iter(list)));
         Ok(())
     })
@@ -267,7 +261,7 @@ pub extern "C" fn oc2_topics_validate_id(
         let t = try_mut(topics)?;
         t.last_error.clear();
         let (what, id) = (try_cstr(what)?, try_cstr(id)?);
-        topics::validate_id(what, id).map_err(|e| t.fail(&e))
+        topics::validate_id(what, id).map_err(|e| t.last_error.fail(&e))
     })
 }
 

@@ -172,6 +172,207 @@ static void callbacks_and_options_check_their_arguments(void) {
     oc2_consumer_options_free(o);
 }
 
+/* A builder's setting as text, or "(absent)" / "(rc N)". */
+static const char *config_get(const oc2_config_builder *b, const char *name) {
+    static char text[256];
+    size_t n;
+    oc2_result rc = oc2_config_builder_get(b, name, text, sizeof text, &n);
+    if (rc == OC2_RESULT_ABSENT) return "(absent)";
+    if (rc != OC2_RESULT_OK) snprintf(text, sizeof text, "(rc %u)", (unsigned)rc);
+    return text;
+}
+
+static const char *options_get(const oc2_consumer_options *o, const char *name) {
+    static char text[256];
+    size_t n;
+    oc2_result rc = oc2_consumer_options_get(o, name, text, sizeof text, &n);
+    if (rc == OC2_RESULT_ABSENT) return "(absent)";
+    if (rc != OC2_RESULT_OK) snprintf(text, sizeof text, "(rc %u)", (unsigned)rc);
+    return text;
+}
+
+#define CHECK_TEXT(got, want)                                                     \
+    do {                                                                          \
+        const char *g_ = (got);                                                   \
+        test_checks++;                                                            \
+        if (strcmp(g_, (want)) != 0) {                                            \
+            fprintf(stderr, "%s:%d: %s is '%s', expected '%s'\n", __FILE__, __LINE__, #got, g_, (want)); \
+            test_failures++;                                                      \
+        }                                                                         \
+    } while (0)
+
+static int starts_with(const char *s, const char *prefix) {
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static const char *builder_error(const oc2_config_builder *b) {
+    static char text[512];
+    size_t n;
+    if (oc2_config_builder_last_error(b, text, sizeof text, &n) != OC2_RESULT_OK) return "(no text)";
+    return text;
+}
+
+static const char *options_error(const oc2_consumer_options *o) {
+    static char text[512];
+    size_t n;
+    if (oc2_consumer_options_last_error(o, text, sizeof text, &n) != OC2_RESULT_OK) return "(no text)";
+    return text;
+}
+
+/* oc2_config_builder_set takes every connection setting by its name, as
+ * text of its kind, and the typed setters land in the same settings. */
+static void config_settings_are_set_by_name_for_every_kind(void) {
+    oc2_config_builder *b = NULL;
+    CHECK_RC(oc2_config_builder_new("mqtt://127.0.0.1:1883", &b), OC2_RESULT_OK);
+    /* Text, path, list, flag, whole number, choice. */
+    CHECK_TEXT(config_get(b, "client_id"), "(absent)");
+    CHECK_RC(oc2_config_builder_set(b, "client_id", "fw-7"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "client_id"), "fw-7");
+    CHECK_RC(oc2_config_builder_set(b, "ca_file", "/etc/ssl/ca.pem"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "ca_file"), "/etc/ssl/ca.pem");
+    CHECK_RC(oc2_config_builder_set(b, "brokers", "mqtt://a:1883, mqtt://b:1883"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "brokers"), "mqtt://a:1883,mqtt://b:1883");
+    CHECK_RC(oc2_config_builder_add_broker(b, "mqtt://c:1883"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "brokers"), "mqtt://a:1883,mqtt://b:1883,mqtt://c:1883");
+    CHECK_RC(oc2_config_builder_set(b, "insecure_skip_verify", "yes"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "insecure_skip_verify"), "true");
+    CHECK_RC(oc2_config_builder_set(b, "keep_alive_secs", "45"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "keep_alive_secs"), "45");
+    CHECK_RC(oc2_config_builder_set(b, "mqtt_version", "3.1.1"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "mqtt_version"), "3.1.1");
+    CHECK_RC(oc2_config_builder_set(b, "peer", "otupy"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "peer"), "otupy");
+    CHECK_RC(oc2_config_builder_set(b, "response_topics", "both"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "response_topics"), "both");
+    /* A secret is set but never read back. */
+    CHECK_RC(oc2_config_builder_set(b, "password", "s3cret"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "password"), "(absent)");
+
+    /* The typed setters are the same settings; 0 / NULL / PEER put one back to its default. */
+    CHECK_RC(oc2_config_builder_set_keep_alive(b, 30), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "keep_alive_secs"), "30");
+    CHECK_RC(oc2_config_builder_set_mqtt_version(b, OC2_MQTT_V5), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "mqtt_version"), "5");
+    CHECK_RC(oc2_config_builder_set_message_expiry(b, 60), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "message_expiry_secs"), "60");
+    CHECK_RC(oc2_config_builder_set_message_expiry(b, 0), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "message_expiry_secs"), "(absent)");
+    CHECK_RC(oc2_config_builder_set_tls(b, NULL, "/etc/ssl/me.pem", "/etc/ssl/me.key"), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "ca_file"), "(absent)");
+    CHECK_TEXT(config_get(b, "key_file"), "/etc/ssl/me.key");
+    CHECK_TEXT(config_get(b, "cert_file"), "/etc/ssl/me.pem");
+    CHECK_RC(oc2_config_builder_set_response_topics(b, OC2_RESPONSE_TOPICS_PEER), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "response_topics"), "(absent)");
+    CHECK_RC(oc2_config_builder_set_credentials(b, "ops", NULL), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "username"), "ops");
+    CHECK_RC(oc2_config_builder_set_qos(b, 2), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "qos"), "2");
+
+    /* What build checks between settings still holds for a value set by name. */
+    oc2_config *c = NULL;
+    CHECK_RC(oc2_config_builder_set_tls(b, NULL, NULL, NULL), OC2_RESULT_OK);
+    CHECK_TEXT(config_get(b, "cert_file"), "(absent)");
+    CHECK_RC(oc2_config_builder_set(b, "qos", "0"), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_CONFIG);
+    CHECK(c == NULL);
+    CHECK_RC(oc2_config_builder_set(b, "qos", "1"), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_build(b, &c), OC2_RESULT_OK);
+    if (c == NULL) fprintf(stderr, "  last error: %s\n", builder_error(b));
+    oc2_config_free(c);
+    oc2_config_builder_free(b);
+}
+
+/* An unknown name or a value that does not fit its kind is a configuration
+ * error with core's text; nothing changes; NULL arguments are refused. */
+static void config_settings_by_name_refuse_unknown_names_and_bad_values(void) {
+    oc2_config_builder *b = NULL;
+    char text[8];
+    size_t n;
+    CHECK_RC(oc2_config_builder_new("mqtt://127.0.0.1:1883", &b), OC2_RESULT_OK);
+    CHECK_RC(oc2_config_builder_set(b, "keepalive", "30"), OC2_RESULT_CONFIG);
+    CHECK(starts_with(builder_error(b),
+                  "configuration: unknown setting 'keepalive' for ClientConfig; known: brokers, client_id, "
+                  "client_id_file, username, password,"));
+    CHECK(strstr(builder_error(b), "keep_alive_secs") != NULL);
+    CHECK_RC(oc2_config_builder_set(b, "qos", "two"), OC2_RESULT_CONFIG);
+    CHECK_TEXT(builder_error(b), "configuration: qos: expected a whole number from 0 to 255, found 'two'");
+    CHECK_RC(oc2_config_builder_set(b, "qos", "256"), OC2_RESULT_CONFIG);
+    CHECK_TEXT(builder_error(b), "configuration: qos: 256 is too large (at most 255)");
+    CHECK_RC(oc2_config_builder_set(b, "insecure_skip_verify", "maybe"), OC2_RESULT_CONFIG);
+    CHECK_TEXT(builder_error(b), "configuration: insecure_skip_verify: expected true or false, found 'maybe'");
+    CHECK_RC(oc2_config_builder_set(b, "mqtt_version", "6"), OC2_RESULT_CONFIG);
+    CHECK_TEXT(builder_error(b), "configuration: mqtt_version: unknown MQTT version '6'; expected 5, 3.1.1 or auto");
+    CHECK_TEXT(config_get(b, "qos"), "1");
+    CHECK_TEXT(config_get(b, "mqtt_version"), "auto");
+    /* A success clears the last error. */
+    CHECK_RC(oc2_config_builder_set(b, "qos", "2"), OC2_RESULT_OK);
+    CHECK_TEXT(builder_error(b), "");
+
+    CHECK_RC(oc2_config_builder_set(NULL, "qos", "1"), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_config_builder_set(b, NULL, "1"), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_config_builder_set(b, "qos", NULL), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_config_builder_set(b, "q\xffos", "1"), OC2_RESULT_INVALID_UTF8);
+    CHECK_RC(oc2_config_builder_set(b, "client_id", "\xff"), OC2_RESULT_INVALID_UTF8);
+    CHECK_RC(oc2_config_builder_get(NULL, "qos", text, sizeof text, &n), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_config_builder_get(b, NULL, text, sizeof text, &n), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_config_builder_get(b, "qos", text, sizeof text, NULL), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_config_builder_get(b, "keepalive", text, sizeof text, &n), OC2_RESULT_CONFIG);
+    CHECK_RC(oc2_config_builder_get(b, "brokers", text, sizeof text, &n), OC2_RESULT_INSUFFICIENT_SIZE);
+    CHECK(n == strlen("mqtt://127.0.0.1:1883") + 1);
+    CHECK_TEXT(config_get(b, "qos"), "2");
+    oc2_config_builder_free(b);
+}
+
+/* oc2_consumer_options_set: the same for a consumer's options (numbers,
+ * seconds, lists of pairs), and the typed setters' refusals carry text. */
+static void consumer_options_are_set_by_name(void) {
+    oc2_consumer_options *o = NULL;
+    uint64_t secs = 0;
+    CHECK_RC(oc2_consumer_options_new("fw-1", &o), OC2_RESULT_OK);
+    CHECK_TEXT(options_get(o, "device_id"), "fw-1");
+    CHECK_RC(oc2_consumer_options_set(o, "rate_limit", "2.5"), OC2_RESULT_OK);
+    CHECK_TEXT(options_get(o, "rate_limit"), "2.5");
+    CHECK_RC(oc2_consumer_options_set(o, "handler_timeout_secs", "0.25"), OC2_RESULT_OK);
+    CHECK_TEXT(options_get(o, "handler_timeout_secs"), "0.25");
+    CHECK_RC(oc2_consumer_options_set_handler_timeout(o, 500), OC2_RESULT_OK);
+    CHECK_TEXT(options_get(o, "handler_timeout_secs"), "0.5");
+    CHECK_RC(oc2_consumer_options_set_handler_timeout(o, 0), OC2_RESULT_OK);
+    CHECK_TEXT(options_get(o, "handler_timeout_secs"), "(absent)");
+    CHECK_RC(oc2_consumer_options_set(o, "freshness_secs", "600"), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_freshness(o, &secs), OC2_RESULT_OK);
+    CHECK(secs == 600);
+    CHECK_RC(oc2_consumer_options_set(o, "handle_features", "on"), OC2_RESULT_OK);
+    CHECK_TEXT(options_get(o, "handle_features"), "true");
+    CHECK_RC(oc2_consumer_options_set(o, "pairs", "deny:ipv4_net, query:features"), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_add_pair(o, "allow", "ipv4_net"), OC2_RESULT_OK);
+    CHECK_TEXT(options_get(o, "pairs"), "deny:ipv4_net,query:features,allow:ipv4_net");
+    CHECK_RC(oc2_consumer_options_add_profile(o, "slpf"), OC2_RESULT_OK);
+    CHECK_TEXT(options_get(o, "profiles"), "slpf");
+    CHECK_RC(oc2_consumer_options_set(o, "journal", "/var/lib/fw/journal"), OC2_RESULT_OK);
+    CHECK_TEXT(options_get(o, "journal"), "/var/lib/fw/journal");
+
+    CHECK_RC(oc2_consumer_options_set(o, "device", "fw-2"), OC2_RESULT_CONFIG);
+    CHECK(starts_with(options_error(o), "configuration: unknown setting 'device' for ConsumerOptions; known: device_id, profiles,"));
+    CHECK_RC(oc2_consumer_options_set(o, "rate_limit", "0"), OC2_RESULT_CONFIG);
+    CHECK_TEXT(options_error(o), "configuration: rate_limit: expected a finite number greater than 0, found 0");
+    CHECK_RC(oc2_consumer_options_set(o, "pairs", "deny"), OC2_RESULT_CONFIG);
+    CHECK_TEXT(options_error(o), "configuration: pairs: pair 'deny': expected ACTION:TARGET, e.g. deny:ipv4_connection");
+    CHECK_TEXT(options_get(o, "pairs"), "deny:ipv4_net,query:features,allow:ipv4_net");
+    CHECK_RC(oc2_consumer_options_set_rate_limit(o, -1.0), OC2_RESULT_INVALID_ARGUMENT);
+    CHECK_TEXT(options_error(o), "configuration: rate_limit: expected a finite number greater than 0, found -1");
+    CHECK_TEXT(options_get(o, "rate_limit"), "2.5");
+    CHECK_RC(oc2_consumer_options_set_rate_limit(o, 30.0), OC2_RESULT_OK);
+    CHECK_TEXT(options_error(o), "");
+
+    CHECK_RC(oc2_consumer_options_set(NULL, "group", "g"), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_options_set(o, NULL, "g"), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_options_set(o, "group", NULL), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_options_get(o, "group", NULL, 0, NULL), OC2_RESULT_NULL_PARAMETER);
+    CHECK_TEXT(options_get(o, "group"), "(absent)");
+    CHECK_TEXT(options_get(o, "device"), "(rc 201)");
+    oc2_consumer_options_free(o);
+}
+
 static void null_arguments_are_refused(void) {
     oc2_codec *codec = NULL;
     oc2_str s = {NULL, 0};
@@ -746,6 +947,9 @@ int main(void) {
     RUN(result_str_is_the_same_static_text);
     RUN(version_macros_match_the_library);
     RUN(callbacks_and_options_check_their_arguments);
+    RUN(config_settings_are_set_by_name_for_every_kind);
+    RUN(config_settings_by_name_refuse_unknown_names_and_bad_values);
+    RUN(consumer_options_are_set_by_name);
     RUN(null_arguments_are_refused);
     RUN(decoded_message_exposes_its_fields);
     RUN(decode_errors_say_what_and_where);

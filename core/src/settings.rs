@@ -93,6 +93,9 @@ pub struct Setting {
     pub kind: Kind,
     /// Never shown (a password): [`Settings::changed`] reports it as set, not its value.
     pub secret: bool,
+    /// A list ([`Kind::Texts`]) that hosts also take as one text alone (`to: "fw-1"`);
+    /// other lists refuse a lone text, the usual slip (`profiles: "slpf"`).
+    pub single: bool,
     /// What it means, one line.
     pub doc: &'static str,
 }
@@ -102,6 +105,7 @@ const fn s(name: &'static str, kind: Kind, doc: &'static str) -> Setting {
         name,
         kind,
         secret: false,
+        single: false,
         doc,
     }
 }
@@ -178,6 +182,30 @@ pub enum Spelling {
 }
 
 impl Spelling {
+    /// Whether `key` is `name` (snake case) spelled this way; unlike
+    /// [`Spelling::spell`], without building the spelling (for per-call option lookups).
+    pub fn matches(self, name: &str, key: &str) -> bool {
+        match self {
+            Self::Snake => name == key,
+            Self::Camel => {
+                let mut key = key.bytes();
+                let mut upper = false;
+                for b in name.bytes() {
+                    if b == b'_' {
+                        upper = true;
+                        continue;
+                    }
+                    let want = if upper { b.to_ascii_uppercase() } else { b };
+                    upper = false;
+                    if key.next() != Some(want) {
+                        return false;
+                    }
+                }
+                key.next().is_none()
+            }
+        }
+    }
+
     /// `name` (snake case) spelled this way.
     pub fn spell(self, name: &str) -> Cow<'_, str> {
         match self {
@@ -219,7 +247,7 @@ pub trait Settings: Default {
     fn setting(spelling: Spelling, key: &str) -> Result<&'static Setting> {
         Self::SETTINGS
             .iter()
-            .find(|s| spelling.spell(s.name) == key)
+            .find(|s| spelling.matches(s.name, key))
             .ok_or_else(|| {
                 let known: Vec<_> = Self::SETTINGS
                     .iter()
@@ -244,6 +272,32 @@ pub trait Settings: Default {
                 Error::Config(why) => Error::Config(format!("{key}: {why}")),
                 other => other,
             })
+    }
+
+    /// Sets the setting the caller calls `key` from text ([`Value::parse`] by its kind):
+    /// how C and command lines hand settings over. Errors name `key` as [`Settings::set`]'s do.
+    fn set_text(&mut self, spelling: Spelling, key: &str, text: &str) -> Result<()> {
+        let setting = Self::setting(spelling, key)?;
+        let value = Value::parse(setting.kind, text).map_err(|e| match e {
+            Error::Config(why) => Error::Config(format!("{key}: {why}")),
+            other => other,
+        })?;
+        self.set(spelling, key, value)
+    }
+
+    /// Clears `name` (snake case), a setting whose default is unset (`get_value` gives `None`).
+    fn clear_value(&mut self, name: &str) -> Result<()> {
+        Err(Error::Config(format!("no optional setting '{name}'")))
+    }
+
+    /// Puts the setting the caller calls `key` back to its default; an optional
+    /// one is unset (C's `NULL`, a message expiry of 0).
+    fn unset(&mut self, spelling: Spelling, key: &str) -> Result<()> {
+        let setting = Self::setting(spelling, key)?;
+        match Self::default().get_value(setting.name) {
+            Some(v) => self.set_value(setting.name, v),
+            None => self.clear_value(setting.name),
+        }
     }
 
     /// The value of the setting the caller calls `key` (`None`: unset).
@@ -508,6 +562,23 @@ impl Settings for ClientConfig {
         Ok(())
     }
 
+    fn clear_value(&mut self, name: &str) -> Result<()> {
+        match name {
+            "client_id" => self.client_id = None,
+            "client_id_file" => self.client_id_file = None,
+            "username" => self.username = None,
+            "password" => self.password = None,
+            "ca_file" => self.ca_file = None,
+            "cert_file" => self.cert_file = None,
+            "key_file" => self.key_file = None,
+            "message_expiry_secs" => self.message_expiry_secs = None,
+            "topic_prefix" => self.topic_prefix = None,
+            "response_topics" => self.response_topics = None,
+            _ => return Err(unknown(name)),
+        }
+        Ok(())
+    }
+
     fn get_value(&self, name: &str) -> Option<Value> {
         Some(match name {
             "brokers" => Value::Texts(self.brokers.clone()),
@@ -619,6 +690,17 @@ impl Settings for ConsumerOptions {
         Ok(())
     }
 
+    fn clear_value(&mut self, name: &str) -> Result<()> {
+        match name {
+            "rate_limit" => self.rate_limit = None,
+            "group" => self.group = None,
+            "handler_timeout_secs" => self.handler_timeout = None,
+            "journal" => self.journal = None,
+            _ => return Err(unknown(name)),
+        }
+        Ok(())
+    }
+
     fn get_value(&self, name: &str) -> Option<Value> {
         Some(match name {
             "device_id" => Value::Text(self.device_id.clone()),
@@ -638,14 +720,26 @@ impl Settings for ConsumerOptions {
     }
 }
 
+impl ConsumerOptions {
+    /// The settings [`rules::ConsumerRules`] takes: all but the last two,
+    /// `handler_timeout_secs` and `journal`, which only a connected consumer
+    /// (`client::Consumer`, its `serve` and its restarts) uses.
+    pub const RULES_SETTINGS: &'static [Setting] = <Self as Settings>::SETTINGS
+        .split_at(<Self as Settings>::SETTINGS.len() - 2)
+        .0;
+}
+
 impl Settings for SendOptions {
     const NAME: &'static str = "SendOptions";
     const SETTINGS: &'static [Setting] = &[
-        s(
-            "to",
-            Kind::Texts,
-            "recipients: each gets the command on oc2/cmd/device/<id> and must answer",
-        ),
+        Setting {
+            single: true,
+            ..s(
+                "to",
+                Kind::Texts,
+                "recipients: each gets the command on oc2/cmd/device/<id> and must answer",
+            )
+        },
         s(
             "profile",
             Kind::Text,
@@ -691,6 +785,15 @@ impl Settings for SendOptions {
                     .parse::<Dialect>()
                     .map_err(|e| Error::Config(e.to_string()))?;
             }
+            _ => return Err(unknown(name)),
+        }
+        Ok(())
+    }
+
+    fn clear_value(&mut self, name: &str) -> Result<()> {
+        match name {
+            "profile" => self.profile = None,
+            "expect" => self.expect = None,
             _ => return Err(unknown(name)),
         }
         Ok(())
@@ -856,6 +959,105 @@ mod tests {
                 ("qos", Some("2".into())),
             ]
         );
+    }
+
+    #[test]
+    fn every_setting_can_be_put_back_to_its_default() {
+        fn resets<T: Settings + PartialEq + fmt::Debug>() {
+            for st in T::SETTINGS {
+                let mut t = T::default();
+                let sample = match st.kind {
+                    Kind::Flag => Value::Flag(true),
+                    Kind::Count { .. } => Value::Count(1),
+                    Kind::Seconds | Kind::Duration | Kind::Number => Value::Number(1.5),
+                    Kind::Text | Kind::Path => Value::Text("x".into()),
+                    Kind::Texts if st.name == "pairs" => Value::Text("deny:ipv4_net".into()),
+                    Kind::Texts => Value::Text("x".into()),
+                    Kind::Choice { values, .. } => Value::Text(values[1].into()),
+                };
+                t.set(Spelling::Snake, st.name, sample)
+                    .unwrap_or_else(|e| panic!("{}: {e}", st.name));
+                t.unset(Spelling::Snake, st.name)
+                    .unwrap_or_else(|e| panic!("{}: {e}", st.name));
+                assert_eq!(t, T::default(), "{}", st.name);
+            }
+        }
+        resets::<ClientConfig>();
+        resets::<ConsumerOptions>();
+        resets::<SendOptions>();
+    }
+
+    #[test]
+    fn text_is_set_by_the_kind_of_its_setting_and_errors_name_the_key() {
+        let mut c = ClientConfig::default();
+        c.set_text(Spelling::Snake, "keep_alive_secs", "30")
+            .unwrap();
+        assert_eq!(c.keep_alive_secs, 30);
+        c.set_text(Spelling::Snake, "brokers", "mqtt://a:1, mqtt://b:2")
+            .unwrap();
+        assert_eq!(c.brokers, ["mqtt://a:1", "mqtt://b:2"]);
+        assert_eq!(
+            c.set_text(Spelling::Snake, "qos", "two")
+                .unwrap_err()
+                .to_string(),
+            "configuration: qos: expected a whole number from 0 to 255, found 'two'"
+        );
+        assert!(
+            c.set_text(Spelling::Snake, "qos2", "1")
+                .unwrap_err()
+                .to_string()
+                .starts_with("configuration: unknown setting 'qos2' for ClientConfig")
+        );
+    }
+
+    #[test]
+    fn matches_agrees_with_spell_for_every_setting() {
+        fn agrees<T: Settings>() {
+            for st in T::SETTINGS {
+                for sp in [Spelling::Snake, Spelling::Camel] {
+                    let spelt = sp.spell(st.name);
+                    assert!(sp.matches(st.name, &spelt), "{}", st.name);
+                    assert!(!sp.matches(st.name, &spelt[1..]), "{}", st.name);
+                    assert!(!sp.matches(st.name, &format!("{spelt}x")), "{}", st.name);
+                }
+            }
+        }
+        agrees::<ClientConfig>();
+        agrees::<ConsumerOptions>();
+        agrees::<SendOptions>();
+        assert!(!Spelling::Camel.matches("keep_alive_secs", "keep_alive_secs"));
+        assert!(!Spelling::Camel.matches("keep_alive_secs", "keepalivesecs"));
+    }
+
+    #[test]
+    fn consumer_rules_take_every_consumer_setting_but_serves_own() {
+        let names: Vec<_> = ConsumerOptions::RULES_SETTINGS
+            .iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "device_id",
+                "profiles",
+                "pairs",
+                "args",
+                "rate_limit",
+                "group",
+                "handle_features",
+                "freshness_secs"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_recipients_take_one_text_alone() {
+        let single = |t: &[Setting]| -> Vec<&str> {
+            t.iter().filter(|s| s.single).map(|s| s.name).collect()
+        };
+        assert!(single(ClientConfig::SETTINGS).is_empty());
+        assert!(single(ConsumerOptions::SETTINGS).is_empty());
+        assert_eq!(single(SendOptions::SETTINGS), ["to"]);
     }
 
     #[test]
