@@ -2,19 +2,18 @@
 //! on the shared tokio runtime, with the GIL released, checking for signals.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString};
 
-use oc2mqtt::client::{ClientConfig, MqttVersion, Stats};
+use oc2mqtt::client::{ClientConfig, Stats};
 use oc2mqtt::topics::{Peer, ResponseTopics};
 
 use crate::convert;
 use crate::errors::IntoPyResult;
-use crate::repr::Repr;
+use crate::settings::{self, kwargs};
 
 /// How often a blocking wait wakes up to let Python handle signals (Ctrl-C).
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
@@ -39,74 +38,7 @@ where
     }
 }
 
-/// A duration in seconds (int or float, finite, not negative).
-pub fn seconds_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Duration> {
-    let secs: f64 = if obj.cast::<PyFloat>().is_ok()
-        || (obj.cast::<PyInt>().is_ok() && obj.cast::<pyo3::types::PyBool>().is_err())
-    {
-        obj.extract()?
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "{what}: expected a number of seconds (int or float), found {}",
-            obj.get_type().name()?
-        )));
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{what}: expected a finite, non-negative number of seconds, found {secs}"
-        ))
-    })
-}
-
-/// An optional duration (`None` → `default`).
-pub fn opt_seconds_arg(
-    obj: Option<&Bound<'_, PyAny>>,
-    what: &str,
-    default: Option<Duration>,
-) -> PyResult<Option<Duration>> {
-    match obj.filter(|o| !o.is_none()) {
-        None => Ok(default),
-        Some(o) => seconds_arg(o, what).map(Some),
-    }
-}
-
-fn u32_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u32> {
-    let v = convert::u64_arg(obj, what)?;
-    u32::try_from(v).map_err(|_| PyValueError::new_err(format!("{what}: {v} is too large")))
-}
-
-pub(crate) fn path_arg(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<PathBuf>> {
-    match obj.filter(|o| !o.is_none()) {
-        None => Ok(None),
-        Some(o) => {
-            if o.cast::<PyString>().is_ok() || o.hasattr("__fspath__")? {
-                Ok(Some(o.extract::<PathBuf>()?))
-            } else {
-                Err(PyTypeError::new_err(format!(
-                    "{what}: expected a path (str or os.PathLike), found {}",
-                    o.get_type().name()?
-                )))
-            }
-        }
-    }
-}
-
-fn brokers_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    if obj.cast::<PyString>().is_ok() {
-        return Ok(vec![convert::string_arg(obj, "broker")?]);
-    }
-    if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() {
-        return convert::string_list(obj, "broker");
-    }
-    Err(PyTypeError::new_err(format!(
-        "broker: expected a URL (mqtt://, mqtts://, ws:// or wss://) or a list of them, found {}",
-        obj.get_type().name()?
-    )))
-}
-
-fn set<'a, 'py>(o: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
-    o.filter(|x| !x.is_none())
-}
+pub use crate::settings::opt_seconds_arg;
 
 /// How to reach and talk to the broker; checked when made (a `ConfigError`
 /// or `IoError` names the setting).
@@ -175,74 +107,46 @@ impl PyClientConfig {
         connect_timeout_secs: Option<&Bound<'_, PyAny>>,
         max_payload: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let mut c = ClientConfig {
-            brokers: brokers_arg(broker)?,
-            ..ClientConfig::default()
-        };
-        c.client_id = convert::opt_string_arg(client_id, "client_id")?;
-        c.client_id_file = path_arg(client_id_file, "client_id_file")?;
-        c.username = convert::opt_string_arg(username, "username")?;
-        c.password = convert::opt_string_arg(password, "password")?;
-        c.ca_file = path_arg(ca_file, "ca_file")?;
-        c.cert_file = path_arg(cert_file, "cert_file")?;
-        c.key_file = path_arg(key_file, "key_file")?;
-        c.insecure_skip_verify =
-            convert::bool_arg(insecure_skip_verify, "insecure_skip_verify", false)?;
-        if let Some(v) = set(keep_alive_secs) {
-            c.keep_alive_secs = u32_arg(v, "keep_alive_secs")?;
-        }
-        if let Some(v) = set(session_expiry_secs) {
-            c.session_expiry_secs = u32_arg(v, "session_expiry_secs")?;
-        }
-        if let Some(v) = set(qos) {
-            let q = convert::u64_arg(v, "qos")?;
-            c.qos = u8::try_from(q)
-                .map_err(|_| PyValueError::new_err(format!("qos: {q} is too large")))?;
-        }
-        if let Some(v) = set(mqtt_version) {
-            let text = if v.cast::<PyString>().is_ok() {
-                convert::string_arg(v, "mqtt_version")?
-            } else if v.cast::<PyInt>().is_ok() || v.cast::<PyFloat>().is_ok() {
-                v.str()?.to_string()
-            } else {
-                return Err(PyTypeError::new_err(format!(
-                    "mqtt_version: expected \"5\", \"3.1.1\" or \"auto\", found {}",
-                    v.get_type().name()?
-                )));
-            };
-            c.mqtt_version = text.parse::<MqttVersion>().py_err(py)?;
-        }
-        if let Some(v) = set(message_expiry_secs) {
-            c.message_expiry_secs = Some(u32_arg(v, "message_expiry_secs")?);
-        }
-        c.topic_prefix = convert::opt_string_arg(topic_prefix, "topic_prefix")?;
-        c.otupy_compat = convert::bool_arg(otupy_compat, "otupy_compat", false)?;
-        if let Some(p) = peer_arg(py, peer)? {
-            c.peer = p;
-        }
-        c.response_topics = response_topics_arg(py, response_topics)?;
-        if let Some(v) = set(connect_timeout_secs) {
-            c.connect_timeout_secs = u32_arg(v, "connect_timeout_secs")?;
-        }
-        if let Some(v) = set(max_payload) {
-            let n = convert::u64_arg(v, "max_payload")?;
-            c.max_payload = usize::try_from(n).unwrap_or(usize::MAX);
-        }
+        let c: ClientConfig = settings::build(
+            py,
+            &kwargs![
+                broker,
+                client_id,
+                client_id_file,
+                username,
+                password,
+                ca_file,
+                cert_file,
+                key_file,
+                insecure_skip_verify,
+                keep_alive_secs,
+                session_expiry_secs,
+                qos,
+                mqtt_version,
+                message_expiry_secs,
+                topic_prefix,
+                otupy_compat,
+                peer,
+                response_topics,
+                connect_timeout_secs,
+                max_payload,
+            ],
+        )?;
         c.validate().py_err(py)?;
         Ok(Self { inner: c })
     }
 
     #[getter]
-    fn brokers(&self) -> Vec<String> {
-        self.inner.brokers.clone()
+    fn brokers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "brokers")
     }
     #[getter]
-    fn client_id(&self) -> Option<String> {
-        self.inner.client_id.clone()
+    fn client_id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "client_id")
     }
     #[getter]
-    fn username(&self) -> Option<String> {
-        self.inner.username.clone()
+    fn username<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "username")
     }
     /// Whether a password is set (the password itself is not readable back).
     #[getter]
@@ -250,48 +154,48 @@ impl PyClientConfig {
         self.inner.password.is_some()
     }
     #[getter]
-    fn ca_file(&self) -> Option<PathBuf> {
-        self.inner.ca_file.clone()
+    fn ca_file<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "ca_file")
     }
     #[getter]
-    fn cert_file(&self) -> Option<PathBuf> {
-        self.inner.cert_file.clone()
+    fn cert_file<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "cert_file")
     }
     #[getter]
-    fn key_file(&self) -> Option<PathBuf> {
-        self.inner.key_file.clone()
+    fn key_file<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "key_file")
     }
     #[getter]
-    fn insecure_skip_verify(&self) -> bool {
-        self.inner.insecure_skip_verify
+    fn insecure_skip_verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "insecure_skip_verify")
     }
     #[getter]
-    fn keep_alive_secs(&self) -> u32 {
-        self.inner.keep_alive_secs
+    fn keep_alive_secs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "keep_alive_secs")
     }
     #[getter]
-    fn session_expiry_secs(&self) -> u32 {
-        self.inner.session_expiry_secs
+    fn session_expiry_secs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "session_expiry_secs")
     }
     #[getter]
-    fn qos(&self) -> u8 {
-        self.inner.qos
+    fn qos<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "qos")
     }
     #[getter]
-    fn mqtt_version(&self) -> String {
-        self.inner.mqtt_version.to_string()
+    fn mqtt_version<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "mqtt_version")
     }
     #[getter]
-    fn message_expiry_secs(&self) -> Option<u32> {
-        self.inner.message_expiry_secs
+    fn message_expiry_secs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "message_expiry_secs")
     }
     #[getter]
-    fn topic_prefix(&self) -> Option<String> {
-        self.inner.topic_prefix.clone()
+    fn topic_prefix<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "topic_prefix")
     }
     #[getter]
-    fn otupy_compat(&self) -> bool {
-        self.inner.otupy_compat
+    fn otupy_compat<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "otupy_compat")
     }
     /// The peers suited: `peer`, or "otupy" when `otupy_compat`.
     #[getter]
@@ -300,87 +204,28 @@ impl PyClientConfig {
     }
     /// Where a consumer's responses go, or None: as the peer has it.
     #[getter]
-    fn response_topics(&self) -> Option<&'static str> {
-        self.inner.response_topics.map(ResponseTopics::as_str)
+    fn response_topics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "response_topics")
     }
     #[getter]
-    fn connect_timeout_secs(&self) -> u32 {
-        self.inner.connect_timeout_secs
+    fn connect_timeout_secs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "connect_timeout_secs")
     }
     #[getter]
-    fn max_payload(&self) -> usize {
-        self.inner.max_payload
+    fn max_payload<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, &self.inner, "max_payload")
     }
 
     /// The broker(s) and every setting that is not at its default; never the password.
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let c = &self.inner;
-        let d = ClientConfig::default();
-        let r = Repr::new(py, "ClientConfig");
-        let r = match c.brokers.as_slice() {
-            [one] => r.arg(one)?,
-            many => r.arg(many)?,
-        };
-        let mut r = r
-            .field_if(c.client_id.is_some(), "client_id", &c.client_id)?
-            .field_if(
-                c.client_id_file.is_some(),
-                "client_id_file",
-                &c.client_id_file,
-            )?
-            .field_if(c.username.is_some(), "username", &c.username)?;
-        if c.password.is_some() {
-            r = r.raw("password", "<hidden>");
-        }
-        r.field_if(c.ca_file.is_some(), "ca_file", &c.ca_file)?
-            .field_if(c.cert_file.is_some(), "cert_file", &c.cert_file)?
-            .field_if(c.key_file.is_some(), "key_file", &c.key_file)?
-            .field_if(c.insecure_skip_verify, "insecure_skip_verify", true)?
-            .field_if(
-                c.keep_alive_secs != d.keep_alive_secs,
-                "keep_alive_secs",
-                c.keep_alive_secs,
-            )?
-            .field_if(
-                c.session_expiry_secs != d.session_expiry_secs,
-                "session_expiry_secs",
-                c.session_expiry_secs,
-            )?
-            .field_if(c.qos != d.qos, "qos", c.qos)?
-            .field_if(
-                c.mqtt_version != d.mqtt_version,
-                "mqtt_version",
-                c.mqtt_version.to_string(),
-            )?
-            .field_if(
-                c.message_expiry_secs.is_some(),
-                "message_expiry_secs",
-                c.message_expiry_secs,
-            )?
-            .field_if(c.topic_prefix.is_some(), "topic_prefix", &c.topic_prefix)?
-            .field_if(c.otupy_compat, "otupy_compat", true)?
-            .field_if(c.peer != d.peer, "peer", c.peer.as_str())?
-            .field_if(
-                c.response_topics.is_some(),
-                "response_topics",
-                c.response_topics.map(ResponseTopics::as_str),
-            )?
-            .field_if(
-                c.connect_timeout_secs != d.connect_timeout_secs,
-                "connect_timeout_secs",
-                c.connect_timeout_secs,
-            )?
-            .field_if(c.max_payload != d.max_payload, "max_payload", c.max_payload)
-            .map(Repr::finish)
+        settings::repr(py, "ClientConfig", &self.inner, &["brokers"])
     }
 }
 
 /// A peer name ("spec", "otupy", "yuuki", "oif"); None when not given.
 pub fn peer_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Peer>> {
-    convert::opt_string_arg(obj, "peer")?
-        .map(|p| p.parse::<Peer>())
-        .transpose()
-        .py_err(py)
+    let c: ClientConfig = settings::build(py, &[("peer", obj)])?;
+    Ok(obj.filter(|o| !o.is_none()).map(|_| c.peer))
 }
 
 /// Where responses go ("shared", "producer", "both"); None when not given.
@@ -388,10 +233,8 @@ pub fn response_topics_arg(
     py: Python<'_>,
     obj: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Option<ResponseTopics>> {
-    convert::opt_string_arg(obj, "response_topics")?
-        .map(|r| r.parse::<ResponseTopics>())
-        .transpose()
-        .py_err(py)
+    let c: ClientConfig = settings::build(py, &[("response_topics", obj)])?;
+    Ok(c.response_topics)
 }
 
 /// A config argument: a `ClientConfig` or a broker URL.
@@ -413,16 +256,5 @@ pub fn config_arg(obj: &Bound<'_, PyAny>) -> PyResult<ClientConfig> {
 /// Counters as a dict, with the MQTT version spoken (`"5"`, `"3.1.1"`, or
 /// None before the first connection).
 pub fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("mqtt_version", s.mqtt_version.map(|v| v.to_string()))?;
-    d.set_item("published", s.published)?;
-    d.set_item("received", s.received)?;
-    d.set_item("duplicates", s.duplicates)?;
-    d.set_item("decode_errors", s.decode_errors)?;
-    d.set_item("unsolicited", s.unsolicited)?;
-    d.set_item("reconnects", s.reconnects)?;
-    d.set_item("publish_errors", s.publish_errors)?;
-    d.set_item("discarded", s.discarded)?;
-    d.set_item("stale", s.stale)?;
-    Ok(d)
+    Ok(crate::pyser::to_py(py, s)?.cast_into::<PyDict>()?)
 }

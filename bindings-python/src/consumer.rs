@@ -9,7 +9,7 @@ use crate::aio::{PyConnecting, detached, future_into_py, future_into_py_or, read
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyInt, PyList, PyTuple, PyType};
+use pyo3::types::{PyDict, PyInt, PyTuple, PyType};
 
 use oc2mqtt::client::{Consumer, ConsumerOptions, Incoming};
 use oc2mqtt::message::{Message, Response};
@@ -19,6 +19,7 @@ use crate::codec::{command_to_dict, message_to_dict, response_arg, response_valu
 use crate::convert;
 use crate::errors::IntoPyResult;
 use crate::repr::Repr;
+use crate::settings::{self, kwargs};
 
 /// A command for the application, with the means to answer it.
 #[pyclass(name = "Incoming", module = "oc2mqtt", frozen)]
@@ -211,95 +212,6 @@ fn call_handler(handler: &Py<PyAny>, msg: &Message) -> Result<Option<Response>, 
     .unwrap_or_else(|| Err("the Python interpreter is shutting down".to_owned()))
 }
 
-/// Action/target pairs: `{"deny": ["ipv4_net"], ...}` (the shape of LS 4.1
-/// and of `query features` results) or `[("deny", "ipv4_net"), ...]`.
-fn pairs_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
-    let Some(obj) = obj.filter(|o| !o.is_none()) else {
-        return Ok(Vec::new());
-    };
-    if let Ok(d) = obj.cast::<PyDict>() {
-        let mut out = Vec::new();
-        for (action, targets) in d.iter() {
-            let action = convert::string_arg(&action, "pairs key")?;
-            let at = format!("pairs['{action}']");
-            for target in convert::string_list(&targets, &at)? {
-                out.push((action.clone(), target));
-            }
-        }
-        return Ok(out);
-    }
-    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
-        l.iter().collect()
-    } else if let Ok(t) = obj.cast::<PyTuple>() {
-        t.iter().collect()
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "pairs: expected a dict {{action: [targets]}} or a list of (action, target) pairs, found {}",
-            obj.get_type().name()?
-        )));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let at = format!("pairs[{i}]");
-            let parts = convert::string_list(p, &at).map_err(|_| {
-                PyTypeError::new_err(format!("{at}: expected an (action, target) pair of str"))
-            })?;
-            match <[String; 2]>::try_from(parts) {
-                Ok([a, t]) => Ok((a, t)),
-                Err(v) => Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "{at}: expected an (action, target) pair, found {} items",
-                    v.len()
-                ))),
-            }
-        })
-        .collect()
-}
-
-/// Consumer options from the constructor's arguments (also `ConsumerRules`'s).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn consumer_options(
-    device_id: &Bound<'_, PyAny>,
-    profiles: Option<&Bound<'_, PyAny>>,
-    pairs: Option<&Bound<'_, PyAny>>,
-    args: Option<&Bound<'_, PyAny>>,
-    rate_limit: Option<&Bound<'_, PyAny>>,
-    group: Option<&Bound<'_, PyAny>>,
-    handle_features: Option<&Bound<'_, PyAny>>,
-    freshness_secs: Option<&Bound<'_, PyAny>>,
-) -> PyResult<ConsumerOptions> {
-    let mut o = ConsumerOptions::new(convert::string_arg(device_id, "device_id")?);
-    if let Some(p) = profiles.filter(|p| !p.is_none()) {
-        o.profiles = convert::string_list(p, "profiles")?;
-    }
-    o.pairs = pairs_arg(pairs)?;
-    if let Some(a) = args.filter(|a| !a.is_none()) {
-        o.args = convert::string_list(a, "args")?;
-    }
-    if let Some(r) = rate_limit.filter(|r| !r.is_none()) {
-        o.rate_limit = Some(convert::f64_arg(r, "rate_limit")?);
-    }
-    o.group = convert::opt_string_arg(group, "group")?;
-    o.handle_features = convert::bool_arg(handle_features, "handle_features", false)?;
-    if let Some(f) = freshness_secs.filter(|f| !f.is_none()) {
-        o.freshness_secs = convert::u64_arg(f, "freshness_secs")?;
-    }
-    Ok(o)
-}
-
-/// The options of a connected consumer only (not `ConsumerRules`'s): its
-/// journal and `serve()`'s handler time limit.
-fn connection_options(
-    o: &mut ConsumerOptions,
-    journal: Option<&Bound<'_, PyAny>>,
-    handler_timeout: Option<&Bound<'_, PyAny>>,
-) -> PyResult<()> {
-    o.journal = crate::client::path_arg(journal, "journal")?;
-    o.handler_timeout = opt_seconds_arg(handler_timeout, "handler_timeout", None)?;
-    Ok(())
-}
-
 fn check_handler(handler: &Bound<'_, PyAny>, returns: &str) -> PyResult<()> {
     if handler.is_callable() {
         return Ok(());
@@ -448,17 +360,21 @@ impl PyConsumer {
         handler_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = config_arg(config)?;
-        let mut o = consumer_options(
-            device_id,
-            profiles,
-            pairs,
-            args,
-            rate_limit,
-            group,
-            handle_features,
-            freshness_secs,
+        let o: ConsumerOptions = settings::build(
+            py,
+            &kwargs![
+                device_id,
+                profiles,
+                pairs,
+                args,
+                rate_limit,
+                group,
+                handle_features,
+                freshness_secs,
+                journal,
+                handler_timeout,
+            ],
         )?;
-        connection_options(&mut o, journal, handler_timeout)?;
         crate::logging::refresh_logging();
         let inner = wait(py, Consumer::connect(config, o))?.py_err(py)?;
         Ok(Self::wrap(inner))
@@ -491,17 +407,21 @@ impl PyConsumer {
         handler_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyConnecting> {
         let config = config_arg(config)?;
-        let mut o = consumer_options(
-            device_id,
-            profiles,
-            pairs,
-            args,
-            rate_limit,
-            group,
-            handle_features,
-            freshness_secs,
+        let o: ConsumerOptions = settings::build(
+            py,
+            &kwargs![
+                device_id,
+                profiles,
+                pairs,
+                args,
+                rate_limit,
+                group,
+                handle_features,
+                freshness_secs,
+                journal,
+                handler_timeout,
+            ],
         )?;
-        connection_options(&mut o, journal, handler_timeout)?;
         crate::logging::refresh_logging();
         PyConnecting::start(py, "Consumer", async move {
             Consumer::connect(config, o)
@@ -608,8 +528,8 @@ impl PyConsumer {
 
     /// The freshness window in seconds (0: off): older commands are not run.
     #[getter]
-    fn freshness_secs(&self) -> u64 {
-        self.inner.options().freshness_secs
+    fn freshness_secs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        settings::get(py, self.inner.options(), "freshness_secs")
     }
 
     /// The broker URL connected to (after a failover, the one in use).

@@ -337,23 +337,3 @@ pub fn bool_arg(obj: Option<&Bound<'_, PyAny>>, what: &str, default: bool) -> Py
         },
     }
 }
-
-/// A finite number argument (int or float).
-pub fn f64_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
-    if obj.cast::<PyBool>().is_ok()
-        || (obj.cast::<PyInt>().is_err() && obj.cast::<PyFloat>().is_err())
-    {
-        return Err(PyTypeError::new_err(format!(
-            "{what}: expected a number, found {}",
-            type_name(obj)
-        )));
-    }
-    let x: f64 = obj.extract()?;
-    if x.is_finite() {
-        Ok(x)
-    } else {
-        Err(PyValueError::new_err(format!(
-            "{what}: expected a finite number, found {x}"
-        )))
-    }
-}

@@ -19,6 +19,7 @@ mod producer;
 mod pyser;
 mod repr;
 mod rules;
+mod settings;
 mod shutdown;
 mod topics;
 

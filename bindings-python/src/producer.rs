@@ -7,14 +7,15 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 
+use oc2mqtt::Message;
 use oc2mqtt::client::{Exchange, Producer, Reply, SendOptions, SharedExchange, Summary};
-use oc2mqtt::{Dialect, Encoding, Message};
 
 use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
-use crate::codec::{command_arg, dialect_arg, encoding_arg, message_arg, message_to_dict};
+use crate::codec::{command_arg, message_arg, message_to_dict};
 use crate::convert;
 use crate::errors::IntoPyResult;
 use crate::repr::Repr;
+use crate::settings::{self, kwargs};
 
 /// A response received in an exchange.
 #[pyclass(name = "Reply", module = "oc2mqtt", frozen)]
@@ -288,43 +289,6 @@ impl PyExchange {
     }
 }
 
-/// Send options from keyword arguments.
-#[allow(clippy::too_many_arguments)]
-fn send_options(
-    to: Option<&Bound<'_, PyAny>>,
-    profile: Option<&Bound<'_, PyAny>>,
-    timeout: Option<&Bound<'_, PyAny>>,
-    expect: Option<&Bound<'_, PyAny>>,
-    encoding: Option<&Bound<'_, PyAny>>,
-    dialect: Option<&Bound<'_, PyAny>>,
-) -> PyResult<SendOptions> {
-    let mut o = SendOptions::default();
-    if let Some(to) = to.filter(|t| !t.is_none()) {
-        o.to = convert::one_or_many(to, "to")?;
-    }
-    o.profile = convert::opt_string_arg(profile, "profile")?;
-    o.timeout = opt_seconds_arg(timeout, "timeout", Some(o.timeout))?.unwrap_or_default();
-    if let Some(e) = expect.filter(|e| !e.is_none()) {
-        let n = convert::u64_arg(e, "expect")?;
-        o.expect = Some(
-            usize::try_from(n)
-                .map_err(|_| PyValueError::new_err(format!("expect: {n} is too large")))?,
-        );
-    }
-    o.encoding = encoding
-        .filter(|e| !e.is_none())
-        .map(encoding_arg)
-        .transpose()?
-        .unwrap_or(Encoding::Json);
-    o.dialect = dialect
-        .filter(|d| !d.is_none())
-        .map(dialect_arg)
-        .transpose()?
-        .unwrap_or(Dialect::Spec);
-    Ok(o)
-}
-
-/// The producer's next unsolicited response, waiting up to `timeout`.
 async fn unsolicited(p: &Producer, timeout: Option<std::time::Duration>) -> Option<Reply> {
     match timeout {
         Some(t) => tokio::time::timeout(t, p.next_unsolicited())
@@ -429,7 +393,10 @@ impl PyProducer {
         dialect: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExchange> {
         let cmd = command_arg(command, "command")?;
-        let o = send_options(to, profile, timeout, expect, encoding, dialect)?;
+        let o: SendOptions = settings::build(
+            py,
+            &kwargs![to, profile, timeout, expect, encoding, dialect],
+        )?;
         let ex = wait(py, send(self.inner.clone(), Outgoing::Command(cmd), o))?.py_err(py)?;
         Ok(PyExchange::new(ex))
     }
@@ -448,7 +415,7 @@ impl PyProducer {
         dialect: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExchange> {
         let msg = message_arg(message, "message")?;
-        let o = send_options(None, None, timeout, expect, encoding, dialect)?;
+        let o: SendOptions = settings::build(py, &kwargs![timeout, expect, encoding, dialect])?;
         let ex = wait(py, send(self.inner.clone(), Outgoing::Message(msg), o))?.py_err(py)?;
         Ok(PyExchange::new(ex))
     }
@@ -468,7 +435,10 @@ impl PyProducer {
         dialect: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cmd = command_arg(command, "command")?;
-        let o = send_options(to, profile, timeout, expect, encoding, dialect)?;
+        let o: SendOptions = settings::build(
+            py,
+            &kwargs![to, profile, timeout, expect, encoding, dialect],
+        )?;
         let p = self.inner.clone();
         future_into_py(py, async move {
             match send(p, Outgoing::Command(cmd), o).await {

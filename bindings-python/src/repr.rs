@@ -35,15 +35,6 @@ impl<'py> Repr<'py> {
         Ok(self)
     }
 
-    /// `key=value` when `show`, else nothing (settings left at their default).
-    pub fn field_if(self, show: bool, key: &str, value: impl IntoPyObject<'py>) -> PyResult<Self> {
-        if show {
-            self.field(key, value)
-        } else {
-            Ok(self)
-        }
-    }
-
     /// `key=text`, the text as given (`password=<hidden>`).
     pub fn raw(mut self, key: &str, text: &str) -> Self {
         self.parts.push(format!("{key}={text}"));

@@ -6,17 +6,16 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
+use oc2mqtt::client::ClientConfig;
 use oc2mqtt::rules::{ConsumerRules, Decision, Publish, Request, Skip};
-use oc2mqtt::topics::Topics;
 
-use crate::client::{peer_arg, response_topics_arg};
 use crate::codec::{
     command_to_dict, message_to_dict, properties_arg, properties_to_dict, response_arg,
 };
-use crate::consumer::consumer_options;
 use crate::convert;
 use crate::errors::IntoPyResult;
 use crate::repr::Repr;
+use crate::settings::{self, kwargs};
 
 /// The stable name of why nothing runs, and its detail ([`Skip::reason`]).
 fn skip_parts(s: &Skip) -> (&'static str, Option<String>) {
@@ -268,23 +267,21 @@ impl PyConsumerRules {
         peer: Option<&Bound<'_, PyAny>>,
         response_topics: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let options = consumer_options(
-            device_id,
-            profiles,
-            pairs,
-            args,
-            rate_limit,
-            group,
-            handle_features,
-            freshness_secs,
+        let options = settings::build(
+            py,
+            &kwargs![
+                device_id,
+                profiles,
+                pairs,
+                args,
+                rate_limit,
+                group,
+                handle_features,
+                freshness_secs,
+            ],
         )?;
-        let mut topics = Topics::new();
-        if let Some(p) = peer_arg(py, peer)? {
-            topics = topics.with_peer(p);
-        }
-        if let Some(r) = response_topics_arg(py, response_topics)? {
-            topics = topics.with_response_topics(r);
-        }
+        let config: ClientConfig = settings::build(py, &kwargs![peer, response_topics])?;
+        let topics = config.topics().py_err(py)?;
         let inner = ConsumerRules::new(options, topics).py_err(py)?;
         Ok(Self { inner })
     }
