@@ -30,6 +30,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // command line, which installs its own logging.
     shutdown::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // For `_serve.py`'s asyncio loop: the core's limit, not a copy.
+    m.setattr(
+        "_CONCURRENT_HANDLERS",
+        oc2mqtt::consumer::CONCURRENT_HANDLERS,
+    )?;
     errors::register(m)?;
     m.add_class::<codec::PyDecoded>()?;
     m.add_function(wrap_pyfunction!(codec::decode, m)?)?;

@@ -47,8 +47,10 @@ pub use crate::rules::{
 
 /// Commands waiting for the application; when full, new ones get `503`.
 const QUEUE: usize = 10_000;
-/// Handler calls running at once in [`Consumer::serve`].
-const CONCURRENT_HANDLERS: usize = 64;
+/// Handler calls running at once in [`Consumer::serve`] and
+/// [`Consumer::serve_async`] (and a binding's own asynchronous serve loop,
+/// which reads it from here).
+pub const CONCURRENT_HANDLERS: usize = 64;
 /// Commands that may wait while every [`Consumer::serve`] handler is busy
 /// and none has taken a command for [`STALLED_MS`]; past them, new ones get
 /// `503` at once instead of waiting without bound.

@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 __version__: str
+_CONCURRENT_HANDLERS: int
 
 _JsonValue = Any
 """A JSON value as Python: dict, list, str, int, float, bool or None."""

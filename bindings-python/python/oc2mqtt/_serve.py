@@ -13,11 +13,13 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any, Callable
 
+from oc2mqtt import _native
+
 if TYPE_CHECKING:
     from oc2mqtt._native import Consumer, Incoming
 
-# Handlers running at once, as in Consumer.serve (and the Node binding).
-CONCURRENT_HANDLERS = 64
+# Handlers running at once: the core's limit, as in Consumer.serve.
+CONCURRENT_HANDLERS = _native._CONCURRENT_HANDLERS
 
 _log = logging.getLogger("oc2mqtt.python")
 
