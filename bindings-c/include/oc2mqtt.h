@@ -319,7 +319,9 @@ typedef struct oc2_dedup oc2_dedup;
 
 /**
  * The responses to one command, as they arrive. Owned by the caller
- * (`oc2_exchange_free`); use it from one thread at a time.
+ * (`oc2_exchange_free`). Thread-safe: `oc2_exchange_cancel` from any
+ * thread ends an `oc2_exchange_next` or `oc2_exchange_wait` waiting in
+ * another; free it once no call on it is running.
  */
 typedef struct oc2_exchange oc2_exchange;
 
@@ -2205,6 +2207,15 @@ oc2_result oc2_exchange_next(struct oc2_exchange *exchange,
  * kept for `oc2_exchange_next`. Returns as soon as it is complete.
  */
 oc2_result oc2_exchange_wait(struct oc2_exchange *exchange);
+
+/**
+ * Ends the exchange now, from any thread, without waiting: an
+ * `oc2_exchange_next` or `oc2_exchange_wait` waiting in another thread
+ * returns at once (the responses that had arrived can still be read,
+ * then `OC2_RESULT_DONE`), and the expected responders that had not
+ * answered are in `oc2_exchange_missing`.
+ */
+oc2_result oc2_exchange_cancel(const struct oc2_exchange *exchange);
 
 /**
  * Whether every expected responder sent a final response (false for a

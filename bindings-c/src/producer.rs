@@ -2,9 +2,10 @@
 
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_void};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use oc2::client::{Exchange, Producer, Reply, SendOptions};
+use oc2::client::{Exchange, Producer, Reply, SendOptions, SharedExchange};
 use oc2::{Command, MessageError};
 
 use crate::client::{SharedError, block, block_for, oc2_stats};
@@ -13,7 +14,7 @@ use crate::error::oc2_result;
 use crate::events::{ConnectionCallbacks, oc2_connect_callback, oc2_disconnect_callback};
 use crate::ffi::{
     NulStr, box_handle, free_box, guard, guard_free, oc2_str, oc2_strings, parse_json, to_c,
-    try_cstr, try_cstr_array, try_mut, try_out, try_ref, try_slice, write, write_text,
+    try_cstr, try_cstr_array, try_out, try_ref, try_slice, write, write_text,
 };
 use crate::message::{dialect_from, encoding_from, oc2_dialect, oc2_encoding, oc2_message};
 
@@ -28,14 +29,22 @@ pub struct oc2_producer {
 box_handle!(oc2_producer);
 
 /// The responses to one command, as they arrive. Owned by the caller
-/// (`oc2_exchange_free`); use it from one thread at a time.
+/// (`oc2_exchange_free`). Thread-safe: `oc2_exchange_cancel` from any
+/// thread ends an `oc2_exchange_next` or `oc2_exchange_wait` waiting in
+/// another; free it once no call on it is running.
 pub struct oc2_exchange {
-    exchange: Exchange,
+    exchange: SharedExchange,
     request_id: NulStr,
     /// Responses gathered by `oc2_exchange_wait`, not yet taken.
-    buffered: VecDeque<Reply>,
+    buffered: Mutex<VecDeque<Reply>>,
 }
 box_handle!(oc2_exchange);
+
+impl oc2_exchange {
+    fn buffered(&self) -> MutexGuard<'_, VecDeque<Reply>> {
+        self.buffered.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// Connects to the broker as producer `producer_id` and subscribes to its
 /// response topics. Blocks up to the configured connect timeout. On failure
@@ -84,9 +93,9 @@ fn start(
     let exchange = block(sending).map_err(|e| p.last_error.fail(&e))?;
     let request_id = NulStr::new(exchange.request_id());
     Ok(to_c(oc2_exchange {
-        exchange,
+        exchange: SharedExchange::from(exchange),
         request_id,
-        buffered: VecDeque::new(),
+        buffered: Mutex::default(),
     }))
 }
 
@@ -309,9 +318,11 @@ pub extern "C" fn oc2_exchange_next(
     out: *mut *mut oc2_message,
 ) -> oc2_result {
     guard(|| {
-        let x = try_mut(exchange)?;
+        // Shared: another thread may cancel it meanwhile.
+        let x = try_ref(exchange.cast_const())?;
         let out = try_out(out)?;
-        let reply = match x.buffered.pop_front() {
+        let buffered = x.buffered().pop_front();
+        let reply = match buffered {
             Some(r) => r,
             None => block_for(timeout_ms, x.exchange.next())?.ok_or(oc2_result::OC2_RESULT_DONE)?,
         };
@@ -342,10 +353,23 @@ pub extern "C" fn oc2_exchange_next(
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_exchange_wait(exchange: *mut oc2_exchange) -> oc2_result {
     guard(|| {
-        let x = try_mut(exchange)?;
+        let x = try_ref(exchange.cast_const())?;
         while let Some(r) = block(x.exchange.next()) {
-            x.buffered.push_back(r);
+            x.buffered().push_back(r);
         }
+        Ok(())
+    })
+}
+
+/// Ends the exchange now, from any thread, without waiting: an
+/// `oc2_exchange_next` or `oc2_exchange_wait` waiting in another thread
+/// returns at once (the responses that had arrived can still be read,
+/// then `OC2_RESULT_DONE`), and the expected responders that had not
+/// answered are in `oc2_exchange_missing`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_exchange_cancel(exchange: *const oc2_exchange) -> oc2_result {
+    guard(|| {
+        try_ref(exchange)?.exchange.cancel();
         Ok(())
     })
 }

@@ -4,6 +4,7 @@
  * Environment: OC2_TEST_BROKER (mqtt://127.0.0.1:PORT of a broker started
  * by tests/broker/broker.py) and OC2_TEST_CLI (path of the oc2mqtt binary). */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -240,6 +241,62 @@ static oc2_message *command_created_ago(oc2_codec *codec, const char *request_id
     CHECK(len > 0 && (size_t)len < sizeof json);
     CHECK_RC(oc2_codec_message_from_json(codec, json, (size_t)len, &m), OC2_RESULT_OK);
     return m;
+}
+
+struct waiting {
+    oc2_exchange *x;
+    oc2_result rc;
+    atomic_int done;
+};
+
+static void *wait_for_next(void *arg) {
+    struct waiting *w = arg;
+    oc2_message *r = NULL;
+    w->rc = oc2_exchange_next(w->x, OC2_WAIT_FOREVER, &r);
+    oc2_message_free(r);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void cancel_from_another_thread_ends_a_wait_at_once(void) {
+    oc2_config *c = make_config(broker);
+    oc2_producer *producer = NULL;
+    CHECK_RC(oc2_producer_connect(c, "p-cancel", &producer), OC2_RESULT_OK);
+    const char *to[] = {"fw-nobody"};
+    struct waiting w = {.x = NULL, .rc = OC2_RESULT_OK, .done = 0};
+    CHECK_RC(oc2_producer_send(producer, DENY, strlen(DENY), to, 1, 30000, &w.x), OC2_RESULT_OK);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, wait_for_next, &w) == 0);
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    CHECK(atomic_load(&w.done) == 0); /* fw-nobody never answers: the 30 s wait goes on */
+    double started = now_s();
+    CHECK_RC(oc2_exchange_cancel(w.x), OC2_RESULT_OK);
+    pthread_join(t, NULL);
+    CHECK(now_s() - started < 1.0);
+    CHECK_RC(w.rc, OC2_RESULT_DONE);
+    bool complete = true;
+    CHECK_RC(oc2_exchange_is_complete(w.x, &complete), OC2_RESULT_OK);
+    CHECK(!complete);
+    oc2_strings *missing = NULL;
+    CHECK_RC(oc2_exchange_missing(w.x, &missing), OC2_RESULT_OK);
+    size_t n_missing = 0;
+    CHECK_RC(oc2_strings_len(missing, &n_missing), OC2_RESULT_OK);
+    CHECK(n_missing == 1);
+    oc2_str m;
+    CHECK_RC(oc2_strings_get(missing, 0, &m), OC2_RESULT_OK);
+    CHECK_STR(m, "fw-nobody");
+    oc2_strings_free(missing);
+    CHECK_RC(oc2_exchange_cancel(NULL), OC2_RESULT_NULL_PARAMETER);
+    oc2_exchange_free(w.x);
+    oc2_producer_free(producer);
+    oc2_config_free(c);
 }
 
 static void stale_command_is_not_executed(void) {
@@ -652,6 +709,7 @@ int main(void) {
     RUN(config_errors_name_the_setting);
     RUN(unreachable_broker_is_a_connect_error);
     RUN(pull_style_round_trip);
+    RUN(cancel_from_another_thread_ends_a_wait_at_once);
     RUN(stale_command_is_not_executed);
     RUN(callback_style_round_trip);
     RUN(handler_style_answers_the_status_it_returns);

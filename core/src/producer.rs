@@ -596,9 +596,10 @@ struct Shared {
     exchange: tokio::sync::Mutex<Option<Exchange>>,
     cancelled: std::sync::atomic::AtomicBool,
     cancel: tokio::sync::Notify,
-    /// Snapshots for readers that do not wait: closed, complete.
+    /// Snapshots for readers that do not wait: closed, complete, missing.
     closed: std::sync::atomic::AtomicBool,
     complete: std::sync::atomic::AtomicBool,
+    missing: Mutex<(Vec<String>, usize)>,
 }
 
 impl std::fmt::Debug for SharedExchange {
@@ -618,6 +619,7 @@ impl From<Exchange> for SharedExchange {
                 request_id: exchange.request_id.clone(),
                 closed: AtomicBool::new(exchange.closed),
                 complete: AtomicBool::new(exchange.complete),
+                missing: Mutex::new((exchange.missing.clone(), exchange.missing_count)),
                 exchange: tokio::sync::Mutex::new(Some(exchange)),
                 cancelled: AtomicBool::new(false),
                 cancel: tokio::sync::Notify::new(),
@@ -686,6 +688,16 @@ impl SharedExchange {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Expected responders that did not answer (known once closed).
+    pub fn missing(&self) -> Vec<String> {
+        lock(&self.inner.missing).0.clone()
+    }
+
+    /// Final responses still missing for an [`SendOptions::expect`] count (known once closed).
+    pub fn missing_count(&self) -> usize {
+        lock(&self.inner.missing).1
+    }
+
     async fn step(&self, exchange: &mut Exchange) -> Option<Reply> {
         use std::sync::atomic::Ordering;
         let reply = loop {
@@ -711,5 +723,8 @@ impl SharedExchange {
         self.inner
             .complete
             .store(exchange.complete, Ordering::SeqCst);
+        if exchange.closed {
+            *lock(&self.inner.missing) = (exchange.missing.clone(), exchange.missing_count);
+        }
     }
 }

@@ -302,6 +302,7 @@ async fn a_shared_exchange_is_read_by_several_owners_and_a_cancel_ends_a_wait_at
         started.elapsed()
     );
     assert!(shared.is_closed() && !shared.is_complete());
+    assert_eq!(shared.missing(), ["fw-9"]);
     let summary = shared.collect().await.expect("not collected yet");
     assert_eq!(summary.missing, ["fw-9"]);
     assert!(
