@@ -514,10 +514,14 @@ mod tests {
     #[test]
     fn set_reaches_the_settings_that_have_no_flag() {
         let mut c = ClientConfig::new("mqtt://h:1883");
-        apply_setting(&mut c, "session_expiry_secs=600").unwrap();
-        apply_setting(&mut c, "message_expiry_secs=30").unwrap();
-        apply_setting(&mut c, "max_payload=65536").unwrap();
-        apply_setting(&mut c, "mqtt_version=3.1.1").unwrap();
+        for setting in [
+            "session_expiry_secs=600",
+            "message_expiry_secs=30",
+            "max_payload=65536",
+            "mqtt_version=3.1.1",
+        ] {
+            apply_setting(&mut c, setting).expect(setting);
+        }
         assert_eq!(
             (
                 c.session_expiry_secs,
@@ -527,7 +531,7 @@ mod tests {
             ),
             (600, Some(30), 65536, MqttVersion::V311)
         );
-        let e = apply_setting(&mut c, "max_payload").unwrap_err();
+        let e = apply_setting(&mut c, "max_payload").expect_err("no value");
         assert_eq!(e.message, "--set max_payload: expected NAME=VALUE");
     }
 
