@@ -300,6 +300,20 @@ impl Incoming {
         self.respond(outcome_response(outcome))
     }
 
+    /// How long a handler may take on this command
+    /// ([`ConsumerOptions::handler_timeout`]; `None`: no limit).
+    pub fn handler_timeout(&self) -> Option<std::time::Duration> {
+        self.inner.options.handler_timeout
+    }
+
+    /// Answers `500 handler timed out after N s`, logged as a warning: what
+    /// both serve loops answer for a handler past
+    /// [`ConsumerOptions::handler_timeout`], for a binding's own loop.
+    pub fn time_out(&self) -> Result<()> {
+        let text = timed_out(self, self.handler_timeout().unwrap_or_default());
+        self.respond(Response::new(500).with_text(text))
+    }
+
     /// Answers the command: a `102` first if the work takes long, then the
     /// final response. Sends nothing when the producer asked for `none` or
     /// `ack` (the consumer already acknowledged).
@@ -549,12 +563,7 @@ impl Consumer {
                 let outcome = match limit {
                     Some(limit) => match tokio::time::timeout(limit, work).await {
                         Ok(done) => done,
-                        Err(_) => {
-                            let text =
-                                format!("handler timed out after {:.1} s", limit.as_secs_f64());
-                            tracing::warn!(request_id = ?incoming.message().headers.request_id, "{text}");
-                            Ok(Err(text))
-                        }
+                        Err(_) => Ok(Err(timed_out(&incoming, limit))),
                     },
                     None => work.await,
                 }
@@ -679,9 +688,7 @@ where
                 if done.swap(true, Ordering::SeqCst) {
                     return;
                 }
-                let text = format!("handler timed out after {:.1} s", limit.as_secs_f64());
-                tracing::warn!(request_id = ?incoming.message().headers.request_id, "{text}");
-                if let Err(e) = incoming.respond(Response::new(500).with_text(text)) {
+                if let Err(e) = incoming.time_out() {
                     tracing::warn!(error = %e, "cannot answer a command");
                 }
                 // The stuck thread keeps its handler; a new one takes its slot.
@@ -724,4 +731,11 @@ impl<F> Drop for StopOnDrop<F> {
     fn drop(&mut self) {
         self.0.stop.send_replace(true);
     }
+}
+
+/// The text of a handler's timeout, logged as a warning.
+fn timed_out(incoming: &Incoming, limit: std::time::Duration) -> String {
+    let text = format!("handler timed out after {:.1} s", limit.as_secs_f64());
+    tracing::warn!(request_id = ?incoming.message().headers.request_id, "{text}");
+    text
 }
