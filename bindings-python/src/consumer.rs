@@ -161,6 +161,19 @@ impl PyIncoming {
         wait(py, async move { inc.answer(outcome).await })?.py_err(py)
     }
 
+    /// Seconds a handler may take on this command (the consumer's
+    /// `handler_timeout`), or None; for `serve_async()`.
+    #[getter]
+    fn _handler_timeout(&self) -> Option<f64> {
+        self.inner.handler_timeout().map(|d| d.as_secs_f64())
+    }
+
+    /// Answers the core's `500 handler timed out after N s`; for `serve_async()`.
+    fn _time_out(&self, py: Python<'_>) -> PyResult<()> {
+        let inc = Arc::clone(&self.inner);
+        py.detach(move || inc.time_out()).py_err(py)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let c = self.inner.command();
         Ok(Repr::new(py, "Incoming")
@@ -250,8 +263,9 @@ fn check_handler(handler: &Bound<'_, PyAny>, returns: &str) -> PyResult<()> {
 ///   consumer runs what it had taken and not finished, and nothing it had
 ///   finished (default None: in memory only)
 /// - `handler_timeout`: seconds a `serve()` handler may take; past it the
-///   command is answered 500 and another thread takes the handler's place
-///   (default None: no limit; `serve_async()` does not apply it)
+///   command is answered 500 and another thread takes the handler's place;
+///   `serve_async()` cancels an async handler past it and answers 500 the
+///   same way (default None: no limit)
 ///
 /// Before a command reaches Python the core has decoded it (answering 400
 /// to malformed ones), dropped duplicates, ignored commands addressed to

@@ -196,6 +196,34 @@ def command(action: str) -> dict[str, Any]:
     return {"action": action, "target": {"ipv4_net": "10.0.0.0/8"}}
 
 
+def test_serve_async_stops_a_handler_past_handler_timeout_and_answers_500(url: str) -> None:
+    stopped: list[str] = []
+
+    async def handler(cmd: dict[str, Any]) -> Any:
+        if cmd["action"] == "contain":
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                stopped.append("contain")
+                raise
+        return None
+
+    async def main() -> tuple[list[Any], float]:
+        async with oc2mqtt.Consumer.connect_async(url, "ht-fw", handler_timeout=0.5) as consumer:
+            serving = asyncio.ensure_future(consumer.serve_async(handler))
+            async with oc2mqtt.Producer.connect_async(url, "ht-p") as producer:
+                started = time.monotonic()
+                got = await statuses(producer, [command("contain"), command("deny"), command("allow")], "ht-fw")
+                took = time.monotonic() - started
+        await serving
+        return got, took
+
+    got, took = run(main)
+    assert got == [(500, "handler timed out after 0.5 s"), (200, None), (200, None)]
+    assert took < 3, took
+    assert stopped == ["contain"]
+
+
 def test_serve_async_answers_async_and_plain_handlers_by_the_core_s_rules(url: str) -> None:
     async def async_handler(cmd: dict[str, Any]) -> Any:
         await asyncio.sleep(0)

@@ -50,12 +50,24 @@ async def serve(consumer: Consumer, handler: Callable[[dict[str, Any]], Any]) ->
 
 
 async def _handle(incoming: Incoming, handler: Callable[[dict[str, Any]], Any], slots: asyncio.Semaphore) -> None:
+    work: asyncio.Future[Any] | None = None
     try:
         try:
             result = handler(incoming.command)
             if inspect.isawaitable(result):
-                result = await result
+                work = asyncio.ensure_future(result)
+                limit = incoming._handler_timeout
+                done, _ = await asyncio.wait({work}, timeout=limit)
+                if not done:
+                    # Past the consumer's handler_timeout: stopped, and
+                    # answered by the core's rule (500, logged).
+                    work.cancel()
+                    _time_out(incoming)
+                    return
+                result = work.result()
         except asyncio.CancelledError:
+            if work is not None:
+                work.cancel()
             _answer(incoming, error=asyncio.CancelledError("serve_async was cancelled before the handler finished"))
             raise
         except Exception as e:
@@ -64,6 +76,13 @@ async def _handle(incoming: Incoming, handler: Callable[[dict[str, Any]], Any], 
             _answer(incoming, result)
     finally:
         slots.release()
+
+
+def _time_out(incoming: Incoming) -> None:
+    try:
+        incoming._time_out()
+    except Exception as e:  # as _answer
+        _log.warning("cannot answer a command: %s", e)
 
 
 def _answer(incoming: Incoming, result: Any = None, *, error: BaseException | None = None) -> None:
