@@ -400,7 +400,9 @@ impl Connection {
             self.submit(topic, &payload, &props, Some(tx))?;
             waits.push(rx);
         }
-        tokio::spawn(async move {
+        // Called from a binding's thread too (a C or JavaScript reply): on
+        // the runtime of the caller if it has one, else on the shared one.
+        let waiting = async move {
             let mut outcome = Ok(());
             for w in waits {
                 let one = w.await.unwrap_or_else(|_| {
@@ -414,7 +416,11 @@ impl Connection {
                 }
             }
             acked(outcome);
-        });
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn(waiting)),
+            Err(_) => drop(super::runtime().spawn(waiting)),
+        }
         Ok(())
     }
 
