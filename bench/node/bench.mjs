@@ -18,9 +18,10 @@
 // (`oc2mqtt monitor --json`, which also prints every event).
 //
 //   node bench.mjs [--seconds 5] [--repeat 3] [--inflight 64] [--ingest-count 20000]
-//                  [--only exchange|ingest|SCENARIO,...] [--write]
+//                  [--only exchange|ingest|SCENARIO,...] [--write] [--no-build]
 //
-// --write puts the tables in RESULTS.md. Hold the shared benchmark lock:
+// --write puts the tables in RESULTS.md. --no-build uses the Rust binaries
+// as built (ab.sh passes it: a core edited meanwhile is not rebuilt between rounds). Hold the shared benchmark lock:
 // `flock /tmp/oc2mqtt-bench.lock node bench.mjs ...`.
 
 import { spawn, execFileSync } from 'node:child_process'
@@ -42,7 +43,8 @@ const { values: o } = parseArgs({
     inflight: { type: 'string', default: '64' },
     'ingest-count': { type: 'string', default: '20000' },
     only: { type: 'string', default: '' },
-    write: { type: 'boolean', default: false }
+    write: { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false }
   }
 })
 const SECONDS = Number(o.seconds)
@@ -311,7 +313,7 @@ const INGEST = [
 const only = o.only === '' ? [] : o.only.split(',')
 const SCENARIOS = [...EXCHANGE, ...INGEST].filter((s) => only.length === 0 || only.includes(s.group) || only.includes(s.name))
 
-build()
+if (!o['no-build']) build()
 const loadBefore = os.loadavg()[0]
 const broker = startBroker()
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'oc2mqtt-bench-ingest-'))

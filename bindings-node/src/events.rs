@@ -112,7 +112,7 @@ impl EventSink {
         if let Some(first) = events.try_next() {
             f.call(first, ThreadsafeFunctionCallMode::NonBlocking);
         }
-        oc2mqtt::client::runtime().spawn(async move {
+        crate::runtime::handle().spawn(async move {
             while let Some(e) = events.next().await {
                 f.call(e, ThreadsafeFunctionCallMode::NonBlocking);
             }

@@ -1,6 +1,6 @@
-//! Promises settled from the core's tokio runtime.
+//! The binding's tokio runtime, and Promises settled from it.
 //!
-//! Work runs on `oc2mqtt::client::runtime()`, never on the JavaScript
+//! Work runs on the binding's runtime ([`handle`]), never on the JavaScript
 //! thread; only the conversion of the result happens there, when the
 //! Promise is settled. Each pending Promise keeps the Node event loop alive,
 //! and none is left pending once its future ends: a panic in the future
@@ -17,7 +17,7 @@ use std::ffi::c_void;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::ptr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use futures::FutureExt;
 use napi::bindgen_prelude::{Env, FromNapiValue, JsValue, Object, ToNapiValue};
@@ -263,7 +263,7 @@ where
     }
     PENDING.set(PENDING.get() + 1);
     let deferred = Deferred(deferred);
-    oc2mqtt::client::runtime().spawn(async move {
+    handle().spawn(async move {
         let outcome = AssertUnwindSafe(fut).catch_unwind().await;
         settler.push(
             deferred,
@@ -282,6 +282,38 @@ where
     });
     // SAFETY: the Promise just made in this env.
     unsafe { Object::from_napi_value(env.raw(), raw_promise) }
+}
+
+/// The runtime of this binding's network work: a current-thread tokio
+/// runtime driven by one thread of its own, `oc2mqtt-io`, for every
+/// connection of the process (its blocking pool, `oc2mqtt-block`, only
+/// runs what tokio runs there: name resolution, file I/O).
+///
+/// Not the core's multi-threaded runtime: the application's work runs on
+/// the JavaScript thread, so one thread is enough for the network, and a
+/// single scheduler has no second worker to wake and steal tasks. On the
+/// pipelined benchmark it cost less CPU per exchange than the core's two
+/// workers in every alternating A/B batch (`bench/node/RESULTS.md`).
+/// Should that thread not start, the core's runtime is used.
+pub(crate) fn handle() -> &'static tokio::runtime::Handle {
+    static RT: OnceLock<tokio::runtime::Handle> = OnceLock::new();
+    RT.get_or_init(|| {
+        let own = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(8192)
+            .thread_name("oc2mqtt-block")
+            .enable_all()
+            .build()
+            .ok()
+            .and_then(|rt| {
+                let h = rt.handle().clone();
+                std::thread::Builder::new()
+                    .name("oc2mqtt-io".to_owned())
+                    .spawn(move || rt.block_on(std::future::pending::<()>()))
+                    .ok()
+                    .map(|_| h)
+            });
+        own.unwrap_or_else(|| oc2mqtt::client::runtime().handle().clone())
+    })
 }
 
 /// `undefined`, for Promises of nothing.
