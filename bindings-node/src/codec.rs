@@ -8,10 +8,12 @@
 use napi::bindgen_prelude::{Buffer, Env, JsValue, Object, Unknown, ValueType};
 use napi_derive::napi;
 
-use oc2mqtt::codec::{self, Dialect, Encoding, PublishProperties};
+use oc2mqtt::codec::{self, PublishProperties};
+use oc2mqtt::producer::SendOptions;
 
 use crate::convert::{self, field};
 use crate::error::OrThrow;
+use crate::settings;
 
 /// Reads mqtt.js-style (or pairs-style) publish properties.
 pub(crate) fn properties(
@@ -95,24 +97,6 @@ pub(crate) fn properties_to_js<'e>(
     Ok(o)
 }
 
-pub(crate) fn encoding(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Encoding> {
-    match convert::opt_string(env, v, what)? {
-        None => Ok(Encoding::default()),
-        Some(s) => s.parse().map_err(|e: oc2mqtt::MessageError| {
-            convert::value_error(env, &format!("The {what} is invalid: {}", e.reason))
-        }),
-    }
-}
-
-pub(crate) fn dialect(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Dialect> {
-    match convert::opt_string(env, v, what)? {
-        None => Ok(Dialect::default()),
-        Some(s) => s.parse().map_err(|e: oc2mqtt::MessageError| {
-            convert::value_error(env, &format!("The {what} is invalid: {}", e.reason))
-        }),
-    }
-}
-
 /// Decodes an OpenC2 message from an MQTT payload.
 ///
 /// `properties` are the PUBLISH properties as mqtt.js delivers them
@@ -186,14 +170,14 @@ pub fn encode<'e>(
     options: Unknown<'_>,
 ) -> napi::Result<Object<'e>> {
     let msg = convert::message(env, message, "\"message\" argument")?;
-    let (enc, dia) = match convert::opt_object(env, options, "\"options\" argument")? {
-        None => (Encoding::default(), Dialect::default()),
-        Some(o) => (
-            encoding(env, field(env, &o, "encoding")?, "options.encoding")?,
-            dialect(env, field(env, &o, "dialect")?, "options.dialect")?,
-        ),
-    };
-    let (payload, props) = codec::encode(&msg, enc, dia).or_throw(env)?;
+    // The wire settings of a send's options, read as they are (other properties ignored).
+    let mut o = SendOptions::default();
+    if let Some(obj) = convert::opt_object(env, options, "\"options\" argument")? {
+        for key in ["encoding", "dialect"] {
+            settings::set(env, &mut o, key, field(env, &obj, key)?, "options")?;
+        }
+    }
+    let (payload, props) = codec::encode(&msg, o.encoding, o.dialect).or_throw(env)?;
     let mut o = Object::new(env)?;
     o.set("payload", Buffer::from(payload))?;
     o.set("properties", properties_to_js(env, &props)?)?;

@@ -22,140 +22,13 @@ use tokio::sync::oneshot;
 use oc2mqtt::client::{self as core, ConsumerOptions};
 use oc2mqtt::codec;
 use oc2mqtt::message::{Message, Response};
+use oc2mqtt::settings::Settings;
 
-use crate::client::{self, config_object};
+use crate::client;
 use crate::convert::{self, field};
 use crate::error::OrThrow;
 use crate::events::EventSink;
 use crate::runtime::{self, Raw, promise};
-
-pub(crate) const CONSUMER_KEYS: &[&str] = &[
-    "deviceId",
-    "profiles",
-    "pairs",
-    "args",
-    "rateLimit",
-    "group",
-    "handleFeatures",
-    "freshnessSecs",
-];
-
-/// The keys of a `Consumer`'s configuration: `ConsumerRules`', its journal
-/// and the handler timeout of `serve`.
-const CONNECTED_CONSUMER_KEYS: &[&str] = &[
-    "deviceId",
-    "profiles",
-    "pairs",
-    "args",
-    "rateLimit",
-    "group",
-    "handleFeatures",
-    "freshnessSecs",
-    "journal",
-    "handlerTimeoutSecs",
-];
-
-fn pairs(env: &Env, v: Unknown<'_>) -> napi::Result<Vec<(String, String)>> {
-    const WHAT: &str = "config.pairs ([[action, target], ...] or { action: [targets] })";
-    if convert::is_absent(&v)? {
-        return Ok(Vec::new());
-    }
-    let value = convert::json(env, v, "config.pairs")?;
-    let bad = || convert::type_error(env, &format!("The {WHAT} has the wrong shape"));
-    let mut out = Vec::new();
-    match value {
-        Value::Array(items) => {
-            for item in items {
-                match item.as_array().map(Vec::as_slice) {
-                    Some([Value::String(a), Value::String(t)]) => out.push((a.clone(), t.clone())),
-                    _ => return Err(bad()),
-                }
-            }
-        }
-        Value::Object(map) => {
-            for (action, targets) in map {
-                let Value::Array(targets) = targets else {
-                    return Err(bad());
-                };
-                for t in targets {
-                    let Value::String(t) = t else {
-                        return Err(bad());
-                    };
-                    out.push((action.clone(), t));
-                }
-            }
-        }
-        _ => return Err(bad()),
-    }
-    Ok(out)
-}
-
-/// The consumer options of a `Consumer`'s (or a `ConsumerRules`') configuration object.
-pub(crate) fn consumer_options(env: &Env, obj: &Object<'_>) -> napi::Result<ConsumerOptions> {
-    let mut o = ConsumerOptions::new(convert::string(
-        env,
-        field(env, obj, "deviceId")?,
-        "config.deviceId",
-    )?);
-    o.profiles = convert::opt_string_list(env, field(env, obj, "profiles")?, "config.profiles")?
-        .unwrap_or_default();
-    o.pairs = pairs(env, field(env, obj, "pairs")?)?;
-    o.args =
-        convert::opt_string_list(env, field(env, obj, "args")?, "config.args")?.unwrap_or_default();
-    let rate = field(env, obj, "rateLimit")?;
-    if !convert::is_absent(&rate)? {
-        match convert::json(env, rate, "config.rateLimit")? {
-            Value::Number(n) => o.rate_limit = n.as_f64(),
-            _ => {
-                return Err(convert::type_error(
-                    env,
-                    "The config.rateLimit must be of type number",
-                ));
-            }
-        }
-    }
-    o.group = convert::opt_string(env, field(env, obj, "group")?, "config.group")?;
-    o.handle_features = convert::opt_bool(
-        env,
-        field(env, obj, "handleFeatures")?,
-        "config.handleFeatures",
-    )?
-    .unwrap_or(false);
-    if let Some(secs) = convert::opt_uint(
-        env,
-        field(env, obj, "freshnessSecs")?,
-        "config.freshnessSecs",
-        convert::MAX_SAFE,
-    )? {
-        o.freshness_secs = secs;
-    }
-    Ok(o)
-}
-
-/// `handlerTimeoutSecs`: a positive number of seconds (fractions allowed).
-fn handler_timeout(env: &Env, obj: &Object<'_>) -> napi::Result<Option<std::time::Duration>> {
-    const WHAT: &str = "config.handlerTimeoutSecs";
-    let v = field(env, obj, "handlerTimeoutSecs")?;
-    if convert::is_absent(&v)? {
-        return Ok(None);
-    }
-    match convert::json(env, v, WHAT)? {
-        Value::Number(n) => match n
-            .as_f64()
-            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
-        {
-            Some(d) if !d.is_zero() => Ok(Some(d)),
-            _ => Err(convert::range_error(
-                env,
-                &format!("The {WHAT} must be a positive number of seconds. Received {n}"),
-            )),
-        },
-        _ => Err(convert::type_error(
-            env,
-            &format!("The {WHAT} must be of type number"),
-        )),
-    }
-}
 
 /// A response object from JavaScript (`{ status, status_text?, results? }`).
 fn response(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Result<Response, String>> {
@@ -283,10 +156,8 @@ impl Consumer {
     /// is answered 500).
     #[napi(constructor, ts_args_type = "config: ConsumerConfig")]
     pub fn new(env: Env, config: Unknown<'_>) -> napi::Result<Self> {
-        let obj = config_object(&env, config, CONNECTED_CONSUMER_KEYS)?;
-        let mut options = consumer_options(&env, &obj)?;
-        options.journal = client::path(&env, &obj, "journal")?;
-        options.handler_timeout = handler_timeout(&env, &obj)?;
+        let obj = client::config_object_with(&env, config, &[ConsumerOptions::SETTINGS], &[])?;
+        let options = crate::rules::consumer_options(&env, &obj, "config")?;
         Ok(Self {
             config: client::config(&env, &obj)?,
             options,

@@ -15,6 +15,7 @@ use serde_json::{Map, Number, Value};
 
 use oc2mqtt::codec::MAX_NESTING;
 use oc2mqtt::message::Message;
+use oc2mqtt::settings::Spelling;
 
 use crate::error::OrThrow;
 
@@ -128,7 +129,8 @@ pub(crate) fn opt_bool(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Op
     Err(wrong(env, what, "of type boolean", &v))
 }
 
-fn number(env: &Env, v: &Unknown<'_>, what: &str) -> napi::Result<f64> {
+/// A number (any: NaN and infinities included).
+pub(crate) fn number(env: &Env, v: &Unknown<'_>, what: &str) -> napi::Result<f64> {
     if v.get_type()? == ValueType::Number {
         // SAFETY: type checked just above.
         return unsafe { f64::from_napi_value(env.raw(), v.raw()) };
@@ -348,26 +350,13 @@ pub(crate) fn to_js_camel<'e, T: serde::Serialize>(
     env: &'e Env,
     v: &T,
 ) -> napi::Result<Unknown<'e>> {
-    fn camel(key: &str) -> String {
-        let mut out = String::with_capacity(key.len());
-        let mut upper = false;
-        for c in key.chars() {
-            match c {
-                '_' => upper = true,
-                c if upper => {
-                    out.extend(c.to_uppercase());
-                    upper = false;
-                }
-                c => out.push(c),
-            }
-        }
-        out
-    }
     fn keys(v: Value) -> Value {
         match v {
-            Value::Object(m) => {
-                Value::Object(m.into_iter().map(|(k, v)| (camel(&k), keys(v))).collect())
-            }
+            Value::Object(m) => Value::Object(
+                m.into_iter()
+                    .map(|(k, v)| (Spelling::Camel.spell(&k).into_owned(), keys(v)))
+                    .collect(),
+            ),
             Value::Array(a) => Value::Array(a.into_iter().map(keys).collect()),
             other => other,
         }

@@ -4,9 +4,10 @@
 //! `oc2mqtt::codec`, `producer.rs` wraps `oc2mqtt::producer`, and so on);
 //! OpenC2 logic stays in the core. Arguments arrive as `Unknown` and are
 //! checked in [`convert`], so that a wrong type is a `TypeError` naming the
-//! argument rather than napi's generic `InvalidArg` error. Every core error
+//! argument rather than napi's generic `InvalidArg` error; options objects
+//! are read through the core's settings tables in [`settings`]. Every core error
 //! becomes an `Error` with a stable `code` in [`error`], the one place that
-//! maps them. Network work runs on the core's tokio runtime; [`runtime`]
+//! maps them. Network work runs on one tokio thread of the binding's; [`runtime`]
 //! settles Promises from there, converting results on the JavaScript thread.
 //! The JavaScript layer in `index.js` adds what is JavaScript by nature:
 //! async iteration, `AbortSignal`, `Symbol.asyncDispose`, the roles'
@@ -28,4 +29,5 @@ mod monitor;
 mod producer;
 mod rules;
 mod runtime;
+mod settings;
 mod topics;

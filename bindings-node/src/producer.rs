@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{Env, JsObjectValue, Object, Unknown, ValueType};
+use napi::bindgen_prelude::{Env, JsObjectValue, Object, Unknown};
 use napi_derive::napi;
 use tokio::sync::watch;
 
@@ -17,15 +17,11 @@ use oc2mqtt::client::{self as core, SendOptions};
 use oc2mqtt::message::{Command, Message};
 
 use crate::client::{self, config_object};
-use crate::codec;
 use crate::convert::{self, field};
 use crate::error::{self, OrThrow};
 use crate::events::EventSink;
 use crate::runtime::{self, Raw, promise};
-
-const SEND_KEYS: &[&str] = &[
-    "to", "profile", "timeout", "expect", "encoding", "dialect", "signal",
-];
+use crate::settings;
 
 /// A reply as a plain object.
 pub(crate) fn reply_to_js<'e>(env: &'e Env, r: &core::Reply) -> napi::Result<Object<'e>> {
@@ -123,47 +119,9 @@ fn outgoing(env: &Env, v: Unknown<'_>) -> napi::Result<Outgoing> {
         .map(Outgoing::Command)
 }
 
+/// A send's options; `signal` is index.js's.
 fn send_options(env: &Env, v: Unknown<'_>) -> napi::Result<SendOptions> {
-    let mut o = SendOptions::default();
-    let Some(obj) = convert::opt_object(env, v, "\"options\" argument")? else {
-        return Ok(o);
-    };
-    for key in Object::keys(&obj)? {
-        if !SEND_KEYS.contains(&key.as_str()) {
-            return Err(convert::value_error(
-                env,
-                &format!(
-                    "The \"options\" argument has an unknown property \"{key}\"; known properties: {}",
-                    SEND_KEYS.join(", ")
-                ),
-            ));
-        }
-    }
-    let to = field(env, &obj, "to")?;
-    o.to = match to.get_type()? {
-        ValueType::Undefined | ValueType::Null => Vec::new(),
-        ValueType::String => vec![convert::string(env, to, "options.to")?],
-        _ => convert::string_list(env, to, "options.to (a string or an array of strings)")?,
-    };
-    o.profile = convert::opt_string(env, field(env, &obj, "profile")?, "options.profile")?;
-    if let Some(ms) = convert::opt_uint(
-        env,
-        field(env, &obj, "timeout")?,
-        "options.timeout",
-        convert::MAX_SAFE,
-    )? {
-        o.timeout = Duration::from_millis(ms);
-    }
-    o.expect = convert::opt_uint(
-        env,
-        field(env, &obj, "expect")?,
-        "options.expect",
-        u32::MAX.into(),
-    )?
-    .map(|n| n as usize);
-    o.encoding = codec::encoding(env, field(env, &obj, "encoding")?, "options.encoding")?;
-    o.dialect = codec::dialect(env, field(env, &obj, "dialect")?, "options.dialect")?;
-    Ok(o)
+    settings::options(env, v, &["signal"])
 }
 
 /// Sends OpenC2 commands and collects their responses over one MQTT connection.
@@ -273,7 +231,7 @@ impl Producer {
             .or_throw(&env)?;
         let shared = Arc::new(ExchangeShared::new());
         let task = Arc::clone(&shared);
-        oc2mqtt::client::runtime().spawn(async move {
+        runtime::handle().spawn(async move {
             let sent = match outgoing {
                 Outgoing::Command(c) => producer.send(c, options).await,
                 Outgoing::Message(m) => producer.send_message(m, options).await,

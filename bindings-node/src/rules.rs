@@ -5,18 +5,29 @@
 use napi::bindgen_prelude::{Buffer, Env, JavaScriptClassExt, JsValue, Object, Unknown};
 use napi_derive::napi;
 
+use oc2mqtt::client::ClientConfig;
 use oc2mqtt::message::Response;
-use oc2mqtt::rules::{self, Decision, Publish, Received, Skip};
-use oc2mqtt::topics::Topics;
+use oc2mqtt::rules::{self, ConsumerOptions, Decision, Publish, Received, Skip};
 
-use crate::client;
 use crate::codec;
-use crate::consumer::{CONSUMER_KEYS, consumer_options};
 use crate::convert::{self, field};
 use crate::error::OrThrow;
+use crate::settings::{self, Known};
 
-/// The keys of `new ConsumerRules(options)`: a consumer's, and the topic scheme's.
-const RULES_KEYS: &[&str] = &["peer", "responseTopics"];
+/// A consumer's options from the properties of `obj` (a `Consumer`'s
+/// config, `ConsumerRules`' options) that the core's table lists; `path`
+/// names `obj` in errors. `deviceId` is required.
+pub(crate) fn consumer_options(
+    env: &Env,
+    obj: &Object<'_>,
+    path: &str,
+) -> napi::Result<ConsumerOptions> {
+    let id = format!("{path}.deviceId");
+    convert::string(env, field(env, obj, "deviceId")?, &id)?;
+    let mut o = ConsumerOptions::default();
+    settings::apply(env, obj, path, &mut o)?;
+    Ok(o)
+}
 
 /// The stable name of why nothing runs, and its detail ([`Skip::reason`]).
 fn skip_parts(s: &Skip) -> (&'static str, Option<String>) {
@@ -87,31 +98,20 @@ impl ConsumerRules {
     /// do not hold.
     #[napi(constructor, ts_args_type = "options: ConsumerRulesOptions")]
     pub fn new(env: Env, options: Unknown<'_>) -> napi::Result<Self> {
-        let obj = convert::object(&env, options, "\"options\" argument")?;
-        for key in Object::keys(&obj)? {
-            if !CONSUMER_KEYS.contains(&key.as_str()) && !RULES_KEYS.contains(&key.as_str()) {
-                return Err(convert::value_error(
-                    &env,
-                    &format!(
-                        "The \"options\" argument has an unknown property \"{key}\"; known properties: {}, {}",
-                        CONSUMER_KEYS.join(", "),
-                        RULES_KEYS.join(", ")
-                    ),
-                ));
-            }
-        }
-        let options = consumer_options(&env, &obj)?;
-        let mut topics = Topics::new();
-        if let Some(p) = client::peer(&env, field(&env, &obj, "peer")?, "options.peer")? {
-            topics = topics.with_peer(p);
-        }
-        if let Some(r) = client::response_topics(
-            &env,
-            field(&env, &obj, "responseTopics")?,
-            "options.responseTopics",
-        )? {
-            topics = topics.with_response_topics(r);
-        }
+        const WHAT: &str = "\"options\" argument";
+        let obj = convert::object(&env, options, WHAT)?;
+        // A consumer's settings but those of a connected one (journal, handler
+        // timeout), and the topic scheme's settings of a client's.
+        let known = Known {
+            first: &[],
+            tables: &[ConsumerOptions::RULES_SETTINGS],
+            last: &["peer", "responseTopics"],
+        };
+        settings::check_keys(&env, &obj, WHAT, &known)?;
+        let options = consumer_options(&env, &obj, "options")?;
+        let mut scheme = ClientConfig::default();
+        settings::apply(&env, &obj, "options", &mut scheme)?;
+        let topics = scheme.topics().or_throw(&env)?;
         let inner = rules::ConsumerRules::new(options, topics).or_throw(&env)?;
         Ok(Self { inner })
     }
