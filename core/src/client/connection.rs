@@ -393,30 +393,10 @@ impl Connection {
         props: &PublishProperties,
         acked: impl FnOnce(Result<()>) + Send + 'static,
     ) -> Result<()> {
-        let (payload, props) = (Arc::from(payload), Arc::new(props.clone()));
-        let mut waits = Vec::with_capacity(topics.len());
-        for topic in topics {
-            let (tx, rx) = oneshot::channel();
-            self.submit(topic, &payload, &props, Some(tx))?;
-            waits.push(rx);
-        }
+        let waits = self.submit_acked(topics, payload, props)?;
         // Called from a binding's thread too (a C or JavaScript reply): on
         // the runtime of the caller if it has one, else on the shared one.
-        let waiting = async move {
-            let mut outcome = Ok(());
-            for w in waits {
-                let one = w.await.unwrap_or_else(|_| {
-                    Err(Error::Closed(
-                        "the connection was closed before the broker acknowledged the publish"
-                            .to_owned(),
-                    ))
-                });
-                if outcome.is_ok() {
-                    outcome = one;
-                }
-            }
-            acked(outcome);
-        };
+        let waiting = async move { acked(all_acked(waits).await) };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => drop(rt.spawn(waiting)),
             Err(_) => drop(super::runtime().spawn(waiting)),
@@ -433,22 +413,25 @@ impl Connection {
         payload: &[u8],
         props: &PublishProperties,
     ) -> Result<()> {
+        all_acked(self.submit_acked(topics, payload, props)?).await
+    }
+
+    /// Submits one publish per topic, each with a receiver for the broker's
+    /// acknowledgement.
+    fn submit_acked(
+        &self,
+        topics: &[String],
+        payload: &[u8],
+        props: &PublishProperties,
+    ) -> Result<Vec<oneshot::Receiver<Result<()>>>> {
         let (payload, props) = (Arc::from(payload), Arc::new(props.clone()));
-        let mut waits = Vec::with_capacity(topics.len());
-        for topic in topics {
-            let (tx, rx) = oneshot::channel();
-            self.submit(topic, &payload, &props, Some(tx))?;
-            waits.push(rx);
-        }
-        for w in waits {
-            w.await.map_err(|_| {
-                Error::Closed(
-                    "the connection was closed before the broker acknowledged the publish"
-                        .to_owned(),
-                )
-            })??;
-        }
-        Ok(())
+        topics
+            .iter()
+            .map(|topic| {
+                let (tx, rx) = oneshot::channel();
+                self.submit(topic, &payload, &props, Some(tx)).map(|()| rx)
+            })
+            .collect()
     }
 
     /// Installs what the role does with each inbound message. It runs on
@@ -1733,6 +1716,19 @@ fn reason_words(debug: &str) -> String {
         out.extend(c.to_lowercase());
     }
     out
+}
+
+/// Waits for every acknowledgement of [`Connection::submit_acked`]'s
+/// publishes; the first failure is the outcome.
+async fn all_acked(waits: Vec<oneshot::Receiver<Result<()>>>) -> Result<()> {
+    for w in waits {
+        w.await.map_err(|_| {
+            Error::Closed(
+                "the connection was closed before the broker acknowledged the publish".to_owned(),
+            )
+        })??;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
