@@ -6,14 +6,13 @@
 //! JavaScript layer) makes pending and later calls reject with an
 //! `AbortError`.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::bindgen_prelude::{Env, JsObjectValue, Object, Unknown};
 use napi_derive::napi;
-use tokio::sync::watch;
 
-use oc2mqtt::client::{self as core, SendOptions};
+use oc2mqtt::client::{self as core, SendOptions, SharedExchange};
 use oc2mqtt::message::{Command, Message};
 
 use crate::client::{self, config_object};
@@ -229,14 +228,13 @@ impl Producer {
                 )
             })
             .or_throw(&env)?;
-        let shared = Arc::new(ExchangeShared::new());
-        let task = Arc::clone(&shared);
+        let (shared, settle) = SharedExchange::pending();
         runtime::handle().spawn(async move {
             let sent = match outgoing {
                 Outgoing::Command(c) => producer.send(c, options).await,
                 Outgoing::Message(m) => producer.send_message(m, options).await,
             };
-            task.settle(sent).await;
+            settle.settle(sent).await;
         });
         Ok(Exchange { shared })
     }
@@ -325,61 +323,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// How far the publish of an exchange's command got.
-#[derive(Clone)]
-enum Sent {
-    Pending,
-    Done(String),
-    Failed(oc2mqtt::Error),
-}
-
-struct ExchangeShared {
-    sent: watch::Sender<Sent>,
-    exchange: tokio::sync::Mutex<Option<core::Exchange>>,
-    request_id: OnceLock<String>,
-    cancelled: watch::Sender<bool>,
-}
-
-impl ExchangeShared {
-    fn new() -> Self {
-        Self {
-            sent: watch::Sender::new(Sent::Pending),
-            exchange: tokio::sync::Mutex::new(None),
-            request_id: OnceLock::new(),
-            cancelled: watch::Sender::new(false),
-        }
-    }
-
-    async fn settle(&self, sent: oc2mqtt::Result<core::Exchange>) {
-        match sent {
-            Ok(ex) => {
-                let id = ex.request_id().to_owned();
-                let _ = self.request_id.set(id.clone());
-                *self.exchange.lock().await = Some(ex);
-                self.sent.send_replace(Sent::Done(id));
-            }
-            Err(e) => {
-                self.sent.send_replace(Sent::Failed(e));
-            }
-        }
-    }
-
-    /// Waits for the publish; `Ok(None)` when cancelled first.
-    async fn wait_sent(&self) -> oc2mqtt::Result<Option<String>> {
-        let mut sent = self.sent.subscribe();
-        let mut cancelled = self.cancelled.subscribe();
-        tokio::select! {
-            biased;
-            _ = cancelled.wait_for(|c| *c) => Ok(None),
-            s = sent.wait_for(|s| !matches!(s, Sent::Pending)) => match s.as_deref() {
-                Ok(Sent::Done(id)) => Ok(Some(id.clone())),
-                Ok(Sent::Failed(e)) => Err(e.clone()),
-                _ => Err(oc2mqtt::Error::Closed("the send task ended".to_owned())),
-            },
-        }
-    }
-}
-
 /// What a `next()` or `collect()` ended with.
 enum Step<T> {
     Value(T),
@@ -392,7 +335,8 @@ enum Step<T> {
 /// (non-102) response, or at the timeout.
 #[napi]
 pub struct Exchange {
-    shared: Arc<ExchangeShared>,
+    /// The core's exchange; a `cancel()` makes every read reject.
+    shared: SharedExchange,
 }
 
 #[napi]
@@ -400,17 +344,19 @@ impl Exchange {
     /// The command's `request_id`, once it was published (`null` before).
     #[napi(getter)]
     pub fn request_id(&self) -> Option<String> {
-        self.shared.request_id.get().cloned()
+        Some(self.shared.request_id())
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
     }
 
     /// Resolves with the `request_id` once the broker accepted the command;
     /// rejects if it could not be sent (`OC2_PUBLISH`, `OC2_DECODE`, `OC2_TOPIC`, ...).
     #[napi(ts_return_type = "Promise<string>")]
     pub fn sent<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let shared = Arc::clone(&self.shared);
+        let shared = self.shared.clone();
         promise(
             env,
-            async move { shared.wait_sent().await },
+            async move { shared.sent().await },
             |env, id| match id {
                 Some(id) => Ok(Raw::of(&env.create_string(&id)?)),
                 None => Err(raw_error(
@@ -425,30 +371,20 @@ impl Exchange {
     /// the exchange is complete or timed out.
     #[napi(ts_return_type = "Promise<IteratorResult<Reply, undefined>>")]
     pub fn next<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let shared = Arc::clone(&self.shared);
+        let shared = self.shared.clone();
         promise(
             env,
             async move {
-                if shared.wait_sent().await?.is_none() {
+                if shared.sent().await?.is_none() {
                     return Ok(Step::Cancelled);
                 }
-                let mut cancelled = shared.cancelled.subscribe();
-                let mut slot = shared.exchange.lock().await;
-                let Some(ex) = slot.as_mut() else {
-                    return Ok(Step::Value(None));
-                };
-                if *cancelled.borrow() {
-                    ex.cancel();
-                    return Ok(Step::Cancelled);
-                }
-                tokio::select! {
-                    biased;
-                    _ = cancelled.wait_for(|c| *c) => {
-                        ex.cancel();
-                        Ok(Step::Cancelled)
-                    }
-                    r = ex.next() => Ok(Step::Value(r)),
-                }
+                let reply = shared.next().await;
+                // Cancelled meanwhile: rejects, even with a reply at hand.
+                Ok(if shared.is_cancelled() {
+                    Step::Cancelled
+                } else {
+                    Step::Value(reply)
+                })
             },
             |env, step| match step {
                 Step::Cancelled => Err(raw_error(
@@ -473,24 +409,21 @@ impl Exchange {
     /// missing, missingCount }`.
     #[napi(ts_return_type = "Promise<Summary>")]
     pub fn collect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let shared = Arc::clone(&self.shared);
+        let shared = self.shared.clone();
         promise(
             env,
             async move {
-                if shared.wait_sent().await?.is_none() {
+                if shared.sent().await?.is_none() {
                     return Ok(Step::Cancelled);
                 }
-                let Some(ex) = shared.exchange.lock().await.take() else {
-                    return Err(oc2mqtt::Error::Closed(
-                        "the exchange was already collected".to_owned(),
-                    ));
-                };
-                let mut cancelled = shared.cancelled.subscribe();
-                tokio::select! {
-                    biased;
-                    _ = cancelled.wait_for(|c| *c) => Ok(Step::Cancelled),
-                    s = ex.collect() => Ok(Step::Value(s)),
-                }
+                let summary = shared.collect().await.ok_or_else(|| {
+                    oc2mqtt::Error::Closed("the exchange was already collected".to_owned())
+                })?;
+                Ok(if shared.is_cancelled() {
+                    Step::Cancelled
+                } else {
+                    Step::Value(summary)
+                })
             },
             |env, step| match step {
                 Step::Cancelled => Err(raw_error(
@@ -510,18 +443,13 @@ impl Exchange {
     /// responses are counted as unsolicited.
     #[napi]
     pub fn cancel(&self) {
-        self.shared.cancelled.send_replace(true);
-        if let Ok(mut slot) = self.shared.exchange.try_lock() {
-            if let Some(ex) = slot.as_mut() {
-                ex.cancel();
-            }
-        }
+        self.shared.cancel();
     }
 
     /// Whether `cancel()` was called.
     #[napi(getter)]
     pub fn cancelled(&self) -> bool {
-        *self.shared.cancelled.borrow()
+        self.shared.is_cancelled()
     }
 }
 

@@ -582,17 +582,29 @@ impl Drop for Exchange {
 
 /// An [`Exchange`] with several owners: any of them, on any thread, reads
 /// the next response, collects the rest or cancels it, and a cancel ends a
-/// wait in progress at once (an [`Exchange`] needs `&mut` for each). What a
-/// binding hands to its host language, so that none keeps a lifecycle of
-/// its own around the core's exchange.
+/// wait in progress at once (an [`Exchange`] needs `&mut` for each). It may
+/// be made before its command is sent ([`SharedExchange::pending`]), so a
+/// caller gets it at once and learns with [`SharedExchange::sent`] when the
+/// broker acknowledged the command. What a binding hands to its host
+/// language, so that none keeps a lifecycle of its own around the core's
+/// exchange.
 #[derive(Clone)]
 pub struct SharedExchange {
     inner: Arc<Shared>,
 }
 
+/// How far the command of a [`SharedExchange`] got.
+#[derive(Debug, Clone)]
+enum SendState {
+    Pending,
+    Sent,
+    Failed(Error),
+}
+
 struct Shared {
-    request_id: String,
-    /// `None` once collected.
+    request_id: std::sync::OnceLock<String>,
+    send: tokio::sync::watch::Sender<SendState>,
+    /// `None` before it is sent and once collected.
     exchange: tokio::sync::Mutex<Option<Exchange>>,
     cancelled: std::sync::atomic::AtomicBool,
     cancel: tokio::sync::Notify,
@@ -602,10 +614,58 @@ struct Shared {
     missing: Mutex<(Vec<String>, usize)>,
 }
 
+/// Completes a [`SharedExchange::pending`] with the outcome of its send.
+pub struct Settle {
+    inner: Arc<Shared>,
+}
+
+impl Settle {
+    /// Hands over the sent exchange, or why the command could not be sent.
+    pub async fn settle(self, sent: Result<Exchange>) {
+        let shared = SharedExchange {
+            inner: Arc::clone(&self.inner),
+        };
+        match sent {
+            Ok(exchange) => {
+                let _ = shared.inner.request_id.set(exchange.request_id.clone());
+                shared.snapshot(&exchange);
+                *shared.inner.exchange.lock().await = Some(exchange);
+                shared.inner.send.send_replace(SendState::Sent);
+                if shared.is_cancelled() {
+                    shared.cancel();
+                }
+            }
+            Err(e) => {
+                shared
+                    .inner
+                    .closed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                shared.inner.send.send_replace(SendState::Failed(e));
+            }
+        }
+    }
+}
+
+impl Drop for Settle {
+    /// A send abandoned without an outcome (its task dropped) fails the
+    /// waits instead of leaving them pending.
+    fn drop(&mut self) {
+        self.inner.send.send_if_modified(|state| {
+            if matches!(state, SendState::Pending) {
+                *state =
+                    SendState::Failed(Error::Closed("the command's send was abandoned".to_owned()));
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
 impl std::fmt::Debug for SharedExchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedExchange")
-            .field("request_id", &self.inner.request_id)
+            .field("request_id", &self.request_id())
             .field("closed", &self.is_closed())
             .finish()
     }
@@ -613,30 +673,78 @@ impl std::fmt::Debug for SharedExchange {
 
 impl From<Exchange> for SharedExchange {
     fn from(exchange: Exchange) -> Self {
-        use std::sync::atomic::AtomicBool;
-        Self {
-            inner: Arc::new(Shared {
-                request_id: exchange.request_id.clone(),
-                closed: AtomicBool::new(exchange.closed),
-                complete: AtomicBool::new(exchange.complete),
-                missing: Mutex::new((exchange.missing.clone(), exchange.missing_count)),
-                exchange: tokio::sync::Mutex::new(Some(exchange)),
-                cancelled: AtomicBool::new(false),
-                cancel: tokio::sync::Notify::new(),
-            }),
-        }
+        let shared = Self::new(SendState::Sent);
+        let _ = shared.inner.request_id.set(exchange.request_id.clone());
+        shared.snapshot(&exchange);
+        *shared.inner.exchange.try_lock().expect("not shared yet") = Some(exchange);
+        shared
     }
 }
 
 impl SharedExchange {
-    /// The command's request id.
+    fn new(state: SendState) -> Self {
+        use std::sync::atomic::AtomicBool;
+        Self {
+            inner: Arc::new(Shared {
+                request_id: std::sync::OnceLock::new(),
+                send: tokio::sync::watch::Sender::new(state),
+                exchange: tokio::sync::Mutex::new(None),
+                cancelled: AtomicBool::new(false),
+                cancel: tokio::sync::Notify::new(),
+                closed: AtomicBool::new(false),
+                complete: AtomicBool::new(false),
+                missing: Mutex::new((Vec::new(), 0)),
+            }),
+        }
+    }
+
+    /// An exchange whose command is being sent: run the send where the
+    /// caller likes and hand its outcome to the [`Settle`]. Reads wait for it.
+    pub fn pending() -> (Self, Settle) {
+        let shared = Self::new(SendState::Pending);
+        let settle = Settle {
+            inner: Arc::clone(&shared.inner),
+        };
+        (shared, settle)
+    }
+
+    /// The command's request id; empty while it is being sent.
     pub fn request_id(&self) -> &str {
-        &self.inner.request_id
+        self.inner.request_id.get().map_or("", String::as_str)
+    }
+
+    /// Waits until the broker acknowledged the command: its request id, or
+    /// why it could not be sent; `Ok(None)` when cancelled first.
+    pub async fn sent(&self) -> Result<Option<String>> {
+        let mut state = self.inner.send.subscribe();
+        loop {
+            let cancelled = self.inner.cancel.notified();
+            tokio::pin!(cancelled);
+            cancelled.as_mut().enable();
+            if self.is_cancelled() {
+                return Ok(None);
+            }
+            match &*state.borrow_and_update() {
+                SendState::Sent => return Ok(Some(self.request_id().to_owned())),
+                SendState::Failed(e) => return Err(e.clone()),
+                SendState::Pending => {}
+            }
+            tokio::select! {
+                changed = state.changed() => {
+                    if changed.is_err() {
+                        return Err(Error::Closed("the send was abandoned".to_owned()));
+                    }
+                }
+                () = &mut cancelled => {}
+            }
+        }
     }
 
     /// The next response; `None` once the exchange is complete, timed out,
-    /// cancelled or collected. Owners calling at once take turns.
+    /// cancelled or collected, or its command could not be sent. Owners
+    /// calling at once take turns.
     pub async fn next(&self) -> Option<Reply> {
+        self.sent().await.ok()??;
         let mut guard = self.inner.exchange.lock().await;
         let exchange = guard.as_mut()?;
         self.step(exchange).await
@@ -644,8 +752,10 @@ impl SharedExchange {
 
     /// Waits for the remaining responses and returns them, as soon as the
     /// exchange is complete, at the timeout or when cancelled; `None` when
-    /// another owner collected it already. Responses already read are not repeated.
+    /// another owner collected it already (or its command was not sent).
+    /// Responses already read are not repeated.
     pub async fn collect(&self) -> Option<Summary> {
+        let _ = self.sent().await;
         let mut exchange = self.inner.exchange.lock().await.take()?;
         let mut responses = Vec::new();
         while let Some(r) = self.step(&mut exchange).await {
@@ -660,8 +770,10 @@ impl SharedExchange {
         })
     }
 
-    /// Ends the exchange now, from any thread, without waiting: a `next` or
-    /// `collect` in progress returns what had arrived, then `None`.
+    /// Ends the exchange now, from any thread, without waiting: a `next`,
+    /// `collect` or `sent` in progress returns what had arrived, then
+    /// `None`. A command still being sent goes out, and its exchange is
+    /// closed at once.
     pub fn cancel(&self) {
         use std::sync::atomic::Ordering;
         self.inner.cancelled.store(true, Ordering::SeqCst);
@@ -676,7 +788,15 @@ impl SharedExchange {
         }
     }
 
-    /// Whether the exchange ended (complete, timed out, cancelled or collected).
+    /// Whether [`SharedExchange::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner
+            .cancelled
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether the exchange ended (complete, timed out, cancelled, collected
+    /// or not sent).
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -699,13 +819,12 @@ impl SharedExchange {
     }
 
     async fn step(&self, exchange: &mut Exchange) -> Option<Reply> {
-        use std::sync::atomic::Ordering;
         let reply = loop {
             let cancelled = self.inner.cancel.notified();
             tokio::pin!(cancelled);
             // Registered before the flag is read: a cancel in between wakes it.
             cancelled.as_mut().enable();
-            if self.inner.cancelled.load(Ordering::SeqCst) {
+            if self.is_cancelled() {
                 exchange.cancel();
             }
             tokio::select! {

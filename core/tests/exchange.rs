@@ -329,6 +329,75 @@ async fn a_shared_exchange_is_read_by_several_owners_and_a_cancel_ends_a_wait_at
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_shared_exchange_is_read_once_sent_and_reports_a_send_that_failed() {
+    let broker = Broker::start(&[]);
+    let _d = device(&broker.url(), "fw-1").await;
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+
+    // Handed out before the send: reads wait for it.
+    let (shared, settle) = SharedExchange::pending();
+    assert_eq!(shared.request_id(), "");
+    let reader = shared.clone();
+    let first = tokio::spawn(async move { reader.next().await });
+    let sending = producer.send(deny(), opts_to(&["fw-1"]));
+    settle.settle(sending.await).await;
+    let id = shared.sent().await.expect("sent").expect("not cancelled");
+    assert_eq!(id, shared.request_id());
+    let reply = first.await.expect("task").expect("fw-1 answers");
+    assert_eq!(
+        reply.message.headers.request_id.as_deref(),
+        Some(id.as_str())
+    );
+
+    // A send that failed: sent() says why, reads end.
+    let (shared, settle) = SharedExchange::pending();
+    settle
+        .settle(Err(oc2mqtt::Error::Publish("refused".into())))
+        .await;
+    assert!(
+        shared
+            .sent()
+            .await
+            .expect_err("failed")
+            .to_string()
+            .contains("refused")
+    );
+    assert!(shared.next().await.is_none() && shared.is_closed());
+
+    // Cancelled while being sent: sent() returns at once; the exchange is closed when it arrives.
+    let (shared, settle) = SharedExchange::pending();
+    let waiter = shared.clone();
+    let waiting = tokio::spawn(async move { waiter.sent().await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    shared.cancel();
+    assert!(matches!(waiting.await.expect("task"), Ok(None)));
+    let sending = producer.send(
+        deny(),
+        SendOptions {
+            timeout: Duration::from_secs(30),
+            ..opts_to(&["fw-9"])
+        },
+    );
+    settle.settle(sending.await).await;
+    assert!(shared.is_closed());
+    assert_eq!(shared.missing(), ["fw-9"]);
+
+    // A send abandoned without an outcome fails the waits.
+    let (shared, settle) = SharedExchange::pending();
+    drop(settle);
+    assert!(
+        shared
+            .sent()
+            .await
+            .expect_err("abandoned")
+            .to_string()
+            .contains("abandoned")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interim_102_does_not_end_the_exchange() {
     let broker = Broker::start(&[]);
     let consumer = Consumer::connect(

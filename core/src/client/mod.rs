@@ -27,7 +27,9 @@ pub(crate) use stats::Counters;
 
 pub use crate::consumer::{Consumer, ConsumerOptions, Incoming};
 pub use crate::monitor::{Monitor, MonitorEvent};
-pub use crate::producer::{Exchange, Producer, Reply, SendOptions, SharedExchange, Summary};
+pub use crate::producer::{
+    Exchange, Producer, Reply, SendOptions, Settle, SharedExchange, Summary,
+};
 
 use std::sync::OnceLock;
 use std::time::Instant;
