@@ -6,7 +6,7 @@
 //! duplicates, `to` filtering, `response_requested`) are answered by the
 //! core before a command gets here.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use napi::bindgen_prelude::{
     ClassInstance, Env, FnArgs, FromNapiValue, Function, JavaScriptClassExt, JsValue, Object,
@@ -28,6 +28,7 @@ use crate::client;
 use crate::convert::{self, field};
 use crate::error::OrThrow;
 use crate::events::EventSink;
+use crate::later::Later;
 use crate::runtime::{self, Raw, promise};
 
 /// A response object from JavaScript (`{ status, status_text?, results? }`).
@@ -136,8 +137,7 @@ fn command_to_js(env: &Env, m: &Message) -> napi::Result<Raw> {
 pub struct Consumer {
     config: core::ClientConfig,
     options: ConsumerOptions,
-    connected: Arc<Mutex<Option<core::Consumer>>>,
-    connecting: Arc<tokio::sync::Mutex<()>>,
+    connected: Later<core::Consumer>,
     events: EventSink,
 }
 
@@ -161,8 +161,7 @@ impl Consumer {
         Ok(Self {
             config: client::config(&env, &obj)?,
             options,
-            connected: Arc::new(Mutex::new(None)),
-            connecting: Arc::new(tokio::sync::Mutex::new(())),
+            connected: Later::new("consumer"),
             events: EventSink::default(),
         })
     }
@@ -191,21 +190,15 @@ impl Consumer {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn connect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let (config, options) = (self.config.clone(), self.options.clone());
-        let (slot, gate) = (Arc::clone(&self.connected), Arc::clone(&self.connecting));
         let events = self.events.clone();
         promise(
             env,
-            async move {
-                let _one_at_a_time = gate.lock().await;
-                if lock(&slot).is_some() {
-                    return Ok(());
-                }
+            self.connected.connect(async move {
                 client::validate(&config)?;
                 let consumer = core::Consumer::connect(config, options).await?;
                 events.forward(consumer.events());
-                *lock(&slot) = Some(consumer);
-                Ok(())
-            },
+                Ok(consumer)
+            }),
             |env, ()| runtime::undefined(env),
         )
     }
@@ -228,14 +221,7 @@ impl Consumer {
                 "The \"handler\" argument must be a function",
             ));
         }
-        let consumer = lock(&self.connected)
-            .clone()
-            .ok_or_else(|| {
-                oc2mqtt::Error::Closed(
-                    "the consumer is not connected: call connect() first".to_owned(),
-                )
-            })
-            .or_throw(env)?;
+        let consumer = self.connected.require().or_throw(env)?;
         // SAFETY: type checked just above.
         let f = unsafe {
             Function::<FnArgs<(Raw, Raw)>, Raw>::from_napi_value(env.raw(), handler.raw())
@@ -280,16 +266,16 @@ impl Consumer {
     /// before `connect()` and after `close()`.
     #[napi(getter)]
     pub fn broker(&self) -> Option<String> {
-        lock(&self.connected).as_ref().map(|c| c.broker())
+        self.connected.with(core::Consumer::broker)
     }
 
     /// Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
     /// reconnects, publishErrors, stale }`.
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let stats = lock(&self.connected)
-            .as_ref()
-            .map(core::Consumer::stats)
+        let stats = self
+            .connected
+            .with(core::Consumer::stats)
             .unwrap_or_default();
         client::stats_to_js(env, &stats)
     }
@@ -297,7 +283,7 @@ impl Consumer {
     /// Stops serving (the `serve()` Promise resolves) and disconnects.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let consumer = lock(&self.connected).take();
+        let consumer = self.connected.take();
         self.events.clear();
         promise(
             env,
@@ -377,11 +363,6 @@ async fn call_handler(tsfn: &HandlerFn, incoming: Arc<core::Incoming>) -> Handle
     }
     rx.await
         .unwrap_or_else(|_| HandlerOutcome::Failed("the handler's Promise was dropped".to_owned()))
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing holds this lock across a panic that could leave it inconsistent.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A command being handled: the whole message, and the means to send an

@@ -25,6 +25,7 @@ mod correlate;
 mod dedup;
 mod error;
 mod events;
+mod later;
 mod monitor;
 mod producer;
 mod rules;

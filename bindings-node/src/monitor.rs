@@ -3,8 +3,8 @@
 //! The native side is a pull API (`next()`); the EventEmitter side
 //! (`'request'`, `'response'`, ...) is a loop over it in index.js.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::bindgen_prelude::{Array, Buffer, Env, FromNapiValue, JsValue, Object, Unknown};
@@ -17,6 +17,7 @@ use crate::client::{self, config_object};
 use crate::convert::{self, field};
 use crate::error;
 use crate::events::EventSink;
+use crate::later::Later;
 use crate::runtime::{self, Raw, promise};
 
 const MONITOR_KEYS: &[&str] = &["filter", "pairingWindowMs"];
@@ -201,8 +202,7 @@ pub struct Monitor {
     config: core::ClientConfig,
     filter: Option<String>,
     window: Duration,
-    connected: Arc<Mutex<Option<Arc<core::Monitor>>>>,
-    connecting: Arc<tokio::sync::Mutex<()>>,
+    connected: Later<Arc<core::Monitor>>,
     /// Set by `close()`: `next()` then reports the end rather than an error.
     closed: Arc<AtomicBool>,
     events: EventSink,
@@ -230,8 +230,7 @@ impl Monitor {
                 oc2mqtt::monitor::DEFAULT_PAIRING_WINDOW,
                 Duration::from_millis,
             ),
-            connected: Arc::new(Mutex::new(None)),
-            connecting: Arc::new(tokio::sync::Mutex::new(())),
+            connected: Later::new("monitor"),
             closed: Arc::new(AtomicBool::new(false)),
             events: EventSink::default(),
         })
@@ -247,23 +246,17 @@ impl Monitor {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn connect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let (config, filter, window) = (self.config.clone(), self.filter.clone(), self.window);
-        let (slot, gate) = (Arc::clone(&self.connected), Arc::clone(&self.connecting));
         let closed = Arc::clone(&self.closed);
         let events = self.events.clone();
         promise(
             env,
-            async move {
-                let _one_at_a_time = gate.lock().await;
-                if lock(&slot).is_some() {
-                    return Ok(());
-                }
+            self.connected.connect(async move {
                 client::validate(&config)?;
                 let monitor = core::Monitor::connect_with_window(config, filter, window).await?;
                 events.forward(monitor.events());
-                *lock(&slot) = Some(Arc::new(monitor));
                 closed.store(false, Ordering::SeqCst);
-                Ok(())
-            },
+                Ok(Arc::new(monitor))
+            }),
             |env, ()| runtime::undefined(env),
         )
     }
@@ -272,17 +265,16 @@ impl Monitor {
     /// Rejects with `OC2_CLOSED` before `connect()`.
     #[napi(ts_return_type = "Promise<IteratorResult<MonitorEvent, undefined>>")]
     pub fn next<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let monitor = lock(&self.connected).clone();
+        let monitor = self.connected.get();
         let closed = self.closed.load(Ordering::SeqCst);
+        let not_connected = self.connected.not_connected();
         promise(
             env,
             async move {
                 match monitor {
                     Some(m) => Ok(m.next_with_pairing().await),
                     None if closed => Ok(None),
-                    None => Err(oc2mqtt::Error::Closed(
-                        "the monitor is not connected: call connect() first".to_owned(),
-                    )),
+                    None => Err(not_connected),
                 }
             },
             |env, ev| {
@@ -302,8 +294,9 @@ impl Monitor {
     /// events rather than per event). Rejects with `OC2_CLOSED` before `connect()`.
     #[napi(js_name = "_nextBatch", skip_typescript)]
     pub fn next_batch<'e>(&self, env: &'e Env, max: u32) -> napi::Result<Object<'e>> {
-        let monitor = lock(&self.connected).clone();
+        let monitor = self.connected.get();
         let closed = self.closed.load(Ordering::SeqCst);
+        let not_connected = self.connected.not_connected();
         let max = max.max(1) as usize;
         promise(
             env,
@@ -311,11 +304,7 @@ impl Monitor {
                 let m = match monitor {
                     Some(m) => m,
                     None if closed => return Ok(Vec::new()),
-                    None => {
-                        return Err(oc2mqtt::Error::Closed(
-                            "the monitor is not connected: call connect() first".to_owned(),
-                        ));
-                    }
+                    None => return Err(not_connected),
                 };
                 Ok(m.next_batch(max).await)
             },
@@ -331,10 +320,7 @@ impl Monitor {
     /// Commands seen whose addressed responders have not all answered yet.
     #[napi(ts_return_type = "Array<{ requestId: string; missing: string[] }>")]
     pub fn pending<'e>(&self, env: &'e Env) -> napi::Result<Vec<Object<'e>>> {
-        let pending = lock(&self.connected)
-            .as_ref()
-            .map(|m| m.pending())
-            .unwrap_or_default();
+        let pending = self.connected.with(|m| m.pending()).unwrap_or_default();
         pending
             .into_iter()
             .map(|(id, missing)| {
@@ -356,24 +342,21 @@ impl Monitor {
     /// before `connect()` and after `close()`.
     #[napi(getter)]
     pub fn broker(&self) -> Option<String> {
-        lock(&self.connected).as_ref().map(|c| c.broker())
+        self.connected.with(|m| m.broker())
     }
 
     /// Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
     /// reconnects, publishErrors, stale }`.
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let stats = lock(&self.connected)
-            .as_ref()
-            .map(|m| m.stats())
-            .unwrap_or_default();
+        let stats = self.connected.with(|m| m.stats()).unwrap_or_default();
         client::stats_to_js(env, &stats)
     }
 
     /// Stops and disconnects; iteration ends, and `'close'` and `'end'` are emitted.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let monitor = lock(&self.connected).take();
+        let monitor = self.connected.take();
         self.closed.store(true, Ordering::SeqCst);
         self.events.clear();
         promise(
@@ -387,9 +370,4 @@ impl Monitor {
             |env, ()| runtime::undefined(env),
         )
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing holds this lock across a panic that could leave it inconsistent.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

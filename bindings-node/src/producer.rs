@@ -6,7 +6,6 @@
 //! JavaScript layer) makes pending and later calls reject with an
 //! `AbortError`.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::bindgen_prelude::{Env, JsObjectValue, Object, Unknown};
@@ -19,6 +18,7 @@ use crate::client::{self, config_object};
 use crate::convert::{self, field};
 use crate::error::{self, OrThrow};
 use crate::events::EventSink;
+use crate::later::Later;
 use crate::runtime::{self, Raw, promise};
 use crate::settings;
 
@@ -140,8 +140,7 @@ fn send_options(env: &Env, v: Unknown<'_>) -> napi::Result<SendOptions> {
 pub struct Producer {
     config: core::ClientConfig,
     id: String,
-    connected: Arc<Mutex<Option<core::Producer>>>,
-    connecting: Arc<tokio::sync::Mutex<()>>,
+    connected: Later<core::Producer>,
     events: EventSink,
 }
 
@@ -157,8 +156,7 @@ impl Producer {
         Ok(Self {
             config: client::config(&env, &obj)?,
             id,
-            connected: Arc::new(Mutex::new(None)),
-            connecting: Arc::new(tokio::sync::Mutex::new(())),
+            connected: Later::new("producer"),
             events: EventSink::default(),
         })
     }
@@ -181,21 +179,15 @@ impl Producer {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn connect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let (config, id) = (self.config.clone(), self.id.clone());
-        let (slot, gate) = (Arc::clone(&self.connected), Arc::clone(&self.connecting));
         let events = self.events.clone();
         promise(
             env,
-            async move {
-                let _one_at_a_time = gate.lock().await;
-                if lock(&slot).is_some() {
-                    return Ok(());
-                }
+            self.connected.connect(async move {
                 client::validate(&config)?;
                 let producer = core::Producer::connect(config, &id).await?;
                 events.forward(producer.events());
-                *lock(&slot) = Some(producer);
-                Ok(())
-            },
+                Ok(producer)
+            }),
             |env, ()| runtime::undefined(env),
         )
     }
@@ -220,14 +212,7 @@ impl Producer {
     ) -> napi::Result<Exchange> {
         let outgoing = outgoing(&env, command)?;
         let options = send_options(&env, options)?;
-        let producer = lock(&self.connected)
-            .clone()
-            .ok_or_else(|| {
-                oc2mqtt::Error::Closed(
-                    "the producer is not connected: call connect() first".to_owned(),
-                )
-            })
-            .or_throw(&env)?;
+        let producer = self.connected.require().or_throw(&env)?;
         let (shared, settle) = SharedExchange::pending();
         runtime::handle().spawn(async move {
             let sent = match outgoing {
@@ -243,7 +228,7 @@ impl Producer {
     /// before `connect()` and after `close()`.
     #[napi(getter)]
     pub fn broker(&self) -> Option<String> {
-        lock(&self.connected).as_ref().map(|c| c.broker())
+        self.connected.with(core::Producer::broker)
     }
 
     /// Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
@@ -251,9 +236,9 @@ impl Producer {
     /// All zero before `connect()`.
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let stats = lock(&self.connected)
-            .as_ref()
-            .map(core::Producer::stats)
+        let stats = self
+            .connected
+            .with(core::Producer::stats)
             .unwrap_or_default();
         client::stats_to_js(env, &stats)
     }
@@ -275,15 +260,11 @@ impl Producer {
         let timeout =
             convert::opt_uint(env, timeout_ms, "\"timeoutMs\" argument", convert::MAX_SAFE)?
                 .map(Duration::from_millis);
-        let producer = lock(&self.connected).clone();
+        let producer = self.connected.require();
         promise(
             env,
             async move {
-                let p = producer.ok_or_else(|| {
-                    oc2mqtt::Error::Closed(
-                        "the producer is not connected: call connect() first".to_owned(),
-                    )
-                })?;
+                let p = producer?;
                 Ok(match timeout {
                     Some(t) => tokio::time::timeout(t, p.next_unsolicited())
                         .await
@@ -303,7 +284,7 @@ impl Producer {
     /// `OC2_CLOSED` until the next `connect()`.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let producer = lock(&self.connected).take();
+        let producer = self.connected.take();
         self.events.clear();
         promise(
             env,
@@ -316,11 +297,6 @@ impl Producer {
             |env, ()| runtime::undefined(env),
         )
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Nothing holds this lock across a panic that could leave it inconsistent.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What a `next()` or `collect()` ended with.
