@@ -17,7 +17,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use oc2mqtt::settings::{Kind, Settings, Spelling, Value};
+use oc2mqtt::settings::{Kind, Setting, Settings, Spelling, Value};
 
 use crate::convert;
 use crate::errors::IntoPyResult;
@@ -52,8 +52,6 @@ fn py_name(name: &str) -> &str {
 enum Shape {
     /// As the kind has it.
     Plain,
-    /// A list of texts, a lone `str` refused (it is almost always a mistake).
-    ListOnly,
     /// `{"deny": ["ipv4_net"]}` or `[("deny", "ipv4_net")]`.
     Pairs,
     /// A broker URL or a list of them.
@@ -62,7 +60,6 @@ enum Shape {
 
 fn shape(name: &str) -> Shape {
     match name {
-        "profiles" | "args" => Shape::ListOnly,
         "pairs" => Shape::Pairs,
         "broker" => Shape::Urls,
         _ => Shape::Plain,
@@ -175,11 +172,11 @@ fn choices(kind: Kind) -> String {
 
 /// The value of the keyword argument `what`, of kind `kind`, from `obj`;
 /// a `TypeError` naming `what` when Python's type does not fit.
-pub fn value(obj: &Bound<'_, PyAny>, kind: Kind, what: &str) -> PyResult<Value> {
+pub fn value(obj: &Bound<'_, PyAny>, setting: &Setting, what: &str) -> PyResult<Value> {
     let texts = |v: Vec<String>| -> PyResult<Value> { Ok(Value::Texts(v)) };
+    let kind = setting.kind;
     match (shape(what), kind) {
         (Shape::Pairs, _) => texts(pairs(obj)?),
-        (Shape::ListOnly, _) => texts(convert::string_list(obj, what)?),
         (Shape::Urls, _) if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() => {
             texts(convert::string_list(obj, what)?)
         }
@@ -196,7 +193,10 @@ pub fn value(obj: &Bound<'_, PyAny>, kind: Kind, what: &str) -> PyResult<Value> 
         (_, Kind::Seconds | Kind::Duration) => number(obj, what, SECONDS).map(Value::Number),
         (_, Kind::Number) => number(obj, what, "a number").map(Value::Number),
         (_, Kind::Path) => path(obj, what).map(Value::Text),
-        (_, Kind::Texts) => convert::one_or_many(obj, what).map(Value::Texts),
+        // A lone str only where the core's table says so (`to`); elsewhere
+        // (`profiles="slpf"`) it is the usual slip.
+        (_, Kind::Texts) if setting.single => convert::one_or_many(obj, what).map(Value::Texts),
+        (_, Kind::Texts) => texts(convert::string_list(obj, what)?),
         // `mqtt_version=5` as well as "5".
         (_, Kind::Choice { numeric: true, .. }) if is_number(obj) => {
             Ok(Value::Text(obj.str()?.to_string()))
@@ -222,7 +222,7 @@ pub fn apply<T: Settings>(
         let Some(obj) = obj.filter(|o| !o.is_none()) else {
             continue;
         };
-        let v = value(obj, setting.kind, name)?;
+        let v = value(obj, setting, name)?;
         target
             .set(Spelling::Snake, core, v)
             .map_err(|e| match e {
