@@ -185,6 +185,7 @@ pub fn value(obj: &Bound<'_, PyAny>, setting: &Setting, what: &str) -> PyResult<
             what,
             "a URL (mqtt://, mqtts://, ws:// or wss://) or a list of them",
         )?),
+        (Shape::Urls, _) => texts(vec![convert::string_arg(obj, what)?]),
         (_, Kind::Flag) => match obj.cast::<PyBool>() {
             Ok(b) => Ok(Value::Flag(b.is_true())),
             Err(_) => Err(type_error(obj, what, "bool")?),
