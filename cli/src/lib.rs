@@ -7,6 +7,7 @@
 
 mod common;
 mod docs;
+mod journal;
 mod monitor;
 mod progress;
 mod send;
@@ -63,6 +64,16 @@ enum Cmd {
     /// after --duration, or on SIGINT/SIGTERM, then names on stderr the
     /// responders that have not answered.
     Monitor(monitor::MonitorArgs),
+    /// Show what a consumer's journal (serve --journal) holds, without changing it.
+    ///
+    /// One line per command taken and not answered ("run again": a consumer
+    /// started on this journal runs it again), per answer the broker has not
+    /// acknowledged ("send again": sent again, its command not run again),
+    /// and the number of finished commands it remembers (not run again if
+    /// they come again). With --json, one JSON object per line with "state"
+    /// run_again, send_again or finished. Exit status 2 when the file cannot
+    /// be read or is not a journal.
+    Journal(journal::JournalArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     ///
     /// bash: oc2mqtt completions bash > ~/.local/share/bash-completion/completions/oc2mqtt;
@@ -79,7 +90,7 @@ enum Cmd {
     /// or read it at once with oc2mqtt man | man -l -
     Man {
         /// The subcommand whose page to print [default: the page of oc2mqtt itself].
-        #[arg(value_name = "SUBCOMMAND", value_parser = ["send", "serve", "monitor"])]
+        #[arg(value_name = "SUBCOMMAND", value_parser = ["send", "serve", "monitor", "journal"])]
         subcommand: Option<String>,
     },
 }
@@ -91,7 +102,7 @@ impl Cmd {
             Self::Send(a) => Some(a.common_mut()),
             Self::Serve(a) => Some(a.common_mut()),
             Self::Monitor(a) => Some(a.common_mut()),
-            Self::Completions { .. } | Self::Man { .. } => None,
+            Self::Journal(_) | Self::Completions { .. } | Self::Man { .. } => None,
         }
     }
 }
@@ -117,6 +128,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         Cmd::Send(a) => connected(a.common().verbose, send::run(a)),
         Cmd::Serve(a) => connected(a.common().verbose, serve::run(a)),
         Cmd::Monitor(a) => connected(a.common().verbose, monitor::run(a)),
+        Cmd::Journal(a) => journal::run(&a),
         Cmd::Completions { shell } => docs::completions(shell),
         Cmd::Man { subcommand } => docs::man_page(subcommand.as_deref()),
     };

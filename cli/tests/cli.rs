@@ -426,6 +426,88 @@ fn send_names_the_responders_it_is_still_waiting_for() {
 }
 
 #[test]
+fn journal_shows_what_a_restart_would_run_again_and_refuses_other_files() {
+    let b = Broker::start(&[]);
+    let url = b.url();
+    let dir = tempfile::tempdir().expect("dir");
+    let journal = dir.path().join("journal");
+    let journal = journal.to_str().expect("utf-8 path");
+    let mut s = Bg::spawn(&[
+        "serve",
+        "--broker",
+        &url,
+        "--device-id",
+        "fw-1",
+        "--work-ms",
+        "60000",
+        "--journal",
+        journal,
+    ]);
+    s.wait_stderr("ready");
+    let out = run(&[
+        "send",
+        "--broker",
+        &url,
+        "--from",
+        "p1",
+        "--to",
+        "fw-1",
+        "--timeout",
+        "0.5",
+        DENY4,
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    // Killed while its handler works: the command was taken and not answered.
+    s.child.kill().expect("SIGKILL serve");
+    let _ = s.child.wait();
+    let out = run(&["journal", "--json", journal]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["state"], "run_again");
+    assert_eq!(lines[0]["command"], "deny ipv4_connection");
+    assert_eq!(lines[0]["from"], "p1");
+    assert_eq!(lines[0]["topic"], "oc2/cmd/device/fw-1");
+    assert!(
+        lines[0]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert_eq!(lines[1], json!({"state": "finished", "count": 0}));
+    let text = String::from_utf8(run(&["journal", journal]).stdout).expect("utf-8");
+    assert!(
+        text.starts_with("run again   deny ipv4_connection request_id=")
+            && text.contains(" from=p1 on oc2/cmd/device/fw-1\n")
+            && text.ends_with(
+                "finished    0 commands remembered (not run again if they come again)\n"
+            ),
+        "{text}"
+    );
+    // Reading changed nothing: a second look says the same.
+    assert_eq!(stdout_lines(&run(&["journal", "--json", journal])), lines);
+
+    let other = dir.path().join("notes.txt");
+    std::fs::write(&other, "hello world\n").expect("write");
+    let out = run(&["journal", other.to_str().expect("utf-8 path")]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: configuration: journal {}: line 1 is not one this library writes: hello world\n",
+            other.display()
+        )
+    );
+    let missing = dir.path().join("missing");
+    let out = run(&["journal", missing.to_str().expect("utf-8 path")]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("cannot read it: No such file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn serve_exits_0_on_sigterm_and_sigint() {
     let b = Broker::start(&[]);
     for sig in ["-TERM", "-INT"] {

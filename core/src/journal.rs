@@ -25,22 +25,31 @@ use crate::codec::PublishProperties;
 use crate::dedup::DedupKey;
 use crate::error::{Error, Result};
 
-/// A command taken and not finished when the journal was read.
+/// A command taken and not finished when the journal was read: a consumer
+/// started on the journal runs it again.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Pending {
-    pub(crate) key: DedupKey,
-    pub(crate) topic: String,
-    pub(crate) payload: Vec<u8>,
+pub struct Pending {
+    /// Its duplicate-detection key.
+    pub key: DedupKey,
+    /// The topic it came on.
+    pub topic: String,
+    /// The payload as it came.
+    pub payload: Vec<u8>,
 }
 
 /// An answer handed to the broker and not acknowledged when the journal was
-/// read: to send again.
+/// read: a consumer started on the journal sends it again (and does not run
+/// its command again).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Unsent {
-    pub(crate) key: DedupKey,
-    pub(crate) topics: Vec<String>,
-    pub(crate) payload: Vec<u8>,
-    pub(crate) properties: PublishProperties,
+pub struct Unsent {
+    /// Its command's duplicate-detection key.
+    pub key: DedupKey,
+    /// The topics it goes to.
+    pub topics: Vec<String>,
+    /// The encoded answer.
+    pub payload: Vec<u8>,
+    /// Its MQTT properties.
+    pub properties: PublishProperties,
 }
 
 impl Unsent {
@@ -101,6 +110,131 @@ pub(crate) struct Opened {
     pub(crate) finished: Vec<DedupKey>,
 }
 
+/// What a journal's text says: the state [`Journal`] keeps, rebuilt.
+#[derive(Debug, Default)]
+struct Parsed {
+    open: HashMap<u128, Pending>,
+    answered: HashMap<u128, Unsent>,
+    /// Open and answered keys, in order of taking, each once.
+    order: Vec<u128>,
+    /// Finished keys, oldest first, each once, at most [`FINISHED_KEPT`].
+    finished: Vec<u128>,
+}
+
+impl Parsed {
+    fn new(path: &Path, text: &str) -> Result<Self> {
+        let mut p = Self::default();
+        // A last line without its newline was cut short by a kill in the
+        // middle of a write: what it said never happened.
+        let complete = text.split_inclusive('\n').filter(|l| l.ends_with('\n'));
+        for (n, line) in complete.enumerate() {
+            let line = line.trim_end_matches('\n');
+            let mut parts = line.split(' ');
+            let bad = || {
+                Error::Config(format!(
+                    "journal {}: line {} is not one this library writes: {line:.80}",
+                    path.display(),
+                    n + 1
+                ))
+            };
+            let kind = parts.next().ok_or_else(bad)?;
+            let key = parts
+                .next()
+                .and_then(|k| u128::from_str_radix(k, 16).ok())
+                .ok_or_else(bad)?;
+            match kind {
+                "T" => {
+                    let topic = parts
+                        .next()
+                        .and_then(unhex)
+                        .and_then(|t| String::from_utf8(t).ok())
+                        .ok_or_else(bad)?;
+                    let payload = parts.next().and_then(unhex).ok_or_else(bad)?;
+                    let pending = Pending {
+                        key: DedupKey::from_u128(key),
+                        topic,
+                        payload,
+                    };
+                    if p.open.insert(key, pending).is_none() {
+                        p.order.push(key);
+                    }
+                }
+                "A" => {
+                    let answer = parts
+                        .next()
+                        .and_then(|a| Unsent::decode(DedupKey::from_u128(key), a))
+                        .ok_or_else(bad)?;
+                    p.open.remove(&key);
+                    if p.answered.insert(key, answer).is_none() {
+                        p.order.push(key);
+                    }
+                }
+                "D" => {
+                    p.open.remove(&key);
+                    p.answered.remove(&key);
+                    p.finished.push(key);
+                }
+                _ => return Err(bad()),
+            }
+        }
+        let mut unique: HashSet<u128> = HashSet::new();
+        let (open, answered) = (&p.open, &p.answered);
+        p.order
+            .retain(|k| (open.contains_key(k) || answered.contains_key(k)) && unique.insert(*k));
+        let mut unique: HashSet<u128> = HashSet::new();
+        p.finished.reverse();
+        p.finished.retain(|k| unique.insert(*k));
+        p.finished.truncate(FINISHED_KEPT);
+        p.finished.reverse();
+        Ok(p)
+    }
+
+    /// The commands to run again and the answers to send again, in order of taking.
+    fn in_order(
+        order: &[u128],
+        open: &HashMap<u128, Pending>,
+        answered: &HashMap<u128, Unsent>,
+    ) -> (Vec<Pending>, Vec<Unsent>) {
+        (
+            order.iter().filter_map(|k| open.get(k).cloned()).collect(),
+            order
+                .iter()
+                .filter_map(|k| answered.get(k).cloned())
+                .collect(),
+        )
+    }
+}
+
+/// What the journal at `path` holds, read without changing it: the commands
+/// a consumer started on it would run again, the answers it would send
+/// again, and how many finished commands it remembers (`oc2mqtt journal`,
+/// or a look after a crash at what will happen on restart).
+///
+/// # Errors
+/// [`Error::Config`] when the file cannot be read or is not a journal.
+pub fn read(path: &Path) -> Result<Contents> {
+    let text = std::fs::read_to_string(path).map_err(|e| io(path, "read it", &e))?;
+    let p = Parsed::new(path, &text)?;
+    let (to_run, to_send) = Parsed::in_order(&p.order, &p.open, &p.answered);
+    Ok(Contents {
+        to_run,
+        to_send,
+        finished: p.finished.len(),
+    })
+}
+
+/// A journal's contents, from [`read`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contents {
+    /// Taken and not answered, in order of taking: run again on restart.
+    pub to_run: Vec<Pending>,
+    /// Answered and not acknowledged by the broker: sent again on restart,
+    /// their commands not run again.
+    pub to_send: Vec<Unsent>,
+    /// The finished commands it remembers, duplicates if they come again.
+    pub finished: usize,
+}
+
 /// The finished keys kept (older ones are forgotten: a command that old is
 /// stale or out of the duplicate window anyway).
 const FINISHED_KEPT: usize = 100_000;
@@ -127,82 +261,18 @@ impl Journal {
     /// taken and not answered, what was answered and not acknowledged, and
     /// the finished keys.
     pub(crate) fn open(path: &Path) -> Result<(Self, Opened)> {
-        let mut open: HashMap<u128, Pending> = HashMap::new();
-        let mut answered: HashMap<u128, Unsent> = HashMap::new();
-        let mut order = Vec::new();
-        let mut finished: Vec<u128> = Vec::new();
-        if path.exists() {
+        let Parsed {
+            open,
+            answered,
+            order,
+            finished,
+        } = if path.exists() {
             let text = std::fs::read_to_string(path).map_err(|e| io(path, "read it", &e))?;
-            // A last line without its newline was cut short by a kill in the
-            // middle of a write: what it said never happened.
-            let complete = text.split_inclusive('\n').filter(|l| l.ends_with('\n'));
-            for (n, line) in complete.enumerate() {
-                let line = line.trim_end_matches('\n');
-                let mut parts = line.split(' ');
-                let bad = || {
-                    Error::Config(format!(
-                        "journal {}: line {} is not one this library writes: {line:.80}",
-                        path.display(),
-                        n + 1
-                    ))
-                };
-                let kind = parts.next().ok_or_else(bad)?;
-                let key = parts
-                    .next()
-                    .and_then(|k| u128::from_str_radix(k, 16).ok())
-                    .ok_or_else(bad)?;
-                match kind {
-                    "T" => {
-                        let topic = parts
-                            .next()
-                            .and_then(unhex)
-                            .and_then(|t| String::from_utf8(t).ok())
-                            .ok_or_else(bad)?;
-                        let payload = parts.next().and_then(unhex).ok_or_else(bad)?;
-                        if !open.contains_key(&key) {
-                            order.push(key);
-                        }
-                        open.insert(
-                            key,
-                            Pending {
-                                key: DedupKey::from_u128(key),
-                                topic,
-                                payload,
-                            },
-                        );
-                    }
-                    "A" => {
-                        let answer = parts
-                            .next()
-                            .and_then(|a| Unsent::decode(DedupKey::from_u128(key), a))
-                            .ok_or_else(bad)?;
-                        open.remove(&key);
-                        if !answered.contains_key(&key) {
-                            order.push(key);
-                        }
-                        answered.insert(key, answer);
-                    }
-                    "D" => {
-                        open.remove(&key);
-                        answered.remove(&key);
-                        finished.push(key);
-                    }
-                    _ => return Err(bad()),
-                }
-            }
-        }
-        let mut unique: HashSet<u128> = HashSet::new();
-        order.retain(|k| (open.contains_key(k) || answered.contains_key(k)) && unique.insert(*k));
-        let mut unique: HashSet<u128> = HashSet::new();
-        finished.reverse();
-        finished.retain(|k| unique.insert(*k));
-        finished.truncate(FINISHED_KEPT);
-        finished.reverse();
-        let pending: Vec<Pending> = order.iter().filter_map(|k| open.get(k).cloned()).collect();
-        let unsent: Vec<Unsent> = order
-            .iter()
-            .filter_map(|k| answered.get(k).cloned())
-            .collect();
+            Parsed::new(path, &text)?
+        } else {
+            Parsed::default()
+        };
+        let (pending, unsent) = Parsed::in_order(&order, &open, &answered);
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -451,6 +521,44 @@ mod tests {
         let (_, last) = Journal::open(&path).expect("last");
         assert!(last.unsent.is_empty() && last.pending.is_empty());
         assert_eq!(last.finished, [b, a]);
+    }
+
+    #[test]
+    fn read_tells_what_a_restart_would_do_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("j");
+        let (a, b, c) = (
+            DedupKey::payload(b"a"),
+            DedupKey::payload(b"b"),
+            DedupKey::payload(b"c"),
+        );
+        let topics = ["oc2/rsp/p1".to_owned()];
+        {
+            let (mut j, _) = Journal::open(&path).expect("new");
+            j.taken(a, "oc2/cmd/all", b"ca");
+            j.taken(b, "oc2/cmd/all", b"cb");
+            j.taken(c, "oc2/cmd/all", b"cc");
+            j.answered(b, &topics, b"rb", &PublishProperties::default());
+            j.finished(c);
+        }
+        let before = std::fs::read(&path).expect("bytes");
+        let contents = read(&path).expect("read");
+        assert_eq!(std::fs::read(&path).expect("bytes"), before, "read wrote");
+        assert_eq!(
+            contents.to_run.iter().map(|p| p.key).collect::<Vec<_>>(),
+            [a]
+        );
+        assert_eq!(
+            contents
+                .to_send
+                .iter()
+                .map(|u| (u.key, u.payload.as_slice()))
+                .collect::<Vec<_>>(),
+            [(b, &b"rb"[..])]
+        );
+        assert_eq!(contents.finished, 1);
+        let e = read(&dir.path().join("none")).expect_err("no file");
+        assert!(e.to_string().contains("cannot read it"), "{e}");
     }
 
     #[test]

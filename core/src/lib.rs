@@ -39,7 +39,7 @@ pub mod dedup;
 pub mod error;
 mod fastpath;
 #[cfg(feature = "client")]
-mod journal;
+pub mod journal;
 pub mod message;
 #[cfg(feature = "client")]
 pub mod monitor;
