@@ -201,7 +201,7 @@ fn value(env: &Env, setting: &Setting, v: Unknown<'_>, what: &str) -> napi::Resu
         }
         Kind::Text | Kind::Path => Value::Text(convert::string(env, v, what)?),
         // Pairs have their JavaScript shape: `[[action, target], ...]` or `{ action: [targets] }`.
-        Kind::Texts if setting.name == "pairs" => Value::Texts(pairs(env, v, what)?),
+        Kind::Pairs => pairs(env, v, what)?,
         Kind::Texts if setting.single && is(ValueType::String)? => {
             Value::Text(convert::string(env, v, what)?)
         }
@@ -218,9 +218,9 @@ fn value(env: &Env, setting: &Setting, v: Unknown<'_>, what: &str) -> napi::Resu
     })
 }
 
-/// Action/target pairs as `action:target` texts, from `[[action, target], ...]`
-/// or `{ action: [targets] }` (the shape of the Language Specification's 4.1).
-fn pairs(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Vec<String>> {
+/// [`Kind::Pairs`] from `[[action, target], ...]` or `{ action: [targets] }`
+/// (the shape of the Language Specification's 4.1).
+fn pairs(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Value> {
     let bad = || {
         convert::type_error(
             env,
@@ -234,7 +234,7 @@ fn pairs(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Vec<String>> {
         Json::Array(items) => {
             for item in items {
                 match item.as_array().map(Vec::as_slice) {
-                    Some([Json::String(a), Json::String(t)]) => out.push(format!("{a}:{t}")),
+                    Some([Json::String(a), Json::String(t)]) => out.push((a.clone(), t.clone())),
                     _ => return Err(bad()),
                 }
             }
@@ -248,11 +248,11 @@ fn pairs(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Vec<String>> {
                     let Json::String(t) = t else {
                         return Err(bad());
                     };
-                    out.push(format!("{action}:{t}"));
+                    out.push((action.clone(), t));
                 }
             }
         }
         _ => return Err(bad()),
     }
-    Ok(out)
+    Ok(Value::pairs(out))
 }
