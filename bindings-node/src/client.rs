@@ -78,7 +78,7 @@ pub(crate) fn config_object_with<'a>(
 /// Counters as a plain object (`mqttVersion`: `'5'`, `'3.1.1'`, or null
 /// before the first connection).
 pub(crate) fn stats_to_js<'e>(env: &'e Env, s: &Stats) -> napi::Result<Object<'e>> {
-    let v = convert::to_js_camel(env, s)?;
+    let v = convert::core_to_js(env, s)?;
     // SAFETY: `Stats` serializes as a struct, so `v` is a plain object of this env.
     unsafe { Object::from_napi_value(env.raw(), v.raw()) }
 }

@@ -17,6 +17,7 @@
 // build (what `clippy --all-targets` checks) sees them as never used.
 #![cfg_attr(test, allow(dead_code))]
 
+mod camel;
 mod client;
 mod codec;
 mod consumer;

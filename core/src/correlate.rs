@@ -51,8 +51,9 @@ impl Expect {
     }
 }
 
-/// Why an exchange closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why an exchange closed. Serialized as its name ([`CloseReason::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CloseReason {
     /// Every expected responder sent a final response.
     Complete,
@@ -504,6 +505,17 @@ mod tests {
             },
             body: Body::Response(Response::new(status)),
             extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn close_reasons_serialize_as_their_names() {
+        for r in [
+            CloseReason::Complete,
+            CloseReason::Deadline,
+            CloseReason::Closed,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }
     }
 
