@@ -74,12 +74,16 @@ impl CloseReason {
     }
 }
 
-/// An exchange that is no longer open.
-#[derive(Debug)]
+/// An exchange that is no longer open. Serialized without the caller's
+/// data, which is the caller's to show: `request_id`, `reason`, `missing`,
+/// `missing_count`.
+#[derive(Debug, serde::Serialize)]
+#[serde(bound = "")]
 pub struct Closed<T> {
     /// Its request id.
     pub request_id: String,
     /// The caller's data.
+    #[serde(skip)]
     pub data: T,
     /// Why it closed.
     pub reason: CloseReason,
