@@ -7,7 +7,6 @@ use napi::bindgen_prelude::{Env, FromNapiValue, JsValue, Object, Unknown};
 
 use oc2mqtt::client::{ClientConfig, Stats};
 use oc2mqtt::settings::{Setting, Settings, Spelling};
-use oc2mqtt::topics::{Peer, ResponseTopics};
 
 use crate::convert::{self, field};
 use crate::settings::{self, Known};
@@ -46,29 +45,6 @@ pub(crate) fn config(env: &Env, obj: &Object<'_>) -> napi::Result<ClientConfig> 
     Ok(c)
 }
 
-/// A peer name (`'spec'`, `'otupy'`, `'yuuki'`, `'oif'`), or `None` when absent.
-pub(crate) fn peer(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Option<Peer>> {
-    let mut c = ClientConfig::default();
-    let set = settings::set(env, &mut c, "peer", v, parent(what))?;
-    Ok(set.then_some(c.peer))
-}
-
-/// Where responses go (`'shared'`, `'producer'`, `'both'`), or `None` when absent.
-pub(crate) fn response_topics(
-    env: &Env,
-    v: Unknown<'_>,
-    what: &str,
-) -> napi::Result<Option<ResponseTopics>> {
-    let mut c = ClientConfig::default();
-    settings::set(env, &mut c, "responseTopics", v, parent(what))?;
-    Ok(c.response_topics)
-}
-
-/// `options` of `options.peer`.
-fn parent(what: &str) -> &str {
-    what.rsplit_once('.').map_or(what, |(p, _)| p)
-}
-
 /// The configuration object of a role: an object whose keys are the client
 /// settings, `url`, and `extra`.
 pub(crate) fn config_object<'a>(
@@ -102,7 +78,7 @@ pub(crate) fn config_object_with<'a>(
 /// Counters as a plain object (`mqttVersion`: `'5'`, `'3.1.1'`, or null
 /// before the first connection).
 pub(crate) fn stats_to_js<'e>(env: &'e Env, s: &Stats) -> napi::Result<Object<'e>> {
-    let v = convert::to_js_camel(env, s)?;
+    let v = convert::core_to_js(env, s)?;
     // SAFETY: `Stats` serializes as a struct, so `v` is a plain object of this env.
     unsafe { Object::from_napi_value(env.raw(), v.raw()) }
 }

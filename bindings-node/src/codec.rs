@@ -8,6 +8,7 @@
 use napi::bindgen_prelude::{Buffer, Env, JsValue, Object, Unknown, ValueType};
 use napi_derive::napi;
 
+use oc2mqtt::client::ClientConfig;
 use oc2mqtt::codec::{self, PublishProperties};
 use oc2mqtt::producer::SendOptions;
 
@@ -124,21 +125,10 @@ pub fn decode<'e>(
 ) -> napi::Result<Object<'e>> {
     let payload = convert::bytes(env, payload, "\"payload\" argument")?;
     let props = self::properties(env, properties, "\"properties\" argument")?;
-    let max = match convert::opt_object(env, options, "\"options\" argument")? {
-        None => None,
-        Some(o) => convert::opt_uint(
-            env,
-            field(env, &o, "maxPayload")?,
-            "options.maxPayload",
-            convert::MAX_SAFE,
-        )?,
-    };
-    let decoded = codec::decode_with_limit(
-        payload,
-        props.as_ref(),
-        max.map_or(codec::DEFAULT_MAX_PAYLOAD, |m| m as usize),
-    )
-    .or_throw(env)?;
+    // The client setting `maxPayload`, as a client reads it.
+    let max = settings::pick::<ClientConfig>(env, options, &[("maxPayload", "maxPayload")])?
+        .map_or(codec::DEFAULT_MAX_PAYLOAD, |c| c.max_payload);
+    let decoded = codec::decode_with_limit(payload, props.as_ref(), max).or_throw(env)?;
     decoded_to_js(env, &decoded)
 }
 
@@ -171,12 +161,12 @@ pub fn encode<'e>(
 ) -> napi::Result<Object<'e>> {
     let msg = convert::message(env, message, "\"message\" argument")?;
     // The wire settings of a send's options, read as they are (other properties ignored).
-    let mut o = SendOptions::default();
-    if let Some(obj) = convert::opt_object(env, options, "\"options\" argument")? {
-        for key in ["encoding", "dialect"] {
-            settings::set(env, &mut o, key, field(env, &obj, key)?, "options")?;
-        }
-    }
+    let o: SendOptions = settings::pick(
+        env,
+        options,
+        &[("encoding", "encoding"), ("dialect", "dialect")],
+    )?
+    .unwrap_or_default();
     let (payload, props) = codec::encode(&msg, o.encoding, o.dialect).or_throw(env)?;
     let mut o = Object::new(env)?;
     o.set("payload", Buffer::from(payload))?;

@@ -13,11 +13,12 @@ use napi::bindgen_prelude::{
 };
 use serde_json::{Map, Number, Value};
 
+use std::cell::Cell;
+
+use crate::camel::Camel;
+use crate::error::OrThrow;
 use oc2mqtt::codec::MAX_NESTING;
 use oc2mqtt::message::Message;
-use oc2mqtt::settings::Spelling;
-
-use crate::error::OrThrow;
 
 fn pending(msg: &str) -> napi::Error {
     napi::Error::new(Status::PendingException, msg.to_owned())
@@ -342,27 +343,33 @@ pub(crate) fn message_to_js<'e>(env: &'e Env, m: &Message) -> napi::Result<Unkno
     to_js(env, &m.to_json_value())
 }
 
-/// A core type's serde form as JavaScript, its keys in camel case
-/// (`request_id` → `requestId`): the one place Node's spelling of the core's
-/// names is made. For shapes the core defines, not for user data (whose
-/// keys must stay as sent).
-pub(crate) fn to_js_camel<'e, T: serde::Serialize>(
+/// A core type's serde form as a JavaScript value, its struct fields in
+/// camel case (`request_id` → `requestId`): the one place Node's spelling
+/// of the core's names is made ([`Camel`]); maps (user data: a message's
+/// keys) stay as sent. Built by one `JSON.parse` of its JSON text, far
+/// faster than setting properties one N-API call at a time, unless an
+/// integer is beyond what `JSON.parse` keeps (then as [`to_js`] does).
+/// Bytes come out `null`.
+pub(crate) fn core_to_js<'e, T: serde::Serialize + ?Sized>(
     env: &'e Env,
     v: &T,
 ) -> napi::Result<Unknown<'e>> {
-    fn keys(v: Value) -> Value {
-        match v {
-            Value::Object(m) => Value::Object(
-                m.into_iter()
-                    .map(|(k, v)| (Spelling::Camel.spell(&k).into_owned(), keys(v)))
-                    .collect(),
-            ),
-            Value::Array(a) => Value::Array(a.into_iter().map(keys).collect()),
-            other => other,
-        }
+    let reason = |e: serde_json::Error| napi::Error::from_reason(e.to_string());
+    let exact = Cell::new(true);
+    let mut text = Vec::with_capacity(1024);
+    v.serialize(Camel::new(
+        &mut serde_json::Serializer::new(&mut text),
+        &exact,
+    ))
+    .map_err(reason)?;
+    if exact.get() {
+        let text = String::from_utf8(text).map_err(|e| napi::Error::from_reason(e.to_string()))?;
+        return parse(env, &text);
     }
-    let value = serde_json::to_value(v).map_err(|e| napi::Error::from_reason(e.to_string()))?;
-    to_js(env, &keys(value))
+    let value = v
+        .serialize(Camel::new(serde_json::value::Serializer, &exact))
+        .map_err(reason)?;
+    to_js(env, &value)
 }
 
 /// A JSON value as a plain JavaScript value.
@@ -380,47 +387,6 @@ pub(crate) fn parses_exactly(v: &Value) -> bool {
         Value::Array(items) => items.iter().all(parses_exactly),
         Value::Object(map) => map.values().all(parses_exactly),
         _ => true,
-    }
-}
-
-/// JSON text of an object written field by field, for [`parse`]: one
-/// `JSON.parse` builds a whole object tree far faster than setting its
-/// properties one N-API call at a time.
-pub(crate) struct JsonText(String);
-
-impl JsonText {
-    pub(crate) fn object() -> Self {
-        Self(String::from("{"))
-    }
-
-    fn key(&mut self, key: &str) {
-        if self.0.len() > 1 {
-            self.0.push(',');
-        }
-        self.0.push('"');
-        self.0.push_str(key);
-        self.0.push_str("\":");
-    }
-
-    /// A field (keys are plain ASCII names, written as they are).
-    pub(crate) fn field(&mut self, key: &str, v: impl Into<Value>) -> &mut Self {
-        self.key(key);
-        // Writing a Value to a String cannot fail.
-        self.0
-            .push_str(&serde_json::to_string(&v.into()).unwrap_or_default());
-        self
-    }
-
-    /// A field whose value is JSON text already.
-    pub(crate) fn raw(&mut self, key: &str, json: &str) -> &mut Self {
-        self.key(key);
-        self.0.push_str(json);
-        self
-    }
-
-    pub(crate) fn finish(mut self) -> String {
-        self.0.push('}');
-        self.0
     }
 }
 
@@ -451,15 +417,4 @@ pub(crate) fn parse<'e>(env: &'e Env, text: &str) -> napi::Result<Unknown<'e>> {
     }
     // SAFETY: the value JSON.parse just returned in this env.
     unsafe { Unknown::from_napi_value(raw, out) }
-}
-
-/// A message's canonical JSON text, when [`parse`] of it makes the same
-/// value as [`message_to_js`] (see [`parses_exactly`]).
-pub(crate) fn message_json(m: &Message) -> Option<String> {
-    let v = m.to_json_value();
-    if parses_exactly(&v) {
-        serde_json::to_string(&v).ok()
-    } else {
-        None
-    }
 }

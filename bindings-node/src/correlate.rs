@@ -3,7 +3,7 @@
 //! Time is whatever monotonic milliseconds the caller passes
 //! (`performance.now()`, `Date.now()`); the correlator reads no clock.
 
-use napi::bindgen_prelude::{Env, JsValue, Object, Unknown, ValueType};
+use napi::bindgen_prelude::{Env, FromNapiValue, JsValue, Object, Unknown, ValueType};
 use napi_derive::napi;
 
 use oc2mqtt::correlate::{self, Expect, Outcome};
@@ -11,13 +11,11 @@ use oc2mqtt::correlate::{self, Expect, Outcome};
 use crate::convert;
 use crate::error::OrThrow;
 
+/// A closed exchange as a plain object: the core's serde form.
 fn closed_to_js<'e>(env: &'e Env, c: &correlate::Closed<()>) -> napi::Result<Object<'e>> {
-    let mut o = Object::new(env)?;
-    o.set("requestId", c.request_id.as_str())?;
-    o.set("reason", c.reason.as_str())?;
-    o.set("missing", c.missing.clone())?;
-    o.set("missingCount", c.missing_count as u32)?;
-    Ok(o)
+    let o = convert::core_to_js(env, c)?;
+    // SAFETY: a struct's serde form is an object, in this env.
+    unsafe { Object::from_napi_value(env.raw(), o.raw()) }
 }
 
 /// Open exchanges keyed by `request_id`, each with the responders it

@@ -41,7 +41,7 @@ fn set_message_fields(env: &Env, err: &mut Object<'_>, m: &MessageError) -> napi
     err.set("kind", m.kind.as_str())?;
     err.set("path", m.path.as_str())?;
     err.set("reason", m.reason.as_str())?;
-    err.set("salvage", crate::convert::to_js_camel(env, &m.salvage)?)?;
+    err.set("salvage", crate::convert::core_to_js(env, &m.salvage)?)?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use napi::bindgen_prelude::{Array, Buffer, Env, FromNapiValue, JsValue, Object, 
 use napi_derive::napi;
 
 use oc2mqtt::client::{self as core, MonitorEvent};
-use oc2mqtt::monitor::{Observed, Pairing};
+use oc2mqtt::monitor::{Paired, Pairing};
 
 use crate::client::{self, config_object};
 use crate::convert::{self, field};
@@ -22,165 +22,47 @@ use crate::runtime::{self, Raw, promise};
 
 const MONITOR_KEYS: &[&str] = &["filter", "pairingWindowMs"];
 
-fn observed_to_js<'e>(env: &'e Env, kind: &str, o: &Observed) -> napi::Result<Object<'e>> {
-    let mut e = Object::new(env)?;
-    e.set("type", kind)?;
-    e.set("topic", o.topic.as_str())?;
-    e.set("message", convert::message_to_js(env, &o.message)?)?;
-    e.set("requestId", o.message.headers.request_id.as_deref())?;
-    e.set("from", o.message.headers.from.as_deref())?;
-    e.set("to", o.message.headers.to.clone())?;
-    e.set("encoding", o.encoding.as_str())?;
-    e.set("dialect", o.dialect.as_str())?;
-    e.set("receivedAt", o.received_ms as f64)?;
-    e.set("warnings", o.warnings.clone())?;
-    Ok(e)
-}
-
-/// `{ state: 'open' | 'complete' | 'unanswered' | null, awaiting, deadline }`.
-fn pairing_to_js<'e>(env: &'e Env, p: &Pairing) -> napi::Result<Object<'e>> {
-    let mut o = Object::new(env)?;
-    let (state, awaiting, deadline): (Option<&str>, &[String], Option<f64>) = match p {
-        Pairing::Open {
-            awaiting,
-            deadline_ms,
-        } => (Some("open"), awaiting, Some(*deadline_ms as f64)),
-        Pairing::Complete => (Some("complete"), &[], None),
-        Pairing::Unanswered { missing } => (Some("unanswered"), missing, None),
-        // Unpaired, and whatever a later core adds.
-        _ => (None, &[], None),
-    };
-    o.set("state", state)?;
-    o.set("awaiting", awaiting.to_vec())?;
-    o.set("deadline", deadline)?;
-    Ok(o)
-}
-
-/// `{ state, awaiting, deadline }` as JSON text (see [`pairing_to_js`]).
-fn pairing_json(p: &Pairing) -> String {
-    let (state, awaiting, deadline): (Option<&str>, &[String], Option<f64>) = match p {
-        Pairing::Open {
-            awaiting,
-            deadline_ms,
-        } => (Some("open"), awaiting, Some(*deadline_ms as f64)),
-        Pairing::Complete => (Some("complete"), &[], None),
-        Pairing::Unanswered { missing } => (Some("unanswered"), missing, None),
-        _ => (None, &[], None),
-    };
-    let mut o = convert::JsonText::object();
-    o.field("state", state)
-        .field("awaiting", awaiting.to_vec())
-        .field("deadline", deadline);
-    o.finish()
-}
-
-/// A request, notification or response event as JSON text, the same
-/// object [`event_to_js`] builds; `None` for the other kinds, and for a
-/// message that JSON.parse would not make the same (see `convert::parses_exactly`).
-fn event_json(ev: &MonitorEvent, pairing: &Pairing) -> Option<String> {
-    let (kind, o) = match ev {
-        MonitorEvent::Request(o) => ("request", o),
-        MonitorEvent::Notification(o) => ("notification", o),
-        MonitorEvent::Response { observed, .. } => ("response", observed),
-        _ => return None,
-    };
-    let message = convert::message_json(&o.message)?;
-    let h = &o.message.headers;
-    let mut e = convert::JsonText::object();
-    e.field("type", kind)
-        .field("topic", o.topic.as_str())
-        .raw("message", &message)
-        .field("requestId", h.request_id.as_deref())
-        .field("from", h.from.as_deref())
-        .field("to", h.to.clone())
-        .field("encoding", o.encoding.as_str())
-        .field("dialect", o.dialect.as_str())
-        .field("receivedAt", o.received_ms as f64)
-        .field("warnings", o.warnings.clone());
-    match ev {
-        MonitorEvent::Request(_) => {
-            e.raw("pairing", &pairing_json(pairing));
-        }
-        MonitorEvent::Response { latency, .. } => {
-            e.field("status", o.message.response().map(|r| u32::from(r.status)))
-                .field("latencyMs", latency.map(|l| l.as_secs_f64() * 1000.0))
-                .raw("pairing", &pairing_json(pairing));
-        }
-        _ => {}
-    }
-    Some(e.finish())
-}
-
-/// Events as one JavaScript array: those with JSON text through one
-/// `JSON.parse`, the others (undecodable payloads, unanswered commands,
-/// messages with integers beyond 2^53) built property by property.
+/// Events as one JavaScript array, in the core's serde form (one
+/// `JSON.parse`); an undecodable event's `payload` and `error` are then set
+/// as what JavaScript has for them, a `Buffer` and an `Error`.
 fn events_to_js(env: &Env, events: &[(MonitorEvent, Pairing)]) -> napi::Result<Raw> {
-    let texts: Vec<Option<String>> = events.iter().map(|(ev, p)| event_json(ev, p)).collect();
-    let mut text = String::from("[");
-    for (i, t) in texts.iter().enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        text.push_str(t.as_deref().unwrap_or("null"));
-    }
-    text.push(']');
-    let parsed = convert::parse(env, &text)?;
-    // SAFETY: JSON.parse of an array text returns an array, in this env.
-    let mut arr = unsafe { Array::from_napi_value(env.raw(), parsed.raw()) }?;
-    for (i, ((ev, pairing), t)) in events.iter().zip(&texts).enumerate() {
-        if t.is_none() {
-            arr.set(i as u32, event_to_js(env, ev, pairing)?)?;
+    let paired: Vec<Paired<'_>> = events.iter().map(|(e, p)| Paired(e, p)).collect();
+    let arr = convert::core_to_js(env, &paired)?;
+    // SAFETY: a sequence's serde form is an array, in this env.
+    let arr = unsafe { Array::from_napi_value(env.raw(), arr.raw()) }?;
+    for (i, (ev, _)) in events.iter().enumerate() {
+        if let MonitorEvent::Undecodable { .. } = ev {
+            if let Some(o) = arr.get::<Object<'_>>(i as u32)? {
+                host_fields(env, o, ev)?;
+            }
         }
     }
     Ok(Raw::of(&arr))
 }
 
+/// One event (see [`events_to_js`]).
 fn event_to_js<'e>(env: &'e Env, ev: &MonitorEvent, pairing: &Pairing) -> napi::Result<Object<'e>> {
-    Ok(match ev {
-        MonitorEvent::Request(o) => {
-            let mut e = observed_to_js(env, "request", o)?;
-            e.set("pairing", pairing_to_js(env, pairing)?)?;
-            e
-        }
-        MonitorEvent::Notification(o) => observed_to_js(env, "notification", o)?,
-        MonitorEvent::Response { observed, latency } => {
-            let mut e = observed_to_js(env, "response", observed)?;
-            e.set(
-                "status",
-                observed.message.response().map(|r| u32::from(r.status)),
-            )?;
-            e.set("latencyMs", latency.map(|l| l.as_secs_f64() * 1000.0))?;
-            e.set("pairing", pairing_to_js(env, pairing)?)?;
-            e
-        }
-        MonitorEvent::Undecodable {
-            topic,
-            payload,
-            error: err,
-            received_ms,
-        } => {
-            let mut e = Object::new(env)?;
-            e.set("type", "undecodable")?;
-            e.set("topic", topic.as_str())?;
-            e.set("payload", Buffer::from(payload.clone()))?;
-            e.set(
-                "error",
-                error::js_error(env, &oc2mqtt::Error::from(err.clone()))?,
-            )?;
-            e.set("receivedAt", *received_ms as f64)?;
-            e
-        }
-        MonitorEvent::Unanswered {
-            request_id,
-            missing,
-        } => {
-            let mut e = Object::new(env)?;
-            e.set("type", "unanswered")?;
-            e.set("requestId", request_id.as_str())?;
-            e.set("missing", missing.clone())?;
-            e
-        }
-    })
+    let o = convert::core_to_js(env, &Paired(ev, pairing))?;
+    // SAFETY: an event's serde form is an object, in this env.
+    let o = unsafe { Object::from_napi_value(env.raw(), o.raw()) }?;
+    host_fields(env, o, ev)
+}
+
+/// The fields of an undecodable event that are no JSON: its payload and error.
+fn host_fields<'e>(env: &Env, mut o: Object<'e>, ev: &MonitorEvent) -> napi::Result<Object<'e>> {
+    if let MonitorEvent::Undecodable {
+        payload,
+        error: err,
+        ..
+    } = ev
+    {
+        o.set("payload", Buffer::from(payload.clone()))?;
+        o.set(
+            "error",
+            error::js_error(env, &oc2mqtt::Error::from(err.clone()))?,
+        )?;
+    }
+    Ok(o)
 }
 
 /// Watches OpenC2 traffic (`oc2/#` by default), pairs responses with their

@@ -22,80 +22,9 @@ use crate::later::Later;
 use crate::runtime::{self, Raw, promise};
 use crate::settings;
 
-/// A reply as a plain object.
-pub(crate) fn reply_to_js<'e>(env: &'e Env, r: &core::Reply) -> napi::Result<Object<'e>> {
-    let mut o = Object::new(env)?;
-    o.set("message", convert::message_to_js(env, &r.message)?)?;
-    o.set(
-        "status",
-        r.message.response().map(|rsp| u32::from(rsp.status)),
-    )?;
-    o.set("from", r.message.headers.from.as_deref())?;
-    o.set("topic", r.topic.as_str())?;
-    o.set("encoding", r.encoding.as_str())?;
-    o.set("dialect", r.dialect.as_str())?;
-    o.set("latencyMs", r.latency.as_secs_f64() * 1000.0)?;
-    Ok(o)
-}
-
-/// A reply as JSON text, the object [`reply_to_js`] builds; `None` when
-/// JSON.parse would not make the same (see `convert::parses_exactly`).
-fn reply_json(r: &core::Reply) -> Option<String> {
-    let message = convert::message_json(&r.message)?;
-    let mut o = convert::JsonText::object();
-    o.raw("message", &message)
-        .field(
-            "status",
-            r.message.response().map(|rsp| u32::from(rsp.status)),
-        )
-        .field("from", r.message.headers.from.as_deref())
-        .field("topic", r.topic.as_str())
-        .field("encoding", r.encoding.as_str())
-        .field("dialect", r.dialect.as_str())
-        .field("latencyMs", r.latency.as_secs_f64() * 1000.0);
-    Some(o.finish())
-}
-
-/// A reply as a plain object: one `JSON.parse` when it can, else property by property.
-fn reply_to_js_fast(env: &Env, r: &core::Reply) -> napi::Result<Raw> {
-    match reply_json(r) {
-        Some(text) => Ok(Raw::of(&convert::parse(env, &text)?)),
-        None => Ok(Raw::of(&reply_to_js(env, r)?)),
-    }
-}
-
-/// A summary as JSON text (see [`summary_to_js`]).
-fn summary_json(s: &core::Summary) -> Option<String> {
-    let mut responses = String::from("[");
-    for (i, r) in s.responses.iter().enumerate() {
-        if i > 0 {
-            responses.push(',');
-        }
-        responses.push_str(&reply_json(r)?);
-    }
-    responses.push(']');
-    let mut o = convert::JsonText::object();
-    o.field("requestId", s.request_id.as_str())
-        .raw("responses", &responses)
-        .field("complete", s.complete)
-        .field("missing", s.missing.clone())
-        .field("missingCount", s.missing_count as u32);
-    Some(o.finish())
-}
-
-fn summary_to_js<'e>(env: &'e Env, s: &core::Summary) -> napi::Result<Object<'e>> {
-    let mut o = Object::new(env)?;
-    o.set("requestId", s.request_id.as_str())?;
-    let responses = s
-        .responses
-        .iter()
-        .map(|r| reply_to_js(env, r))
-        .collect::<napi::Result<Vec<_>>>()?;
-    o.set("responses", responses)?;
-    o.set("complete", s.complete)?;
-    o.set("missing", s.missing.clone())?;
-    o.set("missingCount", s.missing_count as u32)?;
-    Ok(o)
+/// A reply, or a summary, as a plain object: the core's serde form.
+pub(crate) fn result_to_js<T: serde::Serialize>(env: &Env, r: &T) -> napi::Result<Raw> {
+    Ok(Raw::of(&convert::core_to_js(env, r)?))
 }
 
 /// What a JavaScript `command` argument holds.
@@ -274,7 +203,7 @@ impl Producer {
                 })
             },
             |env, reply| match reply {
-                Some(r) => reply_to_js_fast(env, &r),
+                Some(r) => result_to_js(env, &r),
                 None => Ok(Raw::of(&convert::to_js(env, &serde_json::Value::Null)?)),
             },
         )
@@ -371,7 +300,7 @@ impl Exchange {
                     let mut o = Object::new(env)?;
                     o.set("done", r.is_none())?;
                     match r {
-                        Some(r) => o.set("value", reply_to_js_fast(env, &r)?)?,
+                        Some(r) => o.set("value", result_to_js(env, &r)?)?,
                         None => o.set("value", ())?,
                     }
                     Ok(Raw::of(&o))
@@ -406,10 +335,7 @@ impl Exchange {
                     env,
                     Raw::of(&error::abort_error(env, "the exchange was cancelled")?),
                 )),
-                Step::Value(s) => match summary_json(&s) {
-                    Some(text) => Ok(Raw::of(&convert::parse(env, &text)?)),
-                    None => Ok(Raw::of(&summary_to_js(env, &s)?)),
-                },
+                Step::Value(s) => result_to_js(env, &s),
             },
         )
     }

@@ -106,7 +106,8 @@ fn apply_keys<T: Settings>(
 }
 
 /// Sets the setting JavaScript calls `key` from `v`; `undefined` and `null`
-/// leave it as it is. Whether it was set.
+/// leave it as it is. Whether it was set. `path` names the object in errors
+/// (`config` → `config.keepAliveSecs`).
 pub(crate) fn set<T: Settings>(
     env: &Env,
     target: &mut T,
@@ -114,26 +115,75 @@ pub(crate) fn set<T: Settings>(
     v: Unknown<'_>,
     path: &str,
 ) -> napi::Result<bool> {
+    set_as(env, target, key, v, &format!("{path}.{key}"))
+}
+
+/// [`set`], naming the property `what` in errors (a property whose name is
+/// not the setting's, as [`pick`] reads).
+fn set_as<T: Settings>(
+    env: &Env,
+    target: &mut T,
+    key: &str,
+    v: Unknown<'_>,
+    what: &str,
+) -> napi::Result<bool> {
     if convert::is_absent(&v)? {
         return Ok(false);
     }
     let setting = T::setting(Spelling::Camel, key).or_throw(env)?;
-    let what = format!("{path}.{key}");
-    let value = value(env, setting, v, &what)?;
+    let value = value(env, setting, v, what)?;
+    let number = match value {
+        Value::Number(n) => Some(n),
+        _ => None,
+    };
     target
         .set(Spelling::Camel, key, value)
-        .map_err(|e| match e {
+        .map_err(|e| match (e, number) {
+            // A number the core refuses is out of its kind's range: Node's RangeError.
+            (oc2mqtt::Error::Config(_), Some(n)) => convert::range_error(
+                env,
+                &format!(
+                    "The {what} must be {}. Received {}",
+                    setting.kind.expected(),
+                    js_number(n)
+                ),
+            ),
             // The core's reason, after the key it starts with: "unknown peer 'x'; expected ...".
-            oc2mqtt::Error::Config(why) => {
+            (oc2mqtt::Error::Config(why), None) => {
                 let reason = why.strip_prefix(key).and_then(|r| r.strip_prefix(": "));
                 convert::value_error(
                     env,
                     &format!("The {what} is invalid: {}", reason.unwrap_or(&why)),
                 )
             }
-            other => crate::error::throw(env, &other),
+            (other, _) => crate::error::throw(env, &other),
         })?;
     Ok(true)
+}
+
+/// The settings of `T` an options argument gives among `keys`, each
+/// `(property, setting)` as JavaScript spells them (`('prefix',
+/// 'topicPrefix')` where a property predates the setting's name); other
+/// properties are ignored. `None` when the argument is absent.
+pub(crate) fn pick<T: Settings>(
+    env: &Env,
+    options: Unknown<'_>,
+    keys: &[(&str, &str)],
+) -> napi::Result<Option<T>> {
+    let Some(obj) = convert::opt_object(env, options, "\"options\" argument")? else {
+        return Ok(None);
+    };
+    let mut out = T::default();
+    for (prop, key) in keys {
+        set_as(
+            env,
+            &mut out,
+            key,
+            field(env, &obj, prop)?,
+            &format!("options.{prop}"),
+        )?;
+    }
+    Ok(Some(out))
 }
 
 /// An options argument read into `T` (its defaults when absent), refusing
@@ -172,36 +222,11 @@ fn value(env: &Env, setting: &Setting, v: Unknown<'_>, what: &str) -> napi::Resu
         Kind::Count { max } => Value::Count(convert::uint(env, v, what, max.min(MAX_SAFE))?),
         // JavaScript's unit of time is the millisecond (`setTimeout`).
         Kind::Duration => Value::Number(convert::uint(env, v, what, MAX_SAFE)? as f64 / 1000.0),
-        Kind::Seconds => {
-            let n = convert::number(env, &v, what)?;
-            if !(n.is_finite() && n > 0.0) {
-                return Err(convert::range_error(
-                    env,
-                    &format!(
-                        "The {what} must be a positive number of seconds. Received {}",
-                        js_number(n)
-                    ),
-                ));
-            }
-            Value::Number(n)
-        }
-        Kind::Number => {
-            let n = convert::number(env, &v, what)?;
-            if !(n.is_finite() && n > 0.0) {
-                return Err(convert::range_error(
-                    env,
-                    &format!(
-                        "The {what} must be {}. Received {}",
-                        setting.kind.expected(),
-                        js_number(n)
-                    ),
-                ));
-            }
-            Value::Number(n)
-        }
+        // The core checks the range (finite, and not negative or greater than 0).
+        Kind::Seconds | Kind::Number => Value::Number(convert::number(env, &v, what)?),
         Kind::Text | Kind::Path => Value::Text(convert::string(env, v, what)?),
         // Pairs have their JavaScript shape: `[[action, target], ...]` or `{ action: [targets] }`.
-        Kind::Texts if setting.name == "pairs" => Value::Texts(pairs(env, v, what)?),
+        Kind::Pairs => pairs(env, v, what)?,
         Kind::Texts if setting.single && is(ValueType::String)? => {
             Value::Text(convert::string(env, v, what)?)
         }
@@ -218,9 +243,9 @@ fn value(env: &Env, setting: &Setting, v: Unknown<'_>, what: &str) -> napi::Resu
     })
 }
 
-/// Action/target pairs as `action:target` texts, from `[[action, target], ...]`
-/// or `{ action: [targets] }` (the shape of the Language Specification's 4.1).
-fn pairs(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Vec<String>> {
+/// [`Kind::Pairs`] from `[[action, target], ...]` or `{ action: [targets] }`
+/// (the shape of the Language Specification's 4.1).
+fn pairs(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Value> {
     let bad = || {
         convert::type_error(
             env,
@@ -234,7 +259,7 @@ fn pairs(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Vec<String>> {
         Json::Array(items) => {
             for item in items {
                 match item.as_array().map(Vec::as_slice) {
-                    Some([Json::String(a), Json::String(t)]) => out.push(format!("{a}:{t}")),
+                    Some([Json::String(a), Json::String(t)]) => out.push((a.clone(), t.clone())),
                     _ => return Err(bad()),
                 }
             }
@@ -248,11 +273,11 @@ fn pairs(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Vec<String>> {
                     let Json::String(t) = t else {
                         return Err(bad());
                     };
-                    out.push(format!("{action}:{t}"));
+                    out.push((action.clone(), t));
                 }
             }
         }
         _ => return Err(bad()),
     }
-    Ok(out)
+    Ok(Value::pairs(out))
 }

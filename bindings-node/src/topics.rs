@@ -6,9 +6,17 @@ use napi_derive::napi;
 use oc2mqtt::client::ClientConfig;
 use oc2mqtt::topics::{self, Role};
 
-use crate::client;
-use crate::convert::{self, field};
+use crate::convert;
 use crate::error::OrThrow;
+use crate::settings;
+
+/// The options `Topics` takes, and the client setting each is: (property, setting).
+const OPTIONS: &[(&str, &str)] = &[
+    ("prefix", "topicPrefix"),
+    ("otupyCompatible", "otupyCompat"),
+    ("peer", "peer"),
+    ("responseTopics", "responseTopics"),
+];
 
 /// The OpenC2 topic scheme in use: an optional site prefix, the peers to
 /// suit, and where responses go (MQTT-T 2.2, 3.2).
@@ -34,25 +42,7 @@ impl Topics {
     #[napi(constructor, ts_args_type = "options?: TopicsOptions")]
     pub fn new(env: Env, options: Unknown<'_>) -> napi::Result<Self> {
         // The same settings as a client's, resolved by the core the same way.
-        let mut config = ClientConfig::default();
-        if let Some(o) = convert::opt_object(&env, options, "\"options\" argument")? {
-            config.topic_prefix =
-                convert::opt_string(&env, field(&env, &o, "prefix")?, "options.prefix")?;
-            config.otupy_compat = convert::opt_bool(
-                &env,
-                field(&env, &o, "otupyCompatible")?,
-                "options.otupyCompatible",
-            )?
-            .unwrap_or(false);
-            if let Some(p) = client::peer(&env, field(&env, &o, "peer")?, "options.peer")? {
-                config.peer = p;
-            }
-            config.response_topics = client::response_topics(
-                &env,
-                field(&env, &o, "responseTopics")?,
-                "options.responseTopics",
-            )?;
-        }
+        let config: ClientConfig = settings::pick(&env, options, OPTIONS)?.unwrap_or_default();
         let inner = config.topics().or_throw(&env)?;
         Ok(Self { inner })
     }

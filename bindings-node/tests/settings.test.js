@@ -94,7 +94,10 @@ test('each kind is checked with Node error classes and the setting named as Java
   bad({ responseTopics: 'twice' }, 'TypeError', 'ERR_INVALID_ARG_VALUE', /^The config\.responseTopics is invalid: unknown response topics 'twice'/)
   bad({ clientIdFile: 5 }, 'TypeError', 'ERR_INVALID_ARG_TYPE', /^The config\.clientIdFile must be of type string\. Received type number$/)
   assert.throws(() => new Consumer({ url: URL, deviceId: 'd', rateLimit: 0 }), { name: 'RangeError', message: 'The config.rateLimit must be a finite number greater than 0. Received 0' })
-  assert.throws(() => new Consumer({ url: URL, deviceId: 'd', handlerTimeoutSecs: -Infinity }), { name: 'RangeError', message: 'The config.handlerTimeoutSecs must be a positive number of seconds. Received -Infinity' })
+  // The range is core's (finite, not negative), as in Python and C: 0 is taken.
+  assert.throws(() => new Consumer({ url: URL, deviceId: 'd', handlerTimeoutSecs: -Infinity }), { name: 'RangeError', message: 'The config.handlerTimeoutSecs must be a finite, non-negative number of seconds. Received -Infinity' })
+  assert.throws(() => new Consumer({ url: URL, deviceId: 'd', handlerTimeoutSecs: -0.5 }), { name: 'RangeError', message: 'The config.handlerTimeoutSecs must be a finite, non-negative number of seconds. Received -0.5' })
+  assert.doesNotThrow(() => new Consumer({ url: URL, deviceId: 'd', handlerTimeoutSecs: 0 }))
   assert.throws(() => new Consumer({ url: URL, deviceId: 'd', pairs: [['deny', '']] }), { code: 'ERR_INVALID_ARG_VALUE', message: /^The config\.pairs is invalid: pair 'deny:': expected ACTION:TARGET/ })
   assert.throws(() => new ConsumerRules({ deviceId: 'd', freshnessSecs: '5' }), { code: 'ERR_INVALID_ARG_TYPE', message: /^The options\.freshnessSecs must be of type number/ })
   const p = new Producer({ url: URL, id: 'p' })

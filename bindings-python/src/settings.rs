@@ -52,15 +52,12 @@ fn py_name(name: &str) -> &str {
 enum Shape {
     /// As the kind has it.
     Plain,
-    /// `{"deny": ["ipv4_net"]}` or `[("deny", "ipv4_net")]`.
-    Pairs,
     /// A broker URL or a list of them.
     Urls,
 }
 
 fn shape(name: &str) -> Shape {
     match name {
-        "pairs" => Shape::Pairs,
         "broker" => Shape::Urls,
         _ => Shape::Plain,
     }
@@ -114,19 +111,19 @@ fn path(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     }
 }
 
-/// Action/target pairs as `action:target` texts, from `{"deny": ["ipv4_net"]}`
-/// (the shape of LS 4.1 and of `query features` results) or `[("deny", "ipv4_net")]`.
-fn pairs(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+/// [`Kind::Pairs`] from `{"deny": ["ipv4_net"]}` (the shape of LS 4.1 and
+/// of `query features` results) or `[("deny", "ipv4_net")]`.
+fn pairs(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut out = Vec::new();
         for (action, targets) in d.iter() {
-            let action = convert::string_arg(&action, "pairs key")?;
-            let at = format!("pairs['{action}']");
+            let action = convert::string_arg(&action, &format!("{what} key"))?;
+            let at = format!("{what}['{action}']");
             for target in convert::string_list(&targets, &at)? {
-                out.push(format!("{action}:{target}"));
+                out.push((action.clone(), target));
             }
         }
-        return Ok(out);
+        return Ok(Value::pairs(out));
     }
     let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
         l.iter().collect()
@@ -135,27 +132,28 @@ fn pairs(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     } else {
         return Err(type_error(
             obj,
-            "pairs",
+            what,
             "a dict {action: [targets]} or a list of (action, target) pairs",
         )?);
     };
-    items
+    let out: Vec<_> = items
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let at = format!("pairs[{i}]");
+            let at = format!("{what}[{i}]");
             let parts = convert::string_list(p, &at).map_err(|_| {
                 PyTypeError::new_err(format!("{at}: expected an (action, target) pair of str"))
             })?;
             match <[String; 2]>::try_from(parts) {
-                Ok([a, t]) => Ok(format!("{a}:{t}")),
+                Ok([a, t]) => Ok((a, t)),
                 Err(v) => Err(PyValueError::new_err(format!(
                     "{at}: expected an (action, target) pair, found {} items",
                     v.len()
                 ))),
             }
         })
-        .collect()
+        .collect::<PyResult<_>>()?;
+    Ok(Value::pairs(out))
 }
 
 /// `"5", "3.1.1" or "auto"`: what a choice takes, as Python writes it.
@@ -176,7 +174,6 @@ pub fn value(obj: &Bound<'_, PyAny>, setting: &Setting, what: &str) -> PyResult<
     let texts = |v: Vec<String>| -> PyResult<Value> { Ok(Value::Texts(v)) };
     let kind = setting.kind;
     match (shape(what), kind) {
-        (Shape::Pairs, _) => texts(pairs(obj)?),
         (Shape::Urls, _) if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() => {
             texts(convert::string_list(obj, what)?)
         }
@@ -198,6 +195,7 @@ pub fn value(obj: &Bound<'_, PyAny>, setting: &Setting, what: &str) -> PyResult<
         // (`profiles="slpf"`) it is the usual slip.
         (_, Kind::Texts) if setting.single => convert::one_or_many(obj, what).map(Value::Texts),
         (_, Kind::Texts) => texts(convert::string_list(obj, what)?),
+        (_, Kind::Pairs) => pairs(obj, what),
         // `mqtt_version=5` as well as "5".
         (_, Kind::Choice { numeric: true, .. }) if is_number(obj) => {
             Ok(Value::Text(obj.str()?.to_string()))

@@ -51,8 +51,9 @@ impl Expect {
     }
 }
 
-/// Why an exchange closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why an exchange closed. Serialized as its name ([`CloseReason::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CloseReason {
     /// Every expected responder sent a final response.
     Complete,
@@ -73,12 +74,16 @@ impl CloseReason {
     }
 }
 
-/// An exchange that is no longer open.
-#[derive(Debug)]
+/// An exchange that is no longer open. Serialized without the caller's
+/// data, which is the caller's to show: `request_id`, `reason`, `missing`,
+/// `missing_count`.
+#[derive(Debug, serde::Serialize)]
+#[serde(bound = "")]
 pub struct Closed<T> {
     /// Its request id.
     pub request_id: String,
     /// The caller's data.
+    #[serde(skip)]
     pub data: T,
     /// Why it closed.
     pub reason: CloseReason,
@@ -504,6 +509,17 @@ mod tests {
             },
             body: Body::Response(Response::new(status)),
             extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn close_reasons_serialize_as_their_names() {
+        for r in [
+            CloseReason::Complete,
+            CloseReason::Deadline,
+            CloseReason::Closed,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }
     }
 

@@ -81,15 +81,15 @@ pub struct Salvage {
 /// everything it returns.
 impl serde::Serialize for Salvage {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(7))?;
-        m.serialize_entry("request_id", &self.request_id)?;
-        m.serialize_entry("from", &self.from)?;
-        m.serialize_entry("dialect", &self.dialect.map(|d| d.as_str()))?;
-        m.serialize_entry("encoding", &self.encoding.map(|e| e.as_str()))?;
-        m.serialize_entry("msg_type", &self.msg_type.map(|t| t.as_key()))?;
-        m.serialize_entry("to", &self.to)?;
-        m.serialize_entry(
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("Salvage", 7)?;
+        m.serialize_field("request_id", &self.request_id)?;
+        m.serialize_field("from", &self.from)?;
+        m.serialize_field("dialect", &self.dialect.map(|d| d.as_str()))?;
+        m.serialize_field("encoding", &self.encoding.map(|e| e.as_str()))?;
+        m.serialize_field("msg_type", &self.msg_type.map(|t| t.as_key()))?;
+        m.serialize_field("to", &self.to)?;
+        m.serialize_field(
             "response_requested",
             &self.response_requested.map(|r| r.as_str()),
         )?;
@@ -137,6 +137,19 @@ impl fmt::Display for MessageError {
 }
 
 impl std::error::Error for MessageError {}
+
+/// What a binding shows when it shows the error as data (a monitor's
+/// undecodable event): `kind` ([`MessageErrorKind::as_str`]), `path`, `reason`.
+impl serde::Serialize for MessageError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("MessageError", 3)?;
+        m.serialize_field("kind", self.kind.as_str())?;
+        m.serialize_field("path", &self.path)?;
+        m.serialize_field("reason", &self.reason)?;
+        m.end()
+    }
+}
 
 /// Every error this crate returns.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use tokio::sync::{mpsc, watch};
 
 use crate::client::{ClientConfig, Connection, Counters, Inbound, Stats, lock, monotonic_ms};
@@ -126,6 +127,143 @@ pub enum Pairing {
         /// Responders that sent no final response.
         missing: Vec<String>,
     },
+}
+
+/// One definition of what a binding shows for an event, in snake case
+/// (Node turns the field names to camel case, as for everything it returns):
+/// `type` (the [`MonitorEvent::kind`]), then
+/// - `request`, `notification`, `response`: `topic`, `message`, the
+///   headers' `request_id`, `from` and `to`, `encoding`, `dialect`,
+///   `received_at` (milliseconds since the epoch) and `warnings`; a response
+///   adds its `status` and `latency_ms` (`null` when its command was not seen);
+/// - `undecodable`: `topic`, `payload` (bytes), `error` (`kind`, `path`,
+///   `reason`) and `received_at`;
+/// - `unanswered`: `request_id` and `missing`.
+///
+/// [`Paired`] adds the `pairing` of requests and responses.
+impl Serialize for MonitorEvent {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        serialize_event(self, None, s)
+    }
+}
+
+/// An event with its [`Pairing`], as [`Monitor::next_batch`] gives them:
+/// serialized as the event, with `pairing` for a request or a response
+/// (the exchanges the pairing concerns).
+#[derive(Debug, Clone, Copy)]
+pub struct Paired<'a>(pub &'a MonitorEvent, pub &'a Pairing);
+
+impl Serialize for Paired<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let pairing = match self.0 {
+            MonitorEvent::Request(_) | MonitorEvent::Response { .. } => Some(self.1),
+            _ => None,
+        };
+        serialize_event(self.0, pairing, s)
+    }
+}
+
+fn serialize_event<S: Serializer>(
+    ev: &MonitorEvent,
+    pairing: Option<&Pairing>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let with = usize::from(pairing.is_some());
+    match ev {
+        MonitorEvent::Request(o) | MonitorEvent::Notification(o) => {
+            let mut m = s.serialize_struct("MonitorEvent", 10 + with)?;
+            observed_fields(&mut m, ev.kind(), o)?;
+            if let Some(p) = pairing {
+                m.serialize_field("pairing", p)?;
+            }
+            m.end()
+        }
+        MonitorEvent::Response { observed, latency } => {
+            let mut m = s.serialize_struct("MonitorEvent", 12 + with)?;
+            observed_fields(&mut m, ev.kind(), observed)?;
+            m.serialize_field("status", &observed.message.response().map(|r| r.status))?;
+            m.serialize_field("latency_ms", &latency.map(|l| l.as_secs_f64() * 1000.0))?;
+            if let Some(p) = pairing {
+                m.serialize_field("pairing", p)?;
+            }
+            m.end()
+        }
+        MonitorEvent::Undecodable {
+            topic,
+            payload,
+            error,
+            received_ms,
+        } => {
+            let mut m = s.serialize_struct("MonitorEvent", 5)?;
+            m.serialize_field("type", ev.kind())?;
+            m.serialize_field("topic", topic)?;
+            m.serialize_field("payload", &Bytes(payload))?;
+            m.serialize_field("error", error)?;
+            m.serialize_field("received_at", received_ms)?;
+            m.end()
+        }
+        MonitorEvent::Unanswered {
+            request_id,
+            missing,
+        } => {
+            let mut m = s.serialize_struct("MonitorEvent", 3)?;
+            m.serialize_field("type", ev.kind())?;
+            m.serialize_field("request_id", request_id)?;
+            m.serialize_field("missing", missing)?;
+            m.end()
+        }
+    }
+}
+
+/// The fields of a decoded message's event, `type` first.
+fn observed_fields<M: SerializeStruct>(
+    m: &mut M,
+    kind: &'static str,
+    o: &Observed,
+) -> std::result::Result<(), M::Error> {
+    let h = &o.message.headers;
+    m.serialize_field("type", kind)?;
+    m.serialize_field("topic", &o.topic)?;
+    m.serialize_field("message", &o.message)?;
+    m.serialize_field("request_id", &h.request_id)?;
+    m.serialize_field("from", &h.from)?;
+    m.serialize_field("to", &h.to)?;
+    m.serialize_field("encoding", o.encoding.as_str())?;
+    m.serialize_field("dialect", o.dialect.as_str())?;
+    m.serialize_field("received_at", &o.received_ms)?;
+    m.serialize_field("warnings", &o.warnings)
+}
+
+/// Bytes as serde's bytes (a host's bytes type), not a list of numbers.
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+/// What a binding shows: `state` (`open`, `complete`, `unanswered`, or
+/// `null` when unpaired), `awaiting` (the responders still awaited; for
+/// `unanswered`, those missing) and `deadline` (when an open exchange's
+/// window ends, milliseconds since the epoch, else `null`).
+impl Serialize for Pairing {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let (state, awaiting, deadline): (Option<&str>, &[String], Option<i64>) = match self {
+            Self::Unpaired => (None, &[], None),
+            Self::Open {
+                awaiting,
+                deadline_ms,
+            } => (Some("open"), awaiting, Some(*deadline_ms)),
+            Self::Complete => (Some("complete"), &[], None),
+            Self::Unanswered { missing } => (Some("unanswered"), missing, None),
+        };
+        let mut m = s.serialize_struct("Pairing", 3)?;
+        m.serialize_field("state", &state)?;
+        m.serialize_field("awaiting", awaiting)?;
+        m.serialize_field("deadline", &deadline)?;
+        m.end()
+    }
 }
 
 /// An open exchange: when its command was seen, when its window ends.
@@ -442,5 +580,104 @@ impl Monitor {
     /// current state: connected, offline, reconnecting, closed.
     pub fn events(&self) -> crate::client::ConnectionEvents {
         self.inner.conn.events()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Command, Response, Target};
+    use serde_json::json;
+
+    fn observed(message: Message) -> Observed {
+        Observed {
+            topic: "oc2/rsp".into(),
+            message,
+            encoding: Encoding::Json,
+            dialect: Dialect::Spec,
+            received_ms: 1_700_000_000_000,
+            warnings: vec![],
+        }
+    }
+
+    fn response() -> Message {
+        let cmd = Message::request(Command::new("query", Target::features(["versions"])).unwrap())
+            .to(["fw-1"]);
+        Message::response_to(&cmd, Response::new(200)).from("fw-1")
+    }
+
+    #[test]
+    fn a_response_event_shows_its_headers_status_latency_and_pairing() {
+        let msg = response();
+        let rid = msg.headers.request_id.clone();
+        let ev = MonitorEvent::Response {
+            observed: observed(msg.clone()),
+            latency: Some(Duration::from_micros(1500)),
+        };
+        let v = serde_json::to_value(Paired(&ev, &Pairing::Complete)).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "type": "response", "topic": "oc2/rsp", "message": msg.to_json_value(),
+                "request_id": rid, "from": "fw-1", "to": null, "encoding": "json",
+                "dialect": "spec", "received_at": 1_700_000_000_000_i64, "warnings": [],
+                "status": 200, "latency_ms": 1.5,
+                "pairing": {"state": "complete", "awaiting": [], "deadline": null}
+            })
+        );
+        // Without a pairing, and for kinds a pairing does not concern, there is none.
+        assert!(serde_json::to_value(&ev).unwrap().get("pairing").is_none());
+        let note = MonitorEvent::Notification(observed(response()));
+        let v = serde_json::to_value(Paired(&note, &Pairing::Complete)).unwrap();
+        assert_eq!(v["type"], "notification");
+        assert!(v.get("pairing").is_none());
+    }
+
+    #[test]
+    fn undecodable_and_unanswered_events_show_their_own_fields() {
+        let ev = MonitorEvent::Undecodable {
+            topic: "oc2/cmd".into(),
+            payload: b"{".to_vec(),
+            error: MessageError::new(crate::error::MessageErrorKind::Syntax, "", "malformed JSON"),
+            received_ms: 5,
+        };
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap(),
+            json!({"type": "undecodable", "topic": "oc2/cmd", "payload": [123],
+                   "error": {"kind": "syntax", "path": "", "reason": "malformed JSON"}, "received_at": 5})
+        );
+        let ev = MonitorEvent::Unanswered {
+            request_id: "r1".into(),
+            missing: vec!["fw-2".into()],
+        };
+        let p = Pairing::Unanswered {
+            missing: vec!["fw-2".into()],
+        };
+        assert_eq!(
+            serde_json::to_value(Paired(&ev, &p)).unwrap(),
+            json!({"type": "unanswered", "request_id": "r1", "missing": ["fw-2"]})
+        );
+    }
+
+    #[test]
+    fn a_pairing_shows_its_state_awaited_responders_and_deadline() {
+        let shown = |p: &Pairing| serde_json::to_value(p).unwrap();
+        assert_eq!(
+            shown(&Pairing::Unpaired),
+            json!({"state": null, "awaiting": [], "deadline": null})
+        );
+        assert_eq!(
+            shown(&Pairing::Open {
+                awaiting: vec!["fw-1".into()],
+                deadline_ms: 9
+            }),
+            json!({"state": "open", "awaiting": ["fw-1"], "deadline": 9})
+        );
+        assert_eq!(
+            shown(&Pairing::Unanswered {
+                missing: vec!["fw-2".into()]
+            }),
+            json!({"state": "unanswered", "awaiting": ["fw-2"], "deadline": null})
+        );
     }
 }

@@ -94,6 +94,38 @@ pub struct Summary {
     pub missing_count: usize,
 }
 
+/// What a binding shows, in snake case (Node turns the names to camel
+/// case): `message`, its `status` (`null` unless a response) and `from`,
+/// `topic`, `encoding`, `dialect`, `latency_ms`.
+impl serde::Serialize for Reply {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("Reply", 7)?;
+        m.serialize_field("message", &self.message)?;
+        m.serialize_field("status", &self.message.response().map(|r| r.status))?;
+        m.serialize_field("from", &self.message.headers.from)?;
+        m.serialize_field("topic", &self.topic)?;
+        m.serialize_field("encoding", self.encoding.as_str())?;
+        m.serialize_field("dialect", self.dialect.as_str())?;
+        m.serialize_field("latency_ms", &(self.latency.as_secs_f64() * 1000.0))?;
+        m.end()
+    }
+}
+
+/// What a binding shows: `request_id`, `responses`, `complete`, `missing`, `missing_count`.
+impl serde::Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("Summary", 5)?;
+        m.serialize_field("request_id", &self.request_id)?;
+        m.serialize_field("responses", &self.responses)?;
+        m.serialize_field("complete", &self.complete)?;
+        m.serialize_field("missing", &self.missing)?;
+        m.serialize_field("missing_count", &self.missing_count)?;
+        m.end()
+    }
+}
+
 enum Event {
     Reply(Box<Reply>),
     Complete,
@@ -845,5 +877,41 @@ impl SharedExchange {
         if exchange.closed {
             *lock(&self.inner.missing) = (exchange.missing.clone(), exchange.missing_count);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Response, Target};
+    use serde_json::json;
+
+    #[test]
+    fn replies_and_summaries_show_their_fields_in_snake_case() {
+        let cmd = Message::request(Command::new("query", Target::features(["versions"])).unwrap());
+        let msg = Message::response_to(&cmd, Response::new(200)).from("fw-1");
+        let reply = Reply {
+            message: msg.clone(),
+            topic: "oc2/rsp".into(),
+            encoding: Encoding::Cbor,
+            dialect: Dialect::Otupy,
+            latency: Duration::from_micros(2500),
+        };
+        let summary = Summary {
+            request_id: "r1".into(),
+            responses: vec![reply],
+            complete: false,
+            missing: vec!["fw-2".into()],
+            missing_count: 1,
+        };
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap(),
+            json!({
+                "request_id": "r1",
+                "responses": [{"message": msg.to_json_value(), "status": 200, "from": "fw-1",
+                               "topic": "oc2/rsp", "encoding": "cbor", "dialect": "otupy", "latency_ms": 2.5}],
+                "complete": false, "missing": ["fw-2"], "missing_count": 1
+            })
+        );
     }
 }

@@ -58,6 +58,11 @@ pub enum Kind {
     Path,
     /// One text or a list of texts ([`Value::Texts`], or [`Value::Text`] for one).
     Texts,
+    /// Action/target pairs, as `action:target` texts ([`Value::Texts`]; made by
+    /// [`Value::pairs`]). Hosts take them in their own shape too: a map
+    /// `{action: [targets]}` (the Language Specification's 4.1, and what
+    /// `query features` answers) or a list of `(action, target)`.
+    Pairs,
     /// One of `values` ([`Value::Text`]); where `numeric`, a number is read
     /// as its decimal text (`mqtt_version: 5`).
     Choice {
@@ -79,6 +84,7 @@ impl Kind {
             Self::Text => "a text".into(),
             Self::Path => "a path".into(),
             Self::Texts => "a text or a list of texts".into(),
+            Self::Pairs => "action:target pairs".into(),
             Self::Choice { values, .. } => format!("one of {}", values.join(", ")).into(),
         }
     }
@@ -121,7 +127,7 @@ pub enum Value {
     Number(f64),
     /// For [`Kind::Text`], [`Kind::Path`], [`Kind::Choice`], and one of [`Kind::Texts`].
     Text(String),
-    /// For [`Kind::Texts`].
+    /// For [`Kind::Texts`] and [`Kind::Pairs`].
     Texts(Vec<String>),
 }
 
@@ -146,7 +152,7 @@ impl Value {
             Kind::Seconds | Kind::Duration | Kind::Number => {
                 Self::Number(text.trim().parse().map_err(|_| bad())?)
             }
-            Kind::Texts => Self::Texts(
+            Kind::Texts | Kind::Pairs => Self::Texts(
                 text.split(',')
                     .map(str::trim)
                     .filter(|t| !t.is_empty())
@@ -155,6 +161,21 @@ impl Value {
             ),
             Kind::Text | Kind::Path | Kind::Choice { .. } => Self::Text(text.to_owned()),
         })
+    }
+}
+
+impl Value {
+    /// A [`Kind::Pairs`] value from `(action, target)` pairs, however a host hands them over.
+    ///
+    /// ```
+    /// use oc2mqtt::settings::Value;
+    /// let v = Value::pairs([("deny", "ipv4_net"), ("allow", "ipv4_net")]);
+    /// assert_eq!(v.to_string(), "deny:ipv4_net,allow:ipv4_net");
+    /// ```
+    pub fn pairs<A: fmt::Display, T: fmt::Display>(
+        pairs: impl IntoIterator<Item = (A, T)>,
+    ) -> Self {
+        Self::Texts(pairs.into_iter().map(|(a, t)| format!("{a}:{t}")).collect())
     }
 }
 
@@ -355,8 +376,8 @@ fn check(kind: Kind, value: Value) -> Result<Value> {
             )));
         }
         (Kind::Text | Kind::Path, v @ Value::Text(_)) => v,
-        (Kind::Texts, Value::Text(t)) => Value::Texts(vec![t]),
-        (Kind::Texts, v @ Value::Texts(_)) => v,
+        (Kind::Texts | Kind::Pairs, Value::Text(t)) => Value::Texts(vec![t]),
+        (Kind::Texts | Kind::Pairs, v @ Value::Texts(_)) => v,
         (Kind::Choice { numeric: true, .. }, Value::Count(n)) => Value::Text(n.to_string()),
         (Kind::Choice { values, .. }, Value::Text(t)) if values.contains(&t.as_str()) => {
             Value::Text(t)
@@ -627,7 +648,7 @@ impl Settings for ConsumerOptions {
         ),
         s(
             "pairs",
-            Kind::Texts,
+            Kind::Pairs,
             "action:target pairs implemented; when any are declared, others get 501",
         ),
         s(
@@ -859,11 +880,8 @@ mod tests {
                     Kind::Count { .. } => Value::Count(1),
                     Kind::Seconds | Kind::Duration | Kind::Number => Value::Number(1.5),
                     Kind::Text | Kind::Path => Value::Text("x".into()),
-                    Kind::Texts => Value::Texts(vec![if st.name == "pairs" {
-                        "deny:ipv4_net".into()
-                    } else {
-                        "x".into()
-                    }]),
+                    Kind::Texts => Value::Texts(vec!["x".into()]),
+                    Kind::Pairs => Value::pairs([("deny", "ipv4_net")]),
                     Kind::Choice { values, .. } => Value::Text(values[0].into()),
                 };
                 let mut t = T::default();
@@ -971,7 +989,7 @@ mod tests {
                     Kind::Count { .. } => Value::Count(1),
                     Kind::Seconds | Kind::Duration | Kind::Number => Value::Number(1.5),
                     Kind::Text | Kind::Path => Value::Text("x".into()),
-                    Kind::Texts if st.name == "pairs" => Value::Text("deny:ipv4_net".into()),
+                    Kind::Pairs => Value::Text("deny:ipv4_net".into()),
                     Kind::Texts => Value::Text("x".into()),
                     Kind::Choice { values, .. } => Value::Text(values[1].into()),
                 };
@@ -1058,6 +1076,39 @@ mod tests {
         assert!(single(ClientConfig::SETTINGS).is_empty());
         assert!(single(ConsumerOptions::SETTINGS).is_empty());
         assert_eq!(single(SendOptions::SETTINGS), ["to"]);
+    }
+
+    #[test]
+    fn pairs_are_a_kind_of_their_own_taken_from_pairs_or_text() {
+        let kinds: Vec<_> = ConsumerOptions::SETTINGS
+            .iter()
+            .filter(|s| s.kind == Kind::Pairs)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(kinds, ["pairs"]);
+        let mut o = ConsumerOptions::default();
+        o.set(
+            Spelling::Snake,
+            "pairs",
+            Value::pairs([("deny", "ipv4_net"), ("allow", "ipv4_net")]),
+        )
+        .unwrap();
+        assert_eq!(
+            o.pairs,
+            [
+                ("deny".to_owned(), "ipv4_net".to_owned()),
+                ("allow".to_owned(), "ipv4_net".to_owned())
+            ]
+        );
+        o.set_text(Spelling::Snake, "pairs", "query:features, deny:ipv4_net")
+            .unwrap();
+        assert_eq!(o.pairs.len(), 2);
+        assert_eq!(
+            o.set(Spelling::Snake, "pairs", Value::Flag(true))
+                .unwrap_err()
+                .to_string(),
+            "configuration: pairs: expected action:target pairs, found true/false"
+        );
     }
 
     #[test]
