@@ -22,7 +22,7 @@ use crate::ffi::{
 };
 use crate::message::oc2_message;
 use crate::settings::{
-    Append, Change, Holder, Millis, ZeroIsDefault, get_text, set_by_name, set_text,
+    Append, Change, Holder, Millis, get_text, set_by_name, set_text,
 };
 
 /// A connected consumer (a device). Thread-safe. Free with
@@ -297,7 +297,7 @@ pub extern "C" fn oc2_consumer_options_set_handler_timeout(
     options: *mut oc2_consumer_options,
     timeout_ms: u64,
 ) -> oc2_result {
-    set_by_name!(options; "handler_timeout_secs" = ZeroIsDefault(Millis(timeout_ms)))
+    set_by_name!(options; "handler_timeout_secs" = Millis(timeout_ms))
 }
 
 /// The freshness window in seconds (0: off), written to `*out`.

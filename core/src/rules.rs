@@ -121,7 +121,8 @@ pub struct ConsumerOptions {
     /// How long [`crate::client::Consumer::serve`]'s handler may take: past
     /// it, the command is answered `500 handler timed out` and another
     /// thread takes the handler's place; the handler is left to finish and
-    /// its late answer is dropped. `None` (the default): no limit.
+    /// its late answer is dropped. `None` (the default): no limit (a
+    /// binding's 0 sets `None`).
     pub handler_timeout: Option<std::time::Duration>,
     /// A file where [`crate::client::Consumer`] keeps the commands it took
     /// and those it finished: started again with the same file after it was

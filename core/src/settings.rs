@@ -679,7 +679,7 @@ impl Settings for ConsumerOptions {
         s(
             "handler_timeout_secs",
             Kind::Seconds,
-            "how long serve's handler may take before the command is answered 500",
+            "how long serve's handler may take before the command is answered 500 (0: no limit)",
         ),
         s(
             "journal",
@@ -704,7 +704,11 @@ impl Settings for ConsumerOptions {
             "group" => self.group = Some(text(v)),
             "handle_features" => self.handle_features = flag(v),
             "freshness_secs" => self.freshness_secs = count(v),
-            "handler_timeout_secs" => self.handler_timeout = Some(duration(v)),
+            // 0 is no limit, as for freshness_secs: a limit of nothing would
+            // answer every command 500 before its handler could run.
+            "handler_timeout_secs" => {
+                self.handler_timeout = Some(duration(v)).filter(|d| !d.is_zero());
+            }
             "journal" => self.journal = Some(text(v).into()),
             _ => return Err(unknown(name)),
         }
@@ -947,6 +951,9 @@ mod tests {
         o.set(Spelling::Camel, "handlerTimeoutSecs", Value::Number(0.5))
             .unwrap();
         assert_eq!(o.handler_timeout, Some(Duration::from_millis(500)));
+        o.set(Spelling::Snake, "handler_timeout_secs", Value::Number(0.0))
+            .unwrap();
+        assert_eq!(o.handler_timeout, None, "0 is no limit");
         let mut s = SendOptions::default();
         assert_eq!(
             e(s.set(Spelling::Snake, "dialect", Value::Text("xml".into()))),

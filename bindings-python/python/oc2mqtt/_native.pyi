@@ -685,7 +685,7 @@ class Consumer:
       and not finished, and nothing it had finished (default None: in memory only)
     - ``handler_timeout``: seconds a ``serve()`` handler may take; past it the
       command is answered 500 and another thread takes the handler's place
-      (default None: no limit; ``serve_async()`` does not apply it)
+      (default None, or 0: no limit; ``serve_async()`` applies it too)
     """
 
     def __new__(
