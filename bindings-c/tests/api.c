@@ -338,6 +338,10 @@ static void consumer_options_are_set_by_name(void) {
     CHECK_TEXT(options_get(o, "handler_timeout_secs"), "0.5");
     CHECK_RC(oc2_consumer_options_set_handler_timeout(o, 0), OC2_RESULT_OK);
     CHECK_TEXT(options_get(o, "handler_timeout_secs"), "(absent)");
+    /* 0 is no limit by either path (core's rule, not an immediate 500). */
+    CHECK_RC(oc2_consumer_options_set(o, "handler_timeout_secs", "1"), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_set(o, "handler_timeout_secs", "0"), OC2_RESULT_OK);
+    CHECK_TEXT(options_get(o, "handler_timeout_secs"), "(absent)");
     CHECK_RC(oc2_consumer_options_set(o, "freshness_secs", "600"), OC2_RESULT_OK);
     CHECK_RC(oc2_consumer_options_freshness(o, &secs), OC2_RESULT_OK);
     CHECK(secs == 600);
