@@ -11,6 +11,9 @@ every run and the median of each side.
 Each side runs in a child process with its directory first on PYTHONPATH
 (the pipelined consumer, another process, inherits it). `--scenario` picks
 `seq`, `pipe` or both (default); `--rounds` runs per side (default 5).
+`--core BINARY` (oc2mqtt-bench) also runs the Rust core in the same topology
+(`seq`; `pipe-split`: 64 in flight, consumer in a child process) after each
+round's Python runs, on its own broker, and prints each side's ratio to it.
 """
 
 from __future__ import annotations
@@ -55,6 +58,16 @@ def child(scenario: str, url: str, broker_pid: int, n: int) -> None:
     print(json.dumps(out))
 
 
+def core(binary: Path, scenario: str) -> dict[str, float]:
+    """One run of the Rust core (oc2mqtt-bench, its own broker) in the scenario's topology."""
+    name = "seq" if scenario == "seq" else "pipe-split"
+    out = subprocess.run(
+        [str(binary), "--repeat", "1", "--seconds", "3", name], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    m = json.loads(out.stdout)[name]["median"]
+    return {"rate": m.get("rt_per_s", m.get("exchanges_per_s")), "cpu_us": m["cpu_us_per_rt_client"]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("a", nargs="?")
@@ -63,6 +76,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n-seq", type=int, default=1000)
     ap.add_argument("--n-pipe", type=int, default=16384)
+    ap.add_argument("--core", type=Path, help="oc2mqtt-bench, to run the Rust core beside each round")
     ap.add_argument("--child", nargs=4, metavar=("SCENARIO", "URL", "BROKER_PID", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -76,7 +90,7 @@ def main() -> int:
     sys.path.insert(0, str(REPO / "tests" / "broker"))
     from broker import Broker
 
-    results: dict[str, dict[str, list[dict[str, float]]]] = {s: {"A": [], "B": []} for s in scenarios}
+    results: dict[str, dict[str, list[dict[str, float]]]] = {s: {"A": [], "B": [], "core": []} for s in scenarios}
     print(f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     with tempfile.TemporaryDirectory() as d, Broker(Path(d)) as b:
         for i in range(args.rounds):
@@ -101,11 +115,27 @@ def main() -> int:
                     results[scenario][side].append(r)
                     shown = ", ".join(f"{r[k]:,.1f}{unit}" for k, unit, _ in METRICS[scenario])
                     print(f"{scenario} {side} run {i + 1}: {shown} (load {os.getloadavg()[0]:.1f})", flush=True)
+                if args.core:
+                    r = core(args.core, scenario)
+                    results[scenario]["core"].append(r)
+                    print(f"{scenario} core run {i + 1}: {r['rate']:,.1f}/s, {r['cpu_us']:.1f} µs CPU", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     for scenario in scenarios:
         for key, unit, _ in METRICS[scenario]:
             med = {s: statistics.median(r[key] for r in results[scenario][s]) for s in "AB"}
             print(f"{scenario} {key}: A {med['A']:,.1f}{unit}, B {med['B']:,.1f}{unit}, B/A {med['B'] / med['A']:.3f}")
+        if args.core:
+            rows = results[scenario]
+            core_rate = statistics.median(r["rate"] for r in rows["core"])
+            core_cpu = statistics.median(r["cpu_us"] for r in rows["core"])
+            print(f"{scenario} core: {core_rate:,.1f}/s, {core_cpu:.1f} µs CPU per exchange (medians)")
+            for side in "AB":
+                ratios = [r["rate"] / c["rate"] for r, c in zip(rows[side], rows["core"])]
+                print(
+                    f"{scenario} {side}/core, round by round: "
+                    + ", ".join(f"{x:.2f}" for x in ratios)
+                    + f"; median {statistics.median(ratios):.2f}"
+                )
     return 0
 
 

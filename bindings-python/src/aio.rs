@@ -206,12 +206,13 @@ struct Drain {
 #[pymethods]
 impl Drain {
     fn __call__(&self, py: Python<'_>) {
-        // The wake-ups first: one sent after this takes the queue is for
-        // what that queue does not hold.
+        // The wake-up first: one sent after this takes the queue is for what
+        // that queue does not hold. One datagram is sent per drain (when
+        // `scheduled` turns true), so one read takes it: a read more would
+        // only find the socket empty; the loop calls again for any left.
         #[cfg(unix)]
         if let Some((watched, _)) = &self.watched {
-            let mut buf = [0u8; 64];
-            while watched.recv(&mut buf).is_ok() {}
+            let _ = watched.recv(&mut [0u8; 8]);
         }
         let ready = {
             let mut q = lock(&self.queue);
