@@ -31,17 +31,36 @@ use pyo3::{IntoPyObjectExt, intern};
 /// awaits the value, which goes to the future's `unclaimed` hook instead.
 type Finish = Box<dyn FnOnce(Python<'_>, bool) -> Option<PyResult<Py<PyAny>>> + Send>;
 
-/// The completions waiting for one event loop.
+/// The completions waiting for one event loop, and how the loop learns of them.
 struct LoopWaker {
-    event_loop: Py<PyAny>,
-    /// What `call_soon_threadsafe` runs; it shares the queue.
-    drain: Py<Drain>,
     queue: Arc<Mutex<Queue>>,
+    wake: Wake,
 }
+
+/// How a thread that finished a future wakes the loop.
+enum Wake {
+    /// `loop.call_soon_threadsafe(drain)`: that thread takes the GIL.
+    CallSoon {
+        event_loop: Py<PyAny>,
+        drain: Py<Drain>,
+    },
+    /// A datagram on a socket pair whose other end the loop watches
+    /// (`add_reader`): that thread does not take the GIL at all. The loop
+    /// keeps this waker (through the reader it calls) until it is closed.
+    #[cfg(unix)]
+    Datagram {
+        event_loop: Py<pyo3::types::PyWeakrefReference>,
+        wakeup: std::os::unix::net::UnixDatagram,
+    },
+}
+
+/// A finished future: the asyncio future, its [`CancelOnDone`] callback,
+/// and what makes its value.
+type Completion = (Py<PyAny>, Py<PyAny>, Finish);
 
 #[derive(Default)]
 struct Queue {
-    ready: Vec<(Py<PyAny>, Finish)>,
+    ready: Vec<Completion>,
     /// A drain is scheduled on the loop and has not yet taken the queue.
     scheduled: bool,
 }
@@ -52,8 +71,9 @@ fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 
 thread_local! {
     /// The waker of the last loop seen on this thread (a thread runs one loop
-    /// at a time). Weak: the futures in flight keep it, and with it the loop,
-    /// alive; once none is left, a finished loop is not kept by this thread.
+    /// at a time). Weak: the futures in flight keep it (and the loop's reader
+    /// with `Wake::Datagram`); once none is left, a finished loop is not kept
+    /// by this thread.
     static CURRENT: RefCell<Weak<LoopWaker>> = const { RefCell::new(Weak::new()) };
 }
 
@@ -63,41 +83,105 @@ impl LoopWaker {
         CURRENT.with(|cur| {
             let mut cur = cur.borrow_mut();
             if let Some(w) = cur.upgrade()
-                && w.event_loop.bind(py).is(event_loop)
+                && w.is_for(py, event_loop)
             {
                 return Ok(w);
             }
-            let queue = Arc::new(Mutex::new(Queue::default()));
-            let w = Arc::new(LoopWaker {
-                event_loop: event_loop.clone().unbind(),
-                drain: Py::new(py, Drain(Arc::clone(&queue)))?,
-                queue,
-            });
+            let w = match Self::watched(py, event_loop) {
+                Some(w) => w,
+                None => {
+                    let queue = Arc::new(Mutex::new(Queue::default()));
+                    Arc::new(LoopWaker {
+                        wake: Wake::CallSoon {
+                            event_loop: event_loop.clone().unbind(),
+                            drain: Py::new(
+                                py,
+                                Drain {
+                                    queue: Arc::clone(&queue),
+                                    watched: None,
+                                },
+                            )?,
+                        },
+                        queue,
+                    })
+                }
+            };
             *cur = Arc::downgrade(&w);
             Ok(w)
         })
     }
 
+    fn is_for(&self, py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> bool {
+        match &self.wake {
+            Wake::CallSoon { event_loop: l, .. } => l.bind(py).is(event_loop),
+            #[cfg(unix)]
+            Wake::Datagram { event_loop: l, .. } => {
+                use pyo3::types::PyWeakrefMethods;
+                l.bind(py).upgrade().is_some_and(|l| l.is(event_loop))
+            }
+        }
+    }
+
+    /// A waker whose socket the loop watches; `None` where the loop cannot
+    /// watch one (Windows' proactor loop), and then the loop is called.
+    #[cfg(unix)]
+    fn watched(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> Option<Arc<LoopWaker>> {
+        use std::os::fd::AsRawFd;
+        let (wakeup, watched) = std::os::unix::net::UnixDatagram::pair().ok()?;
+        wakeup.set_nonblocking(true).ok()?;
+        watched.set_nonblocking(true).ok()?;
+        let fd = watched.as_raw_fd();
+        let queue = Arc::new(Mutex::new(Queue::default()));
+        let w = Arc::new(LoopWaker {
+            wake: Wake::Datagram {
+                event_loop: pyo3::types::PyWeakrefReference::new(event_loop)
+                    .ok()?
+                    .unbind(),
+                wakeup,
+            },
+            queue: Arc::clone(&queue),
+        });
+        let drain = Drain {
+            queue,
+            watched: Some((watched, Arc::clone(&w))),
+        };
+        event_loop
+            .call_method1(intern!(py, "add_reader"), (fd, drain))
+            .ok()?;
+        Some(w)
+    }
+
+    #[cfg(not(unix))]
+    fn watched(_py: Python<'_>, _event_loop: &Bound<'_, PyAny>) -> Option<Arc<LoopWaker>> {
+        None
+    }
+
     /// Queues a finished future (called on a runtime thread, without the GIL).
-    fn complete(&self, fut: Py<PyAny>, finish: Finish) {
+    fn complete(&self, done: Completion) {
         let schedule = {
             let mut q = lock(&self.queue);
-            q.ready.push((fut, finish));
+            q.ready.push(done);
             !std::mem::replace(&mut q.scheduled, true)
         };
         if !schedule {
             return;
         }
-        let scheduled = crate::shutdown::attach(|py| {
-            self.event_loop
-                .bind(py)
-                .call_method1(
-                    intern!(py, "call_soon_threadsafe"),
-                    (self.drain.clone_ref(py),),
-                )
-                .is_ok()
-        });
-        if scheduled != Some(true) {
+        let scheduled = match &self.wake {
+            // A full socket buffer has wake-ups waiting already.
+            #[cfg(unix)]
+            Wake::Datagram { wakeup, .. } => match wakeup.send(&[1]) {
+                Ok(_) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+            },
+            Wake::CallSoon { event_loop, drain } => crate::shutdown::attach(|py| {
+                event_loop
+                    .bind(py)
+                    .call_method1(intern!(py, "call_soon_threadsafe"), (drain.clone_ref(py),))
+                    .is_ok()
+            })
+            .is_some_and(|ok| ok),
+        };
+        if !scheduled {
             // The loop is closed, or Python is exiting: nobody can await these any more.
             let mut q = lock(&self.queue);
             q.scheduled = false;
@@ -106,19 +190,36 @@ impl LoopWaker {
     }
 }
 
-/// Resolves every queued future; runs on the loop's thread.
+/// Resolves every queued future; runs on the loop's thread, called by the
+/// loop (`call_soon_threadsafe`) or as the reader of the waker's socket.
 #[pyclass(frozen)]
-struct Drain(Arc<Mutex<Queue>>);
+struct Drain {
+    queue: Arc<Mutex<Queue>>,
+    /// The socket the loop watches, and the waker that writes to it (kept
+    /// as long as the loop keeps this reader).
+    #[cfg(unix)]
+    watched: Option<(std::os::unix::net::UnixDatagram, Arc<LoopWaker>)>,
+    #[cfg(not(unix))]
+    watched: Option<()>,
+}
 
 #[pymethods]
 impl Drain {
     fn __call__(&self, py: Python<'_>) {
+        // The wake-up first: one sent after this takes the queue is for what
+        // that queue does not hold. One datagram is sent per drain (when
+        // `scheduled` turns true), so one read takes it: a read more would
+        // only find the socket empty; the loop calls again for any left.
+        #[cfg(unix)]
+        if let Some((watched, _)) = &self.watched {
+            let _ = watched.recv(&mut [0u8; 8]);
+        }
         let ready = {
-            let mut q = lock(&self.0);
+            let mut q = lock(&self.queue);
             q.scheduled = false;
             std::mem::take(&mut q.ready)
         };
-        for (fut, finish) in ready {
+        for (fut, on_done, finish) in ready {
             let fut = fut.bind(py);
             // Only a broken future object fails here; the others still resolve.
             let wanted = match fut
@@ -132,7 +233,7 @@ impl Drain {
                 }
             };
             if let Some(result) = finish(py, wanted)
-                && let Err(e) = resolve(fut, result)
+                && let Err(e) = resolve(fut, on_done.bind(py), result)
             {
                 e.write_unraisable(py, Some(fut));
             }
@@ -140,12 +241,17 @@ impl Drain {
     }
 }
 
-fn resolve(fut: &Bound<'_, PyAny>, result: PyResult<Py<PyAny>>) -> PyResult<()> {
+/// Resolves `fut`, which is not done (the loop's thread checked, and
+/// nothing ran on it since).
+fn resolve(
+    fut: &Bound<'_, PyAny>,
+    on_done: &Bound<'_, PyAny>,
+    result: PyResult<Py<PyAny>>,
+) -> PyResult<()> {
     let py = fut.py();
-    // Cancelled while the Rust side finished.
-    if fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-        return Ok(());
-    }
+    // Not cancelled: its cancel hook has nothing to do, and scheduling it on
+    // the loop (as every done callback is) would cost a loop turn's handle.
+    fut.call_method1(intern!(py, "remove_done_callback"), (on_done,))?;
     match result {
         Ok(v) => fut.call_method1(intern!(py, "set_result"), (v,))?,
         Err(e) => fut.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?,
@@ -153,9 +259,10 @@ fn resolve(fut: &Bound<'_, PyAny>, result: PyResult<Py<PyAny>>) -> PyResult<()> 
     Ok(())
 }
 
-/// Aborts the Rust future when its asyncio future is cancelled.
+/// Aborts the Rust future when its asyncio future is cancelled (set once
+/// the future is spawned, before the loop can run this).
 #[pyclass(frozen)]
-struct CancelOnDone(tokio::task::AbortHandle);
+struct CancelOnDone(std::sync::OnceLock<tokio::task::AbortHandle>);
 
 #[pymethods]
 impl CancelOnDone {
@@ -163,8 +270,9 @@ impl CancelOnDone {
         if fut
             .call_method0(intern!(fut.py(), "cancelled"))?
             .is_truthy()?
+            && let Some(task) = self.0.get()
         {
-            self.0.abort();
+            task.abort();
         }
         Ok(())
     }
@@ -221,6 +329,8 @@ where
     let waker = LoopWaker::of(py, &event_loop)?;
     let py_fut = event_loop.call_method0(intern!(py, "create_future"))?;
     let target = py_fut.clone().unbind();
+    let on_done = Bound::new(py, CancelOnDone(std::sync::OnceLock::new()))?;
+    let hook = on_done.clone().into_any().unbind();
     let task = oc2mqtt::client::runtime().spawn(async move {
         let outcome = CatchUnwind(Box::pin(fut)).await;
         let finish: Finish = Box::new(move |py, wanted| match outcome {
@@ -235,12 +345,10 @@ where
                 oc2mqtt::client::panic_text(&*panic)
             )))),
         });
-        waker.complete(target, finish);
+        waker.complete((target, hook, finish));
     });
-    py_fut.call_method1(
-        intern!(py, "add_done_callback"),
-        (CancelOnDone(task.abort_handle()),),
-    )?;
+    let _ = on_done.get().0.set(task.abort_handle());
+    py_fut.call_method1(intern!(py, "add_done_callback"), (on_done,))?;
     Ok(py_fut)
 }
 

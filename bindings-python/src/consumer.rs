@@ -225,6 +225,14 @@ fn call_handler(handler: &Py<PyAny>, msg: &Message) -> Result<Option<Response>, 
     .unwrap_or_else(|| Err("the Python interpreter is shutting down".to_owned()))
 }
 
+/// `serve()`'s hold: the GIL, taken once for every command ready when a
+/// thread gets it (the handlers' own `attach` is then free). At interpreter
+/// shutdown `run` is not called here: the core calls it without the GIL, and
+/// each handler call answers that Python is shutting down.
+fn hold_gil(run: &mut dyn FnMut()) {
+    let _ = crate::shutdown::attach(|_py| run());
+}
+
 fn check_handler(handler: &Bound<'_, PyAny>, returns: &str) -> PyResult<()> {
     if handler.is_callable() {
         return Ok(());
@@ -463,7 +471,7 @@ impl PyConsumer {
         check_handler(handler.bind(py), "dict | int | None")?;
         let c = self.inner.clone();
         wait(py, async move {
-            c.serve(move |msg: &Message| call_handler(&handler, msg))
+            c.serve_held(hold_gil, move |msg: &Message| call_handler(&handler, msg))
                 .await
         })?
         .py_err(py)

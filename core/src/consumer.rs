@@ -486,6 +486,17 @@ impl Consumer {
         taken.map(Incoming::take)
     }
 
+    /// A command already waiting, without waiting for one: `None` when none
+    /// is, when a [`Consumer::next`] is waiting (it takes the next one), or
+    /// once closed.
+    fn try_next(&self) -> Option<Incoming> {
+        if *self.inner.shutdown.borrow() {
+            return None;
+        }
+        let mut rx = self.rx.try_lock().ok()?;
+        rx.try_recv().ok().map(Incoming::take)
+    }
+
     /// Runs `handler` for every command until [`Consumer::close`] (or until
     /// this future is dropped), on blocking threads (never on the network
     /// thread), up to 64 at a time.
@@ -502,14 +513,32 @@ impl Consumer {
     where
         F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
     {
+        self.serve_held(|run: &mut dyn FnMut()| run(), handler)
+            .await
+    }
+
+    /// [`Consumer::serve`] for handlers that run under a lock of their own
+    /// (a binding's interpreter lock): `hold(run)` takes it, calls `run`
+    /// once, and lets it go. A thread that has it runs its command, then every
+    /// command already waiting, one after the other under that one hold; the
+    /// next thread waits for the hold with the next command, which it gets
+    /// as soon as a handler lets the lock go (ends, or blocks and releases
+    /// it), so handlers that block still run side by side, up to 64.
+    pub async fn serve_held<H, F>(&self, hold: H, handler: F) -> Result<()>
+    where
+        H: Fn(&mut dyn FnMut()) + Send + Sync + 'static,
+        F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
+    {
         let (stop, _) = watch::channel(false);
         let (finished, mut all_finished) = watch::channel(false);
         let serve = Arc::new(Serve {
             consumer: self.clone(),
+            hold,
             handler,
             rt: tokio::runtime::Handle::current(),
             stop,
             finished,
+            lead: tokio::sync::Mutex::new(()),
             idle: AtomicUsize::new(0),
             running: AtomicUsize::new(1),
         });
@@ -612,28 +641,48 @@ impl Consumer {
     }
 }
 
-/// The threads of one [`Consumer::serve`].
-struct Serve<F> {
+/// The threads of one [`Consumer::serve_held`].
+struct Serve<H, F> {
     consumer: Consumer,
+    hold: H,
     handler: F,
     rt: tokio::runtime::Handle,
     /// Set when the `serve` future is dropped.
     stop: watch::Sender<bool>,
     /// Set by the last thread to stop.
     finished: watch::Sender<bool>,
+    /// Held by the thread waiting for the next command, until it has the
+    /// hold: one thread at a time waits for it with a command in hand.
+    lead: tokio::sync::Mutex<()>,
     /// Threads waiting for a command.
     idle: AtomicUsize,
     /// Threads started and not yet stopped.
     running: AtomicUsize,
 }
 
-impl<F> Serve<F>
+impl<H, F> Serve<H, F>
 where
+    H: Fn(&mut dyn FnMut()) + Send + Sync + 'static,
     F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
 {
     fn start(this: &Arc<Self>) {
         let serve = Arc::clone(this);
         drop(this.rt.spawn_blocking(move || serve.run()));
+    }
+
+    /// Starts another thread, unless one is waiting for a command already
+    /// or 64 run.
+    fn start_another(self: &Arc<Self>, others_waiting: bool) {
+        let another = !others_waiting
+            && self
+                .running
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < CONCURRENT_HANDLERS).then_some(n + 1)
+                })
+                .is_ok();
+        if another {
+            Self::start(self);
+        }
     }
 
     fn run(self: Arc<Self>) {
@@ -642,23 +691,43 @@ where
             self.idle.fetch_add(1, Ordering::SeqCst);
             let next = self.rt.block_on(async {
                 tokio::select! {
-                    m = self.consumer.next() => m,
+                    m = async {
+                        let lead = self.lead.lock().await;
+                        self.consumer.next().await.map(|m| (lead, m))
+                    } => m,
                     _ = stop.wait_for(|s| *s) => None,
                 }
             });
             let others_waiting = self.idle.fetch_sub(1, Ordering::SeqCst) > 1;
-            let Some(incoming) = next else { break };
-            let another = !others_waiting
-                && self
-                    .running
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                        (n < CONCURRENT_HANDLERS).then_some(n + 1)
-                    })
-                    .is_ok();
-            if another {
-                Self::start(&self);
+            let Some((lead, incoming)) = next else { break };
+            self.start_another(others_waiting);
+            let lead = std::cell::Cell::new(Some(lead));
+            let first = std::cell::Cell::new(Some(incoming));
+            let replaced = std::cell::Cell::new(false);
+            let mut run = || {
+                // With the hold: the next thread may wait for the next command.
+                drop(lead.take());
+                let mut next = first.take();
+                while let Some(incoming) = next {
+                    if !self.handle(incoming) {
+                        replaced.set(true);
+                        return;
+                    }
+                    if *self.stop.borrow() {
+                        return;
+                    }
+                    next = self.consumer.try_next();
+                    if next.is_some() {
+                        self.start_another(self.idle.load(Ordering::SeqCst) > 0);
+                    }
+                }
+            };
+            (self.hold)(&mut run);
+            if lead.take().is_some() {
+                // `hold` did not call `run`: the command is still answered.
+                run();
             }
-            if !self.handle(incoming) {
+            if replaced.get() {
                 // Timed out: another thread has taken this one's place.
                 return;
             }
@@ -669,8 +738,9 @@ where
     }
 }
 
-impl<F> Serve<F>
+impl<H, F> Serve<H, F>
 where
+    H: Fn(&mut dyn FnMut()) + Send + Sync + 'static,
     F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
 {
     /// Runs the handler on one command and answers it; `false` when the
@@ -725,9 +795,9 @@ impl Drop for DetachOnDrop {
 }
 
 /// Stops the threads of a [`Consumer::serve`] whose future was dropped.
-struct StopOnDrop<F>(Arc<Serve<F>>);
+struct StopOnDrop<H, F>(Arc<Serve<H, F>>);
 
-impl<F> Drop for StopOnDrop<F> {
+impl<H, F> Drop for StopOnDrop<H, F> {
     fn drop(&mut self) {
         self.0.stop.send_replace(true);
     }
