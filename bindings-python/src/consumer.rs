@@ -273,7 +273,7 @@ fn check_handler(handler: &Bound<'_, PyAny>, returns: &str) -> PyResult<()> {
 /// - `handler_timeout`: seconds a `serve()` handler may take; past it the
 ///   command is answered 500 and another thread takes the handler's place;
 ///   `serve_async()` cancels an async handler past it and answers 500 the
-///   same way (default None: no limit)
+///   same way (default None, or 0: no limit)
 ///
 /// Before a command reaches Python the core has decoded it (answering 400
 /// to malformed ones), dropped duplicates, ignored commands addressed to
