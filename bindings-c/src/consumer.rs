@@ -21,9 +21,7 @@ use crate::ffi::{
     try_mut, try_opt_cstr, try_out, try_ref, try_slice, write, write_text,
 };
 use crate::message::oc2_message;
-use crate::settings::{
-    Append, Change, Holder, Millis, get_text, set_by_name, set_text,
-};
+use crate::settings::{Append, Change, Holder, Millis, get_text, set_by_name, set_text};
 
 /// A connected consumer (a device). Thread-safe. Free with
 /// `oc2_consumer_free`, which stops the callback thread and disconnects.
