@@ -235,7 +235,7 @@ export interface ConsumerConfig extends ClientConfig {
   freshnessSecs?: number
   /** A file where each command is written before the handler sees it and marked finished once answered: started again with the same file (and a stable `clientId` or `clientIdFile`) after a kill, the consumer runs what it had taken and not finished, and nothing it had finished. Not synced: an operating system crash may lose the last lines. Default: in memory only. */
   journal?: string
-  /** Seconds a `serve()` handler may take; past it the command is answered 500 (`handler timed out after N s`) and the handler's late result is dropped. Default: no limit. */
+  /** Seconds a `serve()` handler may take; past it the command is answered 500 (`handler timed out after N s`) and the handler's late result is dropped. Default (and 0): no limit. */
   handlerTimeoutSecs?: number
 }
 
