@@ -23,7 +23,9 @@ use tokio::time::Instant;
 use super::config::{BrokerUrl, ClientConfig, MqttVersion, parse_broker};
 use super::events::{ConnectionEvent, ConnectionEvents, EventHub};
 use super::lock;
-use super::outbox::{Engine, Io, Live, Outbox, Outgoing, PacketSpec, acknowledged, write_some};
+use super::outbox::{
+    After, Engine, Io, Live, Outbox, Outgoing, PacketSpec, acknowledged, write_some,
+};
 use super::stats::Counters;
 use super::transport::{Transport, io_reason};
 use crate::codec::{self, Decoded, PublishProperties};
@@ -315,11 +317,13 @@ impl Connection {
         if outbox.closed {
             return Err(Error::Closed("the connection was closed".to_owned()));
         }
-        let wake = outbox.submit(o, &self.counters);
+        let mut after = After::default();
+        let wake = outbox.submit(o, &mut after);
         drop(outbox);
         if wake {
             self.shared.wake.notify_one();
         }
+        after.run(&self.counters);
         Ok(())
     }
 
@@ -1114,43 +1118,42 @@ impl Driver {
     /// connection.
     fn apply(&mut self, link: &mut Link, events: Vec<Event>) -> std::result::Result<(), String> {
         let shared = Arc::clone(&self.shared);
-        let mut inbound = Vec::new();
+        let (mut inbound, mut after) = (Vec::new(), After::default());
         let applied = {
             let mut outbox = lock(&shared.outbox);
             let url = link.url.clone();
-            self.absorb(
-                &mut outbox.inflight,
-                &mut link.io,
-                events,
-                &mut inbound,
-                &url,
-            )
+            let taken = (&mut inbound, &mut after);
+            self.absorb(&mut outbox.inflight, &mut link.io, events, taken, &url)
         };
+        after.run(&shared.counters);
         for m in inbound {
             shared.inlet.deliver(m);
         }
         applied
     }
 
-    /// Applies the engine's events with the outbox locked: acknowledgements
-    /// end their publishes, writes and timers go to `io`, received messages
-    /// to `inbound`, for delivery once the lock is released (a handler may
-    /// publish).
+    /// Applies the engine's events with the outbox locked: writes and
+    /// timers go to `io`; received messages (to deliver), the publishes
+    /// acknowledged (to end) and warnings (to log) to `taken`, for once the
+    /// lock is released (a handler may publish, a logger take a foreign lock).
     fn absorb(
         &mut self,
         inflight: &mut HashMap<u16, Outgoing>,
         io: &mut Io,
         events: Vec<Event>,
-        inbound: &mut Vec<Inbound>,
+        taken: (&mut Vec<Inbound>, &mut After),
         url: &str,
     ) -> std::result::Result<(), String> {
+        let (inbound, after) = taken;
         let mut close = None;
         for ev in events {
             match ev {
-                Event::NotifyPacketReceived(p) => self.on_packet(inflight, p, inbound),
+                Event::NotifyPacketReceived(p) => self.on_packet(inflight, p, inbound, after),
                 Event::NotifyError(e) => {
-                    tracing::warn!(error = ?e, url, "MQTT protocol error");
-                    close.get_or_insert_with(|| format!("MQTT protocol error: {e:?}"));
+                    let why = format!("MQTT protocol error: {e:?}");
+                    let url = url.to_owned();
+                    after.log(move || tracing::warn!(error = ?e, url, "MQTT protocol error"));
+                    close.get_or_insert(why);
                 }
                 Event::RequestClose => {
                     let why = match &self.disconnect_reason {
@@ -1170,6 +1173,7 @@ impl Driver {
         inflight: &mut HashMap<u16, Outgoing>,
         p: Packet,
         inbound: &mut Vec<Inbound>,
+        after: &mut After,
     ) {
         let counters = &self.shared.counters;
         match p {
@@ -1192,16 +1196,16 @@ impl Driver {
                     .reason_code()
                     .filter(|r| r.is_failure())
                     .map(|r| format!("{r:?}"));
-                acknowledged(inflight, counters, a.packet_id(), refused);
+                acknowledged(inflight, after, a.packet_id(), refused);
             }
-            Packet::V3_1_1Puback(a) => acknowledged(inflight, counters, a.packet_id(), None),
+            Packet::V3_1_1Puback(a) => acknowledged(inflight, after, a.packet_id(), None),
             Packet::V5_0Pubrec(r) => {
                 if let Some(rc) = r.reason_code().filter(|r| r.is_failure()) {
-                    acknowledged(inflight, counters, r.packet_id(), Some(format!("{rc:?}")));
+                    acknowledged(inflight, after, r.packet_id(), Some(format!("{rc:?}")));
                 }
             }
-            Packet::V5_0Pubcomp(c) => acknowledged(inflight, counters, c.packet_id(), None),
-            Packet::V3_1_1Pubcomp(c) => acknowledged(inflight, counters, c.packet_id(), None),
+            Packet::V5_0Pubcomp(c) => acknowledged(inflight, after, c.packet_id(), None),
+            Packet::V3_1_1Pubcomp(c) => acknowledged(inflight, after, c.packet_id(), None),
             Packet::V5_0Suback(s) => {
                 let codes = s.reason_codes();
                 if let Some((_, slot)) = self.subacks.get_mut(&s.packet_id()) {
@@ -1223,7 +1227,8 @@ impl Driver {
                 }
             }
             Packet::V5_0Disconnect(d) => {
-                tracing::warn!(reason = ?d.reason_code(), "the broker sent DISCONNECT");
+                let reason = d.reason_code();
+                after.log(move || tracing::warn!(reason = ?reason, "the broker sent DISCONNECT"));
                 self.disconnect_reason = d.reason_code().map(|rc| {
                     let words = reason_words(&format!("{rc:?}"));
                     if words == "administrative action" {
@@ -1312,9 +1317,9 @@ impl Driver {
     /// order. The oldest gets a strike: a broker handles publishes in order,
     /// so if it closed the connection because of one, it was that one.
     fn requeue_inflight(&mut self) {
-        let shared = Arc::clone(&self.shared);
-        let mut outbox = lock(&shared.outbox);
-        let outbox = &mut *outbox;
+        let mut after = After::default();
+        let mut guard = lock(&self.shared.outbox);
+        let outbox = &mut *guard;
         let mut lost: Vec<_> = outbox.inflight.drain().map(|(_, o)| o).collect();
         lost.sort_by_key(|o| o.seq);
         if let Some(oldest) = lost.first_mut() {
@@ -1332,7 +1337,7 @@ impl Driver {
             // What else waits for that topic (a command sent again after
             // each reconnect, for one) would meet the same: refused alike.
             let topic = oldest.topic.clone();
-            oldest.finish(self.counters(), Err(Error::Publish(why.clone())));
+            after.finish(oldest, Err(Error::Publish(why.clone())));
             let (in_flight, kept): (Vec<_>, Vec<_>) =
                 lost.into_iter().partition(|o| o.topic == topic);
             lost = kept;
@@ -1342,12 +1347,14 @@ impl Driver {
                     .partition(|o| o.topic == topic);
             outbox.queue = kept;
             for o in in_flight.into_iter().chain(queued) {
-                o.finish(self.counters(), Err(Error::Publish(why.clone())));
+                after.finish(o, Err(Error::Publish(why.clone())));
             }
         }
         for o in lost.into_iter().rev() {
             outbox.queue.push_front(o);
         }
+        drop(guard);
+        after.run(self.counters());
     }
 
     /// Reconnects with backoff, through every URL in turn, keeping
@@ -1478,12 +1485,14 @@ impl Driver {
     async fn serve_live(&mut self, pipe: &mut Pipe, rbuf: &mut Vec<u8>, url: &str) -> End {
         let shared = Arc::clone(&self.shared);
         loop {
+            let mut after = After::default();
             let (ping_at, pingresp_by) = {
                 let mut outbox = lock(&shared.outbox);
-                outbox.send_queued(&shared.counters);
+                outbox.send_queued(&mut after);
                 let io = &outbox.live.as_ref().expect("served").io;
                 (io.ping_at, io.pingresp_by)
             };
+            after.run(&shared.counters);
             if let Err(e) = self.flush(pipe).await {
                 return End::Lost(io_reason(&e));
             }
@@ -1559,20 +1568,16 @@ impl Driver {
         url: &str,
     ) -> std::result::Result<(), String> {
         let shared = Arc::clone(&self.shared);
-        let mut inbound = Vec::new();
+        let (mut inbound, mut after) = (Vec::new(), After::default());
         let applied = {
             let mut outbox = lock(&shared.outbox);
             let outbox = &mut *outbox;
             let live = outbox.live.as_mut().expect("served");
             let events = step(live);
-            self.absorb(
-                &mut outbox.inflight,
-                &mut live.io,
-                events,
-                &mut inbound,
-                url,
-            )
+            let taken = (&mut inbound, &mut after);
+            self.absorb(&mut outbox.inflight, &mut live.io, events, taken, url)
         };
+        after.run(&shared.counters);
         for m in inbound {
             shared.inlet.deliver(m);
         }

@@ -83,6 +83,44 @@ impl Outgoing {
     }
 }
 
+/// What a step taken under the outbox's lock leaves for after it: ending
+/// publishes (telling whoever waits, logging a failure) and logging. A
+/// logger may take a foreign lock (a binding's, the GIL) that a caller
+/// waiting for the outbox holds, so nothing is logged under it.
+#[derive(Default)]
+pub(super) struct After {
+    finished: Vec<(Outgoing, Result<()>, bool)>,
+    logs: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl After {
+    /// [`Outgoing::finish`], once the lock is released.
+    pub(super) fn finish(&mut self, o: Outgoing, outcome: Result<()>) {
+        let local = matches!(outcome, Err(Error::Closed(_)));
+        self.finished.push((o, outcome, local));
+    }
+
+    /// [`Outgoing::finish_as`], once the lock is released.
+    pub(super) fn finish_as(&mut self, o: Outgoing, outcome: Result<()>, local: bool) {
+        self.finished.push((o, outcome, local));
+    }
+
+    /// Logs, once the lock is released.
+    pub(super) fn log(&mut self, log: impl FnOnce() + Send + 'static) {
+        self.logs.push(Box::new(log));
+    }
+
+    /// Does what was left; call it without the outbox's lock.
+    pub(super) fn run(self, counters: &Counters) {
+        for (o, outcome, local) in self.finished {
+            o.finish_as(counters, outcome, local);
+        }
+        for log in self.logs {
+            log();
+        }
+    }
+}
+
 /// Bytes the engine asked to send, not yet written, and its PINGREQ timers.
 #[derive(Default)]
 pub(super) struct Io {
@@ -219,13 +257,13 @@ impl Outbox {
     /// Takes a caller's publish, sends it at once when a link is up and
     /// writes it when the socket is idle; `true` when the connection's task
     /// must be woken to write what is left.
-    pub(super) fn submit(&mut self, o: Outgoing, counters: &Counters) -> bool {
+    pub(super) fn submit(&mut self, o: Outgoing, after: &mut After) -> bool {
         if self.queue.len() >= MAX_QUEUED {
             let e = Error::Publish(format!(
                 "cannot publish to {}: {MAX_QUEUED} publishes already wait for the broker",
                 o.topic
             ));
-            o.finish_as(counters, Err(e), true);
+            after.finish_as(o, Err(e), true);
             return false;
         }
         self.queue.push_back(o);
@@ -239,7 +277,7 @@ impl Outbox {
         // their way, and the task writes them together (one send for a
         // burst; pipelined, a write per publish cost more than the wake-up).
         let idle = live.io.wbuf.is_empty() && self.inflight.is_empty();
-        self.send_queued(counters);
+        self.send_queued(after);
         let Some(live) = &mut self.live else {
             return false;
         };
@@ -254,7 +292,7 @@ impl Outbox {
 
     /// Sends queued publishes while packet ids are free and the broker's
     /// Receive Maximum (MQTT v5 CONNACK) allows more in flight.
-    pub(super) fn send_queued(&mut self, counters: &Counters) {
+    pub(super) fn send_queued(&mut self, after: &mut After) {
         let Some(live) = &mut self.live else {
             return;
         };
@@ -274,7 +312,7 @@ impl Outbox {
                 Ok(p) => p,
                 Err(e) => {
                     let _ = live.engine.release_packet_id(pid);
-                    o.finish(counters, Err(e));
+                    after.finish(o, Err(e));
                     continue;
                 }
             };
@@ -284,9 +322,9 @@ impl Outbox {
             self.inflight.insert(pid, o);
             for ev in events {
                 match ev {
-                    Event::NotifyError(e) => {
+                    Event::NotifyError(e) => after.log(move || {
                         tracing::warn!(error = ?e, "publish refused by the protocol engine");
-                    }
+                    }),
                     other => live.io.apply(other),
                 }
             }
@@ -315,7 +353,7 @@ pub(super) fn write_some(socket: &OwnedWriteHalf, wbuf: &mut Vec<u8>) -> std::io
 /// Ends the publish `pid` with the broker's acknowledgement (or refusal).
 pub(super) fn acknowledged(
     inflight: &mut HashMap<u16, Outgoing>,
-    counters: &Counters,
+    after: &mut After,
     pid: u16,
     refused: Option<String>,
 ) {
@@ -330,5 +368,5 @@ pub(super) fn acknowledged(
             super::connection::reason_words(&rc)
         ))),
     };
-    o.finish(counters, outcome);
+    after.finish(o, outcome);
 }
