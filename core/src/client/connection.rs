@@ -1,5 +1,7 @@
 //! One MQTT connection: the `mqtt-protocol-core` engine (v5 and v3.1.1,
-//! sans-IO) driven by one tokio task over a [`Transport`].
+//! sans-IO) driven by one tokio task over a [`Transport`]. The task reads,
+//! keeps the connection alive and reconnects; publishes are sent by their
+//! callers through the `Outbox` the task shares with them (`outbox.rs`).
 //!
 //! The engine holds the MQTT rules (packet ids, QoS flows, PINGREQ timing);
 //! this module decides what MQTT-T and real brokers need on top: version
