@@ -272,20 +272,21 @@ impl Outbox {
             return false;
         };
         // Bytes already waiting (the task is writing, or about to write a
-        // PUBACK it just made) go first: this publish joins them. And with
-        // publishes in flight the connection is busy: more are likely on
-        // their way, and the task writes them together (one send for a
-        // burst; pipelined, a write per publish cost more than the wake-up).
-        let idle = live.io.wbuf.is_empty() && self.inflight.is_empty();
+        // PUBACK it just made) go first. And with publishes in flight the
+        // connection is busy: more are likely on their way, and the task
+        // encodes and writes them together (one send for a burst; pipelined,
+        // a write per publish, or encoding under this lock while the task
+        // reads, cost more than the wake-up).
+        if !live.io.wbuf.is_empty() || !self.inflight.is_empty() {
+            return true;
+        }
         self.send_queued(after);
         let Some(live) = &mut self.live else {
             return false;
         };
-        if idle {
-            if let Some(socket) = &live.direct {
-                // An error is the task's to meet (it reconnects): the bytes stay.
-                let _ = write_some(socket, &mut live.io.wbuf);
-            }
+        if let Some(socket) = &live.direct {
+            // An error is the task's to meet (it reconnects): the bytes stay.
+            let _ = write_some(socket, &mut live.io.wbuf);
         }
         !live.io.wbuf.is_empty()
     }
