@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A/B comparison of two builds of the Rust benchmark on one scenario, run
 # alternately (A, B, A, B, ...) so that the machine's drift between runs
-# (±30 % on the project's VMs) hits both sides alike. Prints every run and
-# the median of each side.
+# (±30 % on the project's VMs) hits both sides alike. Prints every run
+# (rate, client CPU and client context switches per exchange) and the
+# median of each side.
 #
 #   cp $CARGO_TARGET_DIR/release/oc2mqtt-bench /tmp/bench-a    # before a change
 #   cargo build --release -p oc2mqtt-bench                     # after it
@@ -31,7 +32,8 @@ path, scenario, side, i = sys.argv[1:]
 m = json.load(open(path))[scenario]["median"]
 rate = m.get("rt_per_s", m.get("exchanges_per_s"))
 cpu = m.get("cpu_us_per_rt_client", float("nan"))
-print(f"{rate:.1f} {cpu:.1f}  # {side} run {i}: {rate:.0f}/s, client CPU {cpu:.0f} us per exchange")
+sw = m.get("switches_per_rt_client", float("nan"))
+print(f"{rate:.1f} {cpu:.1f} {sw:.2f}  # {side} run {i}: {rate:.0f}/s, client CPU {cpu:.0f} us, {sw:.1f} switches per exchange")
 PY
   done
 done
@@ -39,8 +41,8 @@ python3 - "$out/A" "$out/B" <<'PY'
 import statistics, sys
 med = {}
 for side, path in zip("AB", sys.argv[1:]):
-    rows = [tuple(map(float, l.split()[:2])) for l in open(path)]
-    med[side] = (statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows))
-    print(f"{side}: median {med[side][0]:.0f}/s, client CPU {med[side][1]:.0f} us per exchange")
-print(f"B/A: rate {med['B'][0] / med['A'][0]:.3f}, CPU {med['B'][1] / med['A'][1]:.3f}")
+    rows = [tuple(map(float, l.split()[:3])) for l in open(path)]
+    med[side] = tuple(statistics.median(r[k] for r in rows) for k in range(3))
+    print(f"{side}: median {med[side][0]:.0f}/s, client CPU {med[side][1]:.0f} us, {med[side][2]:.1f} switches per exchange")
+print(f"B/A: rate {med['B'][0] / med['A'][0]:.3f}, CPU {med['B'][1] / med['A'][1]:.3f}, switches {med['B'][2] / med['A'][2]:.3f}")
 PY

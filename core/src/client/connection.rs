@@ -1,5 +1,7 @@
 //! One MQTT connection: the `mqtt-protocol-core` engine (v5 and v3.1.1,
-//! sans-IO) driven by one tokio task over a [`Transport`].
+//! sans-IO) driven by one tokio task over a [`Transport`]. The task reads,
+//! keeps the connection alive and reconnects; publishes are sent by their
+//! callers through the `Outbox` the task shares with them (`outbox.rs`).
 //!
 //! The engine holds the MQTT rules (packet ids, QoS flows, PINGREQ timing);
 //! this module decides what MQTT-T and real brokers need on top: version
@@ -8,20 +10,24 @@
 //! SUBSCRIBE options, refusals reported as errors, reconnects with
 //! resubscription, and publishes that survive a lost connection.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use mqtt::connection::{Event, TimerKind};
-use mqtt::packet::{GenericPacketTrait, Packet, Property, Qos, SubEntry, SubOpts, v3_1_1, v5_0};
+use mqtt::packet::{Packet, Property, Qos, SubEntry, SubOpts, v3_1_1, v5_0};
 use mqtt_protocol_core::mqtt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::config::{BrokerUrl, ClientConfig, MqttVersion, parse_broker};
 use super::events::{ConnectionEvent, ConnectionEvents, EventHub};
 use super::lock;
+use super::outbox::{
+    After, Engine, Io, Live, Outbox, Outgoing, PacketSpec, acknowledged, write_some,
+};
 use super::stats::Counters;
 use super::transport::{Transport, io_reason};
 use crate::codec::{self, Decoded, PublishProperties};
@@ -39,8 +45,6 @@ const MAX_STRIKES: u8 = 3;
 /// a node dies (to a publish routed to a queue there, or to a quorum queue
 /// electing a new leader), and that publish must go out once it is over.
 const STRIKE_SPAN: Duration = Duration::from_secs(3);
-/// Publishes kept while the broker is away; more are refused, not buffered.
-const MAX_QUEUED: usize = 100_000;
 /// Longest wait between two reconnect attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long `close` lets publishes in flight finish before DISCONNECT.
@@ -188,62 +192,13 @@ struct Shared {
     url: Mutex<String>,
     /// Connection state changes, for whoever subscribed.
     events: EventHub,
-}
-
-/// A publish on its way: queued, or sent and not yet acknowledged.
-struct Outgoing {
-    topic: String,
-    payload: Arc<[u8]>,
-    props: Arc<PublishProperties>,
-    /// Who waits for the broker's acknowledgement, if anyone.
-    done: Option<oneshot::Sender<Result<()>>>,
-    /// Times the connection was lost while this was the oldest publish in flight.
-    strikes: u8,
-    /// When that happened first.
-    first_strike: Option<Instant>,
-    /// Whether it ever went out (a publish nobody waits for any more is
-    /// dropped only if it never did).
-    sent: bool,
-    /// Order of submission, to send again in the same order.
-    seq: u64,
-}
-
-impl Outgoing {
-    /// Ends a publish: acknowledged, refused by the broker, or (an
-    /// `Error::Closed`) dropped by the client itself.
-    fn finish(self, counters: &Counters, outcome: Result<()>) {
-        let local = matches!(outcome, Err(Error::Closed(_)));
-        self.finish_as(counters, outcome, local);
-    }
-
-    /// [`Outgoing::finish`], saying whether a failure is the client's own
-    /// doing (counted in `discarded`) or the broker's (`publish_errors`).
-    fn finish_as(self, counters: &Counters, outcome: Result<()>, local: bool) {
-        match &outcome {
-            Ok(()) => Counters::bump(&counters.published),
-            Err(e) => {
-                Counters::bump(if local {
-                    &counters.discarded
-                } else {
-                    &counters.publish_errors
-                });
-                if self.done.is_none() {
-                    tracing::warn!(error = %e, "a publish was not delivered");
-                }
-            }
-        }
-        if let Some(done) = self.done {
-            let _ = done.send(outcome);
-        }
-    }
-
-    fn abandoned(&self) -> bool {
-        !self.sent && self.done.as_ref().is_some_and(oneshot::Sender::is_closed)
-    }
+    /// Publishes queued and in flight, and the link while one is served.
+    outbox: Mutex<Outbox>,
+    /// Tells the connection's task that the outbox has bytes for it to write.
+    wake: Notify,
 }
 
 enum Op {
-    Publish(Outgoing),
     Close(oneshot::Sender<()>),
 }
 
@@ -302,6 +257,8 @@ impl Connection {
             version: AtomicU8::new(0),
             url: Mutex::new(String::new()),
             events: EventHub::default(),
+            outbox: Mutex::new(Outbox::default()),
+            wake: Notify::new(),
         });
         let (ops, rx) = mpsc::unbounded_channel();
         let mut driver = Driver {
@@ -319,8 +276,6 @@ impl Connection {
             filters,
             shared: Arc::clone(&shared),
             rx,
-            queue: VecDeque::new(),
-            inflight: HashMap::new(),
             subacks: HashMap::new(),
             closing: None,
             probe,
@@ -360,9 +315,18 @@ impl Connection {
             sent: false,
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
         };
-        self.ops
-            .send(Op::Publish(o))
-            .map_err(|_| Error::Closed("the connection was closed".to_owned()))
+        let mut outbox = lock(&self.shared.outbox);
+        if outbox.closed {
+            return Err(Error::Closed("the connection was closed".to_owned()));
+        }
+        let mut after = After::default();
+        let wake = outbox.submit(o, &mut after);
+        drop(outbox);
+        if wake {
+            self.shared.wake.notify_one();
+        }
+        after.run(&self.counters);
+        Ok(())
     }
 
     /// Publishes one payload on each topic without waiting for the broker.
@@ -575,11 +539,9 @@ enum Handshake {
 /// One live connection to a broker.
 struct Link {
     transport: Transport,
-    engine: mqtt::Connection<mqtt::role::Client>,
+    engine: Engine,
     rbuf: Vec<u8>,
-    wbuf: Vec<u8>,
-    ping_at: Option<Instant>,
-    pingresp_by: Option<Instant>,
+    io: Io,
     url: String,
     /// CONNACK's Maximum QoS (MQTT v5), when the broker announced one.
     max_qos: Option<u8>,
@@ -612,10 +574,6 @@ struct Driver {
     filters: Vec<String>,
     shared: Arc<Shared>,
     rx: mpsc::UnboundedReceiver<Op>,
-    /// Publishes waiting for a connection or a packet id, in order.
-    queue: VecDeque<Outgoing>,
-    /// Publishes sent and not yet acknowledged, by packet id.
-    inflight: HashMap<u16, Outgoing>,
     /// SUBACKs awaited: packet id → (filter, granted QoS or refusal).
     subacks: HashMap<u16, (String, Option<std::result::Result<u8, String>>)>,
     /// Set once the user asked to close: whom to tell, and the drain deadline.
@@ -771,9 +729,7 @@ impl Driver {
             transport,
             engine,
             rbuf: Vec::with_capacity(16 * 1024),
-            wbuf: Vec::with_capacity(16 * 1024),
-            ping_at: None,
-            pingresp_by: None,
+            io: Io::with_capacity(16 * 1024),
             url: url.original.clone(),
             max_qos: None,
             session_present: false,
@@ -1159,16 +1115,47 @@ impl Driver {
         let _ = tokio::time::timeout(Duration::from_millis(500), link.flush()).await;
     }
 
-    /// Applies the engine's events: writes, timers, received packets.
-    /// `Err` when the engine asked to close the connection.
+    /// Applies the engine's events (before the link is served): writes,
+    /// timers, received packets. `Err` when the engine asked to close the
+    /// connection.
     fn apply(&mut self, link: &mut Link, events: Vec<Event>) -> std::result::Result<(), String> {
+        let shared = Arc::clone(&self.shared);
+        let (mut inbound, mut after) = (Vec::new(), After::default());
+        let applied = {
+            let mut outbox = lock(&shared.outbox);
+            let url = link.url.clone();
+            let taken = (&mut inbound, &mut after);
+            self.absorb(&mut outbox.inflight, &mut link.io, events, taken, &url)
+        };
+        after.run(&shared.counters);
+        for m in inbound {
+            shared.inlet.deliver(m);
+        }
+        applied
+    }
+
+    /// Applies the engine's events with the outbox locked: writes and
+    /// timers go to `io`; received messages (to deliver), the publishes
+    /// acknowledged (to end) and warnings (to log) to `taken`, for once the
+    /// lock is released (a handler may publish, a logger take a foreign lock).
+    fn absorb(
+        &mut self,
+        inflight: &mut HashMap<u16, Outgoing>,
+        io: &mut Io,
+        events: Vec<Event>,
+        taken: (&mut Vec<Inbound>, &mut After),
+        url: &str,
+    ) -> std::result::Result<(), String> {
+        let (inbound, after) = taken;
         let mut close = None;
         for ev in events {
             match ev {
-                Event::NotifyPacketReceived(p) => self.on_packet(p),
+                Event::NotifyPacketReceived(p) => self.on_packet(inflight, p, inbound, after),
                 Event::NotifyError(e) => {
-                    tracing::warn!(error = ?e, url = %link.url, "MQTT protocol error");
-                    close.get_or_insert_with(|| format!("MQTT protocol error: {e:?}"));
+                    let why = format!("MQTT protocol error: {e:?}");
+                    let url = url.to_owned();
+                    after.log(move || tracing::warn!(error = ?e, url, "MQTT protocol error"));
+                    close.get_or_insert(why);
                 }
                 Event::RequestClose => {
                     let why = match &self.disconnect_reason {
@@ -1177,17 +1164,24 @@ impl Driver {
                     };
                     close.get_or_insert(why);
                 }
-                other => link.apply_io(other),
+                other => io.apply(other),
             }
         }
         close.map_or(Ok(()), Err)
     }
 
-    fn on_packet(&mut self, p: Packet) {
+    fn on_packet(
+        &mut self,
+        inflight: &mut HashMap<u16, Outgoing>,
+        p: Packet,
+        inbound: &mut Vec<Inbound>,
+        after: &mut After,
+    ) {
+        let counters = &self.shared.counters;
         match p {
             Packet::V5_0Publish(m) => {
-                Counters::bump(&self.shared.counters.received);
-                self.shared.inlet.deliver(Inbound(InboundPacket::V5(m)));
+                Counters::bump(&counters.received);
+                inbound.push(Inbound(InboundPacket::V5(m)));
             }
             Packet::V3_1_1Publish(m) => {
                 if let Some((topic, seen)) = &mut self.probing {
@@ -1196,24 +1190,24 @@ impl Driver {
                         return;
                     }
                 }
-                Counters::bump(&self.shared.counters.received);
-                self.shared.inlet.deliver(Inbound(InboundPacket::V3(m)));
+                Counters::bump(&counters.received);
+                inbound.push(Inbound(InboundPacket::V3(m)));
             }
             Packet::V5_0Puback(a) => {
                 let refused = a
                     .reason_code()
                     .filter(|r| r.is_failure())
                     .map(|r| format!("{r:?}"));
-                self.acknowledged(a.packet_id(), refused);
+                acknowledged(inflight, after, a.packet_id(), refused);
             }
-            Packet::V3_1_1Puback(a) => self.acknowledged(a.packet_id(), None),
+            Packet::V3_1_1Puback(a) => acknowledged(inflight, after, a.packet_id(), None),
             Packet::V5_0Pubrec(r) => {
                 if let Some(rc) = r.reason_code().filter(|r| r.is_failure()) {
-                    self.acknowledged(r.packet_id(), Some(format!("{rc:?}")));
+                    acknowledged(inflight, after, r.packet_id(), Some(format!("{rc:?}")));
                 }
             }
-            Packet::V5_0Pubcomp(c) => self.acknowledged(c.packet_id(), None),
-            Packet::V3_1_1Pubcomp(c) => self.acknowledged(c.packet_id(), None),
+            Packet::V5_0Pubcomp(c) => acknowledged(inflight, after, c.packet_id(), None),
+            Packet::V3_1_1Pubcomp(c) => acknowledged(inflight, after, c.packet_id(), None),
             Packet::V5_0Suback(s) => {
                 let codes = s.reason_codes();
                 if let Some((_, slot)) = self.subacks.get_mut(&s.packet_id()) {
@@ -1235,7 +1229,8 @@ impl Driver {
                 }
             }
             Packet::V5_0Disconnect(d) => {
-                tracing::warn!(reason = ?d.reason_code(), "the broker sent DISCONNECT");
+                let reason = d.reason_code();
+                after.log(move || tracing::warn!(reason = ?reason, "the broker sent DISCONNECT"));
                 self.disconnect_reason = d.reason_code().map(|rc| {
                     let words = reason_words(&format!("{rc:?}"));
                     if words == "administrative action" {
@@ -1249,122 +1244,8 @@ impl Driver {
         }
     }
 
-    fn acknowledged(&mut self, pid: u16, refused: Option<String>) {
-        let Some(o) = self.inflight.remove(&pid) else {
-            return;
-        };
-        let outcome = match refused {
-            None => Ok(()),
-            Some(rc) => Err(Error::Publish(format!(
-                "broker refused the publish to {}: {}",
-                o.topic,
-                reason_words(&rc)
-            ))),
-        };
-        o.finish(self.counters(), outcome);
-    }
-
-    /// Sends queued publishes while packet ids are free and the broker's
-    /// Receive Maximum (MQTT v5 CONNACK) allows more in flight.
-    fn send_queued(&mut self, link: &mut Link) {
-        while let Some(o) = self.queue.pop_front() {
-            if o.abandoned() {
-                continue;
-            }
-            if link.engine.get_receive_maximum_vacancy_for_send() == Some(0) {
-                self.queue.push_front(o);
-                return;
-            }
-            let Ok(pid) = link.engine.acquire_packet_id() else {
-                self.queue.push_front(o);
-                return;
-            };
-            let packet = match self.publish_packet(&o, pid) {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = link.engine.release_packet_id(pid);
-                    o.finish(self.counters(), Err(e));
-                    continue;
-                }
-            };
-            let events = link.engine.send(packet);
-            let mut o = o;
-            o.sent = true;
-            self.inflight.insert(pid, o);
-            if let Err(why) = self.apply(link, events) {
-                tracing::warn!(why, "publish refused by the protocol engine");
-            }
-        }
-    }
-
-    fn publish_packet(&self, o: &Outgoing, pid: u16) -> Result<Packet> {
-        let bad = |e: mqtt::result_code::MqttError| {
-            Error::Publish(format!("cannot publish to {}: {e:?}", o.topic))
-        };
-        if self.v5 {
-            let p = &o.props;
-            let mut props = Vec::with_capacity(3 + p.user_properties.len());
-            if let Some(pfi) = p.payload_format_indicator {
-                let f = if pfi == 1 {
-                    mqtt::packet::PayloadFormat::String
-                } else {
-                    mqtt::packet::PayloadFormat::Binary
-                };
-                props.push(Property::PayloadFormatIndicator(
-                    mqtt::packet::PayloadFormatIndicator::new(f).map_err(bad)?,
-                ));
-            }
-            if let Some(ct) = &p.content_type {
-                props.push(Property::ContentType(
-                    mqtt::packet::ContentType::new(ct.as_str()).map_err(bad)?,
-                ));
-            }
-            // Order matters to one Python peer: msgType before encoding, as given.
-            for (k, v) in &p.user_properties {
-                props.push(Property::UserProperty(
-                    mqtt::packet::UserProperty::new(k.as_str(), v.as_str()).map_err(bad)?,
-                ));
-            }
-            if let Some(secs) = self.config.message_expiry_secs {
-                props.push(Property::MessageExpiryInterval(
-                    mqtt::packet::MessageExpiryInterval::new(secs).map_err(bad)?,
-                ));
-            }
-            Ok(v5_0::Publish::builder()
-                .topic_name(o.topic.as_str())
-                .map_err(bad)?
-                .qos(self.qos)
-                .retain(false)
-                .packet_id(pid)
-                .payload(Arc::clone(&o.payload))
-                .props(props)
-                .build()
-                .map_err(bad)?
-                .into())
-        } else {
-            Ok(v3_1_1::Publish::builder()
-                .topic_name(o.topic.as_str())
-                .map_err(bad)?
-                .qos(self.qos)
-                .retain(false)
-                .packet_id(pid)
-                .payload(Arc::clone(&o.payload))
-                .build()
-                .map_err(bad)?
-                .into())
-        }
-    }
-
     fn take_op(&mut self, op: Op) {
         match op {
-            Op::Publish(o) if self.queue.len() >= MAX_QUEUED => {
-                let e = Error::Publish(format!(
-                    "cannot publish to {}: {MAX_QUEUED} publishes already wait for the broker",
-                    o.topic
-                ));
-                o.finish_as(self.counters(), Err(e), true);
-            }
-            Op::Publish(o) => self.queue.push_back(o),
             Op::Close(tx) => {
                 self.closing = Some((tx, Instant::now() + CLOSE_DRAIN));
             }
@@ -1372,7 +1253,7 @@ impl Driver {
     }
 
     fn drained(&self) -> bool {
-        self.queue.is_empty() && self.inflight.is_empty()
+        lock(&self.shared.outbox).drained()
     }
 
     /// The connection's task: serve links until closed, reconnecting.
@@ -1398,37 +1279,36 @@ impl Driver {
             }
         }
         self.shared.inlet.closed.store(true, Ordering::Relaxed);
-        let outstanding: Vec<_> = self
-            .inflight
-            .drain()
-            .map(|(_, o)| o)
-            .chain(self.queue.drain(..))
-            .collect();
+        // From here on `submit` refuses: publishes that raced with the close
+        // fail now, not never.
+        let outstanding: Vec<_> = {
+            let mut outbox = lock(&self.shared.outbox);
+            outbox.closed = true;
+            outbox.live = None;
+            let mut inflight: Vec<_> = outbox.inflight.drain().map(|(_, o)| o).collect();
+            inflight.sort_by_key(|o| o.seq);
+            let queued = std::mem::take(&mut outbox.queue);
+            // Free what the task holds before saying it is closed: a caller
+            // may exit the process right after `close` returns.
+            outbox.inflight = HashMap::new();
+            inflight.into_iter().chain(queued).collect()
+        };
         for o in outstanding {
-            let topic = o.topic.clone();
-            o.finish(
-                self.counters(),
-                Err(Error::Closed(format!(
-                    "the connection was closed before the publish to {topic} was acknowledged"
-                ))),
-            );
-        }
-        // Publishes that raced with the close fail now, not never.
-        self.rx.close();
-        while let Ok(op) = self.rx.try_recv() {
-            if let Op::Publish(o) = op {
-                let e = Error::Closed(format!(
+            let why = if o.sent {
+                format!(
+                    "the connection was closed before the publish to {} was acknowledged",
+                    o.topic
+                )
+            } else {
+                format!(
                     "the connection was closed before the publish to {} was sent",
                     o.topic
-                ));
-                o.finish(self.counters(), Err(e));
-            }
+                )
+            };
+            o.finish(self.counters(), Err(Error::Closed(why)));
         }
-        // Free what the task holds before saying it is closed: a caller may
-        // exit the process right after `close` returns.
-        self.inflight = HashMap::new();
+        self.rx.close();
         self.subacks = HashMap::new();
-        self.queue = VecDeque::new();
         self.shared.events.emit(ConnectionEvent::Closed);
         if let Some((tx, _)) = self.closing.take() {
             let _ = tx.send(());
@@ -1439,7 +1319,10 @@ impl Driver {
     /// order. The oldest gets a strike: a broker handles publishes in order,
     /// so if it closed the connection because of one, it was that one.
     fn requeue_inflight(&mut self) {
-        let mut lost: Vec<_> = self.inflight.drain().map(|(_, o)| o).collect();
+        let mut after = After::default();
+        let mut guard = lock(&self.shared.outbox);
+        let outbox = &mut *guard;
+        let mut lost: Vec<_> = outbox.inflight.drain().map(|(_, o)| o).collect();
         lost.sort_by_key(|o| o.seq);
         if let Some(oldest) = lost.first_mut() {
             oldest.strikes = oldest.strikes.saturating_add(1);
@@ -1456,21 +1339,24 @@ impl Driver {
             // What else waits for that topic (a command sent again after
             // each reconnect, for one) would meet the same: refused alike.
             let topic = oldest.topic.clone();
-            oldest.finish(self.counters(), Err(Error::Publish(why.clone())));
+            after.finish(oldest, Err(Error::Publish(why.clone())));
             let (in_flight, kept): (Vec<_>, Vec<_>) =
                 lost.into_iter().partition(|o| o.topic == topic);
             lost = kept;
-            let (queued, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.queue)
-                .into_iter()
-                .partition(|o| o.topic == topic);
-            self.queue = kept;
+            let (queued, kept): (std::collections::VecDeque<_>, std::collections::VecDeque<_>) =
+                std::mem::take(&mut outbox.queue)
+                    .into_iter()
+                    .partition(|o| o.topic == topic);
+            outbox.queue = kept;
             for o in in_flight.into_iter().chain(queued) {
-                o.finish(self.counters(), Err(Error::Publish(why.clone())));
+                after.finish(o, Err(Error::Publish(why.clone())));
             }
         }
         for o in lost.into_iter().rev() {
-            self.queue.push_front(o);
+            outbox.queue.push_front(o);
         }
+        drop(guard);
+        after.run(self.counters());
     }
 
     /// Reconnects with backoff, through every URL in turn, keeping
@@ -1480,7 +1366,10 @@ impl Driver {
         let mut attempt = 0u32;
         // The broker closed the connection on the same publish before: not
         // straight back to it (100 ms, doubling with each strike, up to 1.6 s).
-        let strikes = self.queue.front().map_or(0, |o| o.strikes);
+        let strikes = lock(&self.shared.outbox)
+            .queue
+            .front()
+            .map_or(0, |o| o.strikes);
         if strikes >= 2 {
             let pause = Duration::from_millis(100 << (strikes - 2).min(4));
             if !self.wait_until(Instant::now() + pause).await {
@@ -1532,12 +1421,12 @@ impl Driver {
             if !self.wait_until(wake).await {
                 return None;
             }
-            self.queue.retain(|o| !o.abandoned());
+            lock(&self.shared.outbox).queue.retain(|o| !o.abandoned());
         }
     }
 
-    /// Waits offline until `wake`, taking publishes meanwhile; false when
-    /// closed while waiting.
+    /// Waits offline until `wake` (publishes are queued by their callers
+    /// meanwhile); false when closed while waiting.
     async fn wait_until(&mut self, wake: Instant) -> bool {
         loop {
             if self.closing.is_some() {
@@ -1562,141 +1451,281 @@ impl Driver {
         }
     }
 
-    /// Runs one link until it ends.
-    async fn serve(&mut self, mut link: Link) -> End {
+    /// Runs one link until it ends. Its engine goes to the outbox, where
+    /// callers send their publishes themselves (see `outbox.rs`).
+    async fn serve(&mut self, link: Link) -> End {
         self.disconnect_reason = None;
+        let Link {
+            transport,
+            engine,
+            mut rbuf,
+            io,
+            url,
+            ..
+        } = link;
+        let mut pipe = Pipe::new(transport);
+        let spec = PacketSpec {
+            v5: self.v5,
+            qos: self.qos,
+            message_expiry_secs: self.config.message_expiry_secs,
+        };
+        lock(&self.shared.outbox).live = Some(Live {
+            engine,
+            io,
+            direct: pipe.direct(),
+            spec,
+        });
+        let end = self.serve_live(&mut pipe, &mut rbuf, &url).await;
+        // Callers queue again from here on; the socket is this task's alone.
+        drop(lock(&self.shared.outbox).live.take());
+        if matches!(end, End::Closed) {
+            let _ = tokio::time::timeout(Duration::from_millis(500), pipe.shutdown()).await;
+        }
+        end
+    }
+
+    async fn serve_live(&mut self, pipe: &mut Pipe, rbuf: &mut Vec<u8>, url: &str) -> End {
+        let shared = Arc::clone(&self.shared);
         loop {
-            self.send_queued(&mut link);
-            if let Err(e) = link.flush().await {
+            let mut after = After::default();
+            let (ping_at, pingresp_by) = {
+                let mut outbox = lock(&shared.outbox);
+                outbox.send_queued(&mut after);
+                let io = &outbox.live.as_ref().expect("served").io;
+                (io.ping_at, io.pingresp_by)
+            };
+            after.run(&shared.counters);
+            if let Err(e) = self.flush(pipe).await {
                 return End::Lost(io_reason(&e));
             }
             if let Some((_, by)) = &self.closing {
                 if self.drained() || Instant::now() >= *by {
-                    self.disconnect(&mut link).await;
+                    self.disconnect(pipe, url).await;
                     return End::Closed;
                 }
             }
             let drain_by = self.closing.as_ref().map(|(_, by)| *by);
-            let ping_at = link.ping_at;
-            let pingresp_by = link.pingresp_by;
             tokio::select! {
                 op = self.rx.recv(), if self.closing.is_none() => match op {
-                    Some(op) => {
-                        self.take_op(op);
-                        // Take what else is waiting: one write for a burst.
-                        while let Ok(op) = self.rx.try_recv() {
-                            self.take_op(op);
-                        }
-                    }
+                    Some(op) => self.take_op(op),
                     None => {
                         // Every handle is gone: leave as if closed.
-                        self.disconnect(&mut link).await;
+                        self.disconnect(pipe, url).await;
                         return End::Closed;
                     }
                 },
-                n = link.transport.read(&mut link.rbuf) => match n {
+                () = shared.wake.notified() => {}
+                n = pipe.read(rbuf) => match n {
                     Ok(0) => return End::Lost(self.closed_reason()),
                     Err(e) => return End::Lost(io_reason(&e)),
                     Ok(_) => {
-                        let events = link.recv_all();
-                        if let Err(why) = self.apply(&mut link, events) {
-                            let _ = link.flush().await;
+                        let received = self.on_live(|live| recv_all(&mut live.engine, rbuf), url);
+                        if let Err(why) = received {
+                            let _ = self.flush(pipe).await;
                             return End::Lost(why);
                         }
                     }
                 },
                 () = sleep_until_opt(ping_at) => {
-                    link.ping_at = None;
-                    let events = link.engine.notify_timer_fired(TimerKind::PingreqSend);
-                    if let Err(why) = self.apply(&mut link, events) {
+                    let fired = self.on_live(|live| {
+                        // A publish sent meanwhile moved the PINGREQ later.
+                        if live.io.ping_at.is_some_and(|t| t <= Instant::now()) {
+                            live.io.ping_at = None;
+                            live.engine.notify_timer_fired(TimerKind::PingreqSend)
+                        } else {
+                            Vec::new()
+                        }
+                    }, url);
+                    if let Err(why) = fired {
                         return End::Lost(why);
                     }
                 }
                 () = sleep_until_opt(pingresp_by) => {
-                    link.pingresp_by = None;
-                    let events = link.engine.notify_timer_fired(TimerKind::PingrespRecv);
-                    let _ = self.apply(&mut link, events);
-                    return End::Lost("no PINGRESP from the broker".to_owned());
+                    let mut late = false;
+                    let _ = self.on_live(|live| {
+                        if live.io.pingresp_by.is_some_and(|t| t <= Instant::now()) {
+                            late = true;
+                            live.io.pingresp_by = None;
+                            live.engine.notify_timer_fired(TimerKind::PingrespRecv)
+                        } else {
+                            Vec::new()
+                        }
+                    }, url);
+                    if late {
+                        return End::Lost("no PINGRESP from the broker".to_owned());
+                    }
                 }
                 () = sleep_until_opt(drain_by) => {}
             }
         }
     }
 
-    async fn disconnect(&mut self, link: &mut Link) {
+    /// Runs `step` on the served link's engine with the outbox locked,
+    /// applies the events it returns, then hands received messages to the
+    /// role (unlocked). Their PUBACKs wait in the outbox until the next
+    /// flush, so that a publish the handler makes at once goes out with them.
+    fn on_live(
+        &mut self,
+        step: impl FnOnce(&mut Live) -> Vec<Event>,
+        url: &str,
+    ) -> std::result::Result<(), String> {
+        let shared = Arc::clone(&self.shared);
+        let (mut inbound, mut after) = (Vec::new(), After::default());
+        let applied = {
+            let mut outbox = lock(&shared.outbox);
+            let outbox = &mut *outbox;
+            let live = outbox.live.as_mut().expect("served");
+            let events = step(live);
+            let taken = (&mut inbound, &mut after);
+            self.absorb(&mut outbox.inflight, &mut live.io, events, taken, url)
+        };
+        after.run(&shared.counters);
+        for m in inbound {
+            shared.inlet.deliver(m);
+        }
+        applied
+    }
+
+    /// Writes what waits in the outbox, until it is empty.
+    async fn flush(&self, pipe: &mut Pipe) -> std::io::Result<()> {
+        match pipe {
+            Pipe::Direct(_, socket) => loop {
+                {
+                    let mut outbox = lock(&self.shared.outbox);
+                    let Some(live) = outbox.live.as_mut() else {
+                        return Ok(());
+                    };
+                    if write_some(socket, &mut live.io.wbuf)? {
+                        return Ok(());
+                    }
+                }
+                socket.writable().await?;
+            },
+            Pipe::Task(transport, spare) => loop {
+                let mut out = {
+                    let mut outbox = lock(&self.shared.outbox);
+                    let Some(live) = outbox.live.as_mut() else {
+                        return Ok(());
+                    };
+                    if live.io.wbuf.is_empty() {
+                        return Ok(());
+                    }
+                    std::mem::replace(&mut live.io.wbuf, std::mem::take(spare))
+                };
+                transport.write_all(&out).await?;
+                out.clear();
+                *spare = out;
+            },
+        }
+    }
+
+    async fn disconnect(&mut self, pipe: &mut Pipe, url: &str) {
         let packet: Packet = if self.v5 {
             match v5_0::Disconnect::builder().build() {
                 Ok(d) => d.into(),
-                Err(_) => return link.transport.shutdown().await,
+                Err(_) => return,
             }
         } else {
             v3_1_1::Disconnect::new().into()
         };
-        let events = link.engine.send(packet);
-        let _ = self.apply(link, events);
-        let _ = tokio::time::timeout(Duration::from_millis(500), link.flush()).await;
-        let _ = tokio::time::timeout(Duration::from_millis(500), link.transport.shutdown()).await;
+        let _ = self.on_live(|live| live.engine.send(packet), url);
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.flush(pipe)).await;
+    }
+}
+
+/// The served link's byte pipe: a plain TCP socket shared with the callers
+/// that write to it (see `outbox.rs`), or a TLS or WebSocket transport
+/// only this task writes to (with a spare buffer, swapped with the
+/// outbox's while writing).
+enum Pipe {
+    Direct(OwnedReadHalf, Arc<OwnedWriteHalf>),
+    Task(Transport, Vec<u8>),
+}
+
+impl Pipe {
+    fn new(transport: Transport) -> Self {
+        match transport.into_tcp() {
+            Ok(tcp) => {
+                let (read, write) = tcp.into_split();
+                Self::Direct(read, Arc::new(write))
+            }
+            Err(transport) => Self::Task(transport, Vec::with_capacity(16 * 1024)),
+        }
+    }
+
+    fn direct(&self) -> Option<Arc<OwnedWriteHalf>> {
+        match self {
+            Self::Direct(_, socket) => Some(Arc::clone(socket)),
+            Self::Task(..) => None,
+        }
+    }
+
+    /// Reads what is available into `buf` (appending); `Ok(0)` at end of stream.
+    async fn read(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        match self {
+            Self::Direct(read, _) => {
+                buf.reserve(16 * 1024);
+                tokio::io::AsyncReadExt::read_buf(read, buf).await
+            }
+            Self::Task(transport, _) => transport.read(buf).await,
+        }
+    }
+
+    /// Closes the write side (after a DISCONNECT), ignoring errors.
+    async fn shutdown(self) {
+        match self {
+            Self::Direct(_, socket) => {
+                // The outbox let go of its handle when the link ended.
+                if let Ok(mut write) = Arc::try_unwrap(socket) {
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut write).await;
+                }
+            }
+            Self::Task(mut transport, _) => transport.shutdown().await,
+        }
     }
 }
 
 impl Link {
     /// Feeds everything read so far to the engine.
     fn recv_all(&mut self) -> Vec<Event> {
-        let mut events = Vec::new();
-        let data = std::mem::take(&mut self.rbuf);
-        let mut cursor = mqtt::common::Cursor::new(data.as_slice());
-        while (cursor.position() as usize) < data.len() {
-            let before = cursor.position();
-            events.extend(self.engine.recv(&mut cursor));
-            if cursor.position() == before {
-                break;
-            }
-        }
-        self.rbuf = data;
-        self.rbuf.clear();
-        events
+        recv_all(&mut self.engine, &mut self.rbuf)
     }
 
     /// Applies events that need no driver state (sends and timers): what
     /// the engine asks for before the connection is up.
     fn apply_io_all(&mut self, events: Vec<Event>) {
         for ev in events {
-            self.apply_io(ev);
+            self.io.apply(ev);
         }
     }
 
     fn apply_io(&mut self, ev: Event) {
-        match ev {
-            Event::RequestSendPacket { packet, .. } => {
-                for slice in packet.to_buffers() {
-                    self.wbuf.extend_from_slice(&slice);
-                }
-            }
-            Event::RequestTimerReset { kind, duration_ms } => {
-                let at = Instant::now() + Duration::from_millis(duration_ms);
-                match kind {
-                    TimerKind::PingreqSend => self.ping_at = Some(at),
-                    TimerKind::PingrespRecv => self.pingresp_by = Some(at),
-                    TimerKind::PingreqRecv => {}
-                }
-            }
-            Event::RequestTimerCancel(kind) => match kind {
-                TimerKind::PingreqSend => self.ping_at = None,
-                TimerKind::PingrespRecv => self.pingresp_by = None,
-                TimerKind::PingreqRecv => {}
-            },
-            _ => {}
-        }
+        self.io.apply(ev);
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
-        if self.wbuf.is_empty() {
+        if self.io.wbuf.is_empty() {
             return Ok(());
         }
-        let r = self.transport.write_all(&self.wbuf).await;
-        self.wbuf.clear();
+        let r = self.transport.write_all(&self.io.wbuf).await;
+        self.io.wbuf.clear();
         r
     }
+}
+
+/// Feeds everything read into `rbuf` to the engine, and empties it.
+fn recv_all(engine: &mut Engine, rbuf: &mut Vec<u8>) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut cursor = mqtt::common::Cursor::new(rbuf.as_slice());
+    while (cursor.position() as usize) < rbuf.len() {
+        let before = cursor.position();
+        events.extend(engine.recv(&mut cursor));
+        if cursor.position() == before {
+            break;
+        }
+    }
+    rbuf.clear();
+    events
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -1707,7 +1736,7 @@ async fn sleep_until_opt(at: Option<Instant>) {
 }
 
 /// `NotAuthorized` → `not authorized`.
-fn reason_words(debug: &str) -> String {
+pub(super) fn reason_words(debug: &str) -> String {
     let mut out = String::with_capacity(debug.len() + 4);
     for (i, c) in debug.chars().enumerate() {
         if c.is_uppercase() && i > 0 {

@@ -15,6 +15,7 @@
 mod config;
 mod connection;
 mod events;
+mod outbox;
 mod stats;
 mod transport;
 

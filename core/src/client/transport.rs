@@ -141,6 +141,15 @@ impl Transport {
         Ok(Self::WebSocket(Box::new(ws)))
     }
 
+    /// The plain TCP stream under MQTT, if that is all there is (no TLS, no
+    /// WebSocket): any thread may then write to it without waiting.
+    pub(crate) fn into_tcp(self) -> std::result::Result<TcpStream, Self> {
+        match self {
+            Self::Stream(Stream::Plain(tcp)) => Ok(tcp),
+            other => Err(other),
+        }
+    }
+
     /// Reads what is available into `buf` (appending); `Ok(0)` at end of stream.
     pub(crate) async fn read(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
         match self {
