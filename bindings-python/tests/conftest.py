@@ -12,6 +12,16 @@ BROKER_DIR = REPO / "tests" / "broker"
 if str(BROKER_DIR) not in sys.path:
     sys.path.insert(0, str(BROKER_DIR))
 
+import signal  # noqa: E402
+
+# The tests that stop a child with SIGINT need it at its default in the
+# child. A shell that starts a job in the background without job control
+# (`make test &` in a script) starts it with SIGINT ignored, which every
+# child inherits across exec, and then Python never raises KeyboardInterrupt.
+# A handler of our own is reset to the default across exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 import threading  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
