@@ -730,7 +730,7 @@ impl Settings for ConsumerOptions {
         Some(match name {
             "device_id" => Value::Text(self.device_id.clone()),
             "profiles" => Value::Texts(self.profiles.clone()),
-            "pairs" => Value::Texts(self.pairs.iter().map(|(a, t)| format!("{a}:{t}")).collect()),
+            "pairs" => Value::pairs(self.pairs.iter().map(|(a, t)| (a, t))),
             "args" => Value::Texts(self.args.clone()),
             "rate_limit" => return self.rate_limit.map(Value::Number),
             "group" => return of_text(&self.group),
