@@ -4,7 +4,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/oc2mqtt-target
 CARGO ?= cargo
 BINDINGS := python c node
 
-.PHONY: help setup build test test-brokers test-rust lint test-python test-c test-node bench bench-core demo fmt soak groups dynsec fleet cluster
+.PHONY: help setup build test test-brokers test-rust lint test-python test-c test-node bench bench-core demo fmt generate soak groups dynsec fleet cluster
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,3 +73,7 @@ demo: setup ## The main job: a real producer <-> consumer exchange through a thr
 
 fmt: ## Format the Rust code
 	$(CARGO) fmt --all
+
+generate: ## Rewrite the bindings' per-setting declarations from core's settings tables (core/tests/generated.rs), then the C header
+	OC2MQTT_BLESS=1 $(CARGO) test -p oc2mqtt --test generated
+	$(MAKE) -C bindings-c header

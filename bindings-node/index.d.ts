@@ -57,8 +57,18 @@ export interface Message {
   body: { openc2: { request: Command } | { response: Response } | { notification: Record<string, unknown> } }
 }
 
+// @generated choices (from core's settings tables: edit core/src/settings.rs, then `make generate`)
+/** The MQTT version: `5`, `3.1.1`, or `auto`: 5, falling back to 3.1.1 when the broker refuses it. */
+export type MqttVersion = 5 | '5' | '3.1.1' | 'auto'
+/** The peers to suit: their topics, dialect and `msgType` spelling; every peer's forms are decoded whatever this says. `spec`: MQTT-T as written; `otupy`: otupy 1.1, its flat dialect and `oc2/rsp/device/<id>`; `yuuki`: yuuki consumers, commands on `oc2/cmd` too; `oif`: the OIF orchestrator, responses on `oc2/rsp/<its id>` too, `msgType` spelled `request`/`response`. */
+export type Peer = 'spec' | 'otupy' | 'yuuki' | 'oif'
+/** Where a consumer's responses go: `shared` (`oc2/rsp`), `producer` (`oc2/rsp/<producer>`) or `both`; when absent, as the peer has it (`oc2/rsp` only for the specification's peers). */
+export type ResponseTopics = 'shared' | 'producer' | 'both'
+/** Payload encoding. */
 export type Encoding = 'json' | 'cbor'
+/** Wire dialect; `bare` carries no request id, so its responses cannot be correlated. */
 export type Dialect = 'spec' | 'otupy' | 'bare'
+// @end generated
 export type MsgType = 'request' | 'response' | 'notification'
 
 /** MQTT v5 PUBLISH properties, in mqtt.js's shape (`packet.properties`). */
@@ -171,44 +181,48 @@ export interface DecodeError extends Oc2Error {
 export interface ClientConfig {
   /** The broker: `mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path` or `wss://host:port/path`. Give this or `brokers`. */
   url?: string
-  /** Several brokers, tried in order (failover). */
+  // @generated members ClientConfig (from core's settings tables: edit core/src/settings.rs, then `make generate`)
+  /** Broker URLs (`mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path`, `wss://host:port/path`); several are tried in order (failover). */
   brokers?: string[]
-  /** The MQTT client id; generated (`oc2mqtt-<uuid>`) when absent, and then the session ends with the connection. Give one (or `clientIdFile`) to keep a session on the broker. */
+  /** The MQTT client id; when absent, one is generated (`oc2mqtt-<uuid>`) and the session ends with the connection: give one (or `clientIdFile`) to keep a session on the broker. */
   clientId?: string
-  /** A file holding the client id, read if present, else written, so sessions resume after a restart. */
+  /** A file holding the client id: read if it exists, else written with the generated one, so the broker can resume the session after a restart. */
   clientIdFile?: string
+  /** User name for the broker. */
   username?: string
-  /** Never logged or shown. */
+  /** Password for the broker; never logged nor shown. */
   password?: string
-  /** CA certificates (PEM) the broker's certificate must chain to. */
+  /** CA certificates (PEM) the broker's certificate must chain to; when absent, the system's. */
   caFile?: string
-  /** Client certificate (PEM) for mutual TLS; with `keyFile`. */
+  /** Client certificate (PEM) for mutual TLS, with `keyFile`. */
   certFile?: string
+  /** Client private key (PEM) for mutual TLS. */
   keyFile?: string
-  /** Skip verification of the broker's certificate. Testing only. */
+  /** Skip the check of the broker's certificate and host name; testing only: anyone can then impersonate the broker (default false). */
   insecureSkipVerify?: boolean
-  /** Keep-alive, at most 300 (default 60). */
+  /** Keep-alive interval in seconds, at most 300 as MQTT-T 3.4 requires (default 60). */
   keepAliveSecs?: number
-  /** MQTT v5 session expiry (default 3600), for a given `clientId` or `clientIdFile`: a generated client id's session ends with the connection. */
+  /** How long the broker keeps the session after a disconnect (MQTT v5 Session Expiry), for a given `clientId` or `clientIdFile`: a generated client id's session ends with the connection (default 3600). */
   sessionExpirySecs?: number
-  /** 1 (default) or 2. */
+  /** QoS for publishing: 1 or 2 (default 1). */
   qos?: number
-  /** `5`, `'3.1.1'` or `'auto'` (default: try 5, fall back to 3.1.1). */
-  mqttVersion?: 5 | '5' | '3.1.1' | 'auto'
-  /** Message Expiry Interval put on every publish. */
+  /** The MQTT version: `5`, `3.1.1`, or `auto`: 5, falling back to 3.1.1 when the broker refuses it (default `'auto'`). */
+  mqttVersion?: MqttVersion
+  /** MQTT v5 Message Expiry Interval put on every publish, so that a broker drops messages nobody received in time; when absent, none. */
   messageExpirySecs?: number
-  /** A prefix before `oc2/` in every topic. */
+  /** A prefix before `oc2/` in every topic (brokers shared between sites). */
   topicPrefix?: string
-  /** The same as `peer: 'otupy'`, kept for existing callers. */
+  /** The same as peer `otupy`, kept for existing callers (default false). */
   otupyCompat?: boolean
-  /** The peers to suit: their topics, dialect and `msgType` spelling (default `'spec'`). Every peer's forms are decoded whatever this says. */
+  /** The peers to suit: their topics, dialect and `msgType` spelling; every peer's forms are decoded whatever this says. `spec`: MQTT-T as written; `otupy`: otupy 1.1, its flat dialect and `oc2/rsp/device/<id>`; `yuuki`: yuuki consumers, commands on `oc2/cmd` too; `oif`: the OIF orchestrator, responses on `oc2/rsp/<its id>` too, `msgType` spelled `request`/`response` (default `'spec'`). */
   peer?: Peer
-  /** Where a consumer's responses go (default: as the peer has it, `oc2/rsp` only for the specification's peers). */
+  /** Where a consumer's responses go: `shared` (`oc2/rsp`), `producer` (`oc2/rsp/<producer>`) or `both`; when absent, as the peer has it (`oc2/rsp` only for the specification's peers). */
   responseTopics?: ResponseTopics
-  /** How long one connection attempt may take (default 10). */
+  /** How long one connection attempt may take, in seconds: TCP, TLS and WebSocket together, then again for the CONNACK (default 10). */
   connectTimeoutSecs?: number
-  /** Largest payload accepted, in bytes (default 1 MiB). */
+  /** Largest payload decoded, in bytes; larger ones are refused before parsing (default 1048576). */
   maxPayload?: number
+  // @end generated
 }
 
 export interface ProducerConfig extends ClientConfig {
@@ -219,50 +233,54 @@ export interface ProducerConfig extends ClientConfig {
 export interface ConsumerConfig extends ClientConfig {
   /** This device's id: its topic `oc2/cmd/device/<id>` and the `from` of its responses. */
   deviceId: string
-  /** Actuator profiles implemented (`slpf`, ...). */
+  // @generated members ConsumerOptions but device_id (from core's settings tables: edit core/src/settings.rs, then `make generate`)
+  /** Actuator profiles implemented (`slpf`, ...): one `oc2/cmd/ap/<profile>` subscription each. */
   profiles?: string[]
-  /** Action/target pairs implemented; others are answered 501. `query features` is always implemented. */
+  /** Action/target pairs implemented; when any are declared, other pairs are answered 501 (`query features` is always implemented). */
   pairs?: Array<[string, string]> | Record<string, string[]>
-  /** Command arguments implemented beyond the Language Specification's and the profiles' (`'x-acme'` or `'x-acme.mode'`); once pairs, profiles or args are declared, other arguments are answered 501. */
+  /** Command arguments implemented beyond the Language Specification's and the profiles' (`x-acme` or `x-acme.mode`); once pairs, profiles or args are declared, other arguments are answered 501. */
   args?: string[]
   /** Commands per minute, reported by `query features`. */
   rateLimit?: number
   /** Consumer group: each command reaches one member (`$share/<group>/...`). */
   group?: string
-  /** Deliver `query features` to the handler instead of answering it from this configuration. */
+  /** Deliver `query features` to the application instead of answering it from this configuration (default false). */
   handleFeatures?: boolean
-  /** Commands whose `created` is older than this many seconds are not run nor answered, only counted in `stats().stale`; 0 turns the check off. Default: the core's freshness window. */
+  /** Commands whose `created` is older than this many seconds are not run nor answered, only counted in the `stale` statistic; 0 turns the check off (default 900). */
   freshnessSecs?: number
-  /** A file where each command is written before the handler sees it and marked finished once answered: started again with the same file (and a stable `clientId` or `clientIdFile`) after a kill, the consumer runs what it had taken and not finished, and nothing it had finished. Not synced: an operating system crash may lose the last lines. Default: in memory only. */
-  journal?: string
-  /** Seconds a `serve()` handler may take; past it the command is answered 500 (`handler timed out after N s`) and the handler's late result is dropped. Default (and 0): no limit. */
+  /** Seconds a `serve()` handler may take; past it the command is answered 500 and the handler's late result is dropped; when absent or 0, no limit. */
   handlerTimeoutSecs?: number
+  /** A file where each command is written before the handler sees it and marked finished once answered: started again with the same file (and a stable client id) after a kill, the consumer runs what it had taken and not finished, and nothing it had finished; not synced, so an operating system crash may lose the last lines; when absent, in memory only. */
+  journal?: string
+  // @end generated
 }
-
-/**
- * MQTT-T as written (`'spec'`), otupy 1.1 (`'otupy'`: its flat dialect and
- * `oc2/rsp/device/<id>`), yuuki consumers (`'yuuki'`: commands on `oc2/cmd`
- * too) or the OIF orchestrator (`'oif'`: responses on `oc2/rsp/<its id>` too,
- * `msgType` spelled `request`/`response`).
- */
-export type Peer = 'spec' | 'otupy' | 'yuuki' | 'oif'
-
-/** `oc2/rsp` only (`'shared'`), `oc2/rsp/<producer>` only (`'producer'`), or both. */
-export type ResponseTopics = 'shared' | 'producer' | 'both'
 
 /** A consumer's options and the topic scheme, for `new ConsumerRules(...)`. Unknown keys are refused. */
 export interface ConsumerRulesOptions {
   /** This device's id: the `from` of its responses; commands whose `to` names others are not for it. */
   deviceId: string
+  // @generated members ConsumerRules but device_id (from core's settings tables: edit core/src/settings.rs, then `make generate`)
+  /** Actuator profiles implemented (`slpf`, ...): one `oc2/cmd/ap/<profile>` subscription each. */
   profiles?: string[]
+  /** Action/target pairs implemented; when any are declared, other pairs are answered 501 (`query features` is always implemented). */
   pairs?: Array<[string, string]> | Record<string, string[]>
+  /** Command arguments implemented beyond the Language Specification's and the profiles' (`x-acme` or `x-acme.mode`); once pairs, profiles or args are declared, other arguments are answered 501. */
   args?: string[]
+  /** Commands per minute, reported by `query features`. */
   rateLimit?: number
+  /** Consumer group: each command reaches one member (`$share/<group>/...`). */
   group?: string
+  /** Deliver `query features` to the application instead of answering it from this configuration (default false). */
   handleFeatures?: boolean
+  /** Commands whose `created` is older than this many seconds are not run nor answered, only counted in the `stale` statistic; 0 turns the check off (default 900). */
   freshnessSecs?: number
+  // @end generated
+  // @generated members ClientConfig only peer, response_topics (from core's settings tables: edit core/src/settings.rs, then `make generate`)
+  /** The peers to suit: their topics, dialect and `msgType` spelling; every peer's forms are decoded whatever this says. `spec`: MQTT-T as written; `otupy`: otupy 1.1, its flat dialect and `oc2/rsp/device/<id>`; `yuuki`: yuuki consumers, commands on `oc2/cmd` too; `oif`: the OIF orchestrator, responses on `oc2/rsp/<its id>` too, `msgType` spelled `request`/`response` (default `'spec'`). */
   peer?: Peer
+  /** Where a consumer's responses go: `shared` (`oc2/rsp`), `producer` (`oc2/rsp/<producer>`) or `both`; when absent, as the peer has it (`oc2/rsp` only for the specification's peers). */
   responseTopics?: ResponseTopics
+  // @end generated
 }
 
 /** A response to publish: the same `payload` and `properties` on each of `topics`. */
@@ -295,17 +313,20 @@ export interface MonitorConfig extends ClientConfig {
 }
 
 export interface SendOptions {
-  /** Recipient ids: one publish each on `oc2/cmd/device/<id>`; the exchange completes when each answered. */
+  // @generated members SendOptions (from core's settings tables: edit core/src/settings.rs, then `make generate`)
+  /** Recipient ids: one publish each on `oc2/cmd/device/<id>`; the exchange completes when each sent a final response. */
   to?: string | string[]
-  /** Actuator profile: sets the command's actuator if it has none (topic `oc2/cmd/ap/<profile>`). */
+  /** Actuator profile: sets the command's actuator if it has none (topic `oc2/cmd/ap/<profile>` when there is no `to`). */
   profile?: string
-  /** How long to wait for responses, in ms (default 10000); it also bounds the wait for the broker's acknowledgement (`OC2_TIMEOUT`). */
+  /** How long to wait for responses; it also bounds the wait for the broker's acknowledgement (in ms; default 10000). */
   timeout?: number
-  /** Complete after this many distinct responders sent a final response. */
+  /** Complete after this many distinct responders sent a final response (broadcasts). */
   expect?: number
+  /** Payload encoding (default `'json'`). */
   encoding?: Encoding
-  /** `'bare'` carries no request id, so its responses cannot be correlated. */
+  /** Wire dialect; `bare` carries no request id, so its responses cannot be correlated (default `'spec'`). */
   dialect?: Dialect
+  // @end generated
   /** Cancels the exchange: pending `next()` / `collect()` reject with an `AbortError`. */
   signal?: AbortSignal
 }

@@ -118,11 +118,33 @@ impl Holder for oc2_consumer_options {
 /// `oc2_config_builder_set` does for connection settings; the typed setters
 /// below are shorthands for it.
 ///
-/// Names: `device_id`, `profiles`, `pairs`, `args` (lists, separated by
-/// commas: `"deny:ipv4_net,query:features"`; they replace the list the
-/// `_add_` functions append to), `rate_limit` (commands per minute, greater
-/// than 0), `group`, `handle_features` (`true`/`false`), `freshness_secs`,
-/// `handler_timeout_secs` (seconds, fractions allowed) and `journal` (a path).
+/// The settings (lists replace the one the `_add_` functions append to;
+/// pairs are `"deny:ipv4_net,query:features"`):
+// @generated settings ConsumerOptions (from core's settings table: edit core/src/settings.rs, then `make generate`)
+/// - `device_id` (text): this device's id: its topic `oc2/cmd/device/<id>` and the `from` of its
+///   responses.
+/// - `profiles` (a list, separated by commas): actuator profiles implemented (`slpf`, ...): one
+///   `oc2/cmd/ap/<profile>` subscription each.
+/// - `pairs` (a list, separated by commas): action/target pairs implemented; when any are declared,
+///   other pairs are answered 501 (`query features` is always implemented).
+/// - `args` (a list, separated by commas): command arguments implemented beyond the Language
+///   Specification's and the profiles' (`x-acme` or `x-acme.mode`); once pairs, profiles or args
+///   are declared, other arguments are answered 501.
+/// - `rate_limit` (a number): commands per minute, reported by `query features`.
+/// - `group` (text): consumer group: each command reaches one member (`$share/<group>/...`).
+/// - `handle_features` (true/false; default false): deliver `query features` to the application
+///   instead of answering it from this configuration.
+/// - `freshness_secs` (a whole number; default 900): commands whose `created` is older than this
+///   many seconds are not run nor answered, only counted in the `stale` statistic; 0 turns the
+///   check off.
+/// - `handler_timeout_secs` (seconds, fractions allowed): seconds a `serve()` handler may take;
+///   past it the command is answered 500 and the handler's late result is dropped; when absent or
+///   0, no limit.
+/// - `journal` (a path): a file where each command is written before the handler sees it and marked
+///   finished once answered: started again with the same file (and a stable client id) after a
+///   kill, the consumer runs what it had taken and not finished, and nothing it had finished; not
+///   synced, so an operating system crash may lose the last lines; when absent, in memory only.
+// @end generated
 ///
 /// `OC2_RESULT_CONFIG` for an unknown name or a value that does not fit,
 /// with the reason in `oc2_consumer_options_last_error` ("rate_limit:

@@ -7,9 +7,12 @@
 //! host's error texts, then calls [`Settings::set`]; unknown names are
 //! refused with the caller's own spelling ([`Spelling`]). Reading back goes
 //! through [`Settings::get`] and [`Settings::changed`] (for a `repr` that
-//! shows what differs from the defaults). So a new option is one field, one
-//! row in its table, one arm in `set` and `get`, here, and every binding has
-//! it.
+//! shows what differs from the defaults). So a new option is one field (and
+//! its default), one row in its table, one arm in `set` and `get`, here;
+//! then `make generate` writes what the bindings declare of it (Python's
+//! keyword argument, getter and stub, Node's TypeScript property, C's list of
+//! settings) from these tables (`core/tests/generated.rs`, which fails when
+//! they are stale), and every binding has it.
 //!
 //! ```
 //! use oc2mqtt::client::ClientConfig;
@@ -102,7 +105,9 @@ pub struct Setting {
     /// A list ([`Kind::Texts`]) that hosts also take as one text alone (`to: "fw-1"`);
     /// other lists refuse a lone text, the usual slip (`profiles: "slpf"`).
     pub single: bool,
-    /// What it means, one line.
+    /// What it means, for every binding's documentation: lower case first,
+    /// no final period, the default left out (each binding shows it in its
+    /// units); a setting named in backticks is respelled for each language.
     pub doc: &'static str,
 }
 
@@ -449,17 +454,17 @@ impl Settings for ClientConfig {
         s(
             "brokers",
             Kind::Texts,
-            "broker URLs (mqtt://, mqtts://, ws://, wss://); several = failover in order",
+            "broker URLs (`mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path`, `wss://host:port/path`); several are tried in order (failover)",
         ),
         s(
             "client_id",
             Kind::Text,
-            "the MQTT client id (default: generated, and the session ends with the connection)",
+            "the MQTT client id; when absent, one is generated (`oc2mqtt-<uuid>`) and the session ends with the connection: give one (or `client_id_file`) to keep a session on the broker",
         ),
         s(
             "client_id_file",
             Kind::Path,
-            "a file that keeps the client id across restarts",
+            "a file holding the client id: read if it exists, else written with the generated one, so the broker can resume the session after a restart",
         ),
         s("username", Kind::Text, "user name for the broker"),
         Setting {
@@ -467,18 +472,18 @@ impl Settings for ClientConfig {
             ..s(
                 "password",
                 Kind::Text,
-                "password for the broker; never shown",
+                "password for the broker; never logged nor shown",
             )
         },
         s(
             "ca_file",
             Kind::Path,
-            "CA certificates (PEM) for TLS (default: the system's)",
+            "CA certificates (PEM) the broker's certificate must chain to; when absent, the system's",
         ),
         s(
             "cert_file",
             Kind::Path,
-            "client certificate (PEM) for mutual TLS",
+            "client certificate (PEM) for mutual TLS, with `key_file`",
         ),
         s(
             "key_file",
@@ -488,13 +493,17 @@ impl Settings for ClientConfig {
         s(
             "insecure_skip_verify",
             Kind::Flag,
-            "skip the broker's certificate check; testing only",
+            "skip the check of the broker's certificate and host name; testing only: anyone can then impersonate the broker",
         ),
-        s("keep_alive_secs", U32, "keep-alive interval, at most 300"),
+        s(
+            "keep_alive_secs",
+            U32,
+            "keep-alive interval in seconds, at most 300 as MQTT-T 3.4 requires",
+        ),
         s(
             "session_expiry_secs",
             U32,
-            "how long the broker keeps the session of a given client id",
+            "how long the broker keeps the session after a disconnect (MQTT v5 Session Expiry), for a given `client_id` or `client_id_file`: a generated client id's session ends with the connection",
         ),
         s(
             "qos",
@@ -507,22 +516,22 @@ impl Settings for ClientConfig {
                 values: &["5", "3.1.1", "auto"],
                 numeric: true,
             },
-            "\"5\", \"3.1.1\", or \"auto\": 5, falling back to 3.1.1",
+            "the MQTT version: `5`, `3.1.1`, or `auto`: 5, falling back to 3.1.1 when the broker refuses it",
         ),
         s(
             "message_expiry_secs",
             U32,
-            "MQTT v5 Message Expiry Interval on every publish",
+            "MQTT v5 Message Expiry Interval put on every publish, so that a broker drops messages nobody received in time; when absent, none",
         ),
         s(
             "topic_prefix",
             Kind::Text,
-            "a prefix before oc2/ in every topic",
+            "a prefix before `oc2/` in every topic (brokers shared between sites)",
         ),
         s(
             "otupy_compat",
             Kind::Flag,
-            "the same as peer \"otupy\", kept for existing callers",
+            "the same as peer `otupy`, kept for existing callers",
         ),
         s(
             "peer",
@@ -530,7 +539,7 @@ impl Settings for ClientConfig {
                 values: &["spec", "otupy", "yuuki", "oif"],
                 numeric: false,
             },
-            "the peers to suit: their topics, dialect and msgType spelling",
+            "the peers to suit: their topics, dialect and `msgType` spelling; every peer's forms are decoded whatever this says. `spec`: MQTT-T as written; `otupy`: otupy 1.1, its flat dialect and `oc2/rsp/device/<id>`; `yuuki`: yuuki consumers, commands on `oc2/cmd` too; `oif`: the OIF orchestrator, responses on `oc2/rsp/<its id>` too, `msgType` spelled `request`/`response`",
         ),
         s(
             "response_topics",
@@ -538,19 +547,19 @@ impl Settings for ClientConfig {
                 values: &["shared", "producer", "both"],
                 numeric: false,
             },
-            "where a consumer's responses go (default: as the peer has it)",
+            "where a consumer's responses go: `shared` (`oc2/rsp`), `producer` (`oc2/rsp/<producer>`) or `both`; when absent, as the peer has it (`oc2/rsp` only for the specification's peers)",
         ),
         s(
             "connect_timeout_secs",
             U32,
-            "how long one connection attempt may take",
+            "how long one connection attempt may take, in seconds: TCP, TLS and WebSocket together, then again for the CONNACK",
         ),
         s(
             "max_payload",
             Kind::Count {
                 max: usize::MAX as u64,
             },
-            "largest payload decoded, in bytes",
+            "largest payload decoded, in bytes; larger ones are refused before parsing",
         ),
     ];
 
@@ -639,52 +648,52 @@ impl Settings for ConsumerOptions {
         s(
             "device_id",
             Kind::Text,
-            "this device's id: its topic oc2/cmd/device/<id> and the from of its responses",
+            "this device's id: its topic `oc2/cmd/device/<id>` and the `from` of its responses",
         ),
         s(
             "profiles",
             Kind::Texts,
-            "actuator profiles implemented (slpf, ...): one oc2/cmd/ap/<p> subscription each",
+            "actuator profiles implemented (`slpf`, ...): one `oc2/cmd/ap/<profile>` subscription each",
         ),
         s(
             "pairs",
             Kind::Pairs,
-            "action:target pairs implemented; when any are declared, others get 501",
+            "action/target pairs implemented; when any are declared, other pairs are answered 501 (`query features` is always implemented)",
         ),
         s(
             "args",
             Kind::Texts,
-            "command arguments implemented beyond the specification's and the profiles'",
+            "command arguments implemented beyond the Language Specification's and the profiles' (`x-acme` or `x-acme.mode`); once pairs, profiles or args are declared, other arguments are answered 501",
         ),
         s(
             "rate_limit",
             Kind::Number,
-            "commands per minute, reported by query features",
+            "commands per minute, reported by `query features`",
         ),
         s(
             "group",
             Kind::Text,
-            "consumer group: each command reaches one member ($share/<group>/...)",
+            "consumer group: each command reaches one member (`$share/<group>/...`)",
         ),
         s(
             "handle_features",
             Kind::Flag,
-            "deliver query features to the application instead of answering it",
+            "deliver `query features` to the application instead of answering it from this configuration",
         ),
         s(
             "freshness_secs",
             Kind::Count { max: u64::MAX },
-            "commands older than this are stale: not run nor answered (0: off)",
+            "commands whose `created` is older than this many seconds are not run nor answered, only counted in the `stale` statistic; 0 turns the check off",
         ),
         s(
             "handler_timeout_secs",
             Kind::Seconds,
-            "how long serve's handler may take before the command is answered 500 (0: no limit)",
+            "seconds a `serve()` handler may take; past it the command is answered 500 and the handler's late result is dropped; when absent or 0, no limit",
         ),
         s(
             "journal",
             Kind::Path,
-            "a file keeping the commands taken and finished, so a restart runs none twice",
+            "a file where each command is written before the handler sees it and marked finished once answered: started again with the same file (and a stable client id) after a kill, the consumer runs what it had taken and not finished, and nothing it had finished; not synced, so an operating system crash may lose the last lines; when absent, in memory only",
         ),
     ];
 
@@ -762,19 +771,23 @@ impl Settings for SendOptions {
             ..s(
                 "to",
                 Kind::Texts,
-                "recipients: each gets the command on oc2/cmd/device/<id> and must answer",
+                "recipient ids: one publish each on `oc2/cmd/device/<id>`; the exchange completes when each sent a final response",
             )
         },
         s(
             "profile",
             Kind::Text,
-            "actuator profile: the command goes to oc2/cmd/ap/<profile> when there is no to",
+            "actuator profile: sets the command's actuator if it has none (topic `oc2/cmd/ap/<profile>` when there is no `to`)",
         ),
-        s("timeout", Kind::Duration, "how long to wait for responses"),
+        s(
+            "timeout",
+            Kind::Duration,
+            "how long to wait for responses; it also bounds the wait for the broker's acknowledgement",
+        ),
         s(
             "expect",
             U32,
-            "complete after this many distinct responders answered (broadcasts)",
+            "complete after this many distinct responders sent a final response (broadcasts)",
         ),
         s(
             "encoding",
@@ -790,7 +803,7 @@ impl Settings for SendOptions {
                 values: &["spec", "otupy", "bare"],
                 numeric: false,
             },
-            "wire dialect; bare carries no request_id, so its responses cannot be correlated",
+            "wire dialect; `bare` carries no request id, so its responses cannot be correlated",
         ),
     ];
 

@@ -65,8 +65,13 @@ _Message = dict[str, Any]
 """A message in the specification's shape: ``{"headers": {...}, "body": {"openc2": {...}}}``."""
 
 _Payload = bytes | bytearray | str
+# @generated choices (from core's settings tables: edit core/src/settings.rs, then `make generate`)
+_MqttVersion = Literal["5", "3.1.1", "auto"]
+_Peer = Literal["spec", "otupy", "yuuki", "oif"]
+_ResponseTopics = Literal["shared", "producer", "both"]
 _Encoding = Literal["json", "cbor"]
 _Dialect = Literal["spec", "otupy", "bare"]
+# @end generated
 _MsgType = Literal["request", "response", "notification"]
 
 class _Properties(TypedDict, total=False):
@@ -349,8 +354,6 @@ def _cli(args: list[str]) -> int:
 # ---------------------------------------------------------------- client
 
 _Path = Union[str, "os.PathLike[str]"]
-_Peer = Literal["spec", "otupy", "yuuki", "oif"]
-_ResponseTopics = Literal["shared", "producer", "both"]
 
 class _Stats(TypedDict):
     mqtt_version: Literal["5", "3.1.1"] | None
@@ -368,35 +371,58 @@ class _Stats(TypedDict):
     stale: int
     """Commands not executed: retained, or older than the consumer's ``freshness_secs``."""
 
+# @generated class ClientConfig (from core's settings tables: edit core/src/settings.rs, then `make generate`)
 @final
 class ClientConfig:
-    """How to reach and talk to the broker; checked when made (a ``ConfigError``
-    or ``IoError`` names the setting).
+    """How to reach and talk to the broker; checked when made (a ``ConfigError`` or
+    ``IoError`` names the setting).
 
-    ``broker`` is a URL (``mqtt://``, ``mqtts://``, ``ws://``, ``wss://``) or a
-    list of them, tried in order (failover). The keyword arguments, with their defaults:
+    ``broker`` is a URL (``mqtt://``, ``mqtts://``, ``ws://``, ``wss://``) or a list of
+    them, tried in order (failover). The keyword arguments, with their defaults:
 
-    - ``client_id``: the MQTT client id (default None: generated, and the
-      session ends with the connection); ``client_id_file``: a file that keeps
-      one across restarts (default None)
-    - ``username``, ``password`` (default None); the password is never shown
-    - ``ca_file``: CA certificates (PEM) for TLS (default None: the system's);
-      ``cert_file``, ``key_file``: a client certificate (default None)
-    - ``insecure_skip_verify``: skip the broker's certificate check, testing only (default False)
-    - ``keep_alive_secs``: at most 300 (default 60)
-    - ``session_expiry_secs``: for a given client id (default 3600)
-    - ``qos``: 1 or 2 (default 1)
-    - ``mqtt_version``: "5", "3.1.1" or "auto", which falls back to 3.1.1 (default 'auto')
-    - ``message_expiry_secs``: MQTT v5 message expiry (default None: none)
-    - ``topic_prefix``: before ``oc2/`` in every topic (default None)
-    - ``peer``: the peers to suit, "spec", "otupy", "yuuki" or "oif": their
-      topics, dialect and ``msgType`` spelling (default 'spec')
-    - ``response_topics``: where a consumer's responses go, "shared"
-      (``oc2/rsp``), "producer" (``oc2/rsp/<producer>``) or "both" (default
-      None: as the peer has it, ``oc2/rsp`` for the specification's)
-    - ``otupy_compat``: the same as ``peer="otupy"``, kept for existing callers (default False)
-    - ``connect_timeout_secs``: one connection attempt (default 10)
-    - ``max_payload``: largest payload decoded, in bytes (default 1048576)
+    - ``client_id``: the MQTT client id; when absent, one is generated
+      (``oc2mqtt-<uuid>``) and the session ends with the connection: give one (or
+      ``client_id_file``) to keep a session on the broker (default None)
+    - ``client_id_file``: a file holding the client id: read if it exists, else written
+      with the generated one, so the broker can resume the session after a restart
+      (default None)
+    - ``username``: user name for the broker (default None)
+    - ``password``: password for the broker; never logged nor shown (default None)
+    - ``ca_file``: CA certificates (PEM) the broker's certificate must chain to; when
+      absent, the system's (default None)
+    - ``cert_file``: client certificate (PEM) for mutual TLS, with ``key_file`` (default
+      None)
+    - ``key_file``: client private key (PEM) for mutual TLS (default None)
+    - ``insecure_skip_verify``: skip the check of the broker's certificate and host
+      name; testing only: anyone can then impersonate the broker (default False)
+    - ``keep_alive_secs``: keep-alive interval in seconds, at most 300 as MQTT-T 3.4
+      requires (default 60)
+    - ``session_expiry_secs``: how long the broker keeps the session after a disconnect
+      (MQTT v5 Session Expiry), for a given ``client_id`` or ``client_id_file``: a
+      generated client id's session ends with the connection (default 3600)
+    - ``qos``: QoS for publishing: 1 or 2 (default 1)
+    - ``mqtt_version``: the MQTT version: ``5``, ``3.1.1``, or ``auto``: 5, falling back
+      to 3.1.1 when the broker refuses it (default 'auto')
+    - ``message_expiry_secs``: MQTT v5 Message Expiry Interval put on every publish, so
+      that a broker drops messages nobody received in time; when absent, none (default
+      None)
+    - ``topic_prefix``: a prefix before ``oc2/`` in every topic (brokers shared between
+      sites) (default None)
+    - ``otupy_compat``: the same as peer ``otupy``, kept for existing callers (default
+      False)
+    - ``peer``: the peers to suit: their topics, dialect and ``msgType`` spelling; every
+      peer's forms are decoded whatever this says. ``spec``: MQTT-T as written;
+      ``otupy``: otupy 1.1, its flat dialect and ``oc2/rsp/device/<id>``; ``yuuki``:
+      yuuki consumers, commands on ``oc2/cmd`` too; ``oif``: the OIF orchestrator,
+      responses on ``oc2/rsp/<its id>`` too, ``msgType`` spelled
+      ``request``/``response`` (default 'spec')
+    - ``response_topics``: where a consumer's responses go: ``shared`` (``oc2/rsp``),
+      ``producer`` (``oc2/rsp/<producer>``) or ``both``; when absent, as the peer has it
+      (``oc2/rsp`` only for the specification's peers) (default None)
+    - ``connect_timeout_secs``: how long one connection attempt may take, in seconds:
+      TCP, TLS and WebSocket together, then again for the CONNACK (default 10)
+    - ``max_payload``: largest payload decoded, in bytes; larger ones are refused before
+      parsing (default 1048576)
     """
 
     def __new__(
@@ -414,7 +440,7 @@ class ClientConfig:
         keep_alive_secs: int | None = None,
         session_expiry_secs: int | None = None,
         qos: int | None = None,
-        mqtt_version: str | int | float | None = None,
+        mqtt_version: _MqttVersion | int | None = None,
         message_expiry_secs: int | None = None,
         topic_prefix: str | None = None,
         otupy_compat: bool | None = None,
@@ -427,6 +453,8 @@ class ClientConfig:
     def brokers(self) -> list[str]: ...
     @property
     def client_id(self) -> str | None: ...
+    @property
+    def client_id_file(self) -> pathlib.Path | None: ...
     @property
     def username(self) -> str | None: ...
     @property
@@ -446,7 +474,7 @@ class ClientConfig:
     @property
     def qos(self) -> int: ...
     @property
-    def mqtt_version(self) -> str: ...
+    def mqtt_version(self) -> _MqttVersion: ...
     @property
     def message_expiry_secs(self) -> int | None: ...
     @property
@@ -454,15 +482,15 @@ class ClientConfig:
     @property
     def otupy_compat(self) -> bool: ...
     @property
-    def peer(self) -> _Peer:
-        """The peers suited: ``peer``, or "otupy" when ``otupy_compat``."""
-    @property
-    def response_topics(self) -> _ResponseTopics | None:
-        """Where a consumer's responses go, or None: as the peer has it."""
+    def response_topics(self) -> _ResponseTopics | None: ...
     @property
     def connect_timeout_secs(self) -> int: ...
     @property
     def max_payload(self) -> int: ...
+# @end generated
+    @property
+    def peer(self) -> _Peer:
+        """The peers suited: ``peer``, or "otupy" when ``otupy_compat``."""
 
 _Config = ClientConfig | str
 _T = TypeVar("_T")
