@@ -361,7 +361,7 @@ struct PyClass {
     positional: (&'static str, &'static str, &'static str),
     /// Getters written by hand (in the macro's call).
     own_getters: &'static [&'static str],
-    /// The docstring before the list of keyword arguments.
+    /// The docstring before the list of keyword arguments (Markdown: `literal`).
     intro: &'static str,
 }
 
@@ -371,9 +371,9 @@ const CLIENT_CONFIG: PyClass = PyClass {
     rust: "PyClientConfig",
     positional: ("broker", "brokers", "str | Sequence[str]"),
     own_getters: &["peer"],
-    intro: "How to reach and talk to the broker; checked when made (a ``ConfigError`` \
-            or ``IoError`` names the setting).\n\n``broker`` is a URL (``mqtt://``, \
-            ``mqtts://``, ``ws://``, ``wss://``) or a list of them, tried in order \
+    intro: "How to reach and talk to the broker; checked when made (a `ConfigError` \
+            or `IoError` names the setting).\n\n`broker` is a URL (`mqtt://`, \
+            `mqtts://`, `ws://`, `wss://`) or a list of them, tried in order \
             (failover). The keyword arguments, with their defaults:",
 };
 
@@ -386,23 +386,28 @@ impl PyClass {
             .collect()
     }
 
-    /// The docstring, one line at a time, unindented.
-    fn docstring(&self) -> Vec<String> {
+    /// The docstring, one line at a time, unindented: reStructuredText for
+    /// the stub (``literal``), Markdown for the Rust doc that `help()` shows
+    /// (`literal`). Each default follows its name on its line.
+    fn docstring(&self, rst: bool) -> Vec<String> {
         let t = table(self.table);
+        let text = |doc: &str| {
+            if rst { py_doc(doc) } else { doc.to_owned() }
+        };
         let mut out = Vec::new();
         for (i, para) in self.intro.split("\n\n").enumerate() {
             if i > 0 {
                 out.push(String::new());
             }
-            out.extend(wrap(para, 84, "", ""));
+            out.extend(wrap(&text(para), 84, "", ""));
         }
         out.push(String::new());
         for s in self.keywords() {
             let item = format!(
-                "``{}``: {} (default {})",
-                s.name,
-                py_doc(s.doc),
-                py_value((t.default)(s.name))
+                "{} (default {}): {}",
+                text(&format!("`{}`", s.name)),
+                py_value((t.default)(s.name)),
+                text(s.doc),
             );
             out.extend(wrap(&item, 84, "- ", "  "));
         }
@@ -430,7 +435,7 @@ impl PyClass {
     fn stub(&self) -> Vec<String> {
         let t = table(self.table);
         let mut out = vec!["@final".to_owned(), format!("class {}:", self.class)];
-        let doc = self.docstring();
+        let doc = self.docstring(true);
         for (i, line) in doc.iter().enumerate() {
             let mut l = String::from("    ");
             if i == 0 {
@@ -490,7 +495,7 @@ impl PyClass {
             self.rust
         )
         .unwrap();
-        for line in self.docstring() {
+        for line in self.docstring(false) {
             writeln!(
                 w,
                 "        ///{}{line}",

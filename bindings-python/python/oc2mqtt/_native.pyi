@@ -380,49 +380,49 @@ class ClientConfig:
     ``broker`` is a URL (``mqtt://``, ``mqtts://``, ``ws://``, ``wss://``) or a list of
     them, tried in order (failover). The keyword arguments, with their defaults:
 
-    - ``client_id``: the MQTT client id; when absent, one is generated
+    - ``client_id`` (default None): the MQTT client id; when absent, one is generated
       (``oc2mqtt-<uuid>``) and the session ends with the connection: give one (or
-      ``client_id_file``) to keep a session on the broker (default None)
-    - ``client_id_file``: a file holding the client id: read if it exists, else written
-      with the generated one, so the broker can resume the session after a restart
-      (default None)
-    - ``username``: user name for the broker (default None)
-    - ``password``: password for the broker; never logged nor shown (default None)
-    - ``ca_file``: CA certificates (PEM) the broker's certificate must chain to; when
-      absent, the system's (default None)
-    - ``cert_file``: client certificate (PEM) for mutual TLS, with ``key_file`` (default
-      None)
-    - ``key_file``: client private key (PEM) for mutual TLS (default None)
-    - ``insecure_skip_verify``: skip the check of the broker's certificate and host
-      name; testing only: anyone can then impersonate the broker (default False)
-    - ``keep_alive_secs``: keep-alive interval in seconds, at most 300 as MQTT-T 3.4
-      requires (default 60)
-    - ``session_expiry_secs``: how long the broker keeps the session after a disconnect
-      (MQTT v5 Session Expiry), for a given ``client_id`` or ``client_id_file``: a
-      generated client id's session ends with the connection (default 3600)
-    - ``qos``: QoS for publishing: 1 or 2 (default 1)
-    - ``mqtt_version``: the MQTT version: ``5``, ``3.1.1``, or ``auto``: 5, falling back
-      to 3.1.1 when the broker refuses it (default 'auto')
-    - ``message_expiry_secs``: MQTT v5 Message Expiry Interval put on every publish, so
-      that a broker drops messages nobody received in time; when absent, none (default
-      None)
-    - ``topic_prefix``: a prefix before ``oc2/`` in every topic (brokers shared between
-      sites) (default None)
-    - ``otupy_compat``: the same as peer ``otupy``, kept for existing callers (default
-      False)
-    - ``peer``: the peers to suit: their topics, dialect and ``msgType`` spelling; every
-      peer's forms are decoded whatever this says. ``spec``: MQTT-T as written;
-      ``otupy``: otupy 1.1, its flat dialect and ``oc2/rsp/device/<id>``; ``yuuki``:
-      yuuki consumers, commands on ``oc2/cmd`` too; ``oif``: the OIF orchestrator,
-      responses on ``oc2/rsp/<its id>`` too, ``msgType`` spelled
-      ``request``/``response`` (default 'spec')
-    - ``response_topics``: where a consumer's responses go: ``shared`` (``oc2/rsp``),
-      ``producer`` (``oc2/rsp/<producer>``) or ``both``; when absent, as the peer has it
-      (``oc2/rsp`` only for the specification's peers) (default None)
-    - ``connect_timeout_secs``: how long one connection attempt may take, in seconds:
-      TCP, TLS and WebSocket together, then again for the CONNACK (default 10)
-    - ``max_payload``: largest payload decoded, in bytes; larger ones are refused before
-      parsing (default 1048576)
+      ``client_id_file``) to keep a session on the broker
+    - ``client_id_file`` (default None): a file holding the client id: read if it
+      exists, else written with the generated one, so the broker can resume the session
+      after a restart
+    - ``username`` (default None): user name for the broker
+    - ``password`` (default None): password for the broker; never logged nor shown
+    - ``ca_file`` (default None): CA certificates (PEM) the broker's certificate must
+      chain to; when absent, the system's
+    - ``cert_file`` (default None): client certificate (PEM) for mutual TLS, with
+      ``key_file``
+    - ``key_file`` (default None): client private key (PEM) for mutual TLS
+    - ``insecure_skip_verify`` (default False): skip the check of the broker's
+      certificate and host name; testing only: anyone can then impersonate the broker
+    - ``keep_alive_secs`` (default 60): keep-alive interval in seconds, at most 300 as
+      MQTT-T 3.4 requires
+    - ``session_expiry_secs`` (default 3600): how long the broker keeps the session
+      after a disconnect (MQTT v5 Session Expiry), for a given ``client_id`` or
+      ``client_id_file``: a generated client id's session ends with the connection
+    - ``qos`` (default 1): QoS for publishing: 1 or 2
+    - ``mqtt_version`` (default 'auto'): the MQTT version: ``5``, ``3.1.1``, or
+      ``auto``: 5, falling back to 3.1.1 when the broker refuses it
+    - ``message_expiry_secs`` (default None): MQTT v5 Message Expiry Interval put on
+      every publish, so that a broker drops messages nobody received in time; when
+      absent, none
+    - ``topic_prefix`` (default None): a prefix before ``oc2/`` in every topic (brokers
+      shared between sites)
+    - ``otupy_compat`` (default False): the same as peer ``otupy``, kept for existing
+      callers
+    - ``peer`` (default 'spec'): the peers to suit: their topics, dialect and
+      ``msgType`` spelling; every peer's forms are decoded whatever this says. ``spec``:
+      MQTT-T as written; ``otupy``: otupy 1.1, its flat dialect and
+      ``oc2/rsp/device/<id>``; ``yuuki``: yuuki consumers, commands on ``oc2/cmd`` too;
+      ``oif``: the OIF orchestrator, responses on ``oc2/rsp/<its id>`` too, ``msgType``
+      spelled ``request``/``response``
+    - ``response_topics`` (default None): where a consumer's responses go: ``shared``
+      (``oc2/rsp``), ``producer`` (``oc2/rsp/<producer>``) or ``both``; when absent, as
+      the peer has it (``oc2/rsp`` only for the specification's peers)
+    - ``connect_timeout_secs`` (default 10): how long one connection attempt may take,
+      in seconds: TCP, TLS and WebSocket together, then again for the CONNACK
+    - ``max_payload`` (default 1048576): largest payload decoded, in bytes; larger ones
+      are refused before parsing
     """
 
     def __new__(
@@ -487,7 +487,7 @@ class ClientConfig:
     def connect_timeout_secs(self) -> int: ...
     @property
     def max_payload(self) -> int: ...
-# @end generated
+    # @end generated
     @property
     def peer(self) -> _Peer:
         """The peers suited: ``peer``, or "otupy" when ``otupy_compat``."""
