@@ -1171,17 +1171,51 @@ void oc2_config_builder_free(struct oc2_config_builder *builder);
  * Sets the setting called `name` from `value` written as text; every
  * typed setter below is a shorthand for one (or two, three) of these.
  *
- * Names are the snake-case names of the library in every language:
- * `brokers`, `client_id`, `client_id_file`, `username`, `password`,
- * `ca_file`, `cert_file`, `key_file`, `insecure_skip_verify`,
- * `keep_alive_secs`, `session_expiry_secs`, `qos`, `mqtt_version`,
- * `message_expiry_secs`, `topic_prefix`, `otupy_compat`, `peer`,
- * `response_topics`, `connect_timeout_secs`, `max_payload`. Values by kind:
- * flags `true`/`false` (or `1`/`0`, `yes`/`no`, `on`/`off`), whole numbers
- * in decimal, lists separated by commas (`"mqtt://a:1883,mqtt://b:1883"`
- * replaces the broker list), choices by their text (`mqtt_version`:
- * `"5"`, `"3.1.1"` or `"auto"`; `peer`: `"spec"`, `"otupy"`, `"yuuki"`,
- * `"oif"`; `response_topics`: `"shared"`, `"producer"`, `"both"`).
+ * The settings, by their snake-case names (the library's in every language), with
+ * what their text is and their default:
+ * - `brokers` (a list, separated by commas): broker URLs (`mqtt://host:port`, `mqtts://host:port`,
+ *   `ws://host:port/path`, `wss://host:port/path`); several are tried in order (failover).
+ * - `client_id` (text): the MQTT client id; when absent, one is generated (`oc2mqtt-<uuid>`) and
+ *   the session ends with the connection: give one (or `client_id_file`) to keep a session on the
+ *   broker.
+ * - `client_id_file` (a path): a file holding the client id: read if it exists, else written with
+ *   the generated one, so the broker can resume the session after a restart.
+ * - `username` (text): user name for the broker.
+ * - `password` (text): password for the broker; never logged nor shown.
+ * - `ca_file` (a path): CA certificates (PEM) the broker's certificate must chain to; when absent,
+ *   the system's.
+ * - `cert_file` (a path): client certificate (PEM) for mutual TLS, with `key_file`.
+ * - `key_file` (a path): client private key (PEM) for mutual TLS.
+ * - `insecure_skip_verify` (true/false; default false): skip the check of the broker's certificate
+ *   and host name; testing only: anyone can then impersonate the broker.
+ * - `keep_alive_secs` (a whole number; default 60): keep-alive interval in seconds, at most 300 as
+ *   MQTT-T 3.4 requires.
+ * - `session_expiry_secs` (a whole number; default 3600): how long the broker keeps the session
+ *   after a disconnect (MQTT v5 Session Expiry), for a given `client_id` or `client_id_file`: a
+ *   generated client id's session ends with the connection.
+ * - `qos` (a whole number; default 1): QoS for publishing: 1 or 2.
+ * - `mqtt_version` ("5", "3.1.1", "auto"; default "auto"): the MQTT version: `5`, `3.1.1`, or
+ *   `auto`: 5, falling back to 3.1.1 when the broker refuses it.
+ * - `message_expiry_secs` (a whole number): MQTT v5 Message Expiry Interval put on every publish,
+ *   so that a broker drops messages nobody received in time; when absent, none.
+ * - `topic_prefix` (text): a prefix before `oc2/` in every topic (brokers shared between sites).
+ * - `otupy_compat` (true/false; default false): the same as peer `otupy`, kept for existing
+ *   callers.
+ * - `peer` ("spec", "otupy", "yuuki", "oif"; default "spec"): the peers to suit: their topics,
+ *   dialect and `msgType` spelling; every peer's forms are decoded whatever this says. `spec`:
+ *   MQTT-T as written; `otupy`: otupy 1.1, its flat dialect and `oc2/rsp/device/<id>`; `yuuki`:
+ *   yuuki consumers, commands on `oc2/cmd` too; `oif`: the OIF orchestrator, responses on
+ *   `oc2/rsp/<its id>` too, `msgType` spelled `request`/`response`.
+ * - `response_topics` ("shared", "producer", "both"): where a consumer's responses go: `shared`
+ *   (`oc2/rsp`), `producer` (`oc2/rsp/<producer>`) or `both`; when absent, as the peer has it
+ *   (`oc2/rsp` only for the specification's peers).
+ * - `connect_timeout_secs` (a whole number; default 10): how long one connection attempt may take,
+ *   in seconds: TCP, TLS and WebSocket together, then again for the CONNACK.
+ * - `max_payload` (a whole number; default 1048576): largest payload decoded, in bytes; larger
+ *   ones are refused before parsing.
+ *
+ * Flags also take `1`/`0`, `yes`/`no`, `on`/`off`; a list replaces the one there
+ * (`"mqtt://a:1883,mqtt://b:1883"` for `brokers`).
  *
  * `OC2_RESULT_CONFIG` for an unknown name or a value that does not fit,
  * with the reason in `oc2_config_builder_last_error` ("unknown setting
@@ -1373,11 +1407,31 @@ void oc2_consumer_options_free(struct oc2_consumer_options *options);
  * `oc2_config_builder_set` does for connection settings; the typed setters
  * below are shorthands for it.
  *
- * Names: `device_id`, `profiles`, `pairs`, `args` (lists, separated by
- * commas: `"deny:ipv4_net,query:features"`; they replace the list the
- * `_add_` functions append to), `rate_limit` (commands per minute, greater
- * than 0), `group`, `handle_features` (`true`/`false`), `freshness_secs`,
- * `handler_timeout_secs` (seconds, fractions allowed) and `journal` (a path).
+ * The settings (lists replace the one the `_add_` functions append to;
+ * pairs are `"deny:ipv4_net,query:features"`):
+ * - `device_id` (text): this device's id: its topic `oc2/cmd/device/<id>` and the `from` of its
+ *   responses.
+ * - `profiles` (a list, separated by commas): actuator profiles implemented (`slpf`, ...): one
+ *   `oc2/cmd/ap/<profile>` subscription each.
+ * - `pairs` (a list, separated by commas): action/target pairs implemented; when any are declared,
+ *   other pairs are answered 501 (`query features` is always implemented).
+ * - `args` (a list, separated by commas): command arguments implemented beyond the Language
+ *   Specification's and the profiles' (`x-acme` or `x-acme.mode`); once pairs, profiles or args
+ *   are declared, other arguments are answered 501.
+ * - `rate_limit` (a number): commands per minute, reported by `query features`.
+ * - `group` (text): consumer group: each command reaches one member (`$share/<group>/...`).
+ * - `handle_features` (true/false; default false): deliver `query features` to the application
+ *   instead of answering it from this configuration.
+ * - `freshness_secs` (a whole number; default 900): commands whose `created` is older than this
+ *   many seconds are not run nor answered, only counted in the `stale` statistic; 0 turns the
+ *   check off.
+ * - `handler_timeout_secs` (seconds, fractions allowed): seconds a `serve()` handler may take;
+ *   past it the command is answered 500 and the handler's late result is dropped; when absent or
+ *   0, no limit.
+ * - `journal` (a path): a file where each command is written before the handler sees it and marked
+ *   finished once answered: started again with the same file (and a stable client id) after a
+ *   kill, the consumer runs what it had taken and not finished, and nothing it had finished; not
+ *   synced, so an operating system crash may lose the last lines; when absent, in memory only.
  *
  * `OC2_RESULT_CONFIG` for an unknown name or a value that does not fit,
  * with the reason in `oc2_consumer_options_last_error` ("rate_limit:
