@@ -163,7 +163,8 @@ fn ts_doc(doc: &str) -> String {
     capitalize(&out)
 }
 
-fn ts_number(x: f64) -> String {
+/// A number as JavaScript and Python write it: `10`, not `10.0`.
+fn number(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 9e15 {
         format!("{}", x as i64)
     } else {
@@ -182,8 +183,8 @@ fn ts_default(s: &Setting, v: Option<Value>) -> String {
         None => None,
         Some(Value::Flag(b)) => Some(b.to_string()),
         Some(Value::Count(n)) => Some(n.to_string()),
-        Some(Value::Number(x)) if s.kind == Kind::Duration => Some(ts_number(x * 1000.0)),
-        Some(Value::Number(x)) => Some(ts_number(x)),
+        Some(Value::Number(x)) if s.kind == Kind::Duration => Some(number(x * 1000.0)),
+        Some(Value::Number(x)) => Some(number(x)),
         Some(Value::Text(t)) => Some(format!("`'{t}'`")),
         Some(Value::Texts(t)) if t.is_empty() => None,
         Some(Value::Texts(t)) => Some(format!(
@@ -288,20 +289,12 @@ fn py_doc(doc: &str) -> String {
     out
 }
 
-fn py_number(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 9e15 {
-        format!("{}", x as i64)
-    } else {
-        format!("{x}")
-    }
-}
-
 fn py_value(v: Option<Value>) -> String {
     match v {
         None => "None".into(),
         Some(Value::Flag(b)) => if b { "True" } else { "False" }.into(),
         Some(Value::Count(n)) => n.to_string(),
-        Some(Value::Number(x)) => py_number(x),
+        Some(Value::Number(x)) => number(x),
         Some(Value::Text(t)) => format!("'{t}'"),
         Some(Value::Texts(t)) if t.is_empty() => "None".into(),
         Some(Value::Texts(t)) => format!(
