@@ -126,9 +126,22 @@ static void finish(oc2_exchange *x) {
     oc2_exchange_free(x);
 }
 
+/* With OC2_SEND_WAIT=1, sequential round trips use oc2_producer_send_wait
+ * (send and wait for the end in one call, one wake-up) instead of
+ * oc2_producer_send and then oc2_exchange_next. */
+static int send_wait;
+
 /* One round trip: send, wait for the final response. */
 static void round_trip(oc2_producer *producer, const char *command, size_t len) {
-    finish(start(producer, command, len));
+    if (!send_wait) {
+        finish(start(producer, command, len));
+        return;
+    }
+    static const char *to[] = {"c-consumer"};
+    oc2_exchange *x = NULL;
+    oc2_result rc = oc2_producer_send_wait(producer, command, len, to, 1, 5000, &x);
+    if (rc != OC2_RESULT_OK) die("send_wait", rc);
+    finish(x);
 }
 
 #define IN_FLIGHT 64
@@ -239,6 +252,8 @@ int main(int argc, char **argv) {
         pthread_create(&device, NULL, device_loop, consumer);
     }
 
+    const char *wait_env = getenv("OC2_SEND_WAIT");
+    send_wait = wait_env && strcmp(wait_env, "1") == 0;
     long warmup = atol(argv[4]);
     double seconds = atof(argv[5]);
     for (long i = 0; i < warmup; i++) round_trip(producer, command, command_len);

@@ -2156,6 +2156,26 @@ oc2_result oc2_producer_send(const struct oc2_producer *producer,
                              struct oc2_exchange **out);
 
 /**
+ * Sends a command as `oc2_producer_send` does and waits until its exchange
+ * ends, as `oc2_exchange_wait` does: complete, or the timeout passed. The
+ * calling thread sleeps once, until the end, instead of once for the
+ * broker's acknowledgement and again for the responses (a device loop
+ * that sends one command at a time saves a thread wake-up per command).
+ * The responses are read from `*out` with `oc2_exchange_next`, which
+ * returns them at once and then `OC2_RESULT_DONE`; `oc2_exchange_is_complete`
+ * and `oc2_exchange_missing` tell how it ended. `OC2_RESULT_TIMEOUT` when
+ * the broker did not acknowledge the command within `timeout_ms`; an error
+ * at once when it refused it.
+ */
+oc2_result oc2_producer_send_wait(const struct oc2_producer *producer,
+                                  const char *command_json,
+                                  size_t len,
+                                  const char *const *to,
+                                  size_t n_to,
+                                  uint32_t timeout_ms,
+                                  struct oc2_exchange **out);
+
+/**
  * Sends a request message as built (`oc2_codec_command_from_json` and the
  * setters: its `to` picks the topics), in `encoding` and `dialect`;
  * `request_id`, `created` and `from` are filled in when absent. The

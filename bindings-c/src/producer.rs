@@ -134,6 +134,52 @@ pub extern "C" fn oc2_producer_send(
     })
 }
 
+/// Sends a command as `oc2_producer_send` does and waits until its exchange
+/// ends, as `oc2_exchange_wait` does: complete, or the timeout passed. The
+/// calling thread sleeps once, until the end, instead of once for the
+/// broker's acknowledgement and again for the responses (a device loop
+/// that sends one command at a time saves a thread wake-up per command).
+/// The responses are read from `*out` with `oc2_exchange_next`, which
+/// returns them at once and then `OC2_RESULT_DONE`; `oc2_exchange_is_complete`
+/// and `oc2_exchange_missing` tell how it ended. `OC2_RESULT_TIMEOUT` when
+/// the broker did not acknowledge the command within `timeout_ms`; an error
+/// at once when it refused it.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_producer_send_wait(
+    producer: *const oc2_producer,
+    command_json: *const c_char,
+    len: usize,
+    to: *const *const c_char,
+    n_to: usize,
+    timeout_ms: u32,
+    out: *mut *mut oc2_exchange,
+) -> oc2_result {
+    guard(|| {
+        let p = try_ref(producer)?;
+        p.last_error.clear();
+        let bytes = try_slice(command_json.cast(), len)?;
+        let to = try_cstr_array(to, n_to)?;
+        let out = try_out(out)?;
+        let command = parse_command(p, bytes)?;
+        let options = SendOptions {
+            to: to.iter().map(|s| (*s).to_owned()).collect(),
+            timeout: Duration::from_millis(u64::from(timeout_ms)),
+            ..SendOptions::default()
+        };
+        let summary =
+            block(p.producer.send_collect(command, options)).map_err(|e| p.last_error.fail(&e))?;
+        write(
+            out,
+            to_c(oc2_exchange {
+                exchange: SharedExchange::ended(&summary),
+                request_id: NulStr::new(&summary.request_id),
+                buffered: Mutex::new(summary.responses.into()),
+            }),
+        );
+        Ok(())
+    })
+}
+
 fn parse_command(p: &oc2_producer, bytes: &[u8]) -> Result<oc2::Command, oc2_result> {
     let value = parse_json(bytes).map_err(|e| p.last_error.fail(&e))?;
     let fail = |e: MessageError| p.last_error.fail(&e);

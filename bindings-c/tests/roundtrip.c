@@ -172,6 +172,19 @@ static void pull_style_round_trip(void) {
     CHECK_STR(s, "{\"results\":{\"profiles\":[\"slpf\"],\"versions\":[\"1.0\"]},\"status\":200}");
     oc2_message_free(r);
     oc2_exchange_free(x);
+    /* Sent and waited for in one call: the responses are in when it returns. */
+    CHECK_RC(oc2_producer_send_wait(producer, features, strlen(features), to, 1, 5000, &x), OC2_RESULT_OK);
+    CHECK_RC(oc2_exchange_is_complete(x, &complete), OC2_RESULT_OK);
+    CHECK(complete);
+    CHECK_RC(oc2_exchange_request_id(x, &s), OC2_RESULT_OK);
+    CHECK(s.len > 0);
+    CHECK_RC(oc2_exchange_next(x, 0, &r), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_status(r, &status), OC2_RESULT_OK);
+    CHECK(status == 200);
+    oc2_message_free(r);
+    r = NULL;
+    CHECK_RC(oc2_exchange_next(x, 0, &r), OC2_RESULT_DONE);
+    oc2_exchange_free(x);
     const char *contain = "{\"action\":\"contain\",\"target\":{\"device\":{\"hostname\":\"h1\"}}}";
     CHECK_RC(oc2_producer_send(producer, contain, strlen(contain), to, 1, 5000, &x), OC2_RESULT_OK);
     CHECK_RC(oc2_exchange_next(x, 5000, &r), OC2_RESULT_OK);
@@ -192,6 +205,17 @@ static void pull_style_round_trip(void) {
     CHECK_STR(s, "fw-ghost");
     oc2_strings_free(missing);
     oc2_exchange_free(x);
+    CHECK_RC(oc2_producer_send_wait(producer, DENY, strlen(DENY), ghost, 1, 200, &x), OC2_RESULT_OK);
+    CHECK_RC(oc2_exchange_is_complete(x, &complete), OC2_RESULT_OK);
+    CHECK(!complete);
+    CHECK_RC(oc2_exchange_next(x, 0, &r), OC2_RESULT_DONE);
+    CHECK_RC(oc2_exchange_missing(x, &missing), OC2_RESULT_OK);
+    CHECK_RC(oc2_strings_get(missing, 0, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "fw-ghost");
+    oc2_strings_free(missing);
+    oc2_exchange_free(x);
+    CHECK_RC(oc2_producer_send_wait(producer, "{\"action\":\"query\"}", 18, NULL, 0, 100, &x),
+             OC2_RESULT_MESSAGE_MISSING);
 
     /* Bad input to send is refused with the reason. */
     CHECK_RC(oc2_producer_send(producer, "{\"action\":\"q\xff\"}", 15, NULL, 0, 100, &x), OC2_RESULT_INVALID_UTF8);

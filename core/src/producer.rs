@@ -129,6 +129,41 @@ impl serde::Serialize for Summary {
 enum Event {
     Reply(Box<Reply>),
     Complete,
+    /// The broker refused the command ([`Producer::send_collect`]).
+    Refused,
+}
+
+/// The broker's acknowledgement of a command, for a caller that waits for
+/// it only after the responses ([`Producer::send_collect`]).
+#[derive(Default)]
+struct Acked {
+    outcome: Mutex<Option<Result<()>>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Acked {
+    fn set(&self, outcome: Result<()>) {
+        *lock(&self.outcome) = Some(outcome);
+        // Wakes a caller only if it waits for this now (a permit otherwise).
+        self.notify.notify_one();
+    }
+
+    /// The outcome, waiting for it until `deadline`; `None` at the deadline.
+    async fn wait_until(&self, deadline: tokio::time::Instant) -> Option<Result<()>> {
+        if let Some(r) = lock(&self.outcome).take() {
+            return Some(r);
+        }
+        let _ = tokio::time::timeout_at(deadline, self.notify.notified()).await;
+        lock(&self.outcome).take()
+    }
+}
+
+/// The error of a command the broker did not acknowledge in time.
+fn unacknowledged(request_id: &str, timeout: Duration) -> Error {
+    Error::Timeout(format!(
+        "the broker did not acknowledge the command within {:.1} s (request_id {request_id})",
+        timeout.as_secs_f64()
+    ))
 }
 
 struct Slot {
@@ -383,7 +418,120 @@ impl Producer {
 
     /// Sends a request message as given, filling in `request_id`, `created`
     /// and `from` when absent. `options.to` is ignored here: use the message's `to`.
-    pub async fn send_message(&self, mut msg: Message, options: SendOptions) -> Result<Exchange> {
+    pub async fn send_message(&self, msg: Message, options: SendOptions) -> Result<Exchange> {
+        let (mut exchange, command, wants_reply) = self.open(msg, &options)?;
+        let request_id = exchange.request_id.clone();
+        // The timeout bounds the broker's acknowledgement too: a broker that
+        // stops answering ends the send at the timeout, not when it resumes.
+        let published = tokio::time::timeout_at(
+            exchange.deadline,
+            self.inner
+                .conn
+                .publish_many(&command.topics, &command.payload, &command.props),
+        )
+        .await
+        .unwrap_or_else(|_| Err(unacknowledged(&request_id, options.timeout)));
+        if let Err(e) = published {
+            exchange.closed = true;
+            self.inner.state().correlator.close(&request_id);
+            return Err(e);
+        }
+        tracing::debug!(request_id, topics = ?command.topics, "command sent");
+        if !wants_reply {
+            // response_requested none: the PUBACK is all there is.
+            exchange.closed = true;
+            exchange.complete = true;
+        }
+        Ok(exchange)
+    }
+
+    /// Sends `command` and collects its responses: what
+    /// `send(command, options).await?.collect().await` does, but the caller
+    /// waits once, for the end of the exchange, not first for the broker's
+    /// acknowledgement and then for the responses (on loopback each wait
+    /// is a thread put to sleep and woken). The acknowledgement is still
+    /// required: a refused command is an error at once, and an exchange
+    /// whose command the broker did not acknowledge within the timeout is a
+    /// [`Error::Timeout`], as for [`Producer::send`].
+    pub async fn send_collect(
+        &self,
+        mut command: Command,
+        options: SendOptions,
+    ) -> Result<Summary> {
+        if let (Some(p), None) = (&options.profile, &command.actuator) {
+            command.actuator = Some(Actuator::profile(p.as_str()));
+        }
+        let mut msg = Message::request(command);
+        if !options.to.is_empty() {
+            msg.headers.to = Some(options.to.clone());
+        }
+        self.send_message_collect(msg, options).await
+    }
+
+    /// [`Producer::send_collect`] for a request message as given, as
+    /// [`Producer::send_message`] takes it.
+    pub async fn send_message_collect(
+        &self,
+        msg: Message,
+        options: SendOptions,
+    ) -> Result<Summary> {
+        let (mut exchange, command, wants_reply) = self.open(msg, &options)?;
+        let request_id = exchange.request_id.clone();
+        let acked = Arc::new(Acked::default());
+        let (outcome, wake) = (Arc::clone(&acked), exchange.events.clone());
+        let submitted = self.inner.conn.publish_then(
+            &command.topics,
+            &command.payload,
+            &command.props,
+            move |r| {
+                let refused = r.is_err();
+                outcome.set(r);
+                // Acknowledged: no wake-up, the caller waits for the
+                // responses and finds this when they are in. Refused: the
+                // caller stops waiting for them.
+                if let (true, Some(tx)) = (refused, wake.upgrade()) {
+                    let _ = tx.send(Event::Refused);
+                }
+            },
+        );
+        if let Err(e) = submitted {
+            exchange.closed = true;
+            self.inner.state().correlator.close(&request_id);
+            return Err(e);
+        }
+        if !wants_reply {
+            exchange.closed = true;
+            exchange.complete = true;
+        }
+        let mut responses = Vec::new();
+        while let Some(r) = exchange.next().await {
+            responses.push(r);
+        }
+        // The responses cannot in practice come before the acknowledgement
+        // (the broker sends it first, on this connection), but a broker that
+        // lost the acknowledgement sends the command again later.
+        acked
+            .wait_until(exchange.deadline)
+            .await
+            .unwrap_or_else(|| Err(unacknowledged(&request_id, options.timeout)))?;
+        tracing::debug!(request_id, topics = ?command.topics, "command sent and collected");
+        Ok(Summary {
+            request_id,
+            responses,
+            complete: exchange.complete,
+            missing: std::mem::take(&mut exchange.missing),
+            missing_count: exchange.missing_count,
+        })
+    }
+
+    /// Prepares a request: fills in its headers, encodes it, and opens its
+    /// exchange (not sent yet). Also returns the command as published and
+    /// whether a response is requested.
+    fn open(
+        &self,
+        mut msg: Message,
+        options: &SendOptions,
+    ) -> Result<(Exchange, Arc<Published>, bool)> {
         if let Some(cmd) = msg.command() {
             cmd.check_before_sending()?;
         }
@@ -414,7 +562,7 @@ impl Producer {
         let deadline_ms = monotonic_ms()
             .saturating_add(u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX));
         let slot = Slot {
-            tx,
+            tx: tx.clone(),
             sent,
             command: Arc::clone(&command),
         };
@@ -424,42 +572,18 @@ impl Producer {
             deadline_ms,
             slot,
         )?;
-        // The timeout bounds the broker's acknowledgement too: a broker that
-        // stops answering ends the send at the timeout, not when it resumes.
-        let published = tokio::time::timeout_at(
-            deadline,
-            self.inner
-                .conn
-                .publish_many(&command.topics, &command.payload, &command.props),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(Error::Timeout(format!(
-                "the broker did not acknowledge the command within {:.1} s (request_id {request_id})",
-                options.timeout.as_secs_f64()
-            )))
-        });
-        if let Err(e) = published {
-            self.inner.state().correlator.close(&request_id);
-            return Err(e);
-        }
-        tracing::debug!(request_id, topics = ?command.topics, "command sent");
-        let mut exchange = Exchange {
+        let exchange = Exchange {
             inner: Arc::clone(&self.inner),
             request_id,
             rx,
+            events: tx.downgrade(),
             deadline,
             closed: false,
             complete: false,
             missing: Vec::new(),
             missing_count: 0,
         };
-        if !wants_reply {
-            // response_requested none: the PUBACK is all there is.
-            exchange.closed = true;
-            exchange.complete = true;
-        }
-        Ok(exchange)
+        Ok((exchange, command, wants_reply))
     }
 
     /// Counters so far.
@@ -509,6 +633,8 @@ pub struct Exchange {
     inner: Arc<Inner>,
     request_id: String,
     rx: mpsc::UnboundedReceiver<Event>,
+    /// Its own sender, for events that are not responses.
+    events: mpsc::WeakUnboundedSender<Event>,
     deadline: tokio::time::Instant,
     closed: bool,
     complete: bool,
@@ -547,6 +673,7 @@ impl Exchange {
                     self.closed = true;
                     self.complete = true;
                 }
+                Ok(Some(Event::Refused)) => self.close_now(),
                 Ok(None) => self.closed = true,
                 Err(_) => self.close_now(),
             }
@@ -714,6 +841,22 @@ impl From<Exchange> for SharedExchange {
 }
 
 impl SharedExchange {
+    /// An exchange that already ended as `summary` says (from
+    /// [`Producer::send_collect`]): its request id, whether it is complete,
+    /// who is missing. Its responses are not in it: the caller has them.
+    pub fn ended(summary: &Summary) -> Self {
+        use std::sync::atomic::Ordering;
+        let shared = Self::new(SendState::Sent);
+        let _ = shared.inner.request_id.set(summary.request_id.clone());
+        shared.inner.closed.store(true, Ordering::SeqCst);
+        shared
+            .inner
+            .complete
+            .store(summary.complete, Ordering::SeqCst);
+        *lock(&shared.inner.missing) = (summary.missing.clone(), summary.missing_count);
+        shared
+    }
+
     fn new(state: SendState) -> Self {
         use std::sync::atomic::AtomicBool;
         Self {

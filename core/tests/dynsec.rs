@@ -205,6 +205,18 @@ async fn a_producer_not_allowed_to_publish_to_a_device_is_told_with_mqtt_5() {
         e.to_string(),
         "broker refused the publish to oc2/cmd/device/fw-9: not authorized"
     );
+    // Waiting for the responses (one wake-up) still ends at the refusal,
+    // not at the timeout.
+    let started = Instant::now();
+    let e = p
+        .send_collect(deny(), to("fw-9", 5))
+        .await
+        .expect_err("publish refused");
+    assert_eq!(
+        e.to_string(),
+        "broker refused the publish to oc2/cmd/device/fw-9: not authorized"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "at once");
     common::completes(&p, deny(), to("fw-1", 5)).await;
     p.close().await;
 

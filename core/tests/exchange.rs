@@ -267,6 +267,49 @@ async fn an_absent_device_is_reported_missing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_collect_ends_as_send_then_collect_does() {
+    let broker = Broker::start(&[]);
+    let (_d, runs) = device(&broker.url(), "fw-1").await;
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    // Answered: complete with the device's final response, run once.
+    let s = producer
+        .send_collect(deny(), opts_to(&["fw-1"]))
+        .await
+        .expect("sent");
+    assert!(s.complete && s.missing.is_empty(), "{s:?}");
+    assert_eq!(s.responses.len(), 1);
+    assert_eq!(
+        s.responses[0].message.response().expect("response").status,
+        200
+    );
+    assert_eq!(runs.lock().expect("lock").get(&s.request_id), Some(&1));
+    // No response requested: complete on the acknowledgement.
+    let started = std::time::Instant::now();
+    let none = deny().with_arg("response_requested", "none");
+    let s = producer
+        .send_collect(none, opts_to(&["fw-1"]))
+        .await
+        .expect("sent");
+    assert!(s.complete && s.responses.is_empty(), "{s:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "not at the timeout"
+    );
+    // An absent device: incomplete at the timeout, named missing.
+    let options = SendOptions {
+        timeout: Duration::from_millis(500),
+        ..opts_to(&["fw-1", "fw-9"])
+    };
+    let s = producer.send_collect(deny(), options).await.expect("sent");
+    assert!(!s.complete);
+    assert_eq!(s.missing, ["fw-9"]);
+    assert_eq!(s.responses.len(), 1);
+    assert_eq!(producer.open_exchanges(), 0, "every exchange closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_exchange_is_read_by_several_owners_and_a_cancel_ends_a_wait_at_once() {
     let broker = Broker::start(&[]);
     let _d = device(&broker.url(), "fw-1").await;

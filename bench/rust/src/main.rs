@@ -315,8 +315,20 @@ fn send_options(to: &[String]) -> SendOptions {
     }
 }
 
+/// Whether exchanges are made with `send` and then `collect` (the
+/// environment variable `OC2_BENCH_SEND=separate`) rather than
+/// `send_collect`, which waits once.
+fn separate_send() -> bool {
+    static SEPARATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SEPARATE.get_or_init(|| std::env::var("OC2_BENCH_SEND").is_ok_and(|v| v == "separate"))
+}
+
 async fn one_exchange(p: &Producer, cmd: &Command, opts: &SendOptions) -> Res<()> {
-    let s = p.send(cmd.clone(), opts.clone()).await?.collect().await;
+    let s = if separate_send() {
+        p.send(cmd.clone(), opts.clone()).await?.collect().await
+    } else {
+        p.send_collect(cmd.clone(), opts.clone()).await?
+    };
     if !s.complete
         || s.responses
             .iter()

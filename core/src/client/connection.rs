@@ -26,7 +26,7 @@ use super::config::{BrokerUrl, ClientConfig, MqttVersion, parse_broker};
 use super::events::{ConnectionEvent, ConnectionEvents, EventHub};
 use super::lock;
 use super::outbox::{
-    After, Engine, Io, Live, Outbox, Outgoing, PacketSpec, acknowledged, write_some,
+    After, Done, Engine, Io, Live, Outbox, Outgoing, PacketSpec, acknowledged, write_some,
 };
 use super::stats::Counters;
 use super::transport::{Transport, io_reason};
@@ -295,18 +295,20 @@ impl Connection {
         })
     }
 
+    /// Submits one call's publishes of `payload`, one per topic with whoever
+    /// waits for its acknowledgement, together: on an idle link they leave
+    /// in one write.
     fn submit(
         &self,
-        topic: &str,
+        publishes: impl IntoIterator<Item = (String, Option<Done>)>,
         payload: &Arc<[u8]>,
         props: &Arc<PublishProperties>,
-        done: Option<oneshot::Sender<Result<()>>>,
     ) -> Result<()> {
         if self.shared.inlet.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed("the connection was closed".to_owned()));
         }
-        let o = Outgoing {
-            topic: topic.to_owned(),
+        let outgoing = publishes.into_iter().map(|(topic, done)| Outgoing {
+            topic,
             payload: Arc::clone(payload),
             props: Arc::clone(props),
             done,
@@ -314,13 +316,13 @@ impl Connection {
             first_strike: None,
             sent: false,
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
-        };
+        });
+        let mut after = After::default();
         let mut outbox = lock(&self.shared.outbox);
         if outbox.closed {
             return Err(Error::Closed("the connection was closed".to_owned()));
         }
-        let mut after = After::default();
-        let wake = outbox.submit(o, &mut after);
+        let wake = outbox.submit(outgoing, &mut after);
         drop(outbox);
         if wake {
             self.shared.wake.notify_one();
@@ -339,17 +341,17 @@ impl Connection {
         props: &PublishProperties,
     ) -> Result<()> {
         let (payload, props) = (Arc::from(payload), Arc::new(props.clone()));
-        for topic in topics {
-            self.submit(topic, &payload, &props, None)?;
-        }
-        Ok(())
+        let publishes = topics.iter().map(|topic| (topic.clone(), None));
+        self.submit(publishes, &payload, &props)
     }
 
     /// Publishes one payload on each topic without waiting, as
     /// [`Connection::publish_detached`], and calls `acked` once the broker
     /// acknowledged every one (`Ok`), or refused one or the connection
-    /// closed first (`Err`). `acked` runs on the runtime and holds nothing
-    /// of the connection.
+    /// closed first (`Err`). `acked` runs on the connection's task, outside
+    /// its lock, so it must not block: it wakes whom it likes (a caller
+    /// waiting for more than the acknowledgement is not woken by it), and
+    /// holds nothing of the connection.
     pub(crate) fn publish_then(
         &self,
         topics: &[String],
@@ -357,15 +359,29 @@ impl Connection {
         props: &PublishProperties,
         acked: impl FnOnce(Result<()>) + Send + 'static,
     ) -> Result<()> {
-        let waits = self.submit_acked(topics, payload, props)?;
-        // Called from a binding's thread too (a C or JavaScript reply): on
-        // the runtime of the caller if it has one, else on the shared one.
-        let waiting = async move { acked(all_acked(waits).await) };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn(waiting)),
-            Err(_) => drop(super::runtime().spawn(waiting)),
+        if topics.is_empty() {
+            acked(Ok(()));
+            return Ok(());
         }
-        Ok(())
+        // Called on the connection's task once per topic: the last
+        // acknowledgement, or the first failure, makes the call.
+        let waiting = Arc::new(Mutex::new((topics.len(), Some(acked))));
+        let (payload, props) = (Arc::from(payload), Arc::new(props.clone()));
+        let publishes = topics.iter().map(|topic| {
+            let waiting = Arc::clone(&waiting);
+            let done = move |outcome: Result<()>| {
+                let mut w = lock(&waiting);
+                w.0 -= 1;
+                if outcome.is_err() || w.0 == 0 {
+                    if let Some(acked) = w.1.take() {
+                        drop(w);
+                        acked(outcome);
+                    }
+                }
+            };
+            (topic.clone(), Some(Done::Call(Box::new(done))))
+        });
+        self.submit(publishes, &payload, &props)
     }
 
     /// Publishes one payload on each topic and waits until the broker
@@ -389,13 +405,15 @@ impl Connection {
         props: &PublishProperties,
     ) -> Result<Vec<oneshot::Receiver<Result<()>>>> {
         let (payload, props) = (Arc::from(payload), Arc::new(props.clone()));
-        topics
+        let (publishes, waits): (Vec<_>, Vec<_>) = topics
             .iter()
             .map(|topic| {
                 let (tx, rx) = oneshot::channel();
-                self.submit(topic, &payload, &props, Some(tx)).map(|()| rx)
+                ((topic.clone(), Some(Done::Wait(tx))), rx)
             })
-            .collect()
+            .unzip();
+        self.submit(publishes, &payload, &props)?;
+        Ok(waits)
     }
 
     /// Installs what the role does with each inbound message. It runs on

@@ -31,13 +31,23 @@ pub(super) type Engine = mqtt::Connection<mqtt::role::Client>;
 /// Publishes kept while the broker is away; more are refused, not buffered.
 pub(super) const MAX_QUEUED: usize = 100_000;
 
+/// Who is told the outcome of a publish.
+pub(super) enum Done {
+    /// A caller awaiting it.
+    Wait(oneshot::Sender<Result<()>>),
+    /// A call, made on the connection's task without its lock: it must not
+    /// block. It wakes nobody unless it wants to (a caller that waits for
+    /// more than the acknowledgement is woken once, by the last event).
+    Call(Box<dyn FnOnce(Result<()>) + Send>),
+}
+
 /// A publish on its way: queued, or sent and not yet acknowledged.
 pub(super) struct Outgoing {
     pub(super) topic: String,
     pub(super) payload: Arc<[u8]>,
     pub(super) props: Arc<PublishProperties>,
     /// Who waits for the broker's acknowledgement, if anyone.
-    pub(super) done: Option<oneshot::Sender<Result<()>>>,
+    pub(super) done: Option<Done>,
     /// Times the connection was lost while this was the oldest publish in flight.
     pub(super) strikes: u8,
     /// When that happened first.
@@ -73,13 +83,15 @@ impl Outgoing {
                 }
             }
         }
-        if let Some(done) = self.done {
-            let _ = done.send(outcome);
+        match self.done {
+            Some(Done::Wait(tx)) => drop(tx.send(outcome)),
+            Some(Done::Call(call)) => call(outcome),
+            None => {}
         }
     }
 
     pub(super) fn abandoned(&self) -> bool {
-        !self.sent && self.done.as_ref().is_some_and(oneshot::Sender::is_closed)
+        !self.sent && matches!(&self.done, Some(Done::Wait(tx)) if tx.is_closed())
     }
 }
 
@@ -254,19 +266,31 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    /// Takes a caller's publish, sends it at once when a link is up and
-    /// writes it when the socket is idle; `true` when the connection's task
-    /// must be woken to write what is left.
-    pub(super) fn submit(&mut self, o: Outgoing, after: &mut After) -> bool {
-        if self.queue.len() >= MAX_QUEUED {
-            let e = Error::Publish(format!(
-                "cannot publish to {}: {MAX_QUEUED} publishes already wait for the broker",
-                o.topic
-            ));
-            after.finish_as(o, Err(e), true);
+    /// Takes a caller's publishes (one call's: its topics), sends them at
+    /// once when a link is up and writes them, in one write, when the socket
+    /// is idle; `true` when the connection's task must be woken to write
+    /// what is left.
+    pub(super) fn submit(
+        &mut self,
+        publishes: impl IntoIterator<Item = Outgoing>,
+        after: &mut After,
+    ) -> bool {
+        let mut taken = false;
+        for o in publishes {
+            if self.queue.len() >= MAX_QUEUED {
+                let e = Error::Publish(format!(
+                    "cannot publish to {}: {MAX_QUEUED} publishes already wait for the broker",
+                    o.topic
+                ));
+                after.finish_as(o, Err(e), true);
+                continue;
+            }
+            self.queue.push_back(o);
+            taken = true;
+        }
+        if !taken {
             return false;
         }
-        self.queue.push_back(o);
         // Offline, the task sends the queue once it has a link again.
         let Some(live) = &self.live else {
             return false;
