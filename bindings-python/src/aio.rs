@@ -331,8 +331,11 @@ where
     let target = py_fut.clone().unbind();
     let on_done = Bound::new(py, CancelOnDone(std::sync::OnceLock::new()))?;
     let hook = on_done.clone().into_any().unbind();
+    // Boxed here, not in the task: the task then holds a pointer, and the
+    // future (often kilobytes) is allocated and moved once, not twice.
+    let fut = CatchUnwind(Box::pin(fut));
     let task = oc2mqtt::client::runtime().spawn(async move {
-        let outcome = CatchUnwind(Box::pin(fut)).await;
+        let outcome = fut.await;
         let finish: Finish = Box::new(move |py, wanted| match outcome {
             Ok(Ok(v)) if !wanted => {
                 unclaimed(v);
