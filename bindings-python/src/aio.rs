@@ -10,6 +10,12 @@
 //! already scheduled. (pyo3-async-runtimes, used before, took a blocking-pool
 //! thread and the GIL for each future: about 115 µs per await, measured.)
 //!
+//! The Rust future's first poll runs on the loop's thread, with the GIL
+//! released: one that is ready at once resolves its asyncio future there and
+//! then (no runtime thread, no wake-up), and one that waits (for the broker)
+//! is spawned on the runtime by its own waker when it can go on, so no
+//! runtime thread is woken just to start it.
+//!
 //! Cancelling the asyncio future drops the Rust future. A panic in the Rust
 //! future becomes a `RuntimeError` on the awaiting side, never a hang.
 
@@ -259,10 +265,9 @@ fn resolve(
     Ok(())
 }
 
-/// Aborts the Rust future when its asyncio future is cancelled (set once
-/// the future is spawned, before the loop can run this).
+/// Drops the Rust future when its asyncio future is cancelled.
 #[pyclass(frozen)]
-struct CancelOnDone(std::sync::OnceLock<tokio::task::AbortHandle>);
+struct CancelOnDone(Arc<Running>);
 
 #[pymethods]
 impl CancelOnDone {
@@ -270,11 +275,80 @@ impl CancelOnDone {
         if fut
             .call_method0(intern!(fut.py(), "cancelled"))?
             .is_truthy()?
-            && let Some(task) = self.0.get()
         {
-            task.abort();
+            self.0.cancel();
         }
         Ok(())
+    }
+}
+
+/// A task for the runtime: the Rust future and what hands its result to the loop.
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Where a Rust future is after its first poll, made on the loop's thread
+/// (so a future that is ready at once, or only needs the broker, costs no
+/// runtime thread a wake-up to start it): waiting for its waker, which
+/// spawns it on the runtime, or spawned.
+struct Running(Mutex<Stage>);
+
+enum Stage {
+    /// In its first poll; `woken` when its waker fired meanwhile.
+    Polling {
+        woken: bool,
+    },
+    /// Waiting for its waker, on no thread.
+    Parked(Task),
+    Spawned(tokio::task::AbortHandle),
+    Over,
+}
+
+impl Running {
+    fn stage(&self) -> MutexGuard<'_, Stage> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// After a first poll that returned `Pending`: park `task` until its
+    /// waker fires, or spawn it if it fired already.
+    fn park(&self, task: Task) {
+        let mut stage = self.stage();
+        *stage = match *stage {
+            Stage::Polling { woken: true } => {
+                Stage::Spawned(oc2mqtt::client::runtime().spawn(task).abort_handle())
+            }
+            _ => Stage::Parked(task),
+        };
+    }
+
+    fn cancel(&self) {
+        let mut stage = self.stage();
+        match std::mem::replace(&mut *stage, Stage::Over) {
+            Stage::Spawned(task) => task.abort(),
+            // Dropped on the runtime, not on the loop's thread (with the
+            // GIL): closing a core exchange takes a lock a network thread
+            // may hold while it waits for the GIL.
+            Stage::Parked(task) => {
+                drop(oc2mqtt::client::runtime().spawn(async move { drop(task) }))
+            }
+            Stage::Polling { .. } | Stage::Over => {}
+        }
+    }
+}
+
+impl std::task::Wake for Running {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut stage = self.stage();
+        match std::mem::replace(&mut *stage, Stage::Over) {
+            Stage::Polling { .. } => *stage = Stage::Polling { woken: true },
+            // From then on the runtime polls it, with its own waker.
+            Stage::Parked(task) => {
+                *stage = Stage::Spawned(oc2mqtt::client::runtime().spawn(task).abort_handle());
+            }
+            other => *stage = other,
+        }
     }
 }
 
@@ -328,28 +402,63 @@ where
     let event_loop = running_loop(py)?;
     let waker = LoopWaker::of(py, &event_loop)?;
     let py_fut = event_loop.call_method0(intern!(py, "create_future"))?;
+    // The first poll here, without the GIL (the core's locks are taken) and
+    // in the runtime's context (its timers).
+    let running = Arc::new(Running(Mutex::new(Stage::Polling { woken: false })));
+    let first_waker = std::task::Waker::from(Arc::clone(&running));
+    let fut = CatchUnwind(Box::pin(fut));
+    let first = py.detach(move || {
+        let _rt = oc2mqtt::client::runtime().enter();
+        let mut fut = fut;
+        match Pin::new(&mut fut).poll(&mut Context::from_waker(&first_waker)) {
+            Poll::Ready(outcome) => Ok(outcome),
+            Poll::Pending => Err(fut),
+        }
+    });
+    let fut = match first {
+        Ok(outcome) => {
+            match finished(py, outcome) {
+                Ok(v) => py_fut.call_method1(intern!(py, "set_result"), (v,))?,
+                Err(e) => py_fut.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?,
+            };
+            return Ok(py_fut);
+        }
+        Err(fut) => fut,
+    };
     let target = py_fut.clone().unbind();
-    let on_done = Bound::new(py, CancelOnDone(std::sync::OnceLock::new()))?;
+    let on_done = Bound::new(py, CancelOnDone(Arc::clone(&running)))?;
     let hook = on_done.clone().into_any().unbind();
-    let task = oc2mqtt::client::runtime().spawn(async move {
-        let outcome = CatchUnwind(Box::pin(fut)).await;
+    running.park(Box::pin(async move {
+        let outcome = fut.await;
         let finish: Finish = Box::new(move |py, wanted| match outcome {
             Ok(Ok(v)) if !wanted => {
                 unclaimed(v);
                 None
             }
             _ if !wanted => None,
-            Ok(result) => Some(result.and_then(|v| v.into_py_any(py))),
-            Err(panic) => Some(Err(PyRuntimeError::new_err(format!(
-                "oc2mqtt: internal error (a Rust panic): {}",
-                oc2mqtt::client::panic_text(&*panic)
-            )))),
+            outcome => Some(finished(py, outcome)),
         });
         waker.complete((target, hook, finish));
-    });
-    let _ = on_done.get().0.set(task.abort_handle());
+    }));
     py_fut.call_method1(intern!(py, "add_done_callback"), (on_done,))?;
     Ok(py_fut)
+}
+
+/// The Python value (or exception) of a finished Rust future.
+fn finished<T>(
+    py: Python<'_>,
+    outcome: Result<PyResult<T>, Box<dyn Any + Send>>,
+) -> PyResult<Py<PyAny>>
+where
+    T: for<'py> IntoPyObject<'py>,
+{
+    match outcome {
+        Ok(result) => result.and_then(|v| v.into_py_any(py)),
+        Err(panic) => Err(PyRuntimeError::new_err(format!(
+            "oc2mqtt: internal error (a Rust panic): {}",
+            oc2mqtt::client::panic_text(&*panic)
+        ))),
+    }
 }
 
 /// An awaitable already resolved to `value` (for `__aenter__` of a connected object).

@@ -228,8 +228,10 @@ fn call_handler(handler: &Py<PyAny>, msg: &Message) -> Result<Option<Response>, 
 /// `serve()`'s hold: the GIL, taken once for every command ready when a
 /// thread gets it (the handlers' own `attach` is then free). At interpreter
 /// shutdown `run` is not called here: the core calls it without the GIL, and
-/// each handler call answers that Python is shutting down.
+/// each handler call answers that Python is shutting down. The thread keeps
+/// one Python thread state for its life: a hold does not make one.
 fn hold_gil(run: &mut dyn FnMut()) {
+    crate::shutdown::keep_thread_state();
     let _ = crate::shutdown::attach(|_py| run());
 }
 

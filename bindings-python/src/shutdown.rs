@@ -31,6 +31,63 @@ pub(crate) fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> 
     out
 }
 
+/// A Python thread state this thread keeps between GIL holds, made by
+/// [`keep_thread_state`] and deleted when the thread ends.
+struct KeptState {
+    gstate: pyo3::ffi::PyGILState_STATE,
+    tstate: *mut pyo3::ffi::PyThreadState,
+}
+
+impl Drop for KeptState {
+    fn drop(&mut self) {
+        // The thread ends: delete its state, unless Python is exiting (it
+        // deletes every thread state itself then, and this thread must not
+        // wait for a GIL it would never get).
+        INSIDE.fetch_add(1, Ordering::SeqCst);
+        if !CLOSED.load(Ordering::SeqCst) {
+            // SAFETY: the state was made on this thread by `PyGILState_Ensure`
+            // and detached by `PyEval_SaveThread`; this thread holds no GIL
+            // (pyo3's guards are gone when thread-locals are destroyed).
+            unsafe {
+                pyo3::ffi::PyEval_RestoreThread(self.tstate);
+                pyo3::ffi::PyGILState_Release(self.gstate);
+            }
+        }
+        INSIDE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static KEPT: std::cell::RefCell<Option<KeptState>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Gives this thread (one Python did not start) a Python thread state kept
+/// until the thread ends, detached meanwhile: every later GIL hold on it
+/// (`Python::attach`, which is `PyGILState_Ensure`) takes the GIL with that
+/// state instead of making a thread state, mapping a frame stack, and
+/// deleting both when it lets go. For the threads that take the GIL over
+/// and over (`serve()`'s handler threads). Call it without the GIL.
+pub(crate) fn keep_thread_state() {
+    let _ = KEPT.try_with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if kept.is_some() {
+            return;
+        }
+        INSIDE.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: always safe to call.
+        if !CLOSED.load(Ordering::SeqCst) && unsafe { pyo3::ffi::Py_IsInitialized() } != 0 {
+            // SAFETY: Python is initialized and not exiting (checked just
+            // above, through the gate), and this thread holds no GIL.
+            *kept = Some(unsafe {
+                let gstate = pyo3::ffi::PyGILState_Ensure();
+                let tstate = pyo3::ffi::PyEval_SaveThread();
+                KeptState { gstate, tstate }
+            });
+        }
+        INSIDE.fetch_sub(1, Ordering::SeqCst);
+    });
+}
+
 /// The Python exception for a core error, made on a runtime thread.
 pub(crate) fn error(e: &oc2mqtt::Error) -> PyErr {
     attach(|py| crate::errors::to_py(py, e)).unwrap_or_else(|| {

@@ -75,3 +75,30 @@ def test_quick_handlers_answer_every_command_once(broker: Any, serve: Callable[.
     summaries = send_all(broker.url, "gq-p", "gq-fw", 64, 15)
     assert all(s.complete and [r.status for r in s.responses] == [200] for s in summaries)
     assert sorted(seen) == sorted(s.request_id for s in summaries)
+
+
+def test_a_handler_thread_keeps_its_thread_local_state_between_commands(
+    broker: Any, serve: Callable[..., Serving]
+) -> None:
+    # A handler thread keeps one Python thread state for its life, so what a
+    # handler keeps in a threading.local (a connection, a cache) is still
+    # there for the next command on that thread. With a thread state made for
+    # each GIL hold, every command would find the local empty.
+    local = threading.local()
+    seen: list[tuple[int, int]] = []
+
+    def handler(cmd: dict[str, Any]) -> None:
+        local.count = getattr(local, "count", 0) + 1
+        seen.append((threading.get_ident(), local.count))
+
+    serve(oc2mqtt.Consumer(broker.url, "tls-fw"), handler)
+    with oc2mqtt.Producer(broker.url, "tls-p") as p:
+        for _ in range(20):
+            assert p.send(DENY, to=["tls-fw"], timeout=5).collect().responses[0].status == 200
+    per_thread: dict[int, list[int]] = {}
+    for ident, count in seen:
+        per_thread.setdefault(ident, []).append(count)
+    # One command after another: each thread's counts go 1, 2, 3, ...
+    for counts in per_thread.values():
+        assert counts == list(range(1, len(counts) + 1))
+    assert max(len(c) for c in per_thread.values()) > 1
