@@ -40,6 +40,7 @@ fn response(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Result<Respon
 
 /// What the JavaScript handler settled with, converted on the JavaScript
 /// thread: the layer in index.js resolves `{ response }` or `{ error }`.
+#[derive(Clone)]
 enum HandlerOutcome {
     /// The handler returned this response (`None`: nothing, a plain 200).
     Response(Option<Response>),
@@ -310,17 +311,15 @@ fn instance_unknown<'a>(i: &ClassInstance<'a, Incoming>) -> Unknown<'a> {
 /// no JavaScript reference travels to another thread.
 async fn call_handler(tsfn: &HandlerFn, incoming: Arc<core::Incoming>) -> HandlerOutcome {
     let (tx, rx) = oneshot::channel::<HandlerOutcome>();
+    let here = Arc::clone(&incoming);
     let status = tsfn.call_with_return_value(
         incoming,
         ThreadsafeFunctionCallMode::NonBlocking,
         move |ret, env| {
-            let settle = |tx: oneshot::Sender<HandlerOutcome>, o| {
-                let _ = tx.send(o);
-            };
             let raw = match ret {
                 Ok(raw) => raw,
                 Err(e) => {
-                    settle(tx, HandlerOutcome::Failed(e.reason.clone()));
+                    let _ = tx.send(HandlerOutcome::Failed(e.reason.clone()));
                     return Ok(());
                 }
             };
@@ -332,7 +331,7 @@ async fn call_handler(tsfn: &HandlerFn, incoming: Arc<core::Incoming>) -> Handle
                 // SAFETY: as above.
                 let outcome = unsafe { HandlerOutcome::from_napi_value(env.raw(), raw.into_raw()) }
                     .unwrap_or_else(|e| HandlerOutcome::Failed(e.reason.clone()));
-                settle(tx, outcome);
+                answer_here(&here, tx, outcome);
                 return Ok(());
             }
             // SAFETY: the handler's return value, on the JavaScript thread.
@@ -341,18 +340,15 @@ async fn call_handler(tsfn: &HandlerFn, incoming: Arc<core::Incoming>) -> Handle
             } {
                 Ok(p) => p,
                 Err(e) => {
-                    settle(
-                        tx,
-                        HandlerOutcome::Failed(format!(
-                            "the handler wrapper did not return a Promise: {}",
-                            e.reason
-                        )),
-                    );
+                    let _ = tx.send(HandlerOutcome::Failed(format!(
+                        "the handler wrapper did not return a Promise: {}",
+                        e.reason
+                    )));
                     return Ok(());
                 }
             };
             promise.then(move |ctx| {
-                settle(tx, ctx.value);
+                answer_here(&here, tx, ctx.value);
                 Ok(())
             })?;
             Ok(())
@@ -363,6 +359,39 @@ async fn call_handler(tsfn: &HandlerFn, incoming: Arc<core::Incoming>) -> Handle
     }
     rx.await
         .unwrap_or_else(|_| HandlerOutcome::Failed("the handler's Promise was dropped".to_owned()))
+}
+
+/// How late the serve loop may learn of an outcome answered on the
+/// JavaScript thread, should nothing wake the runtime's thread before.
+const LOOP_TOLD_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// On the JavaScript thread, with a handler's outcome: answers the command
+/// from here (the response written by this thread when the connection is
+/// idle) and tells the serve loop without waking the runtime's thread (the
+/// response's PUBACK does, [`runtime::defer`]). The loop is told first:
+/// should it run before this answer, it answers, with the same outcome,
+/// and this one sends nothing (`answer_once`); past the handler's timeout
+/// the loop's `500` went first, and this one sends nothing either.
+fn answer_here(
+    incoming: &Arc<core::Incoming>,
+    tx: oneshot::Sender<HandlerOutcome>,
+    outcome: HandlerOutcome,
+) {
+    let told = outcome.clone();
+    runtime::defer(
+        Box::new(move || {
+            let _ = tx.send(told);
+        }),
+        std::time::Instant::now() + LOOP_TOLD_WITHIN,
+    );
+    let outcome = match outcome {
+        HandlerOutcome::Response(r) => Ok(r),
+        HandlerOutcome::Failed(text) => Err(text),
+    };
+    let _rt = runtime::handle().enter();
+    if let Err(e) = incoming.answer_once(outcome) {
+        tracing::warn!(error = %e, "cannot answer a command");
+    }
 }
 
 /// A command being handled: the whole message, and the means to send an
