@@ -251,7 +251,7 @@ pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// [`promise`] without the spawn: the Promise, and the task that settles
 /// it, for the caller to run on the runtime as it sees fit (with other work,
-/// or through [`defer`]). Dropped without being run, it rejects the Promise.
+/// or through [`defer`]); the Promise stays pending until it is run.
 pub(crate) fn promise_task<'e, T, F, C>(
     env: &'e Env,
     fut: F,
