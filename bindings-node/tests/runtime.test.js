@@ -59,4 +59,3 @@ test('every connection of a process is served by one runtime thread', { skip: pr
   // The core's own multi-threaded runtime is not started as well.
   assert.equal(names().filter((n) => n === 'oc2mqtt').length, 0)
 })
-
