@@ -7,6 +7,7 @@
 //! core before a command gets here.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use napi::bindgen_prelude::{
     ClassInstance, Env, FnArgs, FromNapiValue, Function, JavaScriptClassExt, JsValue, Object,
@@ -40,6 +41,7 @@ fn response(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Result<Respon
 
 /// What the JavaScript handler settled with, converted on the JavaScript
 /// thread: the layer in index.js resolves `{ response }` or `{ error }`.
+#[derive(Clone)]
 enum HandlerOutcome {
     /// The handler returned this response (`None`: nothing, a plain 200).
     Response(Option<Response>),
@@ -241,6 +243,7 @@ impl Consumer {
                 )))
             })?;
         let tsfn = Arc::new(tsfn);
+        let running = Arc::new(AtomicUsize::new(0));
         // Core's serve loop: the concurrency limit, the outcome rule (None →
         // 200, failure → 500), the handler timeout and the 503 of a stall.
         promise(
@@ -249,8 +252,9 @@ impl Consumer {
                 consumer
                     .serve_async(move |incoming| {
                         let tsfn = Arc::clone(&tsfn);
+                        let running = Arc::clone(&running);
                         async move {
-                            match call_handler(&tsfn, incoming).await {
+                            match call_handler(&tsfn, incoming, running).await {
                                 HandlerOutcome::Response(r) => Ok(r),
                                 HandlerOutcome::Failed(text) => Err(text),
                             }
@@ -308,19 +312,23 @@ fn instance_unknown<'a>(i: &ClassInstance<'a, Incoming>) -> Unknown<'a> {
 /// `{ error }`, or a Promise that always fulfils with one of them (when the
 /// handler returned a Promise); it is converted on the JavaScript thread, so
 /// no JavaScript reference travels to another thread.
-async fn call_handler(tsfn: &HandlerFn, incoming: Arc<core::Incoming>) -> HandlerOutcome {
+async fn call_handler(
+    tsfn: &HandlerFn,
+    incoming: Arc<core::Incoming>,
+    running: Arc<AtomicUsize>,
+) -> HandlerOutcome {
     let (tx, rx) = oneshot::channel::<HandlerOutcome>();
+    let here = Arc::clone(&incoming);
+    running.fetch_add(1, Ordering::SeqCst);
+    let running = Running(running);
     let status = tsfn.call_with_return_value(
         incoming,
         ThreadsafeFunctionCallMode::NonBlocking,
         move |ret, env| {
-            let settle = |tx: oneshot::Sender<HandlerOutcome>, o| {
-                let _ = tx.send(o);
-            };
             let raw = match ret {
                 Ok(raw) => raw,
                 Err(e) => {
-                    settle(tx, HandlerOutcome::Failed(e.reason.clone()));
+                    let _ = tx.send(HandlerOutcome::Failed(e.reason.clone()));
                     return Ok(());
                 }
             };
@@ -332,7 +340,7 @@ async fn call_handler(tsfn: &HandlerFn, incoming: Arc<core::Incoming>) -> Handle
                 // SAFETY: as above.
                 let outcome = unsafe { HandlerOutcome::from_napi_value(env.raw(), raw.into_raw()) }
                     .unwrap_or_else(|e| HandlerOutcome::Failed(e.reason.clone()));
-                settle(tx, outcome);
+                answer_here(&here, tx, outcome, &running);
                 return Ok(());
             }
             // SAFETY: the handler's return value, on the JavaScript thread.
@@ -341,18 +349,15 @@ async fn call_handler(tsfn: &HandlerFn, incoming: Arc<core::Incoming>) -> Handle
             } {
                 Ok(p) => p,
                 Err(e) => {
-                    settle(
-                        tx,
-                        HandlerOutcome::Failed(format!(
-                            "the handler wrapper did not return a Promise: {}",
-                            e.reason
-                        )),
-                    );
+                    let _ = tx.send(HandlerOutcome::Failed(format!(
+                        "the handler wrapper did not return a Promise: {}",
+                        e.reason
+                    )));
                     return Ok(());
                 }
             };
             promise.then(move |ctx| {
-                settle(tx, ctx.value);
+                answer_here(&here, tx, ctx.value, &running);
                 Ok(())
             })?;
             Ok(())
@@ -363,6 +368,57 @@ async fn call_handler(tsfn: &HandlerFn, incoming: Arc<core::Incoming>) -> Handle
     }
     rx.await
         .unwrap_or_else(|_| HandlerOutcome::Failed("the handler's Promise was dropped".to_owned()))
+}
+
+/// Handlers of one `serve()` whose outcome is not answered yet.
+struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How late the serve loop may learn of an outcome answered on the
+/// JavaScript thread, should nothing wake the runtime's thread before.
+const LOOP_TOLD_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// On the JavaScript thread, with a handler's outcome: answers the command
+/// from here (the response written by this thread when the connection is
+/// idle) and tells the serve loop without waking the runtime's thread (the
+/// response's PUBACK does, [`runtime::defer`]). The loop is told first:
+/// should it run before this answer, it answers, with the same outcome,
+/// and this one sends nothing (`answer_once`); past the handler's timeout
+/// the loop's `500` went first, and this one sends nothing either.
+///
+/// Only for a handler that is the only one running: with more (a burst of
+/// commands), the loop's task answers them together, one write for the
+/// burst, which costs less than a write per answer from this thread.
+fn answer_here(
+    incoming: &Arc<core::Incoming>,
+    tx: oneshot::Sender<HandlerOutcome>,
+    outcome: HandlerOutcome,
+    running: &Running,
+) {
+    if running.0.load(Ordering::SeqCst) > 1 {
+        let _ = tx.send(outcome);
+        return;
+    }
+    let told = outcome.clone();
+    runtime::defer(
+        Box::new(move || {
+            let _ = tx.send(told);
+        }),
+        std::time::Instant::now() + LOOP_TOLD_WITHIN,
+    );
+    let outcome = match outcome {
+        HandlerOutcome::Response(r) => Ok(r),
+        HandlerOutcome::Failed(text) => Err(text),
+    };
+    let _rt = runtime::handle().enter();
+    if let Err(e) = incoming.answer_once(outcome) {
+        tracing::warn!(error = %e, "cannot answer a command");
+    }
 }
 
 /// A command being handled: the whole message, and the means to send an

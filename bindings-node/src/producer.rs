@@ -6,6 +6,7 @@
 //! JavaScript layer) makes pending and later calls reject with an
 //! `AbortError`.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use napi::bindgen_prelude::{Env, JsObjectValue, Object, Unknown};
@@ -13,6 +14,7 @@ use napi_derive::napi;
 
 use oc2mqtt::client::{self as core, SendOptions, SharedExchange};
 use oc2mqtt::message::{Command, Message};
+use oc2mqtt::producer::Dispatched;
 
 use crate::client::{self, config_object};
 use crate::convert::{self, field};
@@ -143,14 +145,44 @@ impl Producer {
         let options = send_options(&env, options)?;
         let producer = self.connected.require().or_throw(&env)?;
         let (shared, settle) = SharedExchange::pending();
-        runtime::handle().spawn(async move {
-            let sent = match outgoing {
-                Outgoing::Command(c) => producer.send(c, options).await,
-                Outgoing::Message(m) => producer.send_message(m, options).await,
-            };
-            settle.settle(sent).await;
-        });
-        Ok(Exchange { shared })
+        if producer.open_exchanges() > 0 {
+            // Other exchanges in flight (pipelined): their traffic wakes the
+            // runtime's thread anyway, and its task encodes and writes a
+            // burst of sends together, which costs less than a write per
+            // send from this thread (bench/node/RESULTS.md, session 13).
+            runtime::handle().spawn(async move {
+                let sent = match outgoing {
+                    Outgoing::Command(c) => producer.send(c, options).await,
+                    Outgoing::Message(m) => producer.send_message(m, options).await,
+                };
+                settle.settle(sent).await;
+            });
+            return Ok(Exchange {
+                shared,
+                start: Start::taken(),
+            });
+        }
+        let by = std::time::Instant::now() + options.timeout;
+        // The PUBLISH goes to the connection from this thread, now (written
+        // at once when the connection is idle, in the order of the sends);
+        // the wait for its PUBACK goes to the runtime without waking it: the
+        // PUBACK does (`Start`).
+        let start = Start::queue(by);
+        let dispatched = {
+            let _rt = runtime::handle().enter();
+            match outgoing {
+                Outgoing::Command(c) => producer.dispatch(c, options),
+                Outgoing::Message(m) => producer.dispatch_message(m, options),
+            }
+        };
+        // Nothing comes back for a send that failed at once: no waiting then.
+        let waiting = dispatched.as_ref().is_ok_and(Dispatched::is_waiting);
+        let work: runtime::Task = match dispatched {
+            Ok(d) => Box::pin(async move { settle.settle(d.acked().await).await }),
+            Err(e) => Box::pin(async move { settle.settle(Err(e)).await }),
+        };
+        start.ready(work, waiting);
+        Ok(Exchange { shared, start })
     }
 
     /// The broker URL connected to (after a failover, the one in use); null
@@ -242,6 +274,90 @@ enum Step<T> {
 pub struct Exchange {
     /// The core's exchange; a `cancel()` makes every read reject.
     shared: SharedExchange,
+    /// The wait for the command's PUBACK, until the runtime takes it.
+    start: Start,
+}
+
+/// The work of a send, handed to the runtime's thread without waking it
+/// ([`runtime::defer`]): the wait for the command's PUBACK, and the
+/// `collect()` made meanwhile (as in `await producer.send(...).collect()`),
+/// joined into one task. The JavaScript thread then wakes the runtime's
+/// thread for neither: the PUBACK does.
+#[derive(Clone)]
+struct Start(Arc<Mutex<Stage>>);
+
+enum Stage {
+    /// Queued for the runtime's thread; the work is not made yet.
+    Queued,
+    /// The work, not taken by the runtime yet.
+    Ready(runtime::Task),
+    /// The runtime came before the work: whoever makes it spawns it.
+    Due,
+    /// On the runtime.
+    Taken,
+}
+
+impl Start {
+    /// Queues the start before the command goes out: the runtime's thread
+    /// may meet the PUBACK, and even the response, before the work is
+    /// made, and must then find it waiting (it would not wake up again).
+    fn queue(by: std::time::Instant) -> Self {
+        let this = Self(Arc::new(Mutex::new(Stage::Queued)));
+        let queued = this.clone();
+        runtime::defer(
+            Box::new(move || {
+                let mut stage = queued.lock();
+                match std::mem::replace(&mut *stage, Stage::Taken) {
+                    Stage::Ready(work) => drop(runtime::handle().spawn(work)),
+                    Stage::Queued => *stage = Stage::Due,
+                    other => *stage = other,
+                }
+            }),
+            by,
+        );
+        this
+    }
+
+    /// A send whose work is on the runtime already.
+    fn taken() -> Self {
+        Self(Arc::new(Mutex::new(Stage::Taken)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stage> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The send's work, now made; `waiting`: for something that wakes the
+    /// runtime's thread (else it is spawned now).
+    fn ready(&self, work: runtime::Task, waiting: bool) {
+        let mut stage = self.lock();
+        match &*stage {
+            Stage::Queued if waiting => *stage = Stage::Ready(work),
+            _ => {
+                *stage = Stage::Taken;
+                drop(runtime::handle().spawn(work));
+            }
+        }
+    }
+
+    /// Runs `then` after the send's work, in its task, if the runtime has
+    /// not taken it yet; gives `then` back otherwise.
+    fn join(&self, then: runtime::Task) -> Option<runtime::Task> {
+        let mut stage = self.lock();
+        match std::mem::replace(&mut *stage, Stage::Taken) {
+            Stage::Ready(work) => {
+                *stage = Stage::Ready(Box::pin(async move {
+                    work.await;
+                    then.await;
+                }));
+                None
+            }
+            other => {
+                *stage = other;
+                Some(then)
+            }
+        }
+    }
 }
 
 #[napi]
@@ -315,7 +431,7 @@ impl Exchange {
     #[napi(ts_return_type = "Promise<Summary>")]
     pub fn collect<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let shared = self.shared.clone();
-        promise(
+        let (p, task) = runtime::promise_task(
             env,
             async move {
                 if shared.sent().await?.is_none() {
@@ -337,7 +453,11 @@ impl Exchange {
                 )),
                 Step::Value(s) => result_to_js(env, &s),
             },
-        )
+        )?;
+        if let Some(task) = self.start.join(task) {
+            runtime::handle().spawn(task);
+        }
+        Ok(p)
     }
 
     /// Ends the exchange now: pending and later `next()`, `collect()` and

@@ -16,7 +16,9 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use futures::FutureExt;
@@ -239,6 +241,27 @@ where
     F: Future<Output = oc2mqtt::Result<T>> + Send + 'static,
     C: FnOnce(&Env, T) -> napi::Result<Raw> + Send + 'static,
 {
+    let (p, task) = promise_task(env, fut, to_js)?;
+    handle().spawn(task);
+    Ok(p)
+}
+
+/// Work for the runtime that settles a Promise when done.
+pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// [`promise`] without the spawn: the Promise, and the task that settles
+/// it, for the caller to run on the runtime as it sees fit (with other work,
+/// or through [`defer`]); the Promise stays pending until it is run.
+pub(crate) fn promise_task<'e, T, F, C>(
+    env: &'e Env,
+    fut: F,
+    to_js: C,
+) -> napi::Result<(Object<'e>, Task)>
+where
+    T: Send + 'static,
+    F: Future<Output = oc2mqtt::Result<T>> + Send + 'static,
+    C: FnOnce(&Env, T) -> napi::Result<Raw> + Send + 'static,
+{
     let settler = settler(env)?;
     let (mut deferred, mut raw_promise) = (ptr::null_mut(), ptr::null_mut());
     // SAFETY: N-API calls on the JavaScript thread.
@@ -263,7 +286,7 @@ where
     }
     PENDING.set(PENDING.get() + 1);
     let deferred = Deferred(deferred);
-    handle().spawn(async move {
+    let task = Box::pin(async move {
         let outcome = AssertUnwindSafe(fut).catch_unwind().await;
         settler.push(
             deferred,
@@ -281,7 +304,76 @@ where
         );
     });
     // SAFETY: the Promise just made in this env.
-    unsafe { Object::from_napi_value(env.raw(), raw_promise) }
+    let p = unsafe { Object::from_napi_value(env.raw(), raw_promise) }?;
+    Ok((p, task))
+}
+
+/// Work handed to the runtime's thread without waking it ([`defer`]).
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Jobs for the runtime's thread, run when it next wakes up or goes idle.
+static INBOX: Mutex<Vec<Job>> = Mutex::new(Vec::new());
+/// Whether [`INBOX`] may hold a job: the thread's park hooks look at this first.
+static QUEUED: AtomicBool = AtomicBool::new(false);
+/// Whether [`handle`] is this binding's runtime, whose park hooks run [`INBOX`].
+static OWN: AtomicBool = AtomicBool::new(false);
+/// When the earliest guard ([`defer`]) wakes the runtime's thread, in ns
+/// since [`epoch`]; 0: none armed.
+static GUARD: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> std::time::Instant {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+fn ns(t: std::time::Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Runs `job` on the runtime's thread the next time that thread wakes up
+/// or is about to sleep, without waking it now, and by `by` at the latest.
+///
+/// For work that follows something the runtime's thread wakes up for
+/// anyway: a PUBLISH just written by the calling thread, whose PUBACK comes
+/// back on the socket. Waking the thread as well (a spawn, a waker fired
+/// from this thread) costs an eventfd write and a wake-up of that thread
+/// per call, for nothing. Should nothing wake it (a broker that stopped
+/// answering), a guard timer does, by `by`: one guard covers every job due
+/// after it, so a steady stream of jobs arms about one per interval.
+pub(crate) fn defer(job: Job, by: std::time::Instant) {
+    if !OWN.load(Ordering::SeqCst) {
+        // The core's runtime has no hooks that run the inbox.
+        drop(handle().spawn(async move { job() }));
+        return;
+    }
+    lock(&INBOX).push(job);
+    QUEUED.store(true, Ordering::SeqCst);
+    // Read after the push: a guard that fired before it is seen as gone.
+    let (now, due) = (ns(std::time::Instant::now()), ns(by));
+    let due = due.max(now.saturating_add(1));
+    let armed = GUARD.load(Ordering::SeqCst);
+    if armed > now && armed <= due {
+        return;
+    }
+    GUARD.store(due, Ordering::SeqCst);
+    handle().spawn(async move {
+        tokio::time::sleep_until(by.into()).await;
+        let _ = GUARD.compare_exchange(due, 0, Ordering::SeqCst, Ordering::SeqCst);
+        run_inbox();
+    });
+}
+
+/// On the runtime's thread: runs every job of [`INBOX`].
+fn run_inbox() {
+    if !QUEUED.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    let jobs = std::mem::take(&mut *lock(&INBOX));
+    for job in jobs {
+        // A job only spawns or completes a channel; should one panic, the
+        // runtime's thread must go on.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+    }
 }
 
 /// The runtime of this binding's network work: a current-thread tokio
@@ -300,6 +392,9 @@ pub(crate) fn handle() -> &'static tokio::runtime::Handle {
     RT.get_or_init(|| {
         let own = tokio::runtime::Builder::new_current_thread()
             .max_blocking_threads(8192)
+            // The jobs handed over without a wake-up (`defer`).
+            .on_thread_park(run_inbox)
+            .on_thread_unpark(run_inbox)
             .thread_name("oc2mqtt-block")
             .enable_all()
             .build()
@@ -310,7 +405,10 @@ pub(crate) fn handle() -> &'static tokio::runtime::Handle {
                     .name("oc2mqtt-io".to_owned())
                     .spawn(move || rt.block_on(std::future::pending::<()>()))
                     .ok()
-                    .map(|_| h)
+                    .map(|_| {
+                        OWN.store(true, Ordering::SeqCst);
+                        h
+                    })
             });
         own.unwrap_or_else(|| oc2mqtt::client::runtime().handle().clone())
     })

@@ -196,6 +196,7 @@ impl Inner {
             inner: Arc::clone(self),
             request,
             taken: std::sync::atomic::AtomicBool::new(false),
+            answered: std::sync::atomic::AtomicBool::new(false),
         };
         if let Err(mpsc::error::TrySendError::Full(incoming)) = self.queue.try_send(incoming) {
             refuse(
@@ -223,6 +224,8 @@ pub struct Incoming {
     request: Request,
     /// Counted in `Inner::busy`: taken by the application, not finished.
     taken: std::sync::atomic::AtomicBool,
+    /// Answered through [`Incoming::answer_once`].
+    answered: std::sync::atomic::AtomicBool,
 }
 
 impl Incoming {
@@ -298,6 +301,21 @@ impl Incoming {
         outcome: std::result::Result<Option<Response>, String>,
     ) -> Result<()> {
         self.respond(outcome_response(outcome))
+    }
+
+    /// [`Incoming::answer`], unless the command was answered this way
+    /// already: of a serve loop and a binding that answers a handler's
+    /// outcome on its own thread (without waking the loop's), the first
+    /// answers and the other sends nothing (`Ok(false)`). Past the handler's
+    /// timeout, the loop's `500` is the first.
+    pub fn answer_once(
+        &self,
+        outcome: std::result::Result<Option<Response>, String>,
+    ) -> Result<bool> {
+        if self.answered.swap(true, Ordering::SeqCst) {
+            return Ok(false);
+        }
+        self.respond(outcome_response(outcome)).map(|()| true)
     }
 
     /// How long a handler may take on this command
@@ -597,7 +615,7 @@ impl Consumer {
                     None => work.await,
                 }
                 .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
-                if let Err(e) = incoming.respond(outcome_response(outcome)) {
+                if let Err(e) = incoming.answer_once(outcome) {
                     tracing::warn!(error = %e, "cannot answer a command");
                 }
                 drop(slot);

@@ -15,7 +15,10 @@
 //! # Ok(()) }
 //! ```
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -419,30 +422,52 @@ impl Producer {
     /// Sends a request message as given, filling in `request_id`, `created`
     /// and `from` when absent. `options.to` is ignored here: use the message's `to`.
     pub async fn send_message(&self, msg: Message, options: SendOptions) -> Result<Exchange> {
-        let (mut exchange, command, wants_reply) = self.open(msg, &options)?;
-        let request_id = exchange.request_id.clone();
-        // The timeout bounds the broker's acknowledgement too: a broker that
-        // stops answering ends the send at the timeout, not when it resumes.
-        let published = tokio::time::timeout_at(
-            exchange.deadline,
-            self.inner
-                .conn
-                .publish_many(&command.topics, &command.payload, &command.props),
-        )
-        .await
-        .unwrap_or_else(|_| Err(unacknowledged(&request_id, options.timeout)));
-        if let Err(e) = published {
-            exchange.closed = true;
-            self.inner.state().correlator.close(&request_id);
-            return Err(e);
+        self.dispatch_message(msg, options)?.acked().await
+    }
+
+    /// [`Producer::send`] in two steps: the command is made, its exchange
+    /// opened and its PUBLISH handed to the connection now, on the caller's
+    /// thread (written at once when the connection is idle); the returned
+    /// [`Dispatched`] waits for the broker's acknowledgement, wherever it is
+    /// polled. For a binding whose caller is not on the runtime: the
+    /// runtime's thread need not be woken to write the command.
+    pub fn dispatch(&self, mut command: Command, options: SendOptions) -> Result<Dispatched> {
+        if let (Some(p), None) = (&options.profile, &command.actuator) {
+            command.actuator = Some(Actuator::profile(p.as_str()));
         }
-        tracing::debug!(request_id, topics = ?command.topics, "command sent");
+        let mut msg = Message::request(command);
+        if !options.to.is_empty() {
+            msg.headers.to = Some(options.to.clone());
+        }
+        self.dispatch_message(msg, options)
+    }
+
+    /// [`Producer::send_message`] in two steps, as [`Producer::dispatch`].
+    pub fn dispatch_message(&self, msg: Message, options: SendOptions) -> Result<Dispatched> {
+        // From here on, dropping the exchange closes it in the correlator.
+        let (mut exchange, command, wants_reply) = self.open(msg, &options)?;
         if !wants_reply {
             // response_requested none: the PUBACK is all there is.
             exchange.closed = true;
             exchange.complete = true;
         }
-        Ok(exchange)
+        let inner = Arc::clone(&self.inner);
+        let mut publish: Pin<Box<dyn Future<Output = Result<()>> + Send>> = Box::pin(async move {
+            inner
+                .conn
+                .publish_many(&command.topics, &command.payload, &command.props)
+                .await
+        });
+        // The first poll hands the publishes to the connection, here and now;
+        // the waits for their acknowledgements are polled again by `acked`.
+        let first = publish
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        Ok(Dispatched {
+            exchange,
+            timeout: options.timeout,
+            publish: PublishState::from(first, publish),
+        })
     }
 
     /// Sends `command` and collects its responses: what
@@ -623,6 +648,76 @@ impl Producer {
     /// current state: connected, offline, reconnecting, closed.
     pub fn events(&self) -> crate::client::ConnectionEvents {
         self.inner.conn.events()
+    }
+}
+
+/// A command handed to the connection by [`Producer::dispatch`], waiting
+/// for the broker's acknowledgement. Dropping it closes its exchange.
+pub struct Dispatched {
+    exchange: Exchange,
+    timeout: Duration,
+    publish: PublishState,
+}
+
+/// Where a dispatched command's publish stands.
+enum PublishState {
+    Ready(Result<()>),
+    Waiting(Pin<Box<dyn Future<Output = Result<()>> + Send>>),
+}
+
+impl PublishState {
+    fn from(
+        first: Poll<Result<()>>,
+        wait: Pin<Box<dyn Future<Output = Result<()>> + Send>>,
+    ) -> Self {
+        match first {
+            Poll::Ready(outcome) => Self::Ready(outcome),
+            Poll::Pending => Self::Waiting(wait),
+        }
+    }
+}
+
+impl std::fmt::Debug for Dispatched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatched")
+            .field("request_id", &self.exchange.request_id)
+            .finish()
+    }
+}
+
+impl Dispatched {
+    /// The command's request id.
+    pub fn request_id(&self) -> &str {
+        &self.exchange.request_id
+    }
+
+    /// Whether the outcome of the publish is still to come (from the
+    /// broker, or from the connection's task); `false` when it is known
+    /// already (a publish refused at once, a closed connection).
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.publish, PublishState::Waiting(_))
+    }
+
+    /// Waits until the broker acknowledged the command (every publish of
+    /// it), at most until the exchange's timeout, and returns the exchange.
+    pub async fn acked(self) -> Result<Exchange> {
+        let Self {
+            exchange,
+            timeout,
+            publish,
+        } = self;
+        // The timeout bounds the broker's acknowledgement too: a broker that
+        // stops answering ends the send at the timeout, not when it resumes.
+        let published = match publish {
+            PublishState::Ready(outcome) => outcome,
+            PublishState::Waiting(wait) => tokio::time::timeout_at(exchange.deadline, wait)
+                .await
+                .unwrap_or_else(|_| Err(unacknowledged(&exchange.request_id, timeout))),
+        };
+        // An error drops the exchange, which closes it in the correlator.
+        published?;
+        tracing::debug!(request_id = exchange.request_id, "command sent");
+        Ok(exchange)
     }
 }
 
