@@ -120,15 +120,8 @@ pub extern "C" fn oc2_producer_send(
     guard(|| {
         let p = try_ref(producer)?;
         p.last_error.clear();
-        let bytes = try_slice(command_json.cast(), len)?;
-        let to = try_cstr_array(to, n_to)?;
         let out = try_out(out)?;
-        let command = parse_command(p, bytes)?;
-        let options = SendOptions {
-            to: to.iter().map(|s| (*s).to_owned()).collect(),
-            timeout: Duration::from_millis(u64::from(timeout_ms)),
-            ..SendOptions::default()
-        };
+        let (command, options) = send_args(p, command_json, len, to, n_to, timeout_ms)?;
         write(out, start(p, p.producer.send(command, options))?);
         Ok(())
     })
@@ -157,15 +150,8 @@ pub extern "C" fn oc2_producer_send_wait(
     guard(|| {
         let p = try_ref(producer)?;
         p.last_error.clear();
-        let bytes = try_slice(command_json.cast(), len)?;
-        let to = try_cstr_array(to, n_to)?;
         let out = try_out(out)?;
-        let command = parse_command(p, bytes)?;
-        let options = SendOptions {
-            to: to.iter().map(|s| (*s).to_owned()).collect(),
-            timeout: Duration::from_millis(u64::from(timeout_ms)),
-            ..SendOptions::default()
-        };
+        let (command, options) = send_args(p, command_json, len, to, n_to, timeout_ms)?;
         let summary =
             block(p.producer.send_collect(command, options)).map_err(|e| p.last_error.fail(&e))?;
         write(
@@ -178,6 +164,26 @@ pub extern "C" fn oc2_producer_send_wait(
         );
         Ok(())
     })
+}
+
+/// `oc2_producer_send`'s and `oc2_producer_send_wait`'s arguments, read.
+fn send_args(
+    p: &oc2_producer,
+    command_json: *const c_char,
+    len: usize,
+    to: *const *const c_char,
+    n_to: usize,
+    timeout_ms: u32,
+) -> Result<(oc2::Command, SendOptions), oc2_result> {
+    let bytes = try_slice(command_json.cast(), len)?;
+    let to = try_cstr_array(to, n_to)?;
+    let command = parse_command(p, bytes)?;
+    let options = SendOptions {
+        to: to.iter().map(|s| (*s).to_owned()).collect(),
+        timeout: Duration::from_millis(u64::from(timeout_ms)),
+        ..SendOptions::default()
+    };
+    Ok((command, options))
 }
 
 fn parse_command(p: &oc2_producer, bytes: &[u8]) -> Result<oc2::Command, oc2_result> {
