@@ -161,6 +161,19 @@ impl Acked {
     }
 }
 
+/// The request message of `command` sent with `options`: the profile's
+/// actuator when the command names none, and `to`.
+fn request(mut command: Command, options: &SendOptions) -> Message {
+    if let (Some(p), None) = (&options.profile, &command.actuator) {
+        command.actuator = Some(Actuator::profile(p.as_str()));
+    }
+    let mut msg = Message::request(command);
+    if !options.to.is_empty() {
+        msg.headers.to = Some(options.to.clone());
+    }
+    msg
+}
+
 /// The error of a command the broker did not acknowledge in time.
 fn unacknowledged(request_id: &str, timeout: Duration) -> Error {
     Error::Timeout(format!(
@@ -408,14 +421,8 @@ impl Producer {
     }
 
     /// Sends `command` as a new request (fresh request id, `created` now).
-    pub async fn send(&self, mut command: Command, options: SendOptions) -> Result<Exchange> {
-        if let (Some(p), None) = (&options.profile, &command.actuator) {
-            command.actuator = Some(Actuator::profile(p.as_str()));
-        }
-        let mut msg = Message::request(command);
-        if !options.to.is_empty() {
-            msg.headers.to = Some(options.to.clone());
-        }
+    pub async fn send(&self, command: Command, options: SendOptions) -> Result<Exchange> {
+        let msg = request(command, &options);
         self.send_message(msg, options).await
     }
 
@@ -431,26 +438,15 @@ impl Producer {
     /// [`Dispatched`] waits for the broker's acknowledgement, wherever it is
     /// polled. For a binding whose caller is not on the runtime: the
     /// runtime's thread need not be woken to write the command.
-    pub fn dispatch(&self, mut command: Command, options: SendOptions) -> Result<Dispatched> {
-        if let (Some(p), None) = (&options.profile, &command.actuator) {
-            command.actuator = Some(Actuator::profile(p.as_str()));
-        }
-        let mut msg = Message::request(command);
-        if !options.to.is_empty() {
-            msg.headers.to = Some(options.to.clone());
-        }
+    pub fn dispatch(&self, command: Command, options: SendOptions) -> Result<Dispatched> {
+        let msg = request(command, &options);
         self.dispatch_message(msg, options)
     }
 
     /// [`Producer::send_message`] in two steps, as [`Producer::dispatch`].
     pub fn dispatch_message(&self, msg: Message, options: SendOptions) -> Result<Dispatched> {
         // From here on, dropping the exchange closes it in the correlator.
-        let (mut exchange, command, wants_reply) = self.open(msg, &options)?;
-        if !wants_reply {
-            // response_requested none: the PUBACK is all there is.
-            exchange.closed = true;
-            exchange.complete = true;
-        }
+        let (exchange, command) = self.open(msg, &options)?;
         let inner = Arc::clone(&self.inner);
         let mut publish: Pin<Box<dyn Future<Output = Result<()>> + Send>> = Box::pin(async move {
             inner
@@ -478,18 +474,8 @@ impl Producer {
     /// required: a refused command is an error at once, and an exchange
     /// whose command the broker did not acknowledge within the timeout is a
     /// [`Error::Timeout`], as for [`Producer::send`].
-    pub async fn send_collect(
-        &self,
-        mut command: Command,
-        options: SendOptions,
-    ) -> Result<Summary> {
-        if let (Some(p), None) = (&options.profile, &command.actuator) {
-            command.actuator = Some(Actuator::profile(p.as_str()));
-        }
-        let mut msg = Message::request(command);
-        if !options.to.is_empty() {
-            msg.headers.to = Some(options.to.clone());
-        }
+    pub async fn send_collect(&self, command: Command, options: SendOptions) -> Result<Summary> {
+        let msg = request(command, &options);
         self.send_message_collect(msg, options).await
     }
 
@@ -500,7 +486,7 @@ impl Producer {
         msg: Message,
         options: SendOptions,
     ) -> Result<Summary> {
-        let (mut exchange, command, wants_reply) = self.open(msg, &options)?;
+        let (mut exchange, command) = self.open(msg, &options)?;
         let request_id = exchange.request_id.clone();
         let acked = Arc::new(Acked::default());
         let (outcome, wake) = (Arc::clone(&acked), exchange.events.clone());
@@ -519,15 +505,8 @@ impl Producer {
                 }
             },
         );
-        if let Err(e) = submitted {
-            exchange.closed = true;
-            self.inner.state().correlator.close(&request_id);
-            return Err(e);
-        }
-        if !wants_reply {
-            exchange.closed = true;
-            exchange.complete = true;
-        }
+        // An error drops the exchange, which closes it in the correlator.
+        submitted?;
         let mut responses = Vec::new();
         while let Some(r) = exchange.next().await {
             responses.push(r);
@@ -550,13 +529,9 @@ impl Producer {
     }
 
     /// Prepares a request: fills in its headers, encodes it, and opens its
-    /// exchange (not sent yet). Also returns the command as published and
-    /// whether a response is requested.
-    fn open(
-        &self,
-        mut msg: Message,
-        options: &SendOptions,
-    ) -> Result<(Exchange, Arc<Published>, bool)> {
+    /// exchange (not sent yet; already over when no response is requested).
+    /// Also returns the command as published.
+    fn open(&self, mut msg: Message, options: &SendOptions) -> Result<(Exchange, Arc<Published>)> {
         if let Some(cmd) = msg.command() {
             cmd.check_before_sending()?;
         }
@@ -597,18 +572,19 @@ impl Producer {
             deadline_ms,
             slot,
         )?;
+        // response_requested none: the PUBACK is all there is.
         let exchange = Exchange {
             inner: Arc::clone(&self.inner),
             request_id,
             rx,
             events: tx.downgrade(),
             deadline,
-            closed: false,
-            complete: false,
+            closed: !wants_reply,
+            complete: !wants_reply,
             missing: Vec::new(),
             missing_count: 0,
         };
-        Ok((exchange, command, wants_reply))
+        Ok((exchange, command))
     }
 
     /// Counters so far.
