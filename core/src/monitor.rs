@@ -272,12 +272,43 @@ struct Seen {
     deadline_ms: i64,
 }
 
+/// How long a response to a command not seen yet waits for it. Brokers that
+/// dispatch each topic on its own (ActiveMQ; RabbitMQ's queues under load)
+/// can hand a monitor subscribed to `oc2/#` a device's response before the
+/// command it answers, since the device got the command through another
+/// destination; the two arrive within milliseconds of each other. A
+/// response whose command does not come within this time is shown
+/// unpaired, this much later.
+pub const EARLY_RESPONSE_HOLD: Duration = Duration::from_millis(250);
+
+/// Responses held for their command at most; past them, a response to an
+/// unknown command is shown unpaired at once (a flood of strays must not
+/// grow the monitor without bound).
+const EARLY_RESPONSES_HELD: usize = 10_000;
+
+/// A response seen before its command, held for [`EARLY_RESPONSE_HOLD`].
+struct Early {
+    observed: Observed,
+    at: Instant,
+}
+
+/// The monitor's pairing, without I/O: commands and responses in, events
+/// with their [`Pairing`] out.
+///
 /// Open exchanges, and completed ones kept for the pairing window so that
-/// the same response seen on `oc2/rsp` and `oc2/rsp/<producer>` pairs twice.
-#[derive(Default)]
+/// the same response seen on `oc2/rsp` and `oc2/rsp/<producer>` pairs
+/// twice; responses waiting for a command seen after them.
 struct Pairs {
+    window: Duration,
     open: Correlator<Seen>,
     done: HashMap<String, Instant>,
+    /// Responses whose command has not been seen yet, by request id, in
+    /// arrival order.
+    early: HashMap<String, Vec<Early>>,
+    held: usize,
+    /// Responses to commands never seen, shown since the owner last took
+    /// this count (for [`Stats::unsolicited`]).
+    strays: u64,
     /// When `done` was last swept: a sweep walks every entry, so it runs
     /// at most every [`SWEEP_EVERY`], not per message (lookups check the age).
     swept: Option<Instant>,
@@ -286,7 +317,22 @@ struct Pairs {
 /// How often completed exchanges past the pairing window are dropped.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
+/// Events to show, in order.
+type Shown = Vec<(MonitorEvent, Pairing)>;
+
 impl Pairs {
+    fn new(window: Duration) -> Self {
+        Self {
+            window,
+            open: Correlator::new(),
+            done: HashMap::new(),
+            early: HashMap::new(),
+            held: 0,
+            strays: 0,
+            swept: None,
+        }
+    }
+
     /// The state of the open exchange `request_id`, or `Unpaired`.
     fn open_state(&mut self, request_id: &str) -> Pairing {
         let deadline_ms = self.open.get_mut(request_id).map(|s| s.deadline_ms);
@@ -297,6 +343,150 @@ impl Pairs {
             },
             _ => Pairing::Unpaired,
         }
+    }
+
+    /// A command: its event, then those of the responses that came before it.
+    fn request(&mut self, observed: Observed, now: Instant, shown: &mut Shown) {
+        let mut pairing = Pairing::Unpaired;
+        let Some(id) = observed.message.headers.request_id.clone() else {
+            shown.push((MonitorEvent::Request(observed), pairing));
+            return;
+        };
+        let window = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
+        let deadline = monotonic_ms().saturating_add(window);
+        let seen = Seen {
+            at: now,
+            deadline_ms: observed
+                .received_ms
+                .saturating_add(i64::try_from(window).unwrap_or(i64::MAX)),
+        };
+        // The same command on several topics: the first sighting counts
+        // (opening it again fails and changes nothing).
+        let opened = self
+            .open
+            .open_command(&observed.message, None, deadline, seen);
+        if !matches!(opened, Ok(false)) {
+            pairing = self.open_state(&id);
+        }
+        shown.push((MonitorEvent::Request(observed), pairing));
+        if let Some(early) = self.early.remove(&id) {
+            self.held -= early.len();
+            for e in early {
+                // Seen before its command: no time passed since the command.
+                self.response(e.observed, Some(Duration::ZERO), now, shown);
+            }
+        }
+    }
+
+    /// A response: its event, unless it is held for its command. `ahead` is
+    /// the latency of a response released by its command.
+    fn response(
+        &mut self,
+        observed: Observed,
+        ahead: Option<Duration>,
+        now: Instant,
+        shown: &mut Shown,
+    ) {
+        let id = observed
+            .message
+            .headers
+            .request_id
+            .as_deref()
+            .unwrap_or_default();
+        let (latency, pairing) = match self.open.on_response(&observed.message) {
+            Outcome::Open { data, .. } => {
+                let latency = ahead.unwrap_or_else(|| now.saturating_duration_since(data.at));
+                (Some(latency), self.open_state(id))
+            }
+            Outcome::Complete(c) => {
+                let latency = ahead.unwrap_or_else(|| now.saturating_duration_since(c.data.at));
+                self.done.insert(c.request_id, c.data.at);
+                (Some(latency), Pairing::Complete)
+            }
+            Outcome::Unsolicited => {
+                match self.done.get(id).filter(|at| at.elapsed() < self.window) {
+                    Some(at) => (
+                        Some(ahead.unwrap_or_else(|| at.elapsed())),
+                        Pairing::Complete,
+                    ),
+                    None if id.is_empty()
+                        || ahead.is_some()
+                        || self.held >= EARLY_RESPONSES_HELD =>
+                    {
+                        self.strays += 1;
+                        shown.push((
+                            MonitorEvent::Response {
+                                observed,
+                                latency: None,
+                            },
+                            Pairing::Unpaired,
+                        ));
+                        return;
+                    }
+                    None => {
+                        let id = id.to_owned();
+                        self.early
+                            .entry(id)
+                            .or_default()
+                            .push(Early { observed, at: now });
+                        self.held += 1;
+                        return;
+                    }
+                }
+            }
+        };
+        shown.push((MonitorEvent::Response { observed, latency }, pairing));
+    }
+
+    /// Exchanges whose window ended with responders missing, and responses
+    /// whose command did not come in time.
+    fn expire(&mut self, now: Instant, shown: &mut Shown) {
+        let window = self.window;
+        if self.swept.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+            self.done.retain(|_, sent| sent.elapsed() < window);
+            self.swept = Some(now);
+        }
+        for closed in self.open.expire(monotonic_ms()) {
+            if !closed.missing.is_empty() {
+                let pairing = Pairing::Unanswered {
+                    missing: closed.missing.clone(),
+                };
+                let event = MonitorEvent::Unanswered {
+                    request_id: closed.request_id,
+                    missing: closed.missing,
+                };
+                shown.push((event, pairing));
+            }
+        }
+        if self.held > 0 {
+            let mut late: Vec<Early> = Vec::new();
+            self.early.retain(|_, waiting| {
+                // Held in arrival order: the oldest first.
+                let due = waiting
+                    .iter()
+                    .take_while(|e| now.saturating_duration_since(e.at) >= EARLY_RESPONSE_HOLD)
+                    .count();
+                late.extend(waiting.drain(..due));
+                !waiting.is_empty()
+            });
+            late.sort_by_key(|e| e.at);
+            self.held -= late.len();
+            self.strays += late.len() as u64;
+            for e in late {
+                shown.push((
+                    MonitorEvent::Response {
+                        observed: e.observed,
+                        latency: None,
+                    },
+                    Pairing::Unpaired,
+                ));
+            }
+        }
+    }
+
+    /// Responses to commands never seen since the last call.
+    fn take_strays(&mut self) -> u64 {
+        std::mem::take(&mut self.strays)
     }
 }
 
@@ -317,30 +507,28 @@ impl Inner {
         lock(&self.pairs)
     }
 
-    fn expire(&self) {
-        let mut pairs = self.pairs();
-        let window = self.window;
-        if pairs.swept.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
-            pairs.done.retain(|_, sent| sent.elapsed() < window);
-            pairs.swept = Some(Instant::now());
-        }
-        let expired = pairs.open.expire(monotonic_ms());
-        drop(pairs);
-        for closed in expired {
-            if !closed.missing.is_empty() {
-                let pairing = Pairing::Unanswered {
-                    missing: closed.missing.clone(),
-                };
-                let event = MonitorEvent::Unanswered {
-                    request_id: closed.request_id,
-                    missing: closed.missing,
-                };
-                let _ = self.events.send((event, pairing));
-            }
+    /// Hands `shown` to the application and counts its strays.
+    fn send(&self, strays: u64, shown: Shown) {
+        self.conn
+            .counters
+            .unsolicited
+            .fetch_add(strays, std::sync::atomic::Ordering::Relaxed);
+        for e in shown {
+            let _ = self.events.send(e);
         }
     }
 
-    fn observe(&self, m: &Inbound) -> (MonitorEvent, Pairing) {
+    fn expire(&self) {
+        let mut shown = Vec::new();
+        let strays = {
+            let mut pairs = self.pairs();
+            pairs.expire(Instant::now(), &mut shown);
+            pairs.take_strays()
+        };
+        self.send(strays, shown);
+    }
+
+    fn observe(&self, m: &Inbound, shown: &mut Shown) -> u64 {
         let received_ms = now_ms();
         let decoded = match self.conn.decode(m) {
             Ok(d) => d,
@@ -351,7 +539,8 @@ impl Inner {
                     error,
                     received_ms,
                 };
-                return (event, Pairing::Unpaired);
+                shown.push((event, Pairing::Unpaired));
+                return 0;
             }
         };
         let observed = Observed {
@@ -362,74 +551,31 @@ impl Inner {
             dialect: decoded.dialect,
             received_ms,
         };
+        let now = Instant::now();
+        let mut pairs = self.pairs();
         match observed.message.msg_type() {
-            MsgType::Request => {
-                let mut pairing = Pairing::Unpaired;
-                if let Some(id) = &observed.message.headers.request_id {
-                    let window = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
-                    let deadline = monotonic_ms().saturating_add(window);
-                    let seen = Seen {
-                        at: Instant::now(),
-                        deadline_ms: received_ms
-                            .saturating_add(i64::try_from(window).unwrap_or(i64::MAX)),
-                    };
-                    let mut pairs = self.pairs();
-                    // The same command on several topics: the first sighting
-                    // counts (opening it again fails and changes nothing).
-                    let opened = pairs
-                        .open
-                        .open_command(&observed.message, None, deadline, seen);
-                    if !matches!(opened, Ok(false)) {
-                        pairing = pairs.open_state(id);
-                    }
-                }
-                (MonitorEvent::Request(observed), pairing)
+            MsgType::Request => pairs.request(observed, now, shown),
+            MsgType::Response => pairs.response(observed, None, now, shown),
+            MsgType::Notification => {
+                shown.push((MonitorEvent::Notification(observed), Pairing::Unpaired));
             }
-            MsgType::Response => {
-                let id = observed
-                    .message
-                    .headers
-                    .request_id
-                    .as_deref()
-                    .unwrap_or_default();
-                let mut pairs = self.pairs();
-                let (latency, pairing) = match pairs.open.on_response(&observed.message) {
-                    Outcome::Open { data, .. } => {
-                        let latency = data.at.elapsed();
-                        (Some(latency), pairs.open_state(id))
-                    }
-                    Outcome::Complete(c) => {
-                        pairs.done.insert(c.request_id, c.data.at);
-                        (Some(c.data.at.elapsed()), Pairing::Complete)
-                    }
-                    Outcome::Unsolicited => {
-                        match pairs.done.get(id).filter(|at| at.elapsed() < self.window) {
-                            Some(at) => (Some(at.elapsed()), Pairing::Complete),
-                            None => {
-                                Counters::bump(&self.conn.counters.unsolicited);
-                                (None, Pairing::Unpaired)
-                            }
-                        }
-                    }
-                };
-                drop(pairs);
-                (MonitorEvent::Response { observed, latency }, pairing)
-            }
-            MsgType::Notification => (MonitorEvent::Notification(observed), Pairing::Unpaired),
         }
+        pairs.take_strays()
     }
 
     /// Runs on the connection's task for every message.
     fn on_message(&self, m: &Inbound) {
+        let mut shown = Vec::new();
+        let mut strays = 0;
         if lock(&self.copies).check(DedupKey::payload(m.payload()), monotonic_ms()) {
-            let _ = self.events.send(self.observe(m));
+            strays = self.observe(m, &mut shown);
         } else {
             Counters::bump(&self.conn.counters.duplicates);
         }
+        self.send(strays, shown);
         self.expire();
     }
 }
-
 /// Watches traffic on a topic filter; one MQTT connection.
 pub struct Monitor {
     inner: Arc<Inner>,
@@ -460,7 +606,7 @@ impl Monitor {
         let inner = Arc::new(Inner {
             conn,
             window,
-            pairs: Mutex::new(Pairs::default()),
+            pairs: Mutex::new(Pairs::new(window)),
             copies: Mutex::new(Deduplicator::new(
                 crate::rules::REPEAT_WINDOW_MS,
                 crate::dedup::DEFAULT_CAPACITY,
@@ -477,7 +623,8 @@ impl Monitor {
         // Exchanges that time out while the topic is quiet are reported too.
         let weak = Arc::downgrade(&inner);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            // Also what shows a response whose command never came.
+            let mut tick = tokio::time::interval(EARLY_RESPONSE_HOLD);
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
@@ -657,6 +804,81 @@ mod tests {
             serde_json::to_value(Paired(&ev, &p)).unwrap(),
             json!({"type": "unanswered", "request_id": "r1", "missing": ["fw-2"]})
         );
+    }
+
+    fn command_to(responder: &str) -> Message {
+        Message::request(Command::new("deny", Target::features(["versions"])).unwrap())
+            .from("p1")
+            .to([responder])
+    }
+
+    fn kinds(shown: &Shown) -> Vec<(&'static str, Option<Duration>, Pairing)> {
+        shown
+            .iter()
+            .map(|(e, p)| match e {
+                MonitorEvent::Response { latency, .. } => ("response", *latency, p.clone()),
+                other => (other.kind(), None, p.clone()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_response_seen_before_its_command_waits_for_it_and_pairs() {
+        let mut pairs = Pairs::new(Duration::from_secs(30));
+        let t0 = Instant::now();
+        let cmd = command_to("fw-1");
+        let rsp = Message::response_to(&cmd, Response::new(200)).from("fw-1");
+        let mut shown = Vec::new();
+        pairs.response(observed(rsp), None, t0, &mut shown);
+        pairs.expire(t0 + Duration::from_millis(100), &mut shown);
+        assert!(shown.is_empty(), "held for its command: {shown:?}");
+        pairs.request(observed(cmd), t0 + Duration::from_millis(120), &mut shown);
+        assert_eq!(
+            kinds(&shown),
+            [
+                // As the command left it: fw-1 awaited, until the window ends.
+                (
+                    "request",
+                    None,
+                    Pairing::Open {
+                        awaiting: vec!["fw-1".into()],
+                        deadline_ms: 1_700_000_030_000
+                    }
+                ),
+                ("response", Some(Duration::ZERO), Pairing::Complete),
+            ]
+        );
+        assert_eq!(pairs.take_strays(), 0);
+        assert_eq!(pairs.held, 0);
+    }
+
+    #[test]
+    fn a_response_whose_command_never_comes_shows_unpaired_after_the_hold() {
+        let mut pairs = Pairs::new(Duration::from_secs(30));
+        let t0 = Instant::now();
+        let cmd = command_to("fw-1");
+        let stray = Message::response_to(&cmd, Response::new(200)).from("fw-1");
+        let mut shown = Vec::new();
+        pairs.response(observed(stray.clone()), None, t0, &mut shown);
+        pairs.response(
+            observed(stray.from("fw-2")),
+            None,
+            t0 + Duration::from_millis(10),
+            &mut shown,
+        );
+        pairs.expire(t0 + EARLY_RESPONSE_HOLD, &mut shown);
+        assert_eq!(kinds(&shown), [("response", None, Pairing::Unpaired)]);
+        pairs.expire(t0 + EARLY_RESPONSE_HOLD * 2, &mut shown);
+        assert_eq!(shown.len(), 2, "both shown, in arrival order");
+        assert_eq!(pairs.take_strays(), 2);
+        assert_eq!(pairs.held, 0);
+        // A response without a request id can never pair: shown at once.
+        let mut bare = Message::response_to(&cmd, Response::new(200));
+        bare.headers.request_id = None;
+        let mut shown = Vec::new();
+        pairs.response(observed(bare), None, t0, &mut shown);
+        assert_eq!(kinds(&shown), [("response", None, Pairing::Unpaired)]);
+        assert_eq!(pairs.take_strays(), 1);
     }
 
     #[test]

@@ -131,3 +131,43 @@ async fn the_monitor_says_who_is_awaited_from_the_command_on() {
     );
     monitor.close().await;
 }
+
+/// A broker that dispatches each topic on its own (ActiveMQ) can hand the
+/// monitor a device's response before the command it answers: the response
+/// waits for its command and pairs with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_seen_before_its_command_pairs_with_it() {
+    let broker = Broker::start(&[]);
+    let monitor = Monitor::connect(ClientConfig::new(broker.url()), None)
+        .await
+        .expect("monitor");
+    let raw = RawClient::connect(&broker.url(), true, &[]).await;
+    let cmd = Message::request(deny()).from("p1").to(["fw-1"]);
+    let rsp = Message::response_to(&cmd, Response::new(200)).from("fw-1");
+    publish(&raw, "oc2/rsp/p1", &rsp).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    publish(&raw, "oc2/cmd/device/fw-1", &cmd).await;
+    let (event, pairing) = next(&monitor).await;
+    assert!(matches!(event, MonitorEvent::Request(_)), "{event:?}");
+    assert_eq!(awaited(&pairing), ["fw-1"]);
+    let (event, pairing) = next(&monitor).await;
+    assert!(
+        matches!(event, MonitorEvent::Response { latency: Some(l), .. } if l.is_zero()),
+        "{event:?}"
+    );
+    assert_eq!(pairing, Pairing::Complete);
+    assert_eq!(monitor.stats().unsolicited, 0);
+
+    // One whose command never comes shows unpaired, counted, after the hold.
+    let stray = Message::response_to(&Message::request(deny()), Response::new(200)).from("fw-9");
+    let sent = std::time::Instant::now();
+    publish(&raw, "oc2/rsp", &stray).await;
+    let (event, pairing) = next(&monitor).await;
+    assert!(
+        matches!(event, MonitorEvent::Response { latency: None, .. }),
+        "{event:?}"
+    );
+    assert_eq!(pairing, Pairing::Unpaired);
+    assert!(sent.elapsed() >= oc2mqtt::monitor::EARLY_RESPONSE_HOLD);
+    assert_eq!(monitor.stats().unsolicited, 1);
+}
