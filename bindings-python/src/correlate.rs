@@ -120,10 +120,7 @@ impl PyCorrelator {
     ) -> PyResult<()> {
         let id = convert::string_arg(request_id, "request_id")?;
         let expect = expect_arg(expect)?;
-        let timeout = match timeout_ms.filter(|t| !t.is_none()) {
-            Some(t) => convert::u64_arg(t, "timeout_ms")?,
-            None => 10_000,
-        };
+        let timeout = timeout_ms_arg(timeout_ms)?;
         let deadline = convert::now_ms(py, now_ms)?.saturating_add(timeout);
         self.inner
             .open(&id, expect, deadline, data.unwrap_or_else(|| py.None()))
@@ -147,10 +144,7 @@ impl PyCorrelator {
         data: Option<Py<PyAny>>,
     ) -> PyResult<bool> {
         let msg = message_arg(command, "command")?;
-        let timeout = match timeout_ms.filter(|t| !t.is_none()) {
-            Some(t) => convert::u64_arg(t, "timeout_ms")?,
-            None => 10_000,
-        };
+        let timeout = timeout_ms_arg(timeout_ms)?;
         let deadline = convert::now_ms(py, now_ms)?.saturating_add(timeout);
         self.inner
             .open_command(&msg, None, deadline, data.unwrap_or_else(|| py.None()))
@@ -263,5 +257,18 @@ impl PyCorrelator {
             .field("open", self.inner.len())?
             .field("unsolicited", self.inner.unsolicited())?
             .finish())
+    }
+}
+
+/// `timeout_ms`, or a `send`'s default timeout (core's `SendOptions`).
+fn timeout_ms_arg(timeout_ms: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+    match timeout_ms.filter(|t| !t.is_none()) {
+        Some(t) => convert::u64_arg(t, "timeout_ms"),
+        None => Ok(u64::try_from(
+            oc2mqtt::producer::SendOptions::default()
+                .timeout
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX)),
     }
 }
