@@ -155,6 +155,7 @@ test('a handler that throws or rejects answers 500, and serving continues', asyn
       case 'throw': throw new Error('disk on fire')
       case 'reject-string': return Promise.reject('plain string') // eslint-disable-line prefer-promise-reject-errors
       case 'bad-status': return { status: 999 }
+      case 'interim': return { status: 102 }
       case 'bad-type': return 'yes'
       case 'nothing': return undefined
       default: return { status: 200 }
@@ -168,6 +169,7 @@ test('a handler that throws or rejects answers 500, and serving continues', asyn
   assert.deepEqual(await ask('err-1', 'ok'), { status: 200 })
   assert.deepEqual(await ask('err-1', 'reject-string'), { status: 500, status_text: 'plain string' })
   assert.deepEqual(await ask('err-1', 'bad-status'), { status: 500, status_text: 'invalid response: status: unknown status code 999; expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503' })
+  assert.deepEqual(await ask('err-1', 'interim'), { status: 500, status_text: 'the handler returned the interim status 102 as its final answer' })
   assert.deepEqual(await ask('err-1', 'bad-type'), { status: 500, status_text: 'the handler must return a response object ({ status, ... }) or nothing' })
   assert.deepEqual(await ask('err-1', 'nothing'), { status: 200 })
   assert.deepEqual(await ask('err-2', 'any'), { status: 500, status_text: 'sync boom' })

@@ -36,6 +36,8 @@ def slpf_handler(cmd: dict[str, Any]) -> dict[str, Any] | int | None:
         raise RuntimeError("firewall unreachable")
     if cmd["action"] == "restart":
         return {"status": 999}
+    if cmd["action"] == "stop":
+        return 102
     return {"status": 501}
 
 
@@ -63,6 +65,8 @@ def test_round_trip_to_one_consumer(broker: Any, serve: Callable[..., Serving]) 
         ("update", 404, None),
         ("contain", 500, "firewall unreachable"),
         ("restart", 500, "handler returned an invalid response"),
+        # An interim status is no final answer: the command would never get one.
+        ("stop", 500, "the handler returned the interim status 102 as its final answer"),
         ("scan", 501, None),
     ],
 )

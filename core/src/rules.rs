@@ -1040,9 +1040,16 @@ impl AnswerBook {
 
 /// The response for a handler's outcome, the one rule every binding
 /// shares: the response as given, `Ok(None)` as a plain `200`, `Err(text)`
-/// as a `500` with that text.
+/// as a `500` with that text. A handler's outcome is its command's final
+/// answer, so an interim `102` given as the outcome is a `500` naming it
+/// (the command would otherwise never get a final response; a handler that
+/// works long sends its `102` itself, then returns the final response).
 pub fn outcome_response(outcome: std::result::Result<Option<Response>, String>) -> Response {
     match outcome {
+        Ok(Some(r)) if !r.is_final() => Response::new(500).with_text(format!(
+            "the handler returned the interim status {} as its final answer",
+            r.status
+        )),
         Ok(Some(r)) => r,
         Ok(None) => Response::new(200),
         Err(text) => Response::new(500).with_text(text),
@@ -1054,6 +1061,24 @@ mod tests {
     use super::*;
     use crate::message::Target;
     use serde_json::json;
+
+    #[test]
+    fn a_handler_outcome_is_a_final_answer() {
+        assert_eq!(outcome_response(Ok(None)).status, 200);
+        let given = Response::new(404).with_text("no such rule");
+        assert_eq!(outcome_response(Ok(Some(given.clone()))), given);
+        let failed = outcome_response(Err("boom".into()));
+        assert_eq!(
+            (failed.status, failed.status_text.as_deref()),
+            (500, Some("boom"))
+        );
+        let interim = outcome_response(Ok(Some(Response::new(102))));
+        assert_eq!(interim.status, 500);
+        assert_eq!(
+            interim.status_text.as_deref(),
+            Some("the handler returned the interim status 102 as its final answer")
+        );
+    }
 
     #[test]
     fn the_answer_book_keeps_its_byte_budget_and_answers_a_replay_as_before() {
