@@ -51,21 +51,6 @@ impl MonitorArgs {
     }
 }
 
-fn status_name(status: u16) -> &'static str {
-    match status {
-        102 => "Processing",
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        500 => "Internal Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        _ => "",
-    }
-}
-
 /// The payload of an undecodable message, readable: text when it is UTF-8, else hex.
 fn preview(payload: &[u8]) -> String {
     match std::str::from_utf8(payload) {
@@ -115,7 +100,11 @@ fn observed_line(o: &Observed, latency: Option<Option<Duration>>) -> String {
     let what = if let Some(c) = m.command() {
         format!("{} {}", c.action, c.target.name)
     } else if let Some(r) = m.response() {
-        let mut s = format!("{} {}", r.status, status_name(r.status));
+        let mut s = format!(
+            "{} {}",
+            r.status,
+            oc2mqtt::message::status_name(r.status).unwrap_or_default()
+        );
         if let Some(text) = &r.status_text {
             s.push_str(&format!(" \"{text}\""));
         }

@@ -53,6 +53,23 @@ pub const ACTIONS: [&str; 20] = [
 /// The status codes of LS 3.3.2.1.
 pub const STATUS_CODES: [u16; 9] = [102, 200, 400, 401, 403, 404, 500, 501, 503];
 
+/// The name LS 3.3.2.1 gives a status code ("OK", "Not Implemented"), for
+/// people reading traffic; `None` for a code it does not define.
+pub fn status_name(status: u16) -> Option<&'static str> {
+    Some(match status {
+        102 => "Processing",
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => return None,
+    })
+}
+
 /// Longest `command_id` allowed (LS 3.4.2.16).
 pub const MAX_COMMAND_ID_LEN: usize = 36;
 
@@ -1221,6 +1238,16 @@ impl Serialize for BareView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_status_code_has_its_name_and_no_other_does() {
+        for code in STATUS_CODES {
+            assert!(status_name(code).is_some_and(|n| !n.is_empty()), "{code}");
+        }
+        assert_eq!(status_name(501), Some("Not Implemented"));
+        assert_eq!(status_name(999), None);
+        assert_eq!(status_name(201), None);
+    }
 
     #[test]
     fn a_producer_does_not_send_query_features_against_the_rules() {
