@@ -66,7 +66,7 @@ export type Peer = 'spec' | 'otupy' | 'yuuki' | 'oif'
 export type ResponseTopics = 'shared' | 'producer' | 'both'
 /** Payload encoding. */
 export type Encoding = 'json' | 'cbor'
-/** Wire dialect; `bare` carries no request id, so its responses cannot be correlated. */
+/** Wire dialect; when absent, as the peer has it (otupy's flat dialect for `otupy`, the specification's for the others); `bare` carries no request id, so its responses cannot be correlated. */
 export type Dialect = 'spec' | 'otupy' | 'bare'
 // @end generated
 export type MsgType = 'request' | 'response' | 'notification'
@@ -324,7 +324,7 @@ export interface SendOptions {
   expect?: number
   /** Payload encoding (default `'json'`). */
   encoding?: Encoding
-  /** Wire dialect; `bare` carries no request id, so its responses cannot be correlated (default `'spec'`). */
+  /** Wire dialect; when absent, as the peer has it (otupy's flat dialect for `otupy`, the specification's for the others); `bare` carries no request id, so its responses cannot be correlated. */
   dialect?: Dialect
   // @end generated
   /** Cancels the exchange: pending `next()` / `collect()` reject with an `AbortError`. */

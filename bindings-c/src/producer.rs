@@ -215,7 +215,7 @@ pub extern "C" fn oc2_producer_send_message(
         let m = try_ref(command)?;
         let options = SendOptions {
             encoding: encoding_from(encoding)?,
-            dialect: dialect_from(dialect)?,
+            dialect: Some(dialect_from(dialect)?),
             expect: (expected != 0).then_some(expected),
             timeout: Duration::from_millis(u64::from(timeout_ms)),
             ..SendOptions::default()

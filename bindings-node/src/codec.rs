@@ -167,7 +167,9 @@ pub fn encode<'e>(
         &[("encoding", "encoding"), ("dialect", "dialect")],
     )?
     .unwrap_or_default();
-    let (payload, props) = codec::encode(&msg, o.encoding, o.dialect).or_throw(env)?;
+    // No peer here: the specification's dialect unless told.
+    let (payload, props) =
+        codec::encode(&msg, o.encoding, o.dialect.unwrap_or_default()).or_throw(env)?;
     let mut o = Object::new(env)?;
     o.set("payload", Buffer::from(payload))?;
     o.set("properties", properties_to_js(env, &props)?)?;

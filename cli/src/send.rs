@@ -121,7 +121,7 @@ async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Res
         timeout: args.timeout,
         expect: args.expect.map(|n| n as usize),
         encoding: args.encoding,
-        dialect: args.dialect.unwrap_or_else(|| args.common.peer().dialect()),
+        dialect: args.dialect,
     };
     let ack = command.response_requested() == ResponseRequested::Ack;
     let deadline = tokio::time::Instant::now() + args.timeout;

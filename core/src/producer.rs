@@ -47,8 +47,11 @@ pub struct SendOptions {
     pub expect: Option<usize>,
     /// Payload encoding.
     pub encoding: Encoding,
-    /// Wire dialect. `bare` carries no `request_id`, so its responses cannot be correlated.
-    pub dialect: Dialect,
+    /// Wire dialect; `None` (the default): as the producer's peer has it
+    /// ([`crate::topics::Peer::dialect`]: otupy's flat dialect for
+    /// `otupy`, the specification's for the others). `bare` carries no
+    /// `request_id`, so its responses cannot be correlated.
+    pub dialect: Option<Dialect>,
 }
 
 impl Default for SendOptions {
@@ -59,7 +62,7 @@ impl Default for SendOptions {
             timeout: Duration::from_secs(10),
             expect: None,
             encoding: Encoding::Json,
-            dialect: Dialect::Spec,
+            dialect: None,
         }
     }
 }
@@ -548,7 +551,10 @@ impl Producer {
         h.created.get_or_insert_with(message::now_ms);
         h.from.get_or_insert_with(|| self.inner.id.clone());
         let topics = self.inner.topics.command_topics(&msg)?;
-        let (payload, mut props) = codec::encode(&msg, options.encoding, options.dialect)?;
+        let dialect = options
+            .dialect
+            .unwrap_or_else(|| self.inner.topics.peer().dialect());
+        let (payload, mut props) = codec::encode(&msg, options.encoding, dialect)?;
         self.inner.topics.spell_msg_type(&mut props);
         // Kept (without a copy) to send again after a reconnect.
         let command = Arc::new(Published {

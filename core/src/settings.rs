@@ -803,7 +803,7 @@ impl Settings for SendOptions {
                 values: &["spec", "otupy", "bare"],
                 numeric: false,
             },
-            "wire dialect; `bare` carries no request id, so its responses cannot be correlated",
+            "wire dialect; when absent, as the peer has it (otupy's flat dialect for `otupy`, the specification's for the others); `bare` carries no request id, so its responses cannot be correlated",
         ),
     ];
 
@@ -819,9 +819,11 @@ impl Settings for SendOptions {
                     .map_err(|e| Error::Config(e.to_string()))?;
             }
             "dialect" => {
-                self.dialect = text(v)
-                    .parse::<Dialect>()
-                    .map_err(|e| Error::Config(e.to_string()))?;
+                self.dialect = Some(
+                    text(v)
+                        .parse::<Dialect>()
+                        .map_err(|e| Error::Config(e.to_string()))?,
+                );
             }
             _ => return Err(unknown(name)),
         }
@@ -832,6 +834,7 @@ impl Settings for SendOptions {
         match name {
             "profile" => self.profile = None,
             "expect" => self.expect = None,
+            "dialect" => self.dialect = None,
             _ => return Err(unknown(name)),
         }
         Ok(())
@@ -844,7 +847,7 @@ impl Settings for SendOptions {
             "timeout" => Value::Number(self.timeout.as_secs_f64()),
             "expect" => return self.expect.map(|n| Value::Count(n as u64)),
             "encoding" => Value::Text(self.encoding.as_str().to_owned()),
-            "dialect" => Value::Text(self.dialect.as_str().to_owned()),
+            "dialect" => return self.dialect.map(|d| Value::Text(d.as_str().to_owned())),
             _ => return None,
         })
     }

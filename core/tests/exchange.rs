@@ -78,7 +78,7 @@ async fn round_trip_in_every_dialect_and_encoding() {
         for encoding in [Encoding::Json, Encoding::Cbor] {
             let options = SendOptions {
                 encoding,
-                dialect,
+                dialect: Some(dialect),
                 ..opts_to(&["fw-1"])
             };
             let summary = producer
@@ -140,7 +140,7 @@ async fn bare_command_is_answered_bare() {
         .await
         .expect("producer");
     let options = SendOptions {
-        dialect: Dialect::Bare,
+        dialect: Some(Dialect::Bare),
         timeout: Duration::from_millis(300),
         ..opts_to(&[])
     };

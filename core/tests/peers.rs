@@ -64,7 +64,7 @@ async fn a_bare_command_carries_from_and_a_bare_answer_completes_it() {
         .await
         .expect("producer");
     let options = SendOptions {
-        dialect: Dialect::Bare,
+        dialect: Some(Dialect::Bare),
         ..to("c01")
     };
     let exchange = p.send(deny(), options).await.expect("sent");
@@ -303,4 +303,27 @@ async fn a_heartbeat_is_answered_each_time_and_its_copies_once() {
     let d = codec::decode(second[0].1.to_string().as_bytes(), None).expect("decodes");
     assert_eq!(d.dialect, Dialect::Bare);
     assert_eq!(d.message.headers.from.as_deref(), Some("c01"));
+}
+
+/// `peer: otupy` suits otupy's consumers, as the setting says: a command
+/// goes out in otupy's flat dialect unless the send names another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_for_otupy_peers_sends_otupys_dialect_unless_told() {
+    let broker = Broker::start(&[]);
+    let raw = RawClient::connect(&broker.url(), false, &["oc2/cmd/#"]).await;
+    let mut config = ClientConfig::new(broker.url());
+    config.peer = oc2mqtt::topics::Peer::Otupy;
+    let p = Producer::connect(config, "p1").await.expect("producer");
+    let quick = |dialect| SendOptions {
+        dialect,
+        timeout: Duration::from_millis(100),
+        ..to("c01")
+    };
+    for (dialect, flat) in [(None, true), (Some(Dialect::Spec), false)] {
+        let _exchange = p.send(deny(), quick(dialect)).await.expect("sent");
+        let m = raw.next(Duration::from_secs(3)).await.expect("the command");
+        let v: Value = serde_json::from_slice(m.payload()).expect("JSON");
+        assert_eq!(v.get("content").is_some(), flat, "{dialect:?}: {v}");
+        assert_eq!(v.get("body").is_some(), !flat, "{dialect:?}: {v}");
+    }
 }
