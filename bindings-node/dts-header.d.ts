@@ -35,7 +35,7 @@ export interface Command {
   action: string
   /** Exactly one key: the target type (`features`, `ipv4_net`, `slpf:rule_number`, ...). */
   target: Record<string, unknown>
-  args?: { response_requested?: 'none' | 'ack' | 'status' | 'complete'; start_time?: number; stop_time?: number; duration?: number; [key: string]: unknown }
+  args?: { response_requested?: ResponseRequested; start_time?: number; stop_time?: number; duration?: number; [key: string]: unknown }
   /** Exactly one key: the actuator profile (`slpf`, ...). */
   actuator?: Record<string, unknown>
   command_id?: string
@@ -69,7 +69,28 @@ export type Encoding = 'json' | 'cbor'
 /** Wire dialect; when absent, as the peer has it (otupy's flat dialect for `otupy`, the specification's for the others); `bare` carries no request id, so its responses cannot be correlated. */
 export type Dialect = 'spec' | 'otupy' | 'bare'
 // @end generated
+// @generated names (from core's name tables: edit core, then `make generate`)
+/** The three kinds of OpenC2 message. */
 export type MsgType = 'request' | 'response' | 'notification'
+/** What a command asks of its responders (`args.response_requested`). */
+export type ResponseRequested = 'none' | 'ack' | 'status' | 'complete'
+/** Why an exchange closed. */
+export type CloseReason = 'complete' | 'deadline' | 'closed'
+/** What a response meant for its exchange. */
+export type CorrelatorState = 'unsolicited' | 'open' | 'complete'
+/** What was wrong with a message that could not be decoded. */
+export type DecodeErrorKind = 'too_large' | 'syntax' | 'utf8' | 'content_type' | 'dialect' | 'type' | 'missing' | 'value'
+/** Why a consumer did not hand a message to its application. */
+export type Skip = 'duplicate' | 'not_addressed' | 'stale' | 'not_a_command' | 'answered' | 'undecodable'
+/** The kinds of monitor event. */
+export type MonitorEventKind = 'request' | 'response' | 'notification' | 'undecodable' | 'unanswered'
+/** Where an event leaves its command's exchange (unpaired: none). */
+export type PairingState = 'open' | 'complete' | 'unanswered'
+/** A log record's level, most severe first. */
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace'
+/** A client's role, for its topics. */
+export type Role = 'producer' | 'consumer' | 'monitor'
+// @end generated
 
 /** MQTT v5 PUBLISH properties, in mqtt.js's shape (`packet.properties`). */
 export interface PublishProperties {
@@ -117,7 +138,7 @@ export interface TopicsOptions {
 
 export interface ClosedExchange {
   requestId: string
-  reason: 'complete' | 'deadline' | 'closed'
+  reason: CloseReason
   /** Expected responders that never sent a final response. */
   missing: string[]
   /** Final responses still expected for a numeric expectation. */
@@ -167,11 +188,11 @@ export interface AbortError extends Error {
 export interface DecodeError extends Oc2Error {
   code: 'OC2_DECODE'
   /** `too_large`, `syntax`, `utf8`, `content_type`, `dialect`, `type`, `missing` or `value`. */
-  kind: 'too_large' | 'syntax' | 'utf8' | 'content_type' | 'dialect' | 'type' | 'missing' | 'value'
+  kind: DecodeErrorKind
   /** Dotted path of the offending field (`body.openc2.request.target`), `''` for the whole payload. */
   path: string
   reason: string
-  salvage: { requestId: string | null; from: string | null; dialect: Dialect | null; encoding: Encoding | null; msgType: MsgType | null; to: string[] | null; responseRequested: 'none' | 'ack' | 'status' | 'complete' | null }
+  salvage: { requestId: string | null; from: string | null; dialect: Dialect | null; encoding: Encoding | null; msgType: MsgType | null; to: string[] | null; responseRequested: ResponseRequested | null }
 }
 
 // ---------------------------------------------------------------------------
@@ -293,9 +314,6 @@ export interface Publish {
   message: Message
 }
 
-/** Why nothing runs. */
-export type Skip = 'duplicate' | 'not_addressed' | 'stale' | 'not_a_command' | 'answered' | 'undecodable'
-
 /** What to do with one received message: publish `publish` now, in order; run `execute` if it is not null; else `skipped` says why nothing runs. */
 export interface Decision {
   publish: Publish[]
@@ -404,7 +422,7 @@ export interface Pairing {
    * `null`: not paired (no request id, `response_requested: none`, a
    * response to a command the monitor did not see).
    */
-  state: 'open' | 'complete' | 'unanswered' | null
+  state: PairingState | null
   /** Addressed responders (the command's `to`) without a final response yet, sorted; empty for a broadcast, which anyone may answer. */
   awaiting: string[]
   /** When the pairing window ends, ms since the epoch; null unless `'open'`. */
@@ -491,8 +509,6 @@ export interface ConnectionEventEmitter extends EventEmitter {
   once(event: 'error', listener: (e: ReconnectError) => void): this
   once(event: 'close' | 'end', listener: () => void): this
 }
-
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace'
 
 /** One log record of the core. */
 export interface LogRecord {

@@ -114,18 +114,18 @@ impl Correlator {
     ) -> napi::Result<Object<'e>> {
         let msg = convert::message(env, message, "\"message\" argument")?;
         let mut o = Object::new(env)?;
-        match self.inner.on_response(&msg) {
-            Outcome::Unsolicited => o.set("state", "unsolicited")?,
+        let outcome = self.inner.on_response(&msg);
+        o.set("state", outcome.kind())?;
+        match outcome {
+            Outcome::Unsolicited => {}
             Outcome::Open {
                 is_final, expected, ..
             } => {
-                o.set("state", "open")?;
                 o.set("requestId", msg.headers.request_id.as_deref())?;
                 o.set("isFinal", is_final)?;
                 o.set("expected", expected)?;
             }
             Outcome::Complete(closed) => {
-                o.set("state", "complete")?;
                 o.set("requestId", closed.request_id.as_str())?;
                 o.set("closed", closed_to_js(env, &closed)?)?;
             }

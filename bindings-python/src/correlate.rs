@@ -154,9 +154,11 @@ impl PyCorrelator {
     /// Feeds a response (a dict or a `Decoded`).
     fn on_response(&mut self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<PyOutcome> {
         let msg = message_arg(message, "message")?;
-        Ok(match self.inner.on_response(&msg) {
+        let outcome = self.inner.on_response(&msg);
+        let kind = outcome.kind();
+        Ok(match outcome {
             Outcome::Unsolicited => PyOutcome {
-                kind: "unsolicited",
+                kind,
                 is_final: false,
                 expected: false,
                 data: py.None(),
@@ -167,7 +169,7 @@ impl PyCorrelator {
                 is_final,
                 expected,
             } => PyOutcome {
-                kind: "open",
+                kind,
                 is_final,
                 expected,
                 data: data.clone_ref(py),
@@ -176,7 +178,7 @@ impl PyCorrelator {
             Outcome::Complete(closed) => {
                 let data = closed.data.clone_ref(py);
                 PyOutcome {
-                    kind: "complete",
+                    kind,
                     is_final: true,
                     expected: true,
                     data,

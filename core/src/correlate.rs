@@ -64,6 +64,9 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Every reason.
+    pub const ALL: [Self; 3] = [Self::Complete, Self::Deadline, Self::Closed];
+
     /// The stable name every binding shows: `complete`, `deadline`, `closed`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -109,6 +112,20 @@ pub enum Outcome<'a, T> {
     },
     /// The response completed the exchange, which is now closed.
     Complete(Closed<T>),
+}
+
+impl<T> Outcome<'_, T> {
+    /// The names of [`Outcome::kind`].
+    pub const KINDS: [&'static str; 3] = ["unsolicited", "open", "complete"];
+
+    /// Its name, as every binding shows it: `unsolicited`, `open`, `complete`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unsolicited => Self::KINDS[0],
+            Self::Open { .. } => Self::KINDS[1],
+            Self::Complete(_) => Self::KINDS[2],
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -32,6 +32,18 @@ pub enum MessageErrorKind {
 }
 
 impl MessageErrorKind {
+    /// Every kind.
+    pub const ALL: [Self; 8] = [
+        Self::TooLarge,
+        Self::Syntax,
+        Self::Utf8,
+        Self::ContentType,
+        Self::Dialect,
+        Self::Type,
+        Self::Missing,
+        Self::Value,
+    ];
+
     /// The stable name of this kind (`"too_large"`, `"syntax"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {

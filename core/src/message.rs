@@ -190,6 +190,9 @@ pub enum ResponseRequested {
 }
 
 impl ResponseRequested {
+    /// Every value, in the specification's order.
+    pub const ALL: [Self; 4] = [Self::None, Self::Ack, Self::Status, Self::Complete];
+
     /// The value as written on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -484,6 +487,9 @@ pub enum MsgType {
 }
 
 impl MsgType {
+    /// Every kind.
+    pub const ALL: [Self; 3] = [Self::Request, Self::Response, Self::Notification];
+
     /// The value of the `msgType` MQTT user property.
     pub fn as_property(self) -> &'static str {
         match self {

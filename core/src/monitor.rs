@@ -85,15 +85,24 @@ pub enum MonitorEvent {
 }
 
 impl MonitorEvent {
+    /// The names of [`MonitorEvent::kind`].
+    pub const KINDS: [&'static str; 5] = [
+        "request",
+        "response",
+        "notification",
+        "undecodable",
+        "unanswered",
+    ];
+
     /// The stable name every binding shows: `request`, `response`,
     /// `notification`, `undecodable`, `unanswered`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Request(_) => "request",
-            Self::Response { .. } => "response",
-            Self::Notification(_) => "notification",
-            Self::Undecodable { .. } => "undecodable",
-            Self::Unanswered { .. } => "unanswered",
+            Self::Request(_) => Self::KINDS[0],
+            Self::Response { .. } => Self::KINDS[1],
+            Self::Notification(_) => Self::KINDS[2],
+            Self::Undecodable { .. } => Self::KINDS[3],
+            Self::Unanswered { .. } => Self::KINDS[4],
         }
     }
 }
@@ -249,20 +258,35 @@ impl Serialize for Bytes<'_> {
 /// window ends, milliseconds since the epoch, else `null`).
 impl Serialize for Pairing {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let (state, awaiting, deadline): (Option<&str>, &[String], Option<i64>) = match self {
-            Self::Unpaired => (None, &[], None),
+        let (awaiting, deadline): (&[String], Option<i64>) = match self {
+            Self::Unpaired | Self::Complete => (&[], None),
             Self::Open {
                 awaiting,
                 deadline_ms,
-            } => (Some("open"), awaiting, Some(*deadline_ms)),
-            Self::Complete => (Some("complete"), &[], None),
-            Self::Unanswered { missing } => (Some("unanswered"), missing, None),
+            } => (awaiting, Some(*deadline_ms)),
+            Self::Unanswered { missing } => (missing, None),
         };
         let mut m = s.serialize_struct("Pairing", 3)?;
-        m.serialize_field("state", &state)?;
+        m.serialize_field("state", &self.state())?;
         m.serialize_field("awaiting", awaiting)?;
         m.serialize_field("deadline", &deadline)?;
         m.end()
+    }
+}
+
+impl Pairing {
+    /// The names of [`Pairing::state`].
+    pub const STATES: [&'static str; 3] = ["open", "complete", "unanswered"];
+
+    /// Its state as every binding shows it: `open`, `complete`,
+    /// `unanswered`, or `None` when unpaired.
+    pub fn state(&self) -> Option<&'static str> {
+        match self {
+            Self::Unpaired => None,
+            Self::Open { .. } => Some(Self::STATES[0]),
+            Self::Complete => Some(Self::STATES[1]),
+            Self::Unanswered { .. } => Some(Self::STATES[2]),
+        }
     }
 }
 

@@ -567,16 +567,26 @@ pub enum Skip {
 }
 
 impl Skip {
+    /// The names of [`Skip::as_str`].
+    pub const KINDS: [&'static str; 6] = [
+        "duplicate",
+        "not_addressed",
+        "stale",
+        "not_a_command",
+        "answered",
+        "undecodable",
+    ];
+
     /// A stable name: `duplicate`, `not_addressed`, `stale`, `not_a_command`,
     /// `answered`, `undecodable` (the rule vectors use it).
     pub fn as_str(&self) -> &'static str {
         match self {
-            Self::Duplicate => "duplicate",
-            Self::NotAddressed => "not_addressed",
-            Self::Stale(_) => "stale",
-            Self::NotACommand => "not_a_command",
-            Self::Answered(_) => "answered",
-            Self::Undecodable(_) => "undecodable",
+            Self::Duplicate => Self::KINDS[0],
+            Self::NotAddressed => Self::KINDS[1],
+            Self::Stale(_) => Self::KINDS[2],
+            Self::NotACommand => Self::KINDS[3],
+            Self::Answered(_) => Self::KINDS[4],
+            Self::Undecodable(_) => Self::KINDS[5],
         }
     }
 

@@ -45,13 +45,23 @@ impl FromStr for Role {
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Role {
+    /// Every role.
+    pub const ALL: [Self; 3] = [Self::Producer, Self::Consumer, Self::Monitor];
+
+    /// Its name: `producer`, `consumer`, `monitor`.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Self::Producer => "producer",
             Self::Consumer => "consumer",
             Self::Monitor => "monitor",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

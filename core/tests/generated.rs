@@ -14,7 +14,9 @@
 //! `@end generated` comment lines is this file's; everything else is left as
 //! it is. `<what>` says what goes there: `members <Table>` (all its
 //! settings), `members <Table> but a, b` or `members <Table> only a, b`,
-//! `choices` (a type per choice setting), `class ClientConfig` (Python's).
+//! `choices` (a type per choice setting), `class ClientConfig` (Python's),
+//! `names` (a type per name table of core's: the strings a binding shows for
+//! message types, close reasons, monitor events, ...; see [`names`]).
 
 use std::path::{Path, PathBuf};
 
@@ -159,6 +161,72 @@ fn choice_values(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+// ---------------------------------------------------------------- Names
+
+/// Core's name tables, as each binding declares them: the type's name, what
+/// it is, and its strings (from core's own constants, in core's order).
+fn names() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
+    use oc2mqtt::MessageErrorKind;
+    use oc2mqtt::client::LogLevel;
+    use oc2mqtt::correlate::{CloseReason, Outcome};
+    use oc2mqtt::message::{MsgType, ResponseRequested};
+    use oc2mqtt::monitor::{MonitorEvent, Pairing};
+    use oc2mqtt::rules::Skip;
+    use oc2mqtt::topics::Role;
+    vec![
+        (
+            "MsgType",
+            "The three kinds of OpenC2 message",
+            MsgType::ALL.iter().map(|t| t.as_key()).collect(),
+        ),
+        (
+            "ResponseRequested",
+            "What a command asks of its responders (`args.response_requested`)",
+            ResponseRequested::ALL.iter().map(|r| r.as_str()).collect(),
+        ),
+        (
+            "CloseReason",
+            "Why an exchange closed",
+            CloseReason::ALL.iter().map(|r| r.as_str()).collect(),
+        ),
+        (
+            "CorrelatorState",
+            "What a response meant for its exchange",
+            Outcome::<()>::KINDS.to_vec(),
+        ),
+        (
+            "DecodeErrorKind",
+            "What was wrong with a message that could not be decoded",
+            MessageErrorKind::ALL.iter().map(|k| k.as_str()).collect(),
+        ),
+        (
+            "Skip",
+            "Why a consumer did not hand a message to its application",
+            Skip::KINDS.to_vec(),
+        ),
+        (
+            "MonitorEventKind",
+            "The kinds of monitor event",
+            MonitorEvent::KINDS.to_vec(),
+        ),
+        (
+            "PairingState",
+            "Where an event leaves its command's exchange (unpaired: none)",
+            Pairing::STATES.to_vec(),
+        ),
+        (
+            "LogLevel",
+            "A log record's level, most severe first",
+            LogLevel::ALL.iter().map(|l| l.as_str()).collect(),
+        ),
+        (
+            "Role",
+            "A client's role, for its topics",
+            Role::ALL.iter().map(|r| r.as_str()).collect(),
+        ),
+    ]
+}
+
 // ---------------------------------------------------------------- TypeScript
 
 /// A doc text as TypeScript readers see it: settings named in camel case.
@@ -267,6 +335,14 @@ fn ts_region(what: &str) -> Vec<String> {
                 pascal(s.name),
                 literals.join(" | ")
             ));
+        }
+        return out;
+    }
+    if what == "names" {
+        for (name, doc, values) in names() {
+            out.push(format!("/** {doc}. */"));
+            let literals: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+            out.push(format!("export type {name} = {}", literals.join(" | ")));
         }
         return out;
     }
@@ -605,6 +681,13 @@ fn pyi_region(what: &str) -> Vec<String> {
             })
             .collect(),
         "class ClientConfig" => CLIENT_CONFIG.stub(),
+        "names" => names()
+            .into_iter()
+            .map(|(name, _, values)| {
+                let values: Vec<String> = values.iter().map(|v| format!("\"{v}\"")).collect();
+                format!("_{name} = Literal[{}]", values.join(", "))
+            })
+            .collect(),
         _ => panic!("unknown region '{what}' in _native.pyi"),
     }
 }

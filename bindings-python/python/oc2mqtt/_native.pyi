@@ -72,7 +72,18 @@ _ResponseTopics = Literal["shared", "producer", "both"]
 _Encoding = Literal["json", "cbor"]
 _Dialect = Literal["spec", "otupy", "bare"]
 # @end generated
+# @generated names (from core's name tables: edit core, then `make generate`)
 _MsgType = Literal["request", "response", "notification"]
+_ResponseRequested = Literal["none", "ack", "status", "complete"]
+_CloseReason = Literal["complete", "deadline", "closed"]
+_CorrelatorState = Literal["unsolicited", "open", "complete"]
+_DecodeErrorKind = Literal["too_large", "syntax", "utf8", "content_type", "dialect", "type", "missing", "value"]
+_Skip = Literal["duplicate", "not_addressed", "stale", "not_a_command", "answered", "undecodable"]
+_MonitorEventKind = Literal["request", "response", "notification", "undecodable", "unanswered"]
+_PairingState = Literal["open", "complete", "unanswered"]
+_LogLevel = Literal["error", "warn", "info", "debug", "trace"]
+_Role = Literal["producer", "consumer", "monitor"]
+# @end generated
 
 class _Properties(TypedDict, total=False):
     """MQTT v5 PUBLISH properties that matter to OpenC2."""
@@ -199,8 +210,6 @@ def response_to(
 
 # ---------------------------------------------------------------- topics
 
-_Role = Literal["producer", "consumer", "monitor"]
-
 @final
 class Topics:
     """The topic scheme: an optional site prefix, the peers to suit, and where responses go.
@@ -260,7 +269,7 @@ class Closed:
     @property
     def request_id(self) -> str: ...
     @property
-    def reason(self) -> Literal["complete", "deadline", "closed"]: ...
+    def reason(self) -> _CloseReason: ...
     @property
     def missing(self) -> list[str]: ...
     @property
@@ -273,7 +282,7 @@ class Outcome:
     """What a response meant for its exchange."""
 
     @property
-    def kind(self) -> Literal["unsolicited", "open", "complete"]: ...
+    def kind(self) -> _CorrelatorState: ...
     @property
     def is_final(self) -> bool: ...
     @property
@@ -669,7 +678,7 @@ class Incoming:
     @property
     def dialect(self) -> _Dialect: ...
     @property
-    def response_requested(self) -> Literal["none", "ack", "status", "complete"]: ...
+    def response_requested(self) -> _ResponseRequested: ...
     def reply(
         self, status: int | None = None, *, status_text: str | None = None, results: dict[str, Any] | None = None
     ) -> None: ...
@@ -823,9 +832,7 @@ class Request:
     @property
     def dialect(self) -> _Dialect: ...
     @property
-    def response_requested(self) -> Literal["none", "ack", "status", "complete"]: ...
-
-_Skip = Literal["duplicate", "not_addressed", "stale", "not_a_command", "answered", "undecodable"]
+    def response_requested(self) -> _ResponseRequested: ...
 
 @final
 class Decision:
@@ -891,7 +898,7 @@ class MonitorEvent:
     """One thing the monitor saw."""
 
     @property
-    def kind(self) -> Literal["request", "response", "notification", "undecodable", "unanswered", "other"]: ...
+    def kind(self) -> _MonitorEventKind: ...
     @property
     def topic(self) -> str | None: ...
     @property

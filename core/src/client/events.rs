@@ -238,6 +238,15 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// Every level, most severe first.
+    pub const ALL: [Self; 5] = [
+        Self::Error,
+        Self::Warn,
+        Self::Info,
+        Self::Debug,
+        Self::Trace,
+    ];
+
     /// `error`, `warn`, `info`, `debug` or `trace`.
     pub fn as_str(self) -> &'static str {
         match self {
