@@ -11,6 +11,12 @@ every run and the median of each side.
 Each side runs in a child process with its directory first on PYTHONPATH
 (the pipelined consumer, another process, inherits it). `--scenario` picks
 `seq`, `pipe` or both (default); `--rounds` runs per side (default 5).
+`--a-env KEY=VALUE` / `--b-env KEY=VALUE` (repeatable) set environment
+variables for one side only: with the same wheel on both sides,
+`--a-env OC2_BENCH_SEND=separate` compares `send(...).collect()` (and
+`send_async` + `collect_async`) with `send_collect` (`send_collect_async`).
+Each run prints how its side sent (`collect` or `separate`: a wheel without
+`send_collect` sends in two calls).
 `--core BINARY` (oc2mqtt-bench) also runs the Rust core in the same topology
 (`seq`; `pipe-split`: 64 in flight, consumer in a child process) after each
 round's Python runs, on its own broker, and prints each side's ratio to it.
@@ -55,6 +61,7 @@ def child(scenario: str, url: str, broker_pid: int, n: int) -> None:
     else:
         out = run.pipelined(url, broker_pid, n)
     out["module"] = oc2mqtt.__file__
+    out["send"] = run.send_mode()
     print(json.dumps(out))
 
 
@@ -76,6 +83,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n-seq", type=int, default=1000)
     ap.add_argument("--n-pipe", type=int, default=16384)
+    ap.add_argument("--a-env", action="append", default=[], metavar="KEY=VALUE", help="for side A only")
+    ap.add_argument("--b-env", action="append", default=[], metavar="KEY=VALUE", help="for side B only")
     ap.add_argument("--core", type=Path, help="oc2mqtt-bench, to run the Rust core beside each round")
     ap.add_argument("--child", nargs=4, metavar=("SCENARIO", "URL", "BROKER_PID", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -86,6 +95,7 @@ def main() -> int:
     if not (args.a and args.b):
         ap.error("A and B (directories holding an installed oc2mqtt) are required")
     sides = {"A": str(Path(args.a).resolve()), "B": str(Path(args.b).resolve())}
+    side_env = {side: dict(kv.split("=", 1) for kv in pairs) for side, pairs in (("A", args.a_env), ("B", args.b_env))}
     scenarios = ["seq", "pipe"] if args.scenario == "both" else [args.scenario]
     sys.path.insert(0, str(REPO / "tests" / "broker"))
     from broker import Broker
@@ -98,7 +108,7 @@ def main() -> int:
             for scenario in scenarios:
                 n = args.n_seq if scenario == "seq" else args.n_pipe
                 for side in order:
-                    env = dict(os.environ, PYTHONPATH=sides[side])
+                    env = dict(os.environ, PYTHONPATH=sides[side], **side_env[side])
                     out = subprocess.run(
                         [sys.executable, __file__, "--child", scenario, b.url, str(b.pid), str(n)],
                         env=env,
@@ -112,9 +122,12 @@ def main() -> int:
                     if not r.pop("module").startswith(sides[side]):
                         print(f"side {side} did not import its own oc2mqtt", file=sys.stderr)
                         return 1
+                    sent = r.pop("send")
                     results[scenario][side].append(r)
                     shown = ", ".join(f"{r[k]:,.1f}{unit}" for k, unit, _ in METRICS[scenario])
-                    print(f"{scenario} {side} run {i + 1}: {shown} (load {os.getloadavg()[0]:.1f})", flush=True)
+                    print(
+                        f"{scenario} {side} ({sent}) run {i + 1}: {shown} (load {os.getloadavg()[0]:.1f})", flush=True
+                    )
                 if args.core:
                     r = core(args.core, scenario)
                     results[scenario]["core"].append(r)
