@@ -38,12 +38,18 @@ REPO = HERE.parents[1]
 
 # What each scenario reports, and which way is better.
 METRICS = {
-    "seq": [("rate", "/s", True), ("p50_ms", " ms", False), ("cpu_us", " µs CPU", False)],
+    "seq": [
+        ("rate", "/s", True),
+        ("p50_ms", " ms", False),
+        ("cpu_us", " µs CPU", False),
+        ("switches", " switches", False),
+    ],
     "pipe": [
         ("rate", "/s", True),
         ("producer_us", " µs producer", False),
         ("consumer_us", " µs consumer", False),
         ("broker_us", " µs broker", False),
+        ("producer_switches", " producer switches", False),
     ],
 }
 
@@ -57,7 +63,7 @@ def child(scenario: str, url: str, broker_pid: int, n: int) -> None:
     if scenario == "seq":
         cpu: list[float] = []
         out = run.summary(run.seq_oc2mqtt(url, n, cpu))
-        out["cpu_us"] = cpu[0]
+        out["cpu_us"], out["switches"] = cpu[0], cpu[1]
     else:
         out = run.pipelined(url, broker_pid, n)
     out["module"] = oc2mqtt.__file__
@@ -134,9 +140,15 @@ def main() -> int:
                     print(f"{scenario} core run {i + 1}: {r['rate']:,.1f}/s, {r['cpu_us']:.1f} µs CPU", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     for scenario in scenarios:
-        for key, unit, _ in METRICS[scenario]:
+        for key, unit, higher in METRICS[scenario]:
             med = {s: statistics.median(r[key] for r in results[scenario][s]) for s in "AB"}
-            print(f"{scenario} {key}: A {med['A']:,.1f}{unit}, B {med['B']:,.1f}{unit}, B/A {med['B'] / med['A']:.3f}")
+            # Round by round (A and B of a round ran back to back): in how many B was better.
+            pairs = list(zip(results[scenario]["A"], results[scenario]["B"]))
+            better = sum((b[key] > a[key]) == higher and b[key] != a[key] for a, b in pairs)
+            print(
+                f"{scenario} {key}: A {med['A']:,.1f}{unit}, B {med['B']:,.1f}{unit}, B/A {med['B'] / med['A']:.3f}"
+                f" (B better in {better} of {len(pairs)} rounds)"
+            )
         if args.core:
             rows = results[scenario]
             core_rate = statistics.median(r["rate"] for r in rows["core"])

@@ -139,8 +139,17 @@ def send_mode() -> str:
     return "collect"
 
 
+def switches() -> int:
+    """Context switches of this process's threads so far (voluntary and not)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_nvcsw + r.ru_nivcsw
+
+
 def seq_oc2mqtt(url: str, n: int, cpu: list[float] | None = None) -> list[float]:
-    """Round trip latencies; appends the process's CPU µs per round trip (both ends) to `cpu`."""
+    """Round trip latencies; appends the process's CPU µs per round trip (both
+    ends) to `cpu`, then its context switches per round trip."""
     consumer = oc2mqtt.Consumer(url, "seq-fw", profiles=["slpf"])
     t = threading.Thread(target=consumer.serve, args=(lambda cmd: RESPONSE,), daemon=True)
     t.start()
@@ -152,7 +161,7 @@ def seq_oc2mqtt(url: str, n: int, cpu: list[float] | None = None) -> list[float]
             one = lambda: p.send(COMMAND, to=["seq-fw"], timeout=5).collect()  # noqa: E731
         for _ in range(20):
             one()
-        cpu0 = time.process_time()
+        cpu0, sw0 = time.process_time(), switches()
         for _ in range(n):
             t0 = time.perf_counter()
             s = one()
@@ -160,6 +169,7 @@ def seq_oc2mqtt(url: str, n: int, cpu: list[float] | None = None) -> list[float]
             assert s.complete and s.responses[0].status == 200
         if cpu is not None:
             cpu.append((time.process_time() - cpu0) / n * 1e6)
+            cpu.append((switches() - sw0) / n)
     consumer.close()
     t.join(5)
     return lat
@@ -372,11 +382,13 @@ def pipelined(url: str, broker_pid: int, total: int, in_flight: int = 64) -> dic
             done = 0
             pids = {"producer": os.getpid(), "consumer": proc.pid, "broker": broker_pid}
             cpu0 = {k: cpu_seconds(v) for k, v in pids.items()}
+            sw0 = switches()
             t0 = time.perf_counter()
             await asyncio.gather(*(worker(total // in_flight) for _ in range(in_flight)))
             elapsed = time.perf_counter() - t0
             cpu = {f"{k}_us": (cpu_seconds(v) - cpu0[k]) / done * 1e6 for k, v in pids.items()}
             p.close()
+            cpu["producer_switches"] = (switches() - sw0) / done
             return {"rate": done / elapsed, "incomplete": float(incomplete), **cpu}
 
         return asyncio.run(main())
