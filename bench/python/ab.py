@@ -71,6 +71,12 @@ def child(scenario: str, url: str, broker_pid: int, n: int) -> None:
     print(json.dumps(out))
 
 
+def same_native(a: Path, b: Path) -> bool:
+    """Whether two installed oc2mqtt packages hold byte-identical native modules."""
+    found = [sorted((d / "oc2mqtt").glob("_native*.so")) for d in (a, b)]
+    return all(found) and found[0][0].read_bytes() == found[1][0].read_bytes()
+
+
 def core(binary: Path, scenario: str) -> dict[str, float]:
     """One run of the Rust core (oc2mqtt-bench, its own broker) in the scenario's topology."""
     name = "seq" if scenario == "seq" else "pipe-split"
@@ -102,6 +108,11 @@ def main() -> int:
         ap.error("A and B (directories holding an installed oc2mqtt) are required")
     sides = {"A": str(Path(args.a).resolve()), "B": str(Path(args.b).resolve())}
     side_env = {side: dict(kv.split("=", 1) for kv in pairs) for side, pairs in (("A", args.a_env), ("B", args.b_env))}
+    if sides["A"] != sides["B"] and same_native(Path(sides["A"]), Path(sides["B"])):
+        # What happened once: a maturin build of another checkout into the same
+        # target dir packed the cdylib of the previous build (the Makefile's
+        # `build` removes lib_native.so first for this reason).
+        print("warning: A and B hold the same _native library: this compares a build with itself", flush=True)
     scenarios = ["seq", "pipe"] if args.scenario == "both" else [args.scenario]
     sys.path.insert(0, str(REPO / "tests" / "broker"))
     from broker import Broker
