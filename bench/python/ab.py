@@ -11,6 +11,12 @@ every run and the median of each side.
 Each side runs in a child process with its directory first on PYTHONPATH
 (the pipelined consumer, another process, inherits it). `--scenario` picks
 `seq`, `pipe` or both (default); `--rounds` runs per side (default 5).
+`--a-env KEY=VALUE` / `--b-env KEY=VALUE` (repeatable) set environment
+variables for one side only: with the same wheel on both sides,
+`--a-env OC2_BENCH_SEND=separate` compares `send(...).collect()` (and
+`send_async` + `collect_async`) with `send_collect` (`send_collect_async`).
+Each run prints how its side sent (`collect` or `separate`: a wheel without
+`send_collect` sends in two calls).
 `--core BINARY` (oc2mqtt-bench) also runs the Rust core in the same topology
 (`seq`; `pipe-split`: 64 in flight, consumer in a child process) after each
 round's Python runs, on its own broker, and prints each side's ratio to it.
@@ -32,12 +38,18 @@ REPO = HERE.parents[1]
 
 # What each scenario reports, and which way is better.
 METRICS = {
-    "seq": [("rate", "/s", True), ("p50_ms", " ms", False), ("cpu_us", " µs CPU", False)],
+    "seq": [
+        ("rate", "/s", True),
+        ("p50_ms", " ms", False),
+        ("cpu_us", " µs CPU", False),
+        ("switches", " switches", False),
+    ],
     "pipe": [
         ("rate", "/s", True),
         ("producer_us", " µs producer", False),
         ("consumer_us", " µs consumer", False),
         ("broker_us", " µs broker", False),
+        ("producer_switches", " producer switches", False),
     ],
 }
 
@@ -51,11 +63,18 @@ def child(scenario: str, url: str, broker_pid: int, n: int) -> None:
     if scenario == "seq":
         cpu: list[float] = []
         out = run.summary(run.seq_oc2mqtt(url, n, cpu))
-        out["cpu_us"] = cpu[0]
+        out["cpu_us"], out["switches"] = cpu[0], cpu[1]
     else:
         out = run.pipelined(url, broker_pid, n)
     out["module"] = oc2mqtt.__file__
+    out["send"] = run.send_mode()
     print(json.dumps(out))
+
+
+def same_native(a: Path, b: Path) -> bool:
+    """Whether two installed oc2mqtt packages hold byte-identical native modules."""
+    found = [sorted((d / "oc2mqtt").glob("_native*.so")) for d in (a, b)]
+    return all(found) and found[0][0].read_bytes() == found[1][0].read_bytes()
 
 
 def core(binary: Path, scenario: str) -> dict[str, float]:
@@ -76,6 +95,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--n-seq", type=int, default=1000)
     ap.add_argument("--n-pipe", type=int, default=16384)
+    ap.add_argument("--a-env", action="append", default=[], metavar="KEY=VALUE", help="for side A only")
+    ap.add_argument("--b-env", action="append", default=[], metavar="KEY=VALUE", help="for side B only")
     ap.add_argument("--core", type=Path, help="oc2mqtt-bench, to run the Rust core beside each round")
     ap.add_argument("--child", nargs=4, metavar=("SCENARIO", "URL", "BROKER_PID", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -86,6 +107,12 @@ def main() -> int:
     if not (args.a and args.b):
         ap.error("A and B (directories holding an installed oc2mqtt) are required")
     sides = {"A": str(Path(args.a).resolve()), "B": str(Path(args.b).resolve())}
+    side_env = {side: dict(kv.split("=", 1) for kv in pairs) for side, pairs in (("A", args.a_env), ("B", args.b_env))}
+    if sides["A"] != sides["B"] and same_native(Path(sides["A"]), Path(sides["B"])):
+        # What happened once: a maturin build of another checkout into the same
+        # target dir packed the cdylib of the previous build (the Makefile's
+        # `build` removes lib_native.so first for this reason).
+        print("warning: A and B hold the same _native library: this compares a build with itself", flush=True)
     scenarios = ["seq", "pipe"] if args.scenario == "both" else [args.scenario]
     sys.path.insert(0, str(REPO / "tests" / "broker"))
     from broker import Broker
@@ -98,7 +125,7 @@ def main() -> int:
             for scenario in scenarios:
                 n = args.n_seq if scenario == "seq" else args.n_pipe
                 for side in order:
-                    env = dict(os.environ, PYTHONPATH=sides[side])
+                    env = dict(os.environ, PYTHONPATH=sides[side], **side_env[side])
                     out = subprocess.run(
                         [sys.executable, __file__, "--child", scenario, b.url, str(b.pid), str(n)],
                         env=env,
@@ -112,18 +139,27 @@ def main() -> int:
                     if not r.pop("module").startswith(sides[side]):
                         print(f"side {side} did not import its own oc2mqtt", file=sys.stderr)
                         return 1
+                    sent = r.pop("send")
                     results[scenario][side].append(r)
                     shown = ", ".join(f"{r[k]:,.1f}{unit}" for k, unit, _ in METRICS[scenario])
-                    print(f"{scenario} {side} run {i + 1}: {shown} (load {os.getloadavg()[0]:.1f})", flush=True)
+                    print(
+                        f"{scenario} {side} ({sent}) run {i + 1}: {shown} (load {os.getloadavg()[0]:.1f})", flush=True
+                    )
                 if args.core:
                     r = core(args.core, scenario)
                     results[scenario]["core"].append(r)
                     print(f"{scenario} core run {i + 1}: {r['rate']:,.1f}/s, {r['cpu_us']:.1f} µs CPU", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     for scenario in scenarios:
-        for key, unit, _ in METRICS[scenario]:
+        for key, unit, higher in METRICS[scenario]:
             med = {s: statistics.median(r[key] for r in results[scenario][s]) for s in "AB"}
-            print(f"{scenario} {key}: A {med['A']:,.1f}{unit}, B {med['B']:,.1f}{unit}, B/A {med['B'] / med['A']:.3f}")
+            # Round by round (A and B of a round ran back to back): in how many B was better.
+            pairs = list(zip(results[scenario]["A"], results[scenario]["B"]))
+            better = sum((b[key] > a[key]) == higher and b[key] != a[key] for a, b in pairs)
+            print(
+                f"{scenario} {key}: A {med['A']:,.1f}{unit}, B {med['B']:,.1f}{unit}, B/A {med['B'] / med['A']:.3f}"
+                f" (B better in {better} of {len(pairs)} rounds)"
+            )
         if args.core:
             rows = results[scenario]
             core_rate = statistics.median(r["rate"] for r in rows["core"])

@@ -11,14 +11,20 @@ Scenarios (the payloads are bench/payloads/*.json, as in every language):
   json.loads (which validates nothing), and otupy's decoder (its JSONEncoder
   into its MQTT Message, then .get()).
 - sequential: one producer sends the deny command to one consumer, waits for
-  the 200, repeats. Both ends in this process, each library on both ends:
+  the 200, repeats (oc2mqtt: `send_collect`, one wait per round trip). Both
+  ends in this process, each library on both ends:
   oc2mqtt Producer + Consumer.serve(handler); raw paho-mqtt v5 (hand-rolled
   JSON, properties and request_id matching, responses on oc2/rsp and
   oc2/rsp/<producer> as the specification asks); otupy's Producer + Consumer
   on its MQTTTransfer, with its stale-response bug worked around (the
   transfer's queue and event reset before each send).
-- pipelined: 64 exchanges in flight from one asyncio producer (send_async +
-  collect_async) to an oc2mqtt consumer in another process.
+- pipelined: 64 exchanges in flight from one asyncio producer
+  (`send_collect_async`, one future per exchange) to an oc2mqtt consumer in
+  another process.
+  `OC2_BENCH_SEND=separate` makes both oc2mqtt scenarios send and collect in
+  two calls as before (`send(...).collect()`, `send_async` + `collect_async`),
+  as the Rust benchmark's variable does; a wheel without `send_collect`
+  (an A/B's old side) does that too.
 - the Rust core in the same topology (bench/rust `oc2mqtt-bench`: `seq`, both
   ends in one process; `pipe-split`, 64 in flight, consumer in a child
   process), run by this script in the same run on a broker of its own with
@@ -124,23 +130,46 @@ def nodelay(client: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def send_mode() -> str:
+    """How the oc2mqtt scenarios send: "collect" (send and collect in one call)
+    or "separate" (two calls: OC2_BENCH_SEND=separate, or a wheel that has no
+    send_collect yet)."""
+    if os.environ.get("OC2_BENCH_SEND") == "separate" or not hasattr(oc2mqtt.Producer, "send_collect"):
+        return "separate"
+    return "collect"
+
+
+def switches() -> int:
+    """Context switches of this process's threads so far (voluntary and not)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_nvcsw + r.ru_nivcsw
+
+
 def seq_oc2mqtt(url: str, n: int, cpu: list[float] | None = None) -> list[float]:
-    """Round trip latencies; appends the process's CPU µs per round trip (both ends) to `cpu`."""
+    """Round trip latencies; appends the process's CPU µs per round trip (both
+    ends) to `cpu`, then its context switches per round trip."""
     consumer = oc2mqtt.Consumer(url, "seq-fw", profiles=["slpf"])
     t = threading.Thread(target=consumer.serve, args=(lambda cmd: RESPONSE,), daemon=True)
     t.start()
     lat = []
     with oc2mqtt.Producer(url, "seq-p") as p:
+        if send_mode() == "collect":
+            one = lambda: p.send_collect(COMMAND, to=["seq-fw"], timeout=5)  # noqa: E731
+        else:
+            one = lambda: p.send(COMMAND, to=["seq-fw"], timeout=5).collect()  # noqa: E731
         for _ in range(20):
-            p.send(COMMAND, to=["seq-fw"], timeout=5).collect()
-        cpu0 = time.process_time()
+            one()
+        cpu0, sw0 = time.process_time(), switches()
         for _ in range(n):
             t0 = time.perf_counter()
-            s = p.send(COMMAND, to=["seq-fw"], timeout=5).collect()
+            s = one()
             lat.append(time.perf_counter() - t0)
             assert s.complete and s.responses[0].status == 200
         if cpu is not None:
             cpu.append((time.process_time() - cpu0) / n * 1e6)
+            cpu.append((switches() - sw0) / n)
     consumer.close()
     t.join(5)
     return lat
@@ -336,11 +365,16 @@ def pipelined(url: str, broker_pid: int, total: int, in_flight: int = 64) -> dic
             done = 0
             incomplete = 0
 
+            collect = send_mode() == "collect"
+
             async def worker(count: int) -> None:
                 nonlocal done, incomplete
                 for _ in range(count):
-                    ex = await p.send_async(COMMAND, to=["pipe-fw"], timeout=10)
-                    s = await ex.collect_async()
+                    if collect:
+                        s = await p.send_collect_async(COMMAND, to=["pipe-fw"], timeout=10)
+                    else:
+                        ex = await p.send_async(COMMAND, to=["pipe-fw"], timeout=10)
+                        s = await ex.collect_async()
                     done += 1
                     incomplete += not s.complete
 
@@ -348,11 +382,13 @@ def pipelined(url: str, broker_pid: int, total: int, in_flight: int = 64) -> dic
             done = 0
             pids = {"producer": os.getpid(), "consumer": proc.pid, "broker": broker_pid}
             cpu0 = {k: cpu_seconds(v) for k, v in pids.items()}
+            sw0 = switches()
             t0 = time.perf_counter()
             await asyncio.gather(*(worker(total // in_flight) for _ in range(in_flight)))
             elapsed = time.perf_counter() - t0
             cpu = {f"{k}_us": (cpu_seconds(v) - cpu0[k]) / done * 1e6 for k, v in pids.items()}
             p.close()
+            cpu["producer_switches"] = (switches() - sw0) / done
             return {"rate": done / elapsed, "incomplete": float(incomplete), **cpu}
 
         return asyncio.run(main())
@@ -670,6 +706,7 @@ def main() -> int:
         "",
         f"Run {started} with `bench/python/run.py{' --quick' if args.quick else ''}` "
         f"(Python {platform.python_version()}, oc2mqtt {oc2mqtt.__version__} release wheel, "
+        f"oc2mqtt's exchanges sent and collected in {'one call' if send_mode() == 'collect' else 'two calls'}, "
         f"{os.cpu_count()} cores; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after). "
         "One throwaway Mosquitto (`set_tcp_nodelay true`) on loopback for every scenario. "
         "The machine is shared with other builds: the **ratios**, measured in the same run, "

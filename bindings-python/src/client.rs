@@ -27,13 +27,25 @@ where
     T: Send,
 {
     let rt = oc2mqtt::client::runtime();
-    let mut fut = std::pin::pin!(fut);
+    // In an `Option` so that an interrupted wait can drop it early, without
+    // the GIL: a future that owns an open exchange (`send_collect`'s) closes
+    // it when dropped, which takes the producer's lock, and a network thread
+    // may hold that lock while it waits for the GIL to log.
+    let mut fut = std::pin::pin!(Some(fut));
     loop {
         match py.detach(|| {
-            rt.block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await })
+            rt.block_on(async {
+                let running = fut.as_mut().as_pin_mut().expect("set until interrupted");
+                tokio::time::timeout(SIGNAL_CHECK, running).await
+            })
         }) {
             Ok(v) => return Ok(v),
-            Err(_) => py.check_signals()?,
+            Err(_) => {
+                if let Err(interrupted) = py.check_signals() {
+                    py.detach(|| fut.set(None));
+                    return Err(interrupted);
+                }
+            }
         }
     }
 }

@@ -311,6 +311,16 @@ async fn send(p: Producer, what: Outgoing, o: SendOptions) -> oc2mqtt::Result<Ex
     }
 }
 
+/// `send` and `collect` in one wait (core's `send_collect`): the broker's
+/// acknowledgement is recorded on the connection's task, so the caller is
+/// woken once, at the end of the exchange, not also at the PUBACK.
+async fn send_collect(p: &Producer, what: Outgoing, o: SendOptions) -> oc2mqtt::Result<Summary> {
+    match what {
+        Outgoing::Command(c) => p.send_collect(c, o).await,
+        Outgoing::Message(m) => p.send_message_collect(m, o).await,
+    }
+}
+
 /// Sends commands and collects their responses; one MQTT connection.
 ///
 /// `Producer(config, producer_id)` connects before it returns (the GIL
@@ -443,6 +453,85 @@ impl PyProducer {
         future_into_py(py, async move {
             match send(p, Outgoing::Command(cmd), o).await {
                 Ok(ex) => Ok(PyExchange::new(ex)),
+                Err(e) => Err(crate::shutdown::error(&e)),
+            }
+        })
+    }
+
+    /// `send(command, ...).collect()` in one call, and one wait: returns the
+    /// `Summary` as soon as every addressed consumer sent a final response,
+    /// else at the timeout. Same arguments, defaults and errors as `send()`
+    /// (a refused command raises `PublishError`; a broker that does not
+    /// acknowledge it within `timeout`, `TimeoutExpired`). Ctrl-C ends the
+    /// wait and the exchange. For streaming the responses as they arrive,
+    /// iterate `send()`'s `Exchange` instead.
+    #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn send_collect(
+        &self,
+        py: Python<'_>,
+        command: &Bound<'_, PyAny>,
+        to: Option<&Bound<'_, PyAny>>,
+        profile: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        expect: Option<&Bound<'_, PyAny>>,
+        encoding: Option<&Bound<'_, PyAny>>,
+        dialect: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PySummary> {
+        let cmd = command_arg(command, "command")?;
+        let o: SendOptions = settings::build(
+            py,
+            &kwargs![to, profile, timeout, expect, encoding, dialect],
+        )?;
+        let s = wait(py, send_collect(&self.inner, Outgoing::Command(cmd), o))?.py_err(py)?;
+        PySummary::new(py, s)
+    }
+
+    /// `send_message(message, ...).collect()` in one call and one wait, as
+    /// `send_collect()` is for `send()`. Keyword arguments and defaults as
+    /// for `send_message()`.
+    #[pyo3(signature = (message, *, timeout = None, expect = None, encoding = None, dialect = None))]
+    fn send_message_collect(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        expect: Option<&Bound<'_, PyAny>>,
+        encoding: Option<&Bound<'_, PyAny>>,
+        dialect: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PySummary> {
+        let msg = message_arg(message, "message")?;
+        let o: SendOptions = settings::build(py, &kwargs![timeout, expect, encoding, dialect])?;
+        let s = wait(py, send_collect(&self.inner, Outgoing::Message(msg), o))?.py_err(py)?;
+        PySummary::new(py, s)
+    }
+
+    /// `send_collect()` as an awaitable resolving to the `Summary` (same
+    /// arguments and defaults): one future, where `await (await
+    /// send_async(...)).collect_async()` takes two. Cancelling the await
+    /// ends the exchange, as cancelling `collect_async()` does.
+    #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn send_collect_async<'py>(
+        &self,
+        py: Python<'py>,
+        command: &Bound<'py, PyAny>,
+        to: Option<&Bound<'py, PyAny>>,
+        profile: Option<&Bound<'py, PyAny>>,
+        timeout: Option<&Bound<'py, PyAny>>,
+        expect: Option<&Bound<'py, PyAny>>,
+        encoding: Option<&Bound<'py, PyAny>>,
+        dialect: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cmd = command_arg(command, "command")?;
+        let o: SendOptions = settings::build(
+            py,
+            &kwargs![to, profile, timeout, expect, encoding, dialect],
+        )?;
+        let p = self.inner.clone();
+        future_into_py(py, async move {
+            match send_collect(&p, Outgoing::Command(cmd), o).await {
+                Ok(s) => Ok(SummaryOut(s)),
                 Err(e) => Err(crate::shutdown::error(&e)),
             }
         })

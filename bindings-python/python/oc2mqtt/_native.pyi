@@ -641,6 +641,50 @@ class Producer:
         dialect: _Dialect | None = None,
     ) -> Awaitable[Exchange]:
         """:meth:`send` as an awaitable (same arguments and defaults: ``timeout`` 10 s)."""
+    def send_collect(
+        self,
+        command: dict[str, Any],
+        *,
+        to: str | Sequence[str] | None = None,
+        profile: str | None = None,
+        timeout: float | None = None,
+        expect: int | None = None,
+        encoding: _Encoding | None = None,
+        dialect: _Dialect | None = None,
+    ) -> Summary:
+        """``send(command, ...).collect()`` in one call and one wait: the :class:`Summary`
+        as soon as every addressed consumer sent a final response, else at the timeout.
+
+        Same arguments, defaults (``timeout`` 10 s) and errors as :meth:`send`: a refused
+        command raises :class:`PublishError`, a broker that does not acknowledge it
+        within ``timeout`` :class:`TimeoutExpired`. Ctrl-C ends the wait and the exchange.
+        To stream the responses as they arrive, iterate :meth:`send`'s :class:`Exchange`.
+        """
+    def send_message_collect(
+        self,
+        message: _Message | Decoded,
+        *,
+        timeout: float | None = None,
+        expect: int | None = None,
+        encoding: _Encoding | None = None,
+        dialect: _Dialect | None = None,
+    ) -> Summary:
+        """``send_message(message, ...).collect()`` in one call and one wait, as
+        :meth:`send_collect` is for :meth:`send` (defaults as for :meth:`send_message`)."""
+    def send_collect_async(
+        self,
+        command: dict[str, Any],
+        *,
+        to: str | Sequence[str] | None = None,
+        profile: str | None = None,
+        timeout: float | None = None,
+        expect: int | None = None,
+        encoding: _Encoding | None = None,
+        dialect: _Dialect | None = None,
+    ) -> Awaitable[Summary]:
+        """:meth:`send_collect` as an awaitable (same arguments and defaults): one future
+        where ``await (await send_async(...)).collect_async()`` takes two. Cancelling the
+        await ends the exchange, as cancelling :meth:`Exchange.collect_async` does."""
     @property
     def stats(self) -> _Stats: ...
     @property

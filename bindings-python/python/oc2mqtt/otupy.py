@@ -170,13 +170,14 @@ class MQTTTransfer(_oc2.Transfer):  # type: ignore[misc]
         encoding = _encoding_of(encoder)
         if msg.from_ is None:
             msg.from_ = self.device_id
-        exchange = self._producer.send_message(
+        # One wait for the acknowledgement and the responses (send_message
+        # then collect() would wake this thread at the broker's PUBACK too).
+        summary = self._producer.send_message_collect(
             _to_dict(msg),
             timeout=self.response_timeout,
             encoding=encoding,
             dialect=cast(Literal["otupy", "spec"], self.wire),
         )
-        summary = exchange.collect()
         if not summary.complete and summary.missing:
             logger.warning("missing responses from %s", ", ".join(summary.missing))
         return [_from_dict(r.message, r.encoding) for r in summary.responses]
