@@ -47,7 +47,8 @@ fn response_from(
     let mut d = serde_json::Map::new();
     let status = match status.filter(|s| !s.is_none()) {
         Some(s) => convert::u64_arg(s, "status")?,
-        None => 200,
+        // No status: what a handler that gives none answers (core's rule).
+        None => u64::from(oc2mqtt::rules::outcome_response(Ok(None)).status),
     };
     d.insert("status".to_owned(), status.into());
     if let Some(text) = convert::opt_string_arg(status_text, "status_text")? {

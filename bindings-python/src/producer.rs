@@ -388,7 +388,8 @@ impl PyProducer {
     ///   the broker's acknowledgement, a `TimeoutExpired` then (default 10)
     /// - `expect`: complete after this many responders, for broadcasts (default None)
     /// - `encoding`: "json" or "cbor" (default 'json')
-    /// - `dialect`: "spec", "otupy" or "bare" (default 'spec')
+    /// - `dialect`: "spec", "otupy" or "bare" (default None: as the config's
+    ///   `peer` has it, "otupy" for otupy peers, else "spec")
     #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
     #[allow(clippy::too_many_arguments)]
     fn send(

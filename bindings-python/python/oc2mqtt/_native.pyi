@@ -615,7 +615,8 @@ class Producer:
           the broker's acknowledgement, a :class:`TimeoutExpired` then (default 10)
         - ``expect``: complete after this many responders, for broadcasts (default None)
         - ``encoding``: "json" or "cbor" (default 'json')
-        - ``dialect``: "spec", "otupy" or "bare" (default 'spec')
+        - ``dialect``: "spec", "otupy" or "bare" (default None: as the config's
+          ``peer`` has it, "otupy" for otupy peers, else "spec")
         """
     def send_message(
         self,
