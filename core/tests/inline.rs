@@ -63,7 +63,12 @@ async fn producer(url: &str) -> Producer {
 }
 
 /// Serves `consumer` inline, recording the net of each command handled.
-fn serve_recording(consumer: &Consumer) -> (tokio::task::JoinHandle<oc2mqtt::Result<()>>, Arc<Mutex<Vec<String>>>) {
+fn serve_recording(
+    consumer: &Consumer,
+) -> (
+    tokio::task::JoinHandle<oc2mqtt::Result<()>>,
+    Arc<Mutex<Vec<String>>>,
+) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (c, s) = (consumer.clone(), Arc::clone(&seen));
     let served = tokio::spawn(async move {
@@ -152,7 +157,11 @@ async fn a_command_on_three_topics_and_redelivered_runs_once_inline() {
         }
     }
     assert_eq!(answered, 1, "one answer");
-    assert_eq!(*seen.lock().expect("lock"), ["10.0.0.1/32"], "one execution");
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        ["10.0.0.1/32"],
+        "one execution"
+    );
     assert_eq!(consumer.stats().duplicates, 3);
 }
 
@@ -163,26 +172,39 @@ async fn a_second_serve_of_any_style_is_refused_while_one_runs() {
     let (served, _seen) = serve_recording(&consumer);
     // Let serve_inline start.
     let producer = producer(&broker.url()).await;
-    assert_eq!(answers(&producer, "10.0.0.1/32", FIVE_S).await, [(200, String::new())]);
+    assert_eq!(
+        answers(&producer, "10.0.0.1/32", FIVE_S).await,
+        [(200, String::new())]
+    );
     let refused = |r: oc2mqtt::Result<()>| match r {
         Err(Error::Config(text)) => assert!(text.contains("already serves"), "{text}"),
         other => panic!("expected a refusal, got {other:?}"),
     };
-    let second = async |f: std::pin::Pin<Box<dyn std::future::Future<Output = oc2mqtt::Result<()>> + Send + '_>>| {
-        tokio::time::timeout(FIVE_S, f).await.expect("refused at once")
+    let second = async |f: std::pin::Pin<
+        Box<dyn std::future::Future<Output = oc2mqtt::Result<()>> + Send + '_>,
+    >| {
+        tokio::time::timeout(FIVE_S, f)
+            .await
+            .expect("refused at once")
     };
     refused(second(Box::pin(consumer.serve_inline(|_| Ok(None)))).await);
     refused(second(Box::pin(consumer.serve(|_| Ok(None)))).await);
     refused(second(Box::pin(consumer.serve_async(|_| async { Ok(None) }))).await);
     // The first still serves.
-    assert_eq!(answers(&producer, "10.0.0.2/32", FIVE_S).await, [(200, String::new())]);
+    assert_eq!(
+        answers(&producer, "10.0.0.2/32", FIVE_S).await,
+        [(200, String::new())]
+    );
 
     // And the other way round: serve_inline while serve runs.
     served.abort();
     let _ = served.await;
     let serving = consumer.clone();
     let threaded = tokio::spawn(async move { serving.serve(|_| Ok(None)).await });
-    assert_eq!(answers(&producer, "10.0.0.3/32", FIVE_S).await, [(200, String::new())]);
+    assert_eq!(
+        answers(&producer, "10.0.0.3/32", FIVE_S).await,
+        [(200, String::new())]
+    );
     refused(second(Box::pin(consumer.serve_inline(|_| Ok(None)))).await);
     threaded.abort();
 }
@@ -193,7 +215,10 @@ async fn close_ends_serve_inline_and_dropping_its_future_uninstalls_it() {
     let consumer = consumer(&broker.url()).await;
     let (served, seen) = serve_recording(&consumer);
     let producer = producer(&broker.url()).await;
-    assert_eq!(answers(&producer, "10.0.0.1/32", FIVE_S).await, [(200, String::new())]);
+    assert_eq!(
+        answers(&producer, "10.0.0.1/32", FIVE_S).await,
+        [(200, String::new())]
+    );
 
     // Dropped: commands queue again, unanswered, and the handler is let go.
     served.abort();
@@ -207,7 +232,10 @@ async fn close_ends_serve_inline_and_dropping_its_future_uninstalls_it() {
 
     // A new serve_inline answers what waited, then serves on; close ends it.
     let (served, seen) = serve_recording(&consumer);
-    assert_eq!(answers(&producer, "10.0.0.3/32", FIVE_S).await, [(200, String::new())]);
+    assert_eq!(
+        answers(&producer, "10.0.0.3/32", FIVE_S).await,
+        [(200, String::new())]
+    );
     assert_eq!(*seen.lock().expect("lock"), ["10.0.0.2/32", "10.0.0.3/32"]);
     consumer.close().await;
     tokio::time::timeout(FIVE_S, served)
@@ -238,7 +266,10 @@ async fn commands_queued_before_serve_inline_starts_are_answered_first_in_order(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let (_served, seen) = serve_recording(&consumer);
-    assert_eq!(answers(&producer, "10.0.0.4/32", FIVE_S).await, [(200, String::new())]);
+    assert_eq!(
+        answers(&producer, "10.0.0.4/32", FIVE_S).await,
+        [(200, String::new())]
+    );
     for e in exchanges {
         assert!(e.collect().await.complete, "a queued command is answered");
     }
@@ -261,13 +292,22 @@ async fn serve_inline_writes_the_journal_before_and_after_the_handler() {
         .expect("consumer connects");
     let (_served, seen) = serve_recording(&first);
     let producer = producer(&broker.url()).await;
-    assert_eq!(answers(&producer, "10.0.0.1/32", FIVE_S).await, [(200, String::new())]);
+    assert_eq!(
+        answers(&producer, "10.0.0.1/32", FIVE_S).await,
+        [(200, String::new())]
+    );
     first.close().await;
     assert_eq!(seen.lock().expect("lock").len(), 1);
     // Taken before the handler ran, answered after: the lines a restart reads.
     let journal = std::fs::read_to_string(dir.path().join("journal")).expect("journal");
-    let kinds: Vec<&str> = journal.lines().filter_map(|l| l.split(' ').next()).collect();
+    let kinds: Vec<&str> = journal
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .collect();
     assert!(kinds.starts_with(&["T", "A"]), "{journal}");
     let contents = oc2mqtt::journal::read(&dir.path().join("journal")).expect("reads");
-    assert!(contents.to_run.is_empty(), "nothing left to run again: {journal}");
+    assert!(
+        contents.to_run.is_empty(),
+        "nothing left to run again: {journal}"
+    );
 }
