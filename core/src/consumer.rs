@@ -741,7 +741,7 @@ impl Consumer {
     ///
     /// // A lookup in memory: never blocks, so it may run on the network thread.
     /// consumer.serve_inline(|command| match command.command() {
-    ///     Some(c) if c.action == "deny" => Ok(Some(Response::new(200))),
+    ///     Some(c) if c.action.as_str() == "deny" => Ok(Some(Response::new(200))),
     ///     _ => Err("not implemented here".to_owned()),
     /// }).await
     /// # }

@@ -311,3 +311,78 @@ async fn serve_inline_writes_the_journal_before_and_after_the_handler() {
         "nothing left to run again: {journal}"
     );
 }
+
+/// Warnings logged anywhere in this test binary (the inline handler runs on
+/// a runtime worker, so a thread-local subscriber would not see them).
+static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct CaptureWarnings;
+
+struct MessageText<'a>(&'a mut String);
+
+impl tracing::field::Visit for MessageText<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            *self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for CaptureWarnings {
+    fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
+        *m.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, e: &tracing::Event<'_>) {
+        let mut text = String::new();
+        e.record(&mut MessageText(&mut text));
+        WARNINGS.lock().expect("lock").push(text);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_blocks_is_not_timed_out_and_is_logged_once() {
+    tracing::subscriber::set_global_default(CaptureWarnings).expect("the only subscriber");
+    let broker = Broker::start(&[]);
+    let mut options = ConsumerOptions::new("fw-1");
+    options.handler_timeout = Some(Duration::from_millis(50));
+    let consumer = Consumer::connect(ClientConfig::new(broker.url()), options)
+        .await
+        .expect("consumer connects");
+    let serving = consumer.clone();
+    tokio::spawn(async move {
+        serving
+            .serve_inline(|_| {
+                // The wrong mode for this handler: it holds the network thread.
+                std::thread::sleep(Duration::from_millis(150));
+                Ok(Some(Response::new(200).with_text("late but answered")))
+            })
+            .await
+    });
+    let producer = producer(&broker.url()).await;
+    for net in ["10.0.0.1/32", "10.0.0.2/32"] {
+        assert_eq!(
+            answers(&producer, net, FIVE_S).await,
+            [(200, "late but answered".to_owned())],
+            "no timeout interrupts an inline handler"
+        );
+    }
+    let slow: Vec<String> = WARNINGS
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|w| w.contains("held the network thread"))
+        .cloned()
+        .collect();
+    assert_eq!(slow.len(), 1, "one warning for two slow calls: {slow:?}");
+    assert!(
+        slow[0].contains("use serve for handlers that block"),
+        "{slow:?}"
+    );
+}
