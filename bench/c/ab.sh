@@ -9,15 +9,17 @@
 #   make -C bindings-c build                                     # after it
 #   bench/c/ab.sh /tmp/lib-a $CARGO_TARGET_DIR/release pipe 6
 #
-# MODE is oc2_pingpong's (pull serve handler pipe pipe-handler); ROUNDS
+# MODE is oc2_pingpong's (pull serve handler inline pipe pipe-handler pipe-inline); ROUNDS
 # (default 5) runs of SECONDS_PER_RUN (default 3) seconds per side. Each
 # LIBDIR holds a liboc2mqtt.so; the header is this tree's. SRC_A / SRC_B: the
 # oc2_pingpong.c of each side (default: this tree's), for a library without
 # a function the current one calls. Other variables (OC2_SEND_WAIT,
 # OC2_PIPE_SENDERS) reach both sides; ENV_A="VAR=value ..." only side A, ENV_B side B.
+# MODE_A / MODE_B: a mode of each side's own (two styles on one library:
+#   MODE_A=pull MODE_B=inline bench/c/ab.sh LIB LIB - 6).
 set -euo pipefail
 if [ $# -lt 3 ]; then
-  sed -n '2,18p' "$0" >&2
+  sed -n '2,20p' "$0" >&2
   exit 2
 fi
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -54,7 +56,8 @@ def usage():
 
 for i in range(1, rounds + 1):
     for side in "AB":
-        argv = [f"{out}/pingpong{side}", url, os.environ["cmd"], os.environ["rsp"], warmup, seconds, mode]
+        side_mode = os.environ.get(f"MODE_{side}") or mode
+        argv = [f"{out}/pingpong{side}", url, os.environ["cmd"], os.environ["rsp"], warmup, seconds, side_mode]
         cpu0, sw0 = usage()
         env = dict(os.environ)
         env.update(kv.split("=", 1) for kv in os.environ.get(f"ENV_{side}", "").split())

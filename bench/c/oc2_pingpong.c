@@ -17,7 +17,10 @@
  *   pipe          the pull loop, 64 commands in flight: OC2_PIPE_SENDERS
  *                 producer threads (default 16) each keep a ring of 64/N
  *                 exchanges, wait for the oldest and send the next;
- *   pipe-handler  the handler style, 64 in flight.
+ *   pipe-handler  the handler style, 64 in flight;
+ *   inline        the inline style (`oc2_consumer_serve_inline`: the same
+ *                 handler, run on the library's network thread);
+ *   pipe-inline   the inline style, 64 in flight.
  *
  * Prints one JSON line: {"rt_per_s":..., "p50_us":..., "p99_us":..., "n":...}
  * (the same as bench/rust/c/pingpong.c), or with pipe modes
@@ -205,10 +208,12 @@ int main(int argc, char **argv) {
     }
     const char *mode = argc == 7 ? argv[6] : "pull";
     int serve = strcmp(mode, "serve") == 0;
-    int handler = strcmp(mode, "handler") == 0 || strcmp(mode, "pipe-handler") == 0;
-    int pipe = strcmp(mode, "pipe") == 0 || strcmp(mode, "pipe-handler") == 0;
+    int inline_ = strcmp(mode, "inline") == 0 || strcmp(mode, "pipe-inline") == 0;
+    /* inline: the handler style's handler, on the network thread */
+    int handler = strcmp(mode, "handler") == 0 || strcmp(mode, "pipe-handler") == 0 || inline_;
+    int pipe = strcmp(mode, "pipe") == 0 || strcmp(mode, "pipe-handler") == 0 || strcmp(mode, "pipe-inline") == 0;
     if (!serve && !handler && !pipe && strcmp(mode, "pull") != 0) {
-        fprintf(stderr, "unknown mode %s (serve, handler, pipe, pipe-handler)\n", mode);
+        fprintf(stderr, "unknown mode %s (serve, handler, inline, pipe, pipe-handler, pipe-inline)\n", mode);
         return 2;
     }
     char command[4096];
@@ -246,6 +251,8 @@ int main(int argc, char **argv) {
     pthread_t device;
     if (serve) {
         if ((rc = oc2_consumer_serve(consumer, answer, NULL)) != OC2_RESULT_OK) die("serve", rc);
+    } else if (inline_) {
+        if ((rc = oc2_consumer_serve_inline(consumer, handle, NULL)) != OC2_RESULT_OK) die("serve_inline", rc);
     } else if (handler) {
         if ((rc = oc2_consumer_serve_handler(consumer, handle, NULL)) != OC2_RESULT_OK) die("serve_handler", rc);
     } else {

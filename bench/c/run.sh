@@ -5,9 +5,10 @@
 # with the same payloads and topics, on the same throwaway nodelay Mosquitto,
 # in the same run, alternating, REPEAT times each; medians. Sequential (one
 # in flight) and pipelined (64 in flight), with the consumer in each of the
-# three styles: pull (`oc2_consumer_next`), callback (`oc2_consumer_serve`),
-# handler (`oc2_consumer_serve_handler`). The Rust core (`oc2mqtt-bench`
-# `seq` and `pipe`, both ends in one process as here) runs in each round
+# four styles: pull (`oc2_consumer_next`), callback (`oc2_consumer_serve`),
+# handler (`oc2_consumer_serve_handler`), inline (`oc2_consumer_serve_inline`).
+# The Rust core (`oc2mqtt-bench` `seq`, `pipe`, `seq-inline` and
+# `pipe-inline`, both ends in one process as here) runs in each round
 # beside them, on a broker of its own with the same configuration.
 #
 #   bench/c/run.sh                       # writes bench/c/RESULTS.md
@@ -42,8 +43,10 @@ out, cmd, rsp = os.environ["out"], os.environ["cmd"], os.environ["rsp"]
 seconds, warmup, repeat = os.environ["seconds"], os.environ["warmup"], int(os.environ["repeat"])
 root = os.environ["root"]
 rust_bin = os.path.join(os.environ["CARGO_TARGET_DIR"], "release", "oc2mqtt-bench")
-SEQ = ["c-plain", "c-dual", "oc2-pull", "oc2-wait", "oc2-serve", "oc2-handler"]
-PIPE = ["c-pipe", "oc2-pipe", "oc2-pipe-handler"]
+SEQ = ["c-plain", "c-dual", "oc2-pull", "oc2-wait", "oc2-serve", "oc2-handler", "oc2-inline", "oc2-inline-wait"]
+PIPE = ["c-pipe", "oc2-pipe", "oc2-pipe-handler", "oc2-pipe-inline"]
+# with the producer's oc2_producer_send_wait (OC2_SEND_WAIT=1)
+SEND_WAIT = {"oc2-wait", "oc2-inline-wait"}
 scenarios = {
     "c-plain": [f"{out}/pingpong", port, cmd, rsp, warmup, seconds],
     "c-dual": [f"{out}/pingpong", port, cmd, rsp, warmup, seconds, "dual"],
@@ -52,10 +55,15 @@ scenarios = {
     "oc2-wait": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds],
     "oc2-serve": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "serve"],
     "oc2-handler": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "handler"],
+    # the handler on the consumer's network thread (oc2_consumer_serve_inline)
+    "oc2-inline": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "inline"],
+    # the same with oc2_producer_send_wait: the best sequential pair
+    "oc2-inline-wait": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "inline"],
     # 64 in flight, responses on two topics
     "c-pipe": [f"{out}/pingpong", port, cmd, rsp, warmup, seconds, "dual", "pipe"],
     "oc2-pipe": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "pipe"],
     "oc2-pipe-handler": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "pipe-handler"],
+    "oc2-pipe-inline": [f"{out}/oc2_pingpong", url, cmd, rsp, warmup, seconds, "pipe-inline"],
 }
 
 
@@ -64,11 +72,12 @@ def child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-runs = {k: [] for k in [*scenarios, "rust-seq", "rust-pipe"]}
+RUST = {"seq": "rust-seq", "pipe": "rust-pipe", "seq-inline": "rust-seq-inline", "pipe-inline": "rust-pipe-inline"}
+runs = {k: [] for k in [*scenarios, *RUST.values()]}
 for i in range(repeat):
     for name, argv in scenarios.items():
         cpu0 = child_cpu()
-        env = dict(os.environ, OC2_SEND_WAIT="1" if name == "oc2-wait" else "0")
+        env = dict(os.environ, OC2_SEND_WAIT="1" if name in SEND_WAIT else "0")
         line = subprocess.run(argv, check=True, capture_output=True, text=True,
                               env=env).stdout.strip().splitlines()[-1]
         cpu = child_cpu() - cpu0
@@ -81,20 +90,20 @@ for i in range(repeat):
         runs[name].append(r)
         print(f"run {i + 1}/{repeat} {name:16s} {line} cpu {r['cpu_us']:.0f} us/exchange", flush=True)
     if os.path.exists(rust_bin):
-        p = subprocess.run([rust_bin, "--repeat", "1", "--seconds", seconds, "seq", "pipe"], capture_output=True,
+        p = subprocess.run([rust_bin, "--repeat", "1", "--seconds", seconds, *RUST], capture_output=True,
                            text=True, cwd=root)
         if p.returncode == 0:
             rep = json.loads(p.stdout)
-            for key, name in (("seq", "rust-seq"), ("pipe", "rust-pipe")):
+            for key, name in RUST.items():
                 m = rep[key]["median"]
                 runs[name].append({"rate": m.get("rt_per_s", m.get("exchanges_per_s")), "p50_us": m["p50_us"],
                                    "p99_us": m["p99_us"], "cpu_us": m["cpu_us_per_rt_client"]})
-            print(f"run {i + 1}/{repeat} rust seq {runs['rust-seq'][-1]['rate']:.0f}/s "
-                  f"pipe {runs['rust-pipe'][-1]['rate']:.0f}/s", flush=True)
+            print(f"run {i + 1}/{repeat} rust " + " ".join(f"{k} {runs[n][-1]['rate']:.0f}/s" for k, n in RUST.items()),
+                  flush=True)
 rust = bool(runs["rust-seq"])
 if not rust:
-    runs.pop("rust-seq")
-    runs.pop("rust-pipe")
+    for name in RUST.values():
+        runs.pop(name)
 med = {k: {m: statistics.median(r[m] for r in v if m in r) for m in ("rate", "p50_us", "p99_us", "cpu_us")
            if any(m in r for r in v)} for k, v in runs.items()}
 
@@ -122,20 +131,32 @@ rows_seq = [
      f"{ratio('oc2-serve', 'c-plain'):.2f}× plain, {ratio('oc2-serve', 'c-dual'):.2f}× dual"),
     ("liboc2mqtt, handler style (`oc2_consumer_serve_handler`)", "oc2-handler",
      f"{ratio('oc2-handler', 'c-plain'):.2f}× plain, {ratio('oc2-handler', 'c-dual'):.2f}× dual"),
+    ("liboc2mqtt, inline style (`oc2_consumer_serve_inline`: the handler on the network thread)", "oc2-inline",
+     f"{ratio('oc2-inline', 'c-plain'):.2f}× plain, {ratio('oc2-inline', 'c-dual'):.2f}× dual"),
+    ("liboc2mqtt, inline style, producer `oc2_producer_send_wait`", "oc2-inline-wait",
+     f"**{ratio('oc2-inline-wait', 'c-plain'):.2f}×** plain, **{ratio('oc2-inline-wait', 'c-dual'):.2f}×** dual"),
 ] + ([("Rust core, `Producer` ↔ `Consumer` (`oc2mqtt-bench seq`)", "rust-seq",
-       f"{ratio('rust-seq', 'c-plain'):.2f}× plain")] if rust else [])
+       f"{ratio('rust-seq', 'c-plain'):.2f}× plain, {ratio('rust-seq', 'c-dual'):.2f}× dual"),
+       ("Rust core, consumer `serve_inline` (`oc2mqtt-bench seq-inline`)", "rust-seq-inline",
+       f"{ratio('rust-seq-inline', 'c-plain'):.2f}× plain, {ratio('rust-seq-inline', 'c-dual'):.2f}× dual")]
+      if rust else [])
 rows_pipe = [
     ("libmosquitto ping-pong, 64 in flight, two response topics (`dual pipe`)", "c-pipe", "1.00×"),
     ("liboc2mqtt, 64 in flight, pull style consumer", "oc2-pipe", f"**{ratio('oc2-pipe', 'c-pipe'):.2f}×**"),
     ("liboc2mqtt, 64 in flight, handler style consumer", "oc2-pipe-handler",
      f"**{ratio('oc2-pipe-handler', 'c-pipe'):.2f}×**"),
-] + ([("Rust core, 64 in flight (`oc2mqtt-bench pipe`)", "rust-pipe", f"{ratio('rust-pipe', 'c-pipe'):.2f}×")]
-     if rust else [])
-rust_of = {"oc2-pull": "rust-seq", "oc2-wait": "rust-seq", "oc2-serve": "rust-seq", "oc2-handler": "rust-seq", "oc2-pipe": "rust-pipe",
-           "oc2-pipe-handler": "rust-pipe"}
+    ("liboc2mqtt, 64 in flight, inline style consumer", "oc2-pipe-inline",
+     f"**{ratio('oc2-pipe-inline', 'c-pipe'):.2f}×**"),
+] + ([("Rust core, 64 in flight (`oc2mqtt-bench pipe`)", "rust-pipe", f"{ratio('rust-pipe', 'c-pipe'):.2f}×"),
+      ("Rust core, 64 in flight, consumer `serve_inline` (`oc2mqtt-bench pipe-inline`)", "rust-pipe-inline",
+       f"{ratio('rust-pipe-inline', 'c-pipe'):.2f}×")] if rust else [])
+rust_of = {"oc2-pull": "rust-seq", "oc2-wait": "rust-seq", "oc2-serve": "rust-seq", "oc2-handler": "rust-seq",
+           "oc2-inline": "rust-seq-inline", "oc2-inline-wait": "rust-seq-inline", "oc2-pipe": "rust-pipe",
+           "oc2-pipe-handler": "rust-pipe", "oc2-pipe-inline": "rust-pipe-inline"}
 load = open("/proc/loadavg").read().split()[:3]
-best_seq = max(("oc2-pull", "oc2-wait", "oc2-serve", "oc2-handler"), key=lambda k: med[k]["rate"])
-best_pipe = max(("oc2-pipe", "oc2-pipe-handler"), key=lambda k: med[k]["rate"])
+best_seq = max(("oc2-pull", "oc2-wait", "oc2-serve", "oc2-handler", "oc2-inline", "oc2-inline-wait"),
+               key=lambda k: med[k]["rate"])
+best_pipe = max(("oc2-pipe", "oc2-pipe-handler", "oc2-pipe-inline"), key=lambda k: med[k]["rate"])
 lines = [
     "# C benchmark: liboc2mqtt against libmosquitto (issues 5 and 21)",
     "",
@@ -196,7 +217,10 @@ if rust:
         f"sequentially and {ratio('rust-pipe', 'c-pipe'):.2f}× pipelined; the C layer runs at "
         f"{ratio('oc2-pull', 'rust-seq'):.2f}× (pull, sequential; {ratio('oc2-wait', 'rust-seq'):.2f}× with "
         f"`oc2_producer_send_wait`) and {ratio(best_pipe, 'rust-pipe'):.2f}× "
-        "(pipelined) of it.",
+        "(pipelined) of it. With an inline consumer on both sides: the core "
+        f"{ratio('rust-seq-inline', 'c-plain'):.2f}× plain and {ratio('rust-seq-inline', 'c-dual'):.2f}× dual "
+        f"sequentially, {ratio('rust-pipe-inline', 'c-pipe'):.2f}× pipelined; C inline + `oc2_producer_send_wait` "
+        f"{ratio('oc2-inline-wait', 'rust-seq-inline'):.2f}× the inline core.",
         "",
     ]
 else:

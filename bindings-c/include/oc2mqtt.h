@@ -486,7 +486,8 @@ typedef void (*oc2_command_callback)(void *userdata,
 
 /**
  * Called for each command on one of the library's handler threads (up to
- * 64 at once, so it must be thread-safe), with the command (borrowed for
+ * 64 at once, so it must be thread-safe; with `oc2_consumer_serve_inline`,
+ * on the network thread, one at a time, and it must not block), with the command (borrowed for
  * the call: action, target, headers, `oc2_message_topic`) and a `reply` to
  * fill with `oc2_reply_set_text` / `oc2_reply_set_results`. Returns the
  * final status: `200`, `400`, ... (a `102` may not be returned); `0` means
@@ -1574,7 +1575,8 @@ oc2_result oc2_consumer_connect_with(const struct oc2_config *config,
 
 /**
  * Stops the callback thread, disconnects, and frees the consumer; NULL is
- * accepted and ignored. Not from inside the callback.
+ * accepted and ignored. Not from inside the callback (from an
+ * `oc2_consumer_serve_inline` handler it does nothing).
  */
 void oc2_consumer_free(struct oc2_consumer *consumer);
 
@@ -1582,6 +1584,8 @@ void oc2_consumer_free(struct oc2_consumer *consumer);
  * Stops receiving: `oc2_consumer_next` then returns `OC2_RESULT_DONE` and
  * the callback thread ends (this waits for it, unless called from the
  * callback). Answer the commands you hold first: replies need the connection.
+ * `OC2_RESULT_INVALID_ARGUMENT` from an `oc2_consumer_serve_inline` handler,
+ * whose thread the close would wait for.
  */
 oc2_result oc2_consumer_close(const struct oc2_consumer *consumer);
 
@@ -1634,6 +1638,37 @@ oc2_result oc2_reply_set_results(struct oc2_reply *reply, const char *results_js
 oc2_result oc2_consumer_serve_handler(const struct oc2_consumer *consumer,
                                       oc2_handler_callback handler,
                                       void *userdata);
+
+/**
+ * Inline style, for handlers that never block, as libmosquitto's
+ * `on_message`: runs `handler(userdata, command, reply)` for each command on
+ * the library's network thread, right where it arrives, one at a time in
+ * arrival order, and answers each with the status it returns (as
+ * `oc2_consumer_serve_handler`: see `oc2_handler_callback`). The answer
+ * leaves in the same write as the command's acknowledgement: no thread
+ * hand-off, the fastest way to serve, until `oc2_consumer_close` or
+ * `oc2_consumer_free`. Returns at once; commands already waiting are
+ * answered first, in order.
+ *
+ * The handler must not block: while it runs, the connection reads and
+ * writes nothing (keep-alive included), and no handler timeout can
+ * interrupt it (`oc2_consumer_options_set_handler_timeout` does not
+ * apply; a handler that holds the thread 100 ms or more is logged as a
+ * warning). Inside it, call only what does not wait: the `oc2_message_*`
+ * readers of `command`, `oc2_reply_set_text`, `oc2_reply_set_results`,
+ * `oc2_consumer_stats`, `oc2_consumer_broker`, the codec and sans-IO
+ * functions. No function that waits for the network
+ * (`oc2_producer_send`, `oc2_exchange_wait`, `oc2_consumer_next`, ...:
+ * they fail with `OC2_RESULT_PANIC` on this thread);
+ * `oc2_consumer_close` returns `OC2_RESULT_INVALID_ARGUMENT` and
+ * `oc2_consumer_free` does nothing. Work that blocks belongs in
+ * `oc2_consumer_serve_handler`. `userdata` must be usable from the
+ * library's threads. `OC2_RESULT_INVALID_ARGUMENT` if this consumer
+ * already serves (any style).
+ */
+oc2_result oc2_consumer_serve_inline(const struct oc2_consumer *consumer,
+                                     oc2_handler_callback handler,
+                                     void *userdata);
 
 /**
  * Answers `command` with a response object given as JSON text

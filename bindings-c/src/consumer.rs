@@ -1,7 +1,8 @@
 //! `oc2_consumer` and `oc2_command`: receive commands and answer them,
 //! pull style (`oc2_consumer_next`), callback style (`oc2_consumer_serve`),
 //! or through a handler that returns the status (`oc2_consumer_serve_handler`,
-//! on the core's serve loop).
+//! on the core's serve loop; `oc2_consumer_serve_inline`, on the core's
+//! network thread).
 
 use std::ffi::{c_char, c_void};
 use std::ptr::NonNull;
@@ -409,8 +410,9 @@ pub extern "C" fn oc2_consumer_connect_with(
     })
 }
 
-/// How a consumer serves: `oc2_consumer_serve`'s thread, or
-/// `oc2_consumer_serve_handler`'s task on the core's serve loop.
+/// How a consumer serves: `oc2_consumer_serve`'s thread, or the task of
+/// `oc2_consumer_serve_handler` (the core's serve loop) or
+/// `oc2_consumer_serve_inline`.
 enum Serving {
     No,
     Callback(JoinHandle<()>, ThreadId),
@@ -467,11 +469,15 @@ impl oc2_consumer {
 }
 
 /// Stops the callback thread, disconnects, and frees the consumer; NULL is
-/// accepted and ignored. Not from inside the callback.
+/// accepted and ignored. Not from inside the callback (from an
+/// `oc2_consumer_serve_inline` handler it does nothing).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_free(consumer: *mut oc2_consumer) {
     guard_free(|| {
         if let Ok(c) = try_ref(consumer) {
+            if refuse_in_inline(c).is_err() {
+                return;
+            }
             c.shut_down();
         }
         free_box(consumer);
@@ -481,10 +487,14 @@ pub extern "C" fn oc2_consumer_free(consumer: *mut oc2_consumer) {
 /// Stops receiving: `oc2_consumer_next` then returns `OC2_RESULT_DONE` and
 /// the callback thread ends (this waits for it, unless called from the
 /// callback). Answer the commands you hold first: replies need the connection.
+/// `OC2_RESULT_INVALID_ARGUMENT` from an `oc2_consumer_serve_inline` handler,
+/// whose thread the close would wait for.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_close(consumer: *const oc2_consumer) -> oc2_result {
     guard(|| {
-        try_ref(consumer)?.shut_down();
+        let c = try_ref(consumer)?;
+        refuse_in_inline(c)?;
+        c.shut_down();
         Ok(())
     })
 }
@@ -607,7 +617,8 @@ pub struct oc2_reply {
 }
 
 /// Called for each command on one of the library's handler threads (up to
-/// 64 at once, so it must be thread-safe), with the command (borrowed for
+/// 64 at once, so it must be thread-safe; with `oc2_consumer_serve_inline`,
+/// on the network thread, one at a time, and it must not block), with the command (borrowed for
 /// the call: action, target, headers, `oc2_message_topic`) and a `reply` to
 /// fill with `oc2_reply_set_text` / `oc2_reply_set_results`. Returns the
 /// final status: `200`, `400`, ... (a `102` may not be returned); `0` means
@@ -655,6 +666,22 @@ pub extern "C" fn oc2_reply_set_results(
 thread_local! {
     /// Set while this thread runs an `oc2_handler_callback`.
     static IN_HANDLER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Set while this thread runs an `oc2_consumer_serve_inline` handler: a
+    /// network thread, which nothing may block.
+    static IN_INLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `oc2_consumer_close` or `_free` from an inline handler: refused, as
+/// closing waits for the very thread the handler holds.
+fn refuse_in_inline(c: &oc2_consumer) -> Result<(), oc2_result> {
+    if IN_INLINE.get() {
+        c.last_error.set(
+            "cannot close a consumer from an oc2_consumer_serve_inline handler: closing waits \
+             for the network thread the handler runs on",
+        );
+        return Err(oc2_result::OC2_RESULT_INVALID_ARGUMENT);
+    }
+    Ok(())
 }
 
 /// The pointers a handler call needs on its thread.
@@ -671,7 +698,8 @@ unsafe impl Sync for Handler {}
 
 impl Handler {
     /// Calls the C handler on `incoming`: the outcome for the core's rule.
-    fn call(self, incoming: &Incoming) -> Result<Option<Response>, String> {
+    /// `inline`: on a network thread (`oc2_consumer_serve_inline`).
+    fn call(self, incoming: &Incoming, inline: bool) -> Result<Option<Response>, String> {
         let message = oc2_message::received(
             incoming.message().clone(),
             incoming.encoding(),
@@ -683,9 +711,10 @@ impl Handler {
             text: None,
             results: None,
         };
-        IN_HANDLER.set(true);
+        let flag = if inline { &IN_INLINE } else { &IN_HANDLER };
+        flag.set(true);
         let status = (self.f)(self.userdata, &message, &mut reply);
-        IN_HANDLER.set(false);
+        flag.set(false);
         if status == 0 {
             return Err(reply
                 .text
@@ -731,10 +760,57 @@ pub extern "C" fn oc2_consumer_serve_handler(
             Ok(Serving::Handler(oc2::client::runtime().spawn(async move {
                 let _ = serving
                     .serve_async(move |incoming| async move {
-                        tokio::task::spawn_blocking(move || handler.call(&incoming))
+                        tokio::task::spawn_blocking(move || handler.call(&incoming, false))
                             .await
                             .unwrap_or_else(|e| Err(format!("handler thread failed: {e}")))
                     })
+                    .await;
+            })))
+        })
+    })
+}
+
+/// Inline style, for handlers that never block, as libmosquitto's
+/// `on_message`: runs `handler(userdata, command, reply)` for each command on
+/// the library's network thread, right where it arrives, one at a time in
+/// arrival order, and answers each with the status it returns (as
+/// `oc2_consumer_serve_handler`: see `oc2_handler_callback`). The answer
+/// leaves in the same write as the command's acknowledgement: no thread
+/// hand-off, the fastest way to serve, until `oc2_consumer_close` or
+/// `oc2_consumer_free`. Returns at once; commands already waiting are
+/// answered first, in order.
+///
+/// The handler must not block: while it runs, the connection reads and
+/// writes nothing (keep-alive included), and no handler timeout can
+/// interrupt it (`oc2_consumer_options_set_handler_timeout` does not
+/// apply; a handler that holds the thread 100 ms or more is logged as a
+/// warning). Inside it, call only what does not wait: the `oc2_message_*`
+/// readers of `command`, `oc2_reply_set_text`, `oc2_reply_set_results`,
+/// `oc2_consumer_stats`, `oc2_consumer_broker`, the codec and sans-IO
+/// functions. No function that waits for the network
+/// (`oc2_producer_send`, `oc2_exchange_wait`, `oc2_consumer_next`, ...:
+/// they fail with `OC2_RESULT_PANIC` on this thread);
+/// `oc2_consumer_close` returns `OC2_RESULT_INVALID_ARGUMENT` and
+/// `oc2_consumer_free` does nothing. Work that blocks belongs in
+/// `oc2_consumer_serve_handler`. `userdata` must be usable from the
+/// library's threads. `OC2_RESULT_INVALID_ARGUMENT` if this consumer
+/// already serves (any style).
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_consumer_serve_inline(
+    consumer: *const oc2_consumer,
+    handler: oc2_handler_callback,
+    userdata: *mut c_void,
+) -> oc2_result {
+    guard(|| {
+        let c = try_ref(consumer)?;
+        c.last_error.clear();
+        let f = handler.ok_or(oc2_result::OC2_RESULT_NULL_PARAMETER)?;
+        let handler = Handler { f, userdata };
+        let serving = c.consumer.clone();
+        c.serve_with(|| {
+            Ok(Serving::Handler(oc2::client::runtime().spawn(async move {
+                let _ = serving
+                    .serve_inline_incoming(move |incoming| handler.call(incoming, true))
                     .await;
             })))
         })

@@ -1,4 +1,4 @@
-/* Producer, consumer (pull, callback and handler styles) and monitor against a real
+/* Producer, consumer (pull, callback, handler and inline styles) and monitor against a real
  * Mosquitto, and the C consumer answering the Rust CLI `oc2mqtt send`.
  *
  * Environment: OC2_TEST_BROKER (mqtt://127.0.0.1:PORT of a broker started
@@ -536,6 +536,139 @@ static void handler_style_answers_the_status_it_returns(void) {
     oc2_config_free(c);
 }
 
+/* Inline style: the same handler contract, called on the library's network
+ * thread (one at a time, never on the caller's), where only calls that do
+ * not wait are allowed: closing from there is refused. */
+typedef struct {
+    oc2_consumer *consumer;
+    atomic_int calls;
+    atomic_int close_refused;
+    pthread_t caller;
+    atomic_int on_caller;
+} inline_state;
+
+static uint16_t handle_inline(void *userdata, const oc2_message *command, oc2_reply *reply) {
+    inline_state *state = userdata;
+    oc2_str action;
+    atomic_fetch_add(&state->calls, 1);
+    if (pthread_equal(pthread_self(), state->caller)) atomic_fetch_add(&state->on_caller, 1);
+    if (oc2_message_action(command, &action) != OC2_RESULT_OK) return 0;
+    if (strcmp(action.data, "deny") == 0) {
+        oc2_reply_set_text(reply, "denied inline");
+        return 200;
+    }
+    if (strcmp(action.data, "contain") == 0) {
+        oc2_reply_set_text(reply, "no such host");
+        return 0;
+    }
+    if (strcmp(action.data, "allow") == 0) return 999;
+    if (strcmp(action.data, "stop") == 0) {
+        /* Closing waits for this very thread: refused, and the command is still answered. */
+        if (oc2_consumer_close(state->consumer) == OC2_RESULT_INVALID_ARGUMENT)
+            atomic_fetch_add(&state->close_refused, 1);
+        return 200;
+    }
+    return 0;
+}
+
+static void inline_style_answers_on_the_network_thread(void) {
+    oc2_config *c = make_config(broker);
+    oc2_consumer_options *o = NULL;
+    oc2_consumer *consumer = NULL;
+    oc2_producer *producer = NULL;
+    inline_state state = {0};
+    state.caller = pthread_self();
+    CHECK_RC(oc2_consumer_options_new("fw-h", &o), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_connect_with(c, o, &consumer), OC2_RESULT_OK);
+    oc2_consumer_options_free(o);
+    state.consumer = consumer;
+    CHECK_RC(oc2_producer_connect(c, "p-i", &producer), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_serve_inline(consumer, NULL, &state), OC2_RESULT_NULL_PARAMETER);
+    CHECK_RC(oc2_consumer_serve_inline(consumer, handle_inline, &state), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_serve_inline(consumer, handle_inline, &state), OC2_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(oc2_consumer_serve_handler(consumer, handle, NULL), OC2_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(oc2_consumer_serve(consumer, answer, NULL), OC2_RESULT_INVALID_ARGUMENT);
+    char err[64];
+    size_t written = 0;
+    CHECK_RC(oc2_consumer_last_error(consumer, err, sizeof err, &written), OC2_RESULT_OK);
+    CHECK(strcmp(err, "this consumer already serves") == 0);
+
+    uint16_t status = 0;
+    char *text = final_answer(producer, "deny", &status);
+    CHECK(status == 200 && strcmp(text, "denied inline") == 0);
+    free(text);
+    text = final_answer(producer, "contain", &status);
+    CHECK(status == 500 && strcmp(text, "no such host") == 0);
+    free(text);
+    text = final_answer(producer, "allow", &status);
+    CHECK(status == 500 && strncmp(text, "the handler returned an invalid response: ", 42) == 0);
+    free(text);
+    text = final_answer(producer, "stop", &status);
+    CHECK(status == 200);
+    free(text);
+    CHECK(atomic_load(&state.close_refused) == 1);
+    text = final_answer(producer, "deny", &status);
+    CHECK(status == 200); /* still serving */
+    free(text);
+    CHECK(atomic_load(&state.calls) == 5);
+    CHECK(atomic_load(&state.on_caller) == 0);
+    CHECK_RC(oc2_consumer_close(consumer), OC2_RESULT_OK);
+    oc2_producer_free(producer);
+    oc2_consumer_free(consumer);
+    oc2_config_free(c);
+}
+
+/* Freed from another thread while commands keep arriving: free returns once
+ * no handler runs and none runs after it (ASan and valgrind see the rest). */
+typedef struct {
+    oc2_producer *producer;
+    atomic_int stop;
+    int sent;
+} flood;
+
+static void *send_until_stopped(void *arg) {
+    flood *f = arg;
+    const char *to[] = {"fw-h"};
+    while (!atomic_load(&f->stop)) {
+        oc2_exchange *x = NULL;
+        if (oc2_producer_send(f->producer, DENY, strlen(DENY), to, 1, 200, &x) == OC2_RESULT_OK) {
+            f->sent++;
+            oc2_exchange_free(x);
+        }
+        struct timespec t = {0, 200000};
+        nanosleep(&t, NULL);
+    }
+    return NULL;
+}
+
+static void inline_consumer_freed_from_another_thread_while_serving(void) {
+    oc2_config *c = make_config(broker);
+    oc2_consumer *consumer = device(c, "fw-h");
+    inline_state state = {0};
+    state.caller = pthread_self();
+    state.consumer = consumer;
+    flood f = {0};
+    CHECK_RC(oc2_producer_connect(c, "p-f", &f.producer), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_serve_inline(consumer, handle_inline, &state), OC2_RESULT_OK);
+    pthread_t sender;
+    CHECK(pthread_create(&sender, NULL, send_until_stopped, &f) == 0);
+    for (int i = 0; i < 500 && atomic_load(&state.calls) < 20; i++) {
+        struct timespec t = {0, 10000000};
+        nanosleep(&t, NULL);
+    }
+    CHECK(atomic_load(&state.calls) >= 20);
+    oc2_consumer_free(consumer); /* while commands arrive */
+    int after_free = atomic_load(&state.calls);
+    struct timespec t = {0, 100000000};
+    nanosleep(&t, NULL);
+    CHECK(atomic_load(&state.calls) == after_free);
+    atomic_store(&f.stop, 1);
+    pthread_join(sender, NULL);
+    CHECK(f.sent > after_free - 1);
+    oc2_producer_free(f.producer);
+    oc2_config_free(c);
+}
+
 static void builder_options_take_effect(void) {
     oc2_config_builder *cb = NULL;
     oc2_config *c = NULL;
@@ -737,6 +870,8 @@ int main(void) {
     RUN(stale_command_is_not_executed);
     RUN(callback_style_round_trip);
     RUN(handler_style_answers_the_status_it_returns);
+    RUN(inline_style_answers_on_the_network_thread);
+    RUN(inline_consumer_freed_from_another_thread_while_serving);
     RUN(builder_options_take_effect);
     RUN(rust_cli_is_answered_by_c_consumers);
     RUN(monitor_pairs_requests_and_responses);

@@ -59,6 +59,21 @@ const SATURATED_BACKLOG: usize = 64;
 /// a backlog that moves (a device back online with its session's commands)
 /// waits its turn; one that does not is answered `503`.
 const STALLED_MS: u64 = 1_000;
+/// How long an inline handler ([`Consumer::serve_inline`]) may hold the
+/// connection's task before a warning says it blocks: nothing is read or
+/// written on that connection meanwhile, PINGREQs included.
+const INLINE_SLOW: std::time::Duration = std::time::Duration::from_millis(100);
+/// At most one such warning per this many milliseconds: a handler that
+/// blocks on every command would otherwise log once per command.
+const INLINE_SLOW_WARN_EVERY_MS: u64 = 10_000;
+
+/// A handler's outcome: the response, `Ok(None)` for a plain `200`,
+/// `Err(text)` for a `500` with that text ([`outcome_response`]).
+type Outcome = std::result::Result<Option<Response>, String>;
+
+/// The handler of a running [`Consumer::serve_inline`], called on the
+/// connection's task.
+type InlineHandler = Arc<dyn Fn(&Incoming) -> Outcome + Send + Sync>;
 
 struct Inner {
     conn: Connection,
@@ -77,6 +92,16 @@ struct Inner {
     last_taken_ms: std::sync::atomic::AtomicU64,
     /// The commands taken and finished, when [`ConsumerOptions::journal`] is set.
     journal: Option<Arc<Mutex<Journal>>>,
+    /// The handler of a running [`Consumer::serve_inline`]: each command
+    /// goes to it instead of the queue. Locked once per command, which
+    /// costs nothing uncontended; `serve_inline` holds it while it answers
+    /// the commands queued before it started, so that those are answered
+    /// first and in order.
+    inline: Mutex<Option<InlineHandler>>,
+    /// A serve of any style runs (one at a time).
+    serving: std::sync::atomic::AtomicBool,
+    /// When an inline handler's slowness was last logged (monotonic ms; 0: never).
+    slow_warned_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
@@ -198,10 +223,59 @@ impl Inner {
             taken: std::sync::atomic::AtomicBool::new(false),
             answered: std::sync::atomic::AtomicBool::new(false),
         };
+        // Queued under the lock: a `serve_inline` starting now answers it
+        // with what was queued before, not after the commands that follow.
+        let inline = lock(&self.inline);
+        if let Some(handler) = inline.as_ref() {
+            let handler = Arc::clone(handler);
+            drop(inline);
+            return self.run_inline(&handler, incoming.take());
+        }
         if let Err(mpsc::error::TrySendError::Full(incoming)) = self.queue.try_send(incoming) {
+            drop(inline);
             refuse(
                 &incoming.request,
                 format!("consumer busy: {QUEUE} commands queued"),
+            );
+        }
+    }
+
+    /// Runs an inline handler on one command and answers it by the outcome
+    /// rule, on the calling thread (the connection's task, or
+    /// `serve_inline`'s caller for the commands queued before it started).
+    fn run_inline(&self, handler: &InlineHandler, incoming: Incoming) {
+        let started = std::time::Instant::now();
+        let run = std::panic::AssertUnwindSafe(|| handler(&incoming));
+        let outcome = std::panic::catch_unwind(run)
+            .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
+        let held = started.elapsed();
+        if held >= INLINE_SLOW {
+            self.warn_slow_inline(held);
+        }
+        if let Err(e) = incoming.answer_once(outcome) {
+            tracing::warn!(error = %e, "cannot answer a command");
+        }
+    }
+
+    /// Says, at most once per [`INLINE_SLOW_WARN_EVERY_MS`], that an inline
+    /// handler held the connection's task: no timeout can interrupt it, and
+    /// nothing else moves on the connection meanwhile.
+    fn warn_slow_inline(&self, held: std::time::Duration) {
+        let now = monotonic_ms().max(1);
+        let last = self.slow_warned_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= INLINE_SLOW_WARN_EVERY_MS;
+        if due
+            && self
+                .slow_warned_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                held_ms = u64::try_from(held.as_millis()).unwrap_or(u64::MAX),
+                "a serve_inline handler held the network thread for {:.0} ms: nothing is read or \
+                 sent on this connection meanwhile and no handler timeout applies; use serve for \
+                 handlers that block",
+                held.as_secs_f64() * 1000.0
             );
         }
     }
@@ -455,6 +529,9 @@ impl Consumer {
             busy: AtomicUsize::new(0),
             last_taken_ms: std::sync::atomic::AtomicU64::new(monotonic_ms()),
             journal,
+            inline: Mutex::new(None),
+            serving: std::sync::atomic::AtomicBool::new(false),
+            slow_warned_ms: std::sync::atomic::AtomicU64::new(0),
         });
         if !pending.is_empty() {
             tracing::warn!(
@@ -527,6 +604,11 @@ impl Consumer {
     /// runs the handler and publishes the answer, and a thread that takes a
     /// command when no other one is waiting starts another, so a slow handler
     /// never holds up the next command.
+    ///
+    /// One serve of any style at a time ([`Consumer::serve`],
+    /// [`Consumer::serve_held`], [`Consumer::serve_async`],
+    /// [`Consumer::serve_inline`]): a second one while one runs returns
+    /// [`Error::Config`] at once.
     pub async fn serve<F>(&self, handler: F) -> Result<()>
     where
         F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
@@ -547,6 +629,7 @@ impl Consumer {
         H: Fn(&mut dyn FnMut()) + Send + Sync + 'static,
         F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
     {
+        let _serving = self.start_serving()?;
         let (stop, _) = watch::channel(false);
         let (finished, mut all_finished) = watch::channel(false);
         let serve = Arc::new(Serve {
@@ -590,6 +673,7 @@ impl Consumer {
             + 'static,
     {
         use futures::FutureExt as _;
+        let _serving = self.start_serving()?;
         let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_HANDLERS));
         // Dropping this future detaches the running handlers instead of
         // aborting them: each still answers its command.
@@ -623,6 +707,92 @@ impl Consumer {
         }
         while running.join_next().await.is_some() {}
         Ok(())
+    }
+
+    /// [`Consumer::serve`] for handlers that never block: runs `handler` on
+    /// the connection's own task (its network thread), right where the
+    /// command would be handed to a serve thread, and answers it by the
+    /// same rule: the response given, `Ok(None)` as a plain `200`,
+    /// `Err(text)` as a `500` with that text, a panic as a `500` (and the
+    /// next command is served). Until [`Consumer::close`], or until this
+    /// future is dropped, which uninstalls the handler (commands queue
+    /// again, for a later serve). Commands already queued when it starts are
+    /// answered first, in order, on the caller's thread.
+    ///
+    /// What it saves: the hand-off of every command from the network thread
+    /// to a handler thread (two thread wake-ups per exchange); the answer is
+    /// written with the command's PUBACK, in one write. What it costs: the
+    /// connection reads and writes nothing while the handler runs, handlers
+    /// run one at a time, and [`ConsumerOptions::handler_timeout`] cannot
+    /// interrupt a handler (none is applied). A handler that holds the thread
+    /// 100 ms or more is logged as a warning (at most once per 10 s): it
+    /// belongs in [`Consumer::serve`]. The handler must not wait for this
+    /// connection (a [`Consumer::close`] awaited from inside it never ends),
+    /// nor block on anything else.
+    ///
+    /// Everything the consumer does before the application sees a command
+    /// still applies: duplicates dropped, the journal written first, `query
+    /// features` and `501` answered by the rules. One serve of any style at
+    /// a time: a second one while one runs returns [`Error::Config`].
+    ///
+    /// ```no_run
+    /// # async fn demo(consumer: oc2mqtt::client::Consumer) -> oc2mqtt::Result<()> {
+    /// use oc2mqtt::message::Response;
+    ///
+    /// // A lookup in memory: never blocks, so it may run on the network thread.
+    /// consumer.serve_inline(|command| match command.command() {
+    ///     Some(c) if c.action.as_str() == "deny" => Ok(Some(Response::new(200))),
+    ///     _ => Err("not implemented here".to_owned()),
+    /// }).await
+    /// # }
+    /// ```
+    pub async fn serve_inline<F>(&self, handler: F) -> Result<()>
+    where
+        F: Fn(&Message) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
+    {
+        self.serve_inline_incoming(move |incoming: &Incoming| handler(incoming.message()))
+            .await
+    }
+
+    /// [`Consumer::serve_inline`] with the whole [`Incoming`] (its topic,
+    /// encoding and dialect), for a binding that hands those to its
+    /// handler. The handler returns the outcome; it must not answer through
+    /// the `Incoming` itself (its answer would be the only one sent).
+    pub async fn serve_inline_incoming<F>(&self, handler: F) -> Result<()>
+    where
+        F: Fn(&Incoming) -> std::result::Result<Option<Response>, String> + Send + Sync + 'static,
+    {
+        let _serving = self.start_serving()?;
+        let mut closed = self.inner.shutdown.subscribe();
+        if *closed.borrow() {
+            return Ok(());
+        }
+        let handler: InlineHandler = Arc::new(handler);
+        // Held to the end: nothing else takes from the queue meanwhile (a
+        // `next()` waits), and a `next()` waiting now takes its command first.
+        let mut rx = self.rx.lock().await;
+        {
+            let mut inline = lock(&self.inner.inline);
+            while let Ok(incoming) = rx.try_recv() {
+                self.inner.run_inline(&handler, incoming.take());
+            }
+            *inline = Some(handler);
+        }
+        let _uninstall = Uninstall(&self.inner);
+        let _ = closed.wait_for(|c| *c).await;
+        Ok(())
+    }
+
+    /// Marks this consumer as serving until the guard is dropped; an error
+    /// if it already does.
+    fn start_serving(&self) -> Result<ServingGuard> {
+        if self.inner.serving.swap(true, Ordering::SeqCst) {
+            return Err(Error::Config(
+                "this consumer already serves: one serve, serve_async or serve_inline at a time"
+                    .to_owned(),
+            ));
+        }
+        Ok(ServingGuard(Arc::clone(&self.inner)))
     }
 
     /// The broker URL connected to (after a failover, the one in use).
@@ -800,6 +970,27 @@ where
             tracing::warn!(error = %e, "cannot answer a command");
         }
         true
+    }
+}
+
+/// Ends a serve of any style: another may start.
+struct ServingGuard(Arc<Inner>);
+
+impl Drop for ServingGuard {
+    fn drop(&mut self) {
+        self.0.serving.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Uninstalls the handler of a [`Consumer::serve_inline`] that ends (closed,
+/// or its future dropped): commands queue again.
+struct Uninstall<'a>(&'a Inner);
+
+impl Drop for Uninstall<'_> {
+    fn drop(&mut self) {
+        // The handler is dropped after the lock is let go: its captures are the caller's.
+        let handler = lock(&self.0.inline).take();
+        drop(handler);
     }
 }
 

@@ -12,6 +12,8 @@
 //! - `serve`: the same with the consumer's `serve(handler)`;
 //! - `pipe`: 64 exchanges in flight from one producer;
 //! - `pipe-serve`: the same with the consumer's `serve(handler)`;
+//! - `seq-inline`, `pipe-inline`: `seq` and `pipe` with the consumer's
+//!   `serve_inline(handler)` (the handler on the connection's task);
 //! - `paho-split`, `paho-pipe-split`, `seq-split`, `serve-split`, `pipe-split`:
 //!   those scenarios with the consumer in a child process, as deployed;
 //! - `broadcast`: `to` naming 16 consumers; `collect()` delay after the last response;
@@ -168,7 +170,7 @@ impl Cpu {
 struct ChildResponder(Child);
 
 impl ChildResponder {
-    /// `kind`: `oc2` (`Consumer::next` + `reply`), `serve` or `paho` (raw paho-rust).
+    /// `kind`: `oc2` (`Consumer::next` + `reply`), `serve`, `inline` or `paho` (raw paho-rust).
     fn start(kind: &str, url: &str, id: &str, producer: &str) -> Res<Self> {
         let mut child = Process::new(std::env::current_exe()?)
             .args(["responder-child", kind, url, id, producer])
@@ -215,11 +217,11 @@ fn responder_child(kind: &str, url: &str, id: &str, producer: &str) -> Res<()> {
             // during one, and the broker drops the session of a closed socket.
             std::process::exit(0)
         }
-        "oc2" | "serve" => runtime().block_on(async {
-            let consumer = if kind == "serve" {
-                server(url, id).await?
-            } else {
+        "oc2" | "serve" | "inline" => runtime().block_on(async {
+            let consumer = if kind == "oc2" {
                 responder(url, id, ok_response()).await?
+            } else {
+                server(url, id, kind == "inline").await?
             };
             ready()?;
             tokio::task::spawn_blocking(until_stdin_closes).await??;
@@ -260,16 +262,45 @@ async fn responder(url: &str, id: &str, rsp: Response) -> Res<Consumer> {
     Ok(consumer)
 }
 
-/// A consumer that answers every command with the standard 200 through `serve(handler)`.
-async fn server(url: &str, id: &str) -> Res<Consumer> {
+/// A consumer that answers every command with the standard 200 through
+/// `serve(handler)`, or `serve_inline(handler)` when `inline`.
+async fn server(url: &str, id: &str, inline: bool) -> Res<Consumer> {
     let options = ConsumerOptions::new(id)
         .profile("slpf")
         .pair("deny", "ipv4_connection");
     let c = Consumer::connect(config(url), options).await?;
     let s = c.clone();
     let rsp = ok_response();
-    tokio::spawn(async move { s.serve(move |_| Ok(Some(rsp.clone()))).await });
+    let handler = move |_: &Message| Ok(Some(rsp.clone()));
+    tokio::spawn(async move {
+        if inline {
+            s.serve_inline(handler).await
+        } else {
+            s.serve(handler).await
+        }
+    });
     Ok(c)
+}
+
+/// How the consumer of an oc2mqtt scenario takes its commands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// `Consumer::next` and a task per reply.
+    Next,
+    /// `Consumer::serve(handler)`.
+    Serve,
+    /// `Consumer::serve_inline(handler)`.
+    Inline,
+}
+
+impl Style {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Next => "oc2",
+            Self::Serve => "serve",
+            Self::Inline => "inline",
+        }
+    }
 }
 
 /// The consumer of an oc2mqtt scenario: in this process, or in a child.
@@ -279,16 +310,11 @@ enum Responder {
 }
 
 impl Responder {
-    async fn start(url: &str, id: &str, producer: &str, serve: bool, split: bool) -> Res<Self> {
-        Ok(match (split, serve) {
-            (true, _) => Self::Child(ChildResponder::start(
-                if serve { "serve" } else { "oc2" },
-                url,
-                id,
-                producer,
-            )?),
-            (false, true) => Self::Here(server(url, id).await?),
-            (false, false) => Self::Here(responder(url, id, ok_response()).await?),
+    async fn start(url: &str, id: &str, producer: &str, style: Style, split: bool) -> Res<Self> {
+        Ok(match (split, style) {
+            (true, _) => Self::Child(ChildResponder::start(style.kind(), url, id, producer)?),
+            (false, Style::Next) => Self::Here(responder(url, id, ok_response()).await?),
+            (false, _) => Self::Here(server(url, id, style == Style::Inline).await?),
         })
     }
 
@@ -346,12 +372,12 @@ async fn one_exchange(p: &Producer, cmd: &Command, opts: &SendOptions) -> Res<()
 
 // ---------------------------------------------------------------- scenarios
 
-/// Sequential round trips (one in flight); `serve` selects `Consumer::serve`,
-/// `split` puts the consumer in a child process.
-fn seq(url: &str, seconds: f64, serve: bool, split: bool) -> Res<Value> {
+/// Sequential round trips (one in flight); `style` selects how the consumer
+/// takes commands, `split` puts it in a child process.
+fn seq(url: &str, seconds: f64, style: Style, split: bool) -> Res<Value> {
     runtime().block_on(async {
         let (cons_id, prod_id) = ("bench-seq-consumer", "bench-seq-producer");
-        let consumer = Responder::start(url, cons_id, prod_id, serve, split).await?;
+        let consumer = Responder::start(url, cons_id, prod_id, style, split).await?;
         let producer = Producer::connect(config(url), prod_id).await?;
         let cmd = deny_command();
         let opts = send_options(&[cons_id.to_owned()]);
@@ -388,12 +414,12 @@ fn seq(url: &str, seconds: f64, serve: bool, split: bool) -> Res<Value> {
     })
 }
 
-/// 64 exchanges in flight from one producer; `serve` selects `Consumer::serve`,
-/// `split` puts the consumer in a child process.
-fn pipe(url: &str, seconds: f64, serve: bool, split: bool) -> Res<Value> {
+/// 64 exchanges in flight from one producer; `style` selects how the
+/// consumer takes commands, `split` puts it in a child process.
+fn pipe(url: &str, seconds: f64, style: Style, split: bool) -> Res<Value> {
     runtime().block_on(async {
         let (cons_id, prod_id) = ("bench-pipe-consumer", "bench-pipe-producer");
-        let consumer = Responder::start(url, cons_id, prod_id, serve, split).await?;
+        let consumer = Responder::start(url, cons_id, prod_id, style, split).await?;
         let producer = Producer::connect(config(url), prod_id).await?;
         let cmd = Arc::new(deny_command());
         let opts = Arc::new(send_options(&[cons_id.to_owned()]));
@@ -991,8 +1017,8 @@ fn parse_args() -> Res<Args> {
             "--memory-budget" => a.memory_budget = val("--memory-budget")?.parse()?,
             "--broadcast-rounds" => a.broadcast_rounds = val("--broadcast-rounds")?.parse()?,
             "--c-bin" => a.c_bin = PathBuf::from(val("--c-bin")?),
-            "c" | "raw" | "raw-pipe" | "paho" | "paho-pipe" | "seq" | "serve" | "pipe" | "pipe-serve" | "paho-split" | "paho-pipe-split" | "seq-split" | "serve-split" | "pipe-split" | "broadcast" | "memory" | "nodelay" => a.scenarios.push(arg),
-            other => return Err(format!("unknown argument {other}; scenarios: c raw raw-pipe paho paho-pipe seq serve pipe pipe-serve paho-split paho-pipe-split seq-split serve-split pipe-split broadcast memory nodelay").into()),
+            "c" | "raw" | "raw-pipe" | "paho" | "paho-pipe" | "seq" | "serve" | "seq-inline" | "pipe" | "pipe-serve" | "pipe-inline" | "paho-split" | "paho-pipe-split" | "seq-split" | "serve-split" | "seq-inline-split" | "pipe-split" | "broadcast" | "memory" | "nodelay" => a.scenarios.push(arg),
+            other => return Err(format!("unknown argument {other}; scenarios: c raw raw-pipe paho paho-pipe seq serve seq-inline pipe pipe-serve pipe-inline paho-split paho-pipe-split seq-split serve-split seq-inline-split pipe-split broadcast memory nodelay").into()),
         }
     }
     if a.scenarios.is_empty() {
@@ -1005,8 +1031,10 @@ fn parse_args() -> Res<Args> {
             "paho-pipe",
             "seq",
             "serve",
+            "seq-inline",
             "pipe",
             "pipe-serve",
+            "pipe-inline",
             "paho-split",
             "paho-pipe-split",
             "seq-split",
@@ -1076,15 +1104,18 @@ fn main() -> Res<()> {
                 "raw-pipe" => raw::raw_pipe(broker.port, args.seconds)?,
                 "paho" => paho(&url, args.seconds, false)?,
                 "paho-pipe" => paho_pipe(&url, args.seconds, false)?,
-                "seq" => seq(&url, args.seconds, false, false)?,
-                "serve" => seq(&url, args.seconds, true, false)?,
-                "pipe" => pipe(&url, args.seconds, false, false)?,
-                "pipe-serve" => pipe(&url, args.seconds, true, false)?,
+                "seq" => seq(&url, args.seconds, Style::Next, false)?,
+                "serve" => seq(&url, args.seconds, Style::Serve, false)?,
+                "seq-inline" => seq(&url, args.seconds, Style::Inline, false)?,
+                "pipe" => pipe(&url, args.seconds, Style::Next, false)?,
+                "pipe-serve" => pipe(&url, args.seconds, Style::Serve, false)?,
+                "pipe-inline" => pipe(&url, args.seconds, Style::Inline, false)?,
                 "paho-split" => paho(&url, args.seconds, true)?,
                 "paho-pipe-split" => paho_pipe(&url, args.seconds, true)?,
-                "seq-split" => seq(&url, args.seconds, false, true)?,
-                "serve-split" => seq(&url, args.seconds, true, true)?,
-                "pipe-split" => pipe(&url, args.seconds, false, true)?,
+                "seq-split" => seq(&url, args.seconds, Style::Next, true)?,
+                "serve-split" => seq(&url, args.seconds, Style::Serve, true)?,
+                "seq-inline-split" => seq(&url, args.seconds, Style::Inline, true)?,
+                "pipe-split" => pipe(&url, args.seconds, Style::Next, true)?,
                 "broadcast" => broadcast(&url, args.broadcast_rounds)?,
                 "memory" => memory(
                     &url,
