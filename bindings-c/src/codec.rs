@@ -170,7 +170,11 @@ pub extern "C" fn oc2_codec_message_from_json(
         let message = Message::from_json_value(value).map_err(|e| codec.fail(&e))?;
         write(
             out,
-            to_c(oc2_message::new(message, Encoding::Json, Dialect::Spec)),
+            to_c(oc2_message::new(
+                message,
+                Encoding::default(),
+                Dialect::default(),
+            )),
         );
         Ok(())
     })
@@ -197,8 +201,8 @@ pub extern "C" fn oc2_codec_command_from_json(
             out,
             to_c(oc2_message::new(
                 Message::request(command),
-                Encoding::Json,
-                Dialect::Spec,
+                Encoding::default(),
+                Dialect::default(),
             )),
         );
         Ok(())

@@ -728,8 +728,8 @@ impl Handler {
             value["results"] = results.into();
         }
         match Response::from_json_value(value) {
-            Ok(r) if r.is_final() => Ok(Some(r)),
-            Ok(_) => Err(format!("the handler returned the interim status {status}")),
+            // An interim status is core's to refuse (`outcome_response`).
+            Ok(r) => Ok(Some(r)),
             Err(e) => Err(format!("the handler returned an invalid response: {e}")),
         }
     }

@@ -520,7 +520,7 @@ static void handler_style_answers_the_status_it_returns(void) {
     CHECK(status == 500 && strncmp(text, "the handler returned an invalid response: ", 42) == 0);
     free(text);
     text = final_answer(producer, "start", &status);
-    CHECK(status == 500 && strcmp(text, "the handler returned the interim status 102") == 0);
+    CHECK(status == 500 && strcmp(text, "the handler returned the interim status 102 as its final answer") == 0);
     free(text);
     text = final_answer(producer, "stop", &status);
     CHECK(status == 500 && strcmp(text, "handler timed out after 0.5 s") == 0);
