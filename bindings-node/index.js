@@ -54,6 +54,16 @@ Producer.prototype.send = function send (command, options) {
   return exchange
 }
 
+// sendCollect is send().collect() in one native call; a signal needs the
+// Exchange to cancel, so a call with one takes that path.
+const nativeSendCollect = Producer.prototype.sendCollect
+if (nativeSendCollect !== undefined) {
+  Producer.prototype.sendCollect = function sendCollect (command, options) {
+    if (options != null && options.signal != null) return this.send(command, options).collect()
+    return nativeSendCollect.call(this, command, options)
+  }
+}
+
 function detach (exchange) {
   const d = exchange[kDetach]
   if (d !== undefined) {
