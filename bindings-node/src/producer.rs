@@ -230,7 +230,9 @@ impl Producer {
         if lone {
             Start::inline(task, by);
         } else {
-            runtime::handle().spawn(task);
+            // Most likely one of a burst (the continuations of a burst of
+            // settled Promises): spawned with the rest of it.
+            runtime::spawn_batched(task);
         }
         Ok(p)
     }
