@@ -965,6 +965,25 @@ export declare class Producer {
    */
   send(command: Command | Message, options?: SendOptions): Exchange
   /**
+   * Sends a command and collects its responses: what
+   * `send(command, options).collect()` resolves with, the same
+   * `Summary`, with one Promise and no `Exchange` (core:
+   * `Producer::send_collect`, which waits once, for the end of the
+   * exchange, and takes the broker's acknowledgement on the way).
+   *
+   * Arguments and options as `send()` (with `signal`, `index.js` takes
+   * the `send().collect()` path). Throws as `send()` does (bad
+   * arguments, `OC2_CLOSED` when not connected); rejects as `collect()`
+   * does: `OC2_PUBLISH` when the broker refused the command,
+   * `OC2_TIMEOUT` when it did not acknowledge it within `timeout`,
+   * `OC2_CONFIG`, `OC2_TOPIC`, ... for a command that cannot be sent.
+   *
+   * ```js
+   * const summary = await producer.sendCollect({ action: 'deny', target: { ipv4_net: '10.0.0.0/8' } }, { to: 'fw-1' })
+   * ```
+   */
+  sendCollect(command: Command | Message, options?: SendOptions): Promise<Summary>
+  /**
    * The broker URL connected to (after a failover, the one in use); null
    * before `connect()` and after `close()`.
    */

@@ -54,6 +54,29 @@ Producer.prototype.send = function send (command, options) {
   return exchange
 }
 
+// sendCollect is send().collect() in one native call; a signal needs the
+// Exchange to cancel, so a call with one takes that path. The native side
+// keeps the exchanges started while others are open for one spawn at the
+// end of the turn (a burst of them costs the runtime's thread one wake-up,
+// not one each): the first call of a turn queues that flush.
+const nativeSendCollect = Producer.prototype.sendCollect
+let flushQueued = false
+function flushSpawns () {
+  flushQueued = false
+  native.__flushSpawns()
+}
+if (nativeSendCollect !== undefined) {
+  Producer.prototype.sendCollect = function sendCollect (command, options) {
+    if (options != null && options.signal != null) return this.send(command, options).collect()
+    const summary = nativeSendCollect.call(this, command, options)
+    if (!flushQueued) {
+      flushQueued = true
+      queueMicrotask(flushSpawns)
+    }
+    return summary
+  }
+}
+
 function detach (exchange) {
   const d = exchange[kDetach]
   if (d !== undefined) {

@@ -19,7 +19,11 @@
 //
 //   node bench.mjs [--seconds 5] [--repeat 3] [--inflight 64] [--ingest-count 20000]
 //                  [--only exchange|ingest|SCENARIO,...] [--write] [--no-build]
+//                  [--call sendCollect|send]
 //
+// --call: how the oc2mqtt producer makes an exchange: `sendCollect(...)`
+// (the default) or `send(...).collect()` (default from $OC2_BENCH_CALL, so
+// that ab.sh's AB_ENV_A/AB_ENV_B can compare the two on one build).
 // --write puts the tables in RESULTS.md. --no-build uses the Rust binaries
 // as built (ab.sh passes it: a core edited meanwhile is not rebuilt between rounds). Hold the shared benchmark lock:
 // `flock /tmp/oc2mqtt-bench.lock node bench.mjs ...`.
@@ -44,9 +48,12 @@ const { values: o } = parseArgs({
     'ingest-count': { type: 'string', default: '20000' },
     only: { type: 'string', default: '' },
     write: { type: 'boolean', default: false },
-    'no-build': { type: 'boolean', default: false }
+    'no-build': { type: 'boolean', default: false },
+    call: { type: 'string', default: process.env.OC2_BENCH_CALL ?? 'sendCollect' }
   }
 })
+if (!['sendCollect', 'send'].includes(o.call)) throw new Error(`--call: sendCollect or send, not ${o.call}`)
+const CALL = o.call
 const SECONDS = Number(o.seconds)
 const INFLIGHT = Number(o.inflight)
 const INGEST_COUNT = Number(o['ingest-count'])
@@ -112,16 +119,22 @@ async function stopChild (child) {
 
 // --- the two producers ----------------------------------------------------------
 
+/**
+ * oc2mqtt's producer: `sendCollect` (one call, one Promise), or with `--call
+ * send` the `send().collect()` pattern (an Exchange, then its Promise), for
+ * A/B; a build without `sendCollect` takes that pattern too.
+ */
 async function oc2Producer (url) {
   const p = new Producer({ url, id: PRODUCER_ID })
   await p.connect()
-  return {
-    async send () {
-      const s = await p.send(COMMAND, { to: CONSUMER_ID, timeout: 10000 }).collect()
-      if (!s.complete || s.responses[0].status !== 200) throw new Error(`incomplete exchange: ${JSON.stringify(s)}`)
-    },
-    close: () => p.close()
+  const OPTIONS = { to: CONSUMER_ID, timeout: 10000 }
+  const check = (s) => {
+    if (!s.complete || s.responses[0].status !== 200) throw new Error(`incomplete exchange: ${JSON.stringify(s)}`)
   }
+  const send = CALL === 'sendCollect' && typeof p.sendCollect === 'function'
+    ? async () => check(await p.sendCollect(COMMAND, OPTIONS))
+    : async () => check(await p.send(COMMAND, OPTIONS).collect())
+  return { send, close: () => p.close() }
 }
 
 /** The hand-written producer: publish, then match responses by request_id. */

@@ -185,6 +185,58 @@ impl Producer {
         Ok(Exchange { shared, start })
     }
 
+    /// Sends a command and collects its responses: what
+    /// `send(command, options).collect()` resolves with, the same
+    /// `Summary`, with one Promise and no `Exchange` (core:
+    /// `Producer::send_collect`, which waits once, for the end of the
+    /// exchange, and takes the broker's acknowledgement on the way).
+    ///
+    /// Arguments and options as `send()` (with `signal`, `index.js` takes
+    /// the `send().collect()` path). Throws as `send()` does (bad
+    /// arguments, `OC2_CLOSED` when not connected); rejects as `collect()`
+    /// does: `OC2_PUBLISH` when the broker refused the command,
+    /// `OC2_TIMEOUT` when it did not acknowledge it within `timeout`,
+    /// `OC2_CONFIG`, `OC2_TOPIC`, ... for a command that cannot be sent.
+    ///
+    /// ```js
+    /// const summary = await producer.sendCollect({ action: 'deny', target: { ipv4_net: '10.0.0.0/8' } }, { to: 'fw-1' })
+    /// ```
+    #[napi(
+        ts_args_type = "command: Command | Message, options?: SendOptions",
+        ts_return_type = "Promise<Summary>"
+    )]
+    pub fn send_collect<'e>(
+        &self,
+        env: &'e Env,
+        command: Unknown<'_>,
+        options: Unknown<'_>,
+    ) -> napi::Result<Object<'e>> {
+        let outgoing = outgoing(env, command)?;
+        let options = send_options(env, options)?;
+        let producer = self.connected.require().or_throw(env)?;
+        // As in `send`: only a lone exchange is started from this thread.
+        let lone = producer.open_exchanges() == 0;
+        let by = std::time::Instant::now() + options.timeout;
+        let (p, task) = runtime::promise_task(
+            env,
+            async move {
+                match outgoing {
+                    Outgoing::Command(c) => producer.send_collect(c, options).await,
+                    Outgoing::Message(m) => producer.send_message_collect(m, options).await,
+                }
+            },
+            |env, summary| result_to_js(env, &summary),
+        )?;
+        if lone {
+            Start::inline(task, by);
+        } else {
+            // Most likely one of a burst (the continuations of a burst of
+            // settled Promises): spawned with the rest of it.
+            runtime::spawn_batched(task);
+        }
+        Ok(p)
+    }
+
     /// The broker URL connected to (after a failover, the one in use); null
     /// before `connect()` and after `close()`.
     #[napi(getter)]
@@ -316,6 +368,27 @@ impl Start {
             by,
         );
         this
+    }
+
+    /// Runs `task` on this thread up to its first wait (for
+    /// `send_collect`: the command made, its exchange opened and its
+    /// PUBLISH handed to the connection), then hands it to the runtime's
+    /// thread without waking it, as `send` does with its PUBACK wait. The
+    /// start is queued before the first poll, which writes the PUBLISH
+    /// (see [`Start::queue`]). A task that ended at once (a command that
+    /// could not be sent) has settled its Promise already.
+    fn inline(mut task: runtime::Task, by: std::time::Instant) {
+        let start = Self::queue(by);
+        let first = {
+            let _rt = runtime::handle().enter();
+            task.as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        };
+        if first.is_ready() {
+            *start.lock() = Stage::Taken;
+        } else {
+            start.ready(task, true);
+        }
     }
 
     /// A send whose work is on the runtime already.

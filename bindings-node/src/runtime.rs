@@ -308,6 +308,40 @@ where
     Ok((p, task))
 }
 
+thread_local! {
+    /// Tasks of this JavaScript turn, spawned together by [`flush_spawns`].
+    static BATCH: RefCell<Vec<Task>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Spawns `task` on the runtime at the end of this JavaScript turn, with
+/// the other tasks of the turn: `index.js` queues one microtask per turn
+/// that calls [`flush_spawns`].
+///
+/// For work made in bursts: the continuations of a burst of settled
+/// Promises run in one turn, and each spawn from this thread costs an
+/// eventfd write and, when the runtime's thread sleeps, a wake-up of it
+/// for one task (tokio wakes its driver on every spawn from outside).
+/// Spawned together, the burst costs one.
+pub(crate) fn spawn_batched(task: Task) {
+    BATCH.with_borrow_mut(|b| b.push(task));
+}
+
+/// Spawns this turn's [`spawn_batched`] tasks: one spawn from this thread,
+/// whose task spawns the rest on the runtime's thread (no wake-up there).
+#[napi_derive::napi(js_name = "__flushSpawns", skip_typescript)]
+pub fn flush_spawns() {
+    let mut tasks = BATCH.take();
+    match tasks.len() {
+        0 => {}
+        1 => drop(handle().spawn(tasks.remove(0))),
+        _ => drop(handle().spawn(async move {
+            for task in tasks {
+                drop(tokio::spawn(task));
+            }
+        })),
+    }
+}
+
 /// Work handed to the runtime's thread without waking it ([`defer`]).
 type Job = Box<dyn FnOnce() + Send>;
 

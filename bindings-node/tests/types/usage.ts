@@ -48,6 +48,8 @@ async function clients (): Promise<void> {
     console.log(reply.status, reply.latencyMs)
   }
   const s: Summary = await producer.send(msg).collect()
+  const once: Summary = await producer.sendCollect({ action: 'deny', target: { ipv4_net: '10.0.0.0/8' } }, { to: ['fw-1', 'fw-2'], expect: 2, signal: ac.signal })
+  console.log(once.missingCount)
   const st: Stats = producer.stats()
   const version: '5' | '3.1.1' | null = st.mqttVersion
   const where: string | null = producer.broker
