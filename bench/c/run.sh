@@ -231,6 +231,17 @@ for k, v in runs.items():
         f"{r['rate']:.0f}/s" + (f" p50 {r['p50_us']:.0f}us" if "p50_us" in r else "") + f" cpu {r['cpu_us']:.0f}us"
         for r in v))
 lines.append("```")
-open(os.environ["results"], "w").write("\n".join(lines) + "\n")
+# What follows the marker in the existing file is written by hand (A/B runs,
+# profiles, what was tried): kept when the report above it is written again.
+MARKER = "<!-- written by hand below this line: bench/c/run.sh keeps it -->"
+try:
+    kept = open(os.environ["results"]).read().split(MARKER, 1)
+except FileNotFoundError:
+    kept = []
+lines += ["", MARKER]
+text = "\n".join(lines) + "\n"
+if len(kept) == 2 and kept[1].strip():
+    text += "\n" + kept[1].lstrip("\n")
+open(os.environ["results"], "w").write(text)
 print("\n".join(lines))
 PY

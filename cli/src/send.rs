@@ -10,6 +10,10 @@ use oc2mqtt::message::ResponseRequested;
 use oc2mqtt::{Body, Command, Dialect, Encoding, codec};
 
 use crate::common::{Common, EXIT_INCOMPLETE, EXIT_OK, Failure, parse_secs, print_line};
+
+/// A send's default timeout, core's, as `--timeout` reads it.
+static DEFAULT_TIMEOUT_SECS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| SendOptions::default().timeout.as_secs_f64().to_string());
 use crate::progress::{Progress, StatusLine};
 
 fn parse_encoding(s: &str) -> Result<Encoding, String> {
@@ -42,13 +46,13 @@ pub(crate) struct SendArgs {
     #[arg(long, value_name = "PROFILE")]
     profile: Option<String>,
     /// Seconds to wait for responses.
-    #[arg(long, value_name = "SEC", default_value = "10", value_parser = parse_secs)]
+    #[arg(long, value_name = "SEC", default_value = DEFAULT_TIMEOUT_SECS.as_str(), value_parser = parse_secs)]
     timeout: Duration,
     /// Complete after this many distinct responders answered (a broadcast whose audience size is known).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     expect: Option<u32>,
     /// Payload encoding.
-    #[arg(long, value_name = "json|cbor", default_value = "json", value_parser = parse_encoding)]
+    #[arg(long, value_name = "json|cbor", default_value_t = SendOptions::default().encoding, value_parser = parse_encoding)]
     encoding: Encoding,
     /// Wire shape of the command: spec (MQTT-T headers/body), otupy (flat), or
     /// bare (the command object, with request_id, created, from and to beside
