@@ -9,22 +9,10 @@ use napi::bindgen_prelude::{Env, JsValue, Object, Status};
 
 use oc2mqtt::error::MessageError;
 
-/// The `code` of a JavaScript error for a core error kind.
-pub(crate) fn code(e: &oc2mqtt::Error) -> &'static str {
-    use oc2mqtt::Error as E;
-    match e {
-        E::Message(_) => "OC2_DECODE",
-        E::Topic(_) => "OC2_TOPIC",
-        E::Config(_) => "OC2_CONFIG",
-        E::Connect(_) => "OC2_CONNECT",
-        E::Auth(_) => "OC2_AUTH",
-        E::Tls(_) => "OC2_TLS",
-        E::Timeout(_) => "OC2_TIMEOUT",
-        E::Publish(_) => "OC2_PUBLISH",
-        E::Closed(_) => "OC2_CLOSED",
-        E::Handler(_) => "OC2_HANDLER",
-        E::Io(_) => "OC2_IO",
-    }
+/// The `code` of a JavaScript error: core's name of its kind, in Node's
+/// style (`OC2_DECODE`, `OC2_TIMEOUT`, ...).
+pub(crate) fn code(e: &oc2mqtt::Error) -> String {
+    format!("OC2_{}", e.kind().to_ascii_uppercase())
 }
 
 /// Builds the JavaScript `Error` for a core error.

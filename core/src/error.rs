@@ -202,10 +202,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable name of this error's kind, for logs and machine-readable output.
+    /// The stable name of this error's kind, for logs and machine-readable
+    /// output; Node's error `code` is `OC2_` and this name in capitals
+    /// (`OC2_DECODE`, `OC2_TIMEOUT`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Message(_) => "message",
+            Self::Message(_) => "decode",
             Self::Topic(_) => "topic",
             Self::Config(_) => "config",
             Self::Connect(_) => "connect",
