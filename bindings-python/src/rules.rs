@@ -17,11 +17,6 @@ use crate::errors::IntoPyResult;
 use crate::repr::Repr;
 use crate::settings::{self, kwargs};
 
-/// The stable name of why nothing runs, and its detail ([`Skip::reason`]).
-fn skip_parts(s: &Skip) -> (&'static str, Option<String>) {
-    (s.as_str(), s.reason())
-}
-
 /// A response to publish: the same `payload` and `properties` on each of `topics`.
 #[pyclass(name = "Publish", module = "oc2mqtt", frozen)]
 pub struct PyPublish {
@@ -167,10 +162,9 @@ impl PyDecision {
                 )
             })
             .transpose()?;
-        let (skipped, reason) = match d.skipped.as_ref().map(skip_parts) {
-            Some((name, reason)) => (Some(name), reason),
-            None => (None, None),
-        };
+        // Why nothing runs: the core's stable name for it, and its detail.
+        let skipped = d.skipped.as_ref().map(Skip::as_str);
+        let reason = d.skipped.as_ref().and_then(Skip::reason);
         Ok(Self {
             publish: publish.unbind(),
             execute,
