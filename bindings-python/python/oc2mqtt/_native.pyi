@@ -41,8 +41,10 @@ __all__ = [
     "TopicError",
     "Topics",
     "__version__",
+    "_broker_url",
     "_cli",
     "_emit_log",
+    "_otupy_client_id",
     "command_topics",
     "decode",
     "encode",
@@ -57,6 +59,8 @@ __all__ = [
 
 __version__: str
 _CONCURRENT_HANDLERS: int
+_OTUPY_MESSAGE_EXPIRY_SECS: int
+_CONTENT_TYPE: str
 
 _JsonValue = Any
 """A JSON value as Python: dict, list, str, int, float, bool or None."""
@@ -260,6 +264,9 @@ def topic_matches(filter: str, topic: str) -> bool:
 def validate_id(id: str, what: str | None = None) -> None:
     """Raises :class:`TopicError` unless ``id`` can stand as a topic level."""
 
+def _otupy_client_id(role: _Role, device_id: str) -> str:
+    """The MQTT client id of ``oc2mqtt.otupy``'s transfer given none: ``oc2mqtt-<role>-<device_id>``."""
+
 # ---------------------------------------------------------------- correlation
 
 @final
@@ -350,6 +357,8 @@ def refresh_logging() -> None:
     """Forgets cached logger levels so that changes made with :mod:`logging` take effect."""
 
 def _emit_log(level: str, message: str) -> None: ...
+def _broker_url(host: str, port: int, tls: bool = False) -> str:
+    """The broker URL for ``host`` and ``port`` (``mqtts://`` with ``tls``), an IPv6 address bracketed."""
 
 # ---------------------------------------------------------------- command line
 
