@@ -175,6 +175,13 @@ impl PyIncoming {
         py.detach(move || inc.time_out()).py_err(py)
     }
 
+    /// Answers the core's `500` for a handler stopped before it finished
+    /// (`serve_async()` cancelled); for `serve_async()`.
+    fn _stop(&self, py: Python<'_>) -> PyResult<()> {
+        let inc = Arc::clone(&self.inner);
+        py.detach(move || inc.stop()).py_err(py)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let c = self.inner.command();
         Ok(Repr::new(py, "Incoming")
