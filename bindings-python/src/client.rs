@@ -77,6 +77,15 @@ impl PyClientConfig {
     }
 }
 
+/// The broker URL for `host` and `port`, `mqtts://` with `tls`, an IPv6
+/// address bracketed: core's `ClientConfig::broker_url`, for `oc2mqtt.otupy`.
+#[pyfunction]
+#[pyo3(signature = (host, port, tls = false))]
+pub fn _broker_url(host: &Bound<'_, PyAny>, port: u16, tls: bool) -> PyResult<String> {
+    let host = convert::string_arg(host, "host")?;
+    Ok(ClientConfig::broker_url(&host, port, tls))
+}
+
 /// A peer name ("spec", "otupy", "yuuki", "oif"); None when not given.
 pub fn peer_arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Peer>> {
     let c: ClientConfig = settings::build(py, &[("peer", obj)])?;

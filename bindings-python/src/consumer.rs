@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyInt, PyTuple, PyType};
 
-use oc2mqtt::client::{Consumer, ConsumerOptions, Incoming};
+use oc2mqtt::client::{Consumer, Incoming};
 use oc2mqtt::message::{Message, Response};
 
 use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
@@ -19,7 +19,7 @@ use crate::codec::{command_to_dict, message_to_dict, response_arg, response_valu
 use crate::convert;
 use crate::errors::IntoPyResult;
 use crate::repr::Repr;
-use crate::settings::{self, kwargs};
+use crate::settings;
 
 /// A command for the application, with the means to answer it.
 #[pyclass(name = "Incoming", module = "oc2mqtt", frozen)]
@@ -175,6 +175,13 @@ impl PyIncoming {
         py.detach(move || inc.time_out()).py_err(py)
     }
 
+    /// Answers the core's `500` for a handler stopped before it finished
+    /// (`serve_async()` cancelled); for `serve_async()`.
+    fn _stop(&self, py: Python<'_>) -> PyResult<()> {
+        let inc = Arc::clone(&self.inner);
+        py.detach(move || inc.stop()).py_err(py)
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let c = self.inner.command();
         Ok(Repr::new(py, "Incoming")
@@ -253,30 +260,36 @@ fn check_handler(handler: &Bound<'_, PyAny>, returns: &str) -> PyResult<()> {
 /// broker URL. In asyncio code, `await Consumer.connect_async(...)` (or
 /// `async with Consumer.connect_async(...) as consumer:`) does not block the
 /// event loop. Keyword arguments, with their defaults:
+// @generated doc Consumer: ConsumerOptions but device_id (from core's settings table: `make generate`)
 ///
-/// - `profiles`: actuator profiles implemented, one `oc2/cmd/ap/<p>`
-///   subscription each (default None)
-/// - `pairs`: action/target pairs implemented, `{"deny": ["ipv4_net"]}` (as
-///   LS 4.1 lists them) or `[("deny", "ipv4_net")]`; when given, other pairs
-///   are answered 501 (default None: all are passed on)
-/// - `args`: command arguments implemented beyond the Language
-///   Specification's and the profiles' (`"x-acme"` or `"x-acme.mode"`);
-///   once pairs, profiles or args are declared, other arguments are
-///   answered 501 (default None)
-/// - `rate_limit`: commands per minute, reported by `query features` (default None)
-/// - `group`: consumer group; each command reaches one member (default None)
-/// - `handle_features`: pass `query features` on instead of answering it (default False)
-/// - `freshness_secs`: commands older than this are not run, 0 turns the
-///   check off (default 900)
-/// - `journal`: a file (str or os.PathLike) where each command is written
-///   before the handler sees it and marked finished once answered; started
-///   again with the same file and a stable client id after a kill, the
-///   consumer runs what it had taken and not finished, and nothing it had
-///   finished (default None: in memory only)
-/// - `handler_timeout`: seconds a `serve()` handler may take; past it the
-///   command is answered 500 and another thread takes the handler's place;
-///   `serve_async()` cancels an async handler past it and answers 500 the
-///   same way (default None, or 0: no limit)
+/// - `profiles` (default None): actuator profiles implemented (`slpf`, ...): one
+///   `oc2/cmd/ap/<profile>` subscription each
+/// - `pairs` (default None): action/target pairs implemented; when any are declared, other
+///   pairs are answered 501 (`query features` is always implemented)
+/// - `args` (default None): command arguments implemented beyond the Language Specification's
+///   and the profiles' (`x-acme` or `x-acme.mode`); once pairs, profiles or args are declared,
+///   other arguments are answered 501
+/// - `rate_limit` (default None): commands per minute, reported by `query features`
+/// - `group` (default None): consumer group: each command reaches one member
+///   (`$share/<group>/...`)
+/// - `handle_features` (default False): deliver `query features` to the application instead of
+///   answering it from this configuration
+/// - `freshness_secs` (default 900): commands whose `created` is older than this many seconds
+///   are not run nor answered, only counted in the `stale` statistic; 0 turns the check off
+/// - `handler_timeout` (default None): seconds a `serve()` handler may take; past it the
+///   command is answered 500 and the handler's late result is dropped; when absent or 0, no
+///   limit
+/// - `journal` (default None): a file where each command is written before the handler sees it
+///   and marked finished once answered: started again with the same file (and a stable client
+///   id) after a kill, the consumer runs what it had taken and not finished, and nothing it had
+///   finished; not synced, so an operating system crash may lose the last lines; when absent,
+///   in memory only
+// @end generated
+///
+/// `pairs` is a dict, `{"deny": ["ipv4_net"]}` (as LS 4.1 lists them), or
+/// a list of `(action, target)` pairs. `handler_timeout` bounds
+/// `serve_async()`'s handlers too: an async one past it is cancelled and
+/// its command answered 500 the same way.
 ///
 /// Before a command reaches Python the core has decoded it (answering 400
 /// to malformed ones), dropped duplicates, ignored commands addressed to
@@ -364,10 +377,10 @@ impl PyConsumer {
 #[pymethods]
 impl PyConsumer {
     #[new]
+    // @generated fn new(config, device_id) -> PyResult<Self>: ConsumerOptions as options
     #[pyo3(signature = (
-        config, device_id, *, profiles = None, pairs = None, args = None, rate_limit = None,
-        group = None, handle_features = None, freshness_secs = None, journal = None,
-        handler_timeout = None
+        config, device_id, *, profiles = None, pairs = None, args = None, rate_limit = None, group =
+        None, handle_features = None, freshness_secs = None, handler_timeout = None, journal = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -381,27 +394,17 @@ impl PyConsumer {
         group: Option<&Bound<'_, PyAny>>,
         handle_features: Option<&Bound<'_, PyAny>>,
         freshness_secs: Option<&Bound<'_, PyAny>>,
-        journal: Option<&Bound<'_, PyAny>>,
         handler_timeout: Option<&Bound<'_, PyAny>>,
+        journal: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let options: oc2mqtt::rules::ConsumerOptions = crate::settings::keywords! {
+            py; device_id, profiles, pairs, args, rate_limit, group, handle_features,
+            freshness_secs, handler_timeout, journal
+        }?;
+        // @end generated
         let config = config_arg(config)?;
-        let o: ConsumerOptions = settings::build(
-            py,
-            &kwargs![
-                device_id,
-                profiles,
-                pairs,
-                args,
-                rate_limit,
-                group,
-                handle_features,
-                freshness_secs,
-                journal,
-                handler_timeout,
-            ],
-        )?;
         crate::logging::refresh_logging();
-        let inner = wait(py, Consumer::connect(config, o))?.py_err(py)?;
+        let inner = wait(py, Consumer::connect(config, options))?.py_err(py)?;
         Ok(Self::wrap(inner))
     }
 
@@ -410,10 +413,10 @@ impl PyConsumer {
     /// `async with Consumer.connect_async(config, device_id) as consumer:`
     /// (closed at the end of the block).
     #[classmethod]
+    // @generated fn connect_async(_cls, config, device_id) -> PyResult<PyConnecting>: ConsumerOptions as options
     #[pyo3(signature = (
-        config, device_id, *, profiles = None, pairs = None, args = None, rate_limit = None,
-        group = None, handle_features = None, freshness_secs = None, journal = None,
-        handler_timeout = None
+        config, device_id, *, profiles = None, pairs = None, args = None, rate_limit = None, group =
+        None, handle_features = None, freshness_secs = None, handler_timeout = None, journal = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn connect_async(
@@ -428,28 +431,18 @@ impl PyConsumer {
         group: Option<&Bound<'_, PyAny>>,
         handle_features: Option<&Bound<'_, PyAny>>,
         freshness_secs: Option<&Bound<'_, PyAny>>,
-        journal: Option<&Bound<'_, PyAny>>,
         handler_timeout: Option<&Bound<'_, PyAny>>,
+        journal: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyConnecting> {
+        let options: oc2mqtt::rules::ConsumerOptions = crate::settings::keywords! {
+            py; device_id, profiles, pairs, args, rate_limit, group, handle_features,
+            freshness_secs, handler_timeout, journal
+        }?;
+        // @end generated
         let config = config_arg(config)?;
-        let o: ConsumerOptions = settings::build(
-            py,
-            &kwargs![
-                device_id,
-                profiles,
-                pairs,
-                args,
-                rate_limit,
-                group,
-                handle_features,
-                freshness_secs,
-                journal,
-                handler_timeout,
-            ],
-        )?;
         crate::logging::refresh_logging();
         PyConnecting::start(py, "Consumer", async move {
-            Consumer::connect(config, o)
+            Consumer::connect(config, options)
                 .await
                 .map_err(|e| crate::shutdown::error(&e))
                 .map(PyConsumer::wrap)

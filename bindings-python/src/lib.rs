@@ -35,6 +35,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "_CONCURRENT_HANDLERS",
         oc2mqtt::consumer::CONCURRENT_HANDLERS,
     )?;
+    // For `otupy.py`: what core knows of otupy's transfer, and the MQTT Content Type.
+    m.setattr(
+        "_OTUPY_MESSAGE_EXPIRY_SECS",
+        oc2mqtt::topics::otupy::MESSAGE_EXPIRY_SECS,
+    )?;
+    m.setattr("_CONTENT_TYPE", oc2mqtt::codec::CONTENT_TYPE)?;
+    m.add_function(wrap_pyfunction!(topics::_otupy_client_id, m)?)?;
+    m.add_function(wrap_pyfunction!(client::_broker_url, m)?)?;
     errors::register(m)?;
     m.add_class::<codec::PyDecoded>()?;
     m.add_function(wrap_pyfunction!(codec::decode, m)?)?;

@@ -1,5 +1,9 @@
 //! `Producer`, `Exchange`, `Reply`, `Summary`: blocking calls release the GIL;
 //! the `*_async` methods and `async for` return asyncio awaitables.
+//!
+//! The `send` methods' keyword arguments (signature, parameters, the
+//! `SendOptions` made of them, their docs) are made from core's settings
+//! table by `make generate`, between `@generated` and `@end generated`.
 
 use crate::aio::{PyConnecting, detached, future_into_py, ready};
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
@@ -15,7 +19,6 @@ use crate::codec::{command_arg, message_arg, message_to_dict};
 use crate::convert;
 use crate::errors::IntoPyResult;
 use crate::repr::Repr;
-use crate::settings::{self, kwargs};
 
 /// A response received in an exchange.
 #[pyclass(name = "Reply", module = "oc2mqtt", frozen)]
@@ -379,18 +382,28 @@ impl PyProducer {
 
     /// Sends a command (`{"action": ..., "target": {...}}`) with a fresh
     /// request id and returns its `Exchange`. Keyword arguments, with their
-    /// defaults:
+    /// defaults (a broker that does not acknowledge the command within
+    /// `timeout` raises `TimeoutExpired`):
+    // @generated doc Producer.send: SendOptions (from core's settings table: `make generate`)
     ///
-    /// - `to`: a recipient id or a list of them; the exchange completes when
-    ///   each sent a final response (default None: a broadcast)
-    /// - `profile`: actuator profile, for `oc2/cmd/ap/<profile>` (default None)
-    /// - `timeout`: seconds to wait for responses; it also bounds the wait for
-    ///   the broker's acknowledgement, a `TimeoutExpired` then (default 10)
-    /// - `expect`: complete after this many responders, for broadcasts (default None)
-    /// - `encoding`: "json" or "cbor" (default 'json')
-    /// - `dialect`: "spec", "otupy" or "bare" (default None: as the config's
-    ///   `peer` has it, "otupy" for otupy peers, else "spec")
-    #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
+    /// - `to` (default None): recipient ids: one publish each on `oc2/cmd/device/<id>`; the
+    ///   exchange completes when each sent a final response
+    /// - `profile` (default None): actuator profile: sets the command's actuator if it has none
+    ///   (topic `oc2/cmd/ap/<profile>` when there is no `to`)
+    /// - `timeout` (default 10): how long to wait for responses; it also bounds the wait for
+    ///   the broker's acknowledgement
+    /// - `expect` (default None): complete after this many distinct responders sent a final
+    ///   response (broadcasts)
+    /// - `encoding` (default 'json'): payload encoding
+    /// - `dialect` (default None): wire dialect; when absent, as the peer has it (otupy's flat
+    ///   dialect for `otupy`, the specification's for the others); `bare` carries no request
+    ///   id, so its responses cannot be correlated
+    // @end generated
+    // @generated fn send(&self, command) -> PyResult<PyExchange>: SendOptions as options
+    #[pyo3(signature = (
+        command, *, to = None, profile = None, timeout = None, expect = None, encoding = None,
+        dialect = None
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
@@ -403,19 +416,26 @@ impl PyProducer {
         encoding: Option<&Bound<'_, PyAny>>,
         dialect: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExchange> {
+        let options: oc2mqtt::producer::SendOptions = crate::settings::keywords! {
+            py; to, profile, timeout, expect, encoding, dialect
+        }?;
+        // @end generated
         let cmd = command_arg(command, "command")?;
-        let o: SendOptions = settings::build(
+        let ex = wait(
             py,
-            &kwargs![to, profile, timeout, expect, encoding, dialect],
-        )?;
-        let ex = wait(py, send(self.inner.clone(), Outgoing::Command(cmd), o))?.py_err(py)?;
+            send(self.inner.clone(), Outgoing::Command(cmd), options),
+        )?
+        .py_err(py)?;
         Ok(PyExchange::new(ex))
     }
 
     /// Sends a whole request message (dict or `Decoded`), filling in
     /// `request_id`, `created` and `from` when absent; recipients come from
     /// its `to` header. Keyword arguments and defaults as for `send()`.
-    #[pyo3(signature = (message, *, timeout = None, expect = None, encoding = None, dialect = None))]
+    // @generated fn send_message(&self, message) -> PyResult<PyExchange>: SendOptions but to, profile as options
+    #[pyo3(signature = (
+        message, *, timeout = None, expect = None, encoding = None, dialect = None
+    ))]
     fn send_message(
         &self,
         py: Python<'_>,
@@ -425,14 +445,25 @@ impl PyProducer {
         encoding: Option<&Bound<'_, PyAny>>,
         dialect: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExchange> {
+        let options: oc2mqtt::producer::SendOptions = crate::settings::keywords! {
+            py; timeout, expect, encoding, dialect
+        }?;
+        // @end generated
         let msg = message_arg(message, "message")?;
-        let o: SendOptions = settings::build(py, &kwargs![timeout, expect, encoding, dialect])?;
-        let ex = wait(py, send(self.inner.clone(), Outgoing::Message(msg), o))?.py_err(py)?;
+        let ex = wait(
+            py,
+            send(self.inner.clone(), Outgoing::Message(msg), options),
+        )?
+        .py_err(py)?;
         Ok(PyExchange::new(ex))
     }
 
     /// `send()` as an awaitable resolving to an `Exchange` (same arguments and defaults).
-    #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
+    // @generated fn send_async<'py>(&self, command) -> PyResult<Bound<'py, PyAny>>: SendOptions as options
+    #[pyo3(signature = (
+        command, *, to = None, profile = None, timeout = None, expect = None, encoding = None,
+        dialect = None
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn send_async<'py>(
         &self,
@@ -445,14 +476,14 @@ impl PyProducer {
         encoding: Option<&Bound<'py, PyAny>>,
         dialect: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let options: oc2mqtt::producer::SendOptions = crate::settings::keywords! {
+            py; to, profile, timeout, expect, encoding, dialect
+        }?;
+        // @end generated
         let cmd = command_arg(command, "command")?;
-        let o: SendOptions = settings::build(
-            py,
-            &kwargs![to, profile, timeout, expect, encoding, dialect],
-        )?;
         let p = self.inner.clone();
         future_into_py(py, async move {
-            match send(p, Outgoing::Command(cmd), o).await {
+            match send(p, Outgoing::Command(cmd), options).await {
                 Ok(ex) => Ok(PyExchange::new(ex)),
                 Err(e) => Err(crate::shutdown::error(&e)),
             }
@@ -466,7 +497,11 @@ impl PyProducer {
     /// acknowledge it within `timeout`, `TimeoutExpired`). Ctrl-C ends the
     /// wait and the exchange. For streaming the responses as they arrive,
     /// iterate `send()`'s `Exchange` instead.
-    #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
+    // @generated fn send_collect(&self, command) -> PyResult<PySummary>: SendOptions as options
+    #[pyo3(signature = (
+        command, *, to = None, profile = None, timeout = None, expect = None, encoding = None,
+        dialect = None
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn send_collect(
         &self,
@@ -479,19 +514,26 @@ impl PyProducer {
         encoding: Option<&Bound<'_, PyAny>>,
         dialect: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PySummary> {
+        let options: oc2mqtt::producer::SendOptions = crate::settings::keywords! {
+            py; to, profile, timeout, expect, encoding, dialect
+        }?;
+        // @end generated
         let cmd = command_arg(command, "command")?;
-        let o: SendOptions = settings::build(
+        let s = wait(
             py,
-            &kwargs![to, profile, timeout, expect, encoding, dialect],
-        )?;
-        let s = wait(py, send_collect(&self.inner, Outgoing::Command(cmd), o))?.py_err(py)?;
+            send_collect(&self.inner, Outgoing::Command(cmd), options),
+        )?
+        .py_err(py)?;
         PySummary::new(py, s)
     }
 
     /// `send_message(message, ...).collect()` in one call and one wait, as
     /// `send_collect()` is for `send()`. Keyword arguments and defaults as
     /// for `send_message()`.
-    #[pyo3(signature = (message, *, timeout = None, expect = None, encoding = None, dialect = None))]
+    // @generated fn send_message_collect(&self, message) -> PyResult<PySummary>: SendOptions but to, profile as options
+    #[pyo3(signature = (
+        message, *, timeout = None, expect = None, encoding = None, dialect = None
+    ))]
     fn send_message_collect(
         &self,
         py: Python<'_>,
@@ -501,9 +543,16 @@ impl PyProducer {
         encoding: Option<&Bound<'_, PyAny>>,
         dialect: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PySummary> {
+        let options: oc2mqtt::producer::SendOptions = crate::settings::keywords! {
+            py; timeout, expect, encoding, dialect
+        }?;
+        // @end generated
         let msg = message_arg(message, "message")?;
-        let o: SendOptions = settings::build(py, &kwargs![timeout, expect, encoding, dialect])?;
-        let s = wait(py, send_collect(&self.inner, Outgoing::Message(msg), o))?.py_err(py)?;
+        let s = wait(
+            py,
+            send_collect(&self.inner, Outgoing::Message(msg), options),
+        )?
+        .py_err(py)?;
         PySummary::new(py, s)
     }
 
@@ -511,7 +560,11 @@ impl PyProducer {
     /// arguments and defaults): one future, where `await (await
     /// send_async(...)).collect_async()` takes two. Cancelling the await
     /// ends the exchange, as cancelling `collect_async()` does.
-    #[pyo3(signature = (command, *, to = None, profile = None, timeout = None, expect = None, encoding = None, dialect = None))]
+    // @generated fn send_collect_async<'py>(&self, command) -> PyResult<Bound<'py, PyAny>>: SendOptions as options
+    #[pyo3(signature = (
+        command, *, to = None, profile = None, timeout = None, expect = None, encoding = None,
+        dialect = None
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn send_collect_async<'py>(
         &self,
@@ -524,14 +577,14 @@ impl PyProducer {
         encoding: Option<&Bound<'py, PyAny>>,
         dialect: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let options: oc2mqtt::producer::SendOptions = crate::settings::keywords! {
+            py; to, profile, timeout, expect, encoding, dialect
+        }?;
+        // @end generated
         let cmd = command_arg(command, "command")?;
-        let o: SendOptions = settings::build(
-            py,
-            &kwargs![to, profile, timeout, expect, encoding, dialect],
-        )?;
         let p = self.inner.clone();
         future_into_py(py, async move {
-            match send_collect(&p, Outgoing::Command(cmd), o).await {
+            match send_collect(&p, Outgoing::Command(cmd), options).await {
                 Ok(s) => Ok(SummaryOut(s)),
                 Err(e) => Err(crate::shutdown::error(&e)),
             }

@@ -6,7 +6,6 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use oc2mqtt::client::ClientConfig;
 use oc2mqtt::rules::{ConsumerRules, Decision, Publish, Request, Skip};
 
 use crate::codec::{
@@ -15,12 +14,6 @@ use crate::codec::{
 use crate::convert;
 use crate::errors::IntoPyResult;
 use crate::repr::Repr;
-use crate::settings::{self, kwargs};
-
-/// The stable name of why nothing runs, and its detail ([`Skip::reason`]).
-fn skip_parts(s: &Skip) -> (&'static str, Option<String>) {
-    (s.as_str(), s.reason())
-}
 
 /// A response to publish: the same `payload` and `properties` on each of `topics`.
 #[pyclass(name = "Publish", module = "oc2mqtt", frozen)]
@@ -167,10 +160,9 @@ impl PyDecision {
                 )
             })
             .transpose()?;
-        let (skipped, reason) = match d.skipped.as_ref().map(skip_parts) {
-            Some((name, reason)) => (Some(name), reason),
-            None => (None, None),
-        };
+        // Why nothing runs: the core's stable name for it, and its detail.
+        let skipped = d.skipped.as_ref().map(Skip::as_str);
+        let reason = d.skipped.as_ref().and_then(Skip::reason);
         Ok(Self {
             publish: publish.unbind(),
             execute,
@@ -225,12 +217,35 @@ impl PyDecision {
 /// with the time, publish what it says, run what it hands over, and give
 /// the application's answer back to `answer()`.
 ///
-/// The keyword arguments are the `Consumer`'s (`profiles`, `pairs`, `args`,
-/// `rate_limit`, `group`, `handle_features`, `freshness_secs`) and the
-/// `ClientConfig`'s `peer` and `response_topics`. It reads no clock:
-/// `now_ms` is the wall clock in milliseconds since the epoch (for
-/// `created`), `monotonic_ms` any monotonic clock in milliseconds (for the
-/// duplicate windows).
+/// It reads no clock: `now_ms` is the wall clock in milliseconds since the
+/// epoch (for `created`), `monotonic_ms` any monotonic clock in milliseconds
+/// (for the duplicate windows). Keyword arguments (the `Consumer`'s and the
+/// `ClientConfig`'s `peer` and `response_topics`), with their defaults:
+// @generated doc ConsumerRules: ConsumerRules but device_id; ClientConfig only peer, response_topics (from core's settings tables: `make generate`)
+///
+/// - `profiles` (default None): actuator profiles implemented (`slpf`, ...): one
+///   `oc2/cmd/ap/<profile>` subscription each
+/// - `pairs` (default None): action/target pairs implemented; when any are declared, other
+///   pairs are answered 501 (`query features` is always implemented)
+/// - `args` (default None): command arguments implemented beyond the Language Specification's
+///   and the profiles' (`x-acme` or `x-acme.mode`); once pairs, profiles or args are declared,
+///   other arguments are answered 501
+/// - `rate_limit` (default None): commands per minute, reported by `query features`
+/// - `group` (default None): consumer group: each command reaches one member
+///   (`$share/<group>/...`)
+/// - `handle_features` (default False): deliver `query features` to the application instead of
+///   answering it from this configuration
+/// - `freshness_secs` (default 900): commands whose `created` is older than this many seconds
+///   are not run nor answered, only counted in the `stale` statistic; 0 turns the check off
+/// - `peer` (default 'spec'): the peers to suit: their topics, dialect and `msgType` spelling;
+///   every peer's forms are decoded whatever this says. `spec`: MQTT-T as written; `otupy`:
+///   otupy 1.1, its flat dialect and `oc2/rsp/device/<id>`; `yuuki`: yuuki consumers, commands
+///   on `oc2/cmd` too; `oif`: the OIF orchestrator, responses on `oc2/rsp/<its id>` too,
+///   `msgType` spelled `request`/`response`
+/// - `response_topics` (default None): where a consumer's responses go: `shared` (`oc2/rsp`),
+///   `producer` (`oc2/rsp/<producer>`) or `both`; when absent, as the peer has it (`oc2/rsp`
+///   only for the specification's peers)
+// @end generated
 ///
 /// >>> import json, oc2mqtt
 /// >>> rules = oc2mqtt.ConsumerRules("fw-1")
@@ -249,6 +264,7 @@ pub struct PyConsumerRules {
 #[pymethods]
 impl PyConsumerRules {
     #[new]
+    // @generated fn new(device_id) -> PyResult<Self>: ConsumerRules as options; ClientConfig only peer, response_topics as config
     #[pyo3(signature = (
         device_id, *, profiles = None, pairs = None, args = None, rate_limit = None, group = None,
         handle_features = None, freshness_secs = None, peer = None, response_topics = None
@@ -267,20 +283,13 @@ impl PyConsumerRules {
         peer: Option<&Bound<'_, PyAny>>,
         response_topics: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let options = settings::build(
-            py,
-            &kwargs![
-                device_id,
-                profiles,
-                pairs,
-                args,
-                rate_limit,
-                group,
-                handle_features,
-                freshness_secs,
-            ],
-        )?;
-        let config: ClientConfig = settings::build(py, &kwargs![peer, response_topics])?;
+        let options: oc2mqtt::rules::ConsumerOptions = crate::settings::keywords! {
+            py; device_id, profiles, pairs, args, rate_limit, group, handle_features, freshness_secs
+        }?;
+        let config: oc2mqtt::client::ClientConfig = crate::settings::keywords! {
+            py; peer, response_topics
+        }?;
+        // @end generated
         let topics = config.topics().py_err(py)?;
         let inner = ConsumerRules::new(options, topics).py_err(py)?;
         Ok(Self { inner })

@@ -255,6 +255,15 @@ macro_rules! kwargs {
 }
 pub(crate) use kwargs;
 
+/// `T`'s defaults with the keyword arguments named applied ([`build`]):
+/// `keywords! { py; to, timeout }`, what a generated method writes.
+macro_rules! keywords {
+    ($py:expr; $($name:ident),* $(,)?) => {
+        $crate::settings::build($py, &$crate::settings::kwargs![$($name),*])
+    };
+}
+pub(crate) use keywords;
+
 /// A setting's value as Python has it: `None`, `bool`, `int`, `float`,
 /// `str`, a path (`pathlib.Path`), a list of `str`.
 fn to_py<'py>(py: Python<'py>, kind: Kind, v: Option<Value>) -> PyResult<Bound<'py, PyAny>> {

@@ -182,3 +182,11 @@ pub fn validate_id(
     let what = convert::opt_string_arg(what, "what")?.unwrap_or_else(|| "id".to_owned());
     topics::validate_id(&what, &convert::string_arg(id, "id")?).py_err(py)
 }
+
+/// The MQTT client id of `oc2mqtt.otupy`'s transfer given none: core's
+/// `oc2mqtt-<role>-<device_id>` (`topics::otupy::client_id`).
+#[pyfunction]
+pub fn _otupy_client_id(role: &Bound<'_, PyAny>, device_id: &Bound<'_, PyAny>) -> PyResult<String> {
+    let id = convert::string_arg(device_id, "device_id")?;
+    Ok(topics::otupy::client_id(role_arg(role)?, &id))
+}

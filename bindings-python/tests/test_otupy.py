@@ -4,6 +4,8 @@ unchanged, and otupy's defects shown against otupy and fixed by the drop-in."""
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -244,6 +246,50 @@ def test_mqtts_transfer_over_tls(broker: Any, serve: Callable[..., Serving]) -> 
         dropin.MQTTSTransfer(
             "localhost", broker.tls_port, dropin.OpenC2Role.Producer, device_id="o9-q", ca_file=broker.wrong_ca
         )
+
+
+@pytest.fixture
+def mosquitto_on_ipv6(tmp_path: Any) -> Iterator[int]:
+    """A Mosquitto of this test's own, listening on ::1 only; its port."""
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        port = int(s.getsockname()[1])
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} ::1\nallow_anonymous true\npersistence false\n")
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    log = (tmp_path / "mosquitto.log").open("w")
+    proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("::1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "mosquitto.log").read_text()
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def test_an_ipv6_broker_address_is_bracketed_and_reached(
+    mosquitto_on_ipv6: int, otupy_consumers: Callable[..., OtupyConsumerThread]
+) -> None:
+    """otupy's ``f"{broker}:{port}"`` breaks on an IPv6 literal; the drop-in's URL is
+    core's (``ClientConfig.broker_url``), with otupy's expiry and a stable client id."""
+    port = mosquitto_on_ipv6
+    otupy_consumers("o13-fw", dropin.MQTTTransfer("::1", port, dropin.OpenC2Role.Consumer, ["slpf"], "o13-fw"))
+    with dropin.MQTTTransfer("::1", port, dropin.OpenC2Role.Producer, device_id="o13-p") as transfer:
+        assert transfer.config.brokers == [f"mqtt://[::1]:{port}"]
+        assert transfer.config.message_expiry_secs == 10
+        assert transfer.client_id == "oc2mqtt-producer-o13-p"
+        responses = oc2.Producer("o13-p", JSONEncoder(), transfer).sendcmd(query_cmd(), consumers=["o13-fw"])
+        assert statuses(responses) == [200] and responses[0].from_ == "o13-fw"
+    assert oc2mqtt._native._broker_url("fe80::1", 8883, True) == "mqtts://[fe80::1]:8883"
+    assert oc2mqtt._native._broker_url("localhost", 1883) == "mqtt://localhost:1883"
 
 
 def test_clean_errors_instead_of_assertions(broker: Any) -> None:

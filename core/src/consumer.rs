@@ -42,7 +42,7 @@ use crate::topics::{Role, shared};
 
 pub use crate::rules::{
     ConsumerOptions, DEFAULT_FRESHNESS_SECS, addressed_to, builtin_response, dedup_window_ms,
-    features_response, outcome_response, stale_reason,
+    features_response, outcome_response, stale_reason, stopped_response,
 };
 
 /// Commands waiting for the application; when full, new ones get `503`.
@@ -404,6 +404,20 @@ impl Incoming {
     pub fn time_out(&self) -> Result<()> {
         let text = timed_out(self, self.handler_timeout().unwrap_or_default());
         self.respond(Response::new(500).with_text(text))
+    }
+
+    /// Answers [`stopped_response`] (`500`), logged as a warning: for a
+    /// binding's own serve loop that stopped this command's handler before
+    /// it finished, because serving was stopped (Python's `serve_async`
+    /// cancelled), as [`Incoming::time_out`] is for a handler past its time.
+    pub fn stop(&self) -> Result<()> {
+        let r = stopped_response();
+        tracing::warn!(
+            request_id = ?self.message().headers.request_id,
+            "{}",
+            r.status_text.as_deref().unwrap_or_default()
+        );
+        self.respond(r)
     }
 
     /// Answers the command: a `102` first if the work takes long, then the

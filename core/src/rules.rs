@@ -1066,11 +1066,29 @@ pub fn outcome_response(outcome: std::result::Result<Option<Response>, String>) 
     }
 }
 
+/// The answer to a command whose handler was stopped before it finished,
+/// because its serve loop was stopped (an asyncio `serve_async` cancelled):
+/// a `500` saying so, as a handler past its time gets `500 handler timed
+/// out after N s`. Without it the producer would wait out its timeout.
+pub fn stopped_response() -> Response {
+    Response::new(500).with_text("serving stopped before the handler finished")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::message::Target;
     use serde_json::json;
+
+    #[test]
+    fn a_stopped_handler_is_answered_500_saying_so() {
+        let r = stopped_response();
+        assert_eq!(
+            (r.status, r.status_text.as_deref()),
+            (500, Some("serving stopped before the handler finished"))
+        );
+        assert!(r.is_final());
+    }
 
     #[test]
     fn a_handler_outcome_is_a_final_answer() {

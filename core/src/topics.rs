@@ -169,6 +169,30 @@ impl fmt::Display for Peer {
     }
 }
 
+/// otupy 1.1's MQTT transfer, as `oc2mqtt.otupy` (Python's drop-in for it)
+/// keeps it, beside [`Peer::Otupy`]'s topics and dialect. The MQTT Content
+/// Type an otupy message carries is every peer's, [`crate::codec::CONTENT_TYPE`].
+pub mod otupy {
+    use super::Role;
+
+    /// The MQTT v5 Message Expiry Interval otupy's transfer puts on every
+    /// publish, in seconds (its `MQTT_MESSAGEEXPIRYINTERVAL`); the drop-in
+    /// puts the same, so that the wire is unchanged.
+    pub const MESSAGE_EXPIRY_SECS: u32 = 10;
+
+    /// The MQTT client id of a drop-in transfer given none:
+    /// `oc2mqtt-<role>-<device_id>`, stable, so that a restarted transfer
+    /// resumes its session (otupy's own draws `openc2client-<n>` at random).
+    ///
+    /// ```
+    /// use oc2mqtt::topics::{Role, otupy};
+    /// assert_eq!(otupy::client_id(Role::Consumer, "fw-1"), "oc2mqtt-consumer-fw-1");
+    /// ```
+    pub fn client_id(role: Role, device_id: &str) -> String {
+        format!("oc2mqtt-{role}-{device_id}")
+    }
+}
+
 /// Where a consumer publishes its responses.
 ///
 /// MQTT-T 3.2 has producers subscribe `oc2/rsp` (MUST) and `oc2/rsp/<id>`

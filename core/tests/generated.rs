@@ -668,7 +668,20 @@ fn snake(class: &str) -> String {
     out
 }
 
-fn pyi_region(what: &str) -> Vec<String> {
+fn pyi_region(what: &str, docs: &[RsDoc]) -> Vec<String> {
+    if let Some(spec) = what.strip_prefix("keywords ") {
+        return keyword_entries(spec)
+            .iter()
+            .flat_map(|e| e.keywords(&[]))
+            .map(|s| format!("{}: {} | None = None,", py_keyword(s.name), py_arg_type(s)))
+            .collect();
+    }
+    if let Some(key) = what.strip_prefix("doc ") {
+        let doc = docs.iter().find(|d| d.key == key).unwrap_or_else(|| {
+            panic!("no '// @generated doc {key}: ...' region in bindings-python/src")
+        });
+        return doc.stub();
+    }
     match what {
         "choices" => choices()
             .into_iter()
@@ -690,6 +703,291 @@ fn pyi_region(what: &str) -> Vec<String> {
             .collect(),
         _ => panic!("unknown region '{what}' in _native.pyi"),
     }
+}
+
+// ---------------------------------------------------------------- Python keyword arguments
+
+/// Python's keyword arguments named otherwise than core's settings:
+/// (Python, core), as `RENAMED` in `bindings-python/src/settings.rs` has them
+/// (checked by a test below). `Consumer(handler_timeout=)` predates the `_secs` names.
+const PY_RENAMED: &[(&str, &str)] = &[("handler_timeout", "handler_timeout_secs")];
+
+/// The keyword argument's name for core's setting `name`.
+fn py_keyword(name: &str) -> &str {
+    PY_RENAMED
+        .iter()
+        .find(|(_, core)| *core == name)
+        .map_or(name, |(py, _)| py)
+}
+
+/// One table of a keyword region: `SendOptions but to, profile as options`
+/// (the settings a method takes of it, and the variable it is built into).
+struct KeywordEntry {
+    table: Table,
+    settings: Vec<&'static Setting>,
+    var: Option<String>,
+}
+
+impl KeywordEntry {
+    /// Its settings that are keyword arguments: all but the `positional` ones.
+    fn keywords(&self, positional: &[&str]) -> Vec<&'static Setting> {
+        self.settings
+            .iter()
+            .copied()
+            .filter(|s| !positional.contains(&py_keyword(s.name)))
+            .collect()
+    }
+
+    /// The core type it is built into.
+    fn rust_type(&self) -> &'static str {
+        match self.table.name {
+            "ClientConfig" => "oc2mqtt::client::ClientConfig",
+            "ConsumerOptions" | "ConsumerRules" => "oc2mqtt::rules::ConsumerOptions",
+            "SendOptions" => "oc2mqtt::producer::SendOptions",
+            other => panic!("no Rust type for the table {other}"),
+        }
+    }
+}
+
+/// `Table [but|only a, b] [as var]; ...`: the tables a method's keyword arguments come from.
+fn keyword_entries(spec: &str) -> Vec<KeywordEntry> {
+    spec.split(';')
+        .map(|entry| {
+            let entry = entry.trim();
+            let (what, var) = match entry.rsplit_once(" as ") {
+                Some((what, var)) => (what, Some(var.trim().to_owned())),
+                None => (entry, None),
+            };
+            let (table, settings) = selected(what.trim());
+            KeywordEntry {
+                table,
+                settings,
+                var,
+            }
+        })
+        .collect()
+}
+
+/// The list of keyword arguments with their defaults, one item per setting,
+/// Markdown (`literal`) or reStructuredText (``literal``), wrapped after
+/// `width` characters.
+fn py_keyword_list(entries: &[KeywordEntry], rst: bool, width: usize) -> Vec<String> {
+    let text = |doc: &str| {
+        if rst { py_doc(doc) } else { doc.to_owned() }
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        for s in e.keywords(&[]) {
+            let item = format!(
+                "{} (default {}): {}",
+                text(&format!("`{}`", py_keyword(s.name))),
+                py_value((e.table.default)(s.name)),
+                text(s.doc),
+            );
+            out.extend(wrap(&item, width, "- ", "  "));
+        }
+    }
+    out
+}
+
+/// A `// @generated doc <Key>: <spec>` region of a binding's Rust source: the
+/// list of keyword arguments in the doc comment around it, which is also the
+/// docstring of `<Key>` (a class, or `Class.method`) in the stub.
+struct RsDoc {
+    key: String,
+    spec: String,
+    /// The doc comment's lines before the region and after it, without `///`.
+    before: Vec<String>,
+    after: Vec<String>,
+}
+
+impl RsDoc {
+    /// Every doc region of the Rust sources in `dir`.
+    fn find(dir: &Path) -> Vec<RsDoc> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.expect("a directory entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .collect();
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            let text =
+                std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            let lines: Vec<&str> = text.lines().collect();
+            let doc = |l: &str| {
+                l.trim_start()
+                    .strip_prefix("///")
+                    .map(|d| d.strip_prefix(' ').unwrap_or(d).to_owned())
+            };
+            for (i, line) in lines.iter().enumerate() {
+                let Some(rest) = line.trim_start().strip_prefix("// @generated doc ") else {
+                    continue;
+                };
+                let what = rest.split(" (").next().unwrap_or(rest);
+                let (key, spec) = what
+                    .split_once(": ")
+                    .unwrap_or_else(|| panic!("'{line}': expected 'doc <Key>: <tables>'"));
+                let mut before: Vec<String> =
+                    lines[..i].iter().rev().map_while(|l| doc(l)).collect();
+                before.reverse();
+                let end = lines[i..]
+                    .iter()
+                    .position(|l| l.trim_start() == "// @end generated")
+                    .unwrap_or_else(|| panic!("'{line}' has no end"))
+                    + i;
+                let after = lines[end + 1..].iter().map_while(|l| doc(l)).collect();
+                out.push(RsDoc {
+                    key: key.to_owned(),
+                    spec: spec.to_owned(),
+                    before,
+                    after,
+                });
+            }
+        }
+        out
+    }
+
+    /// The docstring in the stub: the same text in reStructuredText.
+    fn stub(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.before.iter().map(|l| py_doc(l)).collect();
+        lines.push(String::new());
+        lines.extend(py_keyword_list(&keyword_entries(&self.spec), true, 88));
+        lines.extend(self.after.iter().map(|l| py_doc(l)));
+        while lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        let mut out = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            out.push(if i == 0 {
+                format!("\"\"\"{l}")
+            } else {
+                l.clone()
+            });
+        }
+        out.push("\"\"\"".into());
+        // A class's docstring is followed by a blank line (as ruff formats it).
+        if !self.key.contains('.') {
+            out.push(String::new());
+        }
+        out
+    }
+}
+
+/// A region of a binding's Rust source: `doc <Key>: <tables>` (the list of
+/// keyword arguments, in a doc comment) or `fn <head>: <tables>` (a
+/// `#[pymethods]` method's signature, its parameters, and the options built
+/// from its keyword arguments; the hand-written body follows the region).
+fn rs_region(what: &str, indent: usize) -> Vec<String> {
+    if let Some(rest) = what.strip_prefix("doc ") {
+        let (_, spec) = rest.split_once(": ").expect("doc <Key>: <tables>");
+        let mut out = vec!["///".to_owned()];
+        let width = 92 - indent;
+        for l in py_keyword_list(&keyword_entries(spec), false, width) {
+            out.push(format!("/// {l}"));
+        }
+        return out;
+    }
+    let rest = what
+        .strip_prefix("fn ")
+        .unwrap_or_else(|| panic!("unknown region '{what}' in bindings-python/src"));
+    let (head, spec) = rest
+        .rsplit_once(": ")
+        .unwrap_or_else(|| panic!("'{what}': expected 'fn <head>: <tables>'"));
+    py_method(head, &keyword_entries(spec), indent)
+}
+
+/// `name[<'py>](receiver, positional...) -> Ret` as a `#[pymethods]` method taking
+/// `entries`' settings as keyword arguments.
+fn py_method(head: &str, entries: &[KeywordEntry], indent: usize) -> Vec<String> {
+    let (sig, ret) = head
+        .split_once(" -> ")
+        .unwrap_or_else(|| panic!("'{head}': expected a return type"));
+    let (name, args) = sig
+        .split_once('(')
+        .unwrap_or_else(|| panic!("'{head}': expected (arguments)"));
+    let args = args.strip_suffix(')').expect("(arguments)");
+    let (name, lt) = match name.split_once('<') {
+        Some((name, lt)) => (name, lt.trim_end_matches('>')),
+        None => (name, "'_"),
+    };
+    let generic = if lt == "'_" {
+        String::new()
+    } else {
+        format!("<{lt}>")
+    };
+    let mut params = Vec::new();
+    let mut positional = Vec::new();
+    for a in args.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        match a {
+            "&self" => params.push("&self".to_owned()),
+            "_cls" => params.push("_cls: &Bound<'_, PyType>".to_owned()),
+            a => positional.push(a),
+        }
+    }
+    params.push(format!("py: Python<{lt}>"));
+    params.extend(
+        positional
+            .iter()
+            .map(|a| format!("{a}: &Bound<{lt}, PyAny>")),
+    );
+    let keywords: Vec<&str> = entries
+        .iter()
+        .flat_map(|e| e.keywords(&positional))
+        .map(|s| py_keyword(s.name))
+        .collect();
+    params.extend(
+        keywords
+            .iter()
+            .map(|k| format!("{k}: Option<&Bound<{lt}, PyAny>>")),
+    );
+
+    let mut out = Vec::new();
+    let mut sig: Vec<String> = positional.iter().map(|p| (*p).to_owned()).collect();
+    sig.push("*".into());
+    sig.extend(keywords.iter().map(|k| format!("{k} = None")));
+    let one = format!("#[pyo3(signature = ({}))]", sig.join(", "));
+    if indent + one.len() <= 100 {
+        out.push(one);
+    } else {
+        out.push("#[pyo3(signature = (".into());
+        out.extend(wrap(&sig.join(", "), 100 - indent, "    ", "    "));
+        out.push("))]".into());
+    }
+    // clippy's too_many_arguments counts the receiver and `py`.
+    if params.len() > 7 {
+        out.push("#[allow(clippy::too_many_arguments)]".into());
+    }
+    let one = format!("fn {name}{generic}({}) -> {ret} {{", params.join(", "));
+    if indent + one.len() <= 100 {
+        out.push(one);
+    } else {
+        out.push(format!("fn {name}{generic}("));
+        out.extend(params.iter().map(|p| format!("    {p},")));
+        out.push(format!(") -> {ret} {{"));
+    }
+    for e in entries {
+        let Some(var) = &e.var else { continue };
+        // The positional arguments that are settings too (`device_id`), then the keywords.
+        let names: Vec<&str> = e
+            .settings
+            .iter()
+            .map(|s| py_keyword(s.name))
+            .filter(|n| positional.contains(n) || keywords.contains(n))
+            .collect();
+        out.push(format!(
+            "    let {var}: {} = crate::settings::keywords! {{",
+            e.rust_type()
+        ));
+        out.extend(wrap(
+            &format!("py; {}", names.join(", ")),
+            100 - indent,
+            "        ",
+            "        ",
+        ));
+        out.push("    }?;".into());
+    }
+    out
 }
 
 // ---------------------------------------------------------------- C
@@ -745,6 +1043,15 @@ fn root() -> PathBuf {
 /// `text` with every region between a `{comment} @generated <what> (...)`
 /// line and a `{comment} @end generated` line made again by `make`.
 fn regions(text: &str, comment: &str, make: &dyn Fn(&str) -> Vec<String>) -> String {
+    regions_indented(text, comment, &|what, _| make(what))
+}
+
+/// [`regions`], where what is made depends on the region's indentation too.
+fn regions_indented(
+    text: &str,
+    comment: &str,
+    make: &dyn Fn(&str, usize) -> Vec<String>,
+) -> String {
     let start = format!("{comment} @generated ");
     let end = format!("{comment} @end generated");
     let mut out = String::new();
@@ -760,7 +1067,7 @@ fn regions(text: &str, comment: &str, make: &dyn Fn(&str) -> Vec<String>) -> Str
         found += 1;
         let what = rest.split(" (").next().unwrap_or(rest).trim();
         let indent = &line[..line.len() - trimmed.len()];
-        for made in make(what) {
+        for made in make(what, indent.len()) {
             if made.is_empty() {
                 out.push('\n');
             } else {
@@ -783,6 +1090,14 @@ fn regions(text: &str, comment: &str, make: &dyn Fn(&str) -> Vec<String>) -> Str
 }
 
 const TYPINGS: &str = "bindings-node/index.d.ts";
+
+/// Python's sources, and those with keyword arguments made from the tables.
+const PY_SRC: &str = "bindings-python/src";
+const PY_KEYWORDS: [&str; 3] = [
+    "bindings-python/src/producer.rs",
+    "bindings-python/src/consumer.rs",
+    "bindings-python/src/rules.rs",
+];
 
 /// Node's typings with `header` in front: napi writes the header verbatim,
 /// then what it generates from the Rust sources after the header's last
@@ -813,17 +1128,22 @@ fn generated() -> Vec<(&'static str, String)> {
             .collect()
     };
     let header = regions(&read(dts), "//", &ts_region);
-    vec![
+    let docs = RsDoc::find(&root().join(PY_SRC));
+    let mut out = vec![
         ("bindings-node/index.d.ts", typings(&header, &read(TYPINGS))),
         (dts, header),
-        (pyi, regions(&read(pyi), "#", &pyi_region)),
+        (pyi, regions(&read(pyi), "#", &|w| pyi_region(w, &docs))),
         (
             "bindings-python/src/generated/client_config.rs",
             CLIENT_CONFIG.rust(),
         ),
         (c, regions(&read(c), "//", &c_doc)),
         (c_consumer, regions(&read(c_consumer), "//", &c_doc)),
-    ]
+    ];
+    for f in PY_KEYWORDS {
+        out.push((f, regions_indented(&read(f), "//", &rs_region)));
+    }
+    out
 }
 
 #[test]
@@ -886,4 +1206,52 @@ fn a_duration_is_in_milliseconds_for_javascript_and_seconds_for_python() {
         " (in ms; default 10000)"
     );
     assert_eq!(py_value((t.default)("timeout")), "10");
+}
+
+#[test]
+fn python_renames_keyword_arguments_as_its_binding_does() {
+    let path = root().join(PY_SRC).join("settings.rs");
+    let binding = std::fs::read_to_string(&path).expect("bindings-python/src/settings.rs");
+    for (py, core) in PY_RENAMED {
+        assert!(
+            binding.contains(&format!("(\"{py}\", \"{core}\")")),
+            "{}: RENAMED has no ({py}, {core})",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_python_method_takes_its_tables_settings_as_keyword_arguments() {
+    let made = py_method(
+        "send(&self, command) -> PyResult<PyExchange>",
+        &keyword_entries("SendOptions but to, profile, expect, dialect as options"),
+        4,
+    );
+    assert_eq!(
+        made,
+        [
+            "#[pyo3(signature = (command, *, timeout = None, encoding = None))]",
+            "fn send(",
+            "    &self,",
+            "    py: Python<'_>,",
+            "    command: &Bound<'_, PyAny>,",
+            "    timeout: Option<&Bound<'_, PyAny>>,",
+            "    encoding: Option<&Bound<'_, PyAny>>,",
+            ") -> PyResult<PyExchange> {",
+            "    let options: oc2mqtt::producer::SendOptions = crate::settings::keywords! {",
+            "        py; timeout, encoding",
+            "    }?;",
+        ]
+    );
+    let made = py_method(
+        "new(device_id) -> PyResult<Self>",
+        &keyword_entries("ConsumerOptions only device_id, handler_timeout_secs as o"),
+        4,
+    );
+    assert_eq!(
+        made[0],
+        "#[pyo3(signature = (device_id, *, handler_timeout = None))]"
+    );
+    assert_eq!(made[7], "        py; device_id, handler_timeout");
 }

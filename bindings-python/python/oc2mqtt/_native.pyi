@@ -41,8 +41,10 @@ __all__ = [
     "TopicError",
     "Topics",
     "__version__",
+    "_broker_url",
     "_cli",
     "_emit_log",
+    "_otupy_client_id",
     "command_topics",
     "decode",
     "encode",
@@ -57,6 +59,8 @@ __all__ = [
 
 __version__: str
 _CONCURRENT_HANDLERS: int
+_OTUPY_MESSAGE_EXPIRY_SECS: int
+_CONTENT_TYPE: str
 
 _JsonValue = Any
 """A JSON value as Python: dict, list, str, int, float, bool or None."""
@@ -260,6 +264,9 @@ def topic_matches(filter: str, topic: str) -> bool:
 def validate_id(id: str, what: str | None = None) -> None:
     """Raises :class:`TopicError` unless ``id`` can stand as a topic level."""
 
+def _otupy_client_id(role: _Role, device_id: str) -> str:
+    """The MQTT client id of ``oc2mqtt.otupy``'s transfer given none: ``oc2mqtt-<role>-<device_id>``."""
+
 # ---------------------------------------------------------------- correlation
 
 @final
@@ -350,6 +357,8 @@ def refresh_logging() -> None:
     """Forgets cached logger levels so that changes made with :mod:`logging` take effect."""
 
 def _emit_log(level: str, message: str) -> None: ...
+def _broker_url(host: str, port: int, tls: bool = False) -> str:
+    """The broker URL for ``host`` and ``port`` (``mqtts://`` with ``tls``), an IPv6 address bracketed."""
 
 # ---------------------------------------------------------------- command line
 
@@ -597,35 +606,45 @@ class Producer:
         self,
         command: dict[str, Any],
         *,
+        # @generated keywords SendOptions (`make generate`)
         to: str | Sequence[str] | None = None,
         profile: str | None = None,
         timeout: float | None = None,
         expect: int | None = None,
         encoding: _Encoding | None = None,
         dialect: _Dialect | None = None,
+        # @end generated
     ) -> Exchange:
-        """Sends a command with a fresh request id and returns its :class:`Exchange`.
+        # @generated doc Producer.send (`make generate`)
+        """Sends a command (``{"action": ..., "target": {...}}``) with a fresh
+        request id and returns its ``Exchange``. Keyword arguments, with their
+        defaults (a broker that does not acknowledge the command within
+        ``timeout`` raises ``TimeoutExpired``):
 
-        Keyword arguments, with their defaults:
-
-        - ``to``: a recipient id or a list of them; the exchange completes when
-          each sent a final response (default None: a broadcast)
-        - ``profile``: actuator profile, for ``oc2/cmd/ap/<profile>`` (default None)
-        - ``timeout``: seconds to wait for responses; it also bounds the wait for
-          the broker's acknowledgement, a :class:`TimeoutExpired` then (default 10)
-        - ``expect``: complete after this many responders, for broadcasts (default None)
-        - ``encoding``: "json" or "cbor" (default 'json')
-        - ``dialect``: "spec", "otupy" or "bare" (default None: as the config's
-          ``peer`` has it, "otupy" for otupy peers, else "spec")
+        - ``to`` (default None): recipient ids: one publish each on ``oc2/cmd/device/<id>``; the
+          exchange completes when each sent a final response
+        - ``profile`` (default None): actuator profile: sets the command's actuator if it has
+          none (topic ``oc2/cmd/ap/<profile>`` when there is no ``to``)
+        - ``timeout`` (default 10): how long to wait for responses; it also bounds the wait for
+          the broker's acknowledgement
+        - ``expect`` (default None): complete after this many distinct responders sent a final
+          response (broadcasts)
+        - ``encoding`` (default 'json'): payload encoding
+        - ``dialect`` (default None): wire dialect; when absent, as the peer has it (otupy's
+          flat dialect for ``otupy``, the specification's for the others); ``bare`` carries no
+          request id, so its responses cannot be correlated
         """
+        # @end generated
     def send_message(
         self,
         message: _Message | Decoded,
         *,
+        # @generated keywords SendOptions but to, profile (`make generate`)
         timeout: float | None = None,
         expect: int | None = None,
         encoding: _Encoding | None = None,
         dialect: _Dialect | None = None,
+        # @end generated
     ) -> Exchange:
         """Sends a whole request message, filling in ``request_id``, ``created`` and
         ``from`` when absent; recipients come from its ``to`` header. Defaults as for
@@ -634,29 +653,33 @@ class Producer:
         self,
         command: dict[str, Any],
         *,
+        # @generated keywords SendOptions (`make generate`)
         to: str | Sequence[str] | None = None,
         profile: str | None = None,
         timeout: float | None = None,
         expect: int | None = None,
         encoding: _Encoding | None = None,
         dialect: _Dialect | None = None,
+        # @end generated
     ) -> Awaitable[Exchange]:
-        """:meth:`send` as an awaitable (same arguments and defaults: ``timeout`` 10 s)."""
+        """:meth:`send` as an awaitable (same arguments and defaults)."""
     def send_collect(
         self,
         command: dict[str, Any],
         *,
+        # @generated keywords SendOptions (`make generate`)
         to: str | Sequence[str] | None = None,
         profile: str | None = None,
         timeout: float | None = None,
         expect: int | None = None,
         encoding: _Encoding | None = None,
         dialect: _Dialect | None = None,
+        # @end generated
     ) -> Summary:
         """``send(command, ...).collect()`` in one call and one wait: the :class:`Summary`
         as soon as every addressed consumer sent a final response, else at the timeout.
 
-        Same arguments, defaults (``timeout`` 10 s) and errors as :meth:`send`: a refused
+        Same arguments, defaults and errors as :meth:`send`: a refused
         command raises :class:`PublishError`, a broker that does not acknowledge it
         within ``timeout`` :class:`TimeoutExpired`. Ctrl-C ends the wait and the exchange.
         To stream the responses as they arrive, iterate :meth:`send`'s :class:`Exchange`.
@@ -665,10 +688,12 @@ class Producer:
         self,
         message: _Message | Decoded,
         *,
+        # @generated keywords SendOptions but to, profile (`make generate`)
         timeout: float | None = None,
         expect: int | None = None,
         encoding: _Encoding | None = None,
         dialect: _Dialect | None = None,
+        # @end generated
     ) -> Summary:
         """``send_message(message, ...).collect()`` in one call and one wait, as
         :meth:`send_collect` is for :meth:`send` (defaults as for :meth:`send_message`)."""
@@ -676,12 +701,14 @@ class Producer:
         self,
         command: dict[str, Any],
         *,
+        # @generated keywords SendOptions (`make generate`)
         to: str | Sequence[str] | None = None,
         profile: str | None = None,
         timeout: float | None = None,
         expect: int | None = None,
         encoding: _Encoding | None = None,
         dialect: _Dialect | None = None,
+        # @end generated
     ) -> Awaitable[Summary]:
         """:meth:`send_collect` as an awaitable (same arguments and defaults): one future
         where ``await (await send_async(...)).collect_async()`` takes two. Cancelling the
@@ -733,6 +760,7 @@ class Incoming:
     @property
     def _handler_timeout(self) -> float | None: ...
     def _time_out(self) -> None: ...
+    def _stop(self) -> None: ...
     def _answer(self, result: Any = None, *, error: BaseException | None = None) -> None: ...
 
 _Response = dict[str, Any] | int | None
@@ -742,39 +770,59 @@ _Pairs = Mapping[str, Sequence[str]] | Sequence[Sequence[str]]
 
 @final
 class Consumer:
+    # @generated doc Consumer (`make generate`)
     """Receives commands and answers them; one MQTT connection.
 
     ``Consumer(config, device_id, ...)`` connects and subscribes before it
-    returns; ``await Consumer.connect_async(...)`` (or ``async with
-    Consumer.connect_async(...) as consumer:``) does not block the event loop.
-    Keyword arguments, with their defaults:
+    returns (the GIL released meanwhile); ``config`` is a ``ClientConfig`` or a
+    broker URL. In asyncio code, ``await Consumer.connect_async(...)`` (or
+    ``async with Consumer.connect_async(...) as consumer:``) does not block the
+    event loop. Keyword arguments, with their defaults:
 
-    - ``profiles``: actuator profiles implemented (default None)
-    - ``pairs``: action/target pairs implemented, ``{"deny": ["ipv4_net"]}`` (as
-      LS 4.1 lists them) or ``[("deny", "ipv4_net")]``; when given, other pairs
-      are answered 501 (default None: all are passed on)
-    - ``args``: command arguments implemented beyond the Language
-      Specification's and the profiles' (``"x-acme"`` or ``"x-acme.mode"``);
-      once pairs, profiles or args are declared, other arguments are answered
-      501 (default None)
-    - ``rate_limit``: commands per minute, reported by ``query features`` (default None)
-    - ``group``: consumer group; each command reaches one member (default None)
-    - ``handle_features``: pass ``query features`` on instead of answering it (default False)
-    - ``freshness_secs``: commands older than this are not run, 0 turns the check off (default 900)
-    - ``journal``: a file where each command is written before the handler sees
-      it and marked finished once answered; started again with the same file
-      and a stable client id after a kill, the consumer runs what it had taken
-      and not finished, and nothing it had finished (default None: in memory only)
-    - ``handler_timeout``: seconds a ``serve()`` handler may take; past it the
-      command is answered 500 and another thread takes the handler's place
-      (default None, or 0: no limit; ``serve_async()`` applies it too)
+    - ``profiles`` (default None): actuator profiles implemented (``slpf``, ...): one
+      ``oc2/cmd/ap/<profile>`` subscription each
+    - ``pairs`` (default None): action/target pairs implemented; when any are declared,
+      other pairs are answered 501 (``query features`` is always implemented)
+    - ``args`` (default None): command arguments implemented beyond the Language
+      Specification's and the profiles' (``x-acme`` or ``x-acme.mode``); once pairs,
+      profiles or args are declared, other arguments are answered 501
+    - ``rate_limit`` (default None): commands per minute, reported by ``query features``
+    - ``group`` (default None): consumer group: each command reaches one member
+      (``$share/<group>/...``)
+    - ``handle_features`` (default False): deliver ``query features`` to the application
+      instead of answering it from this configuration
+    - ``freshness_secs`` (default 900): commands whose ``created`` is older than this many
+      seconds are not run nor answered, only counted in the ``stale`` statistic; 0 turns the
+      check off
+    - ``handler_timeout`` (default None): seconds a ``serve()`` handler may take; past it
+      the command is answered 500 and the handler's late result is dropped; when absent or
+      0, no limit
+    - ``journal`` (default None): a file where each command is written before the handler
+      sees it and marked finished once answered: started again with the same file (and a
+      stable client id) after a kill, the consumer runs what it had taken and not finished,
+      and nothing it had finished; not synced, so an operating system crash may lose the
+      last lines; when absent, in memory only
+
+    ``pairs`` is a dict, ``{"deny": ["ipv4_net"]}`` (as LS 4.1 lists them), or
+    a list of ``(action, target)`` pairs. ``handler_timeout`` bounds
+    ``serve_async()``'s handlers too: an async one past it is cancelled and
+    its command answered 500 the same way.
+
+    Before a command reaches Python the core has decoded it (answering 400
+    to malformed ones), dropped duplicates, ignored commands addressed to
+    other devices, skipped retained commands and those older than
+    ``freshness_secs`` (counted in ``stats["stale"]``), sent the 102 of
+    ``response_requested: ack``, answered ``query features`` and 501 to
+    undeclared action/target pairs.
     """
 
+    # @end generated
     def __new__(
         cls,
         config: _Config,
         device_id: str,
         *,
+        # @generated keywords ConsumerOptions but device_id (`make generate`)
         profiles: Sequence[str] | None = None,
         pairs: _Pairs | None = None,
         args: Sequence[str] | None = None,
@@ -782,8 +830,9 @@ class Consumer:
         group: str | None = None,
         handle_features: bool | None = None,
         freshness_secs: int | None = None,
-        journal: _Path | None = None,
         handler_timeout: float | None = None,
+        journal: _Path | None = None,
+        # @end generated
     ) -> Consumer: ...
     @classmethod
     def connect_async(
@@ -791,6 +840,7 @@ class Consumer:
         config: _Config,
         device_id: str,
         *,
+        # @generated keywords ConsumerOptions but device_id (`make generate`)
         profiles: Sequence[str] | None = None,
         pairs: _Pairs | None = None,
         args: Sequence[str] | None = None,
@@ -798,8 +848,9 @@ class Consumer:
         group: str | None = None,
         handle_features: bool | None = None,
         freshness_secs: int | None = None,
-        journal: _Path | None = None,
         handler_timeout: float | None = None,
+        journal: _Path | None = None,
+        # @end generated
     ) -> Connecting[Consumer]:
         """Connects without blocking the event loop (same arguments as the constructor)."""
     @property
@@ -896,21 +947,59 @@ class Decision:
 
 @final
 class ConsumerRules:
-    """A consumer's OpenC2 rules without the network, for scripts that keep their own
-    MQTT client: give it each message received on a command topic with the time,
-    publish what it says, run what it hands over, and give the application's answer
-    back to :meth:`answer`.
+    # @generated doc ConsumerRules (`make generate`)
+    """A consumer's OpenC2 rules without the network, for scripts that keep
+    their own MQTT client: give it each message received on a command topic
+    with the time, publish what it says, run what it hands over, and give
+    the application's answer back to ``answer()``.
 
-    The keyword arguments are the :class:`Consumer`'s and the :class:`ClientConfig`'s
-    ``peer`` and ``response_topics``. It reads no clock: ``now_ms`` is the wall clock
-    in milliseconds since the epoch (for ``created``), ``monotonic_ms`` any monotonic
-    clock in milliseconds (for the duplicate windows).
+    It reads no clock: ``now_ms`` is the wall clock in milliseconds since the
+    epoch (for ``created``), ``monotonic_ms`` any monotonic clock in milliseconds
+    (for the duplicate windows). Keyword arguments (the ``Consumer``'s and the
+    ``ClientConfig``'s ``peer`` and ``response_topics``), with their defaults:
+
+    - ``profiles`` (default None): actuator profiles implemented (``slpf``, ...): one
+      ``oc2/cmd/ap/<profile>`` subscription each
+    - ``pairs`` (default None): action/target pairs implemented; when any are declared,
+      other pairs are answered 501 (``query features`` is always implemented)
+    - ``args`` (default None): command arguments implemented beyond the Language
+      Specification's and the profiles' (``x-acme`` or ``x-acme.mode``); once pairs,
+      profiles or args are declared, other arguments are answered 501
+    - ``rate_limit`` (default None): commands per minute, reported by ``query features``
+    - ``group`` (default None): consumer group: each command reaches one member
+      (``$share/<group>/...``)
+    - ``handle_features`` (default False): deliver ``query features`` to the application
+      instead of answering it from this configuration
+    - ``freshness_secs`` (default 900): commands whose ``created`` is older than this many
+      seconds are not run nor answered, only counted in the ``stale`` statistic; 0 turns the
+      check off
+    - ``peer`` (default 'spec'): the peers to suit: their topics, dialect and ``msgType``
+      spelling; every peer's forms are decoded whatever this says. ``spec``: MQTT-T as
+      written; ``otupy``: otupy 1.1, its flat dialect and ``oc2/rsp/device/<id>``;
+      ``yuuki``: yuuki consumers, commands on ``oc2/cmd`` too; ``oif``: the OIF
+      orchestrator, responses on ``oc2/rsp/<its id>`` too, ``msgType`` spelled
+      ``request``/``response``
+    - ``response_topics`` (default None): where a consumer's responses go: ``shared``
+      (``oc2/rsp``), ``producer`` (``oc2/rsp/<producer>``) or ``both``; when absent, as the
+      peer has it (``oc2/rsp`` only for the specification's peers)
+
+    >>> import json, oc2mqtt
+    >>> rules = oc2mqtt.ConsumerRules("fw-1")
+    >>> cmd = {"headers": {"request_id": "r1", "from": "p1"},
+    ...        "body": {"openc2": {"request": {"action": "deny", "target": {"ipv4_net": "10.0.0.0/8"}}}}}
+    >>> d = rules.on_command("oc2/cmd/device/fw-1", json.dumps(cmd), now_ms=0, monotonic_ms=0)
+    >>> d.execute.command["action"], d.skipped
+    ('deny', None)
+    >>> rules.answer(d.execute, {"status": 200}).topics
+    ['oc2/rsp']
     """
 
+    # @end generated
     def __new__(
         cls,
         device_id: str,
         *,
+        # @generated keywords ConsumerRules but device_id; ClientConfig only peer, response_topics (`make generate`)
         profiles: Sequence[str] | None = None,
         pairs: _Pairs | None = None,
         args: Sequence[str] | None = None,
@@ -920,6 +1009,7 @@ class ConsumerRules:
         freshness_secs: int | None = None,
         peer: _Peer | None = None,
         response_topics: _ResponseTopics | None = None,
+        # @end generated
     ) -> ConsumerRules: ...
     @property
     def device_id(self) -> str: ...

@@ -3,7 +3,9 @@
 Only asyncio's plumbing lives here (a task per command, a bound on how many
 run at once, cancellation). What a handler's result means (a response dict,
 a status code, None for a plain 200, an exception for a 500 with its text)
-is the core's rule, applied by ``Incoming._answer``.
+is the core's rule, applied by ``Incoming._answer``; so are the answers to
+a handler past its time (``Incoming._time_out``) and to one stopped when
+serving is cancelled (``Incoming._stop``).
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ async def _handle(incoming: Incoming, handler: Callable[[dict[str, Any]], Any], 
         except asyncio.CancelledError:
             if work is not None:
                 work.cancel()
-            _answer(incoming, error=asyncio.CancelledError("serve_async was cancelled before the handler finished"))
+            # Stopped before it finished: answered by the core's rule (500, logged).
+            _stop(incoming)
             raise
         except Exception as e:
             _answer(incoming, error=e)
@@ -81,6 +84,13 @@ async def _handle(incoming: Incoming, handler: Callable[[dict[str, Any]], Any], 
 def _time_out(incoming: Incoming) -> None:
     try:
         incoming._time_out()
+    except Exception as e:  # as _answer
+        _log.warning("cannot answer a command: %s", e)
+
+
+def _stop(incoming: Incoming) -> None:
+    try:
+        incoming._stop()
     except Exception as e:  # as _answer
         _log.warning("cannot answer a command: %s", e)
 

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any, Callable, Literal, cast
 
 import oc2mqtt
+from oc2mqtt import _native
 
 try:
     import otupy as _oc2
@@ -46,9 +47,6 @@ __all__ = ["MQTTSTransfer", "MQTTTransfer", "OpenC2Role"]
 
 logger = logging.getLogger("oc2mqtt.otupy")
 
-# What otupy puts on every publish (Message Expiry 10 s): kept so that the wire is unchanged.
-_MESSAGE_EXPIRY_SECS = 10
-_CONTENT_TYPE = "application/openc2"
 _WIRES = ("otupy", "spec")
 
 
@@ -86,7 +84,7 @@ def _from_dict(message: dict[str, Any], encoding: str) -> Any:
     """oc2mqtt's canonical dict as an otupy Message, as otupy's transfer builds it."""
     payload, _ = oc2mqtt.encode(message, "json", "otupy")
     msg = _JSON.decode(payload.decode(), _WireMessage).get()
-    msg.content_type = _CONTENT_TYPE
+    msg.content_type = _native._CONTENT_TYPE
     msg.version = _OPENC2_VERSION
     try:
         msg.encoding = _oc2.Encoders[encoding].value
@@ -137,11 +135,13 @@ class MQTTTransfer(_oc2.Transfer):  # type: ignore[misc]
         self.response_timeout = response_timeout
         self.wire = wire
         if client_id is None and client_id_file is None:
-            client_id = f"oc2mqtt-{self.role.name.lower()}-{device_id}"
+            # Stable, so that a restarted transfer resumes its session (core's scheme).
+            client_id = _native._otupy_client_id(
+                cast(Literal["producer", "consumer"], self.role.name.lower()), device_id
+            )
         self.client_id = client_id
-        scheme = "mqtts" if usessl else "mqtt"
         self.config = oc2mqtt.ClientConfig(
-            f"{scheme}://{broker}:{port}",
+            _native._broker_url(broker, port, usessl),
             client_id=client_id,
             client_id_file=client_id_file,
             username=username,
@@ -150,7 +150,8 @@ class MQTTTransfer(_oc2.Transfer):  # type: ignore[misc]
             cert_file=cert_file,
             key_file=key_file,
             insecure_skip_verify=insecure_skip_verify,
-            message_expiry_secs=_MESSAGE_EXPIRY_SECS,
+            # What otupy puts on every publish, so that the wire is unchanged.
+            message_expiry_secs=_native._OTUPY_MESSAGE_EXPIRY_SECS,
             otupy_compat=True,
         )
         self._producer: oc2mqtt.Producer | None = None

@@ -230,6 +230,27 @@ pub(crate) fn redact_url(url: &str) -> String {
     format!("{scheme}://{user}:***@{}", &rest[at + 1..])
 }
 
+impl ClientConfig {
+    /// The broker URL for `host` and `port`: `mqtt://host:port`, or
+    /// `mqtts://` with `tls`. An IPv6 address is bracketed, as URLs have it
+    /// (`mqtt://[::1]:1883`), and read back as such by the parser.
+    ///
+    /// ```
+    /// use oc2mqtt::client::ClientConfig;
+    /// assert_eq!(ClientConfig::broker_url("::1", 1883, false), "mqtt://[::1]:1883");
+    /// assert_eq!(ClientConfig::broker_url("broker.lan", 8883, true), "mqtts://broker.lan:8883");
+    /// ```
+    pub fn broker_url(host: &str, port: u16, tls: bool) -> String {
+        let scheme = if tls { "mqtts" } else { "mqtt" };
+        // A colon is in no host name nor IPv4 address: only an IPv6 address has one.
+        if host.contains(':') && !host.starts_with('[') {
+            format!("{scheme}://[{host}]:{port}")
+        } else {
+            format!("{scheme}://{host}:{port}")
+        }
+    }
+}
+
 pub(crate) fn parse_broker(url: &str) -> Result<BrokerUrl> {
     let shown = redact_url(url);
     let bad = |why: &str| Error::Config(format!("broker URL '{shown}': {why}"));
@@ -447,6 +468,33 @@ impl ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broker_url_made_from_host_and_port_reads_back_as_them() {
+        for (host, port, tls) in [
+            ("::1", 1883, false),
+            ("fe80::1", 8883, true),
+            ("[::1]", 1999, false),
+            ("127.0.0.1", 1883, false),
+            ("broker.example", 8883, true),
+        ] {
+            let url = ClientConfig::broker_url(host, port, tls);
+            let b = parse_broker(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(
+                (b.host.as_str(), b.port, b.tls()),
+                (
+                    host.trim_start_matches('[').trim_end_matches(']'),
+                    port,
+                    tls
+                ),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            ClientConfig::broker_url("::1", 1883, false),
+            "mqtt://[::1]:1883"
+        );
+    }
 
     #[test]
     fn broker_urls_are_parsed_or_refused_clearly() {
