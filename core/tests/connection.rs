@@ -206,9 +206,7 @@ async fn an_acl_denied_publish_is_an_error_not_silence() {
     assert_eq!((p.stats().publish_errors, p.stats().published), (1, 0));
     // `send` returns at the PUBACK (the exchange is dropped unread): a
     // 100 ms timeout here ran out once on a machine at load 8.7.
-    p.send(query(), to("allowed"))
-        .await
-        .expect("allowed topic");
+    p.send(query(), to("allowed")).await.expect("allowed topic");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

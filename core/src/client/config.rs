@@ -290,23 +290,33 @@ pub(crate) fn parse_broker(url: &str) -> Result<BrokerUrl> {
         Scheme::Ws => 80,
         Scheme::Wss => 443,
     };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-            let port = p
-                .parse::<u16>()
-                .map_err(|_| bad(&format!("invalid port '{p}'")))?;
-            (
-                h.trim_start_matches('[').trim_end_matches(']').to_owned(),
-                port,
-            )
+    let (host, port) = if let Some(inside) = authority.strip_prefix('[') {
+        // An IPv6 literal: `[addr]` or `[addr]:port`.
+        let (addr, after) = inside
+            .split_once(']')
+            .ok_or_else(|| bad("an IPv6 address opened with '[' needs its ']'"))?;
+        let port = match after {
+            "" => default_port,
+            p => p
+                .strip_prefix(':')
+                .and_then(|p| p.parse::<u16>().ok())
+                .ok_or_else(|| bad(&format!("invalid port after ']': '{after}'")))?,
+        };
+        (addr.to_owned(), port)
+    } else if authority.matches(':').count() > 1 {
+        // `mqtt://::1` would otherwise read as host `::`, port 1.
+        return Err(bad(
+            "an IPv6 address needs brackets, as in mqtt://[::1]:1883",
+        ));
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (
+                h.to_owned(),
+                p.parse::<u16>()
+                    .map_err(|_| bad(&format!("invalid port '{p}'")))?,
+            ),
+            None => (authority.to_owned(), default_port),
         }
-        _ => (
-            authority
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
-            default_port,
-        ),
     };
     if host.is_empty() {
         return Err(bad("empty host"));
@@ -531,6 +541,22 @@ mod tests {
         assert_eq!(redact_url("mqtt://h:1"), "mqtt://h:1");
         assert!(parse_broker("mqtt://host:99999").is_err());
         assert!(parse_broker("localhost:1883").is_err());
+        // IPv6: brackets, with or without a port; a bare literal is ambiguous.
+        let v6 = parse_broker("mqtts://[fe80::1]").expect("valid");
+        assert_eq!((v6.host.as_str(), v6.port), ("fe80::1", 8883));
+        let e = parse_broker("mqtt://::1").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "configuration: broker URL 'mqtt://::1': an IPv6 address needs brackets, as in mqtt://[::1]:1883"
+        );
+        assert!(parse_broker("mqtt://::1:1883").is_err());
+        let e = parse_broker("mqtt://[::1:1883").unwrap_err().to_string();
+        assert!(
+            e.ends_with("an IPv6 address opened with '[' needs its ']'"),
+            "{e}"
+        );
+        let e = parse_broker("mqtt://[::1]x").unwrap_err().to_string();
+        assert!(e.ends_with("invalid port after ']': 'x'"), "{e}");
     }
 
     #[test]
