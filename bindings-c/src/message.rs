@@ -101,6 +101,9 @@ box_handle!(oc2_message);
 /// no copy of the command. Reads go through `Deref`; a change (a setter on
 /// a lent message, which the callback may make through a cast) copies it
 /// first.
+// Boxing the owned message would cost every message an allocation more,
+// the thing a lent one is there to save; an `oc2_message` is boxed anyway.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Held {
     Owned(Message),
     /// Valid while the `oc2_message` lives: only [`oc2_message::lent`]
