@@ -700,12 +700,12 @@ impl Handler {
     /// Calls the C handler on `incoming`: the outcome for the core's rule.
     /// `inline`: on a network thread (`oc2_consumer_serve_inline`).
     fn call(self, incoming: &Incoming, inline: bool) -> Result<Option<Response>, String> {
-        let message = oc2_message::received(
-            incoming.message().clone(),
+        // Lent, not copied: the callback may not keep it past its return.
+        let message = oc2_message::lent(
+            incoming.message(),
             incoming.encoding(),
             incoming.dialect(),
             incoming.topic(),
-            None,
         );
         let mut reply = oc2_reply {
             text: None,
@@ -713,23 +713,19 @@ impl Handler {
         };
         let flag = if inline { &IN_INLINE } else { &IN_HANDLER };
         flag.set(true);
-        let status = (self.f)(self.userdata, &message, &mut reply);
+        let status = (self.f)(self.userdata, &*message, &mut reply);
         flag.set(false);
         if status == 0 {
             return Err(reply
                 .text
                 .unwrap_or_else(|| "the handler failed".to_owned()));
         }
-        let mut value = serde_json::json!({ "status": status });
-        if let Some(text) = reply.text {
-            value["status_text"] = text.into();
-        }
-        if let Some(results) = reply.results {
-            value["results"] = results.into();
-        }
-        match Response::from_json_value(value) {
+        let mut response = Response::new(status);
+        response.status_text = reply.text;
+        response.results = reply.results;
+        match response.validate() {
             // An interim status is core's to refuse (`outcome_response`).
-            Ok(r) => Ok(Some(r)),
+            Ok(()) => Ok(Some(response)),
             Err(e) => Err(format!("the handler returned an invalid response: {e}")),
         }
     }

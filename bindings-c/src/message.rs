@@ -85,7 +85,7 @@ pub(crate) fn dialect_from(code: oc2_dialect) -> Result<Dialect, oc2_result> {
 /// several threads at once is safe; changing it while another thread reads
 /// it is not.
 pub struct oc2_message {
-    pub(crate) message: Message,
+    pub(crate) message: Held,
     pub(crate) encoding: Encoding,
     pub(crate) dialect: Dialect,
     /// Where and when it arrived, for messages received by a client.
@@ -95,6 +95,51 @@ pub struct oc2_message {
     json: OnceLock<NulStr>,
 }
 box_handle!(oc2_message);
+
+/// The message of an [`oc2_message`]: its own, or one lent to a handler
+/// callback for the length of the call (`Handler::call`), which then needs
+/// no copy of the command. Reads go through `Deref`; a change (a setter on
+/// a lent message, which the callback may make through a cast) copies it
+/// first.
+// Boxing the owned message would cost every message an allocation more,
+// the thing a lent one is there to save; an `oc2_message` is boxed anyway.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Held {
+    Owned(Message),
+    /// Valid while the `oc2_message` lives: only [`oc2_message::lent`]
+    /// makes one, for a message it outlives.
+    Lent(std::ptr::NonNull<Message>),
+}
+
+// SAFETY: a `Lent` is a shared borrow of a `Message` (which is `Sync`), so
+// it may be sent and shared as a `&Message` may.
+unsafe impl Send for Held {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Held {}
+
+impl std::ops::Deref for Held {
+    type Target = Message;
+
+    fn deref(&self) -> &Message {
+        match self {
+            Self::Owned(m) => m,
+            // SAFETY: `oc2_message::lent`'s contract: the message outlives this.
+            Self::Lent(m) => unsafe { m.as_ref() },
+        }
+    }
+}
+
+impl std::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut Message {
+        if let Self::Lent(_) = self {
+            *self = Self::Owned((**self).clone());
+        }
+        match self {
+            Self::Owned(m) => m,
+            Self::Lent(_) => unreachable!("made owned above"),
+        }
+    }
+}
 
 /// The NUL-terminated copies that accessors lend out, made on first use.
 struct Fields {
@@ -111,6 +156,10 @@ struct Fields {
 
 impl oc2_message {
     pub(crate) fn new(message: Message, encoding: Encoding, dialect: Dialect) -> Self {
+        Self::holding(Held::Owned(message), encoding, dialect)
+    }
+
+    fn holding(message: Held, encoding: Encoding, dialect: Dialect) -> Self {
         Self {
             message,
             encoding,
@@ -134,6 +183,28 @@ impl oc2_message {
             topic: Some(NulStr::new(topic)),
             latency,
             ..Self::new(message, encoding, dialect)
+        }
+    }
+
+    /// A received message that borrows `message` instead of copying it,
+    /// for a handler callback: the caller keeps it no longer than `message`
+    /// (the borrow says so) and never hands it out as a box.
+    pub(crate) fn lent<'a>(
+        message: &'a Message,
+        encoding: Encoding,
+        dialect: Dialect,
+        topic: &str,
+    ) -> Lent<'a> {
+        Lent {
+            message: Self {
+                topic: Some(NulStr::new(topic)),
+                ..Self::holding(
+                    Held::Lent(std::ptr::NonNull::from(message)),
+                    encoding,
+                    dialect,
+                )
+            },
+            borrowed: std::marker::PhantomData,
         }
     }
 
@@ -166,6 +237,20 @@ impl oc2_message {
     fn changed(&mut self) {
         self.fields = OnceLock::new();
         self.json = OnceLock::new();
+    }
+}
+
+/// An [`oc2_message`] borrowing its message for `'a` (see [`oc2_message::lent`]).
+pub(crate) struct Lent<'a> {
+    message: oc2_message,
+    borrowed: std::marker::PhantomData<&'a Message>,
+}
+
+impl std::ops::Deref for Lent<'_> {
+    type Target = oc2_message;
+
+    fn deref(&self) -> &oc2_message {
+        &self.message
     }
 }
 

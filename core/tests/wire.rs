@@ -254,6 +254,43 @@ async fn pingreq_goes_out_within_95_percent_of_the_keep_alive() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_move_the_pingreq_later_and_it_goes_out_once_idle() {
+    // The connection keeps one PINGREQ timer and moves it on each send
+    // (connection.rs): while publishes come more often than 95 % of the
+    // keep-alive no PINGREQ is due, and once they stop one goes out in time.
+    let broker = Broker::start(&[]);
+    let rec = fake("recorder", Some(&broker));
+    let mut c = ClientConfig::new(rec.url());
+    c.keep_alive_secs = 2;
+    let p = Producer::connect(c, "p1").await.expect("producer");
+    let nobody = SendOptions {
+        timeout: Duration::from_millis(500),
+        ..to("nobody")
+    };
+    for _ in 0..5 {
+        drop(p.send(query(), nobody.clone()).await.expect("acknowledged"));
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    p.close().await;
+    let all = packets(&rec);
+    let t = |p: &Value| p["t"].as_f64().expect("t");
+    let publishes: Vec<f64> = of_type(&all, "PUBLISH").into_iter().map(t).collect();
+    let pings: Vec<f64> = of_type(&all, "PINGREQ").into_iter().map(t).collect();
+    assert_eq!(publishes.len(), 5, "{all:?}");
+    let (first, last) = (publishes[0], publishes[4]);
+    assert!(
+        pings.iter().all(|&at| at < first || at > last),
+        "a PINGREQ while publishes went out every 0.8 s (keep-alive 2 s): {all:?}"
+    );
+    let after: Vec<f64> = pings.iter().copied().filter(|&at| at > last).collect();
+    assert!(
+        after.first().is_some_and(|&at| at - last <= 1.9 + 0.05),
+        "no PINGREQ within 1.9 s of the last publish: {all:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_1_2_suites_without_forward_secrecy_or_aead_are_refused() {
     // MQTT-T Appendix B: none of RFC 7540's blacklisted TLS 1.2 suites. A
     // server offering only one of them (static RSA key exchange, CBC) must

@@ -1504,6 +1504,13 @@ impl Driver {
 
     async fn serve_live(&mut self, pipe: &mut Pipe, rbuf: &mut Vec<u8>, url: &str) -> End {
         let shared = Arc::clone(&self.shared);
+        // One PINGREQ timer for the link, moved when `ping_at` moves: a
+        // timer made anew on each turn of the loop (several per exchange)
+        // takes the runtime's timer lock twice, where moving it later is an
+        // atomic store.
+        let ping = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(ping);
+        let mut ping_armed: Option<Instant> = None;
         loop {
             let mut after = After::default();
             let (ping_at, pingresp_by) = {
@@ -1523,6 +1530,12 @@ impl Driver {
                 }
             }
             let drain_by = self.closing.as_ref().map(|(_, by)| *by);
+            if ping_at != ping_armed {
+                if let Some(at) = ping_at {
+                    ping.as_mut().reset(at);
+                }
+                ping_armed = ping_at;
+            }
             tokio::select! {
                 op = self.rx.recv(), if self.closing.is_none() => match op {
                     Some(op) => self.take_op(op),
@@ -1544,7 +1557,9 @@ impl Driver {
                         }
                     }
                 },
-                () = sleep_until_opt(ping_at) => {
+                () = &mut ping, if ping_armed.is_some() => {
+                    // Armed again on the next turn, for whatever `ping_at` is then.
+                    ping_armed = None;
                     let fired = self.on_live(|live| {
                         // A publish sent meanwhile moved the PINGREQ later.
                         if live.io.ping_at.is_some_and(|t| t <= Instant::now()) {
