@@ -703,9 +703,9 @@ export declare class ConsumerRules {
   /**
    * `options`: a consumer's (`deviceId`, required; `profiles`, `pairs`,
    * `args`, `rateLimit`, `group`, `handleFeatures`, `freshnessSecs`, as
-   * for `Consumer`) and the topic scheme's `peer` and `responseTopics`
-   * (as in `ClientConfig`). Throws `OC2_CONFIG` or `OC2_TOPIC` when they
-   * do not hold.
+   * for `Consumer`) and the topic scheme's (core's `TopicScheme`: `peer`
+   * and `responseTopics`, as in `ClientConfig`). Throws `OC2_CONFIG` or
+   * `OC2_TOPIC` when they do not hold.
    */
   constructor(options: ConsumerRulesOptions)
   /** This consumer's device id. */
@@ -793,7 +793,10 @@ export declare class Correlator {
  * ```
  */
 export declare class Deduplicator {
-  /** Options: `windowMs` (default 60000) and `capacity` (default 100000). */
+  /**
+   * Options: `windowMs` and `capacity`, core's `DedupOptions` (their
+   * defaults, ranges and error texts).
+   */
   constructor(options?: DeduplicatorOptions)
   /**
    * `true` the first time this message is seen within the window (process
