@@ -223,6 +223,7 @@ impl Inner {
             taken: std::sync::atomic::AtomicBool::new(false),
             answered: std::sync::atomic::AtomicBool::new(false),
             deadline: AtomicU8::new(UNTIMED),
+            timer: Mutex::new(None),
         };
         // Queued under the lock: a `serve_inline` starting now answers it
         // with what was queued before, not after the commands that follow.
@@ -305,6 +306,9 @@ pub struct Incoming {
     /// [`UNTIMED`], [`OPEN`], then [`ANSWERED`] or [`TIMED_OUT`], whichever
     /// comes first.
     deadline: AtomicU8,
+    /// The timer of [`Incoming::with_handler_timeout`], stopped by a final
+    /// answer in time or by the drop: a timer per command does not outlive it.
+    timer: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 /// No handler timeout runs on the command (taken with [`Consumer::next`],
@@ -339,6 +343,7 @@ impl Incoming {
 impl Drop for Incoming {
     fn drop(&mut self) {
         self.finish();
+        self.stop_timer();
     }
 }
 
@@ -439,7 +444,7 @@ impl Incoming {
         };
         this.deadline.store(OPEN, Ordering::SeqCst);
         let command = Arc::downgrade(&this);
-        crate::client::runtime().spawn(async move {
+        let timer = crate::client::runtime().spawn(async move {
             tokio::time::sleep(limit).await;
             let Some(incoming) = command.upgrade() else {
                 return;
@@ -457,7 +462,19 @@ impl Incoming {
                 }
             }
         });
+        *lock(&this.timer) = Some(timer.abort_handle());
         this
+    }
+
+    /// Stops the timer of [`Incoming::with_handler_timeout`], if any.
+    fn stop_timer(&self) {
+        // Most commands have none: no lock for them.
+        if self.deadline.load(Ordering::Relaxed) == UNTIMED {
+            return;
+        }
+        if let Some(timer) = lock(&self.timer).take() {
+            timer.abort();
+        }
     }
 
     /// Answers the command: a `102` first if the work takes long, then the
@@ -479,10 +496,16 @@ impl Incoming {
     pub fn respond(&self, response: Response) -> Result<()> {
         let late = match self.deadline.load(Ordering::SeqCst) {
             TIMED_OUT => true,
-            OPEN if response.is_final() => self
-                .deadline
-                .compare_exchange(OPEN, ANSWERED, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err(),
+            OPEN if response.is_final() => {
+                let closed = self.deadline.compare_exchange(
+                    OPEN,
+                    ANSWERED,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                self.stop_timer();
+                closed.is_err()
+            }
             _ => false,
         };
         if late {
