@@ -151,10 +151,12 @@ export type CorrelatorOutcome =
   | { state: 'complete'; requestId: string; closed: ClosedExchange }
 
 export interface DeduplicatorOptions {
-  /** How long a key is remembered, in ms (default 60000). */
+  // @generated members DedupOptions (from core's settings tables: edit core/src/settings.rs, then `make generate`)
+  /** How long a message is remembered, in milliseconds (default 60000). */
   windowMs?: number
-  /** Most keys remembered (default 100000); the oldest go first. */
+  /** The most messages remembered; past it the oldest is forgotten first (default 100000). */
   capacity?: number
+  // @end generated
 }
 
 export interface DedupStats {
@@ -296,7 +298,7 @@ export interface ConsumerRulesOptions {
   /** Commands whose `created` is older than this many seconds are not run nor answered, only counted in the `stale` statistic; 0 turns the check off (default 900). */
   freshnessSecs?: number
   // @end generated
-  // @generated members ClientConfig only peer, response_topics (from core's settings tables: edit core/src/settings.rs, then `make generate`)
+  // @generated members TopicScheme (from core's settings tables: edit core/src/settings.rs, then `make generate`)
   /** The peers to suit: their topics, dialect and `msgType` spelling; every peer's forms are decoded whatever this says. `spec`: MQTT-T as written; `otupy`: otupy 1.1, its flat dialect and `oc2/rsp/device/<id>`; `yuuki`: yuuki consumers, commands on `oc2/cmd` too; `oif`: the OIF orchestrator, responses on `oc2/rsp/<its id>` too, `msgType` spelled `request`/`response` (default `'spec'`). */
   peer?: Peer
   /** Where a consumer's responses go: `shared` (`oc2/rsp`), `producer` (`oc2/rsp/<producer>`) or `both`; when absent, as the peer has it (`oc2/rsp` only for the specification's peers). */
@@ -701,9 +703,9 @@ export declare class ConsumerRules {
   /**
    * `options`: a consumer's (`deviceId`, required; `profiles`, `pairs`,
    * `args`, `rateLimit`, `group`, `handleFeatures`, `freshnessSecs`, as
-   * for `Consumer`) and the topic scheme's `peer` and `responseTopics`
-   * (as in `ClientConfig`). Throws `OC2_CONFIG` or `OC2_TOPIC` when they
-   * do not hold.
+   * for `Consumer`) and the topic scheme's (core's `TopicScheme`: `peer`
+   * and `responseTopics`, as in `ClientConfig`). Throws `OC2_CONFIG` or
+   * `OC2_TOPIC` when they do not hold.
    */
   constructor(options: ConsumerRulesOptions)
   /** This consumer's device id. */
@@ -791,7 +793,10 @@ export declare class Correlator {
  * ```
  */
 export declare class Deduplicator {
-  /** Options: `windowMs` (default 60000) and `capacity` (default 100000). */
+  /**
+   * Options: `windowMs` and `capacity`, core's `DedupOptions` (their
+   * defaults, ranges and error texts).
+   */
   constructor(options?: DeduplicatorOptions)
   /**
    * `true` the first time this message is seen within the window (process

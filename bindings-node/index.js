@@ -235,7 +235,8 @@ for (const Role of [Producer, Consumer, Monitor]) {
 
 // --- Logging: the core's log records, to a logger of the user's choice -----
 
-const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace']
+// The names are core's (LogLevel::ALL), most severe first.
+const LOG_LEVELS = native.__logLevels()
 
 function setLogger (logger, options) {
   const level = options == null || options.level === undefined ? 'info' : options.level
@@ -274,7 +275,8 @@ function setLogger (logger, options) {
 // the monitor is closed ('close' is emitted), and only then can the
 // process exit on its own.
 
-const MONITOR_EVENTS = new Set(['request', 'response', 'notification', 'undecodable', 'unanswered'])
+// Core's names of monitor events (MonitorEvent::KINDS).
+const MONITOR_EVENTS = new Set(native.__monitorEvents())
 const kPump = Symbol('oc2mqtt.monitorPump')
 const kConnected = Symbol('oc2mqtt.connected')
 const kWanted = Symbol('oc2mqtt.pumpWanted')

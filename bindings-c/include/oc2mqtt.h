@@ -477,8 +477,13 @@ typedef uint32_t oc2_response_topics;
  * Called on the consumer's library thread for each command, one at a
  * time, in arrival order. `command` is the callee's: answer it with
  * `oc2_consumer_reply` (from this thread or another) and free it with
- * `oc2_command_free`. The callback may call any function on `consumer`
- * except `oc2_consumer_free`.
+ * `oc2_command_free`. With a handler timeout
+ * (`oc2_consumer_options_set_handler_timeout`), a command without its final
+ * answer that long after it was handed over is answered `500` by the
+ * library (`handler timed out after N s`), as in every serve style, and a
+ * later reply is dropped (`OC2_RESULT_TIMEOUT`); the next command still
+ * comes only once the callback returned. The callback may call any
+ * function on `consumer` except `oc2_consumer_free`.
  */
 typedef void (*oc2_command_callback)(void *userdata,
                                      const struct oc2_consumer *consumer,
@@ -1535,7 +1540,9 @@ oc2_result oc2_consumer_options_set_journal(struct oc2_consumer_options *options
  * Sets how long an `oc2_consumer_serve_handler` handler may take, in
  * milliseconds (`handler_timeout_secs`; 0: no limit, the default): past it
  * the command is answered `500` (`handler timed out after N s`) and the
- * handler's late status is dropped.
+ * handler's late status is dropped. The same bounds the final reply to a
+ * command of `oc2_consumer_serve`'s callback; not `oc2_consumer_serve_inline`
+ * (its handler cannot be interrupted) nor `oc2_consumer_next`.
  */
 oc2_result oc2_consumer_options_set_handler_timeout(struct oc2_consumer_options *options,
                                                     uint64_t timeout_ms);
@@ -1605,7 +1612,8 @@ oc2_result oc2_consumer_next(const struct oc2_consumer *consumer,
  * `callback(userdata, consumer, command)` for each command, until
  * `oc2_consumer_close` or `oc2_consumer_free`. Returns at once.
  * `userdata` is passed through untouched and must be usable from that
- * thread. `OC2_RESULT_INVALID_ARGUMENT` if this consumer already serves
+ * thread. The consumer's handler timeout bounds each command's final reply
+ * (see `oc2_command_callback`). `OC2_RESULT_INVALID_ARGUMENT` if this consumer already serves
  * (either style).
  */
 oc2_result oc2_consumer_serve(const struct oc2_consumer *consumer,
@@ -1678,7 +1686,8 @@ oc2_result oc2_consumer_serve_inline(const struct oc2_consumer *consumer,
  * Sends nothing if the producer asked for no response. Returns once the
  * client has it (kept across reconnects, retried at QoS 1), without waiting
  * for the broker; a refusal by the broker is logged and not counted as
- * published.
+ * published. `OC2_RESULT_TIMEOUT`, nothing sent, for a command of
+ * `oc2_consumer_serve` already answered `500` at its handler timeout.
  */
 oc2_result oc2_consumer_reply(const struct oc2_consumer *consumer,
                               const struct oc2_command *command,
@@ -1835,10 +1844,24 @@ oc2_result oc2_correlator_last_error(const struct oc2_correlator *correlator,
 
 /**
  * Creates a deduplicator remembering messages for `window_ms` ms, at most
- * `capacity` of them (0 counts as 1). Use `OC2_DEDUP_DEFAULT_WINDOW_MS` and
- * `OC2_DEDUP_DEFAULT_CAPACITY` unless you know better.
+ * `capacity` of them (the oldest forgotten first). Use
+ * `OC2_DEDUP_DEFAULT_WINDOW_MS` and `OC2_DEDUP_DEFAULT_CAPACITY` unless you
+ * know better. `OC2_RESULT_CONFIG` for a capacity of 0, as in every
+ * language: `oc2_dedup_options_check` says why ("capacity: must be at
+ * least 1").
  */
 oc2_result oc2_dedup_new(uint64_t window_ms, size_t capacity, struct oc2_dedup **out);
+
+/**
+ * Copies into `buf` why `oc2_dedup_new(window_ms, capacity, ...)` would
+ * refuse them ("configuration: capacity: must be at least 1"), or the
+ * empty string when they hold. Buffer rules as for `oc2_result_text`.
+ */
+oc2_result oc2_dedup_options_check(uint64_t window_ms,
+                                   size_t capacity,
+                                   char *buf,
+                                   size_t len,
+                                   size_t *written);
 
 /**
  * Frees a deduplicator; NULL is accepted and ignored.

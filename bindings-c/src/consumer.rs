@@ -52,7 +52,8 @@ box_handle!(oc2_consumer);
 /// by the caller: answer it with `oc2_consumer_reply` (or
 /// `oc2_consumer_reply_status`), then free it with `oc2_command_free`.
 pub struct oc2_command {
-    incoming: Incoming,
+    /// Shared with the handler timeout's timer, for a command of `oc2_consumer_serve`.
+    incoming: Arc<Incoming>,
     message: oc2_message,
 }
 box_handle!(oc2_command);
@@ -60,8 +61,13 @@ box_handle!(oc2_command);
 /// Called on the consumer's library thread for each command, one at a
 /// time, in arrival order. `command` is the callee's: answer it with
 /// `oc2_consumer_reply` (from this thread or another) and free it with
-/// `oc2_command_free`. The callback may call any function on `consumer`
-/// except `oc2_consumer_free`.
+/// `oc2_command_free`. With a handler timeout
+/// (`oc2_consumer_options_set_handler_timeout`), a command without its final
+/// answer that long after it was handed over is answered `500` by the
+/// library (`handler timed out after N s`), as in every serve style, and a
+/// later reply is dropped (`OC2_RESULT_TIMEOUT`); the next command still
+/// comes only once the callback returned. The callback may call any
+/// function on `consumer` except `oc2_consumer_free`.
 pub type oc2_command_callback = Option<
     extern "C" fn(userdata: *mut c_void, consumer: *const oc2_consumer, command: *mut oc2_command),
 >;
@@ -312,7 +318,9 @@ fn path_of(bytes: &[u8]) -> Result<std::path::PathBuf, oc2_result> {
 /// Sets how long an `oc2_consumer_serve_handler` handler may take, in
 /// milliseconds (`handler_timeout_secs`; 0: no limit, the default): past it
 /// the command is answered `500` (`handler timed out after N s`) and the
-/// handler's late status is dropped.
+/// handler's late status is dropped. The same bounds the final reply to a
+/// command of `oc2_consumer_serve`'s callback; not `oc2_consumer_serve_inline`
+/// (its handler cannot be interrupted) nor `oc2_consumer_next`.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_options_set_handler_timeout(
     options: *mut oc2_consumer_options,
@@ -499,7 +507,7 @@ pub extern "C" fn oc2_consumer_close(consumer: *const oc2_consumer) -> oc2_resul
     })
 }
 
-fn command_of(incoming: Incoming) -> *mut oc2_command {
+fn command_of(incoming: Arc<Incoming>) -> *mut oc2_command {
     let message = oc2_message::received(
         incoming.message().clone(),
         incoming.encoding(),
@@ -526,7 +534,7 @@ pub extern "C" fn oc2_consumer_next(
         let out = try_out(out)?;
         let incoming =
             block_for(timeout_ms, c.consumer.next())?.ok_or(oc2_result::OC2_RESULT_DONE)?;
-        write(out, command_of(incoming));
+        write(out, command_of(Arc::new(incoming)));
         Ok(())
     })
 }
@@ -561,7 +569,8 @@ impl Callback {
             });
             match next {
                 Some(Some(incoming)) => {
-                    (self.f)(self.userdata, self.consumer, command_of(incoming));
+                    let command = command_of(incoming.with_handler_timeout());
+                    (self.f)(self.userdata, self.consumer, command);
                 }
                 Some(None) => break,
                 None => {} // stopped: `stopping` is set
@@ -574,7 +583,8 @@ impl Callback {
 /// `callback(userdata, consumer, command)` for each command, until
 /// `oc2_consumer_close` or `oc2_consumer_free`. Returns at once.
 /// `userdata` is passed through untouched and must be usable from that
-/// thread. `OC2_RESULT_INVALID_ARGUMENT` if this consumer already serves
+/// thread. The consumer's handler timeout bounds each command's final reply
+/// (see `oc2_command_callback`). `OC2_RESULT_INVALID_ARGUMENT` if this consumer already serves
 /// (either style).
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_serve(
@@ -824,7 +834,8 @@ fn send(c: &oc2_consumer, command: &oc2_command, response: Response) -> Result<(
 /// Sends nothing if the producer asked for no response. Returns once the
 /// client has it (kept across reconnects, retried at QoS 1), without waiting
 /// for the broker; a refusal by the broker is logged and not counted as
-/// published.
+/// published. `OC2_RESULT_TIMEOUT`, nothing sent, for a command of
+/// `oc2_consumer_serve` already answered `500` at its handler timeout.
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_consumer_reply(
     consumer: *const oc2_consumer,

@@ -1,11 +1,14 @@
 //! `oc2_dedup`: dropping duplicate messages (QoS 1 redelivery, one command
 //! on several topics).
 
-use oc2::dedup::{DEFAULT_CAPACITY, DEFAULT_WINDOW_MS, DedupKey, Deduplicator};
+use std::ffi::c_char;
 
-use crate::error::oc2_result;
+use oc2::dedup::{DEFAULT_CAPACITY, DEFAULT_WINDOW_MS, DedupKey, DedupOptions, Deduplicator};
+
+use crate::error::{Failure, oc2_result};
 use crate::ffi::{
     box_handle, free_box, guard, guard_free, to_c, try_mut, try_out, try_ref, try_slice, write,
+    write_text,
 };
 use crate::message::oc2_message;
 
@@ -45,8 +48,11 @@ pub struct oc2_dedup_stats {
 }
 
 /// Creates a deduplicator remembering messages for `window_ms` ms, at most
-/// `capacity` of them (0 counts as 1). Use `OC2_DEDUP_DEFAULT_WINDOW_MS` and
-/// `OC2_DEDUP_DEFAULT_CAPACITY` unless you know better.
+/// `capacity` of them (the oldest forgotten first). Use
+/// `OC2_DEDUP_DEFAULT_WINDOW_MS` and `OC2_DEDUP_DEFAULT_CAPACITY` unless you
+/// know better. `OC2_RESULT_CONFIG` for a capacity of 0, as in every
+/// language: `oc2_dedup_options_check` says why ("capacity: must be at
+/// least 1").
 #[unsafe(no_mangle)]
 pub extern "C" fn oc2_dedup_new(
     window_ms: u64,
@@ -55,13 +61,35 @@ pub extern "C" fn oc2_dedup_new(
 ) -> oc2_result {
     guard(|| {
         let out = try_out(out)?;
-        write(
-            out,
-            to_c(oc2_dedup {
-                inner: Deduplicator::new(window_ms, capacity),
-            }),
-        );
+        let inner = Deduplicator::with_options(DedupOptions {
+            window_ms,
+            capacity,
+        })
+        .map_err(|e| e.code())?;
+        write(out, to_c(oc2_dedup { inner }));
         Ok(())
+    })
+}
+
+/// Copies into `buf` why `oc2_dedup_new(window_ms, capacity, ...)` would
+/// refuse them ("configuration: capacity: must be at least 1"), or the
+/// empty string when they hold. Buffer rules as for `oc2_result_text`.
+#[unsafe(no_mangle)]
+pub extern "C" fn oc2_dedup_options_check(
+    window_ms: u64,
+    capacity: usize,
+    buf: *mut c_char,
+    len: usize,
+    written: *mut usize,
+) -> oc2_result {
+    guard(|| {
+        let text = Deduplicator::with_options(DedupOptions {
+            window_ms,
+            capacity,
+        })
+        .err()
+        .map(|e| e.to_string());
+        write_text(text.as_deref().unwrap_or(""), buf, len, written)
     })
 }
 

@@ -5,7 +5,7 @@
 
 use std::ffi::c_char;
 
-use oc2::rules::{ConsumerRules, Decision, Publish, Received, Request, Skip};
+use oc2::rules::{ConsumerRules, Decision, Publish, Received, Request};
 use oc2::{MessageError, Response};
 
 use crate::client::SharedError;
@@ -104,17 +104,9 @@ impl From<Publish> for oc2_publish {
     }
 }
 
-/// The stable name of why nothing runs, and its detail ([`Skip::reason`]).
-fn skip_parts(s: &Skip) -> (&'static str, Option<String>) {
-    (s.as_str(), s.reason())
-}
-
 impl From<Decision> for oc2_decision {
     fn from(d: Decision) -> Self {
-        let (skipped, reason) = match d.skipped.as_ref().map(skip_parts) {
-            Some((name, reason)) => (Some(NulStr::new(name)), reason.as_deref().map(NulStr::new)),
-            None => (None, None),
-        };
+        let skipped = d.skipped.as_ref();
         Self {
             publish: d.publish.into_iter().map(oc2_publish::from).collect(),
             request: d.execute.map(|request| oc2_request {
@@ -127,8 +119,8 @@ impl From<Decision> for oc2_decision {
                 ),
                 request,
             }),
-            skipped,
-            reason,
+            skipped: skipped.map(|s| NulStr::new(s.as_str())),
+            reason: skipped.and_then(|s| s.reason()).as_deref().map(NulStr::new),
         }
     }
 }
@@ -147,9 +139,9 @@ pub extern "C" fn oc2_consumer_rules_new(
 ) -> oc2_result {
     guard(|| {
         let options = try_ref(options)?.options.clone();
-        let topics = scheme(peer, response_topics)?;
+        let scheme = scheme(peer, response_topics)?;
         let out = try_out(out)?;
-        let rules = ConsumerRules::new(options, topics).map_err(|e| e.code())?;
+        let rules = ConsumerRules::new(options, scheme).map_err(|e| e.code())?;
         write(
             out,
             to_c(oc2_consumer_rules {

@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use oc2::topics::{self, Peer, ResponseTopics, Role, Topics};
+use oc2::topics::{self, Peer, ResponseTopics, Role, TopicScheme, Topics};
 
 use crate::error::oc2_result;
 use crate::ffi::{
@@ -70,16 +70,15 @@ pub(crate) fn response_topics_from(
     }
 }
 
-/// The topic scheme of `peer` and `response_topics`.
+/// The core's topic scheme of `peer` and `response_topics`.
 pub(crate) fn scheme(
     peer: oc2_peer,
     response_topics: oc2_response_topics,
-) -> Result<Topics, oc2_result> {
-    let mut t = Topics::new().with_peer(peer_from(peer)?);
-    if let Some(r) = response_topics_from(response_topics)? {
-        t = t.with_response_topics(r);
-    }
-    Ok(t)
+) -> Result<TopicScheme, oc2_result> {
+    Ok(TopicScheme {
+        peer: peer_from(peer)?,
+        response_topics: response_topics_from(response_topics)?,
+    })
 }
 
 /// The topic layout (optional site prefix, otupy compatibility) and the

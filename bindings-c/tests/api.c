@@ -824,6 +824,19 @@ static void duplicates_are_detected(void) {
     oc2_dedup_free(d);
     oc2_message_free(m);
     oc2_codec_free(codec);
+
+    /* A capacity of 0 is refused, with the text every language gives. */
+    oc2_dedup *none = NULL;
+    char text[128];
+    size_t n_text = 0;
+    CHECK_RC(oc2_dedup_new(1000, 0, &none), OC2_RESULT_CONFIG);
+    CHECK(none == NULL);
+    CHECK_RC(oc2_dedup_options_check(1000, 0, text, sizeof text, &n_text), OC2_RESULT_OK);
+    CHECK(strcmp(text, "configuration: capacity: must be at least 1") == 0);
+    CHECK_RC(oc2_dedup_options_check(0, 1, text, sizeof text, &n_text), OC2_RESULT_OK);
+    CHECK(n_text == 0 && text[0] == 0);
+    CHECK_RC(oc2_dedup_new(0, 1, &none), OC2_RESULT_OK);
+    oc2_dedup_free(none);
 }
 
 typedef struct {

@@ -440,6 +440,83 @@ static void callback_style_round_trip(void) {
     oc2_config_free(c);
 }
 
+/* Callback style under a handler timeout: a command the callback has not
+ * answered in time is answered 500 by the library, as in every serve style;
+ * the callback's late reply is dropped; commands still come one at a time. */
+typedef struct {
+    atomic_int late_rc;
+    char late_text[160];
+    atomic_int order[4];
+    atomic_int seen;
+} slow_served;
+
+static void answer_slowly(void *userdata, const oc2_consumer *consumer, oc2_command *cmd) {
+    slow_served *state = userdata;
+    const oc2_message *m = NULL;
+    oc2_str action;
+    if (oc2_command_message(cmd, &m) == OC2_RESULT_OK && oc2_message_action(m, &action) == OC2_RESULT_OK) {
+        bool slow = strcmp(action.data, "stop") == 0;
+        int i = atomic_fetch_add(&state->seen, 1);
+        if (i < 4) atomic_store(&state->order[i], slow ? 1 : 2);
+        if (slow) {
+            struct timespec t = {0, 800 * 1000 * 1000};
+            nanosleep(&t, NULL);
+            oc2_result rc = oc2_consumer_reply_status(consumer, cmd, 200, "too late");
+            size_t n = 0;
+            oc2_consumer_last_error(consumer, state->late_text, sizeof state->late_text, &n);
+            atomic_store(&state->late_rc, (int)rc);
+        } else {
+            oc2_consumer_reply_status(consumer, cmd, 200, "in time");
+        }
+    }
+    oc2_command_free(cmd);
+}
+
+static void callback_style_keeps_the_handler_timeout(void) {
+    oc2_config *c = make_config(broker);
+    oc2_consumer_options *o = NULL;
+    oc2_consumer *consumer = NULL;
+    oc2_producer *producer = NULL;
+    slow_served state = {.late_rc = -1};
+    CHECK_RC(oc2_consumer_options_new("fw-cbt", &o), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_options_set_handler_timeout(o, 300), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_connect_with(c, o, &consumer), OC2_RESULT_OK);
+    oc2_consumer_options_free(o);
+    CHECK_RC(oc2_producer_connect(c, "p-cbt", &producer), OC2_RESULT_OK);
+    CHECK_RC(oc2_consumer_serve(consumer, answer_slowly, &state), OC2_RESULT_OK);
+    const char *to[] = {"fw-cbt"};
+    const char *stop = "{\"action\":\"stop\",\"target\":{\"ipv4_net\":\"10.0.0.0/8\"}}";
+    oc2_exchange *slow = NULL;
+    oc2_exchange *fast = NULL;
+    oc2_message *r = NULL;
+    oc2_str s;
+    uint16_t status = 0;
+    CHECK_RC(oc2_producer_send(producer, stop, strlen(stop), to, 1, 5000, &slow), OC2_RESULT_OK);
+    /* Sent while the callback holds "stop": it waits its turn. */
+    CHECK_RC(oc2_producer_send(producer, DENY, strlen(DENY), to, 1, 5000, &fast), OC2_RESULT_OK);
+    CHECK_RC(oc2_exchange_next(slow, OC2_WAIT_FOREVER, &r), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_status(r, &status), OC2_RESULT_OK);
+    CHECK(status == 500);
+    CHECK_RC(oc2_message_status_text(r, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "handler timed out after 0.3 s");
+    oc2_message_free(r);
+    CHECK_RC(oc2_exchange_next(slow, OC2_WAIT_FOREVER, &r), OC2_RESULT_DONE); /* one final answer */
+    CHECK_RC(oc2_exchange_next(fast, OC2_WAIT_FOREVER, &r), OC2_RESULT_OK);
+    CHECK_RC(oc2_message_status_text(r, &s), OC2_RESULT_OK);
+    CHECK_STR(s, "in time");
+    oc2_message_free(r);
+    oc2_exchange_free(fast);
+    oc2_exchange_free(slow);
+    /* The late reply was refused: the callback returned before "deny" came. */
+    CHECK(atomic_load(&state.late_rc) == OC2_RESULT_TIMEOUT);
+    CHECK(strcmp(state.late_text,
+                 "timed out: the command was answered 500 at its handler timeout (0.3 s); this answer was dropped") == 0);
+    CHECK(atomic_load(&state.seen) == 2 && atomic_load(&state.order[0]) == 1 && atomic_load(&state.order[1]) == 2);
+    oc2_producer_free(producer);
+    oc2_consumer_free(consumer);
+    oc2_config_free(c);
+}
+
 /* The builder options Python, Node and the CLI also have: a consumer
  * group (each command reaches one member), the rate limit `query features`
  * reports, the largest payload accepted, and a message expiry on publishes. */
@@ -869,6 +946,7 @@ int main(void) {
     RUN(cancel_from_another_thread_ends_a_wait_at_once);
     RUN(stale_command_is_not_executed);
     RUN(callback_style_round_trip);
+    RUN(callback_style_keeps_the_handler_timeout);
     RUN(handler_style_answers_the_status_it_returns);
     RUN(inline_style_answers_on_the_network_thread);
     RUN(inline_consumer_freed_from_another_thread_while_serving);

@@ -3,9 +3,11 @@
 use napi::bindgen_prelude::{BigInt, Env, Object, Unknown, ValueType};
 use napi_derive::napi;
 
-use oc2mqtt::dedup::{self, DedupKey};
+use oc2mqtt::dedup::{self, DedupKey, DedupOptions};
 
-use crate::convert::{self, field};
+use crate::convert;
+use crate::error::OrThrow;
+use crate::settings;
 
 fn key_from_bigint(env: &Env, v: Unknown<'_>) -> napi::Result<DedupKey> {
     if v.get_type()? != ValueType::BigInt {
@@ -51,30 +53,13 @@ pub struct Deduplicator {
 
 #[napi]
 impl Deduplicator {
-    /// Options: `windowMs` (default 60000) and `capacity` (default 100000).
+    /// Options: `windowMs` and `capacity`, core's `DedupOptions` (their
+    /// defaults, ranges and error texts).
     #[napi(constructor, ts_args_type = "options?: DeduplicatorOptions")]
     pub fn new(env: Env, options: Unknown<'_>) -> napi::Result<Self> {
-        let (mut window, mut capacity) = (dedup::DEFAULT_WINDOW_MS, dedup::DEFAULT_CAPACITY as u64);
-        if let Some(o) = convert::opt_object(&env, options, "\"options\" argument")? {
-            if let Some(w) = convert::opt_uint(
-                &env,
-                field(&env, &o, "windowMs")?,
-                "options.windowMs",
-                convert::MAX_SAFE,
-            )? {
-                window = w;
-            }
-            if let Some(c) = convert::opt_uint(
-                &env,
-                field(&env, &o, "capacity")?,
-                "options.capacity",
-                u32::MAX.into(),
-            )? {
-                capacity = c;
-            }
-        }
+        let options: DedupOptions = settings::options(&env, options, &[])?;
         Ok(Self {
-            inner: dedup::Deduplicator::new(window, capacity as usize),
+            inner: dedup::Deduplicator::with_options(options).or_throw(&env)?,
         })
     }
 

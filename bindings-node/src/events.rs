@@ -165,3 +165,10 @@ pub fn set_log_sink(env: Env, listener: Unknown<'_>, level: String) -> napi::Res
     )
     .or_throw(&env)
 }
+
+/// The names of the log levels, most severe first (core's `LogLevel::ALL`),
+/// for index.js's `setLogger` and its error text.
+#[napi(js_name = "__logLevels", skip_typescript)]
+pub fn log_levels() -> Vec<&'static str> {
+    LogLevel::ALL.iter().map(|l| l.as_str()).collect()
+}

@@ -253,3 +253,10 @@ impl Monitor {
         )
     }
 }
+
+/// The names of the monitor's events (core's `MonitorEvent::KINDS`): index.js
+/// starts its event loop when a listener for one of them is added.
+#[napi(js_name = "__monitorEvents", skip_typescript)]
+pub fn monitor_events() -> Vec<&'static str> {
+    MonitorEvent::KINDS.to_vec()
+}

@@ -5,9 +5,10 @@
 use napi::bindgen_prelude::{Buffer, Env, JavaScriptClassExt, JsValue, Object, Unknown};
 use napi_derive::napi;
 
-use oc2mqtt::client::ClientConfig;
 use oc2mqtt::message::Response;
-use oc2mqtt::rules::{self, ConsumerOptions, Decision, Publish, Received, Skip};
+use oc2mqtt::rules::{self, ConsumerOptions, Decision, Publish, Received};
+use oc2mqtt::settings::Settings;
+use oc2mqtt::topics::TopicScheme;
 
 use crate::codec;
 use crate::convert::{self, field};
@@ -27,11 +28,6 @@ pub(crate) fn consumer_options(
     let mut o = ConsumerOptions::default();
     settings::apply(env, obj, path, &mut o)?;
     Ok(o)
-}
-
-/// The stable name of why nothing runs, and its detail ([`Skip::reason`]).
-fn skip_parts(s: &Skip) -> (&'static str, Option<String>) {
-    (s.as_str(), s.reason())
 }
 
 /// A response to publish, as a plain object ready for mqtt.js.
@@ -59,12 +55,8 @@ fn decision_to_js<'e>(env: &'e Env, d: Decision) -> napi::Result<Object<'e>> {
         )?,
         None => o.set("execute", convert::to_js(env, &serde_json::Value::Null)?)?,
     }
-    let (skipped, reason) = match d.skipped.as_ref().map(skip_parts) {
-        Some((name, reason)) => (Some(name), reason),
-        None => (None, None),
-    };
-    o.set("skipped", skipped)?;
-    o.set("reason", reason)?;
+    o.set("skipped", d.skipped.as_ref().map(|s| s.as_str()))?;
+    o.set("reason", d.skipped.as_ref().and_then(|s| s.reason()))?;
     Ok(o)
 }
 
@@ -93,26 +85,25 @@ pub struct ConsumerRules {
 impl ConsumerRules {
     /// `options`: a consumer's (`deviceId`, required; `profiles`, `pairs`,
     /// `args`, `rateLimit`, `group`, `handleFeatures`, `freshnessSecs`, as
-    /// for `Consumer`) and the topic scheme's `peer` and `responseTopics`
-    /// (as in `ClientConfig`). Throws `OC2_CONFIG` or `OC2_TOPIC` when they
-    /// do not hold.
+    /// for `Consumer`) and the topic scheme's (core's `TopicScheme`: `peer`
+    /// and `responseTopics`, as in `ClientConfig`). Throws `OC2_CONFIG` or
+    /// `OC2_TOPIC` when they do not hold.
     #[napi(constructor, ts_args_type = "options: ConsumerRulesOptions")]
     pub fn new(env: Env, options: Unknown<'_>) -> napi::Result<Self> {
         const WHAT: &str = "\"options\" argument";
         let obj = convert::object(&env, options, WHAT)?;
         // A consumer's settings but those of a connected one (journal, handler
-        // timeout), and the topic scheme's settings of a client's.
+        // timeout), and those that make a topic scheme.
         let known = Known {
             first: &[],
-            tables: &[ConsumerOptions::RULES_SETTINGS],
-            last: &["peer", "responseTopics"],
+            tables: &[ConsumerOptions::RULES_SETTINGS, TopicScheme::SETTINGS],
+            last: &[],
         };
         settings::check_keys(&env, &obj, WHAT, &known)?;
         let options = consumer_options(&env, &obj, "options")?;
-        let mut scheme = ClientConfig::default();
+        let mut scheme = TopicScheme::default();
         settings::apply(&env, &obj, "options", &mut scheme)?;
-        let topics = scheme.topics().or_throw(&env)?;
-        let inner = rules::ConsumerRules::new(options, topics).or_throw(&env)?;
+        let inner = rules::ConsumerRules::new(options, scheme).or_throw(&env)?;
         Ok(Self { inner })
     }
 

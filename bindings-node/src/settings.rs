@@ -219,7 +219,7 @@ fn value(env: &Env, setting: &Setting, v: Unknown<'_>, what: &str) -> napi::Resu
     let is = |t: ValueType| v.get_type().map(|vt| vt == t);
     Ok(match setting.kind {
         Kind::Flag => Value::Flag(convert::opt_bool(env, v, what)?.unwrap_or_default()),
-        Kind::Count { max } => Value::Count(convert::uint(env, v, what, max.min(MAX_SAFE))?),
+        Kind::Count { max, .. } => Value::Count(convert::uint(env, v, what, max.min(MAX_SAFE))?),
         // JavaScript's unit of time is the millisecond (`setTimeout`).
         Kind::Duration => Value::Number(convert::uint(env, v, what, MAX_SAFE)? as f64 / 1000.0),
         // The core checks the range (finite, and not negative or greater than 0).

@@ -171,7 +171,12 @@ test('setLogger takes console-like objects, survives a logger that throws, and n
 })
 
 test('setLogger refuses a wrong level or logger with Node\'s argument errors', () => {
-  assert.throws(() => setLogger(console, { level: 'loud' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
+  // The levels are core's (LogLevel::ALL), most severe first.
+  assert.throws(() => setLogger(console, { level: 'loud' }), {
+    name: 'TypeError',
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: 'The "options.level" property must be one of \'error\', \'warn\', \'info\', \'debug\', \'trace\'. Received "loud"'
+  })
   assert.throws(() => setLogger('console'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
   setLogger(null)
 })

@@ -202,6 +202,11 @@ test('bad options and arguments are errors naming them', () => {
   assert.throws(() => new ConsumerRules({ deviceId: 'fw-1', args: 'x-acme' }), { code: 'ERR_INVALID_ARG_TYPE', message: /options\.args/ })
   assert.throws(() => new ConsumerRules({ deviceId: 'fw#1' }), { code: 'OC2_TOPIC' })
   assert.throws(() => new ConsumerRules({ deviceId: 'fw-1', url: 'mqtt://x' }), { code: 'ERR_INVALID_ARG_VALUE', message: /unknown property "url"/ })
+  // The topic scheme's settings are core's TopicScheme table: peer and responseTopics, not a client's others.
+  assert.throws(() => new ConsumerRules({ deviceId: 'fw-1', topicPrefix: 'site' }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /unknown property "topicPrefix"; known properties: deviceId, profiles, .*, freshnessSecs, peer, responseTopics$/
+  })
   assert.throws(() => new ConsumerRules(), { code: 'ERR_INVALID_ARG_TYPE' })
   const rules = new ConsumerRules({ deviceId: 'fw-1' })
   assert.throws(() => rules.onCommand('oc2/cmd/all', 12, null, false, 0, 0), { code: 'ERR_INVALID_ARG_TYPE', message: /"payload" argument/ })

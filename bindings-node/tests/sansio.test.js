@@ -182,6 +182,14 @@ test('deduplicator: duplicates within the window are dropped, keys are 128-bit b
   assert.throws(() => d.checkKey(-1n, 0), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
 })
 
+test('deduplicator: its options are core\'s DedupOptions, a capacity of 0 refused with core\'s text', () => {
+  assert.throws(() => new Deduplicator({ capacity: 0 }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: 'The options.capacity is invalid: must be at least 1' })
+  assert.throws(() => new Deduplicator({ windowMS: 5 }), { code: 'ERR_INVALID_ARG_VALUE', message: /unknown property "windowMS"; known properties: windowMs, capacity$/ })
+  assert.throws(() => new Deduplicator({ capacity: -1 }), { code: 'ERR_OUT_OF_RANGE' })
+  // Past u32 (the cap this binding had of its own) is taken, as in C and Python.
+  assert.equal(new Deduplicator({ windowMs: 0, capacity: 2 ** 33 }).size, 0)
+})
+
 test('deduplicator: capacity evicts the oldest first', () => {
   const d = new Deduplicator({ windowMs: 1e9, capacity: 3 })
   const keys = [0, 1, 2, 3].map((i) => Deduplicator.commandKey(null, String(i)))

@@ -1,23 +1,23 @@
 //! `Deduplicator`: drops QoS 1 redeliveries and copies arriving on several topics.
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::repr::Repr;
 use pyo3::types::PyDict;
 
-use oc2mqtt::dedup::{self, DedupKey, Deduplicator};
+use oc2mqtt::dedup::{DedupKey, DedupOptions, Deduplicator};
 
 use crate::codec::{PyDecoded, message_arg};
 use crate::convert;
+use crate::errors::IntoPyResult;
+use crate::settings;
 
 /// Remembers recently seen messages for `window_ms` (default 60 000), at most
-/// `capacity` of them (default 100 000; the oldest is forgotten first).
+/// `capacity` of them (default 100 000, at least 1; the oldest is forgotten
+/// first).
 #[pyclass(name = "Deduplicator", module = "oc2mqtt")]
 pub struct PyDeduplicator {
     inner: Deduplicator,
-    window_ms: u64,
-    capacity: usize,
 }
 
 #[pymethods]
@@ -25,29 +25,14 @@ impl PyDeduplicator {
     #[new]
     #[pyo3(signature = (window_ms = None, capacity = None))]
     fn new(
+        py: Python<'_>,
         window_ms: Option<&Bound<'_, PyAny>>,
         capacity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let window = match window_ms.filter(|w| !w.is_none()) {
-            Some(w) => convert::u64_arg(w, "window_ms")?,
-            None => dedup::DEFAULT_WINDOW_MS,
-        };
-        let capacity = match capacity.filter(|c| !c.is_none()) {
-            Some(c) => {
-                let n = convert::u64_arg(c, "capacity")?;
-                if n == 0 {
-                    return Err(PyValueError::new_err("capacity: must be at least 1"));
-                }
-                usize::try_from(n)
-                    .map_err(|_| PyValueError::new_err(format!("capacity: {n} is too large")))?
-            }
-            None => dedup::DEFAULT_CAPACITY,
-        };
-        Ok(Self {
-            inner: Deduplicator::new(window, capacity),
-            window_ms: window,
-            capacity,
-        })
+        // Names, defaults and range (a capacity of 0 is refused) are core's table's.
+        let options: DedupOptions = settings::keywords! { py; window_ms, capacity }?;
+        let inner = Deduplicator::with_options(options).py_err(py)?;
+        Ok(Self { inner })
     }
 
     /// `True` the first time a message is seen within the window (process it),
@@ -94,9 +79,10 @@ impl PyDeduplicator {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let o = self.inner.options();
         Ok(Repr::new(py, "Deduplicator")
-            .field("window_ms", self.window_ms)?
-            .field("capacity", self.capacity)?
+            .field("window_ms", o.window_ms)?
+            .field("capacity", o.capacity)?
             .field("remembered", self.inner.len())?
             .finish())
     }

@@ -220,8 +220,8 @@ impl PyDecision {
 /// It reads no clock: `now_ms` is the wall clock in milliseconds since the
 /// epoch (for `created`), `monotonic_ms` any monotonic clock in milliseconds
 /// (for the duplicate windows). Keyword arguments (the `Consumer`'s and the
-/// `ClientConfig`'s `peer` and `response_topics`), with their defaults:
-// @generated doc ConsumerRules: ConsumerRules but device_id; ClientConfig only peer, response_topics (from core's settings tables: `make generate`)
+/// topic scheme's `peer` and `response_topics`), with their defaults:
+// @generated doc ConsumerRules: ConsumerRules but device_id; TopicScheme (from core's settings tables: `make generate`)
 ///
 /// - `profiles` (default None): actuator profiles implemented (`slpf`, ...): one
 ///   `oc2/cmd/ap/<profile>` subscription each
@@ -264,7 +264,7 @@ pub struct PyConsumerRules {
 #[pymethods]
 impl PyConsumerRules {
     #[new]
-    // @generated fn new(device_id) -> PyResult<Self>: ConsumerRules as options; ClientConfig only peer, response_topics as config
+    // @generated fn new(device_id) -> PyResult<Self>: ConsumerRules as options; TopicScheme as scheme
     #[pyo3(signature = (
         device_id, *, profiles = None, pairs = None, args = None, rate_limit = None, group = None,
         handle_features = None, freshness_secs = None, peer = None, response_topics = None
@@ -286,12 +286,11 @@ impl PyConsumerRules {
         let options: oc2mqtt::rules::ConsumerOptions = crate::settings::keywords! {
             py; device_id, profiles, pairs, args, rate_limit, group, handle_features, freshness_secs
         }?;
-        let config: oc2mqtt::client::ClientConfig = crate::settings::keywords! {
+        let scheme: oc2mqtt::topics::TopicScheme = crate::settings::keywords! {
             py; peer, response_topics
         }?;
         // @end generated
-        let topics = config.topics().py_err(py)?;
-        let inner = ConsumerRules::new(options, topics).py_err(py)?;
+        let inner = ConsumerRules::new(options, scheme).py_err(py)?;
         Ok(Self { inner })
     }
 

@@ -24,7 +24,7 @@
 //! # }
 //! ```
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{mpsc, watch};
@@ -222,6 +222,8 @@ impl Inner {
             request,
             taken: std::sync::atomic::AtomicBool::new(false),
             answered: std::sync::atomic::AtomicBool::new(false),
+            deadline: AtomicU8::new(UNTIMED),
+            timer: Mutex::new(None),
         };
         // Queued under the lock: a `serve_inline` starting now answers it
         // with what was queued before, not after the commands that follow.
@@ -300,7 +302,24 @@ pub struct Incoming {
     taken: std::sync::atomic::AtomicBool,
     /// Answered through [`Incoming::answer_once`].
     answered: std::sync::atomic::AtomicBool,
+    /// Whether a handler timeout runs ([`Incoming::with_handler_timeout`]):
+    /// [`UNTIMED`], [`OPEN`], then [`ANSWERED`] or [`TIMED_OUT`], whichever
+    /// comes first.
+    deadline: AtomicU8,
+    /// The timer of [`Incoming::with_handler_timeout`], stopped by a final
+    /// answer in time or by the drop: a timer per command does not outlive it.
+    timer: Mutex<Option<tokio::task::AbortHandle>>,
 }
+
+/// No handler timeout runs on the command (taken with [`Consumer::next`],
+/// or the serve loops', which keep their own).
+const UNTIMED: u8 = 0;
+/// A handler timeout runs and no final answer was sent.
+const OPEN: u8 = 1;
+/// The application's final answer came in time.
+const ANSWERED: u8 = 2;
+/// The timeout's `500` was sent: what the application answers later is dropped.
+const TIMED_OUT: u8 = 3;
 
 impl Incoming {
     /// Counts this command as taken by the application.
@@ -324,6 +343,7 @@ impl Incoming {
 impl Drop for Incoming {
     fn drop(&mut self) {
         self.finish();
+        self.stop_timer();
     }
 }
 
@@ -420,6 +440,57 @@ impl Incoming {
         self.respond(r)
     }
 
+    /// Hands the command to a callback of the application that answers it
+    /// whenever it likes, through [`Incoming::respond`] (C's
+    /// `oc2_consumer_serve`), under the consumer's handler timeout as the
+    /// serve loops apply it: past [`ConsumerOptions::handler_timeout`] from
+    /// now without a final answer, the command is answered `500 handler
+    /// timed out after N s` and what the application answers later is
+    /// dropped ([`Error::Timeout`]). Without a timeout, or once the command
+    /// is dropped unanswered (it then gets no answer, as ever), nothing
+    /// happens. A command taken with [`Consumer::next`] is the
+    /// application's own loop's: no timeout applies unless it asks for one
+    /// here.
+    pub fn with_handler_timeout(self) -> Arc<Self> {
+        let this = Arc::new(self);
+        let Some(limit) = this.handler_timeout() else {
+            return this;
+        };
+        this.deadline.store(OPEN, Ordering::SeqCst);
+        let command = Arc::downgrade(&this);
+        let timer = crate::client::runtime().spawn(async move {
+            tokio::time::sleep(limit).await;
+            let Some(incoming) = command.upgrade() else {
+                return;
+            };
+            let closed = incoming.deadline.compare_exchange(
+                OPEN,
+                TIMED_OUT,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            if closed.is_ok() {
+                let text = timed_out(&incoming, limit);
+                if let Err(e) = incoming.send(Response::new(500).with_text(text)) {
+                    tracing::warn!(error = %e, "cannot answer a command");
+                }
+            }
+        });
+        *lock(&this.timer) = Some(timer.abort_handle());
+        this
+    }
+
+    /// Stops the timer of [`Incoming::with_handler_timeout`], if any.
+    fn stop_timer(&self) {
+        // Most commands have none: no lock for them.
+        if self.deadline.load(Ordering::Relaxed) == UNTIMED {
+            return;
+        }
+        if let Some(timer) = lock(&self.timer).take() {
+            timer.abort();
+        }
+    }
+
     /// Answers the command: a `102` first if the work takes long, then the
     /// final response. Sends nothing when the producer asked for `none` or
     /// `ack` (the consumer already acknowledged).
@@ -433,8 +504,35 @@ impl Incoming {
         self.respond(response)
     }
 
-    /// [`Incoming::reply`] for callers that are not async.
+    /// [`Incoming::reply`] for callers that are not async. Under a handler
+    /// timeout ([`Incoming::with_handler_timeout`]) that passed, the answer
+    /// is dropped: [`Error::Timeout`].
     pub fn respond(&self, response: Response) -> Result<()> {
+        let late = match self.deadline.load(Ordering::SeqCst) {
+            TIMED_OUT => true,
+            OPEN if response.is_final() => {
+                let closed = self.deadline.compare_exchange(
+                    OPEN,
+                    ANSWERED,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                self.stop_timer();
+                closed.is_err()
+            }
+            _ => false,
+        };
+        if late {
+            return Err(Error::Timeout(format!(
+                "the command was answered 500 at its handler timeout ({:.1} s); this answer was dropped",
+                self.handler_timeout().unwrap_or_default().as_secs_f64()
+            )));
+        }
+        self.send(response)
+    }
+
+    /// Addresses, encodes and publishes a response (journaled when final).
+    fn send(&self, response: Response) -> Result<()> {
         let is_final = response.is_final();
         let publish = self.inner.responder.answer(&self.request, response)?;
         let journaled = match (&self.inner.journal, self.request.key()) {

@@ -14,18 +14,57 @@
 //! assert!(!d.check(key, 10));        // duplicate: drop it
 //! assert!(d.check(key, 60_001));     // outside the window: new again
 //! ```
+//!
+//! Sized from a user's values, a deduplicator is made by
+//! [`Deduplicator::with_options`]: [`DedupOptions`] is a settings table
+//! (`window_ms`, `capacity`: names, range, defaults, error texts), the one
+//! every binding reads its arguments through.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use xxhash_rust::xxh3::xxh3_128;
 
+use crate::error::Result;
 use crate::message::{Body, Message};
+use crate::settings::Settings;
 
 /// Default window: 60 s.
 pub const DEFAULT_WINDOW_MS: u64 = 60_000;
 /// Default capacity: 100 000 keys.
 pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// How long a [`Deduplicator`] remembers and how much: set by name
+/// through [`Settings`] (its table is in `settings.rs`), or built in Rust
+/// and checked by [`Deduplicator::with_options`]. A capacity of 0 is
+/// refused: a deduplicator that remembers nothing drops nothing.
+///
+/// ```
+/// use oc2mqtt::dedup::{DedupOptions, Deduplicator};
+/// use oc2mqtt::settings::{Settings, Spelling, Value};
+/// let mut o = DedupOptions::default();
+/// o.set(Spelling::Snake, "window_ms", Value::Count(1000)).unwrap();
+/// let e = o.set(Spelling::Snake, "capacity", Value::Count(0)).unwrap_err();
+/// assert_eq!(e.to_string(), "configuration: capacity: must be at least 1");
+/// let e = Deduplicator::with_options(DedupOptions { capacity: 0, ..o }).unwrap_err();
+/// assert_eq!(e.to_string(), "configuration: capacity: must be at least 1");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupOptions {
+    /// How long a key is remembered, in milliseconds.
+    pub window_ms: u64,
+    /// The most keys remembered (the oldest forgotten first); at least 1.
+    pub capacity: usize,
+}
+
+impl Default for DedupOptions {
+    fn default() -> Self {
+        Self {
+            window_ms: DEFAULT_WINDOW_MS,
+            capacity: DEFAULT_CAPACITY,
+        }
+    }
+}
 
 /// A 128-bit identity of a message.
 ///
@@ -185,7 +224,26 @@ impl std::fmt::Debug for Deduplicator {
 }
 
 impl Deduplicator {
-    /// Keys are kept `window_ms` milliseconds, and at most `capacity` of them (at least 1).
+    /// A deduplicator sized by `options`, once they hold (the checks of their
+    /// settings table: a capacity of at least 1). Every binding makes its
+    /// deduplicators here, so 0 means the same (an error) in every language.
+    pub fn with_options(options: DedupOptions) -> Result<Self> {
+        options.check_values()?;
+        Ok(Self::new(options.window_ms, options.capacity))
+    }
+
+    /// How it was sized.
+    pub fn options(&self) -> DedupOptions {
+        DedupOptions {
+            window_ms: self.window_ms,
+            capacity: self.capacity,
+        }
+    }
+
+    /// Keys are kept `window_ms` milliseconds, and at most `capacity` of
+    /// them: for sizes written in the code. A capacity of 0 is taken as 1
+    /// here; values from a user go through [`Deduplicator::with_options`],
+    /// which refuses it.
     pub fn new(window_ms: u64, capacity: usize) -> Self {
         Self {
             window_ms,
@@ -319,6 +377,30 @@ mod tests {
         assert!(d.check(k, 1000));
         assert_eq!(d.stats().expired, 1);
         assert_eq!(d.stats().duplicates, 1);
+    }
+
+    #[test]
+    fn a_capacity_of_zero_is_refused_with_the_settings_text() {
+        let zero = DedupOptions {
+            capacity: 0,
+            ..DedupOptions::default()
+        };
+        assert_eq!(
+            Deduplicator::with_options(zero).unwrap_err().to_string(),
+            "configuration: capacity: must be at least 1"
+        );
+        let one = Deduplicator::with_options(DedupOptions {
+            capacity: 1,
+            window_ms: 5,
+        })
+        .expect("a capacity of 1 holds");
+        assert_eq!(
+            one.options(),
+            DedupOptions {
+                window_ms: 5,
+                capacity: 1
+            }
+        );
     }
 
     #[test]

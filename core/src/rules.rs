@@ -18,8 +18,9 @@
 //! ```
 //! use oc2mqtt::rules::{ConsumerOptions, ConsumerRules, Received};
 //! use oc2mqtt::message::Response;
+//! use oc2mqtt::topics::TopicScheme;
 //!
-//! let mut rules = ConsumerRules::new(ConsumerOptions::new("fw-1"), Default::default()).unwrap();
+//! let mut rules = ConsumerRules::new(ConsumerOptions::new("fw-1"), TopicScheme::default()).unwrap();
 //! let cmd = br#"{"headers":{"request_id":"r1","from":"p1"},
 //!   "body":{"openc2":{"request":{"action":"deny","target":{"ipv4_net":"10.0.0.0/8"}}}}}"#;
 //! let d = rules.on_command(&Received::new("oc2/cmd/device/fw-1", cmd), 0, 0);
@@ -121,7 +122,12 @@ pub struct ConsumerOptions {
     /// How long [`crate::client::Consumer::serve`]'s handler may take: past
     /// it, the command is answered `500 handler timed out` and another
     /// thread takes the handler's place; the handler is left to finish and
-    /// its late answer is dropped. `None` (the default): no limit (a
+    /// its late answer is dropped. The same for `serve_async`, and for a
+    /// command handed to a callback that answers it later
+    /// ([`crate::client::Incoming::with_handler_timeout`], C's
+    /// `oc2_consumer_serve`); not for `serve_inline` (its handler holds the
+    /// network thread and cannot be interrupted) nor for commands the
+    /// application pulls with `next`. `None` (the default): no limit (a
     /// binding's 0 sets `None`).
     pub handler_timeout: Option<std::time::Duration>,
     /// A file where [`crate::client::Consumer`] keeps the commands it took
@@ -641,10 +647,12 @@ pub struct ConsumerRules {
 }
 
 impl ConsumerRules {
-    /// Rules for a consumer with `options` on the topic scheme `topics`,
-    /// decoding payloads up to [`DEFAULT_MAX_PAYLOAD`].
-    pub fn new(options: ConsumerOptions, topics: Topics) -> Result<Self> {
-        Self::with_max_payload(options, topics, DEFAULT_MAX_PAYLOAD)
+    /// Rules for a consumer with `options` on the topic scheme `topics`
+    /// (a [`crate::topics::TopicScheme`]: the settings that make one, as every binding
+    /// takes them; or [`Topics`] made otherwise, a client's with its
+    /// prefix), decoding payloads up to [`DEFAULT_MAX_PAYLOAD`].
+    pub fn new(options: ConsumerOptions, topics: impl Into<Topics>) -> Result<Self> {
+        Self::with_max_payload(options, topics.into(), DEFAULT_MAX_PAYLOAD)
     }
 
     /// [`ConsumerRules::new`] with a payload limit.

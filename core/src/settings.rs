@@ -31,10 +31,11 @@ use std::time::Duration;
 
 use crate::client::{ClientConfig, MqttVersion};
 use crate::codec::{Dialect, Encoding};
+use crate::dedup::DedupOptions;
 use crate::error::{Error, Result};
 use crate::producer::SendOptions;
 use crate::rules::{self, ConsumerOptions};
-use crate::topics::{Peer, ResponseTopics};
+use crate::topics::{Peer, ResponseTopics, TopicScheme};
 
 /// The kind of value a setting takes; a binding converts its host's value to
 /// the matching [`Value`].
@@ -42,8 +43,10 @@ use crate::topics::{Peer, ResponseTopics};
 pub enum Kind {
     /// `true` or `false` ([`Value::Flag`]).
     Flag,
-    /// A whole number from 0 to `max` ([`Value::Count`]).
+    /// A whole number from `min` to `max` ([`Value::Count`]).
     Count {
+        /// The smallest value taken (0 for most).
+        min: u64,
         /// The largest value taken.
         max: u64,
     },
@@ -81,7 +84,7 @@ impl Kind {
     pub fn expected(self) -> Cow<'static, str> {
         match self {
             Self::Flag => "true or false".into(),
-            Self::Count { max } => format!("a whole number from 0 to {max}").into(),
+            Self::Count { min, max } => format!("a whole number from {min} to {max}").into(),
             Self::Seconds | Self::Duration => "a finite, non-negative number of seconds".into(),
             Self::Number => "a finite number greater than 0".into(),
             Self::Text => "a text".into(),
@@ -255,7 +258,8 @@ impl Spelling {
     }
 }
 
-/// A type whose fields are set by name: [`ClientConfig`], [`ConsumerOptions`], [`SendOptions`].
+/// A type whose fields are set by name: [`ClientConfig`], [`ConsumerOptions`],
+/// [`SendOptions`], [`TopicScheme`], [`DedupOptions`].
 pub trait Settings: Default {
     /// The type's name in messages.
     const NAME: &'static str;
@@ -331,6 +335,22 @@ pub trait Settings: Default {
         Self::setting(spelling, key).map(|s| self.get_value(s.name))
     }
 
+    /// Checks every value against its setting's kind (a count's range, a
+    /// choice's values), for a value built in Rust rather than set by name:
+    /// both ways refuse the same values with the same text, naming the
+    /// setting in snake case.
+    fn check_values(&self) -> Result<()> {
+        for s in Self::SETTINGS {
+            if let Some(v) = self.get_value(s.name) {
+                check(s.kind, v).map_err(|e| match e {
+                    Error::Config(why) => Error::Config(format!("{}: {why}", s.name)),
+                    other => other,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// The settings whose value differs from the default, in order, with
     /// their values; a secret one's value is `None`.
     fn changed(&self) -> Vec<(&'static Setting, Option<Value>)> {
@@ -361,8 +381,11 @@ fn check(kind: Kind, value: Value) -> Result<Value> {
     };
     Ok(match (kind, value) {
         (Kind::Flag, v @ Value::Flag(_)) => v,
-        (Kind::Count { max }, Value::Count(n)) if n <= max => Value::Count(n),
-        (Kind::Count { max }, Value::Count(n)) => {
+        (Kind::Count { min, .. }, Value::Count(n)) if n < min => {
+            return Err(Error::Config(format!("must be at least {min}")));
+        }
+        (Kind::Count { max, .. }, Value::Count(n)) if n <= max => Value::Count(n),
+        (Kind::Count { max, .. }, Value::Count(n)) => {
             return Err(Error::Config(format!("{n} is too large (at most {max})")));
         }
         (Kind::Seconds | Kind::Duration, Value::Count(n)) => Value::Number(n as f64),
@@ -445,8 +468,103 @@ fn unknown(name: &str) -> Error {
 }
 
 const U32: Kind = Kind::Count {
+    min: 0,
     max: u32::MAX as u64,
 };
+
+/// The settings that make a topic scheme ([`TopicScheme`]), rows of
+/// [`ClientConfig`]'s table as well.
+const PEER: Setting = s(
+    "peer",
+    Kind::Choice {
+        values: &["spec", "otupy", "yuuki", "oif"],
+        numeric: false,
+    },
+    "the peers to suit: their topics, dialect and `msgType` spelling; every peer's forms are decoded whatever this says. `spec`: MQTT-T as written; `otupy`: otupy 1.1, its flat dialect and `oc2/rsp/device/<id>`; `yuuki`: yuuki consumers, commands on `oc2/cmd` too; `oif`: the OIF orchestrator, responses on `oc2/rsp/<its id>` too, `msgType` spelled `request`/`response`",
+);
+const RESPONSE_TOPICS: Setting = s(
+    "response_topics",
+    Kind::Choice {
+        values: &["shared", "producer", "both"],
+        numeric: false,
+    },
+    "where a consumer's responses go: `shared` (`oc2/rsp`), `producer` (`oc2/rsp/<producer>`) or `both`; when absent, as the peer has it (`oc2/rsp` only for the specification's peers)",
+);
+
+impl Settings for TopicScheme {
+    const NAME: &'static str = "TopicScheme";
+    const SETTINGS: &'static [Setting] = &[PEER, RESPONSE_TOPICS];
+
+    fn set_value(&mut self, name: &str, v: Value) -> Result<()> {
+        match name {
+            "peer" => self.peer = text(v).parse::<Peer>().map_err(bare)?,
+            "response_topics" => {
+                self.response_topics = Some(text(v).parse::<ResponseTopics>().map_err(bare)?);
+            }
+            _ => return Err(unknown(name)),
+        }
+        Ok(())
+    }
+
+    fn clear_value(&mut self, name: &str) -> Result<()> {
+        match name {
+            "response_topics" => self.response_topics = None,
+            _ => return Err(unknown(name)),
+        }
+        Ok(())
+    }
+
+    fn get_value(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "peer" => Value::Text(self.peer.as_str().to_owned()),
+            "response_topics" => {
+                return self
+                    .response_topics
+                    .map(|r| Value::Text(r.as_str().to_owned()));
+            }
+            _ => return None,
+        })
+    }
+}
+
+impl Settings for DedupOptions {
+    const NAME: &'static str = "DedupOptions";
+    const SETTINGS: &'static [Setting] = &[
+        s(
+            "window_ms",
+            Kind::Count {
+                min: 0,
+                max: u64::MAX,
+            },
+            "how long a message is remembered, in milliseconds",
+        ),
+        s(
+            "capacity",
+            Kind::Count {
+                min: 1,
+                max: usize::MAX as u64,
+            },
+            "the most messages remembered; past it the oldest is forgotten first",
+        ),
+    ];
+
+    fn set_value(&mut self, name: &str, v: Value) -> Result<()> {
+        match name {
+            "window_ms" => self.window_ms = count(v),
+            "capacity" => self.capacity = usize::try_from(count(v)).unwrap_or(usize::MAX),
+            _ => return Err(unknown(name)),
+        }
+        Ok(())
+    }
+
+    fn get_value(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "window_ms" => Value::Count(self.window_ms),
+            "capacity" => Value::Count(self.capacity as u64),
+            _ => return None,
+        })
+    }
+}
 
 impl Settings for ClientConfig {
     const NAME: &'static str = "ClientConfig";
@@ -507,7 +625,7 @@ impl Settings for ClientConfig {
         ),
         s(
             "qos",
-            Kind::Count { max: 255 },
+            Kind::Count { min: 0, max: 255 },
             "QoS for publishing: 1 or 2",
         ),
         s(
@@ -533,22 +651,8 @@ impl Settings for ClientConfig {
             Kind::Flag,
             "the same as peer `otupy`, kept for existing callers",
         ),
-        s(
-            "peer",
-            Kind::Choice {
-                values: &["spec", "otupy", "yuuki", "oif"],
-                numeric: false,
-            },
-            "the peers to suit: their topics, dialect and `msgType` spelling; every peer's forms are decoded whatever this says. `spec`: MQTT-T as written; `otupy`: otupy 1.1, its flat dialect and `oc2/rsp/device/<id>`; `yuuki`: yuuki consumers, commands on `oc2/cmd` too; `oif`: the OIF orchestrator, responses on `oc2/rsp/<its id>` too, `msgType` spelled `request`/`response`",
-        ),
-        s(
-            "response_topics",
-            Kind::Choice {
-                values: &["shared", "producer", "both"],
-                numeric: false,
-            },
-            "where a consumer's responses go: `shared` (`oc2/rsp`), `producer` (`oc2/rsp/<producer>`) or `both`; when absent, as the peer has it (`oc2/rsp` only for the specification's peers)",
-        ),
+        PEER,
+        RESPONSE_TOPICS,
         s(
             "connect_timeout_secs",
             U32,
@@ -557,6 +661,7 @@ impl Settings for ClientConfig {
         s(
             "max_payload",
             Kind::Count {
+                min: 0,
                 max: usize::MAX as u64,
             },
             "largest payload decoded, in bytes; larger ones are refused before parsing",
@@ -682,7 +787,10 @@ impl Settings for ConsumerOptions {
         ),
         s(
             "freshness_secs",
-            Kind::Count { max: u64::MAX },
+            Kind::Count {
+                min: 0,
+                max: u64::MAX,
+            },
             "commands whose `created` is older than this many seconds are not run nor answered, only counted in the `stale` statistic; 0 turns the check off",
         ),
         s(
@@ -889,6 +997,8 @@ mod tests {
         round_trips::<ClientConfig>();
         round_trips::<ConsumerOptions>();
         round_trips::<SendOptions>();
+        round_trips::<TopicScheme>();
+        round_trips::<DedupOptions>();
     }
 
     #[test]
@@ -913,6 +1023,8 @@ mod tests {
         known::<ClientConfig>();
         known::<ConsumerOptions>();
         known::<SendOptions>();
+        known::<TopicScheme>();
+        known::<DedupOptions>();
     }
 
     #[test]
@@ -1026,6 +1138,8 @@ mod tests {
         resets::<ClientConfig>();
         resets::<ConsumerOptions>();
         resets::<SendOptions>();
+        resets::<TopicScheme>();
+        resets::<DedupOptions>();
     }
 
     #[test]
@@ -1066,6 +1180,8 @@ mod tests {
         agrees::<ClientConfig>();
         agrees::<ConsumerOptions>();
         agrees::<SendOptions>();
+        agrees::<TopicScheme>();
+        agrees::<DedupOptions>();
         assert!(!Spelling::Camel.matches("keep_alive_secs", "keep_alive_secs"));
         assert!(!Spelling::Camel.matches("keep_alive_secs", "keepalivesecs"));
     }
@@ -1131,6 +1247,56 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "configuration: pairs: expected action:target pairs, found true/false"
+        );
+    }
+
+    #[test]
+    fn a_count_below_its_minimum_is_refused_set_or_built() {
+        let mut d = DedupOptions::default();
+        assert_eq!(
+            d.set(Spelling::Camel, "capacity", Value::Count(0))
+                .unwrap_err()
+                .to_string(),
+            "configuration: capacity: must be at least 1"
+        );
+        assert_eq!(d, DedupOptions::default(), "nothing changed");
+        d.set(Spelling::Camel, "windowMs", Value::Count(0)).unwrap();
+        assert_eq!(d.window_ms, 0, "a window may be 0 (nothing is a duplicate)");
+        d.capacity = 0;
+        assert_eq!(
+            d.check_values().unwrap_err().to_string(),
+            "configuration: capacity: must be at least 1"
+        );
+        assert!(ClientConfig::default().check_values().is_ok());
+        assert!(ConsumerOptions::default().check_values().is_ok());
+    }
+
+    #[test]
+    fn a_topic_scheme_takes_the_client_configs_own_rows() {
+        for st in TopicScheme::SETTINGS {
+            assert_eq!(
+                ClientConfig::setting(Spelling::Snake, st.name).ok(),
+                Some(st),
+                "{}",
+                st.name
+            );
+        }
+        let mut t = TopicScheme::default();
+        t.set(
+            Spelling::Camel,
+            "responseTopics",
+            Value::Text("both".into()),
+        )
+        .unwrap();
+        t.set(Spelling::Snake, "peer", Value::Text("otupy".into()))
+            .unwrap();
+        assert_eq!(t.peer, Peer::Otupy);
+        assert_eq!(t.response_topics, Some(ResponseTopics::Both));
+        assert_eq!(
+            t.set(Spelling::Snake, "peer", Value::Text("acme".into()))
+                .unwrap_err()
+                .to_string(),
+            "configuration: peer: unknown peer 'acme'; expected spec, otupy, yuuki or oif"
         );
     }
 

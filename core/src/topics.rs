@@ -244,6 +244,40 @@ impl fmt::Display for ResponseTopics {
     }
 }
 
+/// The settings that make a topic scheme: the peers to suit and where
+/// responses go, as a client's configuration has them (its `peer` and
+/// `response_topics`), for what takes a scheme without a connection
+/// ([`crate::rules::ConsumerRules`]). Set by name through
+/// [`crate::settings::Settings`] (its table is in `settings.rs`), so every
+/// binding takes the same two settings with the same texts.
+///
+/// ```
+/// use oc2mqtt::settings::{Settings, Spelling, Value};
+/// use oc2mqtt::topics::{Peer, ResponseTopics, TopicScheme, Topics};
+/// let mut scheme = TopicScheme::default();
+/// scheme.set(Spelling::Camel, "peer", Value::Text("oif".into())).unwrap();
+/// let topics = Topics::from(scheme);
+/// assert_eq!(topics.peer(), Peer::Oif);
+/// assert_eq!(topics.responses(), ResponseTopics::Both, "as the peer has it");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TopicScheme {
+    /// The peers to suit.
+    pub peer: Peer,
+    /// Where responses go; `None`: as the peer has it ([`Peer::response_topics`]).
+    pub response_topics: Option<ResponseTopics>,
+}
+
+impl From<TopicScheme> for Topics {
+    fn from(scheme: TopicScheme) -> Self {
+        let t = Topics::new().with_peer(scheme.peer);
+        match scheme.response_topics {
+            Some(r) => t.with_response_topics(r),
+            None => t,
+        }
+    }
+}
+
 /// The topic scheme in use: an optional site prefix, the peers to suit,
 /// and where responses go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

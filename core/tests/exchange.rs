@@ -1382,3 +1382,75 @@ async fn serve_async_runs_64_handlers_at_once_and_refuses_a_stalled_overflow_503
     }
     releasing.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_handed_to_a_callback_is_answered_500_past_the_handler_timeout() {
+    // A binding's callback loop (C's `oc2_consumer_serve`) hands each command
+    // over and the application answers it later: the handler timeout applies
+    // as in the serve loops, and the late answer is dropped.
+    let broker = Broker::start(&[]);
+    let mut opts = ConsumerOptions::new("fw-1");
+    opts.handler_timeout = Some(Duration::from_millis(300));
+    let consumer = Consumer::connect(ClientConfig::new(broker.url()), opts)
+        .await
+        .expect("consumer");
+    let producer = Producer::connect(ClientConfig::new(broker.url()), "p1")
+        .await
+        .expect("producer");
+    let late = producer
+        .send(deny_net("10.0.0.1/32"), opts_to(&["fw-1"]))
+        .await
+        .expect("sent");
+    let held = consumer
+        .next()
+        .await
+        .expect("a command")
+        .with_handler_timeout();
+    let s = late.collect().await;
+    let finals: Vec<_> = s
+        .responses
+        .iter()
+        .map(|r| {
+            let rsp = r.message.response().expect("a response");
+            (rsp.status, rsp.status_text.clone().unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(
+        finals,
+        [(500, "handler timed out after 0.3 s".to_owned())],
+        "{s:?}"
+    );
+    let e = held
+        .respond(Response::new(200))
+        .expect_err("a late answer is dropped");
+    assert_eq!(
+        e.to_string(),
+        "timed out: the command was answered 500 at its handler timeout (0.3 s); this answer was dropped"
+    );
+
+    // Answered in time: the answer goes, and no 500 follows it.
+    let in_time = producer
+        .send(deny_net("10.0.0.2/32"), opts_to(&["fw-1"]))
+        .await
+        .expect("sent");
+    let held = consumer
+        .next()
+        .await
+        .expect("a command")
+        .with_handler_timeout();
+    held.respond(Response::new(102)).expect("an interim answer");
+    held.respond(Response::new(200).with_text("done"))
+        .expect("answered in time");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = in_time.collect().await;
+    let statuses: Vec<_> = s
+        .responses
+        .iter()
+        .map(|r| r.message.response().expect("a response").status)
+        .collect();
+    assert_eq!(statuses, [102, 200], "{s:?}");
+    // Past the timeout: the 500 of the first command, the 102 and 200 of
+    // the second, and no 500 after an answer in time.
+    assert_eq!(consumer.stats().published, 3);
+    assert_eq!(producer.stats().unsolicited, 0);
+}

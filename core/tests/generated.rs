@@ -21,9 +21,11 @@
 use std::path::{Path, PathBuf};
 
 use oc2mqtt::client::ClientConfig;
+use oc2mqtt::dedup::DedupOptions;
 use oc2mqtt::producer::SendOptions;
 use oc2mqtt::rules::ConsumerOptions;
 use oc2mqtt::settings::{Kind, Setting, Settings, Value};
+use oc2mqtt::topics::TopicScheme;
 
 /// Appends a formatted line to a `String`.
 macro_rules! emit {
@@ -41,7 +43,7 @@ struct Table {
     default: fn(&str) -> Option<Value>,
 }
 
-fn tables() -> [Table; 4] {
+fn tables() -> [Table; 6] {
     [
         Table {
             name: "ClientConfig",
@@ -63,6 +65,17 @@ fn tables() -> [Table; 4] {
             name: "SendOptions",
             settings: SendOptions::SETTINGS,
             default: |n| SendOptions::default().get_value(n),
+        },
+        // The settings that make a topic scheme (`ConsumerRules` takes them).
+        Table {
+            name: "TopicScheme",
+            settings: TopicScheme::SETTINGS,
+            default: |n| TopicScheme::default().get_value(n),
+        },
+        Table {
+            name: "DedupOptions",
+            settings: DedupOptions::SETTINGS,
+            default: |n| DedupOptions::default().get_value(n),
         },
     ]
 }
@@ -744,6 +757,8 @@ impl KeywordEntry {
             "ClientConfig" => "oc2mqtt::client::ClientConfig",
             "ConsumerOptions" | "ConsumerRules" => "oc2mqtt::rules::ConsumerOptions",
             "SendOptions" => "oc2mqtt::producer::SendOptions",
+            "TopicScheme" => "oc2mqtt::topics::TopicScheme",
+            "DedupOptions" => "oc2mqtt::dedup::DedupOptions",
             other => panic!("no Rust type for the table {other}"),
         }
     }

@@ -956,7 +956,7 @@ class ConsumerRules:
     It reads no clock: ``now_ms`` is the wall clock in milliseconds since the
     epoch (for ``created``), ``monotonic_ms`` any monotonic clock in milliseconds
     (for the duplicate windows). Keyword arguments (the ``Consumer``'s and the
-    ``ClientConfig``'s ``peer`` and ``response_topics``), with their defaults:
+    topic scheme's ``peer`` and ``response_topics``), with their defaults:
 
     - ``profiles`` (default None): actuator profiles implemented (``slpf``, ...): one
       ``oc2/cmd/ap/<profile>`` subscription each
@@ -999,7 +999,7 @@ class ConsumerRules:
         cls,
         device_id: str,
         *,
-        # @generated keywords ConsumerRules but device_id; ClientConfig only peer, response_topics (`make generate`)
+        # @generated keywords ConsumerRules but device_id; TopicScheme (`make generate`)
         profiles: Sequence[str] | None = None,
         pairs: _Pairs | None = None,
         args: Sequence[str] | None = None,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::codec::DEFAULT_MAX_PAYLOAD;
 use crate::error::{Error, Result};
-use crate::topics::{Peer, ResponseTopics, Topics};
+use crate::topics::{Peer, ResponseTopics, TopicScheme, Topics};
 
 /// Longest keep-alive MQTT-T allows, in seconds.
 pub const MAX_KEEP_ALIVE_SECS: u32 = 300;
@@ -430,10 +430,10 @@ impl ClientConfig {
 
     /// The topic scheme this configuration implies (prefix, peer, response topics).
     pub fn topics(&self) -> Result<Topics> {
-        let mut t = Topics::new().with_peer(self.peer());
-        if let Some(r) = self.response_topics {
-            t = t.with_response_topics(r);
-        }
+        let t = Topics::from(TopicScheme {
+            peer: self.peer(),
+            response_topics: self.response_topics,
+        });
         match &self.topic_prefix {
             Some(p) => t.with_prefix(p),
             None => Ok(t),
