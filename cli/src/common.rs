@@ -281,7 +281,11 @@ impl Common {
         if let Some(k) = self.keep_alive {
             c.keep_alive_secs = k;
         }
-        c.peer = self.peer();
+        if let Some(p) = self.peer {
+            c.peer = p;
+        }
+        // What --otupy-compat means beside --peer is core's rule (`ClientConfig::peer`).
+        c.otupy_compat = self.otupy_compat;
         c.response_topics = self.response_topics;
         if let Some(t) = self.connect_timeout {
             c.connect_timeout_secs = t;
@@ -291,15 +295,6 @@ impl Common {
         }
         c.validate_naming(flag)?;
         Ok(c)
-    }
-
-    /// The peers to suit (`--peer`, or `--otupy-compat`).
-    pub(crate) fn peer(&self) -> Peer {
-        match self.peer {
-            Some(p) => p,
-            None if self.otupy_compat => Peer::Otupy,
-            None => Peer::Spec,
-        }
     }
 
     /// The brokers, for messages.
@@ -504,6 +499,31 @@ pub(crate) fn clock(epoch_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Common` as clap reads it from `args`.
+    fn common(args: &[&str]) -> Common {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            common: Common,
+        }
+        use clap::Parser;
+        let argv = ["oc2mqtt", "--broker", "mqtt://h:1883"];
+        Cli::try_parse_from(argv.iter().chain(args))
+            .expect("args")
+            .common
+    }
+
+    #[test]
+    fn otupy_compat_means_what_core_says_beside_peer() {
+        let peer = |args: &[&str]| common(args).config().expect("config").peer();
+        assert_eq!(peer(&[]), Peer::Spec);
+        assert_eq!(peer(&["--otupy-compat"]), Peer::Otupy);
+        // Core's rule: --otupy-compat turns the specification's peer into otupy's
+        // (the CLI used to keep spec here), and leaves another peer as it is.
+        assert_eq!(peer(&["--peer", "spec", "--otupy-compat"]), Peer::Otupy);
+        assert_eq!(peer(&["--peer", "yuuki", "--otupy-compat"]), Peer::Yuuki);
+    }
 
     #[test]
     fn clock_is_utc_time_of_day() {

@@ -60,6 +60,12 @@ impl Progress {
         }
     }
 
+    /// How many distinct responders answered, by the correlator's rules: a
+    /// final response, or a `102` when the command asked for `ack` only.
+    pub(crate) fn answered(&self) -> usize {
+        self.answered.len()
+    }
+
     /// One line: "answered: fw-1; awaiting: fw-2, fw-3; 8 s left".
     pub(crate) fn line(&self, left: Duration) -> String {
         let answered = if self.answered.is_empty() {
@@ -183,6 +189,7 @@ mod tests {
             "answered: none yet; awaiting: fw-1, fw-2, fw-3; 9 s left",
             "102 is not an answer"
         );
+        assert_eq!(p.answered(), 0, "102 is not an answer");
         p.on_response(&answer(&req, "fw-2", 200));
         assert_eq!(
             p.line(Duration::from_secs(8)),
@@ -208,5 +215,10 @@ mod tests {
             "answered: fw-9; awaiting: anyone (broadcast); 0 s left",
             "with response_requested ack, 102 answers"
         );
+        assert_eq!(p.answered(), 1);
+        // A broadcast answered only with 102 (not asked for ack): no one answered.
+        let mut p = Progress::new(&rid, &[], None, false);
+        p.on_response(&answer(&req, "fw-9", 102));
+        assert_eq!(p.answered(), 0);
     }
 }

@@ -1,6 +1,5 @@
 //! `oc2mqtt send`: one command, its responses as JSON lines.
 
-use std::collections::HashSet;
 use std::io::Read;
 use std::time::Duration;
 
@@ -140,8 +139,6 @@ async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Res
         ack,
     );
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut received = 0usize;
-    let mut final_from = HashSet::new();
     loop {
         if let Some(s) = &mut status {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -166,14 +163,6 @@ async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Res
         let line = serde_json::to_string(&reply.message)
             .map_err(|e| Failure::runtime(format!("cannot print a response: {e}")))?;
         print_line(&line)?;
-        received += 1;
-        if reply
-            .message
-            .response()
-            .is_some_and(oc2mqtt::Response::is_final)
-        {
-            final_from.insert(reply.message.headers.from.clone());
-        }
     }
     // Erased before the verdict goes to stderr.
     drop(status);
@@ -188,13 +177,15 @@ async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Res
     }
     let secs = args.timeout.as_secs_f64();
     if let Some(n) = args.expect {
-        let answered = final_from.len();
+        let answered = progress.answered();
         eprintln!(
             "timed out waiting for responses: {answered} of {n} expected responders answered within {secs} s"
         );
         return Ok(EXIT_INCOMPLETE);
     }
-    if received > 0 {
+    // Who answered is the correlator's rule (a final response; a 102 only for
+    // `ack`): a broadcast that got only 102s was not answered.
+    if progress.answered() > 0 {
         // A broadcast to an unknown audience: the timeout is its normal end.
         return Ok(EXIT_OK);
     }
