@@ -104,6 +104,8 @@ test('each kind is checked with Node error classes and the setting named as Java
   // A time in JavaScript is in milliseconds: whole ones.
   assert.throws(() => p.send(QUERY, { timeout: 1.5 }), { name: 'RangeError', message: /^The options\.timeout is out of range/ })
   assert.throws(() => p.send(QUERY, { expect: -1 }), { name: 'RangeError', message: /^The options\.expect is out of range/ })
+  // A count of 0 responders is refused by core's table, as in every language.
+  assert.throws(() => p.send(QUERY, { expect: 0 }), { code: 'ERR_INVALID_ARG_VALUE', message: 'The options.expect is invalid: must be at least 1' })
   // Only the recipients take one text alone.
   assert.throws(() => new ConsumerRules({ deviceId: 'd', args: 'x-acme' }), { code: 'ERR_INVALID_ARG_TYPE', message: /^The options\.args must be an array of strings/ })
   // Absent, null and undefined leave the core's default.

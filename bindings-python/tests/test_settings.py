@@ -57,6 +57,9 @@ def test_send_keyword_arguments_of_a_wrong_type_are_type_errors_naming_them(brok
             for name in names:
                 with pytest.raises(TypeError, match=f"^{name}: expected .*found Wrong$"):
                     send(DENY, **{name: Wrong()})
+            # A count of 0 responders is refused by core's table, as in every language.
+            with pytest.raises(ValueError, match="expect: must be at least 1$"):
+                send(DENY, expect=0)
         for name in keywords(p.send_message):
             with pytest.raises(TypeError, match=f"^{name}: expected .*found Wrong$"):
                 p.send_message({"body": {"openc2": {"request": DENY}}}, **{name: Wrong()})

@@ -43,7 +43,9 @@ pub struct SendOptions {
     /// How long to wait for responses.
     pub timeout: Duration,
     /// Complete after this many distinct responders sent a final response
-    /// (for broadcasts whose audience is known by number).
+    /// (for broadcasts whose audience is known by number). At least 1: the
+    /// settings table (every binding, the CLI's `--set`) refuses 0; a 0 set
+    /// here in Rust counts as 1.
     pub expect: Option<usize>,
     /// Payload encoding.
     pub encoding: Encoding,

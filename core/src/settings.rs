@@ -894,7 +894,10 @@ impl Settings for SendOptions {
         ),
         s(
             "expect",
-            U32,
+            Kind::Count {
+                min: 1,
+                max: u32::MAX as u64,
+            },
             "complete after this many distinct responders sent a final response (broadcasts)",
         ),
         s(
