@@ -58,7 +58,7 @@ def test_send_keyword_arguments_of_a_wrong_type_are_type_errors_naming_them(brok
                 with pytest.raises(TypeError, match=f"^{name}: expected .*found Wrong$"):
                     send(DENY, **{name: Wrong()})
             # A count of 0 responders is refused by core's table, as in every language.
-            with pytest.raises(ValueError, match="expect: must be at least 1$"):
+            with pytest.raises(ValueError, match=r"expect: must be at least 1$"):
                 send(DENY, expect=0)
         for name in keywords(p.send_message):
             with pytest.raises(TypeError, match=f"^{name}: expected .*found Wrong$"):
