@@ -756,23 +756,31 @@ pub extern "C" fn oc2_consumer_serve_handler(
     handler: oc2_handler_callback,
     userdata: *mut c_void,
 ) -> oc2_result {
+    serve_on_runtime(consumer, handler, userdata, |serving, handler| async move {
+        let _ = serving
+            .serve_async(move |incoming| async move {
+                tokio::task::spawn_blocking(move || handler.call(&incoming, false))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("handler thread failed: {e}")))
+            })
+            .await;
+    })
+}
+
+/// What `oc2_consumer_serve_handler` and `_inline` share: the checks, then
+/// `serve(consumer, handler)` as the consumer's serving task.
+fn serve_on_runtime<F: std::future::Future<Output = ()> + Send + 'static>(
+    consumer: *const oc2_consumer,
+    handler: oc2_handler_callback,
+    userdata: *mut c_void,
+    serve: impl FnOnce(Consumer, Handler) -> F,
+) -> oc2_result {
     guard(|| {
         let c = try_ref(consumer)?;
         c.last_error.clear();
         let f = handler.ok_or(oc2_result::OC2_RESULT_NULL_PARAMETER)?;
-        let handler = Handler { f, userdata };
-        let serving = c.consumer.clone();
-        c.serve_with(|| {
-            Ok(Serving::Handler(oc2::client::runtime().spawn(async move {
-                let _ = serving
-                    .serve_async(move |incoming| async move {
-                        tokio::task::spawn_blocking(move || handler.call(&incoming, false))
-                            .await
-                            .unwrap_or_else(|e| Err(format!("handler thread failed: {e}")))
-                    })
-                    .await;
-            })))
-        })
+        let task = serve(c.consumer.clone(), Handler { f, userdata });
+        c.serve_with(|| Ok(Serving::Handler(oc2::client::runtime().spawn(task))))
     })
 }
 
@@ -807,19 +815,10 @@ pub extern "C" fn oc2_consumer_serve_inline(
     handler: oc2_handler_callback,
     userdata: *mut c_void,
 ) -> oc2_result {
-    guard(|| {
-        let c = try_ref(consumer)?;
-        c.last_error.clear();
-        let f = handler.ok_or(oc2_result::OC2_RESULT_NULL_PARAMETER)?;
-        let handler = Handler { f, userdata };
-        let serving = c.consumer.clone();
-        c.serve_with(|| {
-            Ok(Serving::Handler(oc2::client::runtime().spawn(async move {
-                let _ = serving
-                    .serve_inline_incoming(move |incoming| handler.call(incoming, true))
-                    .await;
-            })))
-        })
+    serve_on_runtime(consumer, handler, userdata, |serving, handler| async move {
+        let _ = serving
+            .serve_inline_incoming(move |incoming| handler.call(incoming, true))
+            .await;
     })
 }
 
