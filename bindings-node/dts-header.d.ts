@@ -42,9 +42,14 @@ export interface Command {
   [key: string]: unknown
 }
 
+// @generated status codes (from core's message::STATUS_CODES: edit core/src/message.rs, then `make generate`)
+/** The status codes of the Language Specification (3.3.2.1). */
+export type StatusCode = 102 | 200 | 400 | 401 | 403 | 404 | 500 | 501 | 503
+// @end generated
+
 /** An OpenC2 response (Language Specification 3.3.2). */
 export interface Response {
-  /** 102, 200, 400, 401, 403, 404, 500, 501 or 503. */
+  /** One of the `StatusCode`s. */
   status: number
   status_text?: string
   results?: Record<string, unknown>
@@ -172,9 +177,9 @@ export interface DedupStats {
  * and `salvage`. Wrong argument types throw `TypeError` with Node's
  * `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` codes instead.
  */
-export type ErrorCode =
-  | 'OC2_DECODE' | 'OC2_TOPIC' | 'OC2_CONFIG' | 'OC2_CONNECT' | 'OC2_AUTH' | 'OC2_TLS'
-  | 'OC2_TIMEOUT' | 'OC2_PUBLISH' | 'OC2_CLOSED' | 'OC2_HANDLER' | 'OC2_IO'
+// @generated error codes (from core's Error::KINDS: edit core/src/error.rs, then `make generate`)
+export type ErrorCode = 'OC2_DECODE' | 'OC2_TOPIC' | 'OC2_CONFIG' | 'OC2_CONNECT' | 'OC2_AUTH' | 'OC2_TLS' | 'OC2_TIMEOUT' | 'OC2_PUBLISH' | 'OC2_CLOSED' | 'OC2_HANDLER' | 'OC2_IO'
+// @end generated
 
 export interface Oc2Error extends Error {
   code: ErrorCode

@@ -313,8 +313,8 @@ function pump (monitor) {
     for (;;) {
       let batch
       try {
-        // Every event waiting (up to 256) in one Promise, rather than one per event.
-        batch = await nativeMonitorBatch.call(monitor, 256)
+        // Every event waiting (up to core's batch) in one Promise, rather than one per event.
+        batch = await nativeMonitorBatch.call(monitor)
       } catch (e) {
         p.error = e
         break

@@ -171,15 +171,15 @@ impl Monitor {
         )
     }
 
-    /// The events waiting, at least one and at most `max`, as an array; `null`
-    /// once closed (the pull loop of index.js: one Promise per burst of
-    /// events rather than per event). Rejects with `OC2_CLOSED` before `connect()`.
+    /// The events waiting, at least one and at most core's batch, as an
+    /// array; `null` once closed (the pull loop of index.js: one Promise per
+    /// burst of events rather than per event). Rejects with `OC2_CLOSED`
+    /// before `connect()`.
     #[napi(js_name = "_nextBatch", skip_typescript)]
-    pub fn next_batch<'e>(&self, env: &'e Env, max: u32) -> napi::Result<Object<'e>> {
+    pub fn next_batch<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let monitor = self.connected.get();
         let closed = self.closed.load(Ordering::SeqCst);
         let not_connected = self.connected.not_connected();
-        let max = max.max(1) as usize;
         promise(
             env,
             async move {
@@ -188,7 +188,7 @@ impl Monitor {
                     None if closed => return Ok(Vec::new()),
                     None => return Err(not_connected),
                 };
-                Ok(m.next_batch(max).await)
+                Ok(m.next_batch().await)
             },
             |env, batch| {
                 if batch.is_empty() {

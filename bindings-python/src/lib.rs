@@ -42,6 +42,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.setattr("_CONTENT_TYPE", oc2mqtt::codec::CONTENT_TYPE)?;
     m.add_function(wrap_pyfunction!(topics::_otupy_client_id, m)?)?;
+    m.add_function(wrap_pyfunction!(topics::_otupy_wire, m)?)?;
     m.add_function(wrap_pyfunction!(client::_broker_url, m)?)?;
     errors::register(m)?;
     m.add_class::<codec::PyDecoded>()?;

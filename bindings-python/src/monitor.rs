@@ -189,13 +189,10 @@ pub struct PyMonitor {
     inner: Arc<Monitor>,
     /// Events taken from the core ahead of the caller, in arrival order: the
     /// wait that gets one event also takes the events ready at that moment
-    /// (up to [`BATCH`]), so that the next calls return them without
+    /// (up to core's `monitor::BATCH`), so that the next calls return them without
     /// releasing the GIL nor entering the runtime.
     ready: Arc<Ready>,
 }
-
-/// The most events one wait takes from the core.
-const BATCH: usize = 256;
 
 #[derive(Default)]
 struct Ready(Mutex<VecDeque<MonitorEvent>>);
@@ -215,7 +212,7 @@ impl Ready {
         if let Some(e) = self.pop() {
             return Some(e);
         }
-        let mut batch = m.next_batch(BATCH).await.into_iter().map(|(e, _)| e);
+        let mut batch = m.next_batch().await.into_iter().map(|(e, _)| e);
         let first = batch.next()?;
         self.lock().extend(batch);
         Some(first)

@@ -183,6 +183,14 @@ pub fn validate_id(
     topics::validate_id(&what, &convert::string_arg(id, "id")?).py_err(py)
 }
 
+/// The dialect of `oc2mqtt.otupy`'s `wire` keyword, or `ConfigError`
+/// (`topics::otupy::wire`).
+#[pyfunction]
+pub fn _otupy_wire(py: Python<'_>, wire: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    let wire = convert::string_arg(wire, "wire")?;
+    Ok(topics::otupy::wire(&wire).py_err(py)?.as_str())
+}
+
 /// The MQTT client id of `oc2mqtt.otupy`'s transfer given none: core's
 /// `oc2mqtt-<role>-<device_id>` (`topics::otupy::client_id`).
 #[pyfunction]

@@ -297,7 +297,7 @@ def test_clean_errors_instead_of_assertions(broker: Any) -> None:
         dropin.MQTTTransfer("127.0.0.1", broker.port, dropin.OpenC2Role.Producer)
     with pytest.raises(TypeError, match=r"role: expected OpenC2Role\.Consumer or OpenC2Role\.Producer, found 'boss'"):
         dropin.MQTTTransfer("127.0.0.1", broker.port, "boss", device_id="x")
-    with pytest.raises(ValueError, match="wire: expected 'otupy' or 'spec', found 'flat'"):
+    with pytest.raises(ValueError, match="wire: expected otupy or spec, found 'flat'"):
         dropin.MQTTTransfer("127.0.0.1", broker.port, dropin.OpenC2Role.Producer, device_id="x", wire="flat")
     with dropin.MQTTTransfer("127.0.0.1", broker.port, dropin.OpenC2Role.Consumer, ["slpf"], "o10-fw") as consumer_side:
         with pytest.raises(oc2mqtt.ConfigError, match="send\\(\\) is for producers"):
@@ -305,6 +305,15 @@ def test_clean_errors_instead_of_assertions(broker: Any) -> None:
     with dropin.MQTTTransfer("127.0.0.1", broker.port, dropin.OpenC2Role.Producer, device_id="o10-p") as producer_side:
         with pytest.raises(oc2mqtt.ConfigError, match="receive\\(\\) is for consumers"):
             producer_side.receive(lambda m: None, JSONEncoder())
+
+        class XMLEncoder:
+            @staticmethod
+            def getName() -> str:  # noqa: N802 (otupy's name)
+                return "xml"
+
+        # MQTT carries what core encodes; the text is core's, as in every language.
+        with pytest.raises(ValueError, match="unsupported encoding 'xml'; expected json or cbor"):
+            producer_side.send(oc2.Message(deny_cmd()), XMLEncoder())
 
 
 def test_receive_returns_on_close(broker: Any) -> None:

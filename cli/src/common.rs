@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use clap::parser::ValueSource;
@@ -12,15 +13,27 @@ use oc2mqtt::client::{ClientConfig, MqttVersion};
 use oc2mqtt::settings::{Settings, Spelling, Value};
 use oc2mqtt::topics::{Peer, ResponseTopics};
 
-fn parse_peer(s: &str) -> Result<Peer, String> {
-    s.parse()
-        .map_err(|_| "expected spec, otupy, yuuki or oif".to_owned())
+/// A flag's value read by core's own parser, refused with core's text
+/// (`unknown peer 'x'; expected spec, otupy, yuuki or oif`): the names a
+/// flag takes are core's, as in every language.
+pub(crate) fn by_core<T>(s: &str) -> Result<T, String>
+where
+    T: std::str::FromStr,
+    Error: From<T::Err>,
+{
+    s.parse().map_err(|e| reason(&Error::from(e)))
 }
 
-fn parse_response_topics(s: &str) -> Result<ResponseTopics, String> {
-    s.parse()
-        .map_err(|_| "expected shared, producer or both".to_owned())
+/// The names a flag takes, for its `--help` value name (`spec|otupy|bare`).
+pub(crate) fn names<T: std::fmt::Display>(names: &[T]) -> String {
+    let names: Vec<String> = names.iter().map(T::to_string).collect();
+    names.join("|")
 }
+
+static PEERS: LazyLock<String> = LazyLock::new(|| names(&Peer::NAMES));
+static RESPONSE_TOPICS: LazyLock<String> = LazyLock::new(|| names(&ResponseTopics::NAMES));
+static MQTT_VERSIONS: LazyLock<String> = LazyLock::new(|| names(&MqttVersion::NAMES));
+static QOS_LEVELS: LazyLock<String> = LazyLock::new(|| names(&oc2mqtt::client::QOS_LEVELS));
 
 /// Exit code: success.
 pub(crate) const EXIT_OK: u8 = 0;
@@ -94,11 +107,6 @@ impl From<Error> for Failure {
     }
 }
 
-fn parse_mqtt_version(s: &str) -> Result<MqttVersion, String> {
-    s.parse()
-        .map_err(|_| "expected 5, 3.1.1 or auto".to_owned())
-}
-
 /// Parses a positive number of seconds (fractions allowed).
 pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
@@ -155,10 +163,10 @@ pub(crate) struct Common {
     #[arg(long)]
     pub(crate) insecure_skip_verify: bool,
     /// MQTT protocol version: 5, 3.1.1, or auto (try 5, fall back to 3.1.1) [default: auto].
-    #[arg(long, value_name = "5|3.1.1|auto", value_parser = parse_mqtt_version, env = "OC2MQTT_MQTT_VERSION")]
+    #[arg(long, value_name = MQTT_VERSIONS.as_str(), value_parser = by_core::<MqttVersion>, env = "OC2MQTT_MQTT_VERSION")]
     pub(crate) mqtt_version: Option<MqttVersion>,
     /// QoS of publishes and subscriptions [default: 1].
-    #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2), env = "OC2MQTT_QOS")]
+    #[arg(long, value_name = QOS_LEVELS.as_str(), env = "OC2MQTT_QOS")]
     pub(crate) qos: Option<u8>,
     /// A prefix before oc2/ in every topic (e.g. site-a/).
     #[arg(long, value_name = "PREFIX", env = "OC2MQTT_TOPIC_PREFIX")]
@@ -169,14 +177,14 @@ pub(crate) struct Common {
     /// Peers to suit: spec (MQTT-T as written), otupy (its flat dialect and
     /// oc2/rsp/device/<id>), yuuki (commands also on oc2/cmd), oif (responses
     /// also on oc2/rsp/<producer>, msgType request/response) [default: spec].
-    #[arg(long, value_name = "spec|otupy|yuuki|oif", value_parser = parse_peer, env = "OC2MQTT_PEER")]
+    #[arg(long, value_name = PEERS.as_str(), value_parser = by_core::<Peer>, env = "OC2MQTT_PEER")]
     pub(crate) peer: Option<Peer>,
     /// The same as --peer otupy (kept for existing scripts).
     #[arg(long, hide = true)]
     pub(crate) otupy_compat: bool,
     /// Where responses are published: shared (oc2/rsp, which every producer
     /// subscribes), producer (oc2/rsp/<producer> only) or both [default: as --peer has it].
-    #[arg(long, value_name = "shared|producer|both", value_parser = parse_response_topics, env = "OC2MQTT_RESPONSE_TOPICS")]
+    #[arg(long, value_name = RESPONSE_TOPICS.as_str(), value_parser = by_core::<ResponseTopics>, env = "OC2MQTT_RESPONSE_TOPICS")]
     pub(crate) response_topics: Option<ResponseTopics>,
     /// How long one connection attempt may take, in seconds [default: 10].
     #[arg(long, value_name = "SEC", env = "OC2MQTT_CONNECT_TIMEOUT")]
@@ -325,7 +333,7 @@ fn apply_setting(c: &mut ClientConfig, setting: &str) -> Result<(), Failure> {
 }
 
 /// A core error's text without its `configuration: ` prefix.
-fn reason(e: &Error) -> String {
+pub(crate) fn reason(e: &Error) -> String {
     match e {
         Error::Config(why) => why.clone(),
         other => other.to_string(),

@@ -6,23 +6,21 @@ use std::time::Duration;
 use clap::Args;
 use oc2mqtt::client::{Producer, SendOptions};
 use oc2mqtt::message::ResponseRequested;
+use oc2mqtt::settings::Settings;
 use oc2mqtt::{Body, Command, Dialect, Encoding, codec};
 
-use crate::common::{Common, EXIT_INCOMPLETE, EXIT_OK, Failure, parse_secs, print_line};
+use crate::common::{
+    Common, EXIT_INCOMPLETE, EXIT_OK, Failure, by_core, names, parse_secs, print_line, reason,
+};
 
 /// A send's default timeout, core's, as `--timeout` reads it.
 static DEFAULT_TIMEOUT_SECS: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| SendOptions::default().timeout.as_secs_f64().to_string());
 use crate::progress::{Progress, StatusLine};
 
-fn parse_encoding(s: &str) -> Result<Encoding, String> {
-    s.parse().map_err(|_| "expected json or cbor".to_owned())
-}
-
-fn parse_dialect(s: &str) -> Result<Dialect, String> {
-    s.parse()
-        .map_err(|_| "expected spec, otupy or bare".to_owned())
-}
+static ENCODINGS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| names(&Encoding::NAMES));
+static DIALECTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| names(&Dialect::NAMES));
 
 /// Sends one command and prints each response, as it arrives, as one line of
 /// JSON: the whole response message, headers included, in the spec's shape.
@@ -48,15 +46,15 @@ pub(crate) struct SendArgs {
     #[arg(long, value_name = "SEC", default_value = DEFAULT_TIMEOUT_SECS.as_str(), value_parser = parse_secs)]
     timeout: Duration,
     /// Complete after this many distinct responders answered (a broadcast whose audience size is known).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N")]
     expect: Option<u32>,
     /// Payload encoding.
-    #[arg(long, value_name = "json|cbor", default_value_t = SendOptions::default().encoding, value_parser = parse_encoding)]
+    #[arg(long, value_name = ENCODINGS.as_str(), default_value_t = SendOptions::default().encoding, value_parser = by_core::<Encoding>)]
     encoding: Encoding,
     /// Wire shape of the command: spec (MQTT-T headers/body), otupy (flat), or
     /// bare (the command object, with request_id, created, from and to beside
     /// its keys) [default: the --peer's, spec unless --peer otupy].
-    #[arg(long, value_name = "spec|otupy|bare", value_parser = parse_dialect)]
+    #[arg(long, value_name = DIALECTS.as_str(), value_parser = by_core::<Dialect>)]
     dialect: Option<Dialect>,
     /// The command as JSON text, @FILE, or - for stdin: the command object
     /// ({"action": "query", "target": {"features": ["versions"]}}), or a whole
@@ -111,21 +109,38 @@ pub(crate) async fn run(args: SendArgs) -> Result<u8, Failure> {
     command
         .check_before_sending()
         .map_err(|e| Failure::from(oc2mqtt::Error::from(e)))?;
+    let options = args.options()?;
     let producer = Producer::connect(args.common.config()?, &args.from).await?;
-    let result = exchange(&producer, command, &args).await;
+    let result = exchange(&producer, command, options, &args).await;
     producer.close().await;
     result
 }
 
-async fn exchange(producer: &Producer, command: Command, args: &SendArgs) -> Result<u8, Failure> {
-    let options = SendOptions {
-        to: args.to.clone(),
-        profile: args.profile.clone(),
-        timeout: args.timeout,
-        expect: args.expect.map(|n| n as usize),
-        encoding: args.encoding,
-        dialect: args.dialect,
-    };
+impl SendArgs {
+    /// The send's options, checked by core's table before connecting (an
+    /// `--expect 0` is refused as `expect: must be at least 1` is everywhere).
+    fn options(&self) -> Result<SendOptions, Failure> {
+        let options = SendOptions {
+            to: self.to.clone(),
+            profile: self.profile.clone(),
+            timeout: self.timeout,
+            expect: self.expect.map(|n| n as usize),
+            encoding: self.encoding,
+            dialect: self.dialect,
+        };
+        options
+            .check_values()
+            .map_err(|e| Failure::usage(format!("--{}", reason(&e))))?;
+        Ok(options)
+    }
+}
+
+async fn exchange(
+    producer: &Producer,
+    command: Command,
+    options: SendOptions,
+    args: &SendArgs,
+) -> Result<u8, Failure> {
     let ack = command.response_requested() == ResponseRequested::Ack;
     let deadline = tokio::time::Instant::now() + args.timeout;
     let mut exchange = producer.send(command, options).await?;

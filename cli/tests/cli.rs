@@ -946,6 +946,56 @@ fn bad_commands_and_settings_are_usage_errors() {
 }
 
 #[test]
+fn flag_values_are_refused_with_cores_texts() {
+    // Refused before connecting (the port is closed): the names and ranges a
+    // flag takes are core's, with the text every language gives.
+    let url = format!("mqtt://127.0.0.1:{}", closed_port());
+    for (flag, value, text) in [
+        (
+            "--encoding",
+            "xml",
+            "unsupported encoding 'xml'; expected json or cbor",
+        ),
+        (
+            "--dialect",
+            "flat",
+            "unknown dialect 'flat'; expected spec, otupy or bare",
+        ),
+        (
+            "--mqtt-version",
+            "4.2",
+            "unknown MQTT version '4.2'; expected 5, 3.1.1 or auto",
+        ),
+        ("--expect", "0", "error: --expect: must be at least 1\n"),
+        (
+            "--qos",
+            "3",
+            "error: configuration: --qos is 3, but OpenC2 over MQTT uses 1 or 2\n",
+        ),
+    ] {
+        let out = run(&["send", "--broker", &url, "--from", "p1", flag, value, QUERY]);
+        assert_eq!(code(&out), 2, "{flag} {value}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(text),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+    }
+    // The help names the values from core's tables.
+    let help = run(&["send", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    for names in [
+        "<json|cbor>",
+        "<spec|otupy|bare>",
+        "<spec|otupy|yuuki|oif>",
+        "<shared|producer|both>",
+        "<5|3.1.1|auto>",
+    ] {
+        assert!(help.contains(names), "{names} not in:\n{help}");
+    }
+}
+
+#[test]
 fn send_refuses_query_features_against_the_producer_rules() {
     // Refused before connecting: the broker port is closed on purpose.
     let url = format!("mqtt://127.0.0.1:{}", closed_port());

@@ -61,8 +61,14 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// Every encoding, in the order of [`Encoding::NAMES`].
+    pub const ALL: [Self; 2] = [Self::Json, Self::Cbor];
+
+    /// Every encoding's name: what `encoding` takes in every language.
+    pub const NAMES: [&'static str; 2] = [Self::Json.as_str(), Self::Cbor.as_str()];
+
     /// The value of the `encoding` user property.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Json => "json",
             Self::Cbor => "cbor",
@@ -73,17 +79,19 @@ impl Encoding {
 impl FromStr for Encoding {
     type Err = MessageError;
     fn from_str(s: &str) -> Result<Self, MessageError> {
-        if s.eq_ignore_ascii_case("json") {
-            Ok(Self::Json)
-        } else if s.eq_ignore_ascii_case("cbor") {
-            Ok(Self::Cbor)
-        } else {
-            Err(MessageError::new(
-                Kind::ContentType,
-                "",
-                format!("unsupported encoding '{s}'; expected json or cbor"),
-            ))
-        }
+        Self::ALL
+            .into_iter()
+            .find(|e| e.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                MessageError::new(
+                    Kind::ContentType,
+                    "",
+                    format!(
+                        "unsupported encoding '{s}'; expected {}",
+                        crate::settings::one_of(&Self::NAMES)
+                    ),
+                )
+            })
     }
 }
 
@@ -106,8 +114,18 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// Every dialect, in the order of [`Dialect::NAMES`].
+    pub const ALL: [Self; 3] = [Self::Spec, Self::Otupy, Self::Bare];
+
+    /// Every dialect's name: what `dialect` takes in every language.
+    pub const NAMES: [&'static str; 3] = [
+        Self::Spec.as_str(),
+        Self::Otupy.as_str(),
+        Self::Bare.as_str(),
+    ];
+
     /// The dialect's name (`spec`, `otupy`, `bare`).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Spec => "spec",
             Self::Otupy => "otupy",
@@ -119,16 +137,19 @@ impl Dialect {
 impl FromStr for Dialect {
     type Err = MessageError;
     fn from_str(s: &str) -> Result<Self, MessageError> {
-        match s {
-            "spec" => Ok(Self::Spec),
-            "otupy" => Ok(Self::Otupy),
-            "bare" => Ok(Self::Bare),
-            _ => Err(MessageError::new(
-                Kind::Dialect,
-                "",
-                format!("unknown dialect '{s}'; expected spec, otupy or bare"),
-            )),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                MessageError::new(
+                    Kind::Dialect,
+                    "",
+                    format!(
+                        "unknown dialect '{s}'; expected {}",
+                        crate::settings::one_of(&Self::NAMES)
+                    ),
+                )
+            })
     }
 }
 

@@ -62,7 +62,7 @@ const STALLED_MS: u64 = 1_000;
 /// How long an inline handler ([`Consumer::serve_inline`]) may hold the
 /// connection's task before a warning says it blocks: nothing is read or
 /// written on that connection meanwhile, PINGREQs included.
-const INLINE_SLOW: std::time::Duration = std::time::Duration::from_millis(100);
+pub const INLINE_SLOW: std::time::Duration = std::time::Duration::from_millis(100);
 /// At most one such warning per this many milliseconds: a handler that
 /// blocks on every command would otherwise log once per command.
 const INLINE_SLOW_WARN_EVERY_MS: u64 = 10_000;

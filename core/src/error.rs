@@ -202,23 +202,30 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every kind's name ([`Error::kind`]), in the enum's order: the names
+    /// bindings show (Node's `ErrorCode` type is made from them).
+    pub const KINDS: [&'static str; 11] = [
+        "decode", "topic", "config", "connect", "auth", "tls", "timeout", "publish", "closed",
+        "handler", "io",
+    ];
+
     /// The stable name of this error's kind, for logs and machine-readable
     /// output; Node's error `code` is `OC2_` and this name in capitals
     /// (`OC2_DECODE`, `OC2_TIMEOUT`, ...).
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Message(_) => "decode",
-            Self::Topic(_) => "topic",
-            Self::Config(_) => "config",
-            Self::Connect(_) => "connect",
-            Self::Auth(_) => "auth",
-            Self::Tls(_) => "tls",
-            Self::Timeout(_) => "timeout",
-            Self::Publish(_) => "publish",
-            Self::Closed(_) => "closed",
-            Self::Handler(_) => "handler",
-            Self::Io(_) => "io",
-        }
+        Self::KINDS[match self {
+            Self::Message(_) => 0,
+            Self::Topic(_) => 1,
+            Self::Config(_) => 2,
+            Self::Connect(_) => 3,
+            Self::Auth(_) => 4,
+            Self::Tls(_) => 5,
+            Self::Timeout(_) => 6,
+            Self::Publish(_) => 7,
+            Self::Closed(_) => 8,
+            Self::Handler(_) => 9,
+            Self::Io(_) => 10,
+        }]
     }
 
     /// The message error inside, if this is one.

@@ -156,6 +156,12 @@ impl Serialize for MonitorEvent {
     }
 }
 
+/// The most events [`Monitor::next_batch`] hands a binding at once: large
+/// enough that a dashboard's burst costs its host thread one wake-up per
+/// 256 events, small enough that a batch converts in well under a
+/// millisecond and the first event is not held behind thousands.
+pub const BATCH: usize = 256;
+
 /// An event with its [`Pairing`], as [`Monitor::next_batch`] gives them:
 /// serialized as the event, with `pairing` for a request or a response
 /// (the exchanges the pairing concerns).
@@ -681,11 +687,12 @@ impl Monitor {
         }
     }
 
-    /// The next event and every one ready with it, at most `max` (at least
-    /// one), each with its [`Pairing`]; empty once closed. For bindings that
-    /// hand events over in bursts: one wake-up of a JavaScript or Python
-    /// thread per burst instead of per event.
-    pub async fn next_batch(&self, max: usize) -> Vec<(MonitorEvent, Pairing)> {
+    /// The next event and every one ready with it, at most [`BATCH`], each
+    /// with its [`Pairing`]; empty once closed. For bindings that hand
+    /// events over in bursts: one wake-up of a JavaScript or Python thread
+    /// per burst instead of per event.
+    pub async fn next_batch(&self) -> Vec<(MonitorEvent, Pairing)> {
+        let max = BATCH;
         let mut closed = self.inner.shutdown.subscribe();
         if *closed.borrow() {
             return Vec::new();

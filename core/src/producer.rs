@@ -213,7 +213,7 @@ const RESEND_AFTER_RECONNECT_MS: [u64; 3] = [0, 1_000, 2_000];
 
 /// Unsolicited responses kept for [`Producer::next_unsolicited`]; more are
 /// counted and dropped.
-const UNSOLICITED_KEPT: usize = 1024;
+pub const UNSOLICITED_KEPT: usize = 1024;
 
 struct Inner {
     conn: Connection,

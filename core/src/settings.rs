@@ -79,6 +79,22 @@ pub enum Kind {
     },
 }
 
+/// Names as a message lists them: `a`, `a or b`, `a, b or c`.
+///
+/// ```
+/// assert_eq!(oc2mqtt::settings::one_of(&["spec", "otupy", "bare"]), "spec, otupy or bare");
+/// ```
+pub fn one_of<T: fmt::Display>(names: &[T]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(T::to_string).collect();
+            format!("{} or {last}", rest.join(", "))
+        }
+    }
+}
+
 impl Kind {
     /// What the kind takes, for messages: "a whole number from 0 to 300".
     pub fn expected(self) -> Cow<'static, str> {
@@ -91,7 +107,7 @@ impl Kind {
             Self::Path => "a path".into(),
             Self::Texts => "a text or a list of texts".into(),
             Self::Pairs => "action:target pairs".into(),
-            Self::Choice { values, .. } => format!("one of {}", values.join(", ")).into(),
+            Self::Choice { values, .. } => one_of(values).into(),
         }
     }
 }
@@ -477,7 +493,7 @@ const U32: Kind = Kind::Count {
 const PEER: Setting = s(
     "peer",
     Kind::Choice {
-        values: &["spec", "otupy", "yuuki", "oif"],
+        values: &Peer::NAMES,
         numeric: false,
     },
     "the peers to suit: their topics, dialect and `msgType` spelling; every peer's forms are decoded whatever this says. `spec`: MQTT-T as written; `otupy`: otupy 1.1, its flat dialect and `oc2/rsp/device/<id>`; `yuuki`: yuuki consumers, commands on `oc2/cmd` too; `oif`: the OIF orchestrator, responses on `oc2/rsp/<its id>` too, `msgType` spelled `request`/`response`",
@@ -485,7 +501,7 @@ const PEER: Setting = s(
 const RESPONSE_TOPICS: Setting = s(
     "response_topics",
     Kind::Choice {
-        values: &["shared", "producer", "both"],
+        values: &ResponseTopics::NAMES,
         numeric: false,
     },
     "where a consumer's responses go: `shared` (`oc2/rsp`), `producer` (`oc2/rsp/<producer>`) or `both`; when absent, as the peer has it (`oc2/rsp` only for the specification's peers)",
@@ -631,7 +647,7 @@ impl Settings for ClientConfig {
         s(
             "mqtt_version",
             Kind::Choice {
-                values: &["5", "3.1.1", "auto"],
+                values: &MqttVersion::NAMES,
                 numeric: true,
             },
             "the MQTT version: `5`, `3.1.1`, or `auto`: 5, falling back to 3.1.1 when the broker refuses it",
@@ -903,7 +919,7 @@ impl Settings for SendOptions {
         s(
             "encoding",
             Kind::Choice {
-                values: &["json", "cbor"],
+                values: &Encoding::NAMES,
                 numeric: false,
             },
             "payload encoding",
@@ -911,7 +927,7 @@ impl Settings for SendOptions {
         s(
             "dialect",
             Kind::Choice {
-                values: &["spec", "otupy", "bare"],
+                values: &Dialect::NAMES,
                 numeric: false,
             },
             "wire dialect; when absent, as the peer has it (otupy's flat dialect for `otupy`, the specification's for the others); `bare` carries no request id, so its responses cannot be correlated",

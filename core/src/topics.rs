@@ -113,8 +113,17 @@ impl Peer {
     /// Every peer, for help texts.
     pub const ALL: [Peer; 4] = [Peer::Spec, Peer::Otupy, Peer::Yuuki, Peer::Oif];
 
+    /// Every peer's name, in [`Peer::ALL`]'s order: what `peer` takes in
+    /// every language (the settings table's choice, the CLI's `--peer`).
+    pub const NAMES: [&'static str; 4] = [
+        Self::Spec.as_str(),
+        Self::Otupy.as_str(),
+        Self::Yuuki.as_str(),
+        Self::Oif.as_str(),
+    ];
+
     /// Its name: `spec`, `otupy`, `yuuki`, `oif`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Spec => "spec",
             Self::Otupy => "otupy",
@@ -157,7 +166,8 @@ impl FromStr for Peer {
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "unknown peer '{s}'; expected spec, otupy, yuuki or oif"
+                    "unknown peer '{s}'; expected {}",
+                    crate::settings::one_of(&Self::NAMES)
                 ))
             })
     }
@@ -174,6 +184,35 @@ impl fmt::Display for Peer {
 /// Type an otupy message carries is every peer's, [`crate::codec::CONTENT_TYPE`].
 pub mod otupy {
     use super::Role;
+    use crate::codec::Dialect;
+    use crate::error::{Error, Result};
+
+    /// The dialects a drop-in transfer speaks (its `wire` keyword): otupy's
+    /// own, and the specification's for a fleet that has moved on.
+    pub const WIRES: [Dialect; 2] = [Dialect::Otupy, Dialect::Spec];
+
+    /// A drop-in's `wire`, or why it is not one.
+    ///
+    /// ```
+    /// use oc2mqtt::topics::otupy;
+    /// assert_eq!(otupy::wire("spec").unwrap(), oc2mqtt::Dialect::Spec);
+    /// assert_eq!(
+    ///     otupy::wire("bare").unwrap_err().to_string(),
+    ///     "configuration: wire: expected otupy or spec, found 'bare'"
+    /// );
+    /// ```
+    pub fn wire(name: &str) -> Result<Dialect> {
+        WIRES
+            .into_iter()
+            .find(|d| d.as_str() == name)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "wire: expected {}, found '{}'",
+                    crate::settings::one_of(&WIRES),
+                    name.escape_debug()
+                ))
+            })
+    }
 
     /// The MQTT v5 Message Expiry Interval otupy's transfer puts on every
     /// publish, in seconds (its `MQTT_MESSAGEEXPIRYINTERVAL`); the drop-in
@@ -214,8 +253,18 @@ pub enum ResponseTopics {
 }
 
 impl ResponseTopics {
+    /// Every value, in the order of [`ResponseTopics::NAMES`].
+    pub const ALL: [Self; 3] = [Self::Shared, Self::Producer, Self::Both];
+
+    /// Every value's name: what `response_topics` takes in every language.
+    pub const NAMES: [&'static str; 3] = [
+        Self::Shared.as_str(),
+        Self::Producer.as_str(),
+        Self::Both.as_str(),
+    ];
+
     /// Its name: `shared`, `producer`, `both`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Shared => "shared",
             Self::Producer => "producer",
@@ -227,12 +276,13 @@ impl ResponseTopics {
 impl FromStr for ResponseTopics {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        [Self::Shared, Self::Producer, Self::Both]
+        Self::ALL
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "unknown response topics '{s}'; expected shared, producer or both"
+                    "unknown response topics '{s}'; expected {}",
+                    crate::settings::one_of(&Self::NAMES)
                 ))
             })
     }

@@ -351,6 +351,24 @@ fn ts_region(what: &str) -> Vec<String> {
         }
         return out;
     }
+    if what == "error codes" {
+        // Node's error `code`: `OC2_` and core's kind in capitals (bindings-node/src/error.rs).
+        let codes: Vec<String> = oc2mqtt::Error::KINDS
+            .iter()
+            .map(|k| format!("'OC2_{}'", k.to_ascii_uppercase()))
+            .collect();
+        out.push(format!("export type ErrorCode = {}", codes.join(" | ")));
+        return out;
+    }
+    if what == "status codes" {
+        out.push("/** The status codes of the Language Specification (3.3.2.1). */".to_owned());
+        let codes: Vec<String> = oc2mqtt::message::STATUS_CODES
+            .iter()
+            .map(u16::to_string)
+            .collect();
+        out.push(format!("export type StatusCode = {}", codes.join(" | ")));
+        return out;
+    }
     if what == "names" {
         for (name, doc, values) in names() {
             out.push(format!("/** {doc}. */"));

@@ -45,6 +45,7 @@ __all__ = [
     "_cli",
     "_emit_log",
     "_otupy_client_id",
+    "_otupy_wire",
     "command_topics",
     "decode",
     "encode",
@@ -266,6 +267,9 @@ def validate_id(id: str, what: str | None = None) -> None:
 
 def _otupy_client_id(role: _Role, device_id: str) -> str:
     """The MQTT client id of ``oc2mqtt.otupy``'s transfer given none: ``oc2mqtt-<role>-<device_id>``."""
+
+def _otupy_wire(wire: str) -> Literal["otupy", "spec"]:
+    """The dialect of ``oc2mqtt.otupy``'s ``wire`` keyword; ``ConfigError`` for another."""
 
 # ---------------------------------------------------------------- correlation
 

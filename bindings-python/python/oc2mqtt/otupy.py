@@ -47,9 +47,6 @@ __all__ = ["MQTTSTransfer", "MQTTTransfer", "OpenC2Role"]
 
 logger = logging.getLogger("oc2mqtt.otupy")
 
-_WIRES = ("otupy", "spec")
-
-
 class OpenC2Role(enum.Enum):
     """The part a transfer plays (the same names and values as otupy's)."""
 
@@ -66,11 +63,10 @@ def _role(role: Any) -> OpenC2Role:
     raise TypeError(f"role: expected OpenC2Role.Consumer or OpenC2Role.Producer, found {role!r}")
 
 
-def _encoding_of(encoder: Any) -> Literal["json", "cbor"]:
-    name = encoder.getName() if encoder is not None else "json"
-    if name not in ("json", "cbor"):
-        raise ValueError(f"encoder: MQTT carries json or cbor, not {name!r}")
-    return cast(Literal["json", "cbor"], name)
+def _encoding_of(encoder: Any) -> Literal["json", "cbor"] | None:
+    # The name as otupy's encoder gives it; the send refuses one MQTT does not
+    # carry with core's text. No encoder: core's default.
+    return cast(Literal["json", "cbor"], encoder.getName()) if encoder is not None else None
 
 
 def _to_dict(msg: Any) -> dict[str, Any]:
@@ -123,8 +119,7 @@ class MQTTTransfer(_oc2.Transfer):  # type: ignore[misc]
     ) -> None:
         if device_id is None:
             raise ValueError("device_id: required (it is the 'from' of every message and names the device topic)")
-        if wire not in _WIRES:
-            raise ValueError(f"wire: expected 'otupy' or 'spec', found {wire!r}")
+        wire = _native._otupy_wire(wire)
         self.broker = broker
         self.port = port
         self.role = _role(role)
@@ -177,7 +172,7 @@ class MQTTTransfer(_oc2.Transfer):  # type: ignore[misc]
             _to_dict(msg),
             timeout=self.response_timeout,
             encoding=encoding,
-            dialect=cast(Literal["otupy", "spec"], self.wire),
+            dialect=self.wire,
         )
         if not summary.complete and summary.missing:
             logger.warning("missing responses from %s", ", ".join(summary.missing))

@@ -9,6 +9,10 @@ use crate::codec::DEFAULT_MAX_PAYLOAD;
 use crate::error::{Error, Result};
 use crate::topics::{Peer, ResponseTopics, TopicScheme, Topics};
 
+/// The QoS levels OpenC2 over MQTT publishes and subscribes with (MQTT-T
+/// 2.3: at least once; exactly once where the broker offers it).
+pub const QOS_LEVELS: [u8; 2] = [1, 2];
+
 /// Longest keep-alive MQTT-T allows, in seconds.
 pub const MAX_KEEP_ALIVE_SECS: u32 = 300;
 
@@ -26,6 +30,22 @@ pub enum MqttVersion {
     Auto,
 }
 
+impl MqttVersion {
+    /// Every version's name, as written (other spellings are read too:
+    /// `5.0`, `v5`, `311`, `v3.1.1`, `4`): what `mqtt_version` takes.
+    pub const NAMES: [&'static str; 3] =
+        [Self::V5.as_str(), Self::V311.as_str(), Self::Auto.as_str()];
+
+    /// Its name: `5`, `3.1.1`, `auto`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V5 => "5",
+            Self::V311 => "3.1.1",
+            Self::Auto => "auto",
+        }
+    }
+}
+
 impl FromStr for MqttVersion {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -34,7 +54,8 @@ impl FromStr for MqttVersion {
             "3.1.1" | "311" | "v3.1.1" | "4" => Ok(Self::V311),
             "auto" => Ok(Self::Auto),
             _ => Err(Error::Config(format!(
-                "unknown MQTT version '{s}'; expected 5, 3.1.1 or auto"
+                "unknown MQTT version '{s}'; expected {}",
+                crate::settings::one_of(&Self::NAMES)
             ))),
         }
     }
@@ -48,11 +69,7 @@ impl serde::Serialize for MqttVersion {
 
 impl fmt::Display for MqttVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::V5 => "5",
-            Self::V311 => "3.1.1",
-            Self::Auto => "auto",
-        })
+        f.write_str(self.as_str())
     }
 }
 
@@ -373,11 +390,12 @@ impl ClientConfig {
                 self.keep_alive_secs
             )));
         }
-        if !matches!(self.qos, 1 | 2) {
+        if !QOS_LEVELS.contains(&self.qos) {
             return Err(Error::Config(format!(
-                "{} is {}, but OpenC2 over MQTT uses 1 or 2",
+                "{} is {}, but OpenC2 over MQTT uses {}",
                 name("qos"),
-                self.qos
+                self.qos,
+                crate::settings::one_of(&QOS_LEVELS)
             )));
         }
         if self.password.is_some() && self.username.is_none() {

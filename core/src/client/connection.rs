@@ -46,7 +46,7 @@ const MAX_STRIKES: u8 = 3;
 /// electing a new leader), and that publish must go out once it is over.
 const STRIKE_SPAN: Duration = Duration::from_secs(3);
 /// Longest wait between two reconnect attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long `close` lets publishes in flight finish before DISCONNECT.
 const CLOSE_DRAIN: Duration = Duration::from_millis(1500);
 /// How long the shared-subscription probe waits for its message to come back.

@@ -1,0 +1,200 @@
+//! The numbers the bindings' hand-written documentation states, checked
+//! against the core constants they restate.
+//!
+//! A doc comment that tells a C, Python or Node user "up to 64 handlers at
+//! once" or "keep-alive 60 s" is right to say the number: the user reads the
+//! header, the stub or the `.d.ts`, not core. But the number is core's, so
+//! each statement is listed here with the constant it restates, and a
+//! change to the constant fails this test, naming the file to update. (The
+//! settings tables' defaults need no entry: their declarations are
+//! generated, `core/tests/generated.rs`.)
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use oc2mqtt::client::{ClientConfig, MAX_BACKOFF};
+use oc2mqtt::consumer::{CONCURRENT_HANDLERS, INLINE_SLOW};
+use oc2mqtt::dedup::{DEFAULT_CAPACITY, DEFAULT_WINDOW_MS};
+use oc2mqtt::monitor::DEFAULT_PAIRING_WINDOW;
+use oc2mqtt::producer::{SendOptions, UNSOLICITED_KEPT};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the repository")
+        .to_path_buf()
+}
+
+/// `n` as the docs write large numbers: `60 000`.
+fn spaced(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// (file, what it must say): every statement of a core number in a
+/// binding's hand-written docs.
+fn statements() -> Vec<(&'static str, String)> {
+    let handlers = CONCURRENT_HANDLERS;
+    let client = ClientConfig::default();
+    let send_timeout = SendOptions::default().timeout;
+    vec![
+        // The consumer's concurrency limit (core/src/consumer.rs).
+        (
+            "bindings-python/src/consumer.rs",
+            format!("up to {handlers} at once"),
+        ),
+        (
+            "bindings-python/python/oc2mqtt/_native.pyi",
+            format!("up to {handlers} at once"),
+        ),
+        (
+            "bindings-node/src/consumer.rs",
+            format!("{handlers} handlers run at once; while all {handlers} are stuck"),
+        ),
+        (
+            "bindings-c/src/consumer.rs",
+            format!("(up to {handlers} at once)"),
+        ),
+        (
+            "bindings-c/src/consumer.rs",
+            format!("all {handlers} handlers are stuck"),
+        ),
+        (
+            "bindings-c/src/consumer.rs",
+            format!("holds the thread {} ms or more", millis(INLINE_SLOW)),
+        ),
+        // A deduplicator's defaults (core/src/dedup.rs).
+        (
+            "bindings-python/src/dedup.rs",
+            format!("`window_ms` (default {})", spaced(DEFAULT_WINDOW_MS)),
+        ),
+        (
+            "bindings-python/src/dedup.rs",
+            format!("(default {}, at least 1", spaced(DEFAULT_CAPACITY as u64)),
+        ),
+        (
+            "bindings-c/src/dedup.rs",
+            format!("`oc2_dedup_new`: {} ms", spaced(DEFAULT_WINDOW_MS)),
+        ),
+        // The monitor's pairing window (core/src/monitor.rs).
+        (
+            "bindings-python/src/monitor.rs",
+            format!("`unanswered` (default {})", secs(DEFAULT_PAIRING_WINDOW)),
+        ),
+        (
+            "bindings-node/src/monitor.rs",
+            format!("default {})", millis(DEFAULT_PAIRING_WINDOW)),
+        ),
+        // The producer: a send's timeout, the unsolicited responses kept.
+        (
+            "bindings-node/src/producer.rs",
+            format!("(ms, default {};", millis(send_timeout)),
+        ),
+        (
+            "bindings-python/src/producer.rs",
+            format!("Up to {UNSOLICITED_KEPT} wait to be read"),
+        ),
+        (
+            "bindings-node/src/producer.rs",
+            format!("Up to {UNSOLICITED_KEPT} wait to be read"),
+        ),
+        // The client's defaults and its reconnect backoff.
+        (
+            "bindings-c/src/config.rs",
+            format!(
+                "keep-alive {} s, QoS {},",
+                client.keep_alive_secs, client.qos
+            ),
+        ),
+        (
+            "bindings-c/src/config.rs",
+            format!("connect timeout {} s.", client.connect_timeout_secs),
+        ),
+        (
+            "bindings-c/src/events.rs",
+            format!("at most {} s apart", secs(MAX_BACKOFF)),
+        ),
+    ]
+}
+
+/// Doc comments wrap: a statement may be split over lines, each continued
+/// after a comment marker (`///`, `//!`, `*`, or plain indentation in a
+/// Python docstring). Compares with every run of whitespace and comment
+/// markers made one space.
+fn flattened(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        let line = ["///", "//!", "//", "* ", "#"]
+            .iter()
+            .find_map(|m| line.strip_prefix(m))
+            .unwrap_or(line);
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(line.trim());
+    }
+    out
+}
+
+#[test]
+fn the_bindings_docs_state_cores_numbers() {
+    let mut wrong = Vec::new();
+    for (file, said) in statements() {
+        let text =
+            std::fs::read_to_string(root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        if !flattened(&text).contains(&said) {
+            wrong.push(format!("{file} should say \"{said}\""));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "a binding's docs restate a core number that changed (or the wording moved; update \
+         core/tests/stated.rs with it):\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// Every "N at once" in a consumer's docs is the concurrency limit: none is
+/// left stating another number.
+#[test]
+fn no_other_handler_limit_is_stated() {
+    for file in [
+        "bindings-python/src/consumer.rs",
+        "bindings-python/python/oc2mqtt/_native.pyi",
+        "bindings-node/src/consumer.rs",
+        "bindings-c/src/consumer.rs",
+        "bindings-node/dts-header.d.ts",
+    ] {
+        let text = flattened(&std::fs::read_to_string(root().join(file)).expect(file));
+        for (at, _) in text.match_indices(" at once") {
+            let before = text[..at].rsplit(' ').next().unwrap_or("");
+            if let Ok(n) = before.trim_start_matches('(').parse::<usize>() {
+                assert_eq!(n, CONCURRENT_HANDLERS, "{file}: \"{n} at once\"");
+            }
+        }
+    }
+}
+
+#[test]
+fn spaced_numbers_read_as_the_docs_write_them() {
+    assert_eq!(spaced(60_000), "60 000");
+    assert_eq!(spaced(100_000), "100 000");
+    assert_eq!(spaced(1024), "1 024");
+    assert_eq!(spaced(30), "30");
+}
