@@ -455,12 +455,11 @@ pub(crate) async fn connect_or_signal<T>(
     }
 }
 
-/// "MQTT 5" or "MQTT 3.1.1 (the broker does not speak 5)", for ready lines.
-pub(crate) fn protocol_words(v: Option<MqttVersion>) -> &'static str {
+/// "MQTT 5" or "MQTT 3.1.1" (the version spoken, by core's name), for ready lines.
+pub(crate) fn protocol_words(v: Option<MqttVersion>) -> String {
     match v {
-        Some(MqttVersion::V5) => "MQTT 5",
-        Some(MqttVersion::V311) => "MQTT 3.1.1",
-        _ => "MQTT",
+        Some(v @ (MqttVersion::V5 | MqttVersion::V311)) => format!("MQTT {v}"),
+        _ => "MQTT".to_owned(),
     }
 }
 

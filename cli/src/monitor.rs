@@ -132,14 +132,20 @@ fn observed_line(o: &Observed, latency: Option<Option<Duration>>) -> String {
     line
 }
 
-/// One `--json` line: `kind` first, then what a person scans for, the message
-/// last and in the specification's order (headers, then body).
+/// One `--json` line: `kind` first (core's name for the event, as every
+/// binding shows it), then what a person scans for, the message last and in
+/// the specification's order (headers, then body).
 #[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+struct JsonLine<'a> {
+    kind: &'static str,
+    #[serde(flatten)]
+    event: JsonEvent<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
 enum JsonEvent<'a> {
-    Request(JsonObserved<'a>),
-    Response(JsonObserved<'a>),
-    Notification(JsonObserved<'a>),
+    Observed(JsonObserved<'a>),
     Undecodable {
         topic: &'a str,
         received_ms: i64,
@@ -189,11 +195,12 @@ fn render(event: &MonitorEvent, as_json: bool) -> String {
     let now = oc2mqtt::message::now_ms();
     if as_json {
         let line = match event {
-            MonitorEvent::Request(o) => JsonEvent::Request(JsonObserved::new(o, None)),
-            MonitorEvent::Response { observed, latency } => {
-                JsonEvent::Response(JsonObserved::new(observed, Some(*latency)))
+            MonitorEvent::Request(o) | MonitorEvent::Notification(o) => {
+                JsonEvent::Observed(JsonObserved::new(o, None))
             }
-            MonitorEvent::Notification(o) => JsonEvent::Notification(JsonObserved::new(o, None)),
+            MonitorEvent::Response { observed, latency } => {
+                JsonEvent::Observed(JsonObserved::new(observed, Some(*latency)))
+            }
             MonitorEvent::Undecodable {
                 topic,
                 payload,
@@ -215,6 +222,10 @@ fn render(event: &MonitorEvent, as_json: bool) -> String {
                 request_id,
                 missing,
             },
+        };
+        let line = JsonLine {
+            kind: event.kind(),
+            event: line,
         };
         // Serializing borrowed strings, numbers and a message cannot fail.
         return serde_json::to_string(&line).expect("a JSON line");
@@ -263,10 +274,7 @@ pub(crate) async fn run(args: MonitorArgs) -> Result<u8, Failure> {
         Monitor::connect(args.common.config()?, args.filter.clone()),
     )
     .await?;
-    let filter = args
-        .filter
-        .clone()
-        .unwrap_or_else(|| format!("{}oc2/#", args.common.topic_prefix.as_deref().unwrap_or("")));
+    let filter = monitor.filters().join(", ");
     eprintln!(
         "oc2mqtt monitor: watching {filter} on {}; stop with Ctrl-C",
         args.common.broker_list()

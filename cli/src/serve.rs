@@ -78,8 +78,8 @@ impl ServeArgs {
     }
 }
 
-/// One line about a command the handler ran.
-fn handled_line(msg: &Message) -> String {
+/// One line about a command the handler ran and the status it answered.
+fn handled_line(msg: &Message, status: u16) -> String {
     let h = &msg.headers;
     let (action, target, rr) = msg.command().map_or(("?", "?", "?"), |c| {
         (
@@ -89,7 +89,7 @@ fn handled_line(msg: &Message) -> String {
         )
     });
     format!(
-        "{} handled {action} {target} request_id={} from={} response_requested={rr} result=200",
+        "{} handled {action} {target} request_id={} from={} response_requested={rr} result={status}",
         clock(oc2mqtt::message::now_ms()),
         h.request_id.as_deref().unwrap_or("-"),
         h.from.as_deref().unwrap_or("-"),
@@ -139,10 +139,13 @@ pub(crate) async fn run(args: ServeArgs) -> Result<u8, Failure> {
     let handler = move |msg: &Message| {
         std::thread::sleep(work);
         count.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = print_line(&handled_line(msg)) {
+        // The answer is core's for a handler that gives none (a plain 200).
+        let outcome = Ok(None);
+        let status = oc2mqtt::rules::outcome_response(outcome.clone()).status;
+        if let Err(e) = print_line(&handled_line(msg, status)) {
             tracing::warn!(error = %e.message, "cannot print a handled command");
         }
-        Ok(None)
+        outcome
     };
     let stopped_by = tokio::select! {
         served = consumer.serve(handler) => {

@@ -522,6 +522,8 @@ impl Pairs {
 
 struct Inner {
     conn: Connection,
+    /// What it subscribed to.
+    filters: Vec<String>,
     window: Duration,
     pairs: Mutex<Pairs>,
     /// Payloads seen in the last second: the copies of one publish on
@@ -631,10 +633,11 @@ impl Monitor {
                 .topics()?
                 .subscriptions(Role::Monitor, None, &[] as &[&str])?,
         };
-        let conn = Connection::open(&config, filters).await?;
+        let conn = Connection::open(&config, filters.clone()).await?;
         let (events, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             conn,
+            filters,
             window,
             pairs: Mutex::new(Pairs::new(window)),
             copies: Mutex::new(Deduplicator::new(
@@ -741,6 +744,12 @@ impl Monitor {
     /// generated (then the broker session ends with the connection).
     pub fn client_id(&self) -> &str {
         self.inner.conn.client_id()
+    }
+
+    /// The topic filters it subscribed to: the one given, else its role's
+    /// (`oc2/#` under the configured prefix).
+    pub fn filters(&self) -> &[String] {
+        &self.inner.filters
     }
 
     /// Counters so far.
