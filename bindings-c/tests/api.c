@@ -588,6 +588,23 @@ static void invalid_utf8_is_refused(void) {
     oc2_codec_free(codec);
 }
 
+static void a_payload_format_mqtt_does_not_define_is_refused_by_core(void) {
+    oc2_codec *codec = NULL;
+    oc2_codec_new(&codec);
+    oc2_properties *p = NULL;
+    oc2_properties_new(&p);
+    CHECK_RC(oc2_properties_set_payload_format(p, 2), OC2_RESULT_OK); /* any byte is taken */
+    oc2_message *m = NULL;
+    CHECK_RC(oc2_codec_decode(codec, LIT("{\"status\":200}"), p, &m), OC2_RESULT_MESSAGE_CONTENT_TYPE);
+    CHECK(m == NULL);
+    last_error_is(codec, "properties.payload_format_indicator: expected 0 or 1, found 2");
+    CHECK_RC(oc2_properties_set_payload_format(p, 1), OC2_RESULT_OK);
+    CHECK_RC(oc2_codec_decode(codec, LIT("{\"status\":200}"), p, &m), OC2_RESULT_OK);
+    oc2_message_free(m);
+    oc2_properties_free(p);
+    oc2_codec_free(codec);
+}
+
 static void huge_payloads_are_refused_before_parsing(void) {
     oc2_codec *codec = NULL;
     oc2_codec_new(&codec);
@@ -971,6 +988,7 @@ int main(void) {
     RUN(decoded_message_exposes_its_fields);
     RUN(decode_errors_say_what_and_where);
     RUN(invalid_utf8_is_refused);
+    RUN(a_payload_format_mqtt_does_not_define_is_refused_by_core);
     RUN(huge_payloads_are_refused_before_parsing);
     RUN(commands_are_built_encoded_and_answered);
     RUN(topics_follow_the_spec);

@@ -30,8 +30,14 @@ pub(crate) fn properties(
     p.payload_format_indicator = match pfi.get_type()? {
         ValueType::Undefined | ValueType::Null => None,
         ValueType::Boolean => convert::opt_bool(env, pfi, "")?.map(u8::from),
-        _ => convert::opt_uint(env, pfi, &format!("{what}.payloadFormatIndicator"), 1)?
-            .map(|n| n as u8),
+        // Any byte; which values MQTT gives it is core's to say (`decode`).
+        _ => convert::opt_uint(
+            env,
+            pfi,
+            &format!("{what}.payloadFormatIndicator"),
+            u8::MAX.into(),
+        )?
+        .map(|n| n as u8),
     };
     p.content_type = convert::opt_string(
         env,

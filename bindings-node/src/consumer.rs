@@ -273,8 +273,7 @@ impl Consumer {
         self.connected.with(core::Consumer::broker)
     }
 
-    /// Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
-    /// reconnects, publishErrors, stale }`.
+    /// Counters, as core keeps them (the `Stats` type).
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let stats = self

@@ -227,8 +227,7 @@ impl Monitor {
         self.connected.with(|m| m.broker())
     }
 
-    /// Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
-    /// reconnects, publishErrors, stale }`.
+    /// Counters, as core keeps them (the `Stats` type).
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         let stats = self.connected.with(|m| m.stats()).unwrap_or_default();

@@ -244,8 +244,7 @@ impl Producer {
         self.connected.with(core::Producer::broker)
     }
 
-    /// Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
-    /// reconnects, publishErrors, stale }`.
+    /// Counters, as core keeps them (the `Stats` type).
     /// All zero before `connect()`.
     #[napi(ts_return_type = "Stats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {

@@ -34,6 +34,11 @@ test('decode', () => {
   typeError(() => decode(Buffer.from('{}'), { userProperties: { a: 1 } }), /userProperties\.a must be of type string\. Received type number/)
   typeError(() => decode(Buffer.from('{}'), null, 5), 'The "options" argument must be an object. Received type number')
   assert.throws(() => decode(Buffer.from('{}'), null, { maxPayload: -1 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: /options\.maxPayload is out of range/ })
+  // Which payload formats MQTT defines is core's rule, with the text every language gives.
+  assert.throws(() => decode(Buffer.from(JSON.stringify(msg)), { payloadFormatIndicator: 2 }), {
+    code: 'OC2_DECODE', kind: 'content_type', message: 'properties.payload_format_indicator: expected 0 or 1, found 2'
+  })
+  assert.throws(() => decode(Buffer.from('{}'), { payloadFormatIndicator: 256 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
 })
 
 test('encode', () => {

@@ -183,12 +183,11 @@ fn pfi_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Option<u8>> {
     if obj.is_none() {
         return Ok(None);
     }
-    match convert::u64_arg(obj, what)? {
-        v @ (0 | 1) => Ok(Some(v as u8)),
-        v => Err(PyValueError::new_err(format!(
-            "{what}: expected 0 or 1, found {v}"
-        ))),
-    }
+    // Any byte; which values MQTT gives it is core's to say (`decode`).
+    let v = convert::u64_arg(obj, what)?;
+    u8::try_from(v)
+        .map(Some)
+        .map_err(|_| PyValueError::new_err(format!("{what}: {v} does not fit in a byte")))
 }
 
 /// MQTT properties from a dict (`payload_format_indicator`, `content_type`,

@@ -341,8 +341,7 @@ impl PyMonitor {
         self.inner.broker()
     }
 
-    /// Counters: mqtt_version, published, received, duplicates, decode_errors,
-    /// unsolicited, reconnects, publish_errors, stale.
+    /// Counters, as core keeps them: a dict of the stub's `_Stats` keys.
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         stats_dict(py, &self.inner.stats())

@@ -45,6 +45,11 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 /// container inside itself, is an error rather than a stack overflow.
 pub const MAX_NESTING: usize = 128;
 
+/// The values MQTT v5 (3.3.2.3.2) gives the Payload Format Indicator: 0,
+/// unspecified bytes (CBOR); 1, UTF-8 (JSON). [`decode`] refuses another,
+/// whichever host handed the properties over.
+pub const PAYLOAD_FORMATS: [u8; 2] = [0, 1];
+
 /// Name of the user property that carries the message type.
 pub const PROP_MSG_TYPE: &str = "msgType";
 /// Name of the user property that carries the encoding.
@@ -337,6 +342,19 @@ fn decode_unsalvaged(
     props: Option<&PublishProperties>,
     max_payload: usize,
 ) -> Result<Decoded, MessageError> {
+    if let Some(pfi) = props
+        .and_then(|p| p.payload_format_indicator)
+        .filter(|pfi| !PAYLOAD_FORMATS.contains(pfi))
+    {
+        return Err(MessageError::new(
+            Kind::ContentType,
+            "properties.payload_format_indicator",
+            format!(
+                "expected {}, found {pfi}",
+                crate::settings::one_of(&PAYLOAD_FORMATS)
+            ),
+        ));
+    }
     if payload.len() > max_payload {
         return Err(MessageError::new(
             Kind::TooLarge,
@@ -963,6 +981,22 @@ mod tests {
         let err =
             decode(br#"{"status":200}"#, Some(&props)).expect_err("a response announced as req");
         assert!(err.reason.contains("msgType property says 'req'"), "{err}");
+    }
+
+    #[test]
+    fn a_payload_format_mqtt_does_not_define_is_refused_naming_the_sender() {
+        let mut props = PublishProperties::for_message(MsgType::Response, Encoding::Json);
+        props.payload_format_indicator = Some(2);
+        let payload = br#"{"headers":{"request_id":"r1","from":"fw-1"},"body":{"openc2":{"response":{"status":200}}}}"#;
+        let err = decode(payload, Some(&props)).expect_err("PFI 2");
+        assert_eq!(
+            err.to_string(),
+            "properties.payload_format_indicator: expected 0 or 1, found 2"
+        );
+        assert_eq!(err.kind, Kind::ContentType);
+        assert_eq!(err.salvage.from.as_deref(), Some("fw-1"));
+        props.payload_format_indicator = Some(1);
+        assert!(decode(payload, Some(&props)).is_ok());
     }
 
     #[test]

@@ -58,7 +58,7 @@ const SATURATED_BACKLOG: usize = 64;
 /// How long without a command taken means the handlers are stuck, not slow:
 /// a backlog that moves (a device back online with its session's commands)
 /// waits its turn; one that does not is answered `503`.
-const STALLED_MS: u64 = 1_000;
+pub const STALLED_MS: u64 = 1_000;
 /// How long an inline handler ([`Consumer::serve_inline`]) may hold the
 /// connection's task before a warning says it blocks: nothing is read or
 /// written on that connection meanwhile, PINGREQs included.

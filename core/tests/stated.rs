@@ -12,11 +12,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use oc2mqtt::client::{ClientConfig, MAX_BACKOFF};
-use oc2mqtt::consumer::{CONCURRENT_HANDLERS, INLINE_SLOW};
+use oc2mqtt::client::{ClientConfig, MAX_BACKOFF, MAX_KEEP_ALIVE_SECS, MqttVersion, QOS_LEVELS};
+use oc2mqtt::codec::DEFAULT_MAX_PAYLOAD;
+use oc2mqtt::consumer::{CONCURRENT_HANDLERS, INLINE_SLOW, STALLED_MS};
 use oc2mqtt::dedup::{DEFAULT_CAPACITY, DEFAULT_WINDOW_MS};
 use oc2mqtt::monitor::DEFAULT_PAIRING_WINDOW;
 use oc2mqtt::producer::{SendOptions, UNSOLICITED_KEPT};
+use oc2mqtt::settings::one_of;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,6 +38,24 @@ fn spaced(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A wait as the docs say it: "a second", else milliseconds.
+fn wait_words(ms: u64) -> String {
+    if ms == 1_000 {
+        "a second".to_owned()
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// A size in bytes as the docs say it: "1 MiB".
+fn size_words(bytes: usize) -> String {
+    if bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} bytes", spaced(bytes as u64))
+    }
 }
 
 fn secs(d: Duration) -> u64 {
@@ -78,6 +98,15 @@ fn statements() -> Vec<(&'static str, String)> {
             "bindings-c/src/consumer.rs",
             format!("holds the thread {} ms or more", millis(INLINE_SLOW)),
         ),
+        // How long all handlers stuck means overload (503).
+        (
+            "bindings-node/src/consumer.rs",
+            format!("are stuck for {}, new", wait_words(STALLED_MS)),
+        ),
+        (
+            "bindings-c/src/consumer.rs",
+            format!("handlers are stuck for {}, new", wait_words(STALLED_MS)),
+        ),
         // A deduplicator's defaults (core/src/dedup.rs).
         (
             "bindings-python/src/dedup.rs",
@@ -91,6 +120,14 @@ fn statements() -> Vec<(&'static str, String)> {
             "bindings-c/src/dedup.rs",
             format!("`oc2_dedup_new`: {} ms", spaced(DEFAULT_WINDOW_MS)),
         ),
+        (
+            "bindings-python/python/oc2mqtt/_native.pyi",
+            format!(
+                "``window_ms`` (default {}), at most ``capacity`` of them (default {};",
+                spaced(DEFAULT_WINDOW_MS),
+                spaced(DEFAULT_CAPACITY as u64)
+            ),
+        ),
         // The monitor's pairing window (core/src/monitor.rs).
         (
             "bindings-python/src/monitor.rs",
@@ -99,6 +136,17 @@ fn statements() -> Vec<(&'static str, String)> {
         (
             "bindings-node/src/monitor.rs",
             format!("default {})", millis(DEFAULT_PAIRING_WINDOW)),
+        ),
+        (
+            "bindings-python/python/oc2mqtt/_native.pyi",
+            format!("``unanswered`` (default {})", secs(DEFAULT_PAIRING_WINDOW)),
+        ),
+        (
+            "bindings-node/dts-header.d.ts",
+            format!(
+                "reported unanswered (default {})",
+                millis(DEFAULT_PAIRING_WINDOW)
+            ),
         ),
         // The producer: a send's timeout, the unsolicited responses kept.
         (
@@ -112,6 +160,30 @@ fn statements() -> Vec<(&'static str, String)> {
         (
             "bindings-node/src/producer.rs",
             format!("Up to {UNSOLICITED_KEPT} wait to be read"),
+        ),
+        (
+            "bindings-python/python/oc2mqtt/_native.pyi",
+            format!("Up to {UNSOLICITED_KEPT} wait to be read"),
+        ),
+        (
+            "bindings-c/src/producer.rs",
+            format!("Up to {UNSOLICITED_KEPT} wait to be read"),
+        ),
+        (
+            "bindings-python/python/oc2mqtt/_native.pyi",
+            format!("(``timeout`` {} s)", secs(send_timeout)),
+        ),
+        // The largest payload decoded (core/src/codec.rs).
+        (
+            "bindings-node/dts-header.d.ts",
+            format!("(default {});", size_words(DEFAULT_MAX_PAYLOAD)),
+        ),
+        (
+            "bindings-c/src/config.rs",
+            format!(
+                "`max_payload`; default {})",
+                size_words(DEFAULT_MAX_PAYLOAD)
+            ),
         ),
         // The client's defaults and its reconnect backoff.
         (
@@ -128,6 +200,52 @@ fn statements() -> Vec<(&'static str, String)> {
         (
             "bindings-c/src/events.rs",
             format!("at most {} s apart", secs(MAX_BACKOFF)),
+        ),
+        // MQTT-T's ranges (core/src/client/config.rs).
+        (
+            "bindings-c/src/config.rs",
+            format!(
+                "(QoS {}, keep-alive at most {MAX_KEEP_ALIVE_SECS})",
+                one_of(&QOS_LEVELS)
+            ),
+        ),
+        (
+            "bindings-c/src/config.rs",
+            format!("`keep_alive_secs`; at most {MAX_KEEP_ALIVE_SECS}, as"),
+        ),
+        (
+            "bindings-c/src/config.rs",
+            format!("(`qos`: {})", one_of(&QOS_LEVELS)),
+        ),
+        // The CLI's --help: core's defaults and ranges.
+        (
+            "cli/src/common.rs",
+            format!(
+                "at most {MAX_KEEP_ALIVE_SECS} [default: {}]",
+                client.keep_alive_secs
+            ),
+        ),
+        (
+            "cli/src/common.rs",
+            format!(
+                "QoS of publishes and subscriptions [default: {}]",
+                client.qos
+            ),
+        ),
+        (
+            "cli/src/common.rs",
+            format!("fall back to 3.1.1) [default: {}]", MqttVersion::default()),
+        ),
+        (
+            "cli/src/common.rs",
+            format!("msgType request/response) [default: {}]", client.peer),
+        ),
+        (
+            "cli/src/common.rs",
+            format!(
+                "may take, in seconds [default: {}]",
+                client.connect_timeout_secs
+            ),
         ),
     ]
 }
@@ -197,4 +315,70 @@ fn spaced_numbers_read_as_the_docs_write_them() {
     assert_eq!(spaced(100_000), "100 000");
     assert_eq!(spaced(1024), "1 024");
     assert_eq!(spaced(30), "30");
+}
+
+/// The keys of the hand-written `Stats` types (`_Stats` in Python's stub,
+/// `Stats` in Node's declarations) are core's `client::Stats` fields.
+#[test]
+fn the_stats_types_have_cores_fields() {
+    let value = serde_json::to_value(oc2mqtt::client::Stats::default()).expect("stats");
+    let mut fields: Vec<String> = value
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
+    fields.sort();
+    let declared = |file: &str, start: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(root().join(file)).expect(file);
+        let body = text
+            .split_once(start)
+            .unwrap_or_else(|| panic!("{file}: no '{start}'"))
+            .1;
+        let mut keys: Vec<String> = body
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty() && l.trim() != "}")
+            .filter_map(|l| {
+                let l = l.trim();
+                let (key, _) = l.split_once(':')?;
+                (!key.starts_with(['"', '/', '*'])).then(|| key.trim().to_owned())
+            })
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        declared(
+            "bindings-python/python/oc2mqtt/_native.pyi",
+            "class _Stats(TypedDict):"
+        ),
+        fields
+    );
+    let camel: Vec<String> = {
+        let mut c: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                let mut out = String::new();
+                let mut up = false;
+                for ch in f.chars() {
+                    if ch == '_' {
+                        up = true;
+                    } else if up {
+                        out.extend(ch.to_uppercase());
+                        up = false;
+                    } else {
+                        out.push(ch);
+                    }
+                }
+                out
+            })
+            .collect();
+        c.sort();
+        c
+    };
+    assert_eq!(
+        declared("bindings-node/dts-header.d.ts", "export interface Stats {"),
+        camel
+    );
 }
