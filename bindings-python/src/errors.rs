@@ -63,10 +63,9 @@ fn build(py: Python<'_>) -> PyResult<Classes> {
         message: sub(
             "MessageError",
             Some(py.get_type::<PyValueError>()),
-            "A message is malformed or invalid. Attributes: kind (too_large, syntax, utf8, \
-             content_type, dialect, type, missing, value), path (dotted field path, empty for \
-             the whole payload), reason, salvage (what could still be read: request_id, from, \
-             dialect, encoding, msg_type).",
+            "A message is malformed or invalid. Attributes: kind (one of the decode error \
+             kinds), path (dotted field path, empty for the whole payload), reason, salvage \
+             (what could still be read, a dict of the stub's `_Salvage` keys).",
         )?,
         topic: sub(
             "TopicError",

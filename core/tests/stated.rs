@@ -382,3 +382,61 @@ fn the_stats_types_have_cores_fields() {
         camel
     );
 }
+
+/// The keys of the hand-written `_Salvage` type in Python's stub and of the
+/// `salvage` member in Node's declarations are core's `error::Salvage`'s.
+#[test]
+fn the_salvage_types_have_cores_fields() {
+    let value = serde_json::to_value(oc2mqtt::error::Salvage::default()).expect("a salvage");
+    let mut fields: Vec<String> = value
+        .as_object()
+        .expect("salvage is an object")
+        .keys()
+        .cloned()
+        .collect();
+    fields.sort();
+    let pyi = std::fs::read_to_string(root().join("bindings-python/python/oc2mqtt/_native.pyi"))
+        .expect("pyi");
+    let body = pyi
+        .split_once("_Salvage = TypedDict(")
+        .expect("_Salvage")
+        .1
+        .split_once('{')
+        .expect("its dict")
+        .1
+        .split_once("},")
+        .expect("its keys")
+        .0;
+    let mut py: Vec<String> = body
+        .lines()
+        .filter_map(|l| Some(l.trim().strip_prefix('"')?.split_once('"')?.0.to_owned()))
+        .collect();
+    py.sort();
+    assert_eq!(py, fields);
+    let dts = std::fs::read_to_string(root().join("bindings-node/dts-header.d.ts")).expect("d.ts");
+    let member = dts
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("salvage: {"))
+        .expect("salvage member");
+    let mut js: Vec<String> = member
+        .split(';')
+        .filter_map(|kv| Some(kv.split_once(':')?.0.trim().to_owned()))
+        .filter(|k| !k.is_empty() && !k.starts_with('}'))
+        .collect();
+    js.sort();
+    let camel = |f: &str| {
+        let mut parts = f.split('_');
+        let mut out = parts.next().unwrap_or("").to_owned();
+        for p in parts {
+            let mut c = p.chars();
+            if let Some(first) = c.next() {
+                out.extend(first.to_uppercase());
+                out.push_str(c.as_str());
+            }
+        }
+        out
+    };
+    let mut want: Vec<String> = fields.iter().map(|f| camel(f)).collect();
+    want.sort();
+    assert_eq!(js, want);
+}
