@@ -194,7 +194,7 @@ export interface AbortError extends Error {
 /** An `OC2_DECODE` error: what is wrong, where, and what could still be read. */
 export interface DecodeError extends Oc2Error {
   code: 'OC2_DECODE'
-  /** `too_large`, `syntax`, `utf8`, `content_type`, `dialect`, `type`, `missing` or `value`. */
+  /** What was wrong (one of core's decode error kinds). */
   kind: DecodeErrorKind
   /** Dotted path of the offending field (`body.openc2.request.target`), `''` for the whole payload. */
   path: string

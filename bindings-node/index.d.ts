@@ -194,7 +194,7 @@ export interface AbortError extends Error {
 /** An `OC2_DECODE` error: what is wrong, where, and what could still be read. */
 export interface DecodeError extends Oc2Error {
   code: 'OC2_DECODE'
-  /** `too_large`, `syntax`, `utf8`, `content_type`, `dialect`, `type`, `missing` or `value`. */
+  /** What was wrong (one of core's decode error kinds). */
   kind: DecodeErrorKind
   /** Dotted path of the offending field (`body.openc2.request.target`), `''` for the whole payload. */
   path: string
@@ -677,10 +677,7 @@ export declare class Consumer {
    * before `connect()` and after `close()`.
    */
   get broker(): string | null
-  /**
-   * Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
-   * reconnects, publishErrors, stale }`.
-   */
+  /** Counters, as core keeps them (the `Stats` type). */
   stats(): Stats
   /** Stops serving (the `serve()` Promise resolves) and disconnects. */
   close(): Promise<void>
@@ -819,7 +816,7 @@ export declare class Deduplicator {
   static payloadKey(payload: Buffer | Uint8Array): bigint
   /** Keys currently remembered. */
   get size(): number
-  /** Counters: `{ checked, duplicates, evicted, expired }`. */
+  /** Counters, as core keeps them (the `DedupStats` type). */
   stats(): DedupStats
 }
 
@@ -921,10 +918,7 @@ export declare class Monitor {
    * before `connect()` and after `close()`.
    */
   get broker(): string | null
-  /**
-   * Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
-   * reconnects, publishErrors, stale }`.
-   */
+  /** Counters, as core keeps them (the `Stats` type). */
   stats(): Stats
   /** Stops and disconnects; iteration ends, and `'close'` and `'end'` are emitted. */
   close(): Promise<void>
@@ -999,8 +993,7 @@ export declare class Producer {
    */
   get broker(): string | null
   /**
-   * Counters: `{ mqttVersion, published, received, duplicates, decodeErrors, unsolicited,
-   * reconnects, publishErrors, stale }`.
+   * Counters, as core keeps them (the `Stats` type).
    * All zero before `connect()`.
    */
   stats(): Stats
@@ -1071,7 +1064,7 @@ export declare class Topics {
    * The filters a client in `role` subscribes to. A consumer needs its
    * device id (and lists its profiles); a producer may give its id.
    */
-  subscriptions(role: 'producer' | 'consumer' | 'monitor', id?: string | null, profiles?: string[] | null): Array<string>
+  subscriptions(role: Role, id?: string | null, profiles?: string[] | null): Array<string>
   /**
    * The topics a command message is published on: one per `to` entry,
    * else its actuator's profile topic, else `oc2/cmd/all`.

@@ -1,6 +1,6 @@
 //! Duplicate detection: wraps `oc2mqtt::dedup`.
 
-use napi::bindgen_prelude::{BigInt, Env, Object, Unknown, ValueType};
+use napi::bindgen_prelude::{BigInt, Env, FromNapiValue, JsValue, Object, Unknown, ValueType};
 use napi_derive::napi;
 
 use oc2mqtt::dedup::{self, DedupKey, DedupOptions};
@@ -141,15 +141,11 @@ impl Deduplicator {
         self.inner.len() as u32
     }
 
-    /// Counters: `{ checked, duplicates, evicted, expired }`.
+    /// Counters, as core keeps them (the `DedupStats` type).
     #[napi(ts_return_type = "DedupStats")]
     pub fn stats<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
-        let s = self.inner.stats();
-        let mut o = Object::new(env)?;
-        o.set("checked", s.checked as f64)?;
-        o.set("duplicates", s.duplicates as f64)?;
-        o.set("evicted", s.evicted as f64)?;
-        o.set("expired", s.expired as f64)?;
-        Ok(o)
+        let v = convert::core_to_js(env, &self.inner.stats())?;
+        // SAFETY: `DedupStats` serializes as a struct, so `v` is a plain object of this env.
+        unsafe { Object::from_napi_value(env.raw(), v.raw()) }
     }
 }

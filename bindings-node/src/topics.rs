@@ -68,9 +68,7 @@ impl Topics {
 
     /// The filters a client in `role` subscribes to. A consumer needs its
     /// device id (and lists its profiles); a producer may give its id.
-    #[napi(
-        ts_args_type = "role: 'producer' | 'consumer' | 'monitor', id?: string | null, profiles?: string[] | null"
-    )]
+    #[napi(ts_args_type = "role: Role, id?: string | null, profiles?: string[] | null")]
     pub fn subscriptions(
         &self,
         env: Env,
@@ -80,9 +78,13 @@ impl Topics {
     ) -> napi::Result<Vec<String>> {
         let role_name = convert::string(&env, role, "\"role\" argument")?;
         let role: Role = role_name.parse().map_err(|_: oc2mqtt::Error| {
+            let names: Vec<String> = Role::ALL.iter().map(|r| format!("'{r}'")).collect();
             convert::value_error(
                 &env,
-                &format!("The \"role\" argument must be one of 'producer', 'consumer', 'monitor'. Received '{role_name}'"),
+                &format!(
+                    "The \"role\" argument must be one of {}. Received '{role_name}'",
+                    names.join(", ")
+                ),
             )
         })?;
         let id = convert::opt_string(&env, id, "\"id\" argument")?;

@@ -66,16 +66,10 @@ impl PyDeduplicator {
         self.inner.len()
     }
 
-    /// Counters: `checked`, `duplicates`, `evicted`, `expired`.
+    /// Counters, as core keeps them: a dict of the stub's `_DedupStats` keys.
     #[getter]
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.inner.stats();
-        let d = PyDict::new(py);
-        d.set_item("checked", s.checked)?;
-        d.set_item("duplicates", s.duplicates)?;
-        d.set_item("evicted", s.evicted)?;
-        d.set_item("expired", s.expired)?;
-        Ok(d)
+        Ok(crate::pyser::to_py(py, &self.inner.stats())?.cast_into::<PyDict>()?)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

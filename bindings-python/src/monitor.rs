@@ -19,9 +19,10 @@ use crate::convert;
 use crate::errors::IntoPyResult;
 use crate::repr::Repr;
 
-/// One thing the monitor saw. `kind` is `request`, `response`,
-/// `notification`, `undecodable` (payload and error set) or `unanswered`
-/// (a command's pairing window passed: `request_id` and `missing` set).
+/// One thing the monitor saw. `kind` is one of core's monitor event kinds
+/// (the stub's `_MonitorEventKind`): `undecodable` has payload and error
+/// set, `unanswered` (a command's pairing window passed) `request_id` and
+/// `missing`.
 #[pyclass(name = "MonitorEvent", module = "oc2mqtt", frozen)]
 pub struct PyMonitorEvent {
     inner: MonitorEvent,

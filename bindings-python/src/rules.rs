@@ -184,8 +184,8 @@ impl PyDecision {
     fn execute(&self, py: Python<'_>) -> Option<Py<PyRequest>> {
         self.execute.as_ref().map(|r| r.clone_ref(py))
     }
-    /// Why nothing runs: "duplicate", "not_addressed", "stale",
-    /// "not_a_command", "answered" or "undecodable"; None when it runs.
+    /// Why nothing runs (one of core's `Skip` names, the stub's `_Skip`);
+    /// None when it runs.
     #[getter]
     fn skipped(&self) -> Option<&'static str> {
         self.skipped

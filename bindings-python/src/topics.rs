@@ -50,7 +50,7 @@ impl PyTopics {
         let config = ClientConfig {
             topic_prefix: convert::opt_string_arg(prefix, "prefix")?,
             otupy_compat: convert::bool_arg(otupy_compat, "otupy_compat", false)?,
-            peer: peer_arg(py, peer)?.unwrap_or(Peer::Spec),
+            peer: peer_arg(py, peer)?.unwrap_or_default(),
             response_topics: response_topics_arg(py, response_topics)?,
             ..ClientConfig::default()
         };

@@ -182,8 +182,8 @@ impl Hasher for PassThrough {
     }
 }
 
-/// Counters of a [`Deduplicator`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Counters of a [`Deduplicator`]; bindings show them as their serde form.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DedupStats {
     /// Checks made.
     pub checked: u64,

@@ -317,70 +317,69 @@ fn spaced_numbers_read_as_the_docs_write_them() {
     assert_eq!(spaced(30), "30");
 }
 
-/// The keys of the hand-written `Stats` types (`_Stats` in Python's stub,
-/// `Stats` in Node's declarations) are core's `client::Stats` fields.
-#[test]
-fn the_stats_types_have_cores_fields() {
-    let value = serde_json::to_value(oc2mqtt::client::Stats::default()).expect("stats");
-    let mut fields: Vec<String> = value
+/// The keys a hand-written type declares: the lines after `start` up to a
+/// blank line or `}`, each `key: type`, comments and docstrings skipped.
+fn declared_keys(file: &str, start: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(file)).expect(file);
+    let body = text
+        .split_once(start)
+        .unwrap_or_else(|| panic!("{file}: no '{start}'"))
+        .1;
+    let mut keys: Vec<String> = body
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty() && l.trim() != "}")
+        .filter_map(|l| {
+            let (key, _) = l.trim().split_once(':')?;
+            (!key.starts_with(['"', '/', '*'])).then(|| key.trim().to_owned())
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// A serde value's keys, sorted, as snake case and as camel case.
+fn keys_of(value: serde_json::Value) -> (Vec<String>, Vec<String>) {
+    let mut snake: Vec<String> = value
         .as_object()
         .expect("an object")
         .keys()
         .cloned()
         .collect();
-    fields.sort();
-    let declared = |file: &str, start: &str| -> Vec<String> {
-        let text = std::fs::read_to_string(root().join(file)).expect(file);
-        let body = text
-            .split_once(start)
-            .unwrap_or_else(|| panic!("{file}: no '{start}'"))
-            .1;
-        let mut keys: Vec<String> = body
-            .lines()
-            .skip(1)
-            .take_while(|l| !l.trim().is_empty() && l.trim() != "}")
-            .filter_map(|l| {
-                let l = l.trim();
-                let (key, _) = l.split_once(':')?;
-                (!key.starts_with(['"', '/', '*'])).then(|| key.trim().to_owned())
-            })
-            .collect();
-        keys.sort();
-        keys
-    };
-    assert_eq!(
-        declared(
-            "bindings-python/python/oc2mqtt/_native.pyi",
-            "class _Stats(TypedDict):"
-        ),
-        fields
-    );
-    let camel: Vec<String> = {
-        let mut c: Vec<String> = fields
-            .iter()
-            .map(|f| {
-                let mut out = String::new();
-                let mut up = false;
-                for ch in f.chars() {
-                    if ch == '_' {
-                        up = true;
-                    } else if up {
-                        out.extend(ch.to_uppercase());
-                        up = false;
-                    } else {
-                        out.push(ch);
-                    }
+    snake.sort();
+    let mut camel: Vec<String> = snake
+        .iter()
+        .map(|f| {
+            let mut parts = f.split('_');
+            let mut out = parts.next().unwrap_or("").to_owned();
+            for p in parts {
+                let mut c = p.chars();
+                if let Some(first) = c.next() {
+                    out.extend(first.to_uppercase());
+                    out.push_str(c.as_str());
                 }
-                out
-            })
-            .collect();
-        c.sort();
-        c
-    };
-    assert_eq!(
-        declared("bindings-node/dts-header.d.ts", "export interface Stats {"),
-        camel
-    );
+            }
+            out
+        })
+        .collect();
+    camel.sort();
+    (snake, camel)
+}
+
+/// The keys of the hand-written counter types (`_Stats` and `_DedupStats`
+/// in Python's stub, `Stats` and `DedupStats` in Node's declarations) are
+/// core's `client::Stats` and `dedup::DedupStats` fields.
+#[test]
+fn the_stats_types_have_cores_fields() {
+    let pyi = "bindings-python/python/oc2mqtt/_native.pyi";
+    let dts = "bindings-node/dts-header.d.ts";
+    let (snake, camel) = keys_of(serde_json::to_value(oc2mqtt::client::Stats::default()).unwrap());
+    assert_eq!(declared_keys(pyi, "class _Stats(TypedDict):"), snake);
+    assert_eq!(declared_keys(dts, "export interface Stats {"), camel);
+    let (snake, camel) =
+        keys_of(serde_json::to_value(oc2mqtt::dedup::DedupStats::default()).unwrap());
+    assert_eq!(declared_keys(pyi, "class _DedupStats(TypedDict):"), snake);
+    assert_eq!(declared_keys(dts, "export interface DedupStats {"), camel);
 }
 
 /// The keys of the hand-written `_Salvage` type in Python's stub and of the

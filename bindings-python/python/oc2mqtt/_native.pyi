@@ -119,8 +119,8 @@ class Error(Exception):
 class MessageError(Error, ValueError):
     """A message is malformed or invalid."""
 
-    kind: str
-    """too_large, syntax, utf8, content_type, dialect, type, missing or value."""
+    kind: _DecodeErrorKind
+    """What was wrong (one of core's decode error kinds)."""
     path: str
     """Dotted path of the offending field (``body.openc2.request.target``); empty for the whole payload."""
     reason: str
