@@ -509,9 +509,7 @@ impl Exchange {
                 if shared.sent().await?.is_none() {
                     return Ok(Step::Cancelled);
                 }
-                let summary = shared.collect().await.ok_or_else(|| {
-                    oc2mqtt::Error::Closed("the exchange was already collected".to_owned())
-                })?;
+                let summary = shared.collect().await?;
                 Ok(if shared.is_cancelled() {
                     Step::Cancelled
                 } else {

@@ -197,10 +197,6 @@ impl PyExchange {
     }
 }
 
-fn collected_twice(request_id: &str) -> PyErr {
-    PyValueError::new_err(format!("exchange {request_id}: already collected"))
-}
-
 impl Drop for PyExchange {
     fn drop(&mut self) {
         // Closing an open core exchange (its last owner gone) takes the
@@ -234,10 +230,8 @@ impl PyExchange {
     /// Waits for the remaining responses; returns as soon as the exchange is
     /// complete, else at the timeout. Responses already iterated are not repeated.
     fn collect(&self, py: Python<'_>) -> PyResult<PySummary> {
-        match wait(py, self.ex().collect())? {
-            Some(s) => PySummary::new(py, s),
-            None => Err(collected_twice(self.ex().request_id())),
-        }
+        let summary = wait(py, self.ex().collect())?.py_err(py)?;
+        PySummary::new(py, summary)
     }
 
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -258,10 +252,10 @@ impl PyExchange {
     fn collect_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let ex = self.ex().clone();
         future_into_py(py, async move {
-            match ex.collect().await {
-                Some(s) => Ok(SummaryOut(s)),
-                None => Err(collected_twice(ex.request_id())),
-            }
+            ex.collect()
+                .await
+                .map(SummaryOut)
+                .map_err(|e| crate::shutdown::error(&e))
         })
     }
 

@@ -352,7 +352,7 @@ def test_cancelling_an_await_drops_the_rust_side(broker: Any) -> None:
         summary = await asyncio.wait_for(ex.collect_async(), 5)
         assert not summary.complete and summary.missing == ["cx-nobody"]
         # Errors come through as exceptions of the awaitable.
-        with pytest.raises(ValueError, match="already collected"):
+        with pytest.raises(oc2mqtt.ClosedError, match="already collected"):
             await ex.collect_async()
         p.close()
 
@@ -394,7 +394,7 @@ def test_exchange_collected_twice_is_a_clear_error(broker: Any) -> None:
     with oc2mqtt.Producer(broker.url, "ct-p") as p:
         ex = p.send(DENY, to=["ct-nobody"], timeout=0.1)
         ex.collect()
-        with pytest.raises(ValueError, match=f"exchange {ex.request_id}: already collected"):
+        with pytest.raises(oc2mqtt.ClosedError, match=f"exchange {ex.request_id}: already collected"):
             ex.collect()
         assert list(ex) == []
 

@@ -1005,17 +1005,23 @@ impl SharedExchange {
     }
 
     /// Waits for the remaining responses and returns them, as soon as the
-    /// exchange is complete, at the timeout or when cancelled; `None` when
-    /// another owner collected it already (or its command was not sent).
-    /// Responses already read are not repeated.
-    pub async fn collect(&self) -> Option<Summary> {
+    /// exchange is complete, at the timeout or when cancelled. Responses
+    /// already read are not repeated. An exchange is collected once:
+    /// `Error::Closed` ("exchange <id>: already collected") for the second
+    /// call, from whichever owner, in every language.
+    pub async fn collect(&self) -> Result<Summary> {
         let _ = self.sent().await;
-        let mut exchange = self.inner.exchange.lock().await.take()?;
+        let Some(mut exchange) = self.inner.exchange.lock().await.take() else {
+            return Err(Error::Closed(format!(
+                "exchange {}: already collected",
+                self.request_id()
+            )));
+        };
         let mut responses = Vec::new();
         while let Some(r) = self.step(&mut exchange).await {
             responses.push(r);
         }
-        Some(Summary {
+        Ok(Summary {
             request_id: exchange.request_id.clone(),
             responses,
             complete: exchange.complete,

@@ -352,7 +352,14 @@ async fn a_shared_exchange_is_read_by_several_owners_and_a_cancel_ends_a_wait_at
         summary.responses.is_empty(),
         "fw-1's answer was read already"
     );
-    assert!(shared.collect().await.is_none(), "collected once");
+    let again = shared.collect().await.expect_err("collected once");
+    assert_eq!(
+        again.to_string(),
+        format!(
+            "closed: exchange {}: already collected",
+            shared.request_id()
+        )
+    );
     assert!(shared.next().await.is_none());
 
     // Cancelled before anyone reads: collect returns at once, what had arrived kept.
