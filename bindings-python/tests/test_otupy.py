@@ -308,7 +308,7 @@ def test_clean_errors_instead_of_assertions(broker: Any) -> None:
 
         class XMLEncoder:
             @staticmethod
-            def getName() -> str:  # noqa: N802 (otupy's name)
+            def getName() -> str:
                 return "xml"
 
         # MQTT carries what core encodes; the text is core's, as in every language.
