@@ -47,6 +47,7 @@ __all__ = ["MQTTSTransfer", "MQTTTransfer", "OpenC2Role"]
 
 logger = logging.getLogger("oc2mqtt.otupy")
 
+
 class OpenC2Role(enum.Enum):
     """The part a transfer plays (the same names and values as otupy's)."""
 
