@@ -177,11 +177,20 @@ pub fn value(obj: &Bound<'_, PyAny>, setting: &Setting, what: &str) -> PyResult<
         (Shape::Urls, _) if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() => {
             texts(convert::string_list(obj, what)?)
         }
-        (Shape::Urls, _) if obj.cast::<PyString>().is_err() => Err(type_error(
-            obj,
-            what,
-            "a URL (mqtt://, mqtts://, ws:// or wss://) or a list of them",
-        )?),
+        (Shape::Urls, _) if obj.cast::<PyString>().is_err() => {
+            let schemes: Vec<String> = oc2mqtt::client::BROKER_SCHEMES
+                .iter()
+                .map(|s| format!("{s}://"))
+                .collect();
+            Err(type_error(
+                obj,
+                what,
+                &format!(
+                    "a URL ({}) or a list of them",
+                    oc2mqtt::settings::one_of(&schemes)
+                ),
+            )?)
+        }
         (Shape::Urls, _) => texts(vec![convert::string_arg(obj, what)?]),
         (_, Kind::Flag) => match obj.cast::<PyBool>() {
             Ok(b) => Ok(Value::Flag(b.is_true())),

@@ -373,11 +373,12 @@ fn keys_of(value: serde_json::Value) -> (Vec<String>, Vec<String>) {
 fn the_stats_types_have_cores_fields() {
     let pyi = "bindings-python/python/oc2mqtt/_native.pyi";
     let dts = "bindings-node/dts-header.d.ts";
-    let (snake, camel) = keys_of(serde_json::to_value(oc2mqtt::client::Stats::default()).unwrap());
+    let (snake, camel) =
+        keys_of(serde_json::to_value(oc2mqtt::client::Stats::default()).expect("stats"));
     assert_eq!(declared_keys(pyi, "class _Stats(TypedDict):"), snake);
     assert_eq!(declared_keys(dts, "export interface Stats {"), camel);
     let (snake, camel) =
-        keys_of(serde_json::to_value(oc2mqtt::dedup::DedupStats::default()).unwrap());
+        keys_of(serde_json::to_value(oc2mqtt::dedup::DedupStats::default()).expect("dedup stats"));
     assert_eq!(declared_keys(pyi, "class _DedupStats(TypedDict):"), snake);
     assert_eq!(declared_keys(dts, "export interface DedupStats {"), camel);
 }
@@ -438,4 +439,24 @@ fn the_salvage_types_have_cores_fields() {
     let mut want: Vec<String> = fields.iter().map(|f| camel(f)).collect();
     want.sort();
     assert_eq!(js, want);
+}
+
+/// Every broker URL scheme core takes is named where a binding or the CLI
+/// documents broker URLs.
+#[test]
+fn the_broker_url_docs_name_every_scheme() {
+    for file in [
+        "cli/src/common.rs",
+        "bindings-c/src/config.rs",
+        "bindings-node/dts-header.d.ts",
+        "bindings-python/python/oc2mqtt/_native.pyi",
+    ] {
+        let text = std::fs::read_to_string(root().join(file)).expect(file);
+        for scheme in oc2mqtt::client::BROKER_SCHEMES {
+            assert!(
+                text.contains(&format!("{scheme}://")),
+                "{file} does not name {scheme}:// among the broker URL schemes"
+            );
+        }
+    }
 }

@@ -268,6 +268,10 @@ impl ClientConfig {
     }
 }
 
+/// The URL schemes a broker URL takes, as written (`tcp`, `ssl` and `tls`
+/// are read too): MQTT over TCP, over TLS, over WebSocket, over secure WebSocket.
+pub const BROKER_SCHEMES: [&str; 4] = ["mqtt", "mqtts", "ws", "wss"];
+
 pub(crate) fn parse_broker(url: &str) -> Result<BrokerUrl> {
     let shown = redact_url(url);
     let bad = |why: &str| Error::Config(format!("broker URL '{shown}': {why}"));
@@ -281,7 +285,8 @@ pub(crate) fn parse_broker(url: &str) -> Result<BrokerUrl> {
         "wss" => Scheme::Wss,
         other => {
             return Err(bad(&format!(
-                "unsupported scheme '{other}'; expected mqtt, mqtts, ws or wss"
+                "unsupported scheme '{other}'; expected {}",
+                crate::settings::one_of(&BROKER_SCHEMES)
             )));
         }
     };

@@ -19,7 +19,7 @@ mod outbox;
 mod stats;
 mod transport;
 
-pub use config::{ClientConfig, MAX_KEEP_ALIVE_SECS, MqttVersion, QOS_LEVELS};
+pub use config::{BROKER_SCHEMES, ClientConfig, MAX_KEEP_ALIVE_SECS, MqttVersion, QOS_LEVELS};
 pub use connection::MAX_BACKOFF;
 pub use events::{ConnectionEvent, ConnectionEvents, LogFn, LogLevel, LogRecord, set_logger};
 pub use stats::Stats;
