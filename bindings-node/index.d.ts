@@ -665,13 +665,16 @@ export declare class Consumer {
   /**
    * Runs `handler(command, incoming)` for every command until `close()`;
    * the returned Promise resolves then. The handler returns (or resolves
-   * with) the response, or nothing for a plain `200`. A throw or a
-   * rejection answers `500` with the error's message, and serving goes on.
+   * with) the response, a status code (`404`: a response with that status
+   * alone), or nothing for a plain `200`; anything else answers `500`
+   * saying what it was, as in every language. A throw or a rejection
+   * answers `500` with the error's message (with none, "the handler
+   * failed: " and the error's name), and serving goes on.
    * Use `incoming.reply({ status: 102 })` for an interim response. Up to
    * 64 handlers run at once; while all 64 are stuck for a second, new
    * commands are answered `503`.
    */
-  serve(handler: (command: Command, incoming: Incoming) => Response | void | Promise<Response | void>): Promise<void>
+  serve(handler: (command: Command, incoming: Incoming) => Response | number | void | Promise<Response | number | void>): Promise<void>
   /**
    * The broker URL connected to (after a failover, the one in use); null
    * before `connect()` and after `close()`.

@@ -102,20 +102,25 @@ if (nativeNext !== undefined) {
   }
 }
 
-// --- Consumer.serve: any handler's outcome becomes `{ response }` or `{ error }`
+// --- Consumer.serve: any handler's outcome becomes `{ response }` or `{ error, kind? }`
 //
-// The native side reads `{ response }` or `{ error }` on the JavaScript
-// thread, or a Promise that always fulfils with one (when the handler
-// returned a Promise or another thenable); a throw, a rejection or a
-// non-Error rejection value all become `{ error: text }`, which the
-// consumer answers with a 500.
+// The native side reads `{ response }` or `{ error, kind? }` on the
+// JavaScript thread, or a Promise that always fulfils with one (when the
+// handler returned a Promise or another thenable); a throw, a rejection or
+// a non-Error rejection value all become `{ error }`. What each means
+// (nothing: 200, a number: that status, an object: a response, an error:
+// 500 with its text) and every text of a result that is not a response
+// are the core's (`HandlerResult`); here the error only becomes text: an
+// Error's message and name, nothing (`reject()`) as no text, anything else
+// as JSON.
 
-function errorText (e) {
-  if (e instanceof Error) return e.message || e.name
+function failure (e) {
+  if (e instanceof Error) return { error: String(e.message ?? ''), kind: String(e.name ?? '') }
+  if (e === undefined || e === null) return { error: '' }
   try {
-    return typeof e === 'string' ? e : JSON.stringify(e) ?? String(e)
+    return { error: typeof e === 'string' ? e : JSON.stringify(e) ?? String(e) }
   } catch {
-    return String(e)
+    return { error: String(e) }
   }
 }
 
@@ -135,9 +140,9 @@ Consumer.prototype.serve = function serve (handler) {
         return { response: result }
       }
     } catch (e) {
-      return { error: errorText(e) }
+      return failure(e)
     }
-    return Promise.resolve(result).then((response) => ({ response }), (e) => ({ error: errorText(e) }))
+    return Promise.resolve(result).then((response) => ({ response }), failure)
   })
 }
 

@@ -498,8 +498,10 @@ typedef void (*oc2_command_callback)(void *userdata,
  * final status: `200`, `400`, ... (a `102` may not be returned); `0` means
  * the handler failed and answers `500` with the text set (or "the handler
  * failed"). A status the specification does not define also answers `500`,
- * naming it. The library sends the response; the callback may call any
- * function on the consumer's handles except `oc2_consumer_free`.
+ * naming it ("the handler returned an invalid status: 999; expected one of
+ * ..."): the rule and texts of every language. The library sends the
+ * response; the callback may call any function on the consumer's handles
+ * except `oc2_consumer_free`.
  */
 typedef uint16_t (*oc2_handler_callback)(void *userdata,
                                          const struct oc2_message *command,

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
 use oc2::client::{Consumer, ConsumerOptions, Incoming};
+use oc2::rules::{HandlerResult, handler_outcome};
 use oc2::{MessageError, Response};
 
 use crate::client::{SharedError, block, block_for, oc2_stats};
@@ -634,8 +635,10 @@ pub struct oc2_reply {
 /// final status: `200`, `400`, ... (a `102` may not be returned); `0` means
 /// the handler failed and answers `500` with the text set (or "the handler
 /// failed"). A status the specification does not define also answers `500`,
-/// naming it. The library sends the response; the callback may call any
-/// function on the consumer's handles except `oc2_consumer_free`.
+/// naming it ("the handler returned an invalid status: 999; expected one of
+/// ..."): the rule and texts of every language. The library sends the
+/// response; the callback may call any function on the consumer's handles
+/// except `oc2_consumer_free`.
 pub type oc2_handler_callback = Option<
     extern "C" fn(userdata: *mut c_void, command: *const oc2_message, reply: *mut oc2_reply) -> u16,
 >;
@@ -725,19 +728,19 @@ impl Handler {
         flag.set(true);
         let status = (self.f)(self.userdata, &*message, &mut reply);
         flag.set(false);
-        if status == 0 {
-            return Err(reply
-                .text
-                .unwrap_or_else(|| "the handler failed".to_owned()));
-        }
-        let mut response = Response::new(status);
-        response.status_text = reply.text;
-        response.results = reply.results;
-        match response.validate() {
-            // An interim status is core's to refuse (`outcome_response`).
-            Ok(()) => Ok(Some(response)),
-            Err(e) => Err(format!("the handler returned an invalid response: {e}")),
-        }
+        // What the status means (0: failed; one the specification does not
+        // define, or an interim one) and every text for it are core's.
+        handler_outcome(if status == 0 {
+            HandlerResult::Failed {
+                text: reply.text.unwrap_or_default(),
+                kind: None,
+            }
+        } else {
+            let mut response = Response::new(status);
+            response.status_text = reply.text;
+            response.results = reply.results;
+            HandlerResult::Response(response)
+        })
     }
 }
 

@@ -522,6 +522,9 @@ static void callback_style_keeps_the_handler_timeout(void) {
  * reports, the largest payload accepted, and a message expiry on publishes. */
 /* Handler style: the handler returns the status; the core's serve loop
  * answers it (and decides what a failure, a bad status or a timeout means). */
+/* The status codes a handler's invalid status is told to choose from. */
+#define STATUS_CODES "expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503"
+
 static atomic_int handled;
 
 static uint16_t handle(void *userdata, const oc2_message *command, oc2_reply *reply) {
@@ -542,6 +545,11 @@ static uint16_t handle(void *userdata, const oc2_message *command, oc2_reply *re
         return 0;
     }
     if (strcmp(action.data, "allow") == 0) return 999;
+    if (strcmp(action.data, "restart") == 0) return 1000;
+    if (strcmp(action.data, "locate") == 0) {
+        oc2_reply_set_text(reply, "");
+        return 0;
+    }
     if (strcmp(action.data, "start") == 0) return 102;
     if (strcmp(action.data, "stop") == 0) {
         struct timespec t = {2, 0};
@@ -593,8 +601,19 @@ static void handler_style_answers_the_status_it_returns(void) {
     text = final_answer(producer, "contain", &status);
     CHECK(status == 500 && strcmp(text, "no such host") == 0);
     free(text);
+    /* What a status means and every text for one that is no response are
+     * core's, the same in every language (HandlerResult in core/src/rules.rs). */
     text = final_answer(producer, "allow", &status);
-    CHECK(status == 500 && strncmp(text, "the handler returned an invalid response: ", 42) == 0);
+    CHECK(status == 500 && strcmp(text, "the handler returned an invalid status: 999; " STATUS_CODES) == 0);
+    free(text);
+    text = final_answer(producer, "restart", &status);
+    CHECK(status == 500 && strcmp(text, "the handler returned an invalid status: 1000; " STATUS_CODES) == 0);
+    free(text);
+    text = final_answer(producer, "scan", &status);
+    CHECK(status == 500 && strcmp(text, "the handler failed") == 0);
+    free(text);
+    text = final_answer(producer, "locate", &status);
+    CHECK(status == 500 && strcmp(text, "the handler failed") == 0);
     free(text);
     text = final_answer(producer, "start", &status);
     CHECK(status == 500 && strcmp(text, "the handler returned the interim status 102 as its final answer") == 0);
@@ -605,7 +624,7 @@ static void handler_style_answers_the_status_it_returns(void) {
     text = final_answer(producer, "deny", &status);
     CHECK(status == 200); /* still serving */
     free(text);
-    CHECK(atomic_load(&handled) == 6);
+    CHECK(atomic_load(&handled) == 9);
     /* Close waits for the serve loop, not for the handler let go at its timeout. */
     CHECK_RC(oc2_consumer_close(consumer), OC2_RESULT_OK);
     oc2_producer_free(producer);
@@ -678,7 +697,10 @@ static void inline_style_answers_on_the_network_thread(void) {
     CHECK(status == 500 && strcmp(text, "no such host") == 0);
     free(text);
     text = final_answer(producer, "allow", &status);
-    CHECK(status == 500 && strncmp(text, "the handler returned an invalid response: ", 42) == 0);
+    CHECK(status == 500 && strcmp(text, "the handler returned an invalid status: 999; " STATUS_CODES) == 0);
+    free(text);
+    text = final_answer(producer, "scan", &status);
+    CHECK(status == 500 && strcmp(text, "the handler failed") == 0);
     free(text);
     text = final_answer(producer, "stop", &status);
     CHECK(status == 200);
@@ -687,7 +709,7 @@ static void inline_style_answers_on_the_network_thread(void) {
     text = final_answer(producer, "deny", &status);
     CHECK(status == 200); /* still serving */
     free(text);
-    CHECK(atomic_load(&state.calls) == 5);
+    CHECK(atomic_load(&state.calls) == 6);
     CHECK(atomic_load(&state.on_caller) == 0);
     CHECK_RC(oc2_consumer_close(consumer), OC2_RESULT_OK);
     oc2_producer_free(producer);

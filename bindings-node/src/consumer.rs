@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use oc2mqtt::client::{self as core, ConsumerOptions};
 use oc2mqtt::codec;
 use oc2mqtt::message::{Message, Response};
+use oc2mqtt::rules::{HandlerResult, Outcome, handler_outcome};
 use oc2mqtt::settings::Settings;
 
 use crate::client;
@@ -32,21 +33,17 @@ use crate::events::EventSink;
 use crate::later::Later;
 use crate::runtime::{self, Raw, promise};
 
-/// A response object from JavaScript (`{ status, status_text?, results? }`).
-fn response(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Result<Response, String>> {
-    let obj = convert::object(env, v, what)?;
-    let value = convert::json(env, obj.to_unknown(), "response")?;
-    Ok(Response::from_json_value(value).map_err(|e| format!("invalid response: {e}")))
-}
-
-/// What the JavaScript handler settled with, converted on the JavaScript
-/// thread: the layer in index.js resolves `{ response }` or `{ error }`.
+/// What the JavaScript handler settled with, as core's outcome: read on the
+/// JavaScript thread into core's [`HandlerResult`], whose meaning (and every
+/// text of a result that is not a response) is core's ([`handler_outcome`]).
 #[derive(Clone)]
-enum HandlerOutcome {
-    /// The handler returned this response (`None`: nothing, a plain 200).
-    Response(Option<Response>),
-    /// The handler threw or rejected, or returned something that is not a response.
-    Failed(String),
+struct HandlerOutcome(Outcome);
+
+impl HandlerOutcome {
+    /// The serve machinery failed before the handler's result was read.
+    fn broken(text: String) -> Self {
+        Self(Err(text))
+    }
 }
 
 impl FromNapiValue for HandlerOutcome {
@@ -57,36 +54,55 @@ impl FromNapiValue for HandlerOutcome {
         let env = Env::from_raw(env);
         // SAFETY: a value napi handed us, in this env.
         let v = unsafe { Unknown::from_napi_value(env.raw(), v) }?;
-        let obj = match v.get_type()? {
+        Ok(Self(handler_outcome(handler_result(&env, v)?)))
+    }
+}
+
+/// The layer in index.js settles with `{ response }` (what the handler
+/// returned) or `{ error, kind? }` (what it threw or rejected with: the
+/// message, and an `Error`'s `name`).
+fn handler_result(env: &Env, v: Unknown<'_>) -> napi::Result<HandlerResult> {
+    if v.get_type()? != ValueType::Object {
+        return Ok(HandlerResult::Failed {
+            text: "internal: the serve wrapper gave no outcome".to_owned(),
+            kind: None,
+        });
+    }
+    // SAFETY: type checked.
+    let obj = unsafe { Object::from_napi_value(env.raw(), v.raw()) }?;
+    if let Some(text) = obj.get::<String>("error")? {
+        let kind = obj.get::<String>("kind")?;
+        return Ok(HandlerResult::Failed { text, kind });
+    }
+    let rsp = field(env, &obj, "response")?;
+    Ok(match rsp.get_type()? {
+        ValueType::Undefined | ValueType::Null => HandlerResult::Nothing,
+        ValueType::Number => {
             // SAFETY: type checked.
-            ValueType::Object => unsafe { Object::from_napi_value(env.raw(), v.raw()) }?,
-            _ => {
-                return Ok(Self::Failed(
-                    "handler wrapper returned no outcome".to_owned(),
-                ));
-            }
-        };
-        if let Some(text) = obj.get::<String>("error")? {
-            return Ok(Self::Failed(text));
-        }
-        let rsp = field(&env, &obj, "response")?;
-        if convert::is_absent(&rsp)? {
-            return Ok(Self::Response(None));
-        }
-        if rsp.get_type()? != ValueType::Object {
-            return Ok(Self::Failed(
-                "the handler must return a response object ({ status, ... }) or nothing".to_owned(),
-            ));
+            HandlerResult::Status(unsafe { f64::from_napi_value(env.raw(), rsp.raw()) }?)
         }
         // A TypeError thrown here is pending on the JS thread; clear it into a 500 text instead.
-        match response(&env, rsp, "response") {
-            Ok(Ok(r)) => Ok(Self::Response(Some(r))),
-            Ok(Err(text)) => Ok(Self::Failed(text)),
+        ValueType::Object => match convert::json(env, rsp, "response") {
+            Ok(value) => HandlerResult::Object(value),
             Err(e) => {
-                let _ = clear_pending(&env);
-                Ok(Self::Failed(format!("invalid response: {}", e.reason)))
+                let _ = clear_pending(env);
+                HandlerResult::Unreadable(e.reason.clone())
             }
-        }
+        },
+        other => HandlerResult::Other(type_of(other).to_owned()),
+    })
+}
+
+/// JavaScript's `typeof` of a value that is neither nothing, a number nor an object.
+fn type_of(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Boolean => "boolean",
+        ValueType::String => "string",
+        ValueType::Symbol => "symbol",
+        ValueType::Function => "function",
+        ValueType::BigInt => "bigint",
+        // Not made by JavaScript code (an N-API external).
+        _ => "object",
     }
 }
 
@@ -207,13 +223,16 @@ impl Consumer {
 
     /// Runs `handler(command, incoming)` for every command until `close()`;
     /// the returned Promise resolves then. The handler returns (or resolves
-    /// with) the response, or nothing for a plain `200`. A throw or a
-    /// rejection answers `500` with the error's message, and serving goes on.
+    /// with) the response, a status code (`404`: a response with that status
+    /// alone), or nothing for a plain `200`; anything else answers `500`
+    /// saying what it was, as in every language. A throw or a rejection
+    /// answers `500` with the error's message (with none, "the handler
+    /// failed: " and the error's name), and serving goes on.
     /// Use `incoming.reply({ status: 102 })` for an interim response. Up to
     /// 64 handlers run at once; while all 64 are stuck for a second, new
     /// commands are answered `503`.
     #[napi(
-        ts_args_type = "handler: (command: Command, incoming: Incoming) => Response | void | Promise<Response | void>",
+        ts_args_type = "handler: (command: Command, incoming: Incoming) => Response | number | void | Promise<Response | number | void>",
         ts_return_type = "Promise<void>"
     )]
     pub fn serve<'e>(&self, env: &'e Env, handler: Unknown<'_>) -> napi::Result<Object<'e>> {
@@ -244,8 +263,8 @@ impl Consumer {
             })?;
         let tsfn = Arc::new(tsfn);
         let running = Arc::new(AtomicUsize::new(0));
-        // Core's serve loop: the concurrency limit, the outcome rule (None →
-        // 200, failure → 500), the handler timeout and the 503 of a stall.
+        // Core's serve loop: the concurrency limit, the outcome rule
+        // (`outcome_response`), the handler timeout and the 503 of a stall.
         promise(
             env,
             async move {
@@ -253,12 +272,7 @@ impl Consumer {
                     .serve_async(move |incoming| {
                         let tsfn = Arc::clone(&tsfn);
                         let running = Arc::clone(&running);
-                        async move {
-                            match call_handler(&tsfn, incoming, running).await {
-                                HandlerOutcome::Response(r) => Ok(r),
-                                HandlerOutcome::Failed(text) => Err(text),
-                            }
-                        }
+                        async move { call_handler(&tsfn, incoming, running).await.0 }
                     })
                     .await
             },
@@ -327,7 +341,7 @@ async fn call_handler(
             let raw = match ret {
                 Ok(raw) => raw,
                 Err(e) => {
-                    let _ = tx.send(HandlerOutcome::Failed(e.reason.clone()));
+                    let _ = tx.send(HandlerOutcome::broken(e.reason.clone()));
                     return Ok(());
                 }
             };
@@ -338,7 +352,7 @@ async fn call_handler(
             if !is_promise {
                 // SAFETY: as above.
                 let outcome = unsafe { HandlerOutcome::from_napi_value(env.raw(), raw.into_raw()) }
-                    .unwrap_or_else(|e| HandlerOutcome::Failed(e.reason.clone()));
+                    .unwrap_or_else(|e| HandlerOutcome::broken(e.reason.clone()));
                 answer_here(&here, tx, outcome, &running);
                 return Ok(());
             }
@@ -348,7 +362,7 @@ async fn call_handler(
             } {
                 Ok(p) => p,
                 Err(e) => {
-                    let _ = tx.send(HandlerOutcome::Failed(format!(
+                    let _ = tx.send(HandlerOutcome::broken(format!(
                         "the handler wrapper did not return a Promise: {}",
                         e.reason
                     )));
@@ -363,10 +377,10 @@ async fn call_handler(
         },
     );
     if status != napi::Status::Ok {
-        return HandlerOutcome::Failed(format!("cannot call the handler ({status})"));
+        return HandlerOutcome::broken(format!("cannot call the handler ({status})"));
     }
     rx.await
-        .unwrap_or_else(|_| HandlerOutcome::Failed("the handler's Promise was dropped".to_owned()))
+        .unwrap_or_else(|_| HandlerOutcome::broken("the handler's Promise was dropped".to_owned()))
 }
 
 /// Handlers of one `serve()` whose outcome is not answered yet.
@@ -410,10 +424,7 @@ fn answer_here(
         }),
         std::time::Instant::now() + LOOP_TOLD_WITHIN,
     );
-    let outcome = match outcome {
-        HandlerOutcome::Response(r) => Ok(r),
-        HandlerOutcome::Failed(text) => Err(text),
-    };
+    let outcome = outcome.0;
     let _rt = runtime::handle().enter();
     if let Err(e) = incoming.answer_once(outcome) {
         tracing::warn!(error = %e, "cannot answer a command");
@@ -464,15 +475,11 @@ impl Incoming {
     /// Sends nothing when the producer asked for `none` or `ack`.
     #[napi(ts_args_type = "response: Response", ts_return_type = "Promise<void>")]
     pub fn reply<'e>(&self, env: &'e Env, response: Unknown<'_>) -> napi::Result<Object<'e>> {
-        let rsp = match self::response(env, response, "\"response\" argument")? {
-            Ok(r) => r,
-            Err(text) => {
-                return Err(convert::value_error(
-                    env,
-                    &format!("The \"response\" argument is invalid: {text}"),
-                ));
-            }
-        };
+        let obj = convert::object(env, response, "\"response\" argument")?;
+        let value = convert::json(env, obj.to_unknown(), "response")?;
+        let rsp = Response::from_json_value(value).map_err(|e| {
+            convert::value_error(env, &format!("The \"response\" argument is invalid: {e}"))
+        })?;
         let inner = Arc::clone(&self.inner);
         promise(env, async move { inner.reply(rsp).await }, |env, ()| {
             runtime::undefined(env)

@@ -149,29 +149,58 @@ test('an AbortSignal cancels an exchange', async () => {
 })
 
 test('a handler that throws or rejects answers 500, and serving continues', async () => {
-  const c = await connected(new Consumer({ url: broker.url, deviceId: 'err-1' }))
-  c.serve(async (command) => {
-    switch (command.args.mode) {
+  // What a result means and every text for one that is not a response are
+  // the core's, the same in every language (HandlerResult in core/src/rules.rs).
+  const codes = 'expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503'
+  const result = (mode) => {
+    switch (mode) {
       case 'throw': throw new Error('disk on fire')
+      case 'throw-empty': throw new RangeError()
+      case 'throw-empty-string': throw '' // eslint-disable-line no-throw-literal
       case 'reject-string': return Promise.reject('plain string') // eslint-disable-line prefer-promise-reject-errors
+      case 'reject-nothing': return Promise.reject() // eslint-disable-line prefer-promise-reject-errors
+      case 'number': return 404
+      case 'bad-number': return 99
+      case 'big-number': return 1000
+      case 'fraction': return 200.5
       case 'bad-status': return { status: 999 }
       case 'interim': return { status: 102 }
-      case 'bad-type': return 'yes'
+      case 'interim-number': return 102
+      case 'bad-type': return 'x'
+      case 'boolean': return true
       case 'nothing': return undefined
+      case 'null': return null
       default: return { status: 200 }
     }
-  })
+  }
+  const c = await connected(new Consumer({ url: broker.url, deviceId: 'err-1' }))
+  c.serve(async (command) => result(command.args.mode))
   const syncThrow = await connected(new Consumer({ url: broker.url, deviceId: 'err-2' }))
   syncThrow.serve(() => { throw new TypeError('sync boom') })
+  // A handler that answers at once (no Promise) goes through the same rule.
+  const sync = await connected(new Consumer({ url: broker.url, deviceId: 'err-3' }))
+  sync.serve((command) => result(command.args.mode))
   const producer = await connected(new Producer({ url: broker.url, id: 'err-p' }))
   const ask = async (to, mode) => (await producer.send({ ...START, args: { mode } }, { to }).collect()).responses[0].message.body.openc2.response
-  assert.deepEqual(await ask('err-1', 'throw'), { status: 500, status_text: 'disk on fire' })
-  assert.deepEqual(await ask('err-1', 'ok'), { status: 200 })
-  assert.deepEqual(await ask('err-1', 'reject-string'), { status: 500, status_text: 'plain string' })
-  assert.deepEqual(await ask('err-1', 'bad-status'), { status: 500, status_text: 'invalid response: status: unknown status code 999; expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503' })
-  assert.deepEqual(await ask('err-1', 'interim'), { status: 500, status_text: 'the handler returned the interim status 102 as its final answer' })
-  assert.deepEqual(await ask('err-1', 'bad-type'), { status: 500, status_text: 'the handler must return a response object ({ status, ... }) or nothing' })
-  assert.deepEqual(await ask('err-1', 'nothing'), { status: 200 })
+  for (const to of ['err-1', 'err-3']) {
+    assert.deepEqual(await ask(to, 'throw'), { status: 500, status_text: 'disk on fire' })
+    assert.deepEqual(await ask(to, 'ok'), { status: 200 })
+    assert.deepEqual(await ask(to, 'throw-empty'), { status: 500, status_text: 'the handler failed: RangeError' })
+    assert.deepEqual(await ask(to, 'throw-empty-string'), { status: 500, status_text: 'the handler failed' })
+    assert.deepEqual(await ask(to, 'reject-string'), { status: 500, status_text: 'plain string' })
+    assert.deepEqual(await ask(to, 'reject-nothing'), { status: 500, status_text: 'the handler failed' })
+    assert.deepEqual(await ask(to, 'number'), { status: 404 })
+    assert.deepEqual(await ask(to, 'bad-number'), { status: 500, status_text: `the handler returned an invalid status: 99; ${codes}` })
+    assert.deepEqual(await ask(to, 'big-number'), { status: 500, status_text: `the handler returned an invalid status: 1000; ${codes}` })
+    assert.deepEqual(await ask(to, 'fraction'), { status: 500, status_text: `the handler returned an invalid status: 200.5; ${codes}` })
+    assert.deepEqual(await ask(to, 'bad-status'), { status: 500, status_text: `the handler returned an invalid response: status: unknown status code 999; ${codes}` })
+    assert.deepEqual(await ask(to, 'interim'), { status: 500, status_text: 'the handler returned the interim status 102 as its final answer' })
+    assert.deepEqual(await ask(to, 'interim-number'), { status: 500, status_text: 'the handler returned the interim status 102 as its final answer' })
+    assert.deepEqual(await ask(to, 'bad-type'), { status: 500, status_text: 'the handler returned a value of type string; expected nothing, a status code or a response object' })
+    assert.deepEqual(await ask(to, 'boolean'), { status: 500, status_text: 'the handler returned a value of type boolean; expected nothing, a status code or a response object' })
+    assert.deepEqual(await ask(to, 'nothing'), { status: 200 })
+    assert.deepEqual(await ask(to, 'null'), { status: 200 })
+  }
   assert.deepEqual(await ask('err-2', 'any'), { status: 500, status_text: 'sync boom' })
   assert.deepEqual(await ask('err-1', 'ok'), { status: 200 }, 'still serving')
 })

@@ -9,13 +9,14 @@ use crate::aio::{PyConnecting, detached, future_into_py, future_into_py_or, read
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyInt, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyTuple, PyType};
 
 use oc2mqtt::client::{Consumer, Incoming};
 use oc2mqtt::message::{Message, Response};
+use oc2mqtt::rules::{HandlerResult, handler_outcome};
 
 use crate::client::{config_arg, opt_seconds_arg, stats_dict, wait};
-use crate::codec::{command_to_dict, message_to_dict, response_arg, response_value};
+use crate::codec::{command_to_dict, message_to_dict, response_value};
 use crate::convert;
 use crate::errors::IntoPyResult;
 use crate::repr::Repr;
@@ -193,35 +194,48 @@ impl PyIncoming {
     }
 }
 
-/// What the handler gave back, as the core's handler result.
+/// What the handler gave back (or raised), read as core's
+/// [`HandlerResult`]; what it means, and every text of one that is not a
+/// response, is core's ([`handler_outcome`]).
 fn handler_result(
     py: Python<'_>,
     out: PyResult<Bound<'_, PyAny>>,
 ) -> Result<Option<Response>, String> {
-    let out = match out {
-        Ok(o) => o,
+    handler_outcome(match out {
+        Ok(o) => read_result(&o),
         Err(e) => {
             let text = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
-            let name = e
-                .get_type(py)
+            let kind = e.get_type(py).name().map(|n| n.to_string()).ok();
+            let name = kind.as_deref().unwrap_or("an exception");
+            tracing::warn!(target: "oc2mqtt::python", error = %text, "consumer handler raised {name}");
+            HandlerResult::Failed { text, kind }
+        }
+    })
+}
+
+/// A handler's return value as core's [`HandlerResult`]: None, a number
+/// (`int` or `float`, not `bool`), a dict, or something else by its type's name.
+fn read_result(out: &Bound<'_, PyAny>) -> HandlerResult {
+    if out.is_none() {
+        HandlerResult::Nothing
+    } else if out.cast::<PyBool>().is_ok() {
+        HandlerResult::Other("bool".to_owned())
+    } else if out.cast::<PyInt>().is_ok() || out.cast::<PyFloat>().is_ok() {
+        // An int past a float's range is no status either: named as infinite.
+        HandlerResult::Status(out.extract::<f64>().unwrap_or(f64::INFINITY))
+    } else if out.cast::<PyDict>().is_ok() {
+        match convert::py_to_value(out, "response") {
+            Ok(v) => HandlerResult::Object(v),
+            Err(e) => HandlerResult::Unreadable(e.value(out.py()).to_string()),
+        }
+    } else {
+        HandlerResult::Other(
+            out.get_type()
                 .name()
                 .map(|n| n.to_string())
-                .unwrap_or_else(|_| "Exception".to_owned());
-            tracing::warn!(target: "oc2mqtt::python", error = %text, "consumer handler raised {name}");
-            return Err(if text.is_empty() { name } else { text });
-        }
-    };
-    if out.is_none() {
-        return Ok(None);
+                .unwrap_or_else(|_| "object".to_owned()),
+        )
     }
-    if out.cast::<PyInt>().is_ok() {
-        return response_from(py, Some(&out), None, None)
-            .map(Some)
-            .map_err(|e| format!("handler returned an invalid status: {}", e.value(py)));
-    }
-    response_arg(&out, "response")
-        .map(Some)
-        .map_err(|e| format!("handler returned an invalid response: {}", e.value(py)))
 }
 
 fn call_handler(handler: &Py<PyAny>, msg: &Message) -> Result<Option<Response>, String> {

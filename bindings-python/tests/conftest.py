@@ -77,3 +77,52 @@ def serve() -> Iterator[Callable[..., Serving]]:
     yield start
     for s in running:
         s.stop()
+
+
+CODES = "expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503"
+NOT_A_RESPONSE = "; expected nothing, a status code or a response object"
+
+
+def result_by_mode(cmd: dict[str, Any]) -> Any:
+    """A handler that gives back whatever its command's ``args.mode`` names."""
+    mode = cmd["args"]["mode"]
+    if mode == "raise":
+        raise OSError("disk on fire")
+    if mode == "raise-empty":
+        raise RuntimeError
+    results: dict[str, Any] = {
+        "nothing": None,
+        "number": 404,
+        "float": 404.0,
+        "bad-number": 99,
+        "big-number": 1000,
+        "fraction": 200.5,
+        "interim": 102,
+        "bad-status": {"status": 999},
+        "no-status": {"status_text": "done"},
+        "unreadable": {"status": 200, "results": {"x": {1}}},
+        "bool": True,
+        "str": "x",
+        "list": [200],
+    }
+    return results[mode]
+
+
+# What a handler's result means and every text for one that is no response
+# are the core's, the same in every language (HandlerResult in core/src/rules.rs).
+HANDLER_RESULTS = [
+    ("nothing", 200, None),
+    ("number", 404, None),
+    ("float", 404, None),
+    ("raise", 500, "disk on fire"),
+    ("raise-empty", 500, "the handler failed: RuntimeError"),
+    ("bad-number", 500, f"the handler returned an invalid status: 99; {CODES}"),
+    ("big-number", 500, f"the handler returned an invalid status: 1000; {CODES}"),
+    ("fraction", 500, f"the handler returned an invalid status: 200.5; {CODES}"),
+    ("interim", 500, "the handler returned the interim status 102 as its final answer"),
+    ("bad-status", 500, f"the handler returned an invalid response: status: unknown status code 999; {CODES}"),
+    ("no-status", 500, "the handler returned an invalid response: status: required field is absent"),
+    ("bool", 500, f"the handler returned a value of type bool{NOT_A_RESPONSE}"),
+    ("str", 500, f"the handler returned a value of type str{NOT_A_RESPONSE}"),
+    ("list", 500, f"the handler returned a value of type list{NOT_A_RESPONSE}"),
+]

@@ -19,7 +19,7 @@ import pytest
 
 import oc2mqtt
 
-from conftest import BROKER_DIR
+from conftest import BROKER_DIR, HANDLER_RESULTS, result_by_mode
 
 DENY = {"action": "deny", "target": {"ipv4_net": "10.0.0.0/8"}}
 T = TypeVar("T")
@@ -261,8 +261,31 @@ def test_serve_async_answers_async_and_plain_handlers_by_the_core_s_rules(url: s
 
     got_async, got_plain = run(main)
     assert got_async[:4] == [(200, None), (200, None), (404, None), (500, "firewall unreachable")]
-    assert got_async[4][0] == 500 and "handler returned an invalid response" in (got_async[4][1] or "")
+    assert got_async[4] == (
+        500,
+        "the handler returned an invalid response: status: unknown status code 999; "
+        "expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503",
+    )
     assert got_plain == [(404, None), (200, None)]
+
+
+def test_serve_async_answers_every_handler_result_as_serve_does(url: str) -> None:
+    async def handler(cmd: dict[str, Any]) -> Any:
+        await asyncio.sleep(0)
+        return result_by_mode(cmd)
+
+    modes = [mode for mode, _, _ in HANDLER_RESULTS]
+
+    async def main() -> list[Any]:
+        async with oc2mqtt.Consumer.connect_async(url, "sm-fw") as c:
+            serving = asyncio.ensure_future(c.serve_async(handler))
+            async with oc2mqtt.Producer.connect_async(url, "sm-p") as producer:
+                commands = [{**command("deny"), "args": {"mode": m}} for m in modes]
+                got = await statuses(producer, commands, "sm-fw")
+        await asyncio.wait_for(serving, 5)
+        return got
+
+    assert run(main) == [(status, text) for _, status, text in HANDLER_RESULTS]
 
 
 def test_serve_async_runs_async_handlers_concurrently(url: str) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 import oc2mqtt
 
-from conftest import BROKER_DIR, Serving
+from conftest import BROKER_DIR, HANDLER_RESULTS, Serving, result_by_mode
 
 DENY = {"action": "deny", "target": {"ipv4_net": "10.0.0.0/8"}}
 QUERY = {"action": "query", "target": {"features": ["versions", "profiles", "pairs"]}}
@@ -64,7 +64,12 @@ def test_round_trip_to_one_consumer(broker: Any, serve: Callable[..., Serving]) 
         ("allow", 200, None),
         ("update", 404, None),
         ("contain", 500, "firewall unreachable"),
-        ("restart", 500, "handler returned an invalid response"),
+        (
+            "restart",
+            500,
+            "the handler returned an invalid response: status: unknown status code 999; "
+            "expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503",
+        ),
         # An interim status is no final answer: the command would never get one.
         ("stop", 500, "the handler returned the interim status 102 as its final answer"),
         ("scan", 501, None),
@@ -82,6 +87,17 @@ def test_handler_results_and_failures_become_responses(
         # The consumer keeps serving after a failure.
         (again,) = p.send(DENY, to=[f"hr-{action}"], timeout=5)
         assert again.status == 200
+
+
+def test_every_handler_result_is_answered_by_the_core_s_rule(broker: Any, serve: Callable[..., Serving]) -> None:
+    serve(oc2mqtt.Consumer(broker.url, "hm-fw"), result_by_mode)
+    with oc2mqtt.Producer(broker.url, "hm-p") as p:
+        for mode, status, text in HANDLER_RESULTS:
+            (reply,) = p.send({**DENY, "args": {"mode": mode}}, to=["hm-fw"], timeout=5)
+            assert (mode, reply.status, reply.status_text) == (mode, status, text)
+        (reply,) = p.send({**DENY, "args": {"mode": "unreadable"}}, to=["hm-fw"], timeout=5)
+        assert reply.status == 500
+        assert (reply.status_text or "").startswith("the handler returned an invalid response: response.results.x: ")
 
 
 def test_query_features_is_answered_by_the_core(broker: Any, serve: Callable[..., Serving]) -> None:

@@ -37,12 +37,13 @@ use crate::dedup::DedupKey;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Unsent};
 use crate::message::{Command, Message, Response, ResponseRequested};
-use crate::rules::{ConsumerRules, Publish, Received, Request, Responder, Skip};
+use crate::rules::{ConsumerRules, Outcome, Publish, Received, Request, Responder, Skip, panicked};
 use crate::topics::{Role, shared};
 
 pub use crate::rules::{
-    ConsumerOptions, DEFAULT_FRESHNESS_SECS, addressed_to, builtin_response, dedup_window_ms,
-    features_response, outcome_response, stale_reason, stopped_response,
+    ConsumerOptions, DEFAULT_FRESHNESS_SECS, HandlerResult, addressed_to, builtin_response,
+    dedup_window_ms, features_response, handler_outcome, outcome_response, stale_reason,
+    stopped_response,
 };
 
 /// Commands waiting for the application; when full, new ones get `503`.
@@ -66,10 +67,6 @@ pub const INLINE_SLOW: std::time::Duration = std::time::Duration::from_millis(10
 /// At most one such warning per this many milliseconds: a handler that
 /// blocks on every command would otherwise log once per command.
 const INLINE_SLOW_WARN_EVERY_MS: u64 = 10_000;
-
-/// A handler's outcome: the response, `Ok(None)` for a plain `200`,
-/// `Err(text)` for a `500` with that text ([`outcome_response`]).
-type Outcome = std::result::Result<Option<Response>, String>;
 
 /// The handler of a running [`Consumer::serve_inline`], called on the
 /// connection's task.
@@ -248,8 +245,7 @@ impl Inner {
     fn run_inline(&self, handler: &InlineHandler, incoming: Incoming) {
         let started = std::time::Instant::now();
         let run = std::panic::AssertUnwindSafe(|| handler(&incoming));
-        let outcome = std::panic::catch_unwind(run)
-            .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
+        let outcome = std::panic::catch_unwind(run).unwrap_or_else(|p| panicked(panic_text(&*p)));
         let held = started.elapsed();
         if held >= INLINE_SLOW {
             self.warn_slow_inline(held);
@@ -810,7 +806,7 @@ impl Consumer {
                     },
                     None => work.await,
                 }
-                .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
+                .unwrap_or_else(|p| panicked(panic_text(&*p)));
                 if let Err(e) = incoming.answer_once(outcome) {
                     tracing::warn!(error = %e, "cannot answer a command");
                 }
@@ -1066,8 +1062,7 @@ where
             })
         });
         let run = std::panic::AssertUnwindSafe(|| (self.handler)(incoming.message()));
-        let outcome = std::panic::catch_unwind(run)
-            .unwrap_or_else(|p| Err(format!("handler panicked: {}", panic_text(&*p))));
+        let outcome = std::panic::catch_unwind(run).unwrap_or_else(|p| panicked(panic_text(&*p)));
         if let Some(w) = watchdog {
             w.abort();
         }

@@ -41,6 +41,7 @@ use crate::error::{Error, MessageError, Result};
 use crate::lock;
 use crate::message::{
     Action, Body, Command, Headers, JsonMap, Message, MsgType, Response, ResponseRequested,
+    STATUS_CODES,
 };
 use crate::topics::{Topics, shared, validate_id};
 
@@ -1056,13 +1057,94 @@ impl AnswerBook {
     }
 }
 
+/// A handler's outcome: the response it gave (`None`: a plain `200`) or
+/// the text of its failure (a `500`); [`outcome_response`] makes it the
+/// command's answer.
+pub type Outcome = std::result::Result<Option<Response>, String>;
+
+/// What a handler gave back, as its host read it: the one input of
+/// [`handler_outcome`], which holds what each means and every text of a
+/// result that is not a response. One rule for every host: nothing is a
+/// plain `200`, a number is that status, an object is a response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandlerResult {
+    /// Nothing (Python's `None`, JavaScript's `undefined` or `null`).
+    Nothing,
+    /// A number: the status of a response with nothing else. Any number the
+    /// host has, so that a fraction or an out-of-range one is named.
+    Status(f64),
+    /// A response object (a Python dict, a JavaScript object), as JSON.
+    Object(Value),
+    /// A response the host built itself (C's status, text and results).
+    Response(Response),
+    /// A response object the host could not read as JSON; why.
+    Unreadable(String),
+    /// The handler raised, threw or rejected: its message (may be empty)
+    /// and, when the host has one, the name of the error's kind (a Python
+    /// exception class, a JavaScript error's `name`).
+    Failed {
+        /// The error's message.
+        text: String,
+        /// Its kind's name, said when the message is empty.
+        kind: Option<String>,
+    },
+    /// Anything else: the host's name for its type (`str`, `string`).
+    Other(String),
+}
+
+/// What a handler's result means, the rule every binding shares (then
+/// [`outcome_response`]): see [`HandlerResult`]. Every text a handler's
+/// result can be answered with is here.
+pub fn handler_outcome(result: HandlerResult) -> Outcome {
+    let invalid = |e: MessageError| format!("the handler returned an invalid response: {e}");
+    match result {
+        HandlerResult::Nothing => Ok(None),
+        HandlerResult::Status(n) => status_of(n).map(|s| Some(Response::new(s))),
+        HandlerResult::Object(v) => Response::from_json_value(v).map(Some).map_err(invalid),
+        HandlerResult::Response(r) => {
+            status_of(f64::from(r.status))?;
+            r.validate().map_err(invalid)?;
+            Ok(Some(r))
+        }
+        HandlerResult::Unreadable(why) => {
+            Err(format!("the handler returned an invalid response: {why}"))
+        }
+        HandlerResult::Failed { text, kind } => Err(match (text.is_empty(), kind) {
+            (false, _) => text,
+            (true, Some(kind)) if !kind.is_empty() => format!("the handler failed: {kind}"),
+            (true, _) => "the handler failed".to_owned(),
+        }),
+        HandlerResult::Other(what) => Err(format!(
+            "the handler returned a value of type {what}; expected nothing, a status code or a \
+             response object"
+        )),
+    }
+}
+
+/// A handler's number as a status code, or the text naming it.
+fn status_of(n: f64) -> std::result::Result<u16, String> {
+    let code = (n.fract() == 0.0 && (0.0..=f64::from(u16::MAX)).contains(&n)).then_some(n as u16);
+    match code {
+        Some(c) if STATUS_CODES.contains(&c) => Ok(c),
+        _ => Err(format!(
+            "the handler returned an invalid status: {n}; expected one of {}",
+            STATUS_CODES.map(|c| c.to_string()).join(", ")
+        )),
+    }
+}
+
+/// The outcome of a Rust handler that panicked with this message.
+pub fn panicked(message: &str) -> Outcome {
+    Err(format!("handler panicked: {message}"))
+}
+
 /// The response for a handler's outcome, the one rule every binding
 /// shares: the response as given, `Ok(None)` as a plain `200`, `Err(text)`
 /// as a `500` with that text. A handler's outcome is its command's final
 /// answer, so an interim `102` given as the outcome is a `500` naming it
 /// (the command would otherwise never get a final response; a handler that
 /// works long sends its `102` itself, then returns the final response).
-pub fn outcome_response(outcome: std::result::Result<Option<Response>, String>) -> Response {
+pub fn outcome_response(outcome: Outcome) -> Response {
     match outcome {
         Ok(Some(r)) if !r.is_final() => Response::new(500).with_text(format!(
             "the handler returned the interim status {} as its final answer",
@@ -1114,6 +1196,94 @@ mod tests {
             interim.status_text.as_deref(),
             Some("the handler returned the interim status 102 as its final answer")
         );
+    }
+
+    #[test]
+    fn a_handler_result_means_the_same_in_every_host() {
+        use HandlerResult as R;
+        let codes = "expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503";
+        let err = |r: R| handler_outcome(r).expect_err("a 500");
+        // Nothing: a plain 200; a number: that status; an object: a response.
+        assert_eq!(handler_outcome(R::Nothing), Ok(None));
+        assert_eq!(
+            handler_outcome(R::Status(404.0)),
+            Ok(Some(Response::new(404)))
+        );
+        let given = json!({"status": 200, "status_text": "done", "results": {"x-acme": 1}});
+        assert_eq!(
+            handler_outcome(R::Object(given.clone())),
+            Ok(Some(Response::from_json_value(given).unwrap()))
+        );
+        let built = Response::new(404).with_text("no such rule");
+        assert_eq!(handler_outcome(R::Response(built.clone())), Ok(Some(built)));
+        // An interim status is a status: outcome_response refuses it as a final answer.
+        let interim = outcome_response(handler_outcome(R::Status(102.0)));
+        assert_eq!(
+            (interim.status, interim.status_text.as_deref()),
+            (
+                500,
+                Some("the handler returned the interim status 102 as its final answer")
+            )
+        );
+        // A number that is no status code, whatever the host's number is.
+        for (n, shown) in [
+            (99.0, "99"),
+            (1000.0, "1000"),
+            (0.0, "0"),
+            (-200.0, "-200"),
+            (200.5, "200.5"),
+            (65736.0, "65736"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "inf"),
+        ] {
+            assert_eq!(
+                err(R::Status(n)),
+                format!("the handler returned an invalid status: {shown}; {codes}")
+            );
+        }
+        assert_eq!(
+            err(R::Response(Response::new(999).with_text("x"))),
+            format!("the handler returned an invalid status: 999; {codes}")
+        );
+        // An object that is no response names what is wrong with it.
+        assert_eq!(
+            err(R::Object(json!({"status": 999}))),
+            format!(
+                "the handler returned an invalid response: status: unknown status code 999; {codes}"
+            )
+        );
+        assert_eq!(
+            err(R::Object(json!({"status_text": "no status"}))),
+            "the handler returned an invalid response: status: required field is absent"
+        );
+        assert_eq!(
+            err(R::Object(json!([200]))),
+            "the handler returned an invalid response: expected a response object, found an array"
+        );
+        assert_eq!(
+            err(R::Unreadable("results.x: cannot convert a set".into())),
+            "the handler returned an invalid response: results.x: cannot convert a set"
+        );
+        // A failure: its message, else its kind, else core's words.
+        let failed = |text: &str, kind: Option<&str>| {
+            err(R::Failed {
+                text: text.into(),
+                kind: kind.map(str::to_owned),
+            })
+        };
+        assert_eq!(failed("disk on fire", Some("OSError")), "disk on fire");
+        assert_eq!(
+            failed("", Some("RuntimeError")),
+            "the handler failed: RuntimeError"
+        );
+        assert_eq!(failed("", Some("")), "the handler failed");
+        assert_eq!(failed("", None), "the handler failed");
+        // Anything else names its type, in its host's words.
+        assert_eq!(
+            err(R::Other("str".into())),
+            "the handler returned a value of type str; expected nothing, a status code or a response object"
+        );
+        assert_eq!(panicked("boom"), Err("handler panicked: boom".to_owned()));
     }
 
     #[test]

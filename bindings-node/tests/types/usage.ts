@@ -63,10 +63,14 @@ async function clients (): Promise<void> {
       await incoming.reply({ status: 102 })
       return { status: 200, results: { done: true } }
     }
+    if (command.action === 'allow') return 404
     throw new Error('no')
   })
+  // A plain handler may answer with a status code, or nothing for a 200.
+  const syncServing: Promise<void> = consumer.serve((command) => command.action === 'deny' ? 404 : undefined)
   await consumer.close()
   await serving
+  await syncServing
   console.log(window)
 
   const monitor = new Monitor({ url: 'mqtt://127.0.0.1:1', filter: 'oc2/#' })
