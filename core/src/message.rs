@@ -867,7 +867,8 @@ pub(crate) fn validate_status(status: u16, path: &str) -> Result<(), MessageErro
             Kind::Value,
             path,
             format!(
-                "unknown status code {status}; expected one of 102, 200, 400, 401, 403, 404, 500, 501, 503"
+                "unknown status code {status}; expected one of {}",
+                STATUS_CODES.map(|c| c.to_string()).join(", ")
             ),
         ))
     }
