@@ -74,7 +74,7 @@ GROUPS = [
         "tokio/mio (runtime)",
         r"tokio::|mio::|parking_lot|std::sync|std::thread|crossbeam",
     ),
-    ("oc2mqtt core", r"oc2mqtt::|mqtt_protocol_core|uuid|xxh|_native"),
+    ("oc2mqtt core", r"oc2mqtt::|mqtt_protocol_core|uuid|xxh|_native|oc2mqtt-bench"),
     (
         "kernel: switch/scheduler",
         (
