@@ -147,6 +147,14 @@ def switches() -> int:
     return r.ru_nvcsw + r.ru_nivcsw
 
 
+def perf_window(on: bool) -> None:
+    """Starts (or stops) perf's recording of the measured part of a run, when
+    bench/python/profile.py runs this one under `perf record --control`."""
+    for ctl in filter(None, os.environ.get("OC2_PERF_CTL", "").split(os.pathsep)):
+        with open(ctl, "w") as f:
+            f.write("enable\n" if on else "disable\n")
+
+
 def seq_oc2mqtt(url: str, n: int, cpu: list[float] | None = None) -> list[float]:
     """Round trip latencies; appends the process's CPU µs per round trip (both
     ends) to `cpu`, then its context switches per round trip."""
@@ -161,12 +169,14 @@ def seq_oc2mqtt(url: str, n: int, cpu: list[float] | None = None) -> list[float]
             one = lambda: p.send(COMMAND, to=["seq-fw"], timeout=5).collect()  # noqa: E731
         for _ in range(20):
             one()
+        perf_window(True)
         cpu0, sw0 = time.process_time(), switches()
         for _ in range(n):
             t0 = time.perf_counter()
             s = one()
             lat.append(time.perf_counter() - t0)
             assert s.complete and s.responses[0].status == 200
+        perf_window(False)
         if cpu is not None:
             cpu.append((time.process_time() - cpu0) / n * 1e6)
             cpu.append((switches() - sw0) / n)
@@ -383,9 +393,11 @@ def pipelined(url: str, broker_pid: int, total: int, in_flight: int = 64) -> dic
             pids = {"producer": os.getpid(), "consumer": proc.pid, "broker": broker_pid}
             cpu0 = {k: cpu_seconds(v) for k, v in pids.items()}
             sw0 = switches()
+            perf_window(True)
             t0 = time.perf_counter()
             await asyncio.gather(*(worker(total // in_flight) for _ in range(in_flight)))
             elapsed = time.perf_counter() - t0
+            perf_window(False)
             cpu = {f"{k}_us": (cpu_seconds(v) - cpu0[k]) / done * 1e6 for k, v in pids.items()}
             p.close()
             cpu["producer_switches"] = (switches() - sw0) / done
