@@ -12,7 +12,9 @@ root="$(cd "$here/../.." && pwd)"
 target="${OC2_BENCH_TARGET_DIR:-$HOME/.cache/oc2mqtt-target}"
 out="${OC2_BENCH_OUT:-$target/c-bench}"
 mkdir -p "$out"
-find_lib() { ls -t "$target"/release/build/paho-mqtt-sys-*/out/lib/libpaho-mqtt3as.a 2>/dev/null | head -n 1; }
+# `|| true`: no match yet is an empty answer, not a failure (pipefail would end the script
+# here, before the build below makes the library).
+find_lib() { { ls -t "$target"/release/build/paho-mqtt-sys-*/out/lib/libpaho-mqtt3as.a 2>/dev/null || true; } | head -n 1; }
 paho_lib=$(find_lib)
 if [ -z "$paho_lib" ]; then
   CARGO_TARGET_DIR="$target" cargo build -q --release -p oc2mqtt-bench --manifest-path "$root/Cargo.toml" >&2
