@@ -72,7 +72,8 @@ const nativeSendCollectJson = Producer.prototype._sendCollectJson
 // booleans, safe integers, null, undefined, arrays and plain objects, no
 // toJSON; undefined otherwise (a function, a symbol, a bigint, NaN, a float,
 // a Date, a class instance, an object inside itself, ...), for the walk to
-// convert or to refuse with its own error.
+// convert or to refuse with its own error. (A getter of such a command runs
+// twice: once here, once in the walk.)
 function plainJson (value) {
   let plain = true
   let text
