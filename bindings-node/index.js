@@ -65,10 +65,56 @@ function flushSpawns () {
   flushQueued = false
   native.__flushSpawns()
 }
+const nativeSendCollectJson = Producer.prototype._sendCollectJson
+
+// The JSON text of `value` when JSON.stringify makes exactly the value the
+// native side's walk of its properties would (convert::json): only strings,
+// booleans, safe integers, null, undefined, arrays and plain objects, no
+// toJSON; undefined otherwise (a function, a symbol, a bigint, NaN, a float,
+// a Date, a class instance, an object inside itself, ...), for the walk to
+// convert or to refuse with its own error. (A getter of such a command runs
+// twice: once here, once in the walk.)
+function plainJson (value) {
+  let plain = true
+  let text
+  try {
+    text = JSON.stringify(value, function (key, v) {
+      // this[key] !== v: a toJSON made v (a Date's string, ...).
+      if (!plain || this[key] !== v) {
+        plain = false
+        return undefined
+      }
+      switch (typeof v) {
+        case 'string':
+        case 'boolean':
+        case 'undefined':
+          return v
+        case 'number':
+          if (!Number.isSafeInteger(v)) plain = false
+          return v
+        case 'object': {
+          if (v === null) return v
+          const proto = Object.getPrototypeOf(v)
+          if (Array.isArray(v) ? proto !== Array.prototype : proto !== Object.prototype && proto !== null) plain = false
+          return v
+        }
+        default:
+          plain = false
+          return undefined
+      }
+    })
+  } catch {
+    return undefined
+  }
+  return plain ? text : undefined
+}
+
 if (nativeSendCollect !== undefined) {
   Producer.prototype.sendCollect = function sendCollect (command, options) {
     if (options != null && options.signal != null) return this.send(command, options).collect()
-    const summary = nativeSendCollect.call(this, command, options)
+    // A command object (a message has a body) of plain JSON goes as its text.
+    const text = command !== null && typeof command === 'object' && !Array.isArray(command) && !('body' in command) ? plainJson(command) : undefined
+    const summary = (text !== undefined ? nativeSendCollectJson.call(this, text, options) : undefined) ?? nativeSendCollect.call(this, command, options)
     if (!flushQueued) {
       flushQueued = true
       queueMicrotask(flushSpawns)

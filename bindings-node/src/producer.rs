@@ -29,6 +29,19 @@ pub(crate) fn result_to_js<T: serde::Serialize>(env: &Env, r: &T) -> napi::Resul
     Ok(Raw::of(&convert::core_to_js(env, r)?))
 }
 
+/// How deep a command sent as JSON text may be nested; deeper ones take
+/// the property walk (`convert::json`, limit `codec::MAX_NESTING`).
+const SHALLOW: usize = 32;
+
+/// Whether `v` has arrays or objects nested more than `limit` deep.
+fn deeper_than(v: &serde_json::Value, limit: usize) -> bool {
+    match v {
+        serde_json::Value::Array(a) => limit == 0 || a.iter().any(|x| deeper_than(x, limit - 1)),
+        serde_json::Value::Object(o) => limit == 0 || o.values().any(|x| deeper_than(x, limit - 1)),
+        _ => false,
+    }
+}
+
 /// What a JavaScript `command` argument holds.
 enum Outgoing {
     /// A command object: the producer makes the message.
@@ -212,6 +225,44 @@ impl Producer {
         options: Unknown<'_>,
     ) -> napi::Result<Object<'e>> {
         let outgoing = outgoing(env, command)?;
+        self.start_collect(env, outgoing, options)
+    }
+
+    /// `sendCollect` with the command object as its JSON text, made by
+    /// `index.js` when `JSON.stringify` gives exactly the value that
+    /// [`convert::json`]'s walk of its properties would (a plain object of
+    /// strings, booleans, safe integers, arrays and plain objects): one
+    /// `JSON.stringify` costs a few µs where the walk costs tens (a napi call
+    /// per property and per value). `undefined` for a command nested deeper
+    /// than commands are ([`SHALLOW`]; serde's own limit is near the walk's):
+    /// `index.js` then takes the walk, whose limit and errors are the rule.
+    #[napi(js_name = "_sendCollectJson", skip_typescript)]
+    pub fn send_collect_json<'e>(
+        &self,
+        env: &'e Env,
+        text: String,
+        options: Unknown<'_>,
+    ) -> napi::Result<Option<Object<'e>>> {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return Ok(None);
+        };
+        if deeper_than(&value, SHALLOW) {
+            return Ok(None);
+        }
+        let command = Command::from_json_value(value).or_throw(env)?;
+        self.start_collect(env, Outgoing::Command(command), options)
+            .map(Some)
+    }
+}
+
+impl Producer {
+    /// The rest of `sendCollect`, once the command is read.
+    fn start_collect<'e>(
+        &self,
+        env: &'e Env,
+        outgoing: Outgoing,
+        options: Unknown<'_>,
+    ) -> napi::Result<Object<'e>> {
         let options = send_options(env, options)?;
         let producer = self.connected.require().or_throw(env)?;
         // As in `send`: only a lone exchange is started from this thread.
@@ -236,7 +287,10 @@ impl Producer {
         }
         Ok(p)
     }
+}
 
+#[napi]
+impl Producer {
     /// The broker URL connected to (after a failover, the one in use); null
     /// before `connect()` and after `close()`.
     #[napi(getter)]

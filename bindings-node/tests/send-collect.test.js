@@ -120,6 +120,61 @@ test('bad arguments and an unconnected producer throw as send() does', async () 
   assert.equal(viaExchange.code, 'OC2_CONFIG')
 })
 
+test('a command that is not plain JSON is read as send() reads it', async () => {
+  // sendCollect sends a command of plain JSON (strings, booleans, safe
+  // integers, arrays, plain objects) as JSON.stringify's text, and any other
+  // through the property walk send() uses: each case must end as send() ends.
+  const consumer = await connected(new Consumer({ url: broker.url, deviceId: 'scj-1' }))
+  // The command as the consumer read it, less its id (one per send).
+  consumer.serve(({ command_id: _, ...command }) => ({ status: 200, results: { echo: command } }))
+  const producer = await connected(new Producer({ url: broker.url, id: 'scj-p' }))
+  const options = { to: 'scj-1', timeout: 5000 }
+  class Named { constructor () { this.name = 'x' } }
+  const inherits = Object.create({ inherited: 'yes' })
+  inherits.name = 'x'
+  const looped = { name: 'x' }
+  looped.self = looped
+  const withArgs = (args) => ({ action: 'start', target: { process: { name: 'x' } }, args })
+  const nested = (n) => n === 0 ? 'end' : { a: nested(n - 1) }
+  const cases = {
+    plain: START,
+    nan: withArgs({ duration: NaN }),
+    infinite: withArgs({ duration: Infinity }),
+    float: withArgs({ duration: 1.5 }),
+    unsafe: withArgs({ duration: 2 ** 60 }),
+    negativeZero: withArgs({ duration: -0 }),
+    date: withArgs({ start_time: new Date(0) }),
+    toJSON: withArgs({ x: { toJSON: () => 'made' } }),
+    fn: { ...START, extra: () => 1 },
+    symbol: { ...START, extra: Symbol('s') },
+    bigint: withArgs({ duration: 1n }),
+    boxed: { action: 'start', target: { process: { name: new String('x') } } }, // eslint-disable-line no-new-wrappers
+    instance: { action: 'start', target: { process: new Named() } },
+    inherited: { action: 'start', target: { process: inherits } },
+    loop: { action: 'start', target: { process: looped } },
+    holes: { action: 'query', target: { features: [, 'versions'] } }, // eslint-disable-line no-sparse-arrays
+    deep: withArgs({ x: nested(40) }),
+    tooDeep: withArgs({ x: nested(200) })
+  }
+  const outcome = async (f) => {
+    try {
+      const s = await f()
+      return { results: s.responses.map((r) => r.message.body.openc2.response.results), complete: s.complete }
+    } catch (e) {
+      return { name: e.name, code: e.code, message: e.message }
+    }
+  }
+  const seen = new Set()
+  for (const [name, command] of Object.entries(cases)) {
+    const viaSend = await outcome(() => producer.send(command, options).collect())
+    const viaCollect = await outcome(() => producer.sendCollect(command, options))
+    assert.deepEqual(viaCollect, viaSend, name)
+    seen.add(viaSend.results !== undefined ? 'sent' : 'refused')
+  }
+  // Both ways are among the cases: some commands are sent, some refused.
+  assert.deepEqual([...seen].sort(), ['refused', 'sent'])
+})
+
 test('a signal cancels it with an AbortError', async () => {
   const c = await connected(new Consumer({ url: broker.url, deviceId: 'sca-1' }))
   c.serve(() => new Promise((resolve) => setTimeout(() => resolve({ status: 200 }), 3000)))
