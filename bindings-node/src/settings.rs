@@ -11,7 +11,6 @@
 use std::borrow::Cow;
 
 use napi::bindgen_prelude::{Env, Object, Unknown, ValueType};
-use serde_json::Value as Json;
 
 use oc2mqtt::settings::{Kind, Setting, Settings, Spelling, Value};
 
@@ -243,41 +242,14 @@ fn value(env: &Env, setting: &Setting, v: Unknown<'_>, what: &str) -> napi::Resu
     })
 }
 
-/// [`Kind::Pairs`] from `[[action, target], ...]` or `{ action: [targets] }`
-/// (the shape of the Language Specification's 4.1).
+/// [`Kind::Pairs`] from `[[action, target], ...]` or `{ action: [targets] }`,
+/// read as JSON; the shapes are core's (`Value::pairs_from_json`).
 fn pairs(env: &Env, v: Unknown<'_>, what: &str) -> napi::Result<Value> {
-    let bad = || {
-        convert::type_error(
-            env,
-            &format!(
-                "The {what} ([[action, target], ...] or {{ action: [targets] }}) has the wrong shape"
-            ),
-        )
-    };
-    let mut out = Vec::new();
-    match convert::json(env, v, what)? {
-        Json::Array(items) => {
-            for item in items {
-                match item.as_array().map(Vec::as_slice) {
-                    Some([Json::String(a), Json::String(t)]) => out.push((a.clone(), t.clone())),
-                    _ => return Err(bad()),
-                }
-            }
-        }
-        Json::Object(map) => {
-            for (action, targets) in map {
-                let Json::Array(targets) = targets else {
-                    return Err(bad());
-                };
-                for t in targets {
-                    let Json::String(t) = t else {
-                        return Err(bad());
-                    };
-                    out.push((action.clone(), t));
-                }
-            }
-        }
-        _ => return Err(bad()),
-    }
-    Ok(Value::pairs(out))
+    Value::pairs_from_json(convert::json(env, v, what)?).map_err(|e| {
+        let why = match e {
+            oc2mqtt::Error::Config(why) => why,
+            other => other.to_string(),
+        };
+        convert::type_error(env, &format!("The {what} has the wrong shape: {why}"))
+    })
 }

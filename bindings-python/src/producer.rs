@@ -6,7 +6,7 @@
 //! table by `make generate`, between `@generated` and `@end generated`.
 
 use crate::aio::{PyConnecting, detached, future_into_py, ready};
-use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
+use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};

@@ -15,7 +15,7 @@ use std::time::Duration;
 use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use oc2mqtt::settings::{Kind, Setting, Settings, Spelling, Value};
 
@@ -111,49 +111,15 @@ fn path(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     }
 }
 
-/// [`Kind::Pairs`] from `{"deny": ["ipv4_net"]}` (the shape of LS 4.1 and
-/// of `query features` results) or `[("deny", "ipv4_net")]`.
+/// [`Kind::Pairs`] from a dict `{"deny": ["ipv4_net"]}` or a list of
+/// `("deny", "ipv4_net")` pairs, read as JSON; the shapes are core's
+/// (`Value::pairs_from_json`).
 fn pairs(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
-    if let Ok(d) = obj.cast::<PyDict>() {
-        let mut out = Vec::new();
-        for (action, targets) in d.iter() {
-            let action = convert::string_arg(&action, &format!("{what} key"))?;
-            let at = format!("{what}['{action}']");
-            for target in convert::string_list(&targets, &at)? {
-                out.push((action.clone(), target));
-            }
-        }
-        return Ok(Value::pairs(out));
-    }
-    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
-        l.iter().collect()
-    } else if let Ok(t) = obj.cast::<PyTuple>() {
-        t.iter().collect()
-    } else {
-        return Err(type_error(
-            obj,
-            what,
-            "a dict {action: [targets]} or a list of (action, target) pairs",
-        )?);
-    };
-    let out: Vec<_> = items
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let at = format!("{what}[{i}]");
-            let parts = convert::string_list(p, &at).map_err(|_| {
-                PyTypeError::new_err(format!("{at}: expected an (action, target) pair of str"))
-            })?;
-            match <[String; 2]>::try_from(parts) {
-                Ok([a, t]) => Ok((a, t)),
-                Err(v) => Err(PyValueError::new_err(format!(
-                    "{at}: expected an (action, target) pair, found {} items",
-                    v.len()
-                ))),
-            }
-        })
-        .collect::<PyResult<_>>()?;
-    Ok(Value::pairs(out))
+    let json = convert::py_to_value(obj, what)?;
+    Value::pairs_from_json(json).map_err(|e| match e {
+        oc2mqtt::Error::Config(why) => PyTypeError::new_err(format!("{what}: {why}")),
+        other => PyTypeError::new_err(format!("{what}: {other}")),
+    })
 }
 
 /// `"5", "3.1.1" or "auto"`: what a choice takes, as Python writes it.

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use crate::repr::Repr;
 
 use oc2mqtt::client::ClientConfig;
-use oc2mqtt::topics::{self, Peer, Role, Topics};
+use oc2mqtt::topics::{self, Role, Topics};
 
 use crate::client::{peer_arg, response_topics_arg};
 use crate::codec::message_arg;

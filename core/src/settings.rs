@@ -201,6 +201,80 @@ impl Value {
     ) -> Self {
         Self::Texts(pairs.into_iter().map(|(a, t)| format!("{a}:{t}")).collect())
     }
+
+    /// A [`Kind::Pairs`] value from the JSON shapes hosts hand pairs over
+    /// in: a map `{"deny": ["ipv4_net"]}` (the Language Specification's
+    /// 4.1, and what `query features` answers) or a list of
+    /// `["deny", "ipv4_net"]` pairs. Python and Node read their objects as
+    /// JSON and take the value, or the reason, from here.
+    ///
+    /// ```
+    /// use oc2mqtt::settings::Value;
+    /// let v = Value::pairs_from_json(serde_json::json!({"deny": ["ipv4_net", "ipv6_net"]})).unwrap();
+    /// assert_eq!(v.to_string(), "deny:ipv4_net,deny:ipv6_net");
+    /// let v = Value::pairs_from_json(serde_json::json!([["query", "features"]])).unwrap();
+    /// assert_eq!(v.to_string(), "query:features");
+    /// assert_eq!(
+    ///     Value::pairs_from_json(serde_json::json!("deny:ipv4_net")).unwrap_err().to_string(),
+    ///     "configuration: expected {action: [targets]} or a list of [action, target] pairs, found a text"
+    /// );
+    /// ```
+    pub fn pairs_from_json(value: serde_json::Value) -> Result<Self> {
+        use serde_json::Value as Json;
+        let kind = |v: &Json| match v {
+            Json::Null => "null",
+            Json::Bool(_) => "a boolean",
+            Json::Number(_) => "a number",
+            Json::String(_) => "a text",
+            Json::Array(_) => "a list",
+            Json::Object(_) => "a map",
+        };
+        let bad = |why: String| Error::Config(why);
+        let mut out = Vec::new();
+        match value {
+            Json::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_array().map(Vec::as_slice) {
+                        Some([Json::String(a), Json::String(t)]) => {
+                            out.push((a.clone(), t.clone()));
+                        }
+                        _ => {
+                            return Err(bad(format!(
+                                "[{i}]: expected an [action, target] pair of texts, found {}",
+                                kind(item)
+                            )));
+                        }
+                    }
+                }
+            }
+            Json::Object(map) => {
+                for (action, targets) in map {
+                    let Json::Array(targets) = targets else {
+                        return Err(bad(format!(
+                            "{action}: expected a list of targets, found {}",
+                            kind(&targets)
+                        )));
+                    };
+                    for (j, t) in targets.into_iter().enumerate() {
+                        let Json::String(t) = t else {
+                            return Err(bad(format!(
+                                "{action}[{j}]: expected a target's name, found {}",
+                                kind(&t)
+                            )));
+                        };
+                        out.push((action.clone(), t));
+                    }
+                }
+            }
+            other => {
+                return Err(bad(format!(
+                    "expected {{action: [targets]}} or a list of [action, target] pairs, found {}",
+                    kind(&other)
+                )));
+            }
+        }
+        Ok(Self::pairs(out))
+    }
 }
 
 impl fmt::Display for Value {
