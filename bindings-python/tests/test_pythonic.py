@@ -48,7 +48,11 @@ def test_pairs_in_the_shape_of_ls_4_1(broker: Any, serve: Callable[..., Serving]
         ({"deny": [1]}, TypeError, "pairs: deny[0]: expected a target's name, found a number"),
         ({1: ["ipv4_net"]}, TypeError, "pairs: keys must be str, found int key 1"),
         ({"explode": ["x"]}, oc2mqtt.ConfigError, "pair explode:x: unknown action 'explode'"),
-        ("deny:ipv4_net", TypeError, "pairs: expected {action: [targets]} or a list of [action, target] pairs, found a text"),
+        (
+            "deny:ipv4_net",
+            TypeError,
+            "pairs: expected {action: [targets]} or a list of [action, target] pairs, found a text",
+        ),
     ],
 )
 def test_bad_pairs_name_the_entry(broker: Any, pairs: Any, exc: type[Exception], text: str) -> None:
