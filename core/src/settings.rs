@@ -222,12 +222,13 @@ impl Value {
     pub fn pairs_from_json(value: serde_json::Value) -> Result<Self> {
         use serde_json::Value as Json;
         let kind = |v: &Json| match v {
-            Json::Null => "null",
-            Json::Bool(_) => "a boolean",
-            Json::Number(_) => "a number",
-            Json::String(_) => "a text",
-            Json::Array(_) => "a list",
-            Json::Object(_) => "a map",
+            Json::Null => "null".to_owned(),
+            Json::Bool(_) => "a boolean".to_owned(),
+            Json::Number(_) => "a number".to_owned(),
+            Json::String(_) => "a text".to_owned(),
+            Json::Array(items) if items.len() == 1 => "a list of 1 item".to_owned(),
+            Json::Array(items) => format!("a list of {} items", items.len()),
+            Json::Object(_) => "a map".to_owned(),
         };
         let bad = |why: String| Error::Config(why);
         let mut out = Vec::new();
