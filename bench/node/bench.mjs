@@ -29,7 +29,6 @@
 // `flock /tmp/oc2mqtt-bench.lock node bench.mjs ...`.
 
 import { spawn, execFileSync } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -38,7 +37,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import mqtt from 'mqtt'
 import { Producer } from 'oc2mqtt'
-import { COMMAND, CONSUMER_ID, PRODUCER_ID, RESPONSE, props } from './common.mjs'
+import { COMMAND, CONSUMER_ID, PRODUCER_ID, RESPONSE, mqttjsProducer } from './common.mjs'
 
 const { values: o } = parseArgs({
   options: {
@@ -135,46 +134,6 @@ async function oc2Producer (url) {
     ? async () => check(await p.sendCollect(COMMAND, OPTIONS))
     : async () => check(await p.send(COMMAND, OPTIONS).collect())
   return { send, close: () => p.close() }
-}
-
-/** The hand-written producer: publish, then match responses by request_id. */
-async function mqttjsProducer (url, nodelay) {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: `bench-mqttjs-producer-${process.pid}` })
-  if (nodelay) client.stream.setNoDelay(true)
-  await client.subscribeAsync(['oc2/rsp', `oc2/rsp/${PRODUCER_ID}`], { qos: 1, nl: true, rap: true })
-  const pending = new Map()
-  client.on('message', (topic, payload, packet) => {
-    if (packet.properties?.userProperties?.msgType !== 'rsp') return
-    let msg
-    try {
-      msg = JSON.parse(payload)
-    } catch {
-      return
-    }
-    const done = pending.get(msg.headers?.request_id)
-    // The response comes on oc2/rsp and oc2/rsp/<id>: the first copy completes it.
-    if (done !== undefined) {
-      pending.delete(msg.headers.request_id)
-      done(msg)
-    }
-  })
-  const REQ = props('req')
-  return {
-    send () {
-      const id = randomUUID()
-      const msg = { headers: { request_id: id, created: Date.now(), from: PRODUCER_ID, to: [CONSUMER_ID] }, body: { openc2: { request: COMMAND } } }
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { pending.delete(id); reject(new Error('timeout')) }, 10000)
-        pending.set(id, (rsp) => {
-          clearTimeout(timer)
-          if (rsp.body?.openc2?.response?.status !== 200) reject(new Error('bad response'))
-          else resolve()
-        })
-        client.publish(`oc2/cmd/device/${CONSUMER_ID}`, JSON.stringify(msg), { qos: 1, properties: REQ })
-      })
-    },
-    close: () => client.endAsync()
-  }
 }
 
 // --- measurements -----------------------------------------------------------------
@@ -309,12 +268,12 @@ async function rustIngest (broker, templates) {
 // --- the run ----------------------------------------------------------------------
 
 const EXCHANGE = [
-  { name: 'mqttjs-seq', consumer: ['consumer-mqttjs.mjs'], producer: (u) => mqttjsProducer(u, false), run: sequential },
-  { name: 'mqttjs-nodelay-seq', consumer: ['consumer-mqttjs.mjs', '--nodelay'], producer: (u) => mqttjsProducer(u, true), run: sequential },
+  { name: 'mqttjs-seq', consumer: ['consumer-mqttjs.mjs'], producer: (u) => mqttjsProducer(u), run: sequential },
+  { name: 'mqttjs-nodelay-seq', consumer: ['consumer-mqttjs.mjs', '--nodelay'], producer: (u) => mqttjsProducer(u, { nodelay: true }), run: sequential },
   { name: 'oc2-seq', consumer: ['consumer-oc2.mjs'], producer: oc2Producer, run: sequential },
   { name: 'rust-seq', rust: 'serve-split' },
-  { name: 'mqttjs-pipe', consumer: ['consumer-mqttjs.mjs'], producer: (u) => mqttjsProducer(u, false), run: pipelined },
-  { name: 'mqttjs-nodelay-pipe', consumer: ['consumer-mqttjs.mjs', '--nodelay'], producer: (u) => mqttjsProducer(u, true), run: pipelined },
+  { name: 'mqttjs-pipe', consumer: ['consumer-mqttjs.mjs'], producer: (u) => mqttjsProducer(u), run: pipelined },
+  { name: 'mqttjs-nodelay-pipe', consumer: ['consumer-mqttjs.mjs', '--nodelay'], producer: (u) => mqttjsProducer(u, { nodelay: true }), run: pipelined },
   { name: 'oc2-pipe', consumer: ['consumer-oc2.mjs'], producer: oc2Producer, run: pipelined },
   { name: 'rust-pipe', rust: 'pipe-split' }
 ].map((s) => ({ ...s, group: 'exchange' }))

@@ -17,14 +17,12 @@
 // Run it under the shared benchmark lock; it needs root (or perf_event_paranoid ≤ 1) for tracepoints.
 
 import { spawn, execFileSync } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
 import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
-import mqtt from 'mqtt'
-import { COMMAND, CONSUMER_ID, PRODUCER_ID, props } from './common.mjs'
+import { COMMAND, CONSUMER_ID, PRODUCER_ID, mqttjsProducer } from './common.mjs'
 
 const { values: o, positionals } = parseArgs({
   allowPositionals: true,
@@ -68,43 +66,10 @@ async function oc2Producer () {
   }
 }
 
-async function mqttjsProducer () {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: `profile-mqttjs-producer-${process.pid}` })
-  client.stream.setNoDelay(true)
-  await client.subscribeAsync(['oc2/rsp', `oc2/rsp/${PRODUCER_ID}`], { qos: 1, nl: true, rap: true })
-  const pending = new Map()
-  client.on('message', (topic, payload, packet) => {
-    if (packet.properties?.userProperties?.msgType !== 'rsp') return
-    const msg = JSON.parse(payload)
-    const done = pending.get(msg.headers?.request_id)
-    if (done !== undefined) {
-      pending.delete(msg.headers.request_id)
-      done(msg)
-    }
-  })
-  const REQ = props('req')
-  return {
-    send () {
-      const id = randomUUID()
-      const msg = { headers: { request_id: id, created: Date.now(), from: PRODUCER_ID, to: [CONSUMER_ID] }, body: { openc2: { request: COMMAND } } }
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { pending.delete(id); reject(new Error('timeout')) }, 10000)
-        pending.set(id, (rsp) => {
-          clearTimeout(timer)
-          if (rsp.body?.openc2?.response?.status !== 200) reject(new Error('bad response'))
-          else resolve()
-        })
-        client.publish(`oc2/cmd/device/${CONSUMER_ID}`, JSON.stringify(msg), { qos: 1, properties: REQ })
-      })
-    },
-    close: () => client.endAsync()
-  }
-}
-
 const threads = (pid) => Object.fromEntries(readdirSync(`/proc/${pid}/task`).map((t) => [t, readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim()]))
 
 const consumer = await startChild(pair === 'oc2' ? 'consumer-oc2.mjs' : 'consumer-mqttjs.mjs', pair === 'oc2' ? [url] : [url, '--nodelay'])
-const producer = pair === 'oc2' ? await oc2Producer() : await mqttjsProducer()
+const producer = pair === 'oc2' ? await oc2Producer() : await mqttjsProducer(url, { nodelay: true })
 try {
   const warm = performance.now() + 500
   while (performance.now() < warm) await producer.send()

@@ -89,21 +89,8 @@ fn handler_result(env: &Env, v: Unknown<'_>) -> napi::Result<HandlerResult> {
                 HandlerResult::Unreadable(e.reason.clone())
             }
         },
-        other => HandlerResult::Other(type_of(other).to_owned()),
+        other => HandlerResult::Other(convert::type_name(other)),
     })
-}
-
-/// JavaScript's `typeof` of a value that is neither nothing, a number nor an object.
-fn type_of(t: ValueType) -> &'static str {
-    match t {
-        ValueType::Boolean => "boolean",
-        ValueType::String => "string",
-        ValueType::Symbol => "symbol",
-        ValueType::Function => "function",
-        ValueType::BigInt => "bigint",
-        // Not made by JavaScript code (an N-API external).
-        _ => "object",
-    }
 }
 
 fn clear_pending(env: &Env) -> napi::Result<()> {

@@ -48,6 +48,11 @@ pub(crate) fn range_error(env: &Env, msg: &str) -> napi::Error {
     }
 }
 
+/// JavaScript's `typeof` name of a value of type `t` (`string`, `bigint`, ...).
+pub(crate) fn type_name(t: ValueType) -> String {
+    format!("{t:?}").to_lowercase()
+}
+
 /// "Received ..." in Node's wording.
 fn received(v: &Unknown<'_>) -> String {
     match v.get_type() {
@@ -56,7 +61,7 @@ fn received(v: &Unknown<'_>) -> String {
         Ok(ValueType::Object) if v.is_array().unwrap_or(false) => "Received an array".to_owned(),
         Ok(ValueType::Object) => "Received an object".to_owned(),
         Ok(ValueType::Function) => "Received a function".to_owned(),
-        Ok(t) => format!("Received type {}", format!("{t:?}").to_lowercase()),
+        Ok(t) => format!("Received type {}", type_name(t)),
         Err(_) => "Received an unreadable value".to_owned(),
     }
 }

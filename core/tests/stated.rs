@@ -18,7 +18,7 @@ use oc2mqtt::consumer::{CONCURRENT_HANDLERS, INLINE_SLOW, STALLED_MS};
 use oc2mqtt::dedup::{DEFAULT_CAPACITY, DEFAULT_WINDOW_MS};
 use oc2mqtt::monitor::DEFAULT_PAIRING_WINDOW;
 use oc2mqtt::producer::{SendOptions, UNSOLICITED_KEPT};
-use oc2mqtt::settings::one_of;
+use oc2mqtt::settings::{Spelling, one_of};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -349,18 +349,7 @@ fn keys_of(value: serde_json::Value) -> (Vec<String>, Vec<String>) {
     snake.sort();
     let mut camel: Vec<String> = snake
         .iter()
-        .map(|f| {
-            let mut parts = f.split('_');
-            let mut out = parts.next().unwrap_or("").to_owned();
-            for p in parts {
-                let mut c = p.chars();
-                if let Some(first) = c.next() {
-                    out.extend(first.to_uppercase());
-                    out.push_str(c.as_str());
-                }
-            }
-            out
-        })
+        .map(|f| Spelling::Camel.spell(f).into_owned())
         .collect();
     camel.sort();
     (snake, camel)
@@ -387,14 +376,8 @@ fn the_stats_types_have_cores_fields() {
 /// `salvage` member in Node's declarations are core's `error::Salvage`'s.
 #[test]
 fn the_salvage_types_have_cores_fields() {
-    let value = serde_json::to_value(oc2mqtt::error::Salvage::default()).expect("a salvage");
-    let mut fields: Vec<String> = value
-        .as_object()
-        .expect("salvage is an object")
-        .keys()
-        .cloned()
-        .collect();
-    fields.sort();
+    let (snake, camel) =
+        keys_of(serde_json::to_value(oc2mqtt::error::Salvage::default()).expect("a salvage"));
     let pyi = std::fs::read_to_string(root().join("bindings-python/python/oc2mqtt/_native.pyi"))
         .expect("pyi");
     let body = pyi
@@ -412,7 +395,7 @@ fn the_salvage_types_have_cores_fields() {
         .filter_map(|l| Some(l.trim().strip_prefix('"')?.split_once('"')?.0.to_owned()))
         .collect();
     py.sort();
-    assert_eq!(py, fields);
+    assert_eq!(py, snake);
     let dts = std::fs::read_to_string(root().join("bindings-node/dts-header.d.ts")).expect("d.ts");
     let member = dts
         .lines()
@@ -424,21 +407,7 @@ fn the_salvage_types_have_cores_fields() {
         .filter(|k| !k.is_empty() && !k.starts_with('}'))
         .collect();
     js.sort();
-    let camel = |f: &str| {
-        let mut parts = f.split('_');
-        let mut out = parts.next().unwrap_or("").to_owned();
-        for p in parts {
-            let mut c = p.chars();
-            if let Some(first) = c.next() {
-                out.extend(first.to_uppercase());
-                out.push_str(c.as_str());
-            }
-        }
-        out
-    };
-    let mut want: Vec<String> = fields.iter().map(|f| camel(f)).collect();
-    want.sort();
-    assert_eq!(js, want);
+    assert_eq!(js, camel);
 }
 
 /// Every broker URL scheme core takes is named where a binding or the CLI
