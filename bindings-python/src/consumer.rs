@@ -229,12 +229,7 @@ fn read_result(out: &Bound<'_, PyAny>) -> HandlerResult {
             Err(e) => HandlerResult::Unreadable(e.value(out.py()).to_string()),
         }
     } else {
-        HandlerResult::Other(
-            out.get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "object".to_owned()),
-        )
+        HandlerResult::Other(convert::type_name(out))
     }
 }
 

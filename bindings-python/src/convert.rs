@@ -120,7 +120,7 @@ pub(crate) fn str_to_py<'py>(py: Python<'py>, table: &Table, s: &str) -> Bound<'
     PyString::new(py, s)
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
+pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
         .name()
         .map(|n| n.to_string())
